@@ -1,0 +1,1 @@
+//! GlobalPlatform secure channels SCP02 and SCP03 (host side).

@@ -1,0 +1,2 @@
+//! kart CLI
+fn main() {}

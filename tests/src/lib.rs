@@ -1,0 +1,1 @@
+//! kart end-to-end tests
