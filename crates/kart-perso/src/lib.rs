@@ -1,1 +1,11 @@
-//! kart-perso
+//! # kart-perso
+//!
+//! The personalization engine: identity records, issuer PKI, the security
+//! object, the journal, the personalization plan and its execution, and card
+//! verification. Runs on any [`kart_apdu::Transport`].
+#![forbid(unsafe_code)]
+
+pub mod journal;
+pub mod pki;
+pub mod record;
+pub mod security_object;

@@ -1,0 +1,1 @@
+//! kart-spec: the applet specification and vendor profiles.
