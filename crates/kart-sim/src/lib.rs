@@ -1,1 +1,3 @@
-//! kart-sim
+//! kart-sim: reference simulator of the kart national-ID applet.
+
+pub mod vpcd;
