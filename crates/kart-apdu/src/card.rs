@@ -7,14 +7,22 @@
 //!   the [`CardCaps`] the transport reports;
 //! - counters of APDUs and bytes, and an optional trace that redacts secrets.
 
-use crate::command::{Command, CommandError, CLA_CHAINING, MAX_SHORT_DATA, MAX_SHORT_LE};
+use crate::command::{
+    Command, CommandError, CLA_CHAINING, MAX_EXTENDED_DATA, MAX_EXTENDED_LE, MAX_SHORT_DATA,
+    MAX_SHORT_LE,
+};
 use crate::response::Response;
 use crate::status::{StatusError, StatusWord};
 use crate::transport::{CardCaps, Transport, TransportError};
 use thiserror::Error;
+use zeroize::Zeroize;
 
 /// Most response data one command may gather through GET RESPONSE.
 pub const MAX_RESPONSE_DATA: usize = 65_536;
+
+/// Most GET RESPONSE commands one command may need: 64 KiB in parts of 128
+/// bytes. A card that keeps answering `61xx` past this is not answering sensibly.
+pub const MAX_GET_RESPONSES: usize = 512;
 
 /// Why a command did not produce a response.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -30,7 +38,7 @@ pub enum CardError {
     #[error(transparent)]
     Command(#[from] CommandError),
     /// The card answered fewer than two bytes.
-    #[error("card answered {0} bytes, which is not a response APDU")]
+    #[error("card answered {0} bytes, which is not a response APDU (at least SW1 SW2 are needed); reset the card and retry")]
     MalformedResponse(usize),
     /// The command is longer than the card takes and the card cannot chain.
     #[error("command data of {len} bytes exceeds the card's {max}-byte limit and the card does not support chaining")]
@@ -40,8 +48,9 @@ pub enum CardError {
         /// Largest Nc the card accepts.
         max: usize,
     },
-    /// The card kept announcing more data (`61xx`) past any sane length.
-    #[error("card kept answering 61xx past {0} bytes of response data")]
+    /// The card kept announcing more data (`61xx`) past 64 KiB or past
+    /// [`MAX_GET_RESPONSES`] rounds.
+    #[error("card kept announcing more data (61xx) after {0} bytes of response data; it is not answering sensibly, reset it")]
     ResponseTooLong(usize),
 }
 
@@ -84,33 +93,32 @@ pub enum Direction {
 }
 
 /// One APDU as seen by the trace hook.
+///
+/// For a sensitive command (see [`Command::sensitive`]) the secret part never
+/// reaches the hook: `bytes` then holds only the header `CLA INS P1 P2` of a
+/// command, or only `SW1 SW2` of a response, while `len` is the full length.
 #[derive(Debug, Clone, Copy)]
 pub struct TraceEvent<'a> {
     /// Which way it went.
     pub direction: Direction,
-    /// The raw bytes.
+    /// The raw bytes, or only their public part when `redact` is set.
     pub bytes: &'a [u8],
-    /// Whether the data field is secret and must not be shown.
+    /// Length of the whole APDU on the wire.
+    pub len: usize,
+    /// Whether the data field was withheld because it is secret.
     pub redact: bool,
 }
 
 impl std::fmt::Display for TraceEvent<'_> {
-    /// Hex with the data field replaced by its length when redacted.
+    /// Hex, with the withheld part shown as its length.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let b = self.bytes;
+        let shown = hex::encode_upper(self.bytes);
+        let hidden = self.len.saturating_sub(self.bytes.len());
         match (self.direction, self.redact) {
-            (Direction::Command, false) | (Direction::Response, false) => {
-                let arrow = if self.direction == Direction::Command { ">>" } else { "<<" };
-                write!(f, "{arrow} {}", hex::encode_upper(b))
-            }
-            (Direction::Command, true) => {
-                let head = &b[..b.len().min(4)];
-                write!(f, ">> {} <{} bytes redacted>", hex::encode_upper(head), b.len().saturating_sub(4))
-            }
-            (Direction::Response, true) => {
-                let split = b.len().saturating_sub(2);
-                write!(f, "<< <{split} bytes redacted> {}", hex::encode_upper(&b[split..]))
-            }
+            (Direction::Command, false) => write!(f, ">> {shown}"),
+            (Direction::Response, false) => write!(f, "<< {shown}"),
+            (Direction::Command, true) => write!(f, ">> {shown} <{hidden} bytes redacted>"),
+            (Direction::Response, true) => write!(f, "<< <{hidden} bytes redacted> {shown}"),
         }
     }
 }
@@ -198,6 +206,9 @@ impl<T: Transport> Card<T> {
     }
 
     /// Whether sensitive commands are redacted in traces (on by default).
+    ///
+    /// Turning it off shows PINs and keys to the trace hook: only for test
+    /// cards with test secrets.
     pub fn set_redaction(&mut self, on: bool) {
         self.redact = on;
     }
@@ -218,54 +229,55 @@ impl<T: Transport> Card<T> {
     }
 
     /// Sends a command and returns the card's final response, whatever its status.
+    ///
+    /// Ne is lowered to what the card can return in one response (256 without
+    /// extended length, and never above `max_response_data`); the rest comes
+    /// through `61xx` and GET RESPONSE. Data longer than one APDU takes is sent
+    /// by command chaining when the card supports it (ISO 7816-4 §5.4.1): every
+    /// part but the last has CLA bit `10` and no Le, and a part answered with
+    /// anything but `9000` ends the chain with that response.
     pub fn send(&mut self, cmd: &Command) -> Result<Response, CardError> {
         self.counters.commands += 1;
-        let data = cmd.data();
-        let short_max = self.caps.max_command_data.min(MAX_SHORT_DATA);
-        let single_max = if self.caps.extended_length {
-            self.caps.max_command_data
+        let caps = self.caps;
+        let (data_limit, le_limit) = if caps.extended_length {
+            (MAX_EXTENDED_DATA, MAX_EXTENDED_LE)
         } else {
-            short_max
+            (MAX_SHORT_DATA, MAX_SHORT_LE)
         };
-        let ne = cmd.le().map(|ne| {
-            if self.caps.extended_length {
-                ne
-            } else {
-                ne.min(MAX_SHORT_LE)
-            }
-        });
-        let with_ne = |c: Command| match ne {
-            Some(n) => c.with_le(n),
-            None => Ok(c.without_le()),
-        };
-        if data.len() <= single_max {
-            return self.exchange(&with_ne(cmd.clone())?, cmd.is_sensitive());
+        let max_part = caps.max_command_data.min(data_limit);
+        let max_ne = u32::try_from(caps.max_response_data).unwrap_or(u32::MAX);
+        let ne = cmd.le().map(|ne| ne.min(le_limit).min(max_ne).max(1));
+        let sensitive = cmd.is_sensitive();
+        let data = cmd.data();
+        if data.len() <= max_part {
+            let forced = caps.extended_length && cmd.is_extended();
+            let single = part_of(cmd, cmd.cla(), data, ne, forced)?;
+            return self.exchange(&single, sensitive);
         }
-        if !self.caps.chaining || single_max == 0 {
+        if !caps.chaining || max_part == 0 {
             return Err(CardError::CommandTooLong {
                 len: data.len(),
-                max: single_max,
+                max: max_part,
             });
         }
-        let parts: Vec<&[u8]> = data.chunks(single_max).collect();
-        let last = parts.len() - 1;
-        for (i, part) in parts.iter().enumerate() {
-            let mut c = Command::new(cmd.cla(), cmd.ins(), cmd.p1(), cmd.p2()).with_data(part)?;
-            if cmd.is_sensitive() {
-                c = c.sensitive();
+        let mut parts = data.chunks(max_part).peekable();
+        while let Some(chunk) = parts.next() {
+            if parts.peek().is_none() {
+                let last = part_of(cmd, cmd.cla(), chunk, ne, false)?;
+                return self.exchange(&last, sensitive);
             }
-            if i < last {
-                c = c.with_cla(cmd.cla() | CLA_CHAINING);
-                self.counters.chained_parts += 1;
-                let r = self.exchange(&c, cmd.is_sensitive())?;
-                if !r.is_success() {
-                    return Ok(r);
-                }
-            } else {
-                return self.exchange(&with_ne(c)?, cmd.is_sensitive());
+            let part = part_of(cmd, cmd.cla() | CLA_CHAINING, chunk, None, false)?;
+            self.counters.chained_parts += 1;
+            let r = self.transmit_one(&part, sensitive)?;
+            if !r.is_success() {
+                return Ok(r);
             }
         }
-        unreachable!("the loop returns on its last part")
+        // `chunks` of non-empty data yields at least one part, and the last returns.
+        Err(CardError::CommandTooLong {
+            len: data.len(),
+            max: max_part,
+        })
     }
 
     /// Sends a command and returns its data, or the status as an error.
@@ -275,42 +287,41 @@ impl<T: Transport> Card<T> {
 
     /// One APDU exchange plus its `6Cxx` re-send and `61xx` GET RESPONSE loop.
     fn exchange(&mut self, cmd: &Command, sensitive: bool) -> Result<Response, CardError> {
-        let mut resp = self.transmit_one(cmd, sensitive)?;
-        if resp.sw().sw1() == 0x6C {
-            self.counters.le_resends += 1;
-            let ne = match resp.sw().sw2() {
-                0 => MAX_SHORT_LE,
-                n => u32::from(n),
-            };
-            resp = self.transmit_one(&cmd.clone().with_le(ne)?, sensitive)?;
-        }
+        let resp = self.transmit_resending(cmd, sensitive)?;
         let mut data = resp.data().to_vec();
         let mut sw = resp.sw();
-        // Keep the logical channel bits of an interindustry CLA.
-        let gr_cla = if cmd.cla() & 0x80 == 0 { cmd.cla() & 0x03 } else { 0x00 };
+        let gr_cla = get_response_cla(cmd.cla());
+        let mut rounds = 0;
         while sw.sw1() == 0x61 {
-            let ne = match sw.sw2() {
-                0 => MAX_SHORT_LE,
-                n => u32::from(n),
-            };
-            self.counters.get_responses += 1;
-            let gr = Command::new(gr_cla, 0xC0, 0x00, 0x00).with_le(ne)?;
-            let mut part = self.transmit_one(&gr, sensitive)?;
-            if part.sw().sw1() == 0x6C {
-                self.counters.le_resends += 1;
-                let exact = gr.with_le(match part.sw().sw2() {
-                    0 => MAX_SHORT_LE,
-                    n => u32::from(n),
-                })?;
-                part = self.transmit_one(&exact, sensitive)?;
+            rounds += 1;
+            if rounds > MAX_GET_RESPONSES {
+                return Err(CardError::ResponseTooLong(data.len()));
             }
+            self.counters.get_responses += 1;
+            let gr = Command::new(gr_cla, 0xC0, 0x00, 0x00).with_le(short_ne(sw.sw2()))?;
+            let part = self.transmit_resending(&gr, sensitive)?;
             data.extend_from_slice(part.data());
             if data.len() > MAX_RESPONSE_DATA {
-                return Err(CardError::ResponseTooLong(MAX_RESPONSE_DATA));
+                return Err(CardError::ResponseTooLong(data.len()));
             }
             sw = part.sw();
         }
         Ok(Response::new(data, sw))
+    }
+
+    /// One APDU, sent once more with the exact Le if the card answers `6Cxx`.
+    fn transmit_resending(
+        &mut self,
+        cmd: &Command,
+        sensitive: bool,
+    ) -> Result<Response, CardError> {
+        let resp = self.transmit_one(cmd, sensitive)?;
+        if resp.sw().sw1() != 0x6C {
+            return Ok(resp);
+        }
+        self.counters.le_resends += 1;
+        let exact = cmd.clone().with_le(short_ne(resp.sw().sw2()))?;
+        self.transmit_one(&exact, sensitive)
     }
 
     /// Exactly one APDU over the transport, counted and traced.
@@ -319,28 +330,89 @@ impl<T: Transport> Card<T> {
         let n = cmd.encode(&mut self.tx)?;
         let redact = sensitive && self.redact;
         if let Some(hook) = self.trace.as_mut() {
+            let sent = self.tx.get(..n).unwrap_or_default();
+            let shown = if redact {
+                sent.get(..4).unwrap_or(sent)
+            } else {
+                sent
+            };
             hook(&TraceEvent {
                 direction: Direction::Command,
-                bytes: &self.tx[..n],
+                bytes: shown,
+                len: n,
                 redact,
             });
         }
         self.counters.apdus += 1;
         self.counters.bytes_sent += n as u64;
-        let result = self.transport.transmit(&self.tx[..n], &mut self.rx);
+        let result = self
+            .transport
+            .transmit(self.tx.get(..n).unwrap_or_default(), &mut self.rx);
         // Command bytes may hold a PIN or key: wipe them whatever happened.
-        zeroize::Zeroize::zeroize(&mut self.tx);
+        self.tx.zeroize();
         result?;
         self.counters.bytes_received += self.rx.len() as u64;
         if let Some(hook) = self.trace.as_mut() {
+            let got = self.rx.as_slice();
+            let shown = if redact {
+                got.get(got.len().saturating_sub(2)..).unwrap_or(got)
+            } else {
+                got
+            };
             hook(&TraceEvent {
                 direction: Direction::Response,
-                bytes: &self.rx,
+                bytes: shown,
+                len: got.len(),
                 redact,
             });
         }
-        Response::from_bytes(&self.rx).map_err(|_| CardError::MalformedResponse(self.rx.len()))
+        let parsed =
+            Response::from_bytes(&self.rx).map_err(|_| CardError::MalformedResponse(self.rx.len()));
+        if sensitive {
+            self.rx.zeroize();
+        }
+        parsed
     }
+}
+
+/// Ne as SW2 of `61xx` or `6Cxx` gives it: `00` means 256.
+fn short_ne(sw2: u8) -> u32 {
+    match sw2 {
+        0 => MAX_SHORT_LE,
+        n => u32::from(n),
+    }
+}
+
+/// The CLA for GET RESPONSE: interindustry, on the logical channel of `cla`
+/// (ISO 7816-4 §5.4.2; GlobalPlatform codes its channels the same way). Secure
+/// messaging and chaining bits are cleared.
+fn get_response_cla(cla: u8) -> u8 {
+    if cla & 0x40 == 0 {
+        cla & 0x03
+    } else {
+        0x40 | (cla & 0x0F)
+    }
+}
+
+/// One APDU of `cmd` with another CLA, data field and Ne.
+fn part_of(
+    cmd: &Command,
+    cla: u8,
+    data: &[u8],
+    ne: Option<u32>,
+    extended: bool,
+) -> Result<Command, CommandError> {
+    let mut part = Command::new(cla, cmd.ins(), cmd.p1(), cmd.p2()).with_data(data)?;
+    if let Some(ne) = ne {
+        part = part.with_le(ne)?;
+    }
+    if extended {
+        part = part.extended();
+    }
+    if cmd.is_sensitive() {
+        part = part.sensitive();
+    }
+    Ok(part)
 }
 
 /// A `Card` is itself a transport that delivers complete responses, so a

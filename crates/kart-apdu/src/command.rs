@@ -25,8 +25,9 @@ pub enum CommandError {
     /// Fewer than the four header bytes CLA INS P1 P2.
     #[error("APDU of {0} bytes is shorter than its 4-byte header")]
     TooShort(usize),
-    /// Lc announces a data length that does not match the bytes present.
-    #[error("Lc announces {declared} data bytes but the body leaves room for {actual}")]
+    /// Lc announces a data length that the bytes after it do not match: the
+    /// data field is truncated, or more bytes follow than one Le field explains.
+    #[error("Lc announces {declared} data bytes but {actual} bytes follow it (truncated, or extra bytes after Le)")]
     LcMismatch {
         /// Nc as announced by Lc.
         declared: usize,
@@ -34,19 +35,20 @@ pub enum CommandError {
         actual: usize,
     },
     /// An extended Lc of `00 00` (Nc must be at least 1).
-    #[error("extended Lc of zero is not allowed")]
+    #[error("extended Lc of 00 00 is not allowed (ISO 7816-4 §5.1: Nc is 1..=65535)")]
     ZeroExtendedLc,
     /// A body of two bytes starting with `00`: neither a short nor an extended form.
-    #[error("body of 2 bytes starting with 00 is neither a short Le nor an extended Le")]
+    #[error("body of 2 bytes starting with 00 is a truncated extended length field")]
     TruncatedExtendedLength,
-    /// Short Lc with extended Le or the reverse (ISO 7816-4 §5.1 forbids mixing).
-    #[error("short and extended length fields mixed in one APDU")]
+    /// Short Lc with an extended (2-byte) Le, or an extended Lc with a short
+    /// (1-byte) Le: ISO 7816-4 §5.1 requires both fields in the same form.
+    #[error("short and extended length fields mixed in one APDU (Lc and Le must both be short or both extended)")]
     MixedLengthForms,
     /// Data field larger than an extended APDU can carry.
-    #[error("command data of {0} bytes exceeds 65535")]
+    #[error("command data of {0} bytes exceeds the 65535 bytes of an extended APDU; split it or use chaining")]
     DataTooLong(usize),
     /// Ne outside 1..=65536.
-    #[error("Le of {0} is outside 1..=65536")]
+    #[error("Ne of {0} is outside 1..=65536 (use no Le for no response data)")]
     LeOutOfRange(u32),
     /// The caller's buffer cannot hold the encoded APDU.
     #[error("buffer of {available} bytes cannot hold an APDU of {needed} bytes")]
@@ -103,7 +105,8 @@ pub struct Command {
 /// Two commands are equal when they encode to the same bytes.
 impl PartialEq for Command {
     fn eq(&self, other: &Self) -> bool {
-        (self.cla, self.ins, self.p1, self.p2, self.le) == (other.cla, other.ins, other.p1, other.p2, other.le)
+        (self.cla, self.ins, self.p1, self.p2, self.le)
+            == (other.cla, other.ins, other.p1, other.p2, other.le)
             && self.data == other.data
             && self.is_extended() == other.is_extended()
     }
@@ -124,11 +127,17 @@ impl std::fmt::Debug for Command {
             .field("p1", &format_args!("{:02X}", self.p1))
             .field("p2", &format_args!("{:02X}", self.p2));
         if self.sensitive {
-            s.field("data", &format_args!("<{} bytes redacted>", self.data.len()));
+            s.field(
+                "data",
+                &format_args!("<{} bytes redacted>", self.data.len()),
+            );
         } else {
             s.field("data", &format_args!("{}", hex::encode_upper(&self.data)));
         }
-        s.field("le", &self.le).finish()
+        s.field("le", &self.le)
+            .field("extended", &self.is_extended())
+            .field("sensitive", &self.sensitive)
+            .finish()
     }
 }
 

@@ -24,7 +24,10 @@ mod status;
 pub mod tlv;
 mod transport;
 
-pub use card::{Card, CardError, Counters, Direction, TraceEvent, TraceHook, MAX_RESPONSE_DATA};
+pub use card::{
+    Card, CardError, Counters, Direction, TraceEvent, TraceHook, MAX_GET_RESPONSES,
+    MAX_RESPONSE_DATA,
+};
 pub use command::{
     Case, Command, CommandError, CLA_CHAINING, MAX_EXTENDED_DATA, MAX_EXTENDED_LE, MAX_SHORT_DATA,
     MAX_SHORT_LE,

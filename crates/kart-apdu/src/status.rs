@@ -1,5 +1,5 @@
 //! Status words SW1-SW2 (ISO/IEC 7816-4:2020 §5.6, Tables 5–6) with the
-//! meanings GlobalPlatform Card Specification v2.3.1 gives them (§11.1.3).
+//! meanings `GlobalPlatform` Card Specification v2.3.1 gives them (§11.1.3).
 
 use thiserror::Error;
 
@@ -48,6 +48,10 @@ impl StatusWord {
     pub const fn is_success(self) -> bool {
         self.0 == 0x9000
     }
+    /// `62xx` and `63xx`: processing completed with a warning (ISO 7816-4 §5.6).
+    pub const fn is_warning(self) -> bool {
+        matches!(self.sw1(), 0x62 | 0x63)
+    }
     /// The classified meaning.
     pub fn status(self) -> Status {
         Status::from(self)
@@ -59,6 +63,12 @@ impl StatusWord {
         } else {
             Err(StatusError(self))
         }
+    }
+}
+
+impl From<StatusWord> for u16 {
+    fn from(sw: StatusWord) -> Self {
+        sw.0
     }
 }
 
@@ -111,7 +121,7 @@ pub enum Status {
         /// Retries left on the reference data.
         retries_left: u8,
     },
-    /// `6300`: authentication failed (GlobalPlatform: host cryptogram wrong).
+    /// `6300`: authentication failed (`GlobalPlatform`: host cryptogram wrong).
     AuthenticationFailed,
     /// Other `63xx`: warning, memory changed.
     WarningChanged(u8),
@@ -269,13 +279,17 @@ impl std::fmt::Display for Status {
                 write!(f, "execution error {n:02X}, memory unchanged")
             }
             Status::MemoryFailure => f.write_str("memory failure"),
-            Status::ExecutionErrorChanged(n) => write!(f, "execution error {n:02X}, memory changed"),
+            Status::ExecutionErrorChanged(n) => {
+                write!(f, "execution error {n:02X}, memory changed")
+            }
             Status::WrongLength => f.write_str("wrong length"),
             Status::LogicalChannelNotSupported => f.write_str("logical channel not supported"),
             Status::SecureMessagingNotSupported => f.write_str("secure messaging not supported"),
             Status::LastCommandOfChainExpected => f.write_str("last command of the chain expected"),
             Status::ChainingNotSupported => f.write_str("command chaining not supported"),
-            Status::ClaFunctionNotSupported(n) => write!(f, "function in CLA not supported ({n:02X})"),
+            Status::ClaFunctionNotSupported(n) => {
+                write!(f, "function in CLA not supported ({n:02X})")
+            }
             Status::CommandNotAllowed => f.write_str("command not allowed"),
             Status::IncompatibleFileStructure => {
                 f.write_str("command incompatible with file structure")
@@ -285,8 +299,12 @@ impl std::fmt::Display for Status {
             Status::ReferenceDataNotUsable => f.write_str("reference data not usable"),
             Status::ConditionsOfUseNotSatisfied => f.write_str("conditions of use not satisfied"),
             Status::NoCurrentEf => f.write_str("command not allowed, no current EF"),
-            Status::SmDataObjectsMissing => f.write_str("expected secure messaging data objects missing"),
-            Status::SmDataObjectsIncorrect => f.write_str("incorrect secure messaging data objects"),
+            Status::SmDataObjectsMissing => {
+                f.write_str("expected secure messaging data objects missing")
+            }
+            Status::SmDataObjectsIncorrect => {
+                f.write_str("incorrect secure messaging data objects")
+            }
             Status::CommandNotAllowedOther(n) => write!(f, "command not allowed ({n:02X})"),
             Status::WrongData => f.write_str("incorrect parameters in the data field"),
             Status::FunctionNotSupported => f.write_str("function not supported"),
