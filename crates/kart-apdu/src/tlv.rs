@@ -9,7 +9,7 @@
 //! use kart_apdu::tlv;
 //! // A public key template: 7F49 { 86 <EC point> } (ISO 7816-8 §5.1, Table 3).
 //! let key = tlv::constructed(0x7F49, vec![tlv::primitive(0x86, &[0x04, 0xAA, 0xBB])?])?;
-//! let bytes = key.to_vec();
+//! let bytes = tlv::to_vec(&key);
 //! assert_eq!(bytes, [0x7F, 0x49, 0x05, 0x86, 0x03, 0x04, 0xAA, 0xBB]);
 //! let parsed = tlv::parse(&bytes)?;
 //! assert_eq!(tlv::value_at(&parsed, &[0x7F49, 0x86])?, &[0x04, 0xAA, 0xBB]);
@@ -46,6 +46,11 @@ pub enum TlvError {
     /// A length field of more than four subsequent bytes (or the reserved `FF`).
     #[error("BER-TLV object at byte {0} has a length field longer than 4 bytes")]
     LengthTooLong(usize),
+    /// A long-form length that fits a shorter form (e.g. `81 05`). ISO 7816-4
+    /// tolerates it, but the parser underneath measures children by their
+    /// minimal encoding and would misread such objects, so they are refused.
+    #[error("BER-TLV object at byte {0} has a length in a longer form than needed; re-encode it with minimal lengths")]
+    NonMinimalLength(usize),
     /// Bytes left after the one object expected.
     #[error("{0} trailing bytes after the BER-TLV object")]
     TrailingBytes(usize),
@@ -84,6 +89,48 @@ pub fn primitive(tag: u32, value: &[u8]) -> Result<Tlv, TlvError> {
 pub fn constructed(tag: u32, children: Vec<Tlv>) -> Result<Tlv, TlvError> {
     Tlv::new(tag_of(tag)?, Value::Constructed(children))
         .map_err(|_| TlvError::WrongForm(tag, "primitive"))
+}
+
+/// Encodes an object with minimal (DER) length fields.
+///
+/// Use this rather than the crate's `Tlv::to_vec`: for a value of exactly 127
+/// bytes that one writes `81 7F` yet counts one length byte, so a constructed
+/// object around it gets a length one short of its content.
+pub fn to_vec(tlv: &Tlv) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tlv.length() + 4);
+    encode_into(tlv, &mut out);
+    out
+}
+
+fn encode_into(tlv: &Tlv, out: &mut Vec<u8>) {
+    out.extend_from_slice(tlv.tag().to_bytes());
+    match tlv.value() {
+        Value::Primitive(v) => {
+            push_length(v.len(), out);
+            out.extend_from_slice(v);
+        }
+        Value::Constructed(children) => {
+            let mut body = Vec::new();
+            for child in children {
+                encode_into(child, &mut body);
+            }
+            push_length(body.len(), out);
+            out.extend_from_slice(&body);
+        }
+    }
+}
+
+/// ISO 7816-4 §6.3 length field: one byte below 128, else `8n` and n bytes.
+fn push_length(len: usize, out: &mut Vec<u8>) {
+    if len < 0x80 {
+        out.push(len as u8);
+        return;
+    }
+    let be = len.to_be_bytes();
+    let skip = be.iter().take_while(|b| **b == 0).count();
+    let digits = be.get(skip..).unwrap_or_default();
+    out.push(0x80 | digits.len() as u8);
+    out.extend_from_slice(digits);
 }
 
 /// The tag number of an object, as written in specifications (`0x7F49`).
@@ -181,7 +228,11 @@ fn object_end(bytes: &[u8], at: usize, depth: usize) -> Result<usize, TlvError> 
             let n = usize::from(len_byte & 0x7F);
             let field = bytes.get(pos..pos + n).ok_or(truncated("length"))?;
             pos += n;
-            field.iter().fold(0usize, |l, b| (l << 8) | usize::from(*b))
+            let len = field.iter().fold(0usize, |l, b| (l << 8) | usize::from(*b));
+            if len < 0x80 || field.first() == Some(&0) {
+                return Err(TlvError::NonMinimalLength(at));
+            }
+            len
         }
         _ => return Err(TlvError::LengthTooLong(at)),
     };
