@@ -1,0 +1,80 @@
+//! The facial image: a complete JPEG within the spec's size bound.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use super::error::Problem;
+use super::limits::{FINGERPRINT_MAX_BYTES, PHOTO_MAX_BYTES};
+
+/// JPEG bytes that start with SOI (FF D8) and end with EOI (FF D9).
+///
+/// ```no_run
+/// use kart_perso::record::Photo;
+/// let photo = Photo::load(std::path::Path::new("photos/0012345679.jpg"))?;
+/// assert!(photo.as_bytes().starts_with(&[0xFF, 0xD8]));
+/// # Ok::<(), kart_perso::record::Problem>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Photo(Vec<u8>);
+
+impl Photo {
+    /// Reads and checks the file (at most the limit plus one byte is read).
+    pub fn load(path: &Path) -> Result<Self, Problem> {
+        let bytes = read_bounded(path, PHOTO_MAX_BYTES)?;
+        Self::from_bytes(bytes).map_err(|reason| Problem::NotJpeg {
+            path: path.to_owned(),
+            reason,
+        })
+    }
+
+    /// Checks bytes already in memory; the error names the missing marker.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, &'static str> {
+        if !bytes.starts_with(&[0xFF, 0xD8]) {
+            return Err("it does not start with the SOI marker FF D8");
+        }
+        if bytes.len() < 4 || !bytes.ends_with(&[0xFF, 0xD9]) {
+            return Err("it does not end with the EOI marker FF D9 (truncated?)");
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The JPEG bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Photo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Photo({} bytes of JPEG)", self.0.len())
+    }
+}
+
+/// Checks that a fingerprint template file is readable and within bounds.
+pub(crate) fn check_fingerprint(path: &Path) -> Result<(), Problem> {
+    read_bounded(path, FINGERPRINT_MAX_BYTES).map(drop)
+}
+
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, Problem> {
+    let file_error = |e: std::io::Error| Problem::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let file = File::open(path).map_err(file_error)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(file_error)?;
+    let len = bytes.len() as u64;
+    if len > max {
+        let size = std::fs::metadata(path).map_or(len, |m| m.len());
+        return Err(Problem::FileTooLarge {
+            path: path.to_owned(),
+            bytes: size,
+            max,
+        });
+    }
+    Ok(bytes)
+}
