@@ -384,7 +384,7 @@ fn short_ne(sw2: u8) -> u32 {
 }
 
 /// The CLA for GET RESPONSE: interindustry, on the logical channel of `cla`
-/// (ISO 7816-4 §5.4.2; GlobalPlatform codes its channels the same way). Secure
+/// (ISO 7816-4 §5.4.2; `GlobalPlatform` codes its channels the same way). Secure
 /// messaging and chaining bits are cleared.
 fn get_response_cla(cla: u8) -> u8 {
     if cla & 0x40 == 0 {

@@ -135,7 +135,7 @@ impl std::fmt::Debug for Command {
             s.field("data", &format_args!("{}", hex::encode_upper(&self.data)));
         }
         s.field("le", &self.le)
-            .field("extended", &self.is_extended())
+            .field("force_extended", &self.force_extended)
             .field("sensitive", &self.sensitive)
             .finish()
     }

@@ -3,7 +3,7 @@
 //! The protocol layer of kart: ISO/IEC 7816-4 command and response APDUs,
 //! status words, BER-TLV helpers, the [`Transport`] trait, the [`Card`]
 //! session (GET RESPONSE, `6Cxx` re-sends, chaining, extended length) and
-//! GlobalPlatform secure channels. No I/O: readers and simulators implement
+//! `GlobalPlatform` secure channels. No I/O: readers and simulators implement
 //! [`Transport`] in their own crates.
 //!
 //! ```

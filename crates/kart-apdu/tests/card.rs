@@ -16,14 +16,20 @@ struct Script {
 
 impl Script {
     fn new(caps: CardCaps, steps: &[(&[u8], &[u8])]) -> Self {
-        let steps = steps.iter().map(|(c, r)| (c.to_vec(), r.to_vec())).collect();
+        let steps = steps
+            .iter()
+            .map(|(c, r)| (c.to_vec(), r.to_vec()))
+            .collect();
         Self { steps, caps }
     }
 }
 
 impl Transport for Script {
     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        let (expected, answer) = self.steps.pop_front().expect("session sent more APDUs than scripted");
+        let (expected, answer) = self
+            .steps
+            .pop_front()
+            .expect("session sent more APDUs than scripted");
         assert_eq!(hex(apdu), hex(&expected), "unexpected APDU");
         rx.clear();
         rx.extend_from_slice(&answer);
@@ -37,7 +43,11 @@ impl Transport for Script {
 impl Drop for Script {
     fn drop(&mut self) {
         if !std::thread::panicking() {
-            assert!(self.steps.is_empty(), "{} scripted APDUs never sent", self.steps.len());
+            assert!(
+                self.steps.is_empty(),
+                "{} scripted APDUs never sent",
+                self.steps.len()
+            );
         }
     }
 }
@@ -54,10 +64,13 @@ impl Transport for Always {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
+    hex::encode_upper(b)
 }
 
-const CHAINING: CardCaps = CardCaps { chaining: true, ..CardCaps::SHORT_ONLY };
+const CHAINING: CardCaps = CardCaps {
+    chaining: true,
+    ..CardCaps::SHORT_ONLY
+};
 
 // ISO 7816-4 §5.3.4 / §7.6.1: 61xx announces xx bytes for GET RESPONSE.
 #[test]
@@ -70,11 +83,16 @@ fn get_response_chain_collects_all_parts() {
             (&[0x00, 0xB0, 0x00, 0x00, 0x00], &[0x61, 0x00]),
             // 6100 means 256 bytes (or more) are waiting: Le 00.
             (&[0x00, 0xC0, 0x00, 0x00, 0x00], &part1),
-            (&[0x00, 0xC0, 0x00, 0x00, 0x03], &[0x22, 0x22, 0x22, 0x90, 0x00]),
+            (
+                &[0x00, 0xC0, 0x00, 0x00, 0x03],
+                &[0x22, 0x22, 0x22, 0x90, 0x00],
+            ),
         ],
     );
     let mut card = Card::new(script);
-    let data = card.send_ok(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(256).unwrap()).unwrap();
+    let data = card
+        .send_ok(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(256).unwrap())
+        .unwrap();
     assert_eq!(data.len(), 259);
     assert_eq!(&data[256..], &[0x22; 3]);
     assert_eq!(
@@ -103,7 +121,9 @@ fn get_response_keeps_the_logical_channel() {
         ],
     );
     let mut card = Card::new(script);
-    let data = card.send_ok(&Command::new(0x03, 0xCA, 0x9F, 0x7F).with_le(256).unwrap()).unwrap();
+    let data = card
+        .send_ok(&Command::new(0x03, 0xCA, 0x9F, 0x7F).with_le(256).unwrap())
+        .unwrap();
     assert_eq!(data, [0xAB]);
     assert_eq!(card.counters().le_resends, 1);
 }
@@ -119,7 +139,9 @@ fn wrong_le_resends_with_the_exact_le() {
         ],
     );
     let mut card = Card::new(script);
-    let data = card.send_ok(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(16).unwrap()).unwrap();
+    let data = card
+        .send_ok(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(16).unwrap())
+        .unwrap();
     assert_eq!(data, [1, 2, 3, 4]);
     assert_eq!((card.counters().apdus, card.counters().le_resends), (2, 1));
 }
@@ -127,7 +149,9 @@ fn wrong_le_resends_with_the_exact_le() {
 #[test]
 fn a_second_6cxx_is_returned_not_looped() {
     let mut card = Card::new(Always(vec![0x6C, 0x04], 0));
-    let r = card.send(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(16).unwrap()).unwrap();
+    let r = card
+        .send(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(16).unwrap())
+        .unwrap();
     assert_eq!(r.sw().status(), Status::WrongLe(4));
     assert_eq!(card.transport().1, 2);
 }
@@ -141,9 +165,16 @@ fn long_data_is_chained_when_the_card_supports_it() {
     let mut last = vec![0x00, 0xDB, 0x3F, 0xFF, 45];
     last.extend_from_slice(&data[255..]);
     last.push(0x00);
-    let script = Script::new(CHAINING, &[(&first, &[0x90, 0x00]), (&last, &[0xEE, 0x90, 0x00])]);
+    let script = Script::new(
+        CHAINING,
+        &[(&first, &[0x90, 0x00]), (&last, &[0xEE, 0x90, 0x00])],
+    );
     let mut card = Card::new(script);
-    let cmd = Command::new(0x00, 0xDB, 0x3F, 0xFF).with_data(&data).unwrap().with_le(256).unwrap();
+    let cmd = Command::new(0x00, 0xDB, 0x3F, 0xFF)
+        .with_data(&data)
+        .unwrap()
+        .with_le(256)
+        .unwrap();
     assert_eq!(card.send_ok(&cmd).unwrap(), [0xEE]);
     let c = card.counters();
     assert_eq!((c.commands, c.apdus, c.chained_parts), (1, 2, 1));
@@ -152,7 +183,10 @@ fn long_data_is_chained_when_the_card_supports_it() {
 
 #[test]
 fn chaining_respects_a_smaller_card_limit_and_stops_on_error() {
-    let caps = CardCaps { max_command_data: 4, ..CHAINING };
+    let caps = CardCaps {
+        max_command_data: 4,
+        ..CHAINING
+    };
     let script = Script::new(
         caps,
         &[
@@ -162,7 +196,9 @@ fn chaining_respects_a_smaller_card_limit_and_stops_on_error() {
         ],
     );
     let mut card = Card::new(script);
-    let cmd = Command::new(0x00, 0xDA, 0x00, 0x01).with_data(&[1, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap();
+    let cmd = Command::new(0x00, 0xDA, 0x00, 0x01)
+        .with_data(&[1, 2, 3, 4, 5, 6, 7, 8, 9])
+        .unwrap();
     let r = card.send(&cmd).unwrap();
     assert_eq!(r.sw().status(), Status::NotEnoughMemory);
     assert_eq!(card.counters().apdus, 2);
@@ -182,7 +218,11 @@ fn long_data_goes_in_one_extended_apdu_when_the_card_allows() {
     apdu.extend_from_slice(&[0x10, 0x00]); // Ne 65536 lowered to the card's 4096
     let script = Script::new(caps, &[(&apdu, &[0x90, 0x00])]);
     let mut card = Card::new(script);
-    let cmd = Command::new(0x00, 0xDA, 0x00, 0x01).with_data(&data).unwrap().with_le(65_536).unwrap();
+    let cmd = Command::new(0x00, 0xDA, 0x00, 0x01)
+        .with_data(&data)
+        .unwrap()
+        .with_le(65_536)
+        .unwrap();
     assert!(card.send_ok(&cmd).unwrap().is_empty());
     assert_eq!(card.counters().chained_parts, 0);
 }
@@ -194,15 +234,23 @@ fn extended_request_is_sent_short_to_a_short_only_card() {
         &[(&[0x00, 0xB0, 0x00, 0x00, 0x00], &[0x90, 0x00])],
     );
     let mut card = Card::new(script);
-    let cmd = Command::new(0x00, 0xB0, 0x00, 0x00).with_le(4096).unwrap().extended();
+    let cmd = Command::new(0x00, 0xB0, 0x00, 0x00)
+        .with_le(4096)
+        .unwrap()
+        .extended();
     card.send_ok(&cmd).unwrap();
 }
 
 #[test]
 fn long_data_without_chaining_or_extended_length_is_refused_unsent() {
     let mut card = Card::new(Script::new(CardCaps::SHORT_ONLY, &[]));
-    let cmd = Command::new(0x00, 0xD6, 0x00, 0x00).with_data(&[0; 256]).unwrap();
-    assert_eq!(card.send(&cmd), Err(CardError::CommandTooLong { len: 256, max: 255 }));
+    let cmd = Command::new(0x00, 0xD6, 0x00, 0x00)
+        .with_data(&[0; 256])
+        .unwrap();
+    assert_eq!(
+        card.send(&cmd),
+        Err(CardError::CommandTooLong { len: 256, max: 255 })
+    );
     assert_eq!(card.counters().apdus, 0);
 }
 
@@ -212,15 +260,22 @@ fn endless_61xx_with_data_is_bounded_by_size() {
     let mut answer = vec![0; 256];
     answer.extend_from_slice(&[0x61, 0x00]);
     let mut card = Card::new(Always(answer, 0));
-    let err = card.send(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(256).unwrap()).unwrap_err();
-    assert!(matches!(err, CardError::ResponseTooLong(n) if n > 65_536), "{err:?}");
+    let err = card
+        .send(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(256).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, CardError::ResponseTooLong(n) if n > 65_536),
+        "{err:?}"
+    );
     assert!(card.transport().1 <= 258);
 }
 
 #[test]
 fn endless_61xx_without_data_is_bounded_by_rounds() {
     let mut card = Card::new(Always(vec![0x61, 0x10], 0));
-    let err = card.send(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(16).unwrap()).unwrap_err();
+    let err = card
+        .send(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(16).unwrap())
+        .unwrap_err();
     assert_eq!(err, CardError::ResponseTooLong(0));
     assert_eq!(card.transport().1, 1 + MAX_GET_RESPONSES);
 }
@@ -228,7 +283,9 @@ fn endless_61xx_without_data_is_bounded_by_rounds() {
 #[test]
 fn a_one_byte_answer_is_a_malformed_response() {
     let mut card = Card::new(Always(vec![0x90], 0));
-    let err = card.send(&Command::new(0x00, 0xA4, 0x04, 0x00)).unwrap_err();
+    let err = card
+        .send(&Command::new(0x00, 0xA4, 0x04, 0x00))
+        .unwrap_err();
     assert_eq!(err, CardError::MalformedResponse(1));
     assert!(err.to_string().contains("reset the card"));
 }
@@ -242,7 +299,9 @@ fn transport_errors_pass_through() {
         }
     }
     let mut card = Card::new(Gone);
-    let err = card.send(&Command::new(0x00, 0xA4, 0x04, 0x00)).unwrap_err();
+    let err = card
+        .send(&Command::new(0x00, 0xA4, 0x04, 0x00))
+        .unwrap_err();
     assert_eq!(err, CardError::Transport(TransportError::CardRemoved));
 }
 
@@ -252,7 +311,12 @@ fn trace_redacts_pin_bytes() {
     let script = Script::new(
         CardCaps::SHORT_ONLY,
         &[
-            (&[0x00, 0x20, 0x00, 0x81, 0x06, 0x39, 0x38, 0x37, 0x36, 0x35, 0x34], &[0x61, 0x02]),
+            (
+                &[
+                    0x00, 0x20, 0x00, 0x81, 0x06, 0x39, 0x38, 0x37, 0x36, 0x35, 0x34,
+                ],
+                &[0x61, 0x02],
+            ),
             (&[0x00, 0xC0, 0x00, 0x00, 0x02], &[0x55, 0x66, 0x90, 0x00]),
             (&[0x00, 0xB0, 0x00, 0x00, 0x01], &[0x77, 0x90, 0x00]),
         ],
@@ -264,11 +328,18 @@ fn trace_redacts_pin_bytes() {
     card.set_trace(Some(Box::new(move |ev| {
         l.lock().unwrap().push(ev.to_string());
         r.lock().unwrap().extend_from_slice(ev.bytes);
-        assert_eq!(ev.direction == Direction::Command, ev.to_string().starts_with(">>"));
+        assert_eq!(
+            ev.direction == Direction::Command,
+            ev.to_string().starts_with(">>")
+        );
     })));
-    let verify = Command::new(0x00, 0x20, 0x00, 0x81).with_data(b"987654").unwrap().sensitive();
+    let verify = Command::new(0x00, 0x20, 0x00, 0x81)
+        .with_data(b"987654")
+        .unwrap()
+        .sensitive();
     card.send_ok(&verify).unwrap();
-    card.send_ok(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(1).unwrap()).unwrap();
+    card.send_ok(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(1).unwrap())
+        .unwrap();
     let lines = lines.lock().unwrap();
     assert_eq!(
         *lines,
@@ -282,7 +353,10 @@ fn trace_redacts_pin_bytes() {
         ]
     );
     let raw = hex(&raw.lock().unwrap());
-    assert!(!raw.contains("393837363534") && !raw.contains("5566"), "{raw}");
+    assert!(
+        !raw.contains("393837363534") && !raw.contains("5566"),
+        "{raw}"
+    );
 }
 
 // A Card is itself a Transport delivering complete responses.
@@ -292,12 +366,17 @@ fn card_stacks_as_a_transport() {
         CardCaps::SHORT_ONLY,
         &[
             (&[0x00, 0x84, 0x00, 0x00, 0x08], &[0x61, 0x08]),
-            (&[0x00, 0xC0, 0x00, 0x00, 0x08], &[1, 2, 3, 4, 5, 6, 7, 8, 0x90, 0x00]),
+            (
+                &[0x00, 0xC0, 0x00, 0x00, 0x08],
+                &[1, 2, 3, 4, 5, 6, 7, 8, 0x90, 0x00],
+            ),
         ],
     );
     let mut inner = Card::new(script);
     let mut rx = Vec::new();
-    inner.transmit(&[0x00, 0x84, 0x00, 0x00, 0x08], &mut rx).unwrap();
+    inner
+        .transmit(&[0x00, 0x84, 0x00, 0x00, 0x08], &mut rx)
+        .unwrap();
     assert_eq!(rx, [1, 2, 3, 4, 5, 6, 7, 8, 0x90, 0x00]);
     assert!(inner.transmit(&[0x00, 0x84], &mut rx).is_err());
 }

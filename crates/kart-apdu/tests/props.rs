@@ -8,13 +8,19 @@ fn command() -> impl Strategy<Value = Command> {
     (
         any::<[u8; 4]>(),
         prop_oneof![Just(0usize), 1..=255usize, 256..=70_000usize],
-        prop_oneof![Just(None), (1..=256u32).prop_map(Some), (257..=65_536u32).prop_map(Some)],
+        prop_oneof![
+            Just(None),
+            (1..=256u32).prop_map(Some),
+            (257..=65_536u32).prop_map(Some)
+        ],
         any::<bool>(),
         any::<u8>(),
     )
         .prop_map(|([cla, ins, p1, p2], nc, le, ext, fill)| {
             let nc = nc.min(65_535);
-            let mut c = Command::new(cla, ins, p1, p2).with_data(&vec![fill; nc]).unwrap();
+            let mut c = Command::new(cla, ins, p1, p2)
+                .with_data(&vec![fill; nc])
+                .unwrap();
             if let Some(ne) = le {
                 c = c.with_le(ne).unwrap();
             }

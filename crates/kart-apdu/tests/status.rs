@@ -1,5 +1,5 @@
 //! Status words against ISO/IEC 7816-4:2020 §5.6 (Tables 5 and 6) and
-//! GlobalPlatform Card Specification v2.3.1 §11.1.3.
+//! `GlobalPlatform` Card Specification v2.3.1 §11.1.3.
 
 use kart_apdu::{Response, ResponseError, Status, StatusWord};
 
@@ -37,7 +37,10 @@ fn only_9000_is_success_and_62_63_are_warnings() {
     assert!(StatusWord::SUCCESS.check().is_ok());
     let err = StatusWord(0x6A82).check().unwrap_err();
     assert_eq!(err.status(), Status::FileNotFound);
-    assert_eq!(err.to_string(), "card answered 6A82 (file or application not found)");
+    assert_eq!(
+        err.to_string(),
+        "card answered 6A82 (file or application not found)"
+    );
     assert!(StatusWord(0x6282).is_warning() && StatusWord(0x63C1).is_warning());
     assert!(!StatusWord(0x9000).is_warning() && !StatusWord(0x6982).is_warning());
 }
@@ -45,10 +48,16 @@ fn only_9000_is_success_and_62_63_are_warnings() {
 // §5.1: a response is an optional data field followed by SW1 SW2.
 #[test]
 fn response_needs_two_status_bytes() {
-    assert_eq!(Response::from_bytes(&[0x90]), Err(ResponseError::TooShort(1)));
+    assert_eq!(
+        Response::from_bytes(&[0x90]),
+        Err(ResponseError::TooShort(1))
+    );
     assert_eq!(Response::from_bytes(&[]), Err(ResponseError::TooShort(0)));
     let r = Response::from_bytes(&[0xCA, 0xFE, 0x62, 0x82]).unwrap();
-    assert_eq!((r.data(), r.sw().status()), (&[0xCA, 0xFE][..], Status::EndOfFile));
+    assert_eq!(
+        (r.data(), r.sw().status()),
+        (&[0xCA, 0xFE][..], Status::EndOfFile)
+    );
     assert_eq!(r.to_vec(), [0xCA, 0xFE, 0x62, 0x82]);
     assert!(r.into_data().is_err());
 }

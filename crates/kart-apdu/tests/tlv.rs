@@ -5,7 +5,7 @@
 use kart_apdu::tlv::{self, TlvError, Value, MAX_DEPTH};
 
 /// `openssl asn1parse -genconf` of:
-/// SEQUENCE { UTF8String "kart", SEQUENCE { INTEGER 1234, OCTET STRING 00112233 } }
+/// SEQUENCE { `UTF8String` "kart", SEQUENCE { INTEGER 1234, OCTET STRING 00112233 } }
 const OPENSSL_NESTED: &str = "30120c046b617274300a020204d2040400112233";
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -37,12 +37,27 @@ fn builds_what_openssl_encodes() {
 fn finds_values_by_tag_path() {
     let root = tlv::parse(&unhex(OPENSSL_NESTED)).unwrap();
     assert_eq!(tlv::value_at(&root, &[0x30, 0x0C]).unwrap(), b"kart");
-    assert_eq!(tlv::value_at(&root, &[0x30, 0x30, 0x04]).unwrap(), &[0, 0x11, 0x22, 0x33]);
-    assert_eq!(tlv::value_at(&root, &[0x30, 0x30, 0x05]), Err(TlvError::NotFound(vec![0x30, 0x30, 0x05])));
-    assert_eq!(tlv::value_at(&root, &[0x30, 0x30]), Err(TlvError::NotPrimitive(vec![0x30, 0x30])));
-    assert_eq!(tlv::value_at(&root, &[0x7F49]), Err(TlvError::NotFound(vec![0x7F49])));
+    assert_eq!(
+        tlv::value_at(&root, &[0x30, 0x30, 0x04]).unwrap(),
+        &[0, 0x11, 0x22, 0x33]
+    );
+    assert_eq!(
+        tlv::value_at(&root, &[0x30, 0x30, 0x05]),
+        Err(TlvError::NotFound(vec![0x30, 0x30, 0x05]))
+    );
+    assert_eq!(
+        tlv::value_at(&root, &[0x30, 0x30]),
+        Err(TlvError::NotPrimitive(vec![0x30, 0x30]))
+    );
+    assert_eq!(
+        tlv::value_at(&root, &[0x7F49]),
+        Err(TlvError::NotFound(vec![0x7F49]))
+    );
     assert!(tlv::find(&root, &[]).is_none());
-    assert_eq!(tlv::tag_number(tlv::find(&root, &[0x30, 0x30]).unwrap()), 0x30);
+    assert_eq!(
+        tlv::tag_number(tlv::find(&root, &[0x30, 0x30]).unwrap()),
+        0x30
+    );
 }
 
 #[test]
@@ -53,7 +68,10 @@ fn two_byte_tags_and_long_lengths() {
     let key = tlv::constructed(0x7F49, vec![tlv::primitive(0x86, &point).unwrap()]).unwrap();
     let bytes = tlv::to_vec(&key);
     assert_eq!(&bytes[..5], &[0x7F, 0x49, 0x43, 0x86, 0x41]);
-    assert_eq!(tlv::value_at(&tlv::parse(&bytes).unwrap(), &[0x7F49, 0x86]).unwrap(), &point[..]);
+    assert_eq!(
+        tlv::value_at(&tlv::parse(&bytes).unwrap(), &[0x7F49, 0x86]).unwrap(),
+        &point[..]
+    );
     // 300-byte value: length 82 01 2C (§6.3, Table 8).
     let big = tlv::primitive(0x5F2E, &[0; 300]).unwrap();
     assert_eq!(&tlv::to_vec(&big)[..5], &[0x5F, 0x2E, 0x82, 0x01, 0x2C]);
@@ -75,35 +93,89 @@ fn a_127_byte_value_nests_correctly() {
 fn parse_all_reads_a_sequence_and_refuses_a_bad_tail() {
     let objs = tlv::parse_all(&[0x80, 0x01, 0xAA, 0x81, 0x00]).unwrap();
     assert_eq!(objs.len(), 2);
-    assert_eq!(tlv::find_in(&objs, &[0x81]).map(tlv::tag_number), Some(0x81));
+    assert_eq!(
+        tlv::find_in(&objs, &[0x81]).map(tlv::tag_number),
+        Some(0x81)
+    );
     assert!(tlv::parse_all(&[]).unwrap().is_empty());
     assert_eq!(
         tlv::parse_all(&[0x80, 0x01, 0xAA, 0x81, 0x02, 0x00]),
-        Err(TlvError::Truncated { offset: 3, field: "value" })
+        Err(TlvError::Truncated {
+            offset: 3,
+            field: "value"
+        })
     );
 }
 
 #[test]
 fn strict_framing_errors() {
     assert_eq!(tlv::parse(&[]), Err(TlvError::Empty));
-    assert_eq!(tlv::parse(&[0x80, 0x01, 0xAA, 0x00]), Err(TlvError::TrailingBytes(1)));
-    assert_eq!(tlv::parse(&[0x30, 0x80, 0x00, 0x00]), Err(TlvError::IndefiniteLength(0)));
-    assert_eq!(tlv::parse(&[0x80, 0x82, 0x01]), Err(TlvError::Truncated { offset: 0, field: "length" }));
-    assert_eq!(tlv::parse(&[0x7F]), Err(TlvError::Truncated { offset: 0, field: "tag" }));
-    assert_eq!(tlv::parse(&[0x80]), Err(TlvError::Truncated { offset: 0, field: "length" }));
-    assert_eq!(tlv::parse(&[0x80, 0x03, 0x01]), Err(TlvError::Truncated { offset: 0, field: "value" }));
-    assert_eq!(tlv::parse(&[0x80, 0x85, 0, 0, 0, 0, 1, 0]), Err(TlvError::LengthTooLong(0)));
-    assert_eq!(tlv::parse(&[0x80, 0x81, 0x05, 1, 2, 3, 4, 5]), Err(TlvError::NonMinimalLength(0)));
-    assert_eq!(tlv::parse(&[0x80, 0x82, 0x00, 0x81]), Err(TlvError::NonMinimalLength(0)));
+    assert_eq!(
+        tlv::parse(&[0x80, 0x01, 0xAA, 0x00]),
+        Err(TlvError::TrailingBytes(1))
+    );
+    assert_eq!(
+        tlv::parse(&[0x30, 0x80, 0x00, 0x00]),
+        Err(TlvError::IndefiniteLength(0))
+    );
+    assert_eq!(
+        tlv::parse(&[0x80, 0x82, 0x01]),
+        Err(TlvError::Truncated {
+            offset: 0,
+            field: "length"
+        })
+    );
+    assert_eq!(
+        tlv::parse(&[0x7F]),
+        Err(TlvError::Truncated {
+            offset: 0,
+            field: "tag"
+        })
+    );
+    assert_eq!(
+        tlv::parse(&[0x80]),
+        Err(TlvError::Truncated {
+            offset: 0,
+            field: "length"
+        })
+    );
+    assert_eq!(
+        tlv::parse(&[0x80, 0x03, 0x01]),
+        Err(TlvError::Truncated {
+            offset: 0,
+            field: "value"
+        })
+    );
+    assert_eq!(
+        tlv::parse(&[0x80, 0x85, 0, 0, 0, 0, 1, 0]),
+        Err(TlvError::LengthTooLong(0))
+    );
+    assert_eq!(
+        tlv::parse(&[0x80, 0x81, 0x05, 1, 2, 3, 4, 5]),
+        Err(TlvError::NonMinimalLength(0))
+    );
+    assert_eq!(
+        tlv::parse(&[0x80, 0x82, 0x00, 0x81]),
+        Err(TlvError::NonMinimalLength(0))
+    );
     // A child running past its parent's end is truncated, not read from the parent's sibling.
     assert_eq!(
         tlv::parse_all(&[0x30, 0x03, 0x80, 0x02, 0xAA, 0xBB]),
-        Err(TlvError::Truncated { offset: 2, field: "value" })
+        Err(TlvError::Truncated {
+            offset: 2,
+            field: "value"
+        })
     );
     // Indefinite length inside a constructed object is found too.
-    assert_eq!(tlv::parse(&[0x30, 0x02, 0x30, 0x80]), Err(TlvError::IndefiniteLength(2)));
+    assert_eq!(
+        tlv::parse(&[0x30, 0x02, 0x30, 0x80]),
+        Err(TlvError::IndefiniteLength(2))
+    );
     // Four-byte tags are framed fine but the parser does not take them.
-    assert!(matches!(tlv::parse(&[0x5F, 0x81, 0x81, 0x01, 0x00]), Err(TlvError::Malformed(_))));
+    assert!(matches!(
+        tlv::parse(&[0x5F, 0x81, 0x81, 0x01, 0x00]),
+        Err(TlvError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -125,8 +197,19 @@ fn nesting_is_bounded() {
 #[test]
 fn building_refuses_bad_tags_and_wrong_forms() {
     assert_eq!(tlv::primitive(0, &[]).err(), Some(TlvError::InvalidTag(0)));
-    assert_eq!(tlv::primitive(0x1F, &[]).err(), Some(TlvError::InvalidTag(0x1F)));
-    assert_eq!(tlv::primitive(0x30, &[1]).err(), Some(TlvError::WrongForm(0x30, "constructed")));
-    assert_eq!(tlv::constructed(0x80, vec![]).err(), Some(TlvError::WrongForm(0x80, "primitive")));
-    assert!(matches!(tlv::constructed(0x30, vec![]).unwrap().value(), Value::Constructed(v) if v.is_empty()));
+    assert_eq!(
+        tlv::primitive(0x1F, &[]).err(),
+        Some(TlvError::InvalidTag(0x1F))
+    );
+    assert_eq!(
+        tlv::primitive(0x30, &[1]).err(),
+        Some(TlvError::WrongForm(0x30, "constructed"))
+    );
+    assert_eq!(
+        tlv::constructed(0x80, vec![]).err(),
+        Some(TlvError::WrongForm(0x80, "primitive"))
+    );
+    assert!(
+        matches!(tlv::constructed(0x30, vec![]).unwrap().value(), Value::Constructed(v) if v.is_empty())
+    );
 }
