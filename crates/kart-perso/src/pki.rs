@@ -1,1 +1,39 @@
-//! pki
+//! Issuer PKI: the issuer root (CSCA-like), the card CA that issues holder
+//! certificates, and the document signer that signs security objects.
+//!
+//! - [`IssuerKey`] — a PKCS#8 private key (ECDSA P-256/P-384 or RSA) held by
+//!   `ring`; its file bytes are zeroized and `Debug` never shows it.
+//! - [`Certificate`] — a DER X.509 certificate loaded from PEM or DER.
+//! - [`validate_chain`] — validity, basic constraints, key usage and
+//!   signatures (checked with `ring`) from a leaf up to a trusted root.
+//! - [`issue_holder_certificate`] — a certificate for a key generated on the card.
+//! - [`create_demo_issuer`] / [`IssuerPki::load`] — a demo hierarchy on disk.
+//! - [`MasterKeys`] — secure-channel master keys file.
+//!
+//! ```
+//! use kart_perso::pki::{create_demo_issuer, IssuerPki, validate_chain, KeyUsage};
+//! let dir = tempfile::tempdir()?;
+//! let now = time::OffsetDateTime::now_utc();
+//! create_demo_issuer(dir.path(), now)?;
+//! let pki = IssuerPki::load(dir.path())?;
+//! validate_chain(&pki.document_signer, &[], &pki.root, now, KeyUsage::DigitalSignature)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod certificate;
+mod chain;
+mod demo;
+mod error;
+mod holder;
+mod key;
+mod master_keys;
+mod signature;
+
+pub use certificate::Certificate;
+pub use chain::{validate_chain, KeyUsage};
+pub use demo::{create_demo_issuer, DemoFiles, IssuerPki};
+pub use error::PkiError;
+pub use holder::{issue_holder_certificate, Holder, HOLDER_VALIDITY_YEARS};
+pub use key::{IssuerKey, KeyAlgorithm};
+pub use master_keys::{MasterKeySet, MasterKeys, SecureChannelAlgorithm};
+pub(crate) use signature::{verify_signature, SignatureError};

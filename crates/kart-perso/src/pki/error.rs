@@ -1,0 +1,135 @@
+//! Errors of the issuer PKI.
+
+use std::path::PathBuf;
+
+/// What went wrong while loading, issuing or validating certificates and keys.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiError {
+    /// A file could not be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// Input is not the PEM or DER structure it should be.
+    #[error("{what} is malformed: {reason}")]
+    Malformed {
+        /// What was being read ("certificate", "private key", ...).
+        what: &'static str,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// `ring` refused the private key.
+    #[error("private key rejected ({0}); expected an unencrypted PKCS#8 ECDSA P-256/P-384 or RSA (2048-8192 bit) key — convert with `openssl pkcs8 -topk8 -nocrypt`")]
+    KeyRejected(String),
+    /// The certificate's notAfter is before the validation time.
+    #[error("certificate '{subject}' expired at {not_after}; renew it")]
+    Expired {
+        /// Subject of the expired certificate.
+        subject: String,
+        /// Its notAfter.
+        not_after: String,
+    },
+    /// The certificate's notBefore is after the validation time.
+    #[error("certificate '{subject}' is not valid before {not_before}; check the clock")]
+    NotYetValid {
+        /// Subject of the certificate.
+        subject: String,
+        /// Its notBefore.
+        not_before: String,
+    },
+    /// The certificate names another issuer than the next one in the chain.
+    #[error("certificate '{subject}' was issued by '{issuer}', not by '{expected}'")]
+    WrongIssuer {
+        /// Subject of the certificate.
+        subject: String,
+        /// Its issuer field.
+        issuer: String,
+        /// The subject of the certificate it was expected to chain to.
+        expected: String,
+    },
+    /// The signature on a certificate does not verify with the issuer's key.
+    #[error("signature on certificate '{subject}' does not verify with the key of '{issuer}'")]
+    BadSignature {
+        /// Subject of the certificate.
+        subject: String,
+        /// Subject of the issuer certificate whose key was used.
+        issuer: String,
+    },
+    /// A certificate that issues others lacks basicConstraints cA=TRUE.
+    #[error("certificate '{subject}' is not a CA (basicConstraints cA not set) and cannot issue certificates")]
+    NotCa {
+        /// Subject of the certificate.
+        subject: String,
+    },
+    /// A CA's pathLenConstraint is smaller than the chain below it.
+    #[error("certificate '{subject}' allows {allowed} intermediate CA(s) below it, the chain has {found}")]
+    PathLengthExceeded {
+        /// Subject of the CA.
+        subject: String,
+        /// Its pathLenConstraint.
+        allowed: u32,
+        /// Intermediate CAs below it.
+        found: u32,
+    },
+    /// The key usage extension does not allow what the certificate is used for.
+    #[error("certificate '{subject}' lacks key usage {usage}")]
+    MissingKeyUsage {
+        /// Subject of the certificate.
+        subject: String,
+        /// The missing usage.
+        usage: &'static str,
+    },
+    /// An algorithm (signature, key or curve) that kart does not support.
+    #[error("unsupported algorithm {0}; kart supports ECDSA P-256/P-384 with SHA-256/384 and RSA PKCS#1 v1.5 with SHA-256/384/512")]
+    UnsupportedAlgorithm(String),
+    /// The public key read from a card is not an uncompressed P-256 point.
+    #[error("holder public key is not an uncompressed P-256 point (65 bytes starting 04): {0}")]
+    BadHolderKey(String),
+    /// A holder attribute (CRN, national code) is not acceptable.
+    #[error("holder {field} '{value}' is invalid: {reason}")]
+    BadHolder {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The issuer certificate is no longer valid, so nothing can be issued under it.
+    #[error("issuer certificate '{subject}' expires at {not_after}, before the new certificate would start; renew the issuer")]
+    IssuerExpired {
+        /// Subject of the issuer certificate.
+        subject: String,
+        /// Its notAfter.
+        not_after: String,
+    },
+    /// Certificate generation in `rcgen` failed.
+    #[error("cannot generate certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// The secure-channel master keys file is invalid.
+    #[error("master keys file: {0}")]
+    MasterKeys(String),
+    /// The system random generator failed.
+    #[error("system random number generator failed")]
+    Random,
+}
+
+impl PkiError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn malformed(what: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Malformed {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+}
