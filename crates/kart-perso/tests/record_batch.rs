@@ -1,0 +1,223 @@
+//! Loading whole batches: good records come through, every bad one gives
+//! its own error with line and field, and the rest of the batch still loads.
+
+use std::path::PathBuf;
+
+use kart_perso::record::{
+    Batch, BatchError, BatchFormat, Field, Gender, IdentityRecord, RecordError, SolarDate,
+    Validator,
+};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records")
+}
+
+/// "Today" fixed at 1404/09/04 (2025-11-25) so the future-date check is reproducible.
+fn validator() -> Validator {
+    Validator::as_of(SolarDate::parse("1404/09/04").unwrap())
+}
+
+fn load(name: &str) -> Vec<Result<IdentityRecord, RecordError>> {
+    Batch::open_with(fixtures().join(name), validator())
+        .unwrap()
+        .collect()
+}
+
+fn assert_good_records(good: &[&IdentityRecord]) {
+    let ali = good[0];
+    assert_eq!(ali.tracking_code.as_str(), "140409040007");
+    assert_eq!(ali.national_code.as_str(), "0012345679");
+    assert_eq!(ali.given_name.fa.as_str(), "علی");
+    assert_eq!(ali.father_name.en.as_str(), "Hossein");
+    assert_eq!(ali.birth_date.gregorian(), (1990, 9, 22)); // jdatetime: 1369/06/31 -> 1990-09-22
+    assert_eq!(ali.gender, Gender::Male);
+    assert_eq!(ali.pin.as_ref().unwrap().expose_digits(), b"1234");
+    assert_eq!(ali.photo.as_bytes().len(), 918);
+    assert!(ali.fingerprint.as_ref().unwrap().ends_with("finger1.fmr"));
+    let maryam = good[1];
+    assert_eq!(
+        maryam.national_code.as_str(),
+        "2720010121",
+        "Persian digits normalized"
+    );
+    assert_eq!(
+        maryam.given_name.fa.as_str(),
+        "مریم",
+        "Arabic yeh normalized"
+    );
+    assert_eq!(
+        maryam.family_name.fa.as_str(),
+        "احمدی\u{200C}نژاد",
+        "ZWNJ kept"
+    );
+    assert_eq!(maryam.birth_date.to_string(), "1380/01/01");
+    assert!(maryam.pin.is_none() && maryam.fingerprint.is_none());
+}
+
+fn messages(result: &Result<IdentityRecord, RecordError>) -> Vec<String> {
+    result
+        .as_ref()
+        .err()
+        .map(|e| e.messages().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn csv_batch_yields_good_records_and_one_error_per_problem() {
+    let items = load("batch.csv");
+    assert_eq!(items.len(), 9);
+    let good: Vec<&IdentityRecord> = items.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(good.len(), 3);
+    assert_good_records(&good);
+    assert_eq!(
+        messages(&items[2]),
+        ["line 4, national_code: check digit is 8, expected 9"]
+    );
+    let bad = items[3].as_ref().unwrap_err();
+    assert_eq!(bad.line, 5);
+    assert!(bad.has(Field::GivenNameFa) && bad.has(Field::BirthDate));
+    assert_eq!(bad.problems.len(), 2, "{bad}");
+    assert!(bad
+        .to_string()
+        .contains("line 5, birth_date: 1400/12/30 does not exist in the Solar Hijri calendar"));
+    let bad = items[4].as_ref().unwrap_err();
+    for field in [
+        Field::GivenNameEn,
+        Field::BirthDate,
+        Field::Pin,
+        Field::Photo,
+    ] {
+        assert!(bad.has(field), "{field} in {bad}");
+    }
+    assert!(
+        !bad.to_string().contains("\"12\""),
+        "the PIN is never shown: {bad}"
+    );
+    assert!(bad.to_string().contains("does not end with the EOI marker"));
+    let bad = items[5].as_ref().unwrap_err();
+    assert!(bad.has(Field::NationalCode) && bad.has(Field::Gender) && bad.has(Field::Photo));
+    assert!(bad
+        .to_string()
+        .contains("does not start with the SOI marker"));
+    let bad = items[6].as_ref().unwrap_err();
+    assert!(
+        bad.to_string()
+            .contains("too-large.jpg is 48429 bytes, at most 16384"),
+        "{bad}"
+    );
+    assert!(bad.has(Field::Fingerprint));
+    assert_eq!(
+        messages(&items[7]),
+        ["line 9: has 4 fields, the header has 13"]
+    );
+    // A quoted field spanning two lines: the record starts on line 10, its
+    // inner newline and indentation collapse to one space.
+    let multi = items[8].as_ref().unwrap();
+    assert_eq!(multi.line, 10);
+    assert_eq!(multi.family_name.fa.as_str(), "امینی فر");
+}
+
+#[test]
+fn json_lines_batch_matches_csv_and_reports_json_problems() {
+    let items = load("batch.jsonl");
+    assert_eq!(items.len(), 10);
+    let good: Vec<&IdentityRecord> = items.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(good.len(), 2);
+    assert_good_records(&good);
+    assert_eq!(
+        messages(&items[2]),
+        ["line 3, national_code: check digit is 8, expected 9"]
+    );
+    // Line 8 is blank and skipped; line 9 has a number where a string belongs
+    // and lacks most fields.
+    let bad = items[7].as_ref().unwrap_err();
+    assert_eq!(bad.line, 9);
+    assert!(bad
+        .to_string()
+        .contains("line 9, national_code: must be a JSON string"));
+    assert!(bad.to_string().contains("line 9, photo: is missing"));
+    let bad = items[8].as_ref().unwrap_err();
+    assert_eq!(bad.line, 10);
+    assert!(bad.to_string().starts_with("line 10: is not a JSON object"));
+    let bad = items[9].as_ref().unwrap_err();
+    assert_eq!(messages(&items[9]), [
+        "line 11, nickname: is not a known field (known: tracking_code, national_code, given_name_fa, family_name_fa, father_name_fa, given_name_en, family_name_en, father_name_en, birth_date, gender, pin, photo, fingerprint)"
+    ], "{bad}");
+}
+
+#[test]
+fn bad_header_is_a_batch_error_naming_the_columns() {
+    let csv = "tracking_code,national_code,nick,nick,gender,gender\n";
+    let Err(BatchError::BadHeader {
+        missing,
+        unknown,
+        repeated,
+    }) = Batch::from_reader(
+        csv.as_bytes(),
+        BatchFormat::Csv,
+        PathBuf::new(),
+        validator(),
+    )
+    else {
+        panic!("expected a bad header");
+    };
+    assert!(missing.contains(&"photo".to_owned()) && !missing.contains(&"pin".to_owned()));
+    assert_eq!(unknown, ["nick", "nick"]);
+    assert_eq!(repeated, ["gender"]);
+}
+
+#[test]
+fn unreadable_file_and_unknown_format_are_batch_errors() {
+    let err = Batch::open(fixtures().join("no-such-batch.csv"))
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(err, BatchError::Open { .. }), "{err}");
+    let err = Batch::open(fixtures().join("finger1.fmr"))
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(err, BatchError::UnknownFormat { .. }), "{err}");
+}
+
+#[test]
+fn invalid_utf8_in_a_csv_field_names_the_field_and_continues() {
+    let header = "tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,given_name_en,family_name_en,father_name_en,birth_date,gender,photo\n";
+    let mut bytes = header.as_bytes().to_vec();
+    bytes.extend_from_slice(b"140409040007,0012345679,\xFF\xFE,a,b,c,d,e,f,g,h\n");
+    bytes.extend_from_slice(b"140409040015,0012345678,,,,,,,,,\n");
+    let items: Vec<_> =
+        Batch::from_reader(&bytes[..], BatchFormat::Csv, PathBuf::new(), validator())
+            .unwrap()
+            .collect();
+    assert_eq!(items.len(), 2);
+    assert!(items[0]
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("line 2, given_name_fa: is not valid UTF-8"));
+    assert!(items[1].as_ref().unwrap_err().has(Field::NationalCode));
+}
+
+#[test]
+fn overlong_json_line_is_skipped_and_the_next_line_still_loads() {
+    let mut text = format!("{{\"pad\": \"{}\"}}\n", "x".repeat(2 << 20));
+    text.push_str("{\"tracking_code\": \"140409040008\"}\n");
+    let items: Vec<_> = Batch::from_reader(
+        text.as_bytes(),
+        BatchFormat::JsonLines,
+        PathBuf::new(),
+        validator(),
+    )
+    .unwrap()
+    .collect();
+    assert_eq!(items.len(), 2);
+    assert!(items[0]
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("line 1: is longer than"));
+    let second = items[1].as_ref().unwrap_err();
+    assert_eq!(second.line, 2);
+    assert!(second
+        .to_string()
+        .contains("tracking_code: check digit is 8, expected 7"));
+}
