@@ -1,0 +1,307 @@
+//! The host side: opening a secure channel and wrapping every command in it.
+
+use super::crypto::{AES_BLOCK, DES_BLOCK};
+use super::scp02::Scp02;
+use super::scp03::Scp03;
+use super::session::Session;
+use super::{diversify, Diversification, GpError, KeySet, ScpVersion, SecurityLevel, MAC_LEN};
+use crate::{CardCaps, Command, Response, Transport, TransportError};
+use subtle::ConstantTimeEq;
+
+/// What the host asks for when opening a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScpParams {
+    /// Key version number sent in INITIALIZE UPDATE P1 (`00`: the card's default).
+    pub key_version: u8,
+    /// How the given keys become this card's keys.
+    pub diversification: Diversification,
+    /// The SCP02 i-parameter (cards do not report it): `15` or `55` usually.
+    pub scp02_i: u8,
+    /// Refuse a card that answers with another protocol.
+    pub version: Option<ScpVersion>,
+}
+
+impl Default for ScpParams {
+    /// Key version `00`, no diversification, SCP02 i = `55`, either protocol.
+    fn default() -> Self {
+        Self {
+            key_version: 0,
+            diversification: Diversification::None,
+            scp02_i: 0x55,
+            version: None,
+        }
+    }
+}
+
+/// What the card said about the channel in its INITIALIZE UPDATE response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Protocol in use.
+    pub version: ScpVersion,
+    /// i-parameter (SCP03: from the card; SCP02: from [`ScpParams`]).
+    pub i: u8,
+    /// Key version the card used.
+    pub key_version: u8,
+    /// The card's key diversification data.
+    pub key_diversification_data: [u8; 10],
+    /// Sequence counter (SCP02 always, SCP03 with pseudo-random challenges).
+    pub sequence_counter: Option<u32>,
+}
+
+/// The transport handed back when a channel could not be opened, so nothing is lost.
+pub struct OpenFailed<T> {
+    /// Why it failed.
+    pub error: GpError,
+    /// The transport, ready for another attempt.
+    pub transport: T,
+}
+
+impl<T> std::fmt::Debug for OpenFailed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenFailed").field("error", &self.error).finish_non_exhaustive()
+    }
+}
+impl<T> std::fmt::Display for OpenFailed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "could not open a secure channel: {}", self.error)
+    }
+}
+impl<T> std::error::Error for OpenFailed<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+impl<T> From<OpenFailed<T>> for GpError {
+    fn from(e: OpenFailed<T>) -> Self {
+        e.error
+    }
+}
+
+/// An open GlobalPlatform secure channel over a transport; itself a [`Transport`].
+///
+/// Put a [`Card`](crate::Card) under it so that `61xx` is resolved inside the
+/// channel, and another on top so that long commands are chained before they
+/// are wrapped: `Card<SecureChannel<Card<Reader>>>`. See the [module
+/// example](super) for a complete session against the card side.
+pub struct SecureChannel<T> {
+    inner: T,
+    session: Session,
+    info: ChannelInfo,
+    open: bool,
+}
+
+fn exchange<T: Transport>(t: &mut T, cmd: &Command) -> Result<Response, GpError> {
+    let mut rx = Vec::with_capacity(258);
+    t.transmit(&cmd.to_vec(), &mut rx)?;
+    Response::from_bytes(&rx).map_err(|_| GpError::MalformedResponse("fewer than the two status bytes"))
+}
+
+fn malformed(what: String) -> GpError {
+    GpError::MalformedInitializeUpdate(what)
+}
+
+impl<T: Transport> SecureChannel<T> {
+    /// Opens a channel with a random host challenge: INITIALIZE UPDATE, card
+    /// cryptogram check, EXTERNAL AUTHENTICATE at `level`. The security domain
+    /// must already be selected.
+    pub fn open(transport: T, keys: &KeySet, params: &ScpParams, level: SecurityLevel) -> Result<Self, OpenFailed<T>> {
+        let mut challenge = [0u8; 8];
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut challenge).is_err() {
+            return Err(OpenFailed {
+                error: GpError::Random,
+                transport,
+            });
+        }
+        Self::open_with_challenge(transport, keys, params, level, challenge)
+    }
+
+    /// [`open`](Self::open) with a given host challenge (to replay recorded transcripts).
+    pub fn open_with_challenge(
+        mut transport: T,
+        keys: &KeySet,
+        params: &ScpParams,
+        level: SecurityLevel,
+        host_challenge: [u8; 8],
+    ) -> Result<Self, OpenFailed<T>> {
+        match handshake(&mut transport, keys, params, level, host_challenge) {
+            Ok((session, info)) => Ok(Self {
+                inner: transport,
+                session,
+                info,
+                open: true,
+            }),
+            Err(error) => Err(OpenFailed { error, transport }),
+        }
+    }
+
+    /// Sends one command through the channel and returns the unwrapped response.
+    ///
+    /// Any failure (transport, R-MAC) closes the channel: its MAC chain is
+    /// no longer in step with the card's.
+    pub fn send(&mut self, cmd: &Command) -> Result<Response, GpError> {
+        if !self.open {
+            return Err(GpError::Closed);
+        }
+        let result = self.send_open(cmd);
+        if result.is_err() {
+            self.open = false;
+        }
+        result
+    }
+
+    fn send_open(&mut self, cmd: &Command) -> Result<Response, GpError> {
+        let wrapped = self.session.wrap_command(cmd)?;
+        let resp = exchange(&mut self.inner, &wrapped)?;
+        self.session.unwrap_response(resp)
+    }
+
+    /// What the card reported when the channel was opened.
+    pub fn info(&self) -> ChannelInfo {
+        self.info
+    }
+    /// The security level in force.
+    pub fn level(&self) -> SecurityLevel {
+        self.session.level()
+    }
+    /// Whether the channel can still be used.
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+    /// The transport underneath.
+    pub fn inner_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+    /// Ends the channel (the card ends it on its next reset or INITIALIZE UPDATE)
+    /// and returns the transport.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+fn handshake<T: Transport>(
+    t: &mut T,
+    keys: &KeySet,
+    params: &ScpParams,
+    level: SecurityLevel,
+    host_challenge: [u8; 8],
+) -> Result<(Session, ChannelInfo), GpError> {
+    let iu = Command::new(0x80, 0x50, params.key_version, 0x00)
+        .with_data(&host_challenge)?
+        .with_le(256)?;
+    let resp = exchange(t, &iu)?;
+    if !resp.is_success() {
+        return Err(GpError::CardRefused {
+            command: "INITIALIZE UPDATE",
+            sw: resp.sw(),
+        });
+    }
+    let d = resp.data();
+    let (Some(kdd), Some(&key_version), Some(&scp)) = (d.get(..10), d.get(10), d.get(11)) else {
+        return Err(malformed(format!("{} bytes is too short", d.len())));
+    };
+    let version = match scp {
+        0x02 => ScpVersion::Scp02,
+        0x03 => ScpVersion::Scp03,
+        other => return Err(GpError::Unsupported(format!("the card uses SCP{other:02X}"))),
+    };
+    if let Some(expected) = params.version.filter(|v| *v != version) {
+        return Err(GpError::ProtocolMismatch { expected, found: version });
+    }
+    let card_keys = diversify(keys, params.diversification, kdd)?;
+    let mut kdd_arr = [0u8; 10];
+    kdd_arr.copy_from_slice(kdd);
+    let (session, i, seq, cryptogram) = match version {
+        ScpVersion::Scp02 => {
+            let d: &[u8; 28] = d
+                .try_into()
+                .map_err(|_| malformed(format!("SCP02 response has {} bytes, expected 28", d.len())))?;
+            if level.r_mac() {
+                return Err(GpError::Unsupported("R-MAC with SCP02".into()));
+            }
+            let seq = [d[12], d[13]];
+            let mut card = [0u8; 6];
+            card.copy_from_slice(&d[14..20]);
+            let s = Scp02::new(&card_keys, params.scp02_i, seq, &host_challenge, &card)?;
+            (Session::Scp02(s), params.scp02_i, Some(u32::from(u16::from_be_bytes(seq))), &d[20..28])
+        }
+        ScpVersion::Scp03 => {
+            if d.len() != 29 && d.len() != 32 {
+                return Err(malformed(format!("SCP03 response has {} bytes, expected 29 or 32", d.len())));
+            }
+            let i = d[12];
+            if level.r_mac() && i & 0x20 == 0 || level.r_enc() && i & 0x40 == 0 {
+                return Err(GpError::Unsupported(format!(
+                    "security level {:02X} on a card with i={i:02X} (no R-MAC/R-ENC support)",
+                    level.bits()
+                )));
+            }
+            let mut card = [0u8; 8];
+            card.copy_from_slice(&d[13..21]);
+            let seq = d.get(29..32).map(|s| u32::from_be_bytes([0, s[0], s[1], s[2]]));
+            let s = Scp03::new(&card_keys, &host_challenge, &card)?;
+            (Session::Scp03(s), i, seq, &d[21..29])
+        }
+    };
+    let mut session = session;
+    let expected = session.card_cryptogram()?;
+    if !bool::from(expected.ct_eq(cryptogram)) {
+        return Err(GpError::CardCryptogramMismatch);
+    }
+    let host_cryptogram = session.host_cryptogram()?;
+    let ea = Command::new(0x80, 0x82, level.bits(), 0x00).with_data(&host_cryptogram)?;
+    let resp = exchange(t, &session.wrap_command(&ea)?)?;
+    if !resp.is_success() {
+        return Err(GpError::CardRefused {
+            command: "EXTERNAL AUTHENTICATE",
+            sw: resp.sw(),
+        });
+    }
+    session.set_level(level);
+    let info = ChannelInfo {
+        version,
+        i,
+        key_version,
+        key_diversification_data: kdd_arr,
+        sequence_counter: seq,
+    };
+    Ok((session, info))
+}
+
+/// The channel delivers complete, unwrapped responses; its capabilities leave
+/// room for the C-MAC and the C-DEC padding so that a [`Card`](crate::Card)
+/// above splits or chains commands to sizes that still fit once wrapped.
+impl<T: Transport> Transport for SecureChannel<T> {
+    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        let cmd = Command::decode(apdu).map_err(|e| TransportError::Other(format!("invalid command APDU: {e}")))?;
+        match self.send(&cmd) {
+            Ok(resp) => {
+                rx.clear();
+                rx.extend_from_slice(resp.data());
+                rx.extend_from_slice(&resp.sw().to_bytes());
+                Ok(())
+            }
+            Err(GpError::Transport(e)) => Err(e),
+            Err(e) => Err(TransportError::Other(format!("secure channel: {e}"))),
+        }
+    }
+
+    fn capabilities(&self) -> CardCaps {
+        let caps = self.inner.capabilities();
+        let level = self.session.level();
+        if !level.c_mac() {
+            return caps;
+        }
+        let block = match self.info.version {
+            ScpVersion::Scp02 => DES_BLOCK,
+            ScpVersion::Scp03 => AES_BLOCK,
+        };
+        let max = caps.max_command_data;
+        let room = max.saturating_sub(MAC_LEN);
+        let plain_max = if level.c_dec() {
+            (room / block * block).saturating_sub(1)
+        } else {
+            room
+        };
+        caps.reserve(max - plain_max)
+    }
+}
