@@ -1,0 +1,174 @@
+//! Shared helpers for the PKI and security-object tests: an independent
+//! issuer built with the system `openssl` command.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Minimal openssl config so `req`/`x509` add exactly the extensions we ask for.
+const OPENSSL_CNF: &str = "\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+[ca_ext]
+basicConstraints = critical,CA:TRUE,pathlen:1
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[leaf_ext]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[leaf_no_ku]
+basicConstraints = CA:FALSE
+subjectKeyIdentifier = hash
+";
+
+/// Run `openssl args...` in `dir`, returning its output whatever the status.
+pub fn openssl_output(dir: &Path, args: &[&str]) -> Output {
+    Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command must be installed (scripts/setup installs it)")
+}
+
+/// Run `openssl args...` in `dir` and require success.
+pub fn openssl(dir: &Path, args: &[&str]) -> Output {
+    let out = openssl_output(dir, args);
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn cnf(dir: &Path) -> PathBuf {
+    let path = dir.join("openssl.cnf");
+    if !path.exists() {
+        std::fs::write(&path, OPENSSL_CNF).unwrap();
+    }
+    path
+}
+
+/// `openssl ecparam -genkey` (SEC1) converted to PKCS#8 `<name>.key`.
+pub fn ec_key(dir: &Path, name: &str, curve: &str) -> PathBuf {
+    let sec1 = format!("{name}.sec1.pem");
+    let key = format!("{name}.key");
+    openssl(
+        dir,
+        &[
+            "ecparam", "-name", curve, "-genkey", "-noout", "-out", &sec1,
+        ],
+    );
+    openssl(
+        dir,
+        &["pkcs8", "-topk8", "-nocrypt", "-in", &sec1, "-out", &key],
+    );
+    dir.join(key)
+}
+
+/// A 2048-bit RSA PKCS#8 key `<name>.key`.
+pub fn rsa_key(dir: &Path, name: &str) -> PathBuf {
+    let key = format!("{name}.key");
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            &key,
+        ],
+    );
+    dir.join(key)
+}
+
+/// Self-signed CA `<name>.pem` (pathlen 1, keyCertSign) with key `<key>`.
+pub fn root_ca(dir: &Path, name: &str, key: &Path, subj: &str, days: u32) -> PathBuf {
+    let cnf = cnf(dir);
+    let out = format!("{name}.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-config",
+            cnf.to_str().unwrap(),
+            "-extensions",
+            "ca_ext",
+            "-key",
+            key.to_str().unwrap(),
+            "-subj",
+            subj,
+            "-days",
+            &days.to_string(),
+            "-sha256",
+            "-out",
+            &out,
+        ],
+    );
+    dir.join(out)
+}
+
+/// Certificate `<name>.pem` for `key`, signed by `ca`/`ca_key`, extensions
+/// from section `ext` (`leaf_ext`, `leaf_no_ku` or `ca_ext`).
+#[allow(clippy::too_many_arguments)]
+pub fn issue(
+    dir: &Path,
+    name: &str,
+    key: &Path,
+    subj: &str,
+    ca: &Path,
+    ca_key: &Path,
+    ext: &str,
+    days: u32,
+) -> PathBuf {
+    let cnf = cnf(dir);
+    let csr = format!("{name}.csr");
+    let out = format!("{name}.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-config",
+            cnf.to_str().unwrap(),
+            "-key",
+            key.to_str().unwrap(),
+            "-subj",
+            subj,
+            "-out",
+            &csr,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            ca.to_str().unwrap(),
+            "-CAkey",
+            ca_key.to_str().unwrap(),
+            "-CAcreateserial",
+            "-extfile",
+            cnf.to_str().unwrap(),
+            "-extensions",
+            ext,
+            "-days",
+            &days.to_string(),
+            "-sha256",
+            "-out",
+            &out,
+        ],
+    );
+    dir.join(out)
+}
