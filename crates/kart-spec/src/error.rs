@@ -1,0 +1,53 @@
+//! Why a specification file could not be loaded.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// A failure to load or validate `applets-spec/`.
+///
+/// Every variant names the file; validation errors also name the field.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source} — check the path points at an applets-spec/ directory")]
+    Io {
+        /// The file that was being read.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for its schema (wrong type, unknown value,
+    /// missing field); `message` carries the line and column.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file, relative to the spec directory.
+        file: String,
+        /// The parser's message, with the position of the problem.
+        message: String,
+    },
+    /// The file parses but contradicts itself or the rest of the spec.
+    #[error("{file}: field `{field}`: {problem}")]
+    Invalid {
+        /// The file, relative to the spec directory.
+        file: String,
+        /// The field, as a path such as `files[2].fid`.
+        field: String,
+        /// What is wrong, and what would be right.
+        problem: String,
+    },
+}
+
+impl SpecError {
+    pub(crate) fn invalid(
+        file: &str,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        SpecError::Invalid {
+            file: file.to_owned(),
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
