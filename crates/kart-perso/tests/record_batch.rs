@@ -28,7 +28,7 @@ fn assert_good_records(good: &[&IdentityRecord]) {
     assert_eq!(ali.tracking_code.as_str(), "140409040007");
     assert_eq!(ali.national_code.as_str(), "0012345679");
     assert_eq!(ali.given_name.fa.as_str(), "علی");
-    assert_eq!(ali.father_name.en.as_str(), "Hossein");
+    assert_eq!(ali.father_name.en.as_str(), "HOSSEIN");
     assert_eq!(ali.birth_date.gregorian(), (1990, 9, 22)); // jdatetime: 1369/06/31 -> 1990-09-22
     assert_eq!(ali.gender, Gender::Male);
     assert_eq!(ali.pin.as_ref().unwrap().expose_digits(), b"1234");
@@ -96,13 +96,18 @@ fn csv_batch_yields_good_records_and_one_error_per_problem() {
     assert!(bad.to_string().contains("does not end with the EOI marker"));
     let bad = items[5].as_ref().unwrap_err();
     assert!(bad.has(Field::NationalCode) && bad.has(Field::Gender) && bad.has(Field::Photo));
+    assert!(
+        bad.to_string()
+            .contains("line 7, gender: \"Q\" is not a gender code"),
+        "{bad}"
+    );
     assert!(bad
         .to_string()
         .contains("does not start with the SOI marker"));
     let bad = items[6].as_ref().unwrap_err();
     assert!(
         bad.to_string()
-            .contains("too-large.jpg is 48429 bytes, at most 16384"),
+            .contains("too-large.jpg is 48429 bytes, at most 20470"),
         "{bad}"
     );
     assert!(bad.has(Field::Fingerprint));

@@ -244,20 +244,20 @@ fn persian_text_rejects_latin_digits_and_overlong() {
         Err(Problem::NotPersianLetter { found: '۲', .. })
     ));
     assert_eq!(PersianText::parse("   "), Err(Problem::Empty));
-    // 33 two-byte letters = 66 bytes > 64.
-    let long = "ب".repeat(33);
+    // applets-spec tag C2: at most 96 bytes; 49 two-byte letters = 98 bytes.
+    let long = "ب".repeat(49);
     assert_eq!(
         PersianText::parse(&long),
-        Err(Problem::TooLong { bytes: 66, max: 64 })
+        Err(Problem::TooLong { bytes: 98, max: 96 })
     );
-    assert!(PersianText::parse(&"ب".repeat(32)).is_ok());
+    assert!(PersianText::parse(&"ب".repeat(48)).is_ok());
 }
 
 #[test]
 fn latin_text_rejects_persian_and_symbols() {
     assert_eq!(
         LatinText::parse(" Ahmadi-Nejad ").unwrap().as_str(),
-        "Ahmadi-Nejad"
+        "AHMADI-NEJAD"
     );
     assert!(LatinText::parse("O'Neil").is_ok());
     assert_eq!(
@@ -275,10 +275,12 @@ fn latin_text_rejects_persian_and_symbols() {
         LatinText::parse("José"),
         Err(Problem::NotLatinLetter { found: 'é', .. })
     ));
+    // applets-spec tag C5: at most 64 bytes.
     assert_eq!(
-        LatinText::parse(&"A".repeat(40)),
-        Err(Problem::TooLong { bytes: 40, max: 39 })
+        LatinText::parse(&"A".repeat(65)),
+        Err(Problem::TooLong { bytes: 65, max: 64 })
     );
+    assert!(LatinText::parse(&"a".repeat(64)).is_ok());
 }
 
 #[test]
@@ -298,9 +300,10 @@ fn pin_is_redacted_and_never_echoed_in_errors() {
 fn gender_codes() {
     assert_eq!(Gender::parse("M").unwrap().code(), 'M');
     assert_eq!(Gender::parse("f").unwrap(), Gender::Female);
+    assert_eq!(Gender::parse("x").unwrap(), Gender::Unspecified);
     assert_eq!(
-        Gender::parse("X"),
-        Err(Problem::Gender { found: "X".into() })
+        Gender::parse("Z"),
+        Err(Problem::Gender { found: "Z".into() })
     );
     assert!(Gender::parse("Male").is_err());
 }

@@ -205,8 +205,8 @@ pub enum Problem {
         /// The date, Solar Hijri.
         date: String,
     },
-    /// Gender not M or F.
-    #[error("{found:?} is not a gender code; use M (male) or F (female)")]
+    /// Gender not M, F or X.
+    #[error("{found:?} is not a gender code; use M (male), F (female) or X (unspecified)")]
     Gender {
         /// The value found.
         found: String,

@@ -66,12 +66,17 @@ impl Batch {
     /// Reads a batch from any reader; relative file paths resolve against `base`.
     ///
     /// ```
-    /// use kart_perso::record::{Batch, BatchFormat, Field, SolarDate, Validator};
-    /// let csv = "tracking_code,national_code\n140409040007,0012345678\n";
+    /// use kart_perso::record::{Batch, BatchFormat, SolarDate, Validator};
+    /// let csv = "tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,\
+    ///            given_name_en,family_name_en,father_name_en,birth_date,gender,photo\n\
+    ///            140409040007,0012345678,علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,a.jpg\n";
     /// let today = Validator::as_of(SolarDate::parse("1404/09/04").unwrap());
-    /// let mut records = Batch::from_reader(csv.as_bytes(), BatchFormat::Csv, ".".into(), today).unwrap_err();
-    /// // The header lacks required columns: a batch-level error.
-    /// assert!(records.to_string().contains("missing columns"));
+    /// let mut records = Batch::from_reader(csv.as_bytes(), BatchFormat::Csv, ".".into(), today)?;
+    /// let error = records.next().unwrap().unwrap_err();
+    /// let messages: Vec<String> = error.messages().collect();
+    /// assert_eq!(messages[0], "line 2, national_code: check digit is 8, expected 9");
+    /// assert!(messages[1].starts_with("line 2, photo: cannot read ./a.jpg"));
+    /// # Ok::<(), kart_perso::record::BatchError>(())
     /// ```
     pub fn from_reader<R: Read>(
         reader: R,
@@ -96,11 +101,23 @@ impl Batch {
 }
 
 /// The records of a batch, streamed one by one.
+///
+/// A read error mid-file is yielded once (as [`Problem::Read`]) and ends the
+/// stream; every other error concerns one record and the stream goes on.
 pub struct Records<R> {
     inner: Inner<R>,
     base: PathBuf,
     validator: Validator,
     done: bool,
+}
+
+impl<R> std::fmt::Debug for Records<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records")
+            .field("base", &self.base)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
 }
 
 enum Inner<R> {
@@ -111,7 +128,7 @@ enum Inner<R> {
 /// What a source yields: raw fields of a record, a record-level syntax
 /// error, or the end (possibly after a read error).
 enum Next {
-    Fields(u64, RawFields),
+    Fields(u64, Box<RawFields>),
     Bad(RecordError),
     Fatal(RecordError),
     End,
@@ -190,7 +207,7 @@ impl<R: Read> CsvSource<R> {
                 for (field, value) in self.columns.iter().zip(record.iter()) {
                     raw.set(*field, value.to_owned());
                 }
-                Next::Fields(line, raw)
+                Next::Fields(line, Box::new(raw))
             }
             Err(error) => {
                 let line = error.position().map_or(0, csv::Position::line);
@@ -268,7 +285,7 @@ impl<R: Read> JsonSource<R> {
             }
             return match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&buf)
             {
-                Ok(map) => Next::Fields(line, fields_of(map)),
+                Ok(map) => Next::Fields(line, Box::new(fields_of(map))),
                 Err(e) => Next::Bad(RecordError::line_problem(
                     line,
                     Problem::Syntax(format!("is not a JSON object: {e}")),

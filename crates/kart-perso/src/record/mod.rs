@@ -10,7 +10,7 @@
 //! | `given_name_fa`, `family_name_fa`, `father_name_fa` | Persian script ([`PersianText`]) |
 //! | `given_name_en`, `family_name_en`, `father_name_en` | Latin letters ([`LatinText`]) |
 //! | `birth_date` | Solar Hijri `YYYY/MM/DD` ([`SolarDate`]) |
-//! | `gender` | `M` (male) or `F` (female) ([`Gender`]) |
+//! | `gender` | `M` (male), `F` (female) or `X` (unspecified) ([`Gender`]) |
 //! | `pin` | optional, 4–8 digits, secret ([`Pin`]) |
 //! | `photo` | JPEG path, relative to the batch file ([`Photo`]) |
 //! | `fingerprint` | optional template path, relative to the batch file |
@@ -51,39 +51,43 @@ use limits::OLDEST_BIRTH_DAYS;
 
 /// The holder's gender as printed on the card.
 ///
-/// Batch and card encoding: `M` = male, `F` = female (the ICAO 9303 letters);
-/// lower case is accepted on input.
+/// Batch and card encoding (applet spec, tag CA): `M` = male, `F` = female,
+/// `X` = unspecified (the ICAO 9303 letters); lower case is accepted on input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Gender {
     /// `M`
     Male,
     /// `F`
     Female,
+    /// `X`
+    Unspecified,
 }
 
 impl Gender {
-    /// Parses `M` or `F` (either case, surrounding space ignored).
+    /// Parses `M`, `F` or `X` (either case, surrounding space ignored).
     ///
     /// ```
     /// use kart_perso::record::Gender;
     /// assert_eq!(Gender::parse(" f").unwrap(), Gender::Female);
-    /// assert!(Gender::parse("X").is_err());
+    /// assert!(Gender::parse("Male").is_err());
     /// ```
     pub fn parse(raw: &str) -> Result<Self, Problem> {
         match raw.trim() {
             "M" | "m" => Ok(Gender::Male),
             "F" | "f" => Ok(Gender::Female),
+            "X" | "x" => Ok(Gender::Unspecified),
             other => Err(Problem::Gender {
                 found: other.chars().take(16).collect(),
             }),
         }
     }
 
-    /// The one-letter code, `M` or `F`.
+    /// The one-letter code, `M`, `F` or `X`.
     pub fn code(self) -> char {
         match self {
             Gender::Male => 'M',
             Gender::Female => 'F',
+            Gender::Unspecified => 'X',
         }
     }
 }
@@ -150,7 +154,7 @@ impl Validator {
     }
 
     /// Checks a birth date: a real day, not after today, not implausibly old.
-    pub fn birth_date(&self, raw: &str) -> Result<SolarDate, Problem> {
+    pub fn birth_date(self, raw: &str) -> Result<SolarDate, Problem> {
         let date = SolarDate::parse(raw)?;
         if date > self.today {
             return Err(Problem::FutureDate {
@@ -167,7 +171,7 @@ impl Validator {
 
     /// Validates every field, collecting one [`FieldError`] per problem.
     pub(crate) fn record(
-        &self,
+        self,
         raw: &RawFields,
         line: u64,
         base: &Path,
@@ -203,9 +207,9 @@ impl Validator {
             Some(father_en),
             Some(birth_date),
             Some(gender),
-            Some(pin),
+            Ok(pin),
             Some(photo),
-            Some(fingerprint),
+            Ok(fingerprint),
             true,
         ) = (
             tracking_code,
@@ -276,18 +280,17 @@ impl Collector<'_> {
             .ok()
     }
 
-    /// `Some(None)` when absent, `None` when present but bad.
+    /// `Ok(None)` when absent, `Err(())` when present but bad (recorded).
     fn optional<T>(
         &mut self,
         field: Field,
         parse: impl FnOnce(&str) -> Result<T, Problem>,
-    ) -> Option<Option<T>> {
+    ) -> Result<Option<T>, ()> {
         match self.raw.get(field) {
-            None => Some(None),
+            None => Ok(None),
             Some(value) => parse(value)
                 .map(Some)
-                .map_err(|problem| self.push(field, problem))
-                .ok(),
+                .map_err(|problem| self.push(field, problem)),
         }
     }
 

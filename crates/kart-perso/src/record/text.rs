@@ -50,14 +50,15 @@ pub fn normalize_persian(s: &str) -> String {
     collapse_whitespace(&mapped)
 }
 
-/// Normalizes Latin text: NFC, trimmed, inner white space collapsed.
+/// Normalizes Latin text: NFC, trimmed, inner white space collapsed, ASCII
+/// letters upper-cased (the applet spec stores Latin names as `A`–`Z`).
 ///
 /// ```
 /// use kart_perso::record::normalize_latin;
-/// assert_eq!(normalize_latin(" Ali   Karimi "), "Ali Karimi");
+/// assert_eq!(normalize_latin(" Ali   Karimi "), "ALI KARIMI");
 /// ```
 pub fn normalize_latin(s: &str) -> String {
-    collapse_whitespace(&s.nfc().collect::<String>())
+    collapse_whitespace(&s.nfc().collect::<String>()).to_ascii_uppercase()
 }
 
 fn collapse_whitespace(s: &str) -> String {
@@ -111,8 +112,8 @@ impl PersianText {
     }
 }
 
-/// A validated Latin name: normalized, ASCII letters with space, hyphen and
-/// apostrophe, within the spec's byte bound.
+/// A validated Latin name: normalized (upper case), ASCII letters with space,
+/// hyphen and apostrophe, within the spec's byte bound.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LatinText(String);
 
@@ -121,7 +122,7 @@ impl LatinText {
     ///
     /// ```
     /// use kart_perso::record::LatinText;
-    /// assert_eq!(LatinText::parse(" Maryam ").unwrap().as_str(), "Maryam");
+    /// assert_eq!(LatinText::parse(" Maryam ").unwrap().as_str(), "MARYAM");
     /// assert!(LatinText::parse("مریم").is_err());
     /// ```
     pub fn parse(raw: &str) -> Result<Self, Problem> {
