@@ -105,7 +105,7 @@ impl std::fmt::Debug for CardSecureChannel {
             .field("config", &self.config)
             .field("failures_left", &self.failures_left)
             .field("open", &self.is_open())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -165,7 +165,7 @@ impl CardSecureChannel {
                     .to_be_bytes();
                 let mut card = [0u8; 6];
                 fill_challenge(&mut card);
-                let s = Scp02::new(&self.keys, self.config.i, seq, host, &card).map_err(fail)?;
+                let s = Scp02::new(&self.keys, self.config.i, seq, *host, card).map_err(fail)?;
                 out.push(0x02);
                 out.extend_from_slice(&seq);
                 out.extend_from_slice(&card);
@@ -190,7 +190,7 @@ impl CardSecureChannel {
                 } else {
                     fill_challenge(&mut card);
                 }
-                let s = Scp03::new(&self.keys, host, &card).map_err(fail)?;
+                let s = Scp03::new(&self.keys, *host, card).map_err(fail)?;
                 out.extend_from_slice(&[0x03, self.config.i]);
                 out.extend_from_slice(&card);
                 out.extend_from_slice(&s.card_cryptogram().map_err(fail)?);

@@ -123,7 +123,7 @@ impl<T: Transport> SecureChannel<T> {
         level: SecurityLevel,
         host_challenge: [u8; 8],
     ) -> Result<Self, OpenFailed<T>> {
-        match handshake(&mut transport, keys, params, level, host_challenge) {
+        match handshake(&mut transport, keys, *params, level, host_challenge) {
             Ok((session, info)) => Ok(Self {
                 inner: transport,
                 session,
@@ -181,7 +181,7 @@ impl<T: Transport> SecureChannel<T> {
 fn handshake<T: Transport>(
     t: &mut T,
     keys: &KeySet,
-    params: &ScpParams,
+    params: ScpParams,
     level: SecurityLevel,
     host_challenge: [u8; 8],
 ) -> Result<(Session, ChannelInfo), GpError> {
@@ -221,7 +221,7 @@ fn handshake<T: Transport>(
             let seq = [d[12], d[13]];
             let mut card = [0u8; 6];
             card.copy_from_slice(&d[14..20]);
-            let s = Scp02::new(&card_keys, params.scp02_i, seq, &host_challenge, &card)?;
+            let s = Scp02::new(&card_keys, params.scp02_i, seq, host_challenge, card)?;
             (Session::Scp02(s), params.scp02_i, Some(u32::from(u16::from_be_bytes(seq))), &d[20..28])
         }
         ScpVersion::Scp03 => {
@@ -238,7 +238,7 @@ fn handshake<T: Transport>(
             let mut card = [0u8; 8];
             card.copy_from_slice(&d[13..21]);
             let seq = d.get(29..32).map(|s| u32::from_be_bytes([0, s[0], s[1], s[2]]));
-            let s = Scp03::new(&card_keys, &host_challenge, &card)?;
+            let s = Scp03::new(&card_keys, host_challenge, card)?;
             (Session::Scp03(s), i, seq, &d[21..29])
         }
     };

@@ -51,7 +51,7 @@ impl std::fmt::Debug for KeySet {
             .field("version", &format_args!("{:02X}", self.version))
             .field("key_len", &self.key_len())
             .field("keys", &"<redacted>")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -58,8 +58,8 @@ impl Scp02 {
         keys: &KeySet,
         i: u8,
         seq: [u8; 2],
-        host_challenge: &[u8; 8],
-        card_challenge: &[u8; 6],
+        host_challenge: [u8; 8],
+        card_challenge: [u8; 6],
     ) -> Result<Self, GpError> {
         check_i(i)?;
         if keys.key_len() != 16 {
@@ -71,9 +71,9 @@ impl Scp02 {
         Ok(Self {
             s_enc: session_key(keys.enc(), S_ENC, seq)?,
             s_mac: session_key(keys.mac(), C_MAC, seq)?,
-            host_challenge: *host_challenge,
+            host_challenge,
             seq,
-            card_challenge: *card_challenge,
+            card_challenge,
             last_mac: None,
             icv_encryption: i & I_ICV_ENCRYPTION != 0,
             level: SecurityLevel::C_MAC,

@@ -37,10 +37,10 @@ fn is_protected(sw: StatusWord) -> bool {
 }
 
 impl Scp03 {
-    pub(crate) fn new(keys: &KeySet, host_challenge: &[u8; 8], card_challenge: &[u8; 8]) -> Result<Self, GpError> {
+    pub(crate) fn new(keys: &KeySet, host_challenge: [u8; 8], card_challenge: [u8; 8]) -> Result<Self, GpError> {
         let mut context = [0u8; 16];
-        context[..8].copy_from_slice(host_challenge);
-        context[8..].copy_from_slice(card_challenge);
+        context[..8].copy_from_slice(&host_challenge);
+        context[8..].copy_from_slice(&card_challenge);
         let bits = (keys.key_len() * 8) as u16;
         Ok(Self {
             s_enc: secret(&scp03_kdf(keys.enc(), S_ENC, &context, bits)?),
