@@ -151,7 +151,7 @@ fn holder_certificate_verifies_with_openssl_and_carries_the_card_key() {
     let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
     validate_chain(
         &cert,
-        &[pki.card_ca.clone()],
+        std::slice::from_ref(&pki.card_ca),
         &pki.root,
         now,
         KeyUsage::DigitalSignature,
@@ -262,7 +262,7 @@ fn holder_validity_is_clamped_to_the_issuer() {
     assert_eq!(not_after(&cert), not_after(&pki.card_ca));
     validate_chain(
         &cert,
-        &[pki.card_ca.clone()],
+        std::slice::from_ref(&pki.card_ca),
         &pki.root,
         late,
         KeyUsage::DigitalSignature,

@@ -5,6 +5,7 @@
 
 mod pki_support;
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use kart_perso::pki::{create_demo_issuer, Certificate, IssuerKey, IssuerPki};
@@ -209,12 +210,15 @@ fn security_object_signed_by_openssl_verifies_in_kart() {
         "asn1=SEQUENCE:lds\n[lds]\nversion=INTEGER:0\nalg=SEQUENCE:alg\nhashes=SEQUENCE:hashes\n[alg]\noid=OID:sha256\n[hashes]\n",
     );
     for (fid, _) in FILES {
-        conf += &format!("h{fid:04x}=SEQUENCE:h{fid:04x}\n");
+        writeln!(conf, "h{fid:04x}=SEQUENCE:h{fid:04x}").unwrap();
     }
     for (fid, data) in FILES {
         let hash = hex::encode(openssl_sha256(dir, data));
-        conf +=
-            &format!("[h{fid:04x}]\nfid=INTEGER:0x{fid:04X}\nhash=FORMAT:HEX,OCTETSTRING:{hash}\n");
+        writeln!(
+            conf,
+            "[h{fid:04x}]\nfid=INTEGER:0x{fid:04X}\nhash=FORMAT:HEX,OCTETSTRING:{hash}"
+        )
+        .unwrap();
     }
     std::fs::write(dir.join("lds.cnf"), conf).unwrap();
     openssl(

@@ -43,7 +43,7 @@ pub struct Holder<'a> {
 /// let holder = Holder { crn: "1234567890", national_code: "0499370899",
 ///     public_point: card_key.public_key().as_ref() };
 /// let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now)?;
-/// validate_chain(&cert, &[pki.card_ca.clone()], &pki.root, now, KeyUsage::DigitalSignature)?;
+/// validate_chain(&cert, std::slice::from_ref(&pki.card_ca), &pki.root, now, KeyUsage::DigitalSignature)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn issue_holder_certificate(
