@@ -316,7 +316,15 @@ fn bad_holder_inputs_are_typed_errors() {
     let point = card.public_key().as_ref().to_vec();
     let mut compressed_prefix = point.clone();
     compressed_prefix[0] = 0x02;
-    for bad in [&point[..64], &point[1..], &compressed_prefix[..], &[][..]] {
+    let mut off_curve = point.clone();
+    off_curve[64] ^= 0x01; // y no longer matches x
+    for bad in [
+        &point[..64],
+        &point[1..],
+        &compressed_prefix[..],
+        &off_curve[..],
+        &[][..],
+    ] {
         let holder = Holder {
             crn: "1234567890",
             national_code: "0499370899",

@@ -114,7 +114,10 @@ struct HolderPoint<'a>(&'a [u8]);
 impl<'a> HolderPoint<'a> {
     fn new(point: &'a [u8]) -> Result<Self, PkiError> {
         match point {
-            [0x04, rest @ ..] if rest.len() == 64 => Ok(Self(point)),
+            [0x04, rest @ ..] if rest.len() == 64 => {
+                on_curve(point)?;
+                Ok(Self(point))
+            }
             [first, ..] if point.len() == 65 => Err(PkiError::BadHolderKey(format!(
                 "first byte is {first:02X}, expected 04 (uncompressed)"
             ))),
@@ -124,6 +127,16 @@ impl<'a> HolderPoint<'a> {
             ))),
         }
     }
+}
+
+/// ring validates a peer's public key before ECDH; an ephemeral agreement is
+/// the cheapest way to ask it whether the point lies on P-256.
+fn on_curve(point: &[u8]) -> Result<(), PkiError> {
+    use ring::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey, ECDH_P256};
+    let rng = ring::rand::SystemRandom::new();
+    let ours = EphemeralPrivateKey::generate(&ECDH_P256, &rng).map_err(|_| PkiError::Random)?;
+    agree_ephemeral(ours, &UnparsedPublicKey::new(&ECDH_P256, point), |_| ())
+        .map_err(|_| PkiError::BadHolderKey("the point is not on the P-256 curve".into()))
 }
 
 impl rcgen::PublicKeyData for HolderPoint<'_> {
