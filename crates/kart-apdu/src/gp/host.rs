@@ -90,6 +90,17 @@ pub struct SecureChannel<T> {
     open: bool,
 }
 
+/// Shows the channel's parameters; never keys or MAC state.
+impl<T> std::fmt::Debug for SecureChannel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureChannel")
+            .field("info", &self.info)
+            .field("level", &self.session.level())
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
 fn exchange<T: Transport>(t: &mut T, cmd: &Command) -> Result<Response, GpError> {
     let mut rx = Vec::with_capacity(258);
     t.transmit(&cmd.to_vec(), &mut rx)?;
