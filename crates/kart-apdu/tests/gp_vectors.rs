@@ -80,7 +80,9 @@
 //! echo EA00_mac=$(retail $SMAC $Z8 8482000010133b4ec52c9ed824800000)
 //! ```
 
-use kart_apdu::gp::crypto::{aes_cmac, des3_cbc_mac, kdf_counter, pad80, retail_mac, scp03_kdf, unpad80};
+use kart_apdu::gp::crypto::{
+    aes_cmac, des3_cbc_mac, kdf_counter, pad80, retail_mac, scp03_kdf, unpad80,
+};
 use kart_apdu::gp::{GpError, KeySet, ScpParams, ScpVersion, SecureChannel, SecurityLevel};
 use kart_apdu::{Command, Transport, TransportError};
 
@@ -106,7 +108,10 @@ impl Playback {
 impl Transport for Playback {
     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
         self.sent.push(apdu.to_vec());
-        *rx = self.responses.pop().ok_or_else(|| TransportError::Other("transcript exhausted".into()))?;
+        *rx = self
+            .responses
+            .pop()
+            .ok_or_else(|| TransportError::Other("transcript exhausted".into()))?;
         Ok(())
     }
 }
@@ -119,39 +124,59 @@ const NIST_MSG: &str = "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac
 #[test]
 fn cmac_matches_nist_sp800_38b_examples() {
     let cases = [
-        ("2b7e151628aed2a6abf7158809cf4f3c", [
-            "bb1d6929e95937287fa37d129b756746",
-            "070a16b46b4d4144f79bdd9dd04a287c",
-            "dfa66747de9ae63030ca32611497c827",
-            "51f0bebf7e3b9d92fc49741779363cfe",
-        ]),
-        ("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b", [
-            "d17ddf46adaacde531cac483de7a9367",
-            "9e99a7bf31e710900662f65e617c5184",
-            "8a1de5be2eb31aad089a82e6ee908b0e",
-            "a1d5df0eed790f794d77589659f39a11",
-        ]),
-        ("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4", [
-            "028962f61b7bf89efc6b551f4667d983",
-            "28a7023f452e8f82bd4bf28d8c37c35c",
-            "aaf3d8f1de5640c232f5b169b9c911e6",
-            "e1992190549f6ed5696a2c056c315410",
-        ]),
+        (
+            "2b7e151628aed2a6abf7158809cf4f3c",
+            [
+                "bb1d6929e95937287fa37d129b756746",
+                "070a16b46b4d4144f79bdd9dd04a287c",
+                "dfa66747de9ae63030ca32611497c827",
+                "51f0bebf7e3b9d92fc49741779363cfe",
+            ],
+        ),
+        (
+            "8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b",
+            [
+                "d17ddf46adaacde531cac483de7a9367",
+                "9e99a7bf31e710900662f65e617c5184",
+                "8a1de5be2eb31aad089a82e6ee908b0e",
+                "a1d5df0eed790f794d77589659f39a11",
+            ],
+        ),
+        (
+            "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+            [
+                "028962f61b7bf89efc6b551f4667d983",
+                "28a7023f452e8f82bd4bf28d8c37c35c",
+                "aaf3d8f1de5640c232f5b169b9c911e6",
+                "e1992190549f6ed5696a2c056c315410",
+            ],
+        ),
     ];
     let msg = h(NIST_MSG);
     for (key, tags) in cases {
         let key = h(key);
         for (len, tag) in [0, 16, 40, 64].into_iter().zip(tags) {
-            assert_eq!(hex::encode(aes_cmac(&key, &[&msg[..len]]).unwrap()), tag, "key {} bytes, Mlen {len}", key.len());
+            assert_eq!(
+                hex::encode(aes_cmac(&key, &[&msg[..len]]).unwrap()),
+                tag,
+                "key {} bytes, Mlen {len}",
+                key.len()
+            );
         }
         // Split input gives the same tag as one piece.
-        assert_eq!(aes_cmac(&key, &[&msg[..7], &msg[7..40]]).unwrap(), aes_cmac(&key, &[&msg[..40]]).unwrap());
+        assert_eq!(
+            aes_cmac(&key, &[&msg[..7], &msg[7..40]]).unwrap(),
+            aes_cmac(&key, &[&msg[..40]]).unwrap()
+        );
     }
 }
 
 #[test]
 fn cmac_refuses_a_key_of_the_wrong_length() {
-    assert!(matches!(aes_cmac(&[0; 15], &[]), Err(GpError::InvalidKey(_))));
+    assert!(matches!(
+        aes_cmac(&[0; 15], &[]),
+        Err(GpError::InvalidKey(_))
+    ));
 }
 
 /// GlobalPlatformPro `TestSCP03.testKDF3` (tool/src/test/java/pro/javacard/gp/TestSCP03.java):
@@ -163,7 +188,10 @@ fn kdf3_matches_globalplatformpro_published_vector() {
     let expected = "9aac5d0b3601f89438a0d9d0b6b256cfb47e6462dfa5228d3420c4ac7c224781";
     let mut suffix = h("0000000100");
     suffix.extend_from_slice(&kdd);
-    assert_eq!(hex::encode(&*kdf_counter(&master, &[], &suffix, 32).unwrap()), expected);
+    assert_eq!(
+        hex::encode(&*kdf_counter(&master, &[], &suffix, 32).unwrap()),
+        expected
+    );
 }
 
 #[test]
@@ -171,9 +199,18 @@ fn scp03_kdf_matches_openssl_cmac_over_the_amendment_d_input() {
     // S-ENC for the AES-128 handshake in the script above.
     let ctx = h("f0f1f2f3f4f5f6f71011121314151617");
     let k = h(GP_TEST_KEY);
-    assert_eq!(hex::encode(&*scp03_kdf(&k, 0x04, &ctx, 128).unwrap()), "afc1b59d9fdaaa126514c6104ea8e205");
-    assert_eq!(hex::encode(&*scp03_kdf(&k, 0x06, &ctx, 128).unwrap()), "0db5e38cabe54a6a222d67b7d5a18240");
-    assert_eq!(hex::encode(&*scp03_kdf(&k, 0x07, &ctx, 128).unwrap()), "9c7843fb4d534f371ff6e8c42a4f7138");
+    assert_eq!(
+        hex::encode(&*scp03_kdf(&k, 0x04, &ctx, 128).unwrap()),
+        "afc1b59d9fdaaa126514c6104ea8e205"
+    );
+    assert_eq!(
+        hex::encode(&*scp03_kdf(&k, 0x06, &ctx, 128).unwrap()),
+        "0db5e38cabe54a6a222d67b7d5a18240"
+    );
+    assert_eq!(
+        hex::encode(&*scp03_kdf(&k, 0x07, &ctx, 128).unwrap()),
+        "9c7843fb4d534f371ff6e8c42a4f7138"
+    );
     // Two blocks for L = 256.
     let k256 = h("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
     assert_eq!(
@@ -185,9 +222,17 @@ fn scp03_kdf_matches_openssl_cmac_over_the_amendment_d_input() {
 #[test]
 fn retail_mac_matches_openssl_composition() {
     // "Now is the time for all " under 0123456789ABCDEF FEDCBA9876543210, zero ICV.
-    let mac = retail_mac(&h("0123456789abcdeffedcba9876543210"), &[0; 8], b"Now is the time for all ").unwrap();
+    let mac = retail_mac(
+        &h("0123456789abcdeffedcba9876543210"),
+        &[0; 8],
+        b"Now is the time for all ",
+    )
+    .unwrap();
     assert_eq!(hex::encode(mac), "e9086230ca3be796");
-    assert!(retail_mac(&[0; 8], &[0; 8], b"x").is_err(), "single-length key refused");
+    assert!(
+        retail_mac(&[0; 8], &[0; 8], b"x").is_err(),
+        "single-length key refused"
+    );
 }
 
 #[test]
@@ -197,7 +242,11 @@ fn padding_round_trips_and_rejects_garbage() {
     assert_eq!(unpad80(&h("0102800000000000"), 8), Some(&[1u8, 2][..]));
     assert_eq!(unpad80(&h("0102000000000000"), 8), None, "no 80 marker");
     assert_eq!(unpad80(&h("01028000000000"), 8), None, "not whole blocks");
-    assert_eq!(unpad80(&h("8000000000000000 0000000000000000"), 8), None, "marker outside the last block");
+    assert_eq!(
+        unpad80(&h("8000000000000000 0000000000000000"), 8),
+        None,
+        "marker outside the last block"
+    );
 }
 
 #[test]
@@ -206,7 +255,10 @@ fn scp02_cryptogram_is_a_full_3des_cbc_mac() {
     // seq ‖ card challenge ‖ host challenge with S-ENC from the OpenSSL script.
     let s_enc = h("fb063cc2e17b979b10e22f82110234b4");
     let m = h("001b 9b95b95e5ebc 7f41a9e7193783fa");
-    assert_eq!(hex::encode(des3_cbc_mac(&s_enc, &m).unwrap()), "133b4ec52c9ed824");
+    assert_eq!(
+        hex::encode(des3_cbc_mac(&s_enc, &m).unwrap()),
+        "133b4ec52c9ed824"
+    );
 }
 
 /// A real SCP02 card session logged by GPJ (default keys 40..4F, security
@@ -215,41 +267,92 @@ fn scp02_cryptogram_is_a_full_3des_cbc_mac() {
 /// at <https://manongdao.com/article-602238.html>).
 #[test]
 fn scp02_handshake_reproduces_a_real_card_transcript() {
-    let mut card = Playback::new(&["0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000", "9000"]);
+    let mut card = Playback::new(&[
+        "0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000",
+        "9000",
+    ]);
     let keys = KeySet::from_master(&h(GP_TEST_KEY), 0xFF).unwrap();
-    let params = ScpParams { scp02_i: 0x15, ..ScpParams::default() };
-    let ch = SecureChannel::open_with_challenge(&mut card, &keys, &params, SecurityLevel::NONE, h("7F41A9E7193783FA").try_into().unwrap())
-        .expect("the card cryptogram of the real card verifies");
+    let params = ScpParams {
+        scp02_i: 0x15,
+        ..ScpParams::default()
+    };
+    let ch = SecureChannel::open_with_challenge(
+        &mut card,
+        &keys,
+        &params,
+        SecurityLevel::NONE,
+        h("7F41A9E7193783FA").try_into().unwrap(),
+    )
+    .expect("the card cryptogram of the real card verifies");
     assert_eq!(ch.info().version, ScpVersion::Scp02);
     assert_eq!(ch.info().sequence_counter, Some(0x1B));
     drop(ch);
     assert_eq!(card.sent[0], h("80500000087F41A9E7193783FA00"));
-    assert_eq!(card.sent[1], h("8482000010133B4EC52C9ED8245071833A78AE7523"));
+    assert_eq!(
+        card.sent[1],
+        h("8482000010133B4EC52C9ED8245071833A78AE7523")
+    );
 }
 
 #[test]
 fn scp02_wrong_keys_fail_on_the_real_card_cryptogram_without_external_authenticate() {
     let mut card = Playback::new(&["0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000"]);
     let keys = KeySet::from_master(&h("404142434445464748494a4b4c4d4e40"), 0xFF).unwrap();
-    let err = SecureChannel::open_with_challenge(&mut card, &keys, &ScpParams::default(), SecurityLevel::C_MAC, h("7F41A9E7193783FA").try_into().unwrap())
-        .err()
-        .expect("wrong key must fail");
+    let err = SecureChannel::open_with_challenge(
+        &mut card,
+        &keys,
+        &ScpParams::default(),
+        SecurityLevel::C_MAC,
+        h("7F41A9E7193783FA").try_into().unwrap(),
+    )
+    .err()
+    .expect("wrong key must fail");
     assert_eq!(err.error, GpError::CardCryptogramMismatch);
-    assert_eq!(card.sent.len(), 1, "no EXTERNAL AUTHENTICATE sent with wrong keys");
+    assert_eq!(
+        card.sent.len(),
+        1,
+        "no EXTERNAL AUTHENTICATE sent with wrong keys"
+    );
 }
 
 #[test]
 fn scp02_i55_c_dec_c_mac_matches_openssl() {
     // Same card answer as the GPJ transcript, level 03, i=55 (ICV encryption).
-    let mut card = Playback::new(&["0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000", "9000", "9000"]);
+    let mut card = Playback::new(&[
+        "0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000",
+        "9000",
+        "9000",
+    ]);
     let keys = KeySet::from_master(&h(GP_TEST_KEY), 0xFF).unwrap();
-    let params = ScpParams { scp02_i: 0x55, ..ScpParams::default() };
-    let mut ch = SecureChannel::open_with_challenge(&mut card, &keys, &params, SecurityLevel::C_DEC_C_MAC, h("7F41A9E7193783FA").try_into().unwrap()).unwrap();
-    let r = ch.send(&Command::new(0x80, 0xE2, 0x90, 0x00).with_data(&h("0102030405")).unwrap()).unwrap();
+    let params = ScpParams {
+        scp02_i: 0x55,
+        ..ScpParams::default()
+    };
+    let mut ch = SecureChannel::open_with_challenge(
+        &mut card,
+        &keys,
+        &params,
+        SecurityLevel::C_DEC_C_MAC,
+        h("7F41A9E7193783FA").try_into().unwrap(),
+    )
+    .unwrap();
+    let r = ch
+        .send(
+            &Command::new(0x80, 0xE2, 0x90, 0x00)
+                .with_data(&h("0102030405"))
+                .unwrap(),
+        )
+        .unwrap();
     assert!(r.is_success());
     drop(ch);
-    assert_eq!(card.sent[1], h("8482030010133b4ec52c9ed82413df0c6d0b2eb922"));
-    assert_eq!(card.sent[2], h("84e290001071a37acf0d71c1d01dc889ccad54a6c1"));
+    assert_eq!(
+        card.sent[1],
+        h("8482030010133b4ec52c9ed82413df0c6d0b2eb922")
+    );
+    assert_eq!(
+        card.sent[2],
+        h("84e290001071a37acf0d71c1d01dc889ccad54a6c1")
+    );
 }
 
 #[test]
@@ -259,27 +362,64 @@ fn scp03_aes128_full_level_session_matches_openssl() {
     let resp1 = "b28065315f0430a0cd7f0217abc2b5cc6351ead37a6fa0ae9000";
     let mut card = Playback::new(&[iu, "9000", resp1]);
     let keys = KeySet::from_master(&h(GP_TEST_KEY), 0x30).unwrap();
-    let params = ScpParams { key_version: 0x30, version: Some(ScpVersion::Scp03), ..ScpParams::default() };
-    let mut ch = SecureChannel::open_with_challenge(&mut card, &keys, &params, SecurityLevel::FULL, h("f0f1f2f3f4f5f6f7").try_into().unwrap()).unwrap();
+    let params = ScpParams {
+        key_version: 0x30,
+        version: Some(ScpVersion::Scp03),
+        ..ScpParams::default()
+    };
+    let mut ch = SecureChannel::open_with_challenge(
+        &mut card,
+        &keys,
+        &params,
+        SecurityLevel::FULL,
+        h("f0f1f2f3f4f5f6f7").try_into().unwrap(),
+    )
+    .unwrap();
     assert_eq!(ch.info().sequence_counter, Some(1));
     assert_eq!(ch.info().i, 0x70);
-    let r = ch.send(&Command::new(0x80, 0xE2, 0x90, 0x00).with_data(&h("0102030405")).unwrap()).unwrap();
+    let r = ch
+        .send(
+            &Command::new(0x80, 0xE2, 0x90, 0x00)
+                .with_data(&h("0102030405"))
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!(r.data(), h("aabb"), "R-ENC decrypted and R-MAC verified");
     drop(ch);
     assert_eq!(card.sent[0], h("8050300008f0f1f2f3f4f5f6f700"));
-    assert_eq!(card.sent[1], h("8482330010efe661670073180ed37e4421f5471d44"));
-    assert_eq!(card.sent[2], h("84e290001846cbcff651ec8c0eacb00408f64e3ae1d51803428a936d68"));
+    assert_eq!(
+        card.sent[1],
+        h("8482330010efe661670073180ed37e4421f5471d44")
+    );
+    assert_eq!(
+        card.sent[2],
+        h("84e290001846cbcff651ec8c0eacb00408f64e3ae1d51803428a936d68")
+    );
 }
 
 #[test]
 fn scp03_aes256_handshake_matches_openssl() {
     let iu = "0102030405060708090a 30 03 00 1011121314151617 d353ae074d25e212 9000";
     let mut card = Playback::new(&[iu, "9000"]);
-    let keys = KeySet::from_master(&h("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4"), 0x30).unwrap();
-    let ch = SecureChannel::open_with_challenge(&mut card, &keys, &ScpParams::default(), SecurityLevel::C_DEC_C_MAC, h("f0f1f2f3f4f5f6f7").try_into().unwrap()).unwrap();
+    let keys = KeySet::from_master(
+        &h("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4"),
+        0x30,
+    )
+    .unwrap();
+    let ch = SecureChannel::open_with_challenge(
+        &mut card,
+        &keys,
+        &ScpParams::default(),
+        SecurityLevel::C_DEC_C_MAC,
+        h("f0f1f2f3f4f5f6f7").try_into().unwrap(),
+    )
+    .unwrap();
     assert_eq!(ch.info().sequence_counter, None);
     drop(ch);
-    assert_eq!(card.sent[1], h("84820300106175d12ee961459e93974510bc8668c1"));
+    assert_eq!(
+        card.sent[1],
+        h("84820300106175d12ee961459e93974510bc8668c1")
+    );
 }
 
 #[test]
@@ -289,8 +429,17 @@ fn scp03_tampered_response_mac_closes_the_channel() {
     bad[20] ^= 1;
     let mut card = Playback::new(&[iu, "9000", &hex::encode(&bad)]);
     let keys = KeySet::from_master(&h(GP_TEST_KEY), 0x30).unwrap();
-    let mut ch = SecureChannel::open_with_challenge(&mut card, &keys, &ScpParams::default(), SecurityLevel::FULL, h("f0f1f2f3f4f5f6f7").try_into().unwrap()).unwrap();
-    let cmd = Command::new(0x80, 0xE2, 0x90, 0x00).with_data(&h("0102030405")).unwrap();
+    let mut ch = SecureChannel::open_with_challenge(
+        &mut card,
+        &keys,
+        &ScpParams::default(),
+        SecurityLevel::FULL,
+        h("f0f1f2f3f4f5f6f7").try_into().unwrap(),
+    )
+    .unwrap();
+    let cmd = Command::new(0x80, 0xE2, 0x90, 0x00)
+        .with_data(&h("0102030405"))
+        .unwrap();
     assert_eq!(ch.send(&cmd).unwrap_err(), GpError::ResponseMacMismatch);
     assert!(!ch.is_open());
     assert_eq!(ch.send(&cmd).unwrap_err(), GpError::Closed);
@@ -303,14 +452,47 @@ fn malformed_initialize_update_responses_are_typed_errors() {
     for (resp, what) in [
         ("0102 9000", "too short"),
         ("0102030405060708090a 30 02 0001 9000", "SCP02 short"),
-        ("0102030405060708090a 30 03 70 1011121314151617 9000", "SCP03 short"),
-        ("0102030405060708090a 30 01 0000000000000000 0000000000000000 9000", "SCP01"),
+        (
+            "0102030405060708090a 30 03 70 1011121314151617 9000",
+            "SCP03 short",
+        ),
+        (
+            "0102030405060708090a 30 01 0000000000000000 0000000000000000 9000",
+            "SCP01",
+        ),
     ] {
-        let err = SecureChannel::open_with_challenge(Playback::new(&[resp]), &keys, &ScpParams::default(), SecurityLevel::C_MAC, hc)
-            .err()
-            .unwrap_or_else(|| panic!("{what} accepted"));
-        assert!(matches!(err.error, GpError::MalformedInitializeUpdate(_) | GpError::Unsupported(_)), "{what}: {:?}", err.error);
+        let err = SecureChannel::open_with_challenge(
+            Playback::new(&[resp]),
+            &keys,
+            &ScpParams::default(),
+            SecurityLevel::C_MAC,
+            hc,
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{what} accepted"));
+        assert!(
+            matches!(
+                err.error,
+                GpError::MalformedInitializeUpdate(_) | GpError::Unsupported(_)
+            ),
+            "{what}: {:?}",
+            err.error
+        );
     }
-    let err = SecureChannel::open_with_challenge(Playback::new(&["6A88"]), &keys, &ScpParams::default(), SecurityLevel::C_MAC, hc).err().unwrap();
-    assert!(matches!(err.error, GpError::CardRefused { command: "INITIALIZE UPDATE", .. }));
+    let err = SecureChannel::open_with_challenge(
+        Playback::new(&["6A88"]),
+        &keys,
+        &ScpParams::default(),
+        SecurityLevel::C_MAC,
+        hc,
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(
+        err.error,
+        GpError::CardRefused {
+            command: "INITIALIZE UPDATE",
+            ..
+        }
+    ));
 }

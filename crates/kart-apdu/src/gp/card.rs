@@ -184,7 +184,8 @@ impl CardSecureChannel {
                     let s = &next.to_be_bytes()[1..];
                     let mut context = s.to_vec();
                     context.extend_from_slice(&self.config.aid);
-                    let c = scp03_kdf(self.keys.enc(), CARD_CHALLENGE, &context, 64).map_err(fail)?;
+                    let c =
+                        scp03_kdf(self.keys.enc(), CARD_CHALLENGE, &context, 64).map_err(fail)?;
                     card.copy_from_slice(&c[..8]);
                     seq = Some([s[0], s[1], s[2]]);
                 } else {
@@ -208,7 +209,8 @@ impl CardSecureChannel {
         match self.config.version {
             ScpVersion::Scp02 => !level.r_mac(),
             ScpVersion::Scp03 => {
-                (!level.r_mac() || self.config.i & 0x20 != 0) && (!level.r_enc() || self.config.i & 0x40 != 0)
+                (!level.r_mac() || self.config.i & 0x20 != 0)
+                    && (!level.r_enc() || self.config.i & 0x40 != 0)
             }
         }
     }
@@ -239,7 +241,9 @@ impl CardSecureChannel {
         let Ok(plain) = session.unwrap_command(cmd) else {
             return Err(self.count_failure(StatusWord::SECURITY_STATUS_NOT_SATISFIED));
         };
-        let expected = session.host_cryptogram().map_err(|_| SW_NO_PRECISE_DIAGNOSIS)?;
+        let expected = session
+            .host_cryptogram()
+            .map_err(|_| SW_NO_PRECISE_DIAGNOSIS)?;
         if !bool::from(expected.ct_eq(plain.data())) {
             return Err(self.count_failure(SW_AUTH_FAILED));
         }

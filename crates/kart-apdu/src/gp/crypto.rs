@@ -10,9 +10,7 @@ use super::GpError;
 use aes::{Aes128, Aes192, Aes256};
 use cipher::block_padding::NoPadding;
 use cipher::generic_array::GenericArray;
-use cipher::{
-    BlockCipher, BlockDecryptMut, BlockEncrypt, BlockEncryptMut, KeyInit, KeyIvInit,
-};
+use cipher::{BlockCipher, BlockDecryptMut, BlockEncrypt, BlockEncryptMut, KeyInit, KeyIvInit};
 use cmac::{Cmac, Mac};
 use des::{Des, TdesEde2};
 use zeroize::Zeroizing;
@@ -23,9 +21,7 @@ pub const AES_BLOCK: usize = 16;
 pub const DES_BLOCK: usize = 8;
 
 fn key_error(len: usize) -> GpError {
-    GpError::InvalidKey(format!(
-        "an AES key must be 16, 24 or 32 bytes, got {len}"
-    ))
+    GpError::InvalidKey(format!("an AES key must be 16, 24 or 32 bytes, got {len}"))
 }
 
 fn cmac_with<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Result<[u8; 16], GpError> {

@@ -58,7 +58,9 @@ pub struct OpenFailed<T> {
 
 impl<T> std::fmt::Debug for OpenFailed<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenFailed").field("error", &self.error).finish_non_exhaustive()
+        f.debug_struct("OpenFailed")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
     }
 }
 impl<T> std::fmt::Display for OpenFailed<T> {
@@ -104,7 +106,8 @@ impl<T> std::fmt::Debug for SecureChannel<T> {
 fn exchange<T: Transport>(t: &mut T, cmd: &Command) -> Result<Response, GpError> {
     let mut rx = Vec::with_capacity(258);
     t.transmit(&cmd.to_vec(), &mut rx)?;
-    Response::from_bytes(&rx).map_err(|_| GpError::MalformedResponse("fewer than the two status bytes"))
+    Response::from_bytes(&rx)
+        .map_err(|_| GpError::MalformedResponse("fewer than the two status bytes"))
 }
 
 fn malformed(what: String) -> GpError {
@@ -115,9 +118,15 @@ impl<T: Transport> SecureChannel<T> {
     /// Opens a channel with a random host challenge: INITIALIZE UPDATE, card
     /// cryptogram check, EXTERNAL AUTHENTICATE at `level`. The security domain
     /// must already be selected.
-    pub fn open(transport: T, keys: &KeySet, params: &ScpParams, level: SecurityLevel) -> Result<Self, OpenFailed<T>> {
+    pub fn open(
+        transport: T,
+        keys: &KeySet,
+        params: &ScpParams,
+        level: SecurityLevel,
+    ) -> Result<Self, OpenFailed<T>> {
         let mut challenge = [0u8; 8];
-        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut challenge).is_err() {
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut challenge).is_err()
+        {
             return Err(OpenFailed {
                 error: GpError::Random,
                 transport,
@@ -213,19 +222,26 @@ fn handshake<T: Transport>(
     let version = match scp {
         0x02 => ScpVersion::Scp02,
         0x03 => ScpVersion::Scp03,
-        other => return Err(GpError::Unsupported(format!("the card uses SCP{other:02X}"))),
+        other => {
+            return Err(GpError::Unsupported(format!(
+                "the card uses SCP{other:02X}"
+            )))
+        }
     };
     if let Some(expected) = params.version.filter(|v| *v != version) {
-        return Err(GpError::ProtocolMismatch { expected, found: version });
+        return Err(GpError::ProtocolMismatch {
+            expected,
+            found: version,
+        });
     }
     let card_keys = diversify(keys, params.diversification, kdd)?;
     let mut kdd_arr = [0u8; 10];
     kdd_arr.copy_from_slice(kdd);
     let (session, i, seq, cryptogram) = match version {
         ScpVersion::Scp02 => {
-            let d: &[u8; 28] = d
-                .try_into()
-                .map_err(|_| malformed(format!("SCP02 response has {} bytes, expected 28", d.len())))?;
+            let d: &[u8; 28] = d.try_into().map_err(|_| {
+                malformed(format!("SCP02 response has {} bytes, expected 28", d.len()))
+            })?;
             if level.r_mac() {
                 return Err(GpError::Unsupported("R-MAC with SCP02".into()));
             }
@@ -233,11 +249,19 @@ fn handshake<T: Transport>(
             let mut card = [0u8; 6];
             card.copy_from_slice(&d[14..20]);
             let s = Scp02::new(&card_keys, params.scp02_i, seq, host_challenge, card)?;
-            (Session::Scp02(s), params.scp02_i, Some(u32::from(u16::from_be_bytes(seq))), &d[20..28])
+            (
+                Session::Scp02(s),
+                params.scp02_i,
+                Some(u32::from(u16::from_be_bytes(seq))),
+                &d[20..28],
+            )
         }
         ScpVersion::Scp03 => {
             if d.len() != 29 && d.len() != 32 {
-                return Err(malformed(format!("SCP03 response has {} bytes, expected 29 or 32", d.len())));
+                return Err(malformed(format!(
+                    "SCP03 response has {} bytes, expected 29 or 32",
+                    d.len()
+                )));
             }
             let i = d[12];
             if level.r_mac() && i & 0x20 == 0 || level.r_enc() && i & 0x40 == 0 {
@@ -248,7 +272,9 @@ fn handshake<T: Transport>(
             }
             let mut card = [0u8; 8];
             card.copy_from_slice(&d[13..21]);
-            let seq = d.get(29..32).map(|s| u32::from_be_bytes([0, s[0], s[1], s[2]]));
+            let seq = d
+                .get(29..32)
+                .map(|s| u32::from_be_bytes([0, s[0], s[1], s[2]]));
             let s = Scp03::new(&card_keys, host_challenge, card)?;
             (Session::Scp03(s), i, seq, &d[21..29])
         }
@@ -283,7 +309,8 @@ fn handshake<T: Transport>(
 /// above splits or chains commands to sizes that still fit once wrapped.
 impl<T: Transport> Transport for SecureChannel<T> {
     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        let cmd = Command::decode(apdu).map_err(|e| TransportError::Other(format!("invalid command APDU: {e}")))?;
+        let cmd = Command::decode(apdu)
+            .map_err(|e| TransportError::Other(format!("invalid command APDU: {e}")))?;
         match self.send(&cmd) {
             Ok(resp) => {
                 rx.clear();

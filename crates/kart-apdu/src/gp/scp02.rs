@@ -2,7 +2,10 @@
 //! keys from the sequence counter, 3DES CBC-MAC cryptograms, retail C-MAC on
 //! the plain APDU, 3DES-CBC command encryption with a zero ICV.
 
-use super::crypto::{des3_cbc_decrypt, des3_cbc_encrypt, des3_cbc_mac, des_encrypt_block, pad80, retail_mac, unpad80, DES_BLOCK};
+use super::crypto::{
+    des3_cbc_decrypt, des3_cbc_encrypt, des3_cbc_mac, des_encrypt_block, pad80, retail_mac,
+    unpad80, DES_BLOCK,
+};
 use super::keys::SecretKey;
 use super::session::{carry_le, mac_header, secret, SW_BAD_SM};
 use super::{GpError, KeySet, SecurityLevel, CLA_SECURE_MESSAGING, MAC_LEN};
@@ -23,7 +26,9 @@ pub(crate) const I_ICV_ENCRYPTION: u8 = 0x10;
 /// Checks that an SCP02 i-parameter asks for what this implementation does.
 pub(crate) fn check_i(i: u8) -> Result<(), GpError> {
     if i & I_THREE_KEYS == 0 {
-        return Err(GpError::Unsupported(format!("SCP02 i={i:02X}: single base key mode")));
+        return Err(GpError::Unsupported(format!(
+            "SCP02 i={i:02X}: single base key mode"
+        )));
     }
     if i & (I_UNMODIFIED_APDU | I_ICV_MAC_OVER_AID) != 0 {
         return Err(GpError::Unsupported(format!(
@@ -142,14 +147,21 @@ impl Scp02 {
             des3_cbc_decrypt(self.s_enc.bytes(), &[0; 8], &mut plain).map_err(|_| SW_BAD_SM)?;
             len = unpad80(&plain, DES_BLOCK).ok_or(SW_BAD_SM)?.len();
         }
-        let expected = self.mac(cmd.cla(), cmd, &plain[..len]).map_err(|_| SW_BAD_SM)?;
+        let expected = self
+            .mac(cmd.cla(), cmd, &plain[..len])
+            .map_err(|_| SW_BAD_SM)?;
         if !bool::from(expected.ct_eq(mac)) {
             return Err(SW_BAD_SM);
         }
         self.last_mac = Some(expected);
-        let out = Command::new(cmd.cla() & !CLA_SECURE_MESSAGING, cmd.ins(), cmd.p1(), cmd.p2())
-            .with_data(&plain[..len])
-            .map_err(|_| SW_BAD_SM)?;
+        let out = Command::new(
+            cmd.cla() & !CLA_SECURE_MESSAGING,
+            cmd.ins(),
+            cmd.p1(),
+            cmd.p2(),
+        )
+        .with_data(&plain[..len])
+        .map_err(|_| SW_BAD_SM)?;
         match cmd.le() {
             Some(ne) => out.with_le(ne).map_err(|_| SW_BAD_SM),
             None => Ok(out),

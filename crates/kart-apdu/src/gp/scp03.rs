@@ -2,7 +2,10 @@
 //! keys from the SP 800-108 KDF, AES-CMAC with a 16-byte chaining value,
 //! AES-CBC encryption with a counter-derived ICV.
 
-use super::crypto::{aes_cbc_decrypt, aes_cbc_encrypt, aes_cmac, aes_encrypt_block, pad80, scp03_kdf, unpad80, AES_BLOCK};
+use super::crypto::{
+    aes_cbc_decrypt, aes_cbc_encrypt, aes_cmac, aes_encrypt_block, pad80, scp03_kdf, unpad80,
+    AES_BLOCK,
+};
 use super::keys::SecretKey;
 use super::session::{carry_le, mac_header, secret, SW_BAD_SM};
 use super::{GpError, KeySet, SecurityLevel, CLA_SECURE_MESSAGING, MAC_LEN};
@@ -37,7 +40,11 @@ fn is_protected(sw: StatusWord) -> bool {
 }
 
 impl Scp03 {
-    pub(crate) fn new(keys: &KeySet, host_challenge: [u8; 8], card_challenge: [u8; 8]) -> Result<Self, GpError> {
+    pub(crate) fn new(
+        keys: &KeySet,
+        host_challenge: [u8; 8],
+        card_challenge: [u8; 8],
+    ) -> Result<Self, GpError> {
         let mut context = [0u8; 16];
         context[..8].copy_from_slice(&host_challenge);
         context[8..].copy_from_slice(&card_challenge);
@@ -92,7 +99,14 @@ impl Scp03 {
         let cla = cmd.cla() | CLA_SECURE_MESSAGING;
         let probe = Command::new(cla, cmd.ins(), cmd.p1(), cmd.p2()).with_data(&data)?;
         let probe = carry_le(cmd, probe, self.level.r_mac())?;
-        let header = mac_header(cla, cmd.ins(), cmd.p1(), cmd.p2(), data.len(), probe.is_extended());
+        let header = mac_header(
+            cla,
+            cmd.ins(),
+            cmd.p1(),
+            cmd.p2(),
+            data.len(),
+            probe.is_extended(),
+        );
         let mac = aes_cmac(self.s_mac.bytes(), &[&self.chaining, &header, &body])?;
         self.chaining = mac;
         let n = data.len();
@@ -104,8 +118,16 @@ impl Scp03 {
         let data = cmd.data();
         let split = data.len().checked_sub(MAC_LEN).ok_or(SW_BAD_SM)?;
         let (body, mac) = data.split_at(split);
-        let header = mac_header(cmd.cla(), cmd.ins(), cmd.p1(), cmd.p2(), data.len(), cmd.is_extended());
-        let full = aes_cmac(self.s_mac.bytes(), &[&self.chaining, &header, body]).map_err(|_| SW_BAD_SM)?;
+        let header = mac_header(
+            cmd.cla(),
+            cmd.ins(),
+            cmd.p1(),
+            cmd.p2(),
+            data.len(),
+            cmd.is_extended(),
+        );
+        let full = aes_cmac(self.s_mac.bytes(), &[&self.chaining, &header, body])
+            .map_err(|_| SW_BAD_SM)?;
         if !bool::from(full[..MAC_LEN].ct_eq(mac)) {
             return Err(SW_BAD_SM);
         }
@@ -120,9 +142,14 @@ impl Scp03 {
             aes_cbc_decrypt(self.s_enc.bytes(), &icv, &mut plain).map_err(|_| SW_BAD_SM)?;
             len = unpad80(&plain, AES_BLOCK).ok_or(SW_BAD_SM)?.len();
         }
-        let out = Command::new(cmd.cla() & !CLA_SECURE_MESSAGING, cmd.ins(), cmd.p1(), cmd.p2())
-            .with_data(&plain[..len])
-            .map_err(|_| SW_BAD_SM)?;
+        let out = Command::new(
+            cmd.cla() & !CLA_SECURE_MESSAGING,
+            cmd.ins(),
+            cmd.p1(),
+            cmd.p2(),
+        )
+        .with_data(&plain[..len])
+        .map_err(|_| SW_BAD_SM)?;
         match cmd.le() {
             Some(ne) => out.with_le(ne).map_err(|_| SW_BAD_SM),
             None => Ok(out),
@@ -142,7 +169,10 @@ impl Scp03 {
             } else {
                 resp.data().to_vec()
             };
-            let rmac = aes_cmac(self.s_rmac.bytes(), &[&self.chaining, &data, &sw.to_bytes()])?;
+            let rmac = aes_cmac(
+                self.s_rmac.bytes(),
+                &[&self.chaining, &data, &sw.to_bytes()],
+            )?;
             data.extend_from_slice(&rmac[..MAC_LEN]);
             Ok(data)
         })();
@@ -161,24 +191,33 @@ impl Scp03 {
             return if resp.data().is_empty() {
                 Ok(resp)
             } else {
-                Err(GpError::MalformedResponse("an error status word came with data"))
+                Err(GpError::MalformedResponse(
+                    "an error status word came with data",
+                ))
             };
         }
         let data = resp.data();
         let split = data
             .len()
             .checked_sub(MAC_LEN)
-            .ok_or(GpError::MalformedResponse("response is shorter than its R-MAC"))?;
+            .ok_or(GpError::MalformedResponse(
+                "response is shorter than its R-MAC",
+            ))?;
         let (body, mac) = data.split_at(split);
-        let full = aes_cmac(self.s_rmac.bytes(), &[&self.chaining, body, &resp.sw().to_bytes()])?;
+        let full = aes_cmac(
+            self.s_rmac.bytes(),
+            &[&self.chaining, body, &resp.sw().to_bytes()],
+        )?;
         if !bool::from(full[..MAC_LEN].ct_eq(mac)) {
             return Err(GpError::ResponseMacMismatch);
         }
         if self.level.r_enc() && !body.is_empty() {
             let mut plain = Zeroizing::new(body.to_vec());
-            aes_cbc_decrypt(self.s_enc.bytes(), &self.icv(true)?, &mut plain)
-                .map_err(|_| GpError::MalformedResponse("encrypted data is not whole AES blocks"))?;
-            let clear = unpad80(&plain, AES_BLOCK).ok_or(GpError::MalformedResponse("R-ENC padding is wrong"))?;
+            aes_cbc_decrypt(self.s_enc.bytes(), &self.icv(true)?, &mut plain).map_err(|_| {
+                GpError::MalformedResponse("encrypted data is not whole AES blocks")
+            })?;
+            let clear = unpad80(&plain, AES_BLOCK)
+                .ok_or(GpError::MalformedResponse("R-ENC padding is wrong"))?;
             return Ok(Response::new(clear.to_vec(), resp.sw()));
         }
         Ok(Response::new(body.to_vec(), resp.sw()))

@@ -89,7 +89,11 @@ pub(crate) fn mac_header(cla: u8, ins: u8, p1: u8, p2: u8, nc: usize, extended: 
 
 /// Copies Le and the sensitivity mark of `from` onto `to`, raising a short Le
 /// to 256 when responses grow by a MAC and padding.
-pub(crate) fn carry_le(from: &Command, mut to: Command, response_grows: bool) -> Result<Command, GpError> {
+pub(crate) fn carry_le(
+    from: &Command,
+    mut to: Command,
+    response_grows: bool,
+) -> Result<Command, GpError> {
     if let Some(ne) = from.le() {
         let ne = if response_grows && ne <= 256 { 256 } else { ne };
         to = to.with_le(ne)?;
