@@ -80,6 +80,8 @@
 //! echo EA00_mac=$(retail $SMAC $Z8 8482000010133b4ec52c9ed824800000)
 //! ```
 
+#![allow(clippy::doc_markdown)] // proper names (GlobalPlatform, OpenSSL) are not code
+
 use kart_apdu::gp::crypto::{
     aes_cmac, des3_cbc_mac, kdf_counter, pad80, retail_mac, scp03_kdf, unpad80,
 };
@@ -305,8 +307,7 @@ fn scp02_wrong_keys_fail_on_the_real_card_cryptogram_without_external_authentica
         SecurityLevel::C_MAC,
         h("7F41A9E7193783FA").try_into().unwrap(),
     )
-    .err()
-    .expect("wrong key must fail");
+    .expect_err("wrong key must fail");
     assert_eq!(err.error, GpError::CardCryptogramMismatch);
     assert_eq!(
         card.sent.len(),
