@@ -8,6 +8,7 @@
 //!   signatures (checked with `ring`) from a leaf up to a trusted root.
 //! - [`issue_holder_certificate`] — a certificate for a key generated on the card.
 //! - [`create_demo_issuer`] / [`IssuerPki::load`] — a demo hierarchy on disk.
+//! - [`verify_card_signature`] — active authentication against a holder certificate.
 //! - [`MasterKeys`] — secure-channel master keys file.
 //!
 //! ```
@@ -20,6 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod active_auth;
 mod certificate;
 mod chain;
 mod demo;
@@ -29,6 +31,7 @@ mod key;
 mod master_keys;
 mod signature;
 
+pub use active_auth::verify_card_signature;
 pub use certificate::Certificate;
 pub use chain::{validate_chain, KeyUsage};
 pub use demo::{create_demo_issuer, DemoFiles, IssuerPki};

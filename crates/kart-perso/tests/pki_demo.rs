@@ -7,8 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use kart_perso::pki::{
-    create_demo_issuer, issue_holder_certificate, validate_chain, Certificate, Holder, IssuerKey,
-    IssuerPki, KeyUsage, MasterKeys, PkiError, SecureChannelAlgorithm,
+    create_demo_issuer, issue_holder_certificate, validate_chain, verify_card_signature,
+    Certificate, Holder, IssuerKey, IssuerPki, KeyUsage, MasterKeys, PkiError,
+    SecureChannelAlgorithm,
 };
 use pki_support::{ec_key, openssl, openssl_output, root_ca};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
@@ -440,4 +441,96 @@ fn malformed_certificate_and_key_files_are_typed_errors() {
     // openssl can read what we wrote.
     let out = openssl_output(dir, &["pkey", "-in", "document-signer.key.pem", "-noout"]);
     assert!(out.status.success());
+}
+
+/// The card's key is made by openssl and its INTERNAL AUTHENTICATE answer
+/// (raw r || s) is cut from an `openssl dgst -sign` DER signature, so the
+/// accepted signature is an independent vector.
+#[test]
+fn active_authentication_accepts_the_card_key_and_nothing_else() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let now = OffsetDateTime::now_utc();
+    create_demo_issuer(dir, now).unwrap();
+    let pki = IssuerPki::load(dir).unwrap();
+
+    ec_key(dir, "card", "prime256v1");
+    openssl(
+        dir,
+        &[
+            "ec",
+            "-in",
+            "card.key",
+            "-pubout",
+            "-conv_form",
+            "uncompressed",
+            "-outform",
+            "DER",
+            "-out",
+            "card.spki",
+        ],
+    );
+    let spki = std::fs::read(dir.join("card.spki")).unwrap();
+    let point = &spki[spki.len() - 65..];
+    let holder = Holder {
+        crn: "1234567890",
+        national_code: "0499370899",
+        public_point: point,
+    };
+    let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
+
+    let challenge = b"0123456789abcdef";
+    std::fs::write(dir.join("challenge"), challenge).unwrap();
+    openssl(
+        dir,
+        &[
+            "dgst",
+            "-sha256",
+            "-sign",
+            "card.key",
+            "-out",
+            "sig.der",
+            "challenge",
+        ],
+    );
+    let parsed = openssl(dir, &["asn1parse", "-inform", "DER", "-in", "sig.der"]);
+    let mut raw = Vec::new();
+    for line in String::from_utf8_lossy(&parsed.stdout)
+        .lines()
+        .filter(|l| l.contains("INTEGER"))
+    {
+        let hex_int = line.rsplit(':').next().unwrap();
+        let int = hex::decode(format!("{hex_int:0>64}")).unwrap();
+        raw.extend_from_slice(&int[int.len() - 32..]);
+    }
+    assert_eq!(raw.len(), 64);
+    verify_card_signature(&cert, challenge, &raw).unwrap();
+
+    // Another challenge, another card, a DER-encoded answer: all rejected.
+    let err = verify_card_signature(&cert, b"0123456789abcdeX", &raw).unwrap_err();
+    assert!(
+        matches!(err, PkiError::CardSignatureInvalid { .. }),
+        "{err:?}"
+    );
+    let other = card_key();
+    let other_holder = Holder {
+        public_point: other.public_key().as_ref(),
+        ..holder
+    };
+    let other_cert =
+        issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &other_holder, now).unwrap();
+    assert!(matches!(
+        verify_card_signature(&other_cert, challenge, &raw),
+        Err(PkiError::CardSignatureInvalid { .. })
+    ));
+    let der_sig = std::fs::read(dir.join("sig.der")).unwrap();
+    assert!(matches!(
+        verify_card_signature(&cert, challenge, &der_sig),
+        Err(PkiError::Malformed { .. })
+    ));
+    // A P-384 certificate is not a card certificate.
+    assert!(matches!(
+        verify_card_signature(&pki.root, challenge, &raw),
+        Err(PkiError::UnsupportedAlgorithm(_))
+    ));
 }

@@ -65,6 +65,12 @@ pub enum PkiError {
         /// Subject of the certificate.
         subject: String,
     },
+    /// The card's answer to a challenge does not verify with its holder certificate.
+    #[error("the card's signature does not verify with holder certificate '{subject}': the card does not hold that key")]
+    CardSignatureInvalid {
+        /// Subject of the holder certificate.
+        subject: String,
+    },
     /// A CA's pathLenConstraint is smaller than the chain below it.
     #[error("certificate '{subject}' allows {allowed} intermediate CA(s) below it, the chain has {found}")]
     PathLengthExceeded {
