@@ -1,0 +1,108 @@
+//! Journal errors; storage failures are classified so the station can tell
+//! the operator what to do. A failed call never changes anything: its
+//! transaction is rolled back.
+
+use std::path::PathBuf;
+
+use rusqlite::ErrorCode;
+
+use super::State;
+use crate::record::TrackingCode;
+
+/// What went wrong in the journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// SQLITE_FULL: the disk (or the configured size cap) is full.
+    #[error("the journal is full (disk full or size cap reached): the change was rolled back and nothing was lost; free disk space or raise the cap, then retry")]
+    DiskFull,
+    /// SQLITE_READONLY: the journal cannot be written.
+    #[error("the journal is read-only: the change was rolled back; open it writable (check file permissions and mount) to record transitions")]
+    ReadOnly,
+    /// Another connection held the lock longer than the busy timeout.
+    #[error("the journal stayed locked by another station longer than the busy timeout; the change was not made, retry")]
+    Busy,
+    /// The file cannot be opened as a journal.
+    #[error("cannot open the journal {path}: {reason}")]
+    Open {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The schema is newer than this program.
+    #[error("the journal has schema version {found}, this program knows up to {supported}; use a newer kart")]
+    SchemaTooNew {
+        /// Version in the file.
+        found: i64,
+        /// Newest version known here.
+        supported: i64,
+    },
+    /// No application with that tracking code.
+    #[error("no application {0} in the journal; enqueue its batch first")]
+    UnknownApplication(TrackingCode),
+    /// The move is not allowed from the current state.
+    #[error("application {tracking} is {from}; it cannot become {to}")]
+    InvalidTransition {
+        /// The application.
+        tracking: TrackingCode,
+        /// Its current state.
+        from: State,
+        /// The state asked for.
+        to: State,
+    },
+    /// The card is being written for another application.
+    #[error("card {serial} is in use for application {tracking}; take another card")]
+    CardInUse {
+        /// The card serial.
+        serial: String,
+        /// The application holding it.
+        tracking: String,
+    },
+    /// The card already holds a verified application.
+    #[error(
+        "card {serial} was already issued to application {tracking}; it can never be used again"
+    )]
+    CardIssued {
+        /// The card serial.
+        serial: String,
+        /// The application it was issued to.
+        tracking: String,
+    },
+    /// The card was marked spoiled.
+    #[error("card {serial} is spoiled; discard it")]
+    CardSpoiled {
+        /// The card serial.
+        serial: String,
+    },
+    /// The application is being written to a different card.
+    #[error("application {tracking} is being written to card {expected}, not {found}; finish or spoil that card first")]
+    CardMismatch {
+        /// The application.
+        tracking: TrackingCode,
+        /// Its card.
+        expected: String,
+        /// The card named in the call.
+        found: String,
+    },
+    /// An argument the journal cannot store.
+    #[error("{0}")]
+    BadArgument(String),
+    /// Stored data that does not parse (the file was edited or damaged).
+    #[error("the journal holds invalid data ({0}); restore it from a backup")]
+    Corrupt(String),
+    /// Any other SQLite error.
+    #[error("journal database error: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(error: rusqlite::Error) -> Self {
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => JournalError::DiskFull,
+            Some(ErrorCode::ReadOnly) => JournalError::ReadOnly,
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => JournalError::Busy,
+            _ => JournalError::Sqlite(error),
+        }
+    }
+}
