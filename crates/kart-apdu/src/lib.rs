@@ -35,3 +35,8 @@ pub use command::{
 pub use response::{Response, ResponseError};
 pub use status::{Status, StatusError, StatusWord};
 pub use transport::{CardCaps, Transport, TransportError};
+
+/// Compiles and runs the example in README.md as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
