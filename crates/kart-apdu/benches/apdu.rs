@@ -22,10 +22,10 @@ fn apdus(c: &mut Criterion) {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(1));
         g.bench_function("encode", |b| {
-            b.iter(|| black_box(&cmd).encode(&mut buf).unwrap())
+            b.iter(|| black_box(&cmd).encode(&mut buf).unwrap());
         });
         g.bench_function("decode", |b| {
-            b.iter(|| Command::decode(black_box(&raw)).unwrap())
+            b.iter(|| Command::decode(black_box(&raw)).unwrap());
         });
         g.finish();
     }
