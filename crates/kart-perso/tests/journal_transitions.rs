@@ -5,7 +5,7 @@ use kart_perso::journal::{Journal, JournalError, State, Step};
 use kart_perso::record::TrackingCode;
 use std::time::Duration;
 
-/// Valid tracking codes (Luhn check digits computed with Python, see record_fields.rs).
+/// Valid tracking codes (Luhn check digits computed with Python, see `record_fields.rs`).
 const CODES: [&str; 4] = [
     "140409040007",
     "140409040015",

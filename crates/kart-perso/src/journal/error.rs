@@ -13,10 +13,10 @@ use crate::record::TrackingCode;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JournalError {
-    /// SQLITE_FULL: the disk (or the configured size cap) is full.
+    /// `SQLITE_FULL`: the disk (or the configured size cap) is full.
     #[error("the journal is full (disk full or size cap reached): the change was rolled back and nothing was lost; free disk space or raise the cap, then retry")]
     DiskFull,
-    /// SQLITE_READONLY: the journal cannot be written.
+    /// `SQLITE_READONLY`: the journal cannot be written.
     #[error("the journal is read-only: the change was rolled back; open it writable (check file permissions and mount) to record transitions")]
     ReadOnly,
     /// Another connection held the lock longer than the busy timeout.
@@ -91,7 +91,7 @@ pub enum JournalError {
     /// Stored data that does not parse (the file was edited or damaged).
     #[error("the journal holds invalid data ({0}); restore it from a backup")]
     Corrupt(String),
-    /// Any other SQLite error.
+    /// Any other `SQLite` error.
     #[error("journal database error: {0}")]
     Sqlite(rusqlite::Error),
 }

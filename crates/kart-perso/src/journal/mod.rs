@@ -1,4 +1,4 @@
-//! The station's journal: an SQLite database that records every state
+//! The station's journal: an `SQLite` database that records every state
 //! transition of every application, durably, before and after the card is
 //! touched, so that a crash or a pulled card never loses or double-issues an
 //! application.

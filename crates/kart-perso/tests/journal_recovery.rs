@@ -1,0 +1,189 @@
+//! Crash recovery and concurrent claims on a real database file. A crash is a
+//! real one: a child process drives an application into a state and aborts.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+
+use kart_perso::journal::{Journal, Recovery, State};
+use kart_perso::record::TrackingCode;
+
+const CHILD_ENV: &str = "KART_JOURNAL_CRASH_CHILD";
+
+/// `n` valid tracking codes: for each 11-digit body the one check digit the
+/// parser accepts (the Luhn rule itself is tested against Python vectors in
+/// `record_fields.rs`).
+fn codes(n: usize) -> Vec<TrackingCode> {
+    (0..n)
+        .map(|i| {
+            let body = format!("{:011}", 14_040_904_000u64 + i as u64);
+            (0..10)
+                .find_map(|d| TrackingCode::parse(&format!("{body}{d}")).ok())
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Puts `codes(2)[0]` into `state` and `codes(2)[1]` into `verified`.
+fn drive(journal: &mut Journal, state: State) {
+    let [t, done] = <[TrackingCode; 2]>::try_from(codes(2)).unwrap();
+    journal.enqueue_batch("batch.csv", [&t, &done]).unwrap();
+    assert_eq!(
+        journal.claim_next("st-1", "r0").unwrap().unwrap().tracking,
+        t
+    );
+    assert_eq!(
+        journal.claim_next("st-1", "r1").unwrap().unwrap().tracking,
+        done
+    );
+    journal.mark_writing(&done, "CARD-1", "vendor-a").unwrap();
+    journal.mark_written(&done).unwrap();
+    journal.mark_verified(&done).unwrap();
+    match state {
+        State::Queued => journal.release(&t).unwrap(),
+        State::Claimed => {}
+        State::Failed => journal.mark_failed(&t, "reader gone").unwrap(),
+        _ => {
+            journal.mark_writing(&t, "CARD-0", "vendor-a").unwrap();
+            match state {
+                State::Spoiled => journal.mark_spoiled(&t, "tearing").unwrap(),
+                State::Written | State::Verified => {
+                    journal.mark_written(&t).unwrap();
+                    if state == State::Verified {
+                        journal.mark_verified(&t).unwrap();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Not a test on its own: the child process of `crash_in_every_state`.
+#[test]
+#[ignore = "helper run in a child process by crash_in_every_state"]
+fn crash_child() {
+    let spec = std::env::var(CHILD_ENV).expect("run by crash_in_every_state");
+    let (path, state) = spec.split_once('|').unwrap();
+    let mut journal = Journal::open(path).unwrap();
+    drive(&mut journal, State::from_name(state).unwrap());
+    // No drop, no close, no checkpoint: the process dies here.
+    std::process::abort();
+}
+
+fn crash_in(dir: &Path, state: State) -> std::path::PathBuf {
+    let path = dir.join(format!("{state}.db"));
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, format!("{}|{state}", path.display()))
+        .output()
+        .unwrap();
+    assert!(!status.status.success(), "the child must die by abort");
+    assert!(
+        path.with_extension("db-wal").exists(),
+        "the child left its WAL behind"
+    );
+    path
+}
+
+#[test]
+fn crash_in_every_state_then_recover_lists_exactly_the_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    let [t, done] = <[TrackingCode; 2]>::try_from(codes(2)).unwrap();
+    for state in State::ALL {
+        let path = crash_in(dir.path(), state);
+        let mut journal = Journal::open(&path).unwrap();
+        assert_eq!(
+            journal.status(&t).unwrap().state,
+            state,
+            "the last transition survived the crash"
+        );
+        assert_eq!(journal.status(&done).unwrap().state, State::Verified);
+        let unfinished = journal.recover().unwrap();
+        if state.is_unfinished() {
+            assert_eq!(unfinished.len(), 1, "{state}");
+            let u = &unfinished[0];
+            assert_eq!((&u.status.tracking, u.status.state), (&t, state));
+            assert_eq!(
+                (u.status.station.as_deref(), u.status.reader.as_deref()),
+                (Some("st-1"), Some("r0"))
+            );
+            let (card, recovery) = match state {
+                State::Claimed => (None, Recovery::Requeue),
+                State::Writing => (Some("CARD-0"), Recovery::RepersonalizeOrSpoil),
+                _ => (Some("CARD-0"), Recovery::Verify),
+            };
+            assert_eq!(
+                (u.status.card_serial.as_deref(), u.recovery),
+                (card, recovery)
+            );
+            // Following the advice finishes the application on the same card.
+            match recovery {
+                Recovery::Requeue => {
+                    journal.release(&t).unwrap();
+                    journal.claim_next("st-2", "r0").unwrap().unwrap();
+                    journal.mark_writing(&t, "CARD-0", "vendor-a").unwrap();
+                    journal.mark_written(&t).unwrap();
+                }
+                Recovery::RepersonalizeOrSpoil => {
+                    journal.mark_writing(&t, "CARD-0", "vendor-a").unwrap();
+                    journal.mark_written(&t).unwrap();
+                }
+                Recovery::Verify => {}
+            }
+            journal.mark_verified(&t).unwrap();
+            assert!(journal.recover().unwrap().is_empty());
+        } else {
+            assert!(unfinished.is_empty(), "{state}: {unfinished:?}");
+        }
+        // Never issued twice: the verified application is not claimable and
+        // its card cannot be written for anyone else.
+        assert!(journal
+            .claim_next("st-2", "r0")
+            .unwrap()
+            .is_none_or(|c| c.tracking != done));
+    }
+}
+
+#[test]
+fn two_threads_with_their_own_connections_never_claim_the_same_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let all = codes(300);
+    Journal::open(&path)
+        .unwrap()
+        .enqueue_batch("big.csv", &all)
+        .unwrap();
+    let workers: Vec<_> = (0..2)
+        .map(|reader| {
+            let path = path.clone();
+            thread::spawn(move || {
+                let mut journal = Journal::open(&path).unwrap();
+                let mut mine = Vec::new();
+                while let Some(claim) = journal.claim_next("st-1", &format!("r{reader}")).unwrap() {
+                    mine.push(claim.tracking);
+                }
+                mine
+            })
+        })
+        .collect();
+    let claimed: Vec<Vec<TrackingCode>> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let (a, b): (HashSet<_>, HashSet<_>) =
+        (claimed[0].iter().collect(), claimed[1].iter().collect());
+    assert_eq!(a.len(), claimed[0].len(), "no duplicate within a reader");
+    assert!(a.is_disjoint(&b), "no application claimed by both readers");
+    assert_eq!(
+        a.len() + b.len(),
+        all.len(),
+        "every application claimed once"
+    );
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.report().unwrap().in_progress, 300);
+}
