@@ -1,0 +1,563 @@
+//! The national-ID applet: files, PINs, keys, life cycle (README §4-§10).
+
+use crate::eeprom::{Ef, WriteError};
+use crate::latency::Work;
+use crate::pins::{Check, Pin, BLOCK_LEN};
+use crate::sw;
+use kart_apdu::Command;
+use kart_spec::{Access, AppletSpec};
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use std::collections::BTreeMap;
+
+/// Why a command produced no normal answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Refused with this status word.
+    Sw(u16),
+    /// Power lost mid-write: no answer at all.
+    Torn,
+}
+
+impl From<u16> for Stop {
+    fn from(sw: u16) -> Self {
+        Stop::Sw(sw)
+    }
+}
+
+/// Response data and status word.
+pub(crate) type Answer = Result<(Vec<u8>, u16), Stop>;
+
+fn ok(data: Vec<u8>) -> Answer {
+    Ok((data, sw::OK))
+}
+fn refuse(sw: u16) -> Answer {
+    Err(Stop::Sw(sw))
+}
+
+/// The secure channel the command came through, as far as the applet cares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Channel {
+    pub c_mac: bool,
+    pub c_dec: bool,
+}
+
+/// What the applet needs from the card around it for one command.
+pub(crate) struct Ctx<'a> {
+    pub channel: Channel,
+    pub rng: &'a SystemRandom,
+    pub work: &'a mut Work,
+    /// Tear the n-th UPDATE BINARY.
+    pub tear_update: Option<u64>,
+}
+
+/// Life-cycle states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    PrePersonalized,
+    Personalized,
+    Locked,
+}
+
+struct FileEntry {
+    read: Access,
+    write: Access,
+    mandatory: bool,
+    ef: Ef,
+}
+
+const ID_PIN: usize = 0;
+const SIGN_PIN: usize = 1;
+const PUK: usize = 2;
+const PIN_STATUS_FID: u16 = 0x0104;
+const CRN_TAG: u16 = 0xDF72;
+const MAX_CHALLENGE: usize = 32;
+
+/// Non-volatile state of the applet.
+pub(crate) struct Applet {
+    files: BTreeMap<u16, FileEntry>,
+    state: Lifecycle,
+    codes: [u8; 3],
+    pins: [Pin; 3],
+    keys: [Option<EcdsaKeyPair>; 2],
+    crn: Option<[u8; 10]>,
+    updates: u64,
+    cplc: [u8; 42],
+}
+
+/// Volatile state: lost on reset and on SELECT.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    current_ef: Option<u16>,
+    verified: [bool; 3],
+}
+
+impl Applet {
+    pub(crate) fn new(spec: &AppletSpec, cplc: [u8; 42]) -> Self {
+        let files = spec
+            .files
+            .iter()
+            .map(|f| {
+                let entry = FileEntry {
+                    read: f.read,
+                    write: f.write,
+                    mandatory: f.mandatory,
+                    ef: Ef::new(f.max_size),
+                };
+                (f.fid_u16(), entry)
+            })
+            .collect();
+        let pin = |name: &str| {
+            spec.pin(name).map_or_else(
+                || Pin::new(3, 4, 8),
+                |p| Pin::new(p.retries, p.min_length, p.max_length),
+            )
+        };
+        let code = |name: &str, default: u8| spec.lifecycle_code(name).unwrap_or(default);
+        Applet {
+            files,
+            state: Lifecycle::PrePersonalized,
+            codes: [
+                code("PRE_PERSONALIZED", 0x07),
+                code("PERSONALIZED", 0x0F),
+                code("LOCKED", 0x83),
+            ],
+            pins: [pin("ID_PIN"), pin("SIGN_PIN"), pin("PUK")],
+            keys: [None, None],
+            crn: None,
+            updates: 0,
+            cplc,
+        }
+    }
+
+    pub(crate) fn state_code(&self) -> u8 {
+        self.codes[self.state as usize]
+    }
+
+    /// Answers one command with the applet selected.
+    pub(crate) fn process(&mut self, s: &mut Session, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
+        match cmd.ins() {
+            0xA4 => self.select_file(s, cmd),
+            0xB0 => refuse(sw::INS), // READ BINARY needs the profile: handled by `read_binary`
+            0xD6 => self.update_binary(s, cmd, ctx),
+            0x0E => self.erase_binary(s, cmd, ctx),
+            0xCA => self.get_data(cmd),
+            0xDA => self.put_data(cmd, ctx),
+            0x20 => self.verify(s, cmd),
+            0x24 => self.change_reference_data(s, cmd, ctx),
+            0x2C => self.reset_retry_counter(cmd),
+            0x47 => self.generate_key(cmd, ctx),
+            0x88 => self.internal_authenticate(cmd, ctx),
+            0x2A => self.pso_sign(s, cmd, ctx),
+            0x84 => get_challenge(cmd, ctx.rng),
+            0xF0 => self.set_status(cmd, ctx),
+            _ => refuse(sw::INS),
+        }
+    }
+
+    fn select_file(&mut self, s: &mut Session, cmd: &Command) -> Answer {
+        if (cmd.p1(), cmd.p2()) != (0x02, 0x0C) {
+            return refuse(sw::P1P2);
+        }
+        let [hi, lo] = cmd.data() else {
+            return refuse(sw::WRONG_LENGTH);
+        };
+        let fid = u16::from_be_bytes([*hi, *lo]);
+        if !self.files.contains_key(&fid) {
+            return refuse(sw::NOT_FOUND);
+        }
+        s.current_ef = Some(fid);
+        ok(Vec::new())
+    }
+
+    fn access(&self, s: &Session, need: Access, channel: Channel) -> Result<(), Stop> {
+        let granted = match need {
+            Access::Always => true,
+            Access::IdPin => s.verified[ID_PIN],
+            Access::SignPin => s.verified[SIGN_PIN],
+            Access::Sc => channel.c_mac,
+            Access::Never => false,
+        };
+        if granted {
+            Ok(())
+        } else {
+            Err(Stop::Sw(sw::SECURITY))
+        }
+    }
+
+    fn current<'a>(&'a mut self, s: &Session) -> Result<(u16, &'a mut FileEntry), Stop> {
+        let fid = s.current_ef.ok_or(Stop::Sw(sw::NO_CURRENT_EF))?;
+        if fid == PIN_STATUS_FID {
+            let mut status = Vec::with_capacity(6);
+            for p in &self.pins {
+                status.extend_from_slice(&p.status());
+            }
+            if let Some(f) = self.files.get_mut(&fid) {
+                f.ef.set(&status);
+            }
+        }
+        let f = self
+            .files
+            .get_mut(&fid)
+            .ok_or(Stop::Sw(sw::NO_CURRENT_EF))?;
+        Ok((fid, f))
+    }
+
+    /// READ BINARY: `ne` and the chunk limit decide between data, `6282` and `6Cxx`.
+    pub(crate) fn read_binary(
+        &mut self,
+        s: &Session,
+        cmd: &Command,
+        max_chunk: usize,
+        exact_le: bool,
+    ) -> Answer {
+        if cmd.p1() & 0x80 != 0 {
+            return refuse(sw::P1P2);
+        }
+        let need = self.current(s)?.1.read;
+        self.access(s, need, Channel::default())?;
+        let (_, f) = self.current(s)?;
+        let data = f.ef.contents();
+        let offset = usize::from(u16::from_be_bytes([cmd.p1(), cmd.p2()]));
+        let rest = data
+            .get(offset..)
+            .filter(|r| !r.is_empty())
+            .ok_or(Stop::Sw(sw::WRONG_OFFSET))?;
+        let ne = cmd.le().map_or(256, |n| n as usize);
+        let can = rest.len().min(max_chunk);
+        if ne > can && exact_le && ne <= 256 {
+            return refuse(sw::exact_le(can));
+        }
+        let n = ne.min(can);
+        let sw = if ne > n && n == rest.len() {
+            sw::END_OF_FILE
+        } else {
+            sw::OK
+        };
+        Ok((rest.get(..n).unwrap_or_default().to_vec(), sw))
+    }
+
+    fn writable(&mut self, s: &Session, ctx: &Ctx<'_>) -> Result<(), Stop> {
+        if self.state == Lifecycle::Locked {
+            return Err(Stop::Sw(sw::CONDITIONS));
+        }
+        let need = self.current(s)?.1.write;
+        self.access(s, need, ctx.channel)
+    }
+
+    fn update_binary(&mut self, s: &Session, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
+        self.writable(s, ctx)?;
+        if cmd.p1() & 0x80 != 0 {
+            return refuse(sw::P1P2);
+        }
+        self.updates += 1;
+        let tear = ctx.tear_update == Some(self.updates);
+        let offset = usize::from(u16::from_be_bytes([cmd.p1(), cmd.p2()]));
+        let (_, f) = self.current(s)?;
+        match f.ef.write(offset, cmd.data(), tear) {
+            Ok(()) => {
+                ctx.work.eeprom_bytes += cmd.data().len();
+                ok(Vec::new())
+            }
+            Err(WriteError::Offset) => refuse(sw::WRONG_OFFSET),
+            Err(WriteError::Capacity) => refuse(sw::NO_SPACE),
+            Err(WriteError::Torn) => Err(Stop::Torn),
+        }
+    }
+
+    fn erase_binary(&mut self, s: &Session, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
+        self.writable(s, ctx)?;
+        if cmd.p1() & 0x80 != 0 {
+            return refuse(sw::P1P2);
+        }
+        let offset = usize::from(u16::from_be_bytes([cmd.p1(), cmd.p2()]));
+        let (_, f) = self.current(s)?;
+        match f.ef.erase_from(offset) {
+            Ok(()) => ok(Vec::new()),
+            Err(_) => refuse(sw::WRONG_OFFSET),
+        }
+    }
+
+    /// GET DATA, also answered by the card manager for CPLC.
+    pub(crate) fn get_data(&self, cmd: &Command) -> Answer {
+        match u16::from_be_bytes([cmd.p1(), cmd.p2()]) {
+            0x9F7F => ok(tlv(&[0x9F, 0x7F], &self.cplc)),
+            0xDF71 => ok(tlv(&[0xDF, 0x71], &[self.state_code()])),
+            CRN_TAG => match &self.crn {
+                Some(crn) => ok(tlv(&[0xDF, 0x72], crn)),
+                None => refuse(sw::REF_NOT_FOUND),
+            },
+            _ => refuse(sw::REF_NOT_FOUND),
+        }
+    }
+
+    fn put_data(&mut self, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
+        if self.state == Lifecycle::Locked {
+            return refuse(sw::CONDITIONS);
+        }
+        if u16::from_be_bytes([cmd.p1(), cmd.p2()]) != CRN_TAG {
+            return refuse(sw::REF_NOT_FOUND);
+        }
+        if !ctx.channel.c_mac {
+            return refuse(sw::SECURITY);
+        }
+        let crn: [u8; 10] = cmd
+            .data()
+            .try_into()
+            .map_err(|_| Stop::Sw(sw::WRONG_DATA))?;
+        if !crn.iter().all(u8::is_ascii_digit) {
+            return refuse(sw::WRONG_DATA);
+        }
+        self.crn = Some(crn);
+        ctx.work.eeprom_bytes += crn.len();
+        ok(Vec::new())
+    }
+
+    fn pin_index(p2: u8, allow_puk: bool) -> Result<usize, Stop> {
+        match p2 {
+            0x81 => Ok(ID_PIN),
+            0x82 => Ok(SIGN_PIN),
+            0x83 if allow_puk => Ok(PUK),
+            _ => Err(Stop::Sw(sw::REF_NOT_FOUND)),
+        }
+    }
+
+    /// Checks `block` against PIN `i` as VERIFY does.
+    fn present(&mut self, i: usize, block: &[u8]) -> Result<(), Stop> {
+        let pin = &mut self.pins[i];
+        if !pin.is_set() {
+            return Err(Stop::Sw(sw::NOT_USABLE));
+        }
+        if pin.is_blocked() {
+            return Err(Stop::Sw(sw::BLOCKED));
+        }
+        if block.len() != BLOCK_LEN {
+            return Err(Stop::Sw(sw::WRONG_LENGTH));
+        }
+        if !pin.well_formed(block) {
+            return Err(Stop::Sw(sw::WRONG_DATA));
+        }
+        match pin.check(block) {
+            Check::Ok => Ok(()),
+            Check::Wrong(left) => Err(Stop::Sw(sw::tries(left))),
+            Check::Blocked => Err(Stop::Sw(sw::BLOCKED)),
+            Check::NotSet => Err(Stop::Sw(sw::NOT_USABLE)),
+        }
+    }
+
+    fn verify(&mut self, s: &mut Session, cmd: &Command) -> Answer {
+        if cmd.p1() != 0x00 {
+            return refuse(sw::P1P2);
+        }
+        let i = Self::pin_index(cmd.p2(), true)?;
+        if cmd.data().is_empty() {
+            let pin = &self.pins[i];
+            return match (pin.is_set(), pin.is_blocked(), s.verified[i]) {
+                (false, _, _) => refuse(sw::NOT_USABLE),
+                (true, true, _) => refuse(sw::BLOCKED),
+                (true, false, true) => ok(Vec::new()),
+                (true, false, false) => refuse(sw::tries(pin.tries_left())),
+            };
+        }
+        s.verified[i] = false;
+        self.present(i, cmd.data())?;
+        s.verified[i] = true;
+        ok(Vec::new())
+    }
+
+    fn change_reference_data(
+        &mut self,
+        s: &mut Session,
+        cmd: &Command,
+        ctx: &mut Ctx<'_>,
+    ) -> Answer {
+        let i = Self::pin_index(cmd.p2(), true)?;
+        match cmd.p1() {
+            0x00 => {
+                if cmd.data().len() != 2 * BLOCK_LEN {
+                    return refuse(sw::WRONG_LENGTH);
+                }
+                let (old, new) = cmd.data().split_at(BLOCK_LEN);
+                if !self.pins[i].well_formed(new) {
+                    return refuse(sw::WRONG_DATA);
+                }
+                self.present(i, old)?;
+                self.pins[i].set(new);
+                s.verified[i] = true;
+            }
+            0x01 => {
+                if self.state == Lifecycle::Locked {
+                    return refuse(sw::CONDITIONS);
+                }
+                if !(ctx.channel.c_mac && ctx.channel.c_dec) {
+                    return refuse(sw::SECURITY);
+                }
+                if cmd.data().len() != BLOCK_LEN {
+                    return refuse(sw::WRONG_LENGTH);
+                }
+                if !self.pins[i].well_formed(cmd.data()) {
+                    return refuse(sw::WRONG_DATA);
+                }
+                self.pins[i].set(cmd.data());
+                s.verified[i] = false;
+            }
+            _ => return refuse(sw::P1P2),
+        }
+        ctx.work.eeprom_bytes += BLOCK_LEN;
+        ok(Vec::new())
+    }
+
+    fn reset_retry_counter(&mut self, cmd: &Command) -> Answer {
+        let i = Self::pin_index(cmd.p2(), false)?;
+        let want = match cmd.p1() {
+            0x00 => 2 * BLOCK_LEN,
+            0x01 => BLOCK_LEN,
+            _ => return refuse(sw::P1P2),
+        };
+        if cmd.data().len() != want {
+            return refuse(sw::WRONG_LENGTH);
+        }
+        let (puk, new) = cmd.data().split_at(BLOCK_LEN);
+        if !new.is_empty() && !self.pins[i].well_formed(new) {
+            return refuse(sw::WRONG_DATA);
+        }
+        self.present(PUK, puk)?;
+        if !self.pins[i].is_set() {
+            return refuse(sw::NOT_USABLE);
+        }
+        if new.is_empty() {
+            self.pins[i].unblock();
+        } else {
+            self.pins[i].set(new);
+        }
+        ok(Vec::new())
+    }
+
+    fn key_index(p2: u8) -> Result<usize, Stop> {
+        match p2 {
+            0x01 => Ok(0),
+            0x02 => Ok(1),
+            _ => Err(Stop::Sw(sw::REF_NOT_FOUND)),
+        }
+    }
+
+    fn generate_key(&mut self, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
+        if !matches!(cmd.p1(), 0x80 | 0x81) {
+            return refuse(sw::P1P2);
+        }
+        let k = Self::key_index(cmd.p2())?;
+        if cmd.p1() == 0x80 {
+            if self.state != Lifecycle::PrePersonalized {
+                return refuse(sw::CONDITIONS);
+            }
+            if !ctx.channel.c_mac {
+                return refuse(sw::SECURITY);
+            }
+            let alg = &ECDSA_P256_SHA256_FIXED_SIGNING;
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, ctx.rng)
+                .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
+            let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), ctx.rng)
+                .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
+            self.keys[k] = Some(pair);
+            ctx.work.keygens += 1;
+        }
+        let pair = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        let point = pair.public_key().as_ref();
+        ok(tlv(&[0x7F, 0x49], &tlv(&[0x86], point)))
+    }
+
+    fn sign(&self, k: usize, data: &[u8], ctx: &mut Ctx<'_>) -> Answer {
+        let pair = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        let sig = pair
+            .sign(ctx.rng, data)
+            .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
+        ctx.work.signatures += 1;
+        ok(sig.as_ref().to_vec())
+    }
+
+    fn internal_authenticate(&mut self, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
+        if (cmd.p1(), cmd.p2()) != (0x00, 0x01) {
+            return refuse(sw::P1P2);
+        }
+        if !(8..=MAX_CHALLENGE).contains(&cmd.data().len()) {
+            return refuse(sw::WRONG_LENGTH);
+        }
+        self.sign(0, cmd.data(), ctx)
+    }
+
+    fn pso_sign(&mut self, s: &mut Session, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
+        if (cmd.p1(), cmd.p2()) != (0x9E, 0x9A) {
+            return refuse(sw::P1P2);
+        }
+        if !(1..=255).contains(&cmd.data().len()) {
+            return refuse(sw::WRONG_LENGTH);
+        }
+        if self.keys[1].is_none() {
+            return refuse(sw::REF_NOT_FOUND);
+        }
+        if !s.verified[SIGN_PIN] {
+            return refuse(sw::SECURITY);
+        }
+        s.verified[SIGN_PIN] = false;
+        self.sign(1, cmd.data(), ctx)
+    }
+
+    fn ready_to_finalize(&self) -> bool {
+        self.files
+            .values()
+            .all(|f| !f.mandatory || !f.ef.contents().is_empty())
+            && self.keys.iter().all(Option::is_some)
+            && self.pins.iter().all(Pin::is_set)
+            && self.crn.is_some()
+    }
+
+    fn set_status(&mut self, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
+        if cmd.p1() != 0x40 {
+            return refuse(sw::P1P2);
+        }
+        if self.state == Lifecycle::Locked {
+            return refuse(sw::CONDITIONS);
+        }
+        if !ctx.channel.c_mac {
+            return refuse(sw::SECURITY);
+        }
+        let target = cmd.p2();
+        let next = match self.state {
+            Lifecycle::PrePersonalized if target == self.codes[1] && self.ready_to_finalize() => {
+                Lifecycle::Personalized
+            }
+            Lifecycle::Personalized if target == self.codes[2] => Lifecycle::Locked,
+            _ => return refuse(sw::CONDITIONS),
+        };
+        self.state = next;
+        ctx.work.eeprom_bytes += 1;
+        ok(Vec::new())
+    }
+}
+
+fn get_challenge(cmd: &Command, rng: &SystemRandom) -> Answer {
+    use ring::rand::SecureRandom;
+    if (cmd.p1(), cmd.p2()) != (0, 0) {
+        return refuse(sw::P1P2);
+    }
+    let n = cmd.le().map_or(0, |n| n as usize);
+    if !(1..=MAX_CHALLENGE).contains(&n) {
+        return refuse(sw::WRONG_LENGTH);
+    }
+    let mut out = vec![0; n];
+    rng.fill(&mut out).map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
+    ok(out)
+}
+
+/// Encodes one BER-TLV (definite length, short or long form).
+pub(crate) fn tlv(tag: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = tag.to_vec();
+    let n = value.len();
+    match n {
+        0..=0x7F => out.push(n as u8),
+        0x80..=0xFF => out.extend_from_slice(&[0x81, n as u8]),
+        _ => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(value);
+    out
+}

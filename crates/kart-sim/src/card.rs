@@ -1,0 +1,571 @@
+//! The simulated card: card manager, national-ID applet, profile quirks,
+//! secure channel, faults, log and latency model around one APDU at a time.
+
+use crate::applet::{Answer, Applet, Channel, Ctx, Session, Stop};
+use crate::faults::Faults;
+use crate::latency::{apdu_time, LatencyMode, Work};
+use crate::log::{ApduLog, LogEntry};
+use crate::sw;
+use crate::vpcd::VirtualCard;
+use kart_apdu::gp::card::{CardConfig, CardSecureChannel};
+use kart_apdu::gp::{diversify, Diversification as GpDiv, GpError, KeySet};
+use kart_apdu::{CardCaps, Command, Response, StatusWord, Transport, TransportError, CLA_CHAINING};
+use kart_spec::{AppletSpec, Diversification, Profile, Scp, Spec, SpecError, WrongLe};
+use ring::rand::{SecureRandom, SystemRandom};
+use std::time::Duration;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// Largest data a command chain may gather (README §8.14).
+const MAX_CHAIN: usize = 4096;
+/// IC fabricator and IC type written in the CPLC of every simulated card.
+const IC_FABRICATOR: [u8; 2] = [0x4B, 0x41];
+const IC_TYPE: [u8; 2] = [0x00, 0x01];
+const IC_BATCH: [u8; 2] = [0x00, 0x01];
+
+/// Why a simulated card could not be made.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The embedded specification did not load.
+    #[error("applet specification: {0}")]
+    Spec(#[from] SpecError),
+    /// The master key does not fit the profile's secure channel.
+    #[error(
+        "secure channel keys for profile {profile}: {source} — give a {expected}-byte master key"
+    )]
+    Keys {
+        /// The profile id.
+        profile: String,
+        /// The key length the profile wants.
+        expected: usize,
+        /// What the GP layer said.
+        source: GpError,
+    },
+}
+
+/// Who the card is: IC serial number and the issuer's secure-channel master key.
+///
+/// ```
+/// let cfg = kart_sim::SimConfig::new([0, 0, 0, 42], &[0x40; 16]);
+/// assert_eq!(cfg.csn(), [0x4B, 0x41, 0x00, 0x01, 0, 0, 0, 42]);
+/// assert!(!format!("{cfg:?}").contains("64, 64"));
+/// ```
+#[derive(Clone)]
+pub struct SimConfig {
+    /// IC serial number (CPLC), the last 4 bytes of the CSN.
+    pub ic_serial: [u8; 4],
+    master_key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("ic_serial", &hex::encode_upper(self.ic_serial))
+            .field(
+                "master_key",
+                &format_args!("<{} bytes redacted>", self.master_key.len()),
+            )
+            .finish()
+    }
+}
+
+impl SimConfig {
+    /// A card with this IC serial whose keys are `master_key` (ENC = MAC =
+    /// DEK) diversified by the profile's method.
+    pub fn new(ic_serial: [u8; 4], master_key: &[u8]) -> Self {
+        SimConfig {
+            ic_serial,
+            master_key: Zeroizing::new(master_key.to_vec()),
+        }
+    }
+    /// The card serial number: IC fabricator ‖ IC type ‖ IC serial.
+    pub fn csn(&self) -> [u8; 8] {
+        let mut csn = [0; 8];
+        csn[..2].copy_from_slice(&IC_FABRICATOR);
+        csn[2..4].copy_from_slice(&IC_TYPE);
+        csn[4..].copy_from_slice(&self.ic_serial);
+        csn
+    }
+    /// Key diversification data: IC batch identifier ‖ CSN.
+    pub fn key_diversification_data(&self) -> [u8; 10] {
+        let mut kdd = [0; 10];
+        kdd[..2].copy_from_slice(&IC_BATCH);
+        kdd[2..].copy_from_slice(&self.csn());
+        kdd
+    }
+    fn cplc(&self) -> [u8; 42] {
+        let mut c = [0u8; 42];
+        c[..2].copy_from_slice(&IC_FABRICATOR);
+        c[2..4].copy_from_slice(&IC_TYPE);
+        c[4..6].copy_from_slice(&[0x4B, 0x53]); // OS identifier
+        c[12..16].copy_from_slice(&self.ic_serial);
+        c[16..18].copy_from_slice(&IC_BATCH);
+        c
+    }
+}
+
+/// The well-known GlobalPlatform test key `40 41 … 4F` (extended to 32 bytes
+/// as `40 … 5F`), which [`SimCard::new`] uses. Test cards only.
+pub fn default_test_key(len: usize) -> Vec<u8> {
+    (0x40..).take(len).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Selected {
+    None,
+    CardManager,
+    Applet,
+}
+
+/// A simulated national-ID card of one vendor profile.
+///
+/// It answers raw APDUs in process ([`Transport`]) or behind a real `pcscd`
+/// ([`VirtualCard`] with [`crate::vpcd::serve`]).
+///
+/// ```
+/// use kart_apdu::{Card, Command};
+/// let spec = kart_spec::Spec::embedded()?;
+/// let profile = spec.profile("vendor-b").unwrap();
+/// let sim = kart_sim::SimCard::new(profile)?;
+/// let mut card = Card::with_caps(sim, profile.caps());
+/// let select = Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(profile.applet_aid.bytes())?;
+/// card.send_ok(&select)?;
+/// let challenge = card.send_ok(&Command::new(0x00, 0x84, 0x00, 0x00).with_le(8)?)?;
+/// assert_eq!(challenge.len(), 8);
+/// assert_eq!(card.transport().log().count(0x84), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SimCard {
+    profile: Profile,
+    isd_aid: Vec<u8>,
+    applet: Applet,
+    session: Session,
+    selected: Selected,
+    channel: CardSecureChannel,
+    test_mode: bool,
+    pending: Vec<u8>,
+    chain: Option<(u8, u8, u8, Vec<u8>)>,
+    faults: Faults,
+    removed: bool,
+    apdu_no: u64,
+    log: ApduLog,
+    latency: LatencyMode,
+    clock: Duration,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for SimCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimCard")
+            .field("profile", &self.profile.id)
+            .field(
+                "lifecycle",
+                &format_args!("{:02X}", self.applet.state_code()),
+            )
+            .field("removed", &self.removed)
+            .field("apdus", &self.apdu_no)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimCard {
+    /// A fresh (PRE_PERSONALIZED) card of `profile` with a random IC serial and
+    /// the GP test master key ([`default_test_key`]).
+    pub fn new(profile: &Profile) -> Result<SimCard, SimError> {
+        let mut serial = [0u8; 4];
+        // A failing system RNG leaves serial 00000000: still a working card.
+        let _ = SystemRandom::new().fill(&mut serial);
+        let config = SimConfig::new(serial, &default_test_key(profile.secure_channel.key_length));
+        SimCard::with_config(profile, &config)
+    }
+
+    /// A fresh card of `profile` with this serial and issuer master key.
+    pub fn with_config(profile: &Profile, config: &SimConfig) -> Result<SimCard, SimError> {
+        let spec = Spec::embedded()?;
+        SimCard::with_spec(&spec.applet, profile, config)
+    }
+
+    /// A fresh card implementing `applet` (e.g. loaded from a directory).
+    pub fn with_spec(
+        applet: &AppletSpec,
+        profile: &Profile,
+        config: &SimConfig,
+    ) -> Result<SimCard, SimError> {
+        let sc = profile.secure_channel;
+        let key_err = |source| SimError::Keys {
+            profile: profile.id.clone(),
+            expected: sc.key_length,
+            source,
+        };
+        if config.master_key.len() != sc.key_length {
+            return Err(key_err(GpError::InvalidKey(format!(
+                "master key has {} bytes",
+                config.master_key.len()
+            ))));
+        }
+        let master = KeySet::from_master(&config.master_key, sc.key_version).map_err(key_err)?;
+        let method = match sc.diversification {
+            Diversification::None => GpDiv::None,
+            Diversification::EmvCps => GpDiv::EmvCps11,
+            Diversification::Visa2 => GpDiv::Visa2,
+            Diversification::Kdf3 => GpDiv::Kdf3,
+        };
+        let kdd = config.key_diversification_data();
+        let keys = diversify(&master, method, &kdd).map_err(key_err)?;
+        let mut gp = match sc.scp {
+            Scp::Scp02 => CardConfig::scp02(kdd),
+            Scp::Scp03 => CardConfig::scp03(kdd),
+        };
+        gp.i = sc.i;
+        gp.aid = applet.card_manager.aid.bytes().to_vec();
+        let channel = CardSecureChannel::new(keys, gp).map_err(key_err)?;
+        Ok(SimCard {
+            profile: profile.clone(),
+            isd_aid: applet.card_manager.aid.bytes().to_vec(),
+            applet: Applet::new(applet, config.cplc()),
+            session: Session::default(),
+            selected: Selected::CardManager,
+            channel,
+            test_mode: false,
+            pending: Vec::new(),
+            chain: None,
+            faults: Faults::default(),
+            removed: false,
+            apdu_no: 0,
+            log: ApduLog::default(),
+            latency: LatencyMode::Off,
+            clock: Duration::ZERO,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// TEST MODE: personalization writes are accepted without a secure
+    /// channel, as if one were open with C-MAC and C-DEC. Only for tests of
+    /// the applet logic; a real card never does this.
+    #[cfg(any(test, feature = "test-mode"))]
+    #[must_use]
+    pub fn with_test_mode_writes(mut self) -> Self {
+        self.test_mode = true;
+        self
+    }
+
+    /// The vendor profile this card follows.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+    /// Replaces the faults to inject.
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.faults = faults;
+    }
+    /// Chooses what to do with the latency model.
+    pub fn set_latency(&mut self, mode: LatencyMode) {
+        self.latency = mode;
+    }
+    /// Time the real card would have taken so far ([`LatencyMode::Accounted`] and [`LatencyMode::Real`]).
+    pub fn modelled_time(&self) -> Duration {
+        self.clock
+    }
+    /// The APDUs answered so far.
+    pub fn log(&self) -> &ApduLog {
+        &self.log
+    }
+    /// Forgets the APDU log and the modelled time.
+    pub fn clear_log(&mut self) {
+        self.log.clear();
+        self.clock = Duration::ZERO;
+    }
+    /// Whether the card has left the reader (pulled or torn).
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+    /// Puts a pulled card back: power-on, faults cleared, non-volatile state kept.
+    pub fn reinsert(&mut self) {
+        self.removed = false;
+        self.faults = Faults::default();
+        self.power_cycle();
+    }
+
+    fn power_cycle(&mut self) {
+        self.session = Session::default();
+        self.selected = Selected::CardManager;
+        self.channel.close();
+        self.pending.clear();
+        self.chain = None;
+    }
+
+    /// Answers one raw command APDU; `None` when the card is gone.
+    fn answer(&mut self, raw: &[u8]) -> Option<Vec<u8>> {
+        if self.removed {
+            return None;
+        }
+        self.apdu_no += 1;
+        let n = self.apdu_no;
+        if self.faults.pull_after_apdu.is_some_and(|p| n > p) {
+            self.removed = true;
+            return None;
+        }
+        if let Some((from, delay)) = self.faults.slow {
+            if n >= from {
+                std::thread::sleep(delay);
+            }
+        }
+        if self.faults.garbage_from_apdu.is_some_and(|g| n >= g) {
+            let mut len = [0u8; 1];
+            let _ = self.rng.fill(&mut len);
+            let mut junk = vec![0u8; usize::from(len[0] % 6)];
+            let _ = self.rng.fill(&mut junk);
+            return Some(junk);
+        }
+        let mut work = Work::default();
+        let (data, sw) = match self.handle(raw, &mut work) {
+            Ok(answer) => answer,
+            Err(Stop::Sw(sw)) => (Vec::new(), sw),
+            Err(Stop::Torn) => {
+                self.removed = true;
+                return None;
+            }
+        };
+        let mut out = data;
+        out.extend_from_slice(&sw.to_be_bytes());
+        self.log.push(LogEntry {
+            cla: raw.first().copied().unwrap_or_default(),
+            ins: raw.get(1).copied().unwrap_or_default(),
+            command_bytes: raw.len(),
+            response_bytes: out.len(),
+            sw,
+        });
+        if self.latency != LatencyMode::Off {
+            let t = apdu_time(&self.profile.latency, raw.len(), out.len(), work);
+            self.clock += t;
+            if self.latency == LatencyMode::Real {
+                std::thread::sleep(t);
+            }
+        }
+        Some(out)
+    }
+
+    /// Transport-level checks, GET RESPONSE, chaining, secure channel, then the application.
+    fn handle(&mut self, raw: &[u8], work: &mut Work) -> Answer {
+        let cmd = Command::decode(raw).map_err(|_| Stop::Sw(sw::WRONG_LENGTH))?;
+        let limits = self.profile.limits;
+        if (cmd.is_extended() && !limits.extended_length)
+            || cmd.data().len() > limits.max_command_data
+        {
+            return Err(Stop::Sw(sw::WRONG_LENGTH));
+        }
+        let cla = cmd.cla();
+        if cla & 0x60 != 0 || cla == 0xFF {
+            return Err(Stop::Sw(sw::CLA));
+        }
+        if cla & 0x03 != 0 {
+            return Err(Stop::Sw(sw::LOGICAL_CHANNEL));
+        }
+        if cmd.ins() == 0xC0 {
+            return self.get_response(&cmd);
+        }
+        self.pending.clear();
+        let (mut data, sw) = self.secured(raw, &cmd, work)?;
+        if self.profile.quirks.get_response && !cmd.data().is_empty() && !data.is_empty() {
+            self.pending = std::mem::take(&mut data);
+            return Ok((Vec::new(), sw::more(self.pending.len())));
+        }
+        if let Some(ne) = cmd.le().filter(|_| !self.channel.is_open()) {
+            if data.len() > ne as usize && data.len() <= 256 {
+                return Err(Stop::Sw(sw::exact_le(data.len())));
+            }
+        }
+        Ok((data, sw))
+    }
+
+    fn get_response(&mut self, cmd: &Command) -> Answer {
+        if (cmd.p1(), cmd.p2()) != (0, 0) {
+            return Err(Stop::Sw(sw::P1P2));
+        }
+        if self.pending.is_empty() {
+            return Err(Stop::Sw(sw::CONDITIONS));
+        }
+        let ne = cmd.le().map_or(256, |n| n as usize).min(self.pending.len());
+        let rest = self.pending.split_off(ne);
+        let out = std::mem::replace(&mut self.pending, rest);
+        let sw = if self.pending.is_empty() {
+            sw::OK
+        } else {
+            sw::more(self.pending.len())
+        };
+        Ok((out, sw))
+    }
+
+    /// The GP secure channel around the application.
+    fn secured(&mut self, raw: &[u8], cmd: &Command, work: &mut Work) -> Answer {
+        if cmd.cla() & 0x80 != 0 && matches!(cmd.ins(), 0x50 | 0x82) {
+            self.chain = None;
+            let rng = &self.rng;
+            let result = if cmd.ins() == 0x50 {
+                self.channel.initialize_update(cmd, |c| {
+                    let _ = rng.fill(c);
+                })
+            } else {
+                self.channel.external_authenticate(cmd).map(|()| Vec::new())
+            };
+            return result.map(|d| (d, sw::OK)).map_err(|e| Stop::Sw(e.0));
+        }
+        let plain = self
+            .channel
+            .unwrap_command(raw)
+            .map_err(|e| Stop::Sw(e.0))?;
+        let answer = self.chained(raw, plain, work);
+        if !self.channel.is_open() {
+            return answer;
+        }
+        let (data, sw) = match answer {
+            Ok(a) => a,
+            Err(Stop::Sw(sw)) => (Vec::new(), sw),
+            Err(Stop::Torn) => return Err(Stop::Torn),
+        };
+        let wrapped = self
+            .channel
+            .wrap_response(Response::new(data, StatusWord(sw)));
+        Ok((wrapped.data().to_vec(), wrapped.sw().0))
+    }
+
+    /// Command chaining (CLA bit `10`): gathers the parts, runs the whole.
+    fn chained(&mut self, raw: &[u8], cmd: Command, work: &mut Work) -> Answer {
+        let more = raw.first().is_some_and(|c| c & CLA_CHAINING != 0);
+        let header = (cmd.ins(), cmd.p1(), cmd.p2());
+        if more && !self.profile.limits.chaining {
+            return Err(Stop::Sw(sw::CHAINING_UNSUPPORTED));
+        }
+        let cmd = match self.chain.take() {
+            Some((ins, p1, p2, _)) if (ins, p1, p2) != header => {
+                return Err(Stop::Sw(sw::LAST_OF_CHAIN_EXPECTED));
+            }
+            Some((ins, p1, p2, mut data)) => {
+                data.extend_from_slice(cmd.data());
+                if data.len() > MAX_CHAIN {
+                    return Err(Stop::Sw(sw::WRONG_LENGTH));
+                }
+                if more {
+                    self.chain = Some((ins, p1, p2, data));
+                    return Ok((Vec::new(), sw::OK));
+                }
+                let whole = Command::new(cmd.cla() & !CLA_CHAINING, ins, p1, p2).with_data(&data);
+                let whole = whole.map_err(|_| Stop::Sw(sw::WRONG_LENGTH))?;
+                match cmd.le() {
+                    Some(ne) => whole.with_le(ne).map_err(|_| Stop::Sw(sw::WRONG_LENGTH))?,
+                    None => whole,
+                }
+            }
+            None if more => {
+                self.chain = Some((header.0, header.1, header.2, cmd.data().to_vec()));
+                return Ok((Vec::new(), sw::OK));
+            }
+            None => cmd,
+        };
+        self.dispatch(&cmd, work)
+    }
+
+    /// The selected application.
+    fn dispatch(&mut self, cmd: &Command, work: &mut Work) -> Answer {
+        if cmd.ins() == 0xA4 && cmd.p1() == 0x04 {
+            return self.select_application(cmd);
+        }
+        let channel = match self.channel.level() {
+            _ if self.test_mode => Channel {
+                c_mac: true,
+                c_dec: true,
+            },
+            Some(l) => Channel {
+                c_mac: l.c_mac(),
+                c_dec: l.c_dec(),
+            },
+            None => Channel::default(),
+        };
+        match self.selected {
+            Selected::CardManager if cmd.ins() == 0xCA && (cmd.p1(), cmd.p2()) == (0x9F, 0x7F) => {
+                self.applet.get_data(cmd)
+            }
+            Selected::CardManager | Selected::None => Err(Stop::Sw(if cmd.ins() == 0xA4 {
+                sw::NOT_FOUND
+            } else {
+                sw::INS
+            })),
+            Selected::Applet if cmd.ins() == 0xB0 => {
+                let exact = self.profile.quirks.wrong_le == WrongLe::ExactLe;
+                self.applet.read_binary(
+                    &self.session,
+                    cmd,
+                    self.profile.quirks.max_read_chunk,
+                    exact,
+                )
+            }
+            Selected::Applet => {
+                let mut ctx = Ctx {
+                    channel,
+                    rng: &self.rng,
+                    work,
+                    tear_update: self.faults.tear_update,
+                };
+                self.applet.process(&mut self.session, cmd, &mut ctx)
+            }
+        }
+    }
+
+    fn select_application(&mut self, cmd: &Command) -> Answer {
+        let target = if cmd.data() == self.profile.applet_aid.bytes() {
+            Selected::Applet
+        } else if cmd.data() == self.isd_aid.as_slice() {
+            Selected::CardManager
+        } else {
+            return Err(Stop::Sw(sw::NOT_FOUND));
+        };
+        let fci = match cmd.p2() {
+            0x00 => true,
+            0x0C => false,
+            _ => return Err(Stop::Sw(sw::P1P2)),
+        };
+        self.session = Session::default();
+        self.channel.close();
+        self.selected = target;
+        if !fci {
+            return Ok((Vec::new(), sw::OK));
+        }
+        let mut body = crate::applet::tlv(&[0x84], cmd.data());
+        body.extend_from_slice(&crate::applet::tlv(&[0x8A], &[self.applet.state_code()]));
+        Ok((crate::applet::tlv(&[0x6F], &body), sw::OK))
+    }
+}
+
+impl Transport for SimCard {
+    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        match self.answer(apdu) {
+            Some(r) => {
+                *rx = r;
+                Ok(())
+            }
+            None => Err(TransportError::CardRemoved),
+        }
+    }
+    fn capabilities(&self) -> CardCaps {
+        self.profile.caps()
+    }
+}
+
+impl VirtualCard for SimCard {
+    fn atr(&self) -> Vec<u8> {
+        self.profile.atr.bytes().to_vec()
+    }
+    fn power_on(&mut self) {
+        self.power_cycle();
+    }
+    fn power_off(&mut self) {
+        self.power_cycle();
+        self.selected = Selected::None;
+    }
+    fn reset(&mut self) {
+        self.power_cycle();
+    }
+    fn process(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+        self.answer(apdu)
+    }
+}
