@@ -53,6 +53,16 @@ fn tlv_parse(c: &mut Criterion) {
     g.bench_function(format!("parse_{}B", bytes.len()), |b| {
         b.iter(|| tlv::parse(black_box(&bytes)).unwrap());
     });
+    // Worst case the object bound allows: one object with 4095 empty children.
+    let body = u16::try_from(2 * (tlv::MAX_OBJECTS - 1))
+        .unwrap()
+        .to_be_bytes();
+    let mut wide = vec![0x30, 0x82, body[0], body[1]];
+    wide.extend([0x80, 0x00].repeat(tlv::MAX_OBJECTS - 1));
+    g.throughput(Throughput::Bytes(wide.len() as u64));
+    g.bench_function("parse_wide_4095_children", |b| {
+        b.iter(|| tlv::parse(black_box(&wide)).unwrap());
+    });
     g.finish();
 }
 

@@ -2,7 +2,7 @@
 //! OpenSSL 3 (`openssl asn1parse -genconf`), an independent DER encoder;
 //! DER is a subset of the BER-TLV that ISO 7816-4 uses.
 
-use kart_apdu::tlv::{self, TlvError, Value, MAX_DEPTH};
+use kart_apdu::tlv::{self, TlvError, Value, MAX_DEPTH, MAX_OBJECTS};
 
 /// `openssl asn1parse -genconf` of:
 /// SEQUENCE { `UTF8String` "kart", SEQUENCE { INTEGER 1234, OCTET STRING 00112233 } }
@@ -212,4 +212,27 @@ fn building_refuses_bad_tags_and_wrong_forms() {
     assert!(
         matches!(tlv::constructed(0x30, vec![]).unwrap().value(), Value::Constructed(v) if v.is_empty())
     );
+}
+
+/// `30 82 LL LL` followed by `n` empty `80 00` children.
+fn wide(n: usize) -> Vec<u8> {
+    let body = u16::try_from(2 * n).unwrap().to_be_bytes();
+    let mut v = vec![0x30, 0x82, body[0], body[1]];
+    for _ in 0..n {
+        v.extend_from_slice(&[0x80, 0x00]);
+    }
+    v
+}
+
+#[test]
+fn object_count_is_bounded() {
+    // The root counts as one object.
+    let ok = tlv::parse(&wide(MAX_OBJECTS - 1)).unwrap();
+    assert!(matches!(ok.value(), Value::Constructed(c) if c.len() == MAX_OBJECTS - 1));
+    assert_eq!(
+        tlv::parse(&wide(MAX_OBJECTS)),
+        Err(TlvError::TooManyObjects)
+    );
+    let flat: Vec<u8> = [0x80, 0x00].repeat(MAX_OBJECTS + 1);
+    assert_eq!(tlv::parse_all(&flat), Err(TlvError::TooManyObjects));
 }
