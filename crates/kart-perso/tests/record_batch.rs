@@ -31,7 +31,7 @@ fn assert_good_records(good: &[&IdentityRecord]) {
     assert_eq!(ali.father_name.en.as_str(), "HOSSEIN");
     assert_eq!(ali.birth_date.gregorian(), (1990, 9, 22)); // jdatetime: 1369/06/31 -> 1990-09-22
     assert_eq!(ali.gender, Gender::Male);
-    assert_eq!(ali.pin.as_ref().unwrap().expose_digits(), b"1234");
+    assert_eq!(ali.pin.as_ref().unwrap().expose_digits(), b"8642");
     assert_eq!(ali.photo.as_bytes().len(), 918);
     assert!(ali.fingerprint.as_ref().unwrap().ends_with("finger1.fmr"));
     let maryam = good[1];
@@ -225,4 +225,82 @@ fn overlong_json_line_is_skipped_and_the_next_line_still_loads() {
     assert!(second
         .to_string()
         .contains("tracking_code: check digit is 8, expected 7"));
+}
+
+#[test]
+fn debug_output_of_a_record_never_shows_the_pin() {
+    let items = load("batch.csv");
+    let ali = items[0].as_ref().unwrap();
+    let debug = format!("{ali:?}");
+    assert!(debug.contains("Pin(<redacted>)"), "{debug}");
+    assert!(!debug.contains("8642"), "{debug}");
+    assert!(
+        debug.contains("Photo(918 bytes of JPEG)"),
+        "photo bytes are not dumped"
+    );
+}
+
+/// A reader that fails after handing out `ok` bytes, like a file on a
+/// storage device that goes away mid-batch.
+struct FailingReader<'a> {
+    data: &'a [u8],
+    ok: usize,
+}
+
+impl std::io::Read for FailingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ok == 0 {
+            return Err(std::io::Error::other("device removed"));
+        }
+        let n = buf.len().min(self.ok).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        self.ok -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn read_error_mid_batch_is_reported_once_and_ends_the_stream() {
+    let text = std::fs::read(fixtures().join("batch.jsonl")).unwrap();
+    let first_line = text.iter().position(|&b| b == b'\n').unwrap() + 1;
+    for format in [BatchFormat::JsonLines, BatchFormat::Csv] {
+        let data = if format == BatchFormat::Csv {
+            std::fs::read(fixtures().join("batch.csv")).unwrap()
+        } else {
+            text.clone()
+        };
+        let reader = FailingReader {
+            data: &data,
+            ok: first_line + 300,
+        };
+        let items: Vec<_> = Batch::from_reader(reader, format, fixtures(), validator())
+            .unwrap()
+            .collect();
+        let last = items.last().unwrap().as_ref().unwrap_err();
+        assert!(
+            last.to_string().contains("reading the batch failed here: ")
+                && last.to_string().contains("device removed"),
+            "{format:?}: {last}"
+        );
+        assert_eq!(
+            items
+                .iter()
+                .filter(|r| r
+                    .as_ref()
+                    .is_err_and(|e| e.to_string().contains("device removed")))
+                .count(),
+            1
+        );
+    }
+}
+
+#[test]
+fn csv_with_a_utf8_byte_order_mark_still_has_a_good_header() {
+    let mut bytes = vec![0xEF, 0xBB, 0xBF];
+    bytes.extend(std::fs::read(fixtures().join("batch.csv")).unwrap());
+    let items: Vec<_> = Batch::from_reader(&bytes[..], BatchFormat::Csv, fixtures(), validator())
+        .unwrap()
+        .collect();
+    assert_eq!(items.iter().filter(|r| r.is_ok()).count(), 3);
 }
