@@ -710,3 +710,40 @@ fn key_sets_of_mixed_or_bad_lengths_are_refused() {
         Err(GpError::Unsupported(_))
     ));
 }
+
+/// A card that answers every command with the same bytes.
+struct Fixed(Vec<u8>);
+impl Transport for Fixed {
+    fn transmit(&mut self, _apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        rx.clone_from(&self.0);
+        Ok(())
+    }
+}
+
+proptest::proptest! {
+    /// Whatever bytes reach the card side, it answers with a status word and never panics.
+    #[test]
+    fn card_side_never_panics_on_arbitrary_commands(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), scp03 in proptest::prelude::any::<bool>()) {
+        let version = if scp03 { ScpVersion::Scp03 } else { ScpVersion::Scp02 };
+        let k = keys(16);
+        let mut card = open(Sim::new(CardSecureChannel::new(k.clone(), config(version)).unwrap()), &k, SecurityLevel::C_DEC_C_MAC).unwrap();
+        let gp = &mut sim_of(&mut card).gp;
+        if let Ok(cmd) = gp.unwrap_command(&raw) {
+            // Only a plain command can pass, and only when it is not secured.
+            proptest::prop_assert_eq!(cmd.cla() & 0x04, 0);
+        }
+        let cmd = Command::decode(&raw);
+        if let Ok(cmd) = cmd {
+            let _ = gp.initialize_update(&cmd, |_| {});
+            let _ = gp.external_authenticate(&cmd);
+        }
+    }
+
+    /// Whatever a card answers to INITIALIZE UPDATE, the host returns a typed error, never panics.
+    #[test]
+    fn host_never_panics_on_arbitrary_initialize_update_answers(resp in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+        let k = keys(16);
+        let result = SecureChannel::open(Fixed(resp), &k, &ScpParams::default(), SecurityLevel::FULL);
+        proptest::prop_assert!(result.is_err());
+    }
+}
