@@ -7,5 +7,6 @@
 
 pub mod journal;
 pub mod pki;
+pub mod read;
 pub mod record;
 pub mod security_object;

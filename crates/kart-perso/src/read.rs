@@ -1,0 +1,492 @@
+//! Reading a card's content without issuer keys, as a bank's terminal does.
+//!
+//! [`read_card`] finds the national-ID applet (by the vendor profile whose
+//! ATR matches, when the ATR is known, otherwise by trying each profile's
+//! AID), reads the CPLC (for the CSN), the life-cycle state and the CRN with
+//! GET DATA, verifies the ID PIN when one is given, and reads every EF in
+//! chunks within the profile's limits. [`CardIdentity::decode`] turns EF.ID
+//! into typed identity data.
+//!
+//! ```no_run
+//! # fn run(transport: impl kart_apdu::Transport) -> Result<(), Box<dyn std::error::Error>> {
+//! use kart_perso::read::{read_card, FileContent};
+//! use kart_perso::record::Pin;
+//! let spec = kart_spec::Spec::embedded()?;
+//! let pin = Pin::parse("4821")?;
+//! let mut card = kart_apdu::Card::new(transport);
+//! let content = read_card(&mut card, &spec, None, Some(&pin))?;
+//! println!("CSN {} lifecycle {}", hex::encode_upper(content.csn), content.lifecycle);
+//! if let Some(identity) = content.identity() {
+//!     println!("{}", identity?.family_name_en);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod identity;
+
+use std::fmt;
+
+use kart_apdu::{tlv, Card, CardCaps, Command, Status, StatusWord, Transport};
+use kart_spec::{Access, Profile, Spec};
+use zeroize::Zeroizing;
+
+pub use error::ReadError;
+pub use identity::{CardIdentity, GregorianDate, IdentityError, IDENTITY_TEMPLATE};
+
+use crate::record::Pin;
+
+/// EF.ID's name in the spec.
+pub const EF_ID: &str = "EF.ID";
+/// EF.FACE's name in the spec.
+pub const EF_FACE: &str = "EF.FACE";
+/// EF.SOD's name in the spec.
+pub const EF_SOD: &str = "EF.SOD";
+/// EF.PIN_STATUS's name in the spec.
+pub const EF_PIN_STATUS: &str = "EF.PIN_STATUS";
+/// EF.CERT_AUTH's name in the spec.
+pub const EF_CERT_AUTH: &str = "EF.CERT_AUTH";
+/// EF.CERT_SIGN's name in the spec.
+pub const EF_CERT_SIGN: &str = "EF.CERT_SIGN";
+
+/// Reference of the ID PIN (spec §9).
+const ID_PIN_REF: u8 = 0x81;
+/// Length of a PIN block on the wire (spec §3).
+const PIN_BLOCK_LEN: usize = 8;
+/// Tag of the image in EF.FACE (spec §6.1).
+const FACE_TAG: u32 = 0x5F2E;
+/// Length of the CPLC (GP, spec §6.2).
+const CPLC_LEN: usize = 42;
+
+/// The applet's life-cycle state (spec §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// `07`: not yet personalized.
+    PrePersonalized,
+    /// `0F`: personalized, still writable under a secure channel.
+    Personalized,
+    /// `83`: issued; personalization writes refused.
+    Locked,
+    /// A code the spec does not define.
+    Unknown(u8),
+}
+
+impl Lifecycle {
+    fn from_code(spec: &Spec, code: u8) -> Self {
+        let is = |name| spec.applet.lifecycle_code(name) == Some(code);
+        if is("PRE_PERSONALIZED") {
+            Lifecycle::PrePersonalized
+        } else if is("PERSONALIZED") {
+            Lifecycle::Personalized
+        } else if is("LOCKED") {
+            Lifecycle::Locked
+        } else {
+            Lifecycle::Unknown(code)
+        }
+    }
+}
+
+impl fmt::Display for Lifecycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lifecycle::PrePersonalized => f.write_str("PRE_PERSONALIZED"),
+            Lifecycle::Personalized => f.write_str("PERSONALIZED"),
+            Lifecycle::Locked => f.write_str("LOCKED"),
+            Lifecycle::Unknown(code) => write!(f, "unknown state {code:02X}"),
+        }
+    }
+}
+
+/// What happened to the ID PIN given to [`read_card`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinStatus {
+    /// No PIN was given; PIN-protected files were not read.
+    NotGiven,
+    /// The card accepted the PIN.
+    Verified,
+    /// The card refused the PIN (`63Cx`).
+    Wrong {
+        /// Tries left before the PIN blocks.
+        tries_left: u8,
+    },
+    /// The PIN is blocked (`6983`); unblock it with the PUK.
+    Blocked,
+    /// The card has no ID PIN set (`6984`).
+    NotSet,
+    /// Another refusal (e.g. `6A80`, a PIN of a length the card does not take).
+    Refused(StatusWord),
+}
+
+impl fmt::Display for PinStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PinStatus::NotGiven => f.write_str("no PIN given"),
+            PinStatus::Verified => f.write_str("PIN verified"),
+            PinStatus::Wrong { tries_left } => {
+                write!(f, "wrong PIN, {tries_left} tries left")
+            }
+            PinStatus::Blocked => f.write_str("PIN blocked; unblock it with the PUK"),
+            PinStatus::NotSet => f.write_str("the card has no ID PIN set"),
+            PinStatus::Refused(sw) => write!(f, "PIN refused: {sw}"),
+        }
+    }
+}
+
+/// One EF's content as read.
+#[derive(Clone, PartialEq, Eq)]
+pub enum FileContent {
+    /// The bytes of the file.
+    Data(Vec<u8>),
+    /// The file is empty (length 0).
+    Empty,
+    /// Reading needs the ID PIN, which was not given or not accepted.
+    NeedsPin,
+    /// The spec says the file is never readable.
+    NotReadable,
+}
+
+impl fmt::Debug for FileContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileContent::Data(d) => write!(f, "Data({} bytes)", d.len()),
+            FileContent::Empty => f.write_str("Empty"),
+            FileContent::NeedsPin => f.write_str("NeedsPin"),
+            FileContent::NotReadable => f.write_str("NotReadable"),
+        }
+    }
+}
+
+/// One EF of the applet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardFile {
+    /// Its name in the spec (`EF.ID`).
+    pub name: String,
+    /// Its FID.
+    pub fid: u16,
+    /// Its content.
+    pub content: FileContent,
+}
+
+/// Everything [`read_card`] read from a card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardContent {
+    /// Id of the vendor profile whose applet answered (`vendor-a`).
+    pub profile: String,
+    /// The applet's AID.
+    pub aid: Vec<u8>,
+    /// Life-cycle state from GET DATA `DF71`.
+    pub lifecycle: Lifecycle,
+    /// The 42 CPLC bytes from GET DATA `9F7F`.
+    pub cplc: Vec<u8>,
+    /// Card serial number cut from the CPLC: IC fabricator ‖ IC type ‖ IC serial.
+    pub csn: [u8; 8],
+    /// CRN from GET DATA `DF72`, `None` when the card has none yet.
+    pub crn: Option<String>,
+    /// Outcome of the ID PIN verification.
+    pub pin: PinStatus,
+    /// Every EF of the spec, in spec order.
+    pub files: Vec<CardFile>,
+}
+
+impl CardContent {
+    /// The file named `name` (`EF.SOD`).
+    pub fn file(&self, name: &str) -> Option<&CardFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+
+    /// The bytes of file `name`, when it was read and is not empty.
+    pub fn data(&self, name: &str) -> Option<&[u8]> {
+        match &self.file(name)?.content {
+            FileContent::Data(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// EF.ID decoded, when it was read.
+    pub fn identity(&self) -> Option<Result<CardIdentity, IdentityError>> {
+        self.data(EF_ID).map(CardIdentity::decode)
+    }
+
+    /// The JPEG inside EF.FACE (tag `5F2E`), when it was read and is well formed.
+    pub fn photo(&self) -> Option<&[u8]> {
+        let face = self.data(EF_FACE)?;
+        let object = tlv::parse(face).ok()?;
+        let len = tlv::value_at(&object, &[FACE_TAG]).ok()?.len();
+        // `parse` took the whole file as one object, so its value is the tail.
+        face.get(face.len().checked_sub(len)?..)
+    }
+}
+
+/// Reads the card behind `card`: selects the applet, reads CPLC, life cycle
+/// and CRN, verifies `pin` as the ID PIN when given, then reads every EF.
+///
+/// `atr`, when known, picks the vendor profile; otherwise each profile's AID
+/// is tried in turn. The session's capabilities are narrowed to the profile's
+/// limits. A wrong PIN is not an error: it is reported in
+/// [`CardContent::pin`] and the PIN-protected files are [`FileContent::NeedsPin`].
+/// See the [module example](self).
+pub fn read_card<T: Transport>(
+    card: &mut Card<T>,
+    spec: &Spec,
+    atr: Option<&[u8]>,
+    pin: Option<&Pin>,
+) -> Result<CardContent, ReadError> {
+    let profile = select_applet(card, spec, atr)?;
+    let cplc = get_data(card, 0x9F7F, "GET DATA CPLC (9F7F)")?
+        .ok_or_else(|| ReadError::malformed("GET DATA CPLC (9F7F)", "the card has no CPLC"))?;
+    let csn = csn_of(&cplc)?;
+    let lifecycle = match get_data(card, 0xDF71, "GET DATA lifecycle (DF71)")?.as_deref() {
+        Some([code]) => Lifecycle::from_code(spec, *code),
+        other => {
+            return Err(ReadError::malformed(
+                "GET DATA lifecycle (DF71)",
+                format!("{} bytes, expected 1", other.map_or(0, <[u8]>::len)),
+            ))
+        }
+    };
+    let crn = get_data(card, 0xDF72, "GET DATA CRN (DF72)")?
+        .map(|v| crn_of(&v))
+        .transpose()?;
+    let pin = match pin {
+        Some(pin) => verify_pin(card, pin)?,
+        None => PinStatus::NotGiven,
+    };
+    let chunk = read_chunk(card.caps(), profile);
+    let mut files = Vec::with_capacity(spec.applet.files.len());
+    for f in &spec.applet.files {
+        let content = match f.read {
+            Access::Never | Access::Sc | Access::SignPin => FileContent::NotReadable,
+            Access::IdPin if pin != PinStatus::Verified => FileContent::NeedsPin,
+            Access::IdPin | Access::Always => {
+                read_file(card, &f.name, f.fid_u16(), f.max_size, chunk)?
+            }
+        };
+        files.push(CardFile {
+            name: f.name.clone(),
+            fid: f.fid_u16(),
+            content,
+        });
+    }
+    Ok(CardContent {
+        profile: profile.id.clone(),
+        aid: profile.applet_aid.bytes().to_vec(),
+        lifecycle,
+        cplc,
+        csn,
+        crn,
+        pin,
+        files,
+    })
+}
+
+/// SELECT the applet of the profile matching `atr`, or of the first profile
+/// whose AID answers; narrows the session to that profile's limits.
+fn select_applet<'s, T: Transport>(
+    card: &mut Card<T>,
+    spec: &'s Spec,
+    atr: Option<&[u8]>,
+) -> Result<&'s Profile, ReadError> {
+    let transport_caps = card.caps();
+    let candidates: Vec<&Profile> = match atr.and_then(|a| spec.profile_for_atr(a)) {
+        Some(p) => vec![p],
+        None => spec.profiles.iter().collect(),
+    };
+    let mut tried: Vec<String> = Vec::new();
+    for profile in candidates {
+        let aid = profile.applet_aid.bytes();
+        let aid_hex = hex::encode_upper(aid);
+        if tried.contains(&aid_hex) {
+            continue;
+        }
+        tried.push(aid_hex);
+        let select = Command::new(0x00, 0xA4, 0x04, 0x0C)
+            .with_data(aid)
+            .map_err(|e| ReadError::card("SELECT applet", e.into()))?;
+        let r = card
+            .send(&select)
+            .map_err(|e| ReadError::card("SELECT applet", e))?;
+        match r.sw().status() {
+            Status::Success => {
+                card.set_caps(narrow(transport_caps, profile.caps()));
+                return Ok(profile);
+            }
+            Status::FileNotFound | Status::IncorrectP1P2 | Status::FunctionNotSupported => {}
+            _ => {
+                return Err(ReadError::Unexpected {
+                    step: format!("SELECT applet {}", hex::encode_upper(aid)),
+                    sw: r.sw(),
+                })
+            }
+        }
+    }
+    Err(ReadError::NoApplet {
+        tried: tried.join(", "),
+    })
+}
+
+/// What both the reader and the card can take.
+fn narrow(a: CardCaps, b: CardCaps) -> CardCaps {
+    CardCaps {
+        extended_length: a.extended_length && b.extended_length,
+        chaining: a.chaining && b.chaining,
+        max_command_data: a.max_command_data.min(b.max_command_data),
+        max_response_data: a.max_response_data.min(b.max_response_data),
+    }
+}
+
+/// GET DATA `tag`: the value inside the `tag L value` answer, `None` on `6A88`.
+fn get_data<T: Transport>(
+    card: &mut Card<T>,
+    tag: u16,
+    step: &str,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    let [p1, p2] = tag.to_be_bytes();
+    let cmd = Command::new(0x80, 0xCA, p1, p2)
+        .with_le(256)
+        .map_err(|e| ReadError::card(step, e.into()))?;
+    let r = card.send(&cmd).map_err(|e| ReadError::card(step, e))?;
+    match r.sw().status() {
+        Status::Success => {}
+        Status::ReferencedDataNotFound => return Ok(None),
+        _ => {
+            return Err(ReadError::Unexpected {
+                step: step.to_owned(),
+                sw: r.sw(),
+            })
+        }
+    }
+    let object = tlv::parse(r.data()).map_err(|e| ReadError::malformed(step, e.to_string()))?;
+    tlv::value_at(&object, &[u32::from(tag)])
+        .map(|v| Some(v.to_vec()))
+        .map_err(|e| ReadError::malformed(step, e.to_string()))
+}
+
+/// CSN = CPLC IC fabricator (bytes 0-1) ‖ IC type (2-3) ‖ IC serial number
+/// (12-15), GP Card Specification CPLC layout; spec §6.1.
+fn csn_of(cplc: &[u8]) -> Result<[u8; 8], ReadError> {
+    let bad = || {
+        ReadError::malformed(
+            "GET DATA CPLC (9F7F)",
+            format!("{} bytes, expected {CPLC_LEN}", cplc.len()),
+        )
+    };
+    if cplc.len() != CPLC_LEN {
+        return Err(bad());
+    }
+    let (Some(head), Some(serial)) = (cplc.get(0..4), cplc.get(12..16)) else {
+        return Err(bad());
+    };
+    let mut csn = [0u8; 8];
+    csn[..4].copy_from_slice(head);
+    csn[4..].copy_from_slice(serial);
+    Ok(csn)
+}
+
+fn crn_of(value: &[u8]) -> Result<String, ReadError> {
+    if value.len() == 10 && value.iter().all(u8::is_ascii_digit) {
+        Ok(String::from_utf8_lossy(value).into_owned())
+    } else {
+        Err(ReadError::malformed(
+            "GET DATA CRN (DF72)",
+            "the CRN is not 10 ASCII digits",
+        ))
+    }
+}
+
+/// VERIFY the ID PIN with its 8-byte block (digits, `FF` padding, spec §3).
+fn verify_pin<T: Transport>(card: &mut Card<T>, pin: &Pin) -> Result<PinStatus, ReadError> {
+    const STEP: &str = "VERIFY ID PIN";
+    let digits = pin.expose_digits();
+    if digits.len() > PIN_BLOCK_LEN {
+        return Ok(PinStatus::Refused(StatusWord::new(0x6A, 0x80)));
+    }
+    let mut block = Zeroizing::new([0xFFu8; PIN_BLOCK_LEN]);
+    block
+        .get_mut(..digits.len())
+        .unwrap_or_default()
+        .copy_from_slice(digits);
+    let cmd = Command::new(0x00, 0x20, 0x00, ID_PIN_REF)
+        .with_data(block.as_slice())
+        .map_err(|e| ReadError::card(STEP, e.into()))?
+        .sensitive();
+    let r = card.send(&cmd).map_err(|e| ReadError::card(STEP, e))?;
+    Ok(match r.sw().status() {
+        Status::Success => PinStatus::Verified,
+        Status::VerificationFailed { retries_left } => PinStatus::Wrong {
+            tries_left: retries_left,
+        },
+        Status::AuthenticationMethodBlocked => PinStatus::Blocked,
+        Status::ReferenceDataNotUsable => PinStatus::NotSet,
+        _ => PinStatus::Refused(r.sw()),
+    })
+}
+
+/// Largest READ BINARY answer to ask for: the session's Ne limit (already
+/// bounded by the profile's read chunk), 256 without extended length.
+fn read_chunk(caps: CardCaps, profile: &Profile) -> usize {
+    let apdu_limit = if caps.extended_length { 65_536 } else { 256 };
+    caps.max_response_data
+        .min(profile.quirks.max_read_chunk)
+        .min(apdu_limit)
+        .max(1)
+}
+
+/// SELECT the EF by FID and READ BINARY until its end (`6B00`, `6282` or a
+/// short answer), never past `max` bytes.
+fn read_file<T: Transport>(
+    card: &mut Card<T>,
+    name: &str,
+    fid: u16,
+    max: usize,
+    chunk: usize,
+) -> Result<FileContent, ReadError> {
+    let step = format!("SELECT {name}");
+    let select = Command::new(0x00, 0xA4, 0x02, 0x0C)
+        .with_data(&fid.to_be_bytes())
+        .map_err(|e| ReadError::card(&step, e.into()))?;
+    match card.send(&select).map_err(|e| ReadError::card(&step, e))? {
+        r if r.is_success() => {}
+        r if r.sw() == StatusWord::FILE_NOT_FOUND => return Ok(FileContent::Empty),
+        r => return Err(ReadError::Unexpected { step, sw: r.sw() }),
+    }
+    let step = format!("READ BINARY {name}");
+    let mut data = Vec::new();
+    loop {
+        let offset = u16::try_from(data.len())
+            .ok()
+            .filter(|o| *o <= 0x7FFF && data.len() < max)
+            .ok_or_else(|| ReadError::FileTooLong {
+                file: name.to_owned(),
+                max,
+            })?;
+        let [p1, p2] = offset.to_be_bytes();
+        let want = chunk.min(max - data.len() + 1);
+        let cmd = Command::new(0x00, 0xB0, p1, p2)
+            .with_le(u32::try_from(want).unwrap_or(256))
+            .map_err(|e| ReadError::card(&step, e.into()))?;
+        let r = card.send(&cmd).map_err(|e| ReadError::card(&step, e))?;
+        match r.sw().status() {
+            Status::Success | Status::EndOfFile => {
+                let got = r.data().len();
+                data.extend_from_slice(r.data());
+                if data.len() > max {
+                    return Err(ReadError::FileTooLong {
+                        file: name.to_owned(),
+                        max,
+                    });
+                }
+                if got == 0 || got < want || r.sw().status() == Status::EndOfFile {
+                    break;
+                }
+            }
+            Status::WrongParameters => break,
+            Status::SecurityStatusNotSatisfied => return Ok(FileContent::NeedsPin),
+            _ => return Err(ReadError::Unexpected { step, sw: r.sw() }),
+        }
+    }
+    Ok(if data.is_empty() {
+        FileContent::Empty
+    } else {
+        FileContent::Data(data)
+    })
+}
