@@ -410,6 +410,11 @@ impl SimCard {
             };
             return result.map(|d| (d, sw::OK)).map_err(|e| Stop::Sw(e.0));
         }
+        if cmd.ins() == 0xA4 && cmd.p1() == 0x04 && cmd.cla() & 0x04 == 0 {
+            // SELECT by AID belongs to the runtime, not to the channel: it ends
+            // the session instead of being refused by it.
+            self.channel.close();
+        }
         let plain = self
             .channel
             .unwrap_command(raw)
