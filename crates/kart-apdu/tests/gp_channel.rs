@@ -747,3 +747,24 @@ proptest::proptest! {
         proptest::prop_assert!(result.is_err());
     }
 }
+
+#[test]
+fn key_data_encrypted_by_the_host_is_decrypted_by_the_card() {
+    for (version, len) in SETUPS {
+        let k = keys(len);
+        let gp = CardSecureChannel::new(k.clone(), config(version)).unwrap();
+        assert_eq!(
+            gp.decrypt_key_data(&[0; 16]).unwrap_err(),
+            StatusWord(0x6982),
+            "no channel"
+        );
+        let mut card = open(Sim::new(gp), &k, SecurityLevel::C_MAC).unwrap();
+        // AES-192 key values travel padded to whole blocks (the caller pads).
+        let padded = len.div_ceil(16) * 16;
+        let new_key: Vec<u8> = (100..100 + padded as u8).collect();
+        let encrypted = card.transport().encrypt_key_data(&new_key).unwrap();
+        assert_ne!(&encrypted[..], &new_key[..]);
+        let decrypted = sim_of(&mut card).gp.decrypt_key_data(&encrypted).unwrap();
+        assert_eq!(&decrypted[..], &new_key[..], "{version}-{len}");
+    }
+}

@@ -83,7 +83,7 @@
 #![allow(clippy::doc_markdown)] // proper names (GlobalPlatform, OpenSSL) are not code
 
 use kart_apdu::gp::crypto::{
-    aes_cmac, des3_cbc_mac, kdf_counter, pad80, retail_mac, scp03_kdf, unpad80,
+    aes_cmac, des3_cbc_mac, kdf_counter, key_check_value, pad80, retail_mac, scp03_kdf, unpad80,
 };
 use kart_apdu::gp::{GpError, KeySet, ScpParams, ScpVersion, SecureChannel, SecurityLevel};
 use kart_apdu::{Command, Transport, TransportError};
@@ -496,4 +496,57 @@ fn malformed_initialize_update_responses_are_typed_errors() {
             ..
         }
     ));
+}
+
+// PUT KEY key-data encryption and key check values, checked with OpenSSL:
+//   SCP02 session DEK = `tdes_cbc 4041..4F 0 0181001b000000000000000000000000`
+//                     = a2c499c5b99a741be69b5365c5076169;
+//   SCP02 key data    = `tdes_ecb a2c4..6169 000102030405060708090a0b0c0d0e0f`;
+//   SCP03 key data    = `aes_cbc 4041..4F 00×16 000102030405060708090a0b0c0d0e0f`;
+//   KCVs              = `tdes_ecb 4041..4F 00×8`, `aes_ecb 4041..4F 01×16` (first 3 bytes).
+#[test]
+fn key_data_encryption_and_check_values_match_openssl() {
+    let key = h("000102030405060708090a0b0c0d0e0f");
+    let mut card = Playback::new(&[
+        "0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000",
+        "9000",
+    ]);
+    let keys = KeySet::from_master(&h(GP_TEST_KEY), 0xFF).unwrap();
+    let ch = SecureChannel::open_with_challenge(
+        &mut card,
+        &keys,
+        &ScpParams::default(),
+        SecurityLevel::C_MAC,
+        h("7F41A9E7193783FA").try_into().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        hex::encode(&*ch.encrypt_key_data(&key).unwrap()),
+        "104064c65e6dcd6d17ace868a1fb5e9c"
+    );
+    assert!(ch.encrypt_key_data(&key[..5]).is_err(), "not whole blocks");
+
+    let iu = "0102030405060708090a 30 03 00 1011121314151617 524e3ab9a2a90661 9000";
+    let keys = KeySet::from_master(&h(GP_TEST_KEY), 0x30).unwrap();
+    let ch = SecureChannel::open_with_challenge(
+        Playback::new(&[iu, "9000"]),
+        &keys,
+        &ScpParams::default(),
+        SecurityLevel::C_MAC,
+        h("f0f1f2f3f4f5f6f7").try_into().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        hex::encode(&*ch.encrypt_key_data(&key).unwrap()),
+        "3d0fa4b855d2a5aa4954b8b5df582a3a"
+    );
+
+    assert_eq!(
+        hex::encode(key_check_value(&h(GP_TEST_KEY), false).unwrap()),
+        "8baf47"
+    );
+    assert_eq!(
+        hex::encode(key_check_value(&h(GP_TEST_KEY), true).unwrap()),
+        "504a77"
+    );
 }

@@ -290,6 +290,16 @@ impl CardSecureChannel {
         }
     }
 
+    /// Decrypts key values received in PUT KEY (the reverse of
+    /// [`SecureChannel::encrypt_key_data`](super::SecureChannel::encrypt_key_data));
+    /// `6982` without an open channel, `6A80` when the data is not whole blocks.
+    pub fn decrypt_key_data(&self, data: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, StatusWord> {
+        match &self.state {
+            State::Open(s) => s.decrypt_key_data(data).map_err(|_| StatusWord(0x6A80)),
+            _ => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+        }
+    }
+
     /// Whether a channel is open.
     pub fn is_open(&self) -> bool {
         matches!(self.state, State::Open(_))

@@ -10,7 +10,9 @@ use super::GpError;
 use aes::{Aes128, Aes192, Aes256};
 use cipher::block_padding::NoPadding;
 use cipher::generic_array::GenericArray;
-use cipher::{BlockCipher, BlockDecryptMut, BlockEncrypt, BlockEncryptMut, KeyInit, KeyIvInit};
+use cipher::{
+    BlockCipher, BlockDecrypt, BlockDecryptMut, BlockEncrypt, BlockEncryptMut, KeyInit, KeyIvInit,
+};
 use cmac::{Cmac, Mac};
 use des::{Des, TdesEde2};
 use zeroize::Zeroizing;
@@ -206,6 +208,41 @@ pub fn des3_ecb_encrypt(key: &[u8], buf: &mut [u8]) -> Result<(), GpError> {
         c.encrypt_block(GenericArray::from_mut_slice(chunk));
     }
     Ok(())
+}
+
+/// 2-key 3DES-ECB decryption in place.
+pub fn des3_ecb_decrypt(key: &[u8], buf: &mut [u8]) -> Result<(), GpError> {
+    if key.len() != 16 {
+        return Err(des3_key_error(key.len()));
+    }
+    if buf.len() % DES_BLOCK != 0 {
+        return Err(GpError::Crypto("data is not a whole number of blocks"));
+    }
+    let c = TdesEde2::new_from_slice(key).map_err(|_| des3_key_error(key.len()))?;
+    for chunk in buf.chunks_exact_mut(DES_BLOCK) {
+        c.decrypt_block(GenericArray::from_mut_slice(chunk));
+    }
+    Ok(())
+}
+
+/// Key check value as PUT KEY sends it: the first 3 bytes of 3DES-ECB(key, 00×8)
+/// for a 16-byte 3DES key (`aes = false`), or of AES(key, 01×16) for an AES key.
+///
+/// ```
+/// use kart_apdu::gp::crypto::key_check_value;
+/// let kcv = key_check_value(&[0x40; 16], false)?;
+/// assert_eq!(kcv.len(), 3);
+/// # Ok::<(), kart_apdu::gp::GpError>(())
+/// ```
+pub fn key_check_value(key: &[u8], aes: bool) -> Result<[u8; 3], GpError> {
+    let block = if aes {
+        aes_encrypt_block(key, &[0x01; 16])?.to_vec()
+    } else {
+        let mut b = [0u8; 8];
+        des3_ecb_encrypt(key, &mut b)?;
+        b.to_vec()
+    };
+    Ok([block[0], block[1], block[2]])
 }
 
 /// Single DES encryption of one block with the first half of a 16-byte key

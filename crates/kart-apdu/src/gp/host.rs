@@ -175,6 +175,13 @@ impl<T: Transport> SecureChannel<T> {
         self.session.unwrap_response(resp)
     }
 
+    /// Encrypts key values for PUT KEY: SCP02 with the session DEK (3DES-ECB),
+    /// SCP03 with the static DEK (AES-CBC, zero ICV). `key` must be whole
+    /// cipher blocks (8 or 16 bytes); the result is wiped on drop.
+    pub fn encrypt_key_data(&self, key: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, GpError> {
+        self.session.encrypt_key_data(key)
+    }
+
     /// What the card reported when the channel was opened.
     pub fn info(&self) -> ChannelInfo {
         self.info

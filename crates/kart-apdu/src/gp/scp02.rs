@@ -3,8 +3,8 @@
 //! the plain APDU, 3DES-CBC command encryption with a zero ICV.
 
 use super::crypto::{
-    des3_cbc_decrypt, des3_cbc_encrypt, des3_cbc_mac, des_encrypt_block, pad80, retail_mac,
-    unpad80, DES_BLOCK,
+    des3_cbc_decrypt, des3_cbc_encrypt, des3_cbc_mac, des3_ecb_decrypt, des3_ecb_encrypt,
+    des_encrypt_block, pad80, retail_mac, unpad80, DES_BLOCK,
 };
 use super::keys::SecretKey;
 use super::session::{carry_le, mac_header, secret, SW_BAD_SM};
@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 /// Session key derivation constants (GP v2.3.1 §E.4.1).
 const S_ENC: [u8; 2] = [0x01, 0x82];
 const C_MAC: [u8; 2] = [0x01, 0x01];
+const DEK: [u8; 2] = [0x01, 0x81];
 
 /// i-parameter bits this implementation understands (GP v2.3.1 §E.1.1).
 pub(crate) const I_THREE_KEYS: u8 = 0x01;
@@ -49,6 +50,8 @@ fn session_key(key: &[u8], constant: [u8; 2], seq: [u8; 2]) -> Result<SecretKey,
 pub(crate) struct Scp02 {
     s_enc: SecretKey,
     s_mac: SecretKey,
+    /// Session DEK: encrypts key values for PUT KEY.
+    s_dek: SecretKey,
     host_challenge: [u8; 8],
     seq: [u8; 2],
     card_challenge: [u8; 6],
@@ -76,6 +79,7 @@ impl Scp02 {
         Ok(Self {
             s_enc: session_key(keys.enc(), S_ENC, seq)?,
             s_mac: session_key(keys.mac(), C_MAC, seq)?,
+            s_dek: session_key(keys.dek(), DEK, seq)?,
             host_challenge,
             seq,
             card_challenge,
@@ -101,6 +105,19 @@ impl Scp02 {
         m[2..8].copy_from_slice(&self.card_challenge);
         m[8..].copy_from_slice(&self.host_challenge);
         des3_cbc_mac(self.s_enc.bytes(), &m)
+    }
+
+    /// 3DES-ECB with the session DEK (GP v2.3.1 §E.4.7), whole 8-byte blocks.
+    pub(crate) fn encrypt_key_data(&self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>, GpError> {
+        let mut v = Zeroizing::new(data.to_vec());
+        des3_ecb_encrypt(self.s_dek.bytes(), &mut v)?;
+        Ok(v)
+    }
+
+    pub(crate) fn decrypt_key_data(&self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>, GpError> {
+        let mut v = Zeroizing::new(data.to_vec());
+        des3_ecb_decrypt(self.s_dek.bytes(), &mut v)?;
+        Ok(v)
     }
 
     fn icv(&self) -> Result<[u8; 8], GpError> {

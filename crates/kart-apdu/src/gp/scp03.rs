@@ -25,6 +25,8 @@ pub(crate) struct Scp03 {
     s_enc: SecretKey,
     s_mac: SecretKey,
     s_rmac: SecretKey,
+    /// The static DEK: SCP03 encrypts key values with it directly.
+    dek: SecretKey,
     /// Host challenge ‖ card challenge: the KDF context.
     context: [u8; 16],
     /// The full CMAC of the last command (zero before the first).
@@ -53,6 +55,7 @@ impl Scp03 {
             s_enc: secret(&scp03_kdf(keys.enc(), S_ENC, &context, bits)?),
             s_mac: secret(&scp03_kdf(keys.mac(), S_MAC, &context, bits)?),
             s_rmac: secret(&scp03_kdf(keys.mac(), S_RMAC, &context, bits)?),
+            dek: secret(keys.dek()),
             context,
             chaining: [0; 16],
             counter: 0,
@@ -71,6 +74,19 @@ impl Scp03 {
     }
     pub(crate) fn host_cryptogram(&self) -> Result<[u8; 8], GpError> {
         self.cryptogram(HOST_CRYPTOGRAM)
+    }
+
+    /// AES-CBC with the static DEK and a zero ICV (Amendment D §7.2.2), whole blocks.
+    pub(crate) fn encrypt_key_data(&self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>, GpError> {
+        let mut v = Zeroizing::new(data.to_vec());
+        aes_cbc_encrypt(self.dek.bytes(), &[0; 16], &mut v)?;
+        Ok(v)
+    }
+
+    pub(crate) fn decrypt_key_data(&self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>, GpError> {
+        let mut v = Zeroizing::new(data.to_vec());
+        aes_cbc_decrypt(self.dek.bytes(), &[0; 16], &mut v)?;
+        Ok(v)
     }
 
     /// ICV = AES(S-ENC, counter); responses use the counter with its first byte `80`.

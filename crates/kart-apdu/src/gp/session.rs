@@ -6,6 +6,7 @@ use super::scp02::Scp02;
 use super::scp03::Scp03;
 use super::{GpError, SecurityLevel};
 use crate::{Command, Response, StatusWord};
+use zeroize::Zeroizing;
 
 /// `6988`: the card's answer to a command whose secure messaging does not verify.
 pub(crate) const SW_BAD_SM: StatusWord = StatusWord(0x6988);
@@ -39,6 +40,18 @@ impl Session {
         match self {
             Session::Scp02(s) => s.host_cryptogram(),
             Session::Scp03(s) => s.host_cryptogram(),
+        }
+    }
+    pub(crate) fn encrypt_key_data(&self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>, GpError> {
+        match self {
+            Session::Scp02(s) => s.encrypt_key_data(data),
+            Session::Scp03(s) => s.encrypt_key_data(data),
+        }
+    }
+    pub(crate) fn decrypt_key_data(&self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>, GpError> {
+        match self {
+            Session::Scp02(s) => s.decrypt_key_data(data),
+            Session::Scp03(s) => s.decrypt_key_data(data),
         }
     }
     /// Host: protects a command at the current level.
