@@ -13,6 +13,12 @@
 //! - [`card::CardSecureChannel`]: the card side, for simulators: answers INITIALIZE
 //!   UPDATE and EXTERNAL AUTHENTICATE, unwraps commands and wraps responses, counts
 //!   failed authentications and blocks the keys.
+//! - PUT KEY support: [`SecureChannel::encrypt_key_data`] /
+//!   [`card::CardSecureChannel::decrypt_key_data`] (SCP02: 3DES-ECB with the
+//!   session DEK; SCP03: AES-CBC with the static DEK) and
+//!   [`crypto::key_check_value`].
+//! - [`crypto`]: the primitives (AES-CMAC, SP 800-108 KDF, retail MAC, …), public
+//!   so that each can be checked against published vectors.
 //!
 //! What each protocol does (GP Card Specification v2.3.1 Annex E; Amendment D v1.1.2):
 //!
