@@ -120,7 +120,7 @@ pub(crate) fn carry_le(
     Ok(to)
 }
 
-/// Derives one session key, keeping it secret.
+/// Keeps derived key bytes as a secret (wiped on drop, never printed).
 pub(crate) fn secret(bytes: &[u8]) -> SecretKey {
     SecretKey::new(bytes)
 }
