@@ -1,7 +1,20 @@
 //! Property tests: round trips for every valid command, and no panic on any input.
 
-use kart_apdu::{tlv, Command, Response};
+use kart_apdu::{
+    tlv, Card, CardCaps, Command, Response, Transport, TransportError, MAX_GET_RESPONSES,
+};
 use proptest::prelude::*;
+
+/// A card that answers with the given byte strings in turn, forever.
+struct Nonsense(Vec<Vec<u8>>, usize);
+impl Transport for Nonsense {
+    fn transmit(&mut self, _apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        rx.clear();
+        rx.extend_from_slice(&self.0[self.1 % self.0.len()]);
+        self.1 += 1;
+        Ok(())
+    }
+}
 
 /// Any valid command: every case, short and extended, forced or not.
 fn command() -> impl Strategy<Value = Command> {
@@ -76,5 +89,27 @@ proptest! {
         let outer = tlv::constructed(0x7F49, children).unwrap();
         let bytes = tlv::to_vec(&outer);
         prop_assert_eq!(tlv::parse(&bytes).unwrap(), outer);
+    }
+
+    #[test]
+    fn any_card_answers_give_a_result_in_bounded_round_trips(
+        answers in proptest::collection::vec(
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..8),
+                (any::<u8>(), proptest::collection::vec(any::<u8>(), 0..300))
+                    .prop_map(|(n, mut d)| { d.extend_from_slice(&[0x61, n]); d }),
+                any::<u8>().prop_map(|n| vec![0x6C, n]),
+            ],
+            1..6,
+        ),
+        chaining in any::<bool>(),
+        nc in 0..600usize,
+    ) {
+        let caps = CardCaps { chaining, ..CardCaps::SHORT_ONLY };
+        let mut card = Card::with_caps(Nonsense(answers, 0), caps);
+        let cmd = Command::new(0x00, 0xDA, 0x00, 0x00).with_data(&vec![7; nc]).unwrap().with_le(256).unwrap();
+        let _ = card.send(&cmd);
+        let parts = nc.div_ceil(255).max(1) as u64;
+        prop_assert!(card.counters().apdus <= parts + 1 + 2 * MAX_GET_RESPONSES as u64);
     }
 }
