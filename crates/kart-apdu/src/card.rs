@@ -250,7 +250,8 @@ impl<T: Transport> Card<T> {
         let sensitive = cmd.is_sensitive();
         let data = cmd.data();
         if data.len() <= max_part {
-            let forced = caps.extended_length && cmd.is_extended();
+            // Keep an explicit request for the extended form if the card takes it.
+            let forced = caps.extended_length && cmd.forces_extended();
             let single = part_of(cmd, cmd.cla(), data, ne, forced)?;
             return self.exchange(&single, sensitive);
         }

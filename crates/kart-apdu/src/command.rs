@@ -243,6 +243,11 @@ impl Command {
         }
     }
 
+    /// Whether [`extended`](Command::extended) asked for the extended form.
+    pub(crate) fn forces_extended(&self) -> bool {
+        self.force_extended
+    }
+
     /// Whether the encoding uses extended length fields.
     pub fn is_extended(&self) -> bool {
         self.force_extended && self.case() != Case::Case1

@@ -228,6 +228,42 @@ fn long_data_goes_in_one_extended_apdu_when_the_card_allows() {
 }
 
 #[test]
+fn large_ne_is_lowered_to_the_cards_response_limit() {
+    let caps = CardCaps {
+        extended_length: true,
+        ..CardCaps::SHORT_ONLY
+    };
+    let script = Script::new(caps, &[(&[0x00, 0xB0, 0x00, 0x00, 0x00], &[0x90, 0x00])]);
+    let mut card = Card::new(script);
+    card.send_ok(
+        &Command::new(0x00, 0xB0, 0x00, 0x00)
+            .with_le(65_536)
+            .unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn explicit_extended_form_is_kept_for_an_extended_card() {
+    let caps = CardCaps {
+        extended_length: true,
+        ..CardCaps::SHORT_ONLY
+    };
+    let script = Script::new(
+        caps,
+        &[(&[0x00, 0xB0, 0x00, 0x00, 0x00, 0x00, 0x10], &[0x90, 0x00])],
+    );
+    let mut card = Card::new(script);
+    card.send_ok(
+        &Command::new(0x00, 0xB0, 0x00, 0x00)
+            .with_le(16)
+            .unwrap()
+            .extended(),
+    )
+    .unwrap();
+}
+
+#[test]
 fn extended_request_is_sent_short_to_a_short_only_card() {
     let script = Script::new(
         CardCaps::SHORT_ONLY,
