@@ -1,0 +1,170 @@
+//! Fault injection, the APDU log and the latency model.
+
+mod common;
+
+use common::*;
+use kart_apdu::{Card, CardError, Command, TransportError};
+use kart_sim::vpcd::VirtualCard;
+use kart_sim::{Faults, LatencyMode, SimCard};
+use std::time::{Duration, Instant};
+
+fn test_mode(id: &str) -> SimCard {
+    let p = profile(id);
+    let mut sim = SimCard::new(&p).unwrap().with_test_mode_writes();
+    assert_eq!(raw(&mut sim, &select_aid(p.applet_aid.bytes())).1, 0x9000);
+    sim
+}
+
+#[test]
+fn pulled_card_answers_nothing() {
+    let mut sim = test_mode("vendor-b");
+    sim.set_faults(Faults::default().pull_after(2));
+    assert_eq!(raw(&mut sim, &[0, 0x84, 0, 0, 8]).1, 0x9000);
+    let mut rx = Vec::new();
+    assert_eq!(
+        kart_apdu::Transport::transmit(&mut sim, &[0, 0x84, 0, 0, 8], &mut rx),
+        Err(TransportError::CardRemoved)
+    );
+    assert_eq!(VirtualCard::process(&mut sim, &[0, 0x84, 0, 0, 8]), None);
+    assert!(sim.is_removed());
+    // Back in the reader: volatile state gone (card manager selected), data kept.
+    sim.reinsert();
+    assert_eq!(raw(&mut sim, &[0, 0x20, 0, 0x81]).1, 0x6D00);
+}
+
+#[test]
+fn torn_update_leaves_old_or_new_content_never_a_mix() {
+    for id in PROFILES {
+        let p = profile(id);
+        let mut sim = test_mode(id);
+        let old = vec![0x0A; 200];
+        let new = vec![0x0B; 200];
+        assert_eq!(raw(&mut sim, &select_fid(0x011D)).1, 0x9000);
+        assert_eq!(raw(&mut sim, &case3(0, 0xD6, 0, 0, &old)).1, 0x9000);
+        // The card's 2nd UPDATE BINARY (counted since manufacture) loses power mid-write.
+        sim.set_faults(Faults::default().tear_update(2));
+        let mut rx = Vec::new();
+        let torn = kart_apdu::Transport::transmit(&mut sim, &case3(0, 0xD6, 0, 0, &new), &mut rx);
+        assert_eq!(torn, Err(TransportError::CardRemoved), "{id}");
+        sim.reinsert();
+        assert_eq!(raw(&mut sim, &select_aid(p.applet_aid.bytes())).1, 0x9000);
+        let mut card = Card::with_caps(&mut sim, p.caps());
+        assert_eq!(
+            read_file(&mut card, 0x011D).unwrap(),
+            old,
+            "{id}: torn write must leave the old content"
+        );
+        // Written again without a fault: the new content, whole.
+        write_file(&mut card, 0x011D, &new);
+        assert_eq!(read_file(&mut card, 0x011D).unwrap(), new, "{id}");
+    }
+}
+
+#[test]
+fn garbage_answers_are_reported_not_trusted() {
+    let p = profile("vendor-b");
+    let mut sim = SimCard::new(&p).unwrap();
+    sim.set_faults(Faults::default().garbage_from(1));
+    let mut card = Card::with_caps(sim, p.caps());
+    let mut malformed = 0;
+    for _ in 0..50 {
+        match card.send(&Command::new(0, 0x84, 0, 0).with_le(8).unwrap()) {
+            Err(CardError::MalformedResponse(n)) => {
+                assert!(n < 2);
+                malformed += 1;
+            }
+            // Random bytes of 2..5 may look like a response; the session must not panic.
+            Ok(_) | Err(_) => {}
+        }
+    }
+    // P(len < 2) = 2/6 per answer: 50 answers with none short is (4/6)^50 ≈ 2e-9.
+    assert!(malformed > 0);
+}
+
+#[test]
+fn slow_card_takes_at_least_the_delay() {
+    let mut sim = test_mode("vendor-c");
+    sim.set_faults(Faults::default().slow_from(1, Duration::from_millis(30)));
+    let start = Instant::now();
+    assert_eq!(raw(&mut sim, &[0, 0x84, 0, 0, 8]).1, 0x9000);
+    assert!(start.elapsed() >= Duration::from_millis(30));
+}
+
+#[test]
+fn log_counts_apdus_and_bytes_per_instruction() {
+    let mut sim = test_mode("vendor-a");
+    sim.clear_log();
+    raw(&mut sim, &[0, 0x84, 0, 0, 8]);
+    raw(&mut sim, &[0, 0x84, 0, 0, 8]);
+    raw(&mut sim, &select_fid(0x011D));
+    raw(&mut sim, &[0, 0x7E, 0, 0]);
+    let log = sim.log();
+    assert_eq!(log.apdus(), 4);
+    assert_eq!(log.count(0x84), 2);
+    assert_eq!(log.counts_by_ins().get(&0xA4), Some(&1));
+    assert_eq!(log.command_bytes(), 5 + 5 + 7 + 4);
+    assert_eq!(log.response_bytes(), 10 + 10 + 2 + 2);
+    assert_eq!(log.entries()[3].sw, 0x6D00);
+}
+
+#[test]
+fn accounted_latency_follows_the_profile_model() {
+    // vendor-a: 3500 µs turnaround, 190 µs per byte, 40 µs per EEPROM byte.
+    let mut sim = test_mode("vendor-a");
+    sim.set_latency(LatencyMode::Accounted);
+    sim.clear_log();
+    raw(&mut sim, &[0, 0x84, 0, 0, 8]); // 5 + 10 bytes
+    assert_eq!(sim.modelled_time(), Duration::from_micros(3500 + 15 * 190));
+    raw(&mut sim, &select_fid(0x011D)); // 7 + 2 bytes
+    raw(&mut sim, &case3(0, 0xD6, 0, 0, &[1; 100])); // 105 + 2 bytes, 100 written
+    let want = (3500 + 15 * 190) + (3500 + 9 * 190) + (3500 + 107 * 190 + 100 * 40);
+    assert_eq!(sim.modelled_time(), Duration::from_micros(want));
+}
+
+#[test]
+fn accounted_latency_charges_key_generation() {
+    // vendor-c: keygen 1200 ms; GENERATE 5 bytes in, 70 + 2 out; 22 µs per byte.
+    let mut sim = test_mode("vendor-c");
+    sim.set_latency(LatencyMode::Accounted);
+    sim.clear_log();
+    assert_eq!(raw(&mut sim, &[0, 0x47, 0x80, 0x01, 0x00]).1, 0x9000);
+    assert_eq!(
+        sim.modelled_time(),
+        Duration::from_micros(1500 + 77 * 22 + 1_200_000)
+    );
+}
+
+#[test]
+fn latency_off_by_default() {
+    let mut sim = test_mode("vendor-b");
+    raw(&mut sim, &[0, 0x84, 0, 0, 8]);
+    assert_eq!(sim.modelled_time(), Duration::ZERO);
+}
+
+#[test]
+fn pin_counters_survive_power_off() {
+    let mut sim = test_mode("vendor-b");
+    assert_eq!(
+        raw(&mut sim, &case3(0, 0x24, 0x01, 0x81, &pin_block("1234"))).1,
+        0x9000
+    );
+    assert_eq!(
+        raw(&mut sim, &case3(0, 0x20, 0, 0x81, &pin_block("0000"))).1,
+        0x63C2
+    );
+    assert_eq!(
+        raw(&mut sim, &case3(0, 0x20, 0, 0x81, &pin_block("1234"))).1,
+        0x9000
+    );
+    assert_eq!(
+        raw(&mut sim, &case3(0, 0x20, 0, 0x81, &pin_block("0000"))).1,
+        0x63C2
+    );
+    sim.power_off();
+    sim.power_on();
+    let aid = profile("vendor-b").applet_aid.bytes().to_vec();
+    assert_eq!(raw(&mut sim, &select_aid(&aid)).1, 0x9000);
+    // Still 2 tries, and the earlier verification is gone.
+    assert_eq!(raw(&mut sim, &[0, 0x20, 0, 0x81]).1, 0x63C2);
+    assert_eq!(sim.atr(), profile("vendor-b").atr.bytes());
+}
