@@ -173,7 +173,9 @@ pub struct VirtualReader {
 pub struct Pcscd {
     child: Option<Child>,
     program: PathBuf,
-    conf: tempfile::TempDir,
+    /// Holds `reader.conf.d/` and `pcscd.log` (pcscd reads every file in
+    /// its config directory, so the log must live beside it, not in it).
+    dir: tempfile::TempDir,
     readers: Vec<VirtualReader>,
 }
 
@@ -194,19 +196,26 @@ impl Pcscd {
             return Err(HarnessError::ForeignPcscd);
         }
         let base = free_ports(devices * 2)?;
-        let conf = tempfile::Builder::new()
+        let dir = tempfile::Builder::new()
             .prefix("kart-pcscd-")
             .tempdir()
-            .map_err(io_err("create the reader.conf.d directory"))?;
+            .map_err(io_err("create a temporary directory for pcscd"))?;
+        fs::create_dir(dir.path().join("reader.conf.d")).map_err(io_err("create reader.conf.d"))?;
         let mut text = String::new();
         let mut readers = Vec::new();
         for d in 0..devices {
             let port = base + 2 * d as u16;
+            // vpcd keeps its sockets in per-slot globals, so two entries
+            // sharing one loaded driver both end up on the last entry's
+            // port; a copy of the driver per entry gives each its own.
+            let driver = dir.path().join(format!("libifdvpcd-{d}.so"));
+            fs::copy(VPCD_DRIVER, &driver).map_err(io_err("copy the vpcd driver"))?;
+            let driver = driver.display();
             // pcscd names a reader "<FRIENDLYNAME> <same-name index> <slot>".
             let friendly = format!("kart vpcd {d}");
             let _ = write!(
                 text,
-                "FRIENDLYNAME \"{friendly}\"\nDEVICENAME /dev/null:0x{port:04X}\nLIBPATH {VPCD_DRIVER}\nCHANNELID 0x{port:04X}\n\n"
+                "FRIENDLYNAME \"{friendly}\"\nDEVICENAME /dev/null:0x{port:04X}\nLIBPATH {driver}\nCHANNELID 0x{port:04X}\n\n"
             );
             for slot in 0..2u16 {
                 readers.push(VirtualReader {
@@ -215,11 +224,11 @@ impl Pcscd {
                 });
             }
         }
-        fs::write(conf.path().join("vpcd"), text).map_err(io_err("write reader.conf.d/vpcd"))?;
+        fs::write(dir.path().join("reader.conf.d/vpcd"), text).map_err(io_err("write reader.conf.d/vpcd"))?;
         let mut me = Pcscd {
             child: None,
             program: pcscd,
-            conf,
+            dir,
             readers,
         };
         me.spawn()?;
@@ -238,7 +247,7 @@ impl Pcscd {
 
     /// `pcscd`'s log so far (for failure messages).
     pub fn log(&self) -> String {
-        fs::read_to_string(self.conf.path().join("pcscd.log")).unwrap_or_default()
+        fs::read_to_string(self.dir.path().join("pcscd.log")).unwrap_or_default()
     }
 
     /// Stops the daemon (as a crash or an administrator would) without
@@ -271,12 +280,12 @@ impl Pcscd {
         // Files a killed daemon may have left in our private tmpfs.
         let _ = fs::remove_file(socket_path());
         let _ = fs::remove_file(Path::new(SOCKET_DIR).join("pcscd.pid"));
-        let log_path = self.conf.path().join("pcscd.log");
+        let log_path = self.dir.path().join("pcscd.log");
         let log = fs::File::create(&log_path).map_err(io_err("create pcscd.log"))?;
         let log2 = log.try_clone().map_err(io_err("open pcscd.log"))?;
         let child = Command::new(&self.program)
-            .args(["--foreground", "--info", "--config"])
-            .arg(self.conf.path())
+            .args(["--foreground", "--debug", "--config"])
+            .arg(self.dir.path().join("reader.conf.d"))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)

@@ -1,0 +1,2 @@
+//! Placeholder; the round-trip benchmark follows.
+fn main() {}

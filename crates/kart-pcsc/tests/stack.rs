@@ -1,0 +1,598 @@
+//! kart-pcsc through the real PC/SC stack: our driver → libpcsclite → a
+//! private `pcscd` → the vsmartcard `vpcd` driver → a virtual card on
+//! kart-sim's vpcd face (or vsmartcard's own `vicc`).
+//!
+//! `harness = false`: `main` first re-executes this binary in a private mount
+//! namespace (kart-pcscd-harness) so the `pcscd` it starts is the only one
+//! libpcsclite sees. Needs root and the packages from `scripts/setup`; without
+//! them the run FAILS with a message saying so. Run one test with
+//! `cargo test -p kart-pcsc --test stack -- NAME_SUBSTRING`.
+
+mod support;
+
+use kart_apdu::{Card, CardCaps, Command, Status, Transport, TransportError};
+use kart_pcsc::{
+    CardArrival, CardState, ConnectOptions, Disposition, EventWatch, Pcsc, PcscError, Protocol, ProtocolChoice, ReaderEvent, Share,
+    Watcher, WatcherOptions,
+};
+use kart_pcscd_harness::{enter_private_namespace, Pcscd};
+use kart_sim::vpcd::{serve, VpcdHandle};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Child, Command as Process, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::TestCard;
+
+/// What every test gets: the daemon and its readers.
+struct Env {
+    pcscd: Pcscd,
+}
+
+impl Env {
+    fn reader(&self, i: usize) -> &str {
+        &self.pcscd.readers()[i].name
+    }
+    fn port(&self, i: usize) -> u16 {
+        self.pcscd.readers()[i].port
+    }
+    /// Puts `card` into reader `i` and waits until pcscd sees it.
+    fn insert(&self, i: usize, card: TestCard) -> VpcdHandle<TestCard> {
+        let handle = serve(("127.0.0.1", self.port(i)), card).expect("serve the card");
+        assert!(handle.wait_connected(Duration::from_secs(10)), "card not connected to vpcd: {:?}", handle.last_error());
+        wait_card(self.reader(i), true);
+        handle
+    }
+}
+
+type Test = fn(&mut Env);
+
+fn main() {
+    if let Err(e) = enter_private_namespace() {
+        eprintln!("FAILED to set up the PC/SC test environment: {e}");
+        std::process::exit(1);
+    }
+    let pcscd = match Pcscd::start(5) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("FAILED to start a private pcscd: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut env = Env { pcscd };
+    let tests: &[(&str, Test)] = &[
+        ("lists_readers_with_their_card_state", lists_readers_with_their_card_state),
+        ("reports_insert_and_remove_events", reports_insert_and_remove_events),
+        ("reports_existing_readers_and_cards_on_first_wait", reports_existing_readers_and_cards_on_first_wait),
+        ("cancel_interrupts_an_endless_wait", cancel_interrupts_an_endless_wait),
+        ("personalizes_over_t1_with_extended_length", personalizes_over_t1_with_extended_length),
+        ("chains_long_commands_when_extended_length_is_off", chains_long_commands_when_extended_length_is_off),
+        ("t0_card_answers_through_get_response", t0_card_answers_through_get_response),
+        ("protocol_mismatch_is_a_typed_error", protocol_mismatch_is_a_typed_error),
+        ("card_pulled_mid_transaction_is_card_removed", card_pulled_mid_transaction_is_card_removed),
+        ("exclusive_holder_makes_others_get_sharing_violation", exclusive_holder_makes_others_get_sharing_violation),
+        ("transaction_blocks_other_transactions_with_a_bounded_wait", transaction_blocks_other_transactions_with_a_bounded_wait),
+        ("reset_by_another_program_is_card_reset_then_reconnect_works", reset_by_another_program_is_card_reset_then_reconnect_works),
+        ("slow_card_hits_the_bounded_wait", slow_card_hits_the_bounded_wait),
+        ("dropping_a_connection_leaves_the_card_unreset", dropping_a_connection_leaves_the_card_unreset),
+        ("watcher_serves_several_readers_and_one_stuck_reader_stops_no_other", watcher_serves_several_readers_and_one_stuck_reader_stops_no_other),
+        ("vicc_card_written_by_others_answers_through_our_driver", vicc_card_written_by_others_answers_through_our_driver),
+        ("pcscd_restart_is_service_lost_then_reestablish_works", pcscd_restart_is_service_lost_then_reestablish_works),
+    ];
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, test) in tests {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        ran += 1;
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| test(&mut env)));
+        let ms = started.elapsed().as_millis();
+        if result.is_ok() {
+            println!("test {name} ... ok ({ms} ms)");
+        } else {
+            println!("test {name} ... FAILED ({ms} ms)");
+            failed.push(*name);
+        }
+    }
+    println!("\n{ran} tests, {} passed, {} failed", ran - failed.len(), failed.len());
+    if !failed.is_empty() {
+        println!("failed: {failed:?}\n--- pcscd log (tail) ---");
+        let log = env.pcscd.log();
+        let lines: Vec<&str> = log.lines().collect();
+        for l in &lines[lines.len().saturating_sub(40)..] {
+            println!("{l}");
+        }
+        std::fs::write("/tmp/kart-last-pcscd.log", &log).ok();
+        drop(env); // stops pcscd: exit() would skip it
+        std::process::exit(1);
+    }
+}
+
+// ---- helpers
+
+fn pcsc() -> Pcsc {
+    Pcsc::establish().expect("pcscd answers")
+}
+
+/// Waits (bounded) until pcscd reports a card in `reader` (or none).
+fn wait_card(reader: &str, present: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let p = pcsc();
+    loop {
+        let state = p.readers().expect("reader states").into_iter().find(|r| r.name == reader).map(|r| r.card);
+        if state.is_some_and(|s| s.has_card() == present) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "reader {reader}: card present={present} not seen in 10 s (state {state:?})");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn connect(reader: &str) -> kart_pcsc::Connection {
+    pcsc().connect(reader, ConnectOptions::default()).expect("connect")
+}
+
+fn update_binary(offset: u16, data: &[u8]) -> Command {
+    let [p1, p2] = offset.to_be_bytes();
+    Command::new(0x00, 0xD6, p1, p2).with_data(data).unwrap()
+}
+
+fn read_binary(offset: u16, ne: u32) -> Command {
+    let [p1, p2] = offset.to_be_bytes();
+    Command::new(0x00, 0xB0, p1, p2).with_le(ne).unwrap()
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + 3) as u8).collect()
+}
+
+// ---- tests
+
+fn lists_readers_with_their_card_state(env: &mut Env) {
+    let card = env.insert(0, TestCard::t1());
+    let readers = pcsc().readers().unwrap();
+    let names: Vec<&str> = readers.iter().map(|r| r.name.as_str()).collect();
+    for r in env.pcscd.readers() {
+        assert!(names.contains(&r.name.as_str()), "{} missing from {names:?}", r.name);
+    }
+    let first = readers.iter().find(|r| r.name == env.reader(0)).unwrap();
+    assert_eq!(first.card, CardState::Present);
+    assert_eq!(first.atr, support::atr_t1_extended());
+    let second = readers.iter().find(|r| r.name == env.reader(1)).unwrap();
+    assert_eq!(second.card, CardState::Absent);
+    assert!(second.atr.is_empty());
+    drop(card);
+}
+
+fn reports_insert_and_remove_events(env: &mut Env) {
+    let p = pcsc();
+    let reader = env.reader(1).to_owned();
+    let mut watch = EventWatch::reader(&reader);
+    // Empty reader: nothing to report; the wait ends at its timeout.
+    let t = Instant::now();
+    assert_eq!(p.wait_events(&mut watch, Some(Duration::from_millis(300))).unwrap(), vec![]);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+
+    let card = serve(("127.0.0.1", env.port(1)), TestCard::t1()).unwrap();
+    let events = p.wait_events(&mut watch, Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(
+        events,
+        vec![ReaderEvent::CardInserted {
+            reader: reader.clone(),
+            atr: support::atr_t1_extended()
+        }]
+    );
+    card.pull();
+    let events = p.wait_events(&mut watch, Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(events, vec![ReaderEvent::CardRemoved { reader: reader.clone() }]);
+    card.insert();
+    let events = p.wait_events(&mut watch, Some(Duration::from_secs(10))).unwrap();
+    assert!(matches!(&events[..], [ReaderEvent::CardInserted { .. }]), "{events:?}");
+    drop(card.stop());
+    wait_card(&reader, false);
+}
+
+fn reports_existing_readers_and_cards_on_first_wait(env: &mut Env) {
+    let _card = env.insert(2, TestCard::t1());
+    let p = pcsc();
+    let mut watch = EventWatch::all_readers();
+    let events = p.wait_events(&mut watch, Some(Duration::from_secs(5))).unwrap();
+    let added: Vec<&ReaderEvent> = events.iter().filter(|e| matches!(e, ReaderEvent::ReaderAdded(_))).collect();
+    assert_eq!(added.len(), env.pcscd.readers().len(), "{events:?}");
+    // The card already in reader 2 is reported next.
+    let events = p.wait_events(&mut watch, Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(
+        events,
+        vec![ReaderEvent::CardInserted {
+            reader: env.reader(2).to_owned(),
+            atr: support::atr_t1_extended()
+        }]
+    );
+    // Nothing else happens.
+    assert_eq!(p.wait_events(&mut watch, Some(Duration::from_millis(200))).unwrap(), vec![]);
+}
+
+fn cancel_interrupts_an_endless_wait(env: &mut Env) {
+    let p = pcsc();
+    let canceller = p.canceller();
+    let reader = env.reader(3).to_owned();
+    let waiter = std::thread::spawn(move || {
+        let mut watch = EventWatch::reader(&reader);
+        let first = p.wait_events(&mut watch, Some(Duration::ZERO));
+        let t = Instant::now();
+        (first, p.wait_events(&mut watch, None), t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    canceller.cancel();
+    let (first, second, waited) = waiter.join().unwrap();
+    assert_eq!(first, Ok(vec![]));
+    assert_eq!(second, Err(PcscError::Cancelled));
+    assert!(waited < Duration::from_secs(2), "cancel took {waited:?}");
+}
+
+fn personalizes_over_t1_with_extended_length(env: &mut Env) {
+    let test_card = TestCard::t1();
+    let log = Arc::clone(&test_card.log);
+    let card = env.insert(1, test_card);
+    let mut conn = connect(env.reader(1));
+    assert_eq!(conn.protocol(), Protocol::T1);
+    let caps = conn.capabilities();
+    assert!(caps.extended_length && caps.chaining, "caps from the ATR: {caps:?}");
+    let data = pattern(1500);
+    {
+        let mut tx = conn.transaction().unwrap();
+        let mut session = Card::new(&mut tx);
+        session.send_ok(&Command::new(0x00, 0xA4, 0x00, 0x0C).with_data(&[0x3F, 0x00]).unwrap()).unwrap();
+        session.send_ok(&update_binary(0, &data)).unwrap();
+        let back = session.send_ok(&read_binary(0, 1500)).unwrap();
+        assert_eq!(back, data);
+        // Three logical commands, three APDUs: no chaining, no GET RESPONSE.
+        assert_eq!(session.counters().apdus, 3);
+        drop(session);
+        tx.end(Disposition::Leave).unwrap();
+    }
+    let log = log.lock().unwrap();
+    let write = &log.apdus[log.apdus.len() - 2];
+    assert_eq!(write.len(), 4 + 3 + 1500, "the write crossed pcscd as one extended APDU");
+    drop(log);
+    drop(conn);
+    drop(card.stop());
+}
+
+fn chains_long_commands_when_extended_length_is_off(env: &mut Env) {
+    let test_card = TestCard::t1();
+    let log = Arc::clone(&test_card.log);
+    let card = env.insert(1, test_card);
+    let mut conn = connect(env.reader(1));
+    // A vendor profile that says: short APDUs only, chaining allowed.
+    conn.set_capabilities(CardCaps {
+        chaining: true,
+        ..CardCaps::SHORT_ONLY
+    });
+    let data = pattern(600);
+    let mut session = Card::new(&mut conn);
+    session.send_ok(&update_binary(16, &data)).unwrap();
+    assert_eq!(session.counters().chained_parts, 2);
+    let mut back = session.send_ok(&read_binary(16, 256)).unwrap();
+    back.extend(session.send_ok(&read_binary(16 + 256, 256)).unwrap());
+    back.extend(session.send_ok(&read_binary(16 + 512, 88)).unwrap());
+    assert_eq!(back, data);
+    drop(session);
+    let log = log.lock().unwrap();
+    let chained: Vec<u8> = log.apdus.iter().take(3).map(|a| a[0]).collect();
+    assert_eq!(chained, [0x10, 0x10, 0x00], "CLA chaining bit on all parts but the last");
+    assert!(log.apdus.iter().all(|a| a.len() <= 261));
+    drop(log);
+    drop(conn);
+    drop(card.stop());
+}
+
+fn t0_card_answers_through_get_response(env: &mut Env) {
+    let card = env.insert(2, TestCard::t0());
+    let mut conn = pcsc()
+        .connect(
+            env.reader(2),
+            ConnectOptions {
+                protocol: ProtocolChoice::T0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(conn.protocol(), Protocol::T0);
+    assert_eq!(conn.atr(), support::atr_t0());
+    assert_eq!(conn.capabilities(), CardCaps::SHORT_ONLY);
+    let mut session = Card::new(&mut conn);
+    let challenge = session.send_ok(&Command::new(0x00, 0x84, 0x00, 0x00).with_le(8).unwrap()).unwrap();
+    assert_eq!(challenge.len(), 8);
+    session.send_ok(&update_binary(0, &pattern(200))).unwrap();
+    assert_eq!(session.send_ok(&read_binary(0, 200)).unwrap(), pattern(200));
+    let c = session.counters();
+    assert_eq!((c.commands, c.get_responses), (3, 2), "{c:?}");
+    drop(session);
+    drop(conn);
+    drop(card.stop());
+}
+
+fn protocol_mismatch_is_a_typed_error(env: &mut Env) {
+    let card = env.insert(2, TestCard::t0());
+    let err = pcsc()
+        .connect(
+            env.reader(2),
+            ConnectOptions {
+                protocol: ProtocolChoice::T1,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, PcscError::ProtocolMismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains(env.reader(2)));
+    drop(card.stop());
+}
+
+fn card_pulled_mid_transaction_is_card_removed(env: &mut Env) {
+    let card = env.insert(3, TestCard::t1().pulled_on(3));
+    let mut conn = connect(env.reader(3));
+    let mut tx = conn.transaction().unwrap();
+    let mut session = Card::new(&mut tx);
+    session.send_ok(&update_binary(0, &pattern(100))).unwrap();
+    session.send_ok(&update_binary(100, &pattern(100))).unwrap();
+    let err = session.send_ok(&update_binary(200, &pattern(100))).unwrap_err();
+    assert_eq!(err, kart_apdu::CardError::Transport(TransportError::CardRemoved), "{err}");
+    drop(session);
+    drop(tx);
+    // The typed PC/SC error says what to do.
+    let msg = PcscError::CardRemoved(env.reader(3).to_owned()).to_string();
+    assert!(msg.contains("put it back"));
+    drop(conn);
+    drop(card.stop());
+    wait_card(env.reader(3), false);
+}
+
+fn exclusive_holder_makes_others_get_sharing_violation(env: &mut Env) {
+    let card = env.insert(4, TestCard::t1());
+    let exclusive = ConnectOptions {
+        share: Share::Exclusive,
+        ..Default::default()
+    };
+    let holder = pcsc().connect(env.reader(4), exclusive).unwrap();
+    let err = pcsc().connect(env.reader(4), ConnectOptions::default()).unwrap_err();
+    assert_eq!(err, PcscError::SharingViolation(env.reader(4).to_owned()));
+    assert!(err.to_string().contains("in use by another program"));
+    assert_eq!(TransportError::from(err), TransportError::SharingViolation);
+    drop(holder);
+    // Once released, others get in.
+    let shared = pcsc().connect(env.reader(4), ConnectOptions::default());
+    assert!(shared.is_ok(), "{shared:?}");
+    drop(shared);
+    drop(card.stop());
+}
+
+fn transaction_blocks_other_transactions_with_a_bounded_wait(env: &mut Env) {
+    let card = env.insert(4, TestCard::t1());
+    let mut a = connect(env.reader(4));
+    let mut b = connect(env.reader(4));
+    b.set_timeout(Duration::from_millis(400));
+    let tx = a.transaction().unwrap();
+    let t = Instant::now();
+    let err = b.transaction().unwrap_err();
+    assert!(matches!(err, PcscError::Timeout { .. }), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "bounded: {:?}", t.elapsed());
+    tx.end(Disposition::Leave).unwrap();
+    // b was abandoned after its timeout; a fresh connection works.
+    assert!(matches!(b.transaction(), Err(PcscError::Abandoned(_))));
+    let mut c = connect(env.reader(4));
+    let mut rx = Vec::new();
+    c.transaction().unwrap().transmit(&[0x00, 0x84, 0x00, 0x00, 0x08], &mut rx).unwrap();
+    assert_eq!(rx.len(), 10);
+    drop((a, b, c));
+    drop(card.stop());
+}
+
+fn reset_by_another_program_is_card_reset_then_reconnect_works(env: &mut Env) {
+    let test_card = TestCard::t1();
+    let log = Arc::clone(&test_card.log);
+    let card = env.insert(4, test_card);
+    let mut a = connect(env.reader(4));
+    let mut b = connect(env.reader(4));
+    let powerups = log.lock().unwrap().powerups;
+    b.reconnect(Disposition::Reset).unwrap();
+    assert!(log.lock().unwrap().powerups > powerups, "the card saw the reset");
+    let mut rx = Vec::new();
+    let err = a.transmit(&[0x00, 0x84, 0x00, 0x00, 0x08], &mut rx).unwrap_err();
+    assert_eq!(err, TransportError::CardReset);
+    a.reconnect(Disposition::Leave).unwrap();
+    a.transmit(&[0x00, 0x84, 0x00, 0x00, 0x08], &mut rx).unwrap();
+    assert_eq!(&rx[8..], [0x90, 0x00]);
+    drop((a, b));
+    drop(card.stop());
+}
+
+fn slow_card_hits_the_bounded_wait(env: &mut Env) {
+    let card = env.insert(5, TestCard::t1().slow(Duration::from_millis(1500)));
+    let mut conn = pcsc()
+        .connect(
+            env.reader(5),
+            ConnectOptions {
+                timeout: Duration::from_millis(300),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let mut rx = Vec::new();
+    let t = Instant::now();
+    let err = conn.transmit(&[0x00, 0x84, 0x00, 0x00, 0x08], &mut rx).unwrap_err();
+    let waited = t.elapsed();
+    assert_eq!(err, TransportError::Timeout(Duration::from_millis(300)));
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(1200), "{waited:?}");
+    // The connection is not reused blindly after a timeout.
+    let again = conn.transmit(&[0x00, 0x84, 0x00, 0x00, 0x08], &mut rx).unwrap_err();
+    assert!(matches!(again, TransportError::Other(ref m) if m.contains("abandoned")), "{again:?}");
+    drop(conn);
+    drop(card.stop());
+}
+
+fn dropping_a_connection_leaves_the_card_unreset(env: &mut Env) {
+    let test_card = TestCard::t1();
+    let log = Arc::clone(&test_card.log);
+    let card = env.insert(6, test_card);
+    let conn = connect(env.reader(6));
+    let before = log.lock().unwrap().powerups;
+    drop(conn); // the pcsc crate alone would reset the card here
+    let conn = connect(env.reader(6));
+    conn.close(Disposition::Leave).unwrap();
+    assert_eq!(log.lock().unwrap().powerups, before, "no reset on drop or close(Leave)");
+    let conn = connect(env.reader(6));
+    conn.close(Disposition::Reset).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while log.lock().unwrap().powerups == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(log.lock().unwrap().powerups > before, "close(Reset) resets");
+    drop(card.stop());
+}
+
+fn watcher_serves_several_readers_and_one_stuck_reader_stops_no_other(env: &mut Env) {
+    // Reader 7 gets a card whose handling takes long; readers 8 and 9 get
+    // cards one after another meanwhile.
+    let (r7, r8, r9) = (env.reader(7).to_owned(), env.reader(8).to_owned(), env.reader(9).to_owned());
+    let handled = Arc::new(Mutex::new(Vec::<(String, Vec<u8>)>::new()));
+    let busy = Arc::new(AtomicUsize::new(0));
+    let (done_tx, done_rx) = mpsc::channel::<String>();
+    let done_tx = Mutex::new(done_tx);
+    let (h, b, slow) = (Arc::clone(&handled), Arc::clone(&busy), r7.clone());
+    let watcher = Watcher::start(
+        WatcherOptions {
+            readers: vec![r7.clone(), r8.clone(), r9.clone()],
+            ..Default::default()
+        },
+        move |arrival: CardArrival| {
+            let conn = arrival.connection.expect("connected");
+            let mut card = Card::new(conn);
+            let challenge = card.send_ok(&Command::new(0x00, 0x84, 0x00, 0x00).with_le(8).unwrap()).expect("challenge");
+            if arrival.reader == slow {
+                b.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1500));
+                b.fetch_sub(1, Ordering::SeqCst);
+            }
+            h.lock().unwrap().push((arrival.reader.clone(), challenge));
+            let _ = done_tx.lock().unwrap().send(arrival.reader);
+        },
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watcher.readers().len() < 3 {
+        assert!(Instant::now() < deadline, "watcher did not start on all readers: {:?}", watcher.readers());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let slow_card = serve(("127.0.0.1", env.port(7)), TestCard::t1()).unwrap();
+    let c8 = serve(("127.0.0.1", env.port(8)), TestCard::t1()).unwrap();
+    let first9 = serve(("127.0.0.1", env.port(9)), TestCard::t1()).unwrap();
+    let recv = |what: &str| done_rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("no card done: {what}"));
+    let mut seen = vec![recv("first"), recv("second")];
+    seen.sort();
+    let mut want = vec![r8.clone(), r9.clone()];
+    want.sort();
+    assert_eq!(seen, want, "readers 8 and 9 done while 7 is still busy");
+    assert_eq!(busy.load(Ordering::SeqCst), 1, "reader 7's card is still being handled");
+    // A second card in reader 9 while 7 is still stuck.
+    drop(first9.stop());
+    wait_card(&r9, false);
+    let second9 = serve(("127.0.0.1", env.port(9)), TestCard::t1()).unwrap();
+    assert_eq!(recv("second card in 9"), r9);
+    assert_eq!(recv("slow card"), r7);
+    let stuck = watcher.stop(Duration::from_secs(5));
+    assert!(stuck.is_empty(), "{stuck:?}");
+    assert_eq!(handled.lock().unwrap().len(), 4);
+    drop((slow_card.stop(), c8.stop(), second9.stop()));
+}
+
+/// `vicc` from vsmartcard-vpicc, run as Debian 12 needs it (design.md §6).
+fn start_vicc(port: u16) -> (Child, tempfile_dir::Dir) {
+    let shim = tempfile_dir::Dir::new("kart-vicc-shim");
+    let crypto = shim.path().join("Crypto");
+    std::os::unix::fs::symlink("/usr/lib/python3/dist-packages/Cryptodome", &crypto).expect("Crypto shim");
+    let path = format!("/usr/lib/python3/site-packages/virtualsmartcard:{}", shim.path().display());
+    let child = Process::new("vicc")
+        .args(["-t", "iso7816", "-H", "localhost", "-P", &port.to_string()])
+        .env("PYTHONPATH", path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("vicc is not installed: run scripts/setup (vsmartcard-vpicc, python3-pycryptodome)");
+    (child, shim)
+}
+
+/// A temporary directory without another dependency.
+mod tempfile_dir {
+    pub struct Dir(std::path::PathBuf);
+    impl Dir {
+        pub fn new(prefix: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).expect("temp dir");
+            Self(p)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn vicc_card_written_by_others_answers_through_our_driver(env: &mut Env) {
+    let (mut vicc, _shim) = start_vicc(env.port(0));
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(&mut vicc);
+    wait_card(env.reader(0), true);
+    let mut conn = connect(env.reader(0));
+    let mut card = Card::new(&mut conn);
+    // SELECT the MF by FID (ISO 7816-4 §11.2.2), then read the first bytes of
+    // the selected... vicc's MF has EF 2F00/… ; READ BINARY on the MF itself
+    // must be refused with a 69xx/6Axx status, not crash the stack.
+    let select = card.send(&Command::new(0x00, 0xA4, 0x00, 0x00).with_data(&[0x3F, 0x00]).unwrap().with_le(256).unwrap()).unwrap();
+    assert!(select.is_success(), "SELECT 3F00: {}", select.sw());
+    let read = card.send(&read_binary(0, 16)).unwrap();
+    assert!(
+        matches!(read.sw().sw1(), 0x69 | 0x6A | 0x6B | 0x62 | 0x90),
+        "READ BINARY answered {}",
+        read.sw()
+    );
+    let c1 = card.send_ok(&Command::new(0x00, 0x84, 0x00, 0x00).with_le(8).unwrap()).unwrap();
+    let c2 = card.send_ok(&Command::new(0x00, 0x84, 0x00, 0x00).with_le(8).unwrap()).unwrap();
+    assert_eq!((c1.len(), c2.len()), (8, 8));
+    assert_ne!(c1, c2, "two challenges from vicc differ");
+    // An instruction vicc does not know gets a status, typed.
+    let r = card.send(&Command::new(0x00, 0x00, 0x00, 0x00)).unwrap();
+    assert!(!r.is_success());
+    assert_eq!(r.sw().status(), Status::InsNotSupported, "{}", r.sw());
+}
+
+fn pcscd_restart_is_service_lost_then_reestablish_works(env: &mut Env) {
+    let mut p = pcsc();
+    assert!(p.is_valid());
+    env.pcscd.restart().expect("pcscd restarts");
+    let err = p.reader_names().unwrap_err();
+    assert!(err.is_service_lost(), "{err:?}");
+    p.reestablish().unwrap();
+    let names = p.reader_names().unwrap();
+    assert_eq!(names.len(), env.pcscd.readers().len());
+    // Stopped for good: no service, and the message says to start it.
+    env.pcscd.stop();
+    let err = Pcsc::establish().unwrap_err();
+    assert_eq!(err, PcscError::NoService);
+    assert!(err.to_string().contains("start it"));
+    env.pcscd.restart().unwrap();
+}
