@@ -10,3 +10,4 @@ pub mod pki;
 pub mod read;
 pub mod record;
 pub mod security_object;
+pub mod verify;

@@ -36,17 +36,17 @@ pub use identity::{CardIdentity, GregorianDate, IdentityError, IDENTITY_TEMPLATE
 
 use crate::record::Pin;
 
-/// EF.ID's name in the spec.
+/// `EF.ID`: the file's name in the spec.
 pub const EF_ID: &str = "EF.ID";
-/// EF.FACE's name in the spec.
+/// `EF.FACE`: the file's name in the spec.
 pub const EF_FACE: &str = "EF.FACE";
-/// EF.SOD's name in the spec.
+/// `EF.SOD`: the file's name in the spec.
 pub const EF_SOD: &str = "EF.SOD";
-/// EF.PIN_STATUS's name in the spec.
+/// `EF.PIN_STATUS`: the file's name in the spec.
 pub const EF_PIN_STATUS: &str = "EF.PIN_STATUS";
-/// EF.CERT_AUTH's name in the spec.
+/// `EF.CERT_AUTH`: the file's name in the spec.
 pub const EF_CERT_AUTH: &str = "EF.CERT_AUTH";
-/// EF.CERT_SIGN's name in the spec.
+/// `EF.CERT_SIGN`: the file's name in the spec.
 pub const EF_CERT_SIGN: &str = "EF.CERT_SIGN";
 
 /// Reference of the ID PIN (spec §9).

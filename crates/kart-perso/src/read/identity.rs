@@ -188,10 +188,13 @@ fn display<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Erro
     s.collect_str(v)
 }
 
+// serde's `serialize_with` hands fields over by reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn gender_code<S: Serializer>(g: &Gender, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_char(g.code())
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn hex_upper<S: Serializer>(v: &[u8; 8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode_upper(v))
 }
