@@ -83,8 +83,35 @@ fn personalize(id: &str) {
         .unwrap();
     assert_eq!(r.sw().0, 0x6985);
 
-    // Holder side, no secure channel.
-    let mut sim = card.into_inner().into_inner().into_inner();
+    let sim = card.into_inner().into_inner().into_inner();
+    let sim = use_as_holder(
+        &p,
+        sim,
+        &Written {
+            id_record,
+            face,
+            sod,
+            points,
+        },
+    );
+    lock(sim);
+}
+
+struct Written {
+    id_record: Vec<u8>,
+    face: Vec<u8>,
+    sod: Vec<u8>,
+    points: Vec<Vec<u8>>,
+}
+
+/// Holder side, no secure channel.
+fn use_as_holder(p: &kart_spec::Profile, mut sim: SimCard, w: &Written) -> SimCard {
+    let Written {
+        id_record,
+        face,
+        sod,
+        points,
+    } = w;
     let apdus_before = sim.log().apdus();
     let mut holder = Card::with_caps(&mut sim, p.caps());
     holder
@@ -100,7 +127,7 @@ fn personalize(id: &str) {
         "EF.ID needs the ID PIN"
     );
     assert_eq!(
-        read_file(&mut holder, 0x011D).unwrap(),
+        &read_file(&mut holder, 0x011D).unwrap(),
         sod,
         "EF.SOD is public"
     );
@@ -111,8 +138,8 @@ fn personalize(id: &str) {
                 .unwrap(),
         )
         .unwrap();
-    assert_eq!(read_file(&mut holder, 0x0101).unwrap(), id_record);
-    assert_eq!(read_file(&mut holder, 0x0102).unwrap(), face);
+    assert_eq!(&read_file(&mut holder, 0x0101).unwrap(), id_record);
+    assert_eq!(&read_file(&mut holder, 0x0102).unwrap(), face);
     let lifecycle = holder
         .send_ok(&Command::new(0x00, 0xCA, 0xDF, 0x71).with_le(256).unwrap())
         .unwrap();
@@ -163,7 +190,10 @@ fn personalize(id: &str) {
     assert_eq!(holder.send(&pso).unwrap().sw().0, 0x6982);
     drop(holder);
     assert!(sim.log().apdus() > apdus_before);
+    sim
+}
 
+fn lock(sim: SimCard) {
     // Lock, then every personalization write answers 6985 even inside the channel.
     let mut card = open_channel(sim);
     ok(&mut card, &Command::new(0x84, 0xF0, 0x40, 0x83));
@@ -262,14 +292,10 @@ fn wrong_master_key_does_not_open_a_channel() {
         )
         .unwrap();
     let (keys, params) = host_keys(&p);
-    let failed = kart_apdu::gp::SecureChannel::open(
-        inner,
-        &keys,
-        &params,
-        kart_apdu::gp::SecurityLevel::C_MAC,
-    )
-    .err()
-    .expect("the host must refuse the card cryptogram");
+    let level = kart_apdu::gp::SecurityLevel::C_MAC;
+    let Err(failed) = kart_apdu::gp::SecureChannel::open(inner, &keys, &params, level) else {
+        panic!("the host must refuse the card cryptogram");
+    };
     assert!(
         matches!(failed.error, kart_apdu::gp::GpError::CardCryptogramMismatch),
         "{}",
