@@ -5,9 +5,16 @@
 //! verification. Runs on any [`kart_apdu::Transport`].
 #![forbid(unsafe_code)]
 
+pub mod card_data;
+pub mod crn;
+pub mod issuer;
 pub mod journal;
+pub mod personalize;
+pub mod pin_mailer;
+pub mod plan;
 pub mod pki;
 pub mod read;
 pub mod record;
 pub mod security_object;
+pub mod station;
 pub mod verify;

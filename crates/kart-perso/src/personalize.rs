@@ -1,0 +1,509 @@
+//! Executing a [`Plan`] on any [`Transport`]: probe the card (SELECT the
+//! applet, CPLC → CSN, life cycle, CRN), open the secure channel with the
+//! master keys diversified per card, write the files, generate the key pairs
+//! and certify them, build and write the security object, set the PINs and
+//! lock the card.
+//!
+//! The session stack is `Card<SecureChannel<&mut Card<T>>>` (see
+//! [`kart_apdu::gp`]): the inner card resolves `61xx` under the channel, the
+//! outer one would chain or split; the plan already sizes every command to fit.
+//!
+//! ```no_run
+//! # fn demo<T: kart_apdu::Transport>(transport: T, profile: &kart_spec::Profile,
+//! #        issuer: &kart_perso::issuer::Issuer, record: &kart_perso::record::IdentityRecord)
+//! #        -> Result<(), Box<dyn std::error::Error>> {
+//! use kart_perso::card_data::Crn;
+//! use kart_perso::personalize::{personalize, probe, Job};
+//! use kart_perso::pin_mailer::Pins;
+//! let mut card = kart_apdu::Card::with_caps(transport, profile.caps());
+//! let info = probe(&mut card, profile)?;
+//! let pins = Pins::generate(record.pin.as_ref())?;
+//! let now = time::OffsetDateTime::now_utc();
+//! let job = Job::new(record, Crn::parse("0000000017")?, &pins, now.date());
+//! let outcome = personalize(&mut card, profile, issuer, &info, &job, now)?;
+//! println!("{} locked in {} APDUs", outcome.csn, outcome.counters.apdus);
+//! # Ok(()) }
+//! ```
+
+use std::time::{Duration, Instant};
+
+use kart_apdu::gp::{GpError, SecureChannel, SecurityLevel};
+use kart_apdu::{tlv, Card, CardError, Command, Counters, StatusWord, Transport, TransportError};
+use kart_spec::{Profile, Scp};
+use thiserror::Error;
+use time::{Date, OffsetDateTime};
+
+use crate::card_data::{CardDataError, CardFacts, Cplc, Crn};
+use crate::issuer::Issuer;
+use crate::pin_mailer::Pins;
+use crate::pki::{issue_holder_certificate, Holder, PkiError, HOLDER_VALIDITY_YEARS};
+use crate::plan::{self, Action, Derived, KeyRef, Lifecycle, Plan, PlanError, PlanInput};
+use crate::record::IdentityRecord;
+use crate::security_object::{build_security_object, SecurityObjectError};
+
+/// Why personalization stopped.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PersoError {
+    /// The card answered a command with an error status word.
+    #[error("card refused step '{step}' with SW {sw}")]
+    CardRefused {
+        /// The step.
+        step: String,
+        /// Its status word.
+        sw: StatusWord,
+    },
+    /// The card left the reader.
+    #[error("card removed during step '{step}'; put it back to resume (the journal keeps the application in 'writing')")]
+    CardRemoved {
+        /// The step.
+        step: String,
+    },
+    /// The reader or card failed below the APDU level.
+    #[error("step '{step}': {source}")]
+    Transport {
+        /// The step.
+        step: String,
+        /// What failed.
+        source: TransportError,
+    },
+    /// The card's answer could not be used.
+    #[error("step '{step}': card answered nonsense: {what}")]
+    Malformed {
+        /// The step.
+        step: String,
+        /// What was wrong.
+        what: String,
+    },
+    /// The command could not be delivered as the card needs it.
+    #[error("step '{step}': {source}")]
+    Card {
+        /// The step.
+        step: String,
+        /// What failed.
+        source: CardError,
+    },
+    /// The secure channel could not be opened.
+    #[error("secure channel: {0}")]
+    SecureChannel(GpError),
+    /// The card is locked: it was personalized already.
+    #[error("the card is LOCKED; it cannot be personalized again")]
+    Locked,
+    /// An issuer key, certificate or master key failed.
+    #[error("issuer: {0}")]
+    Issuer(#[from] PkiError),
+    /// The security object could not be built.
+    #[error("security object: {0}")]
+    SecurityObject(#[from] SecurityObjectError),
+    /// The record or card facts do not encode.
+    #[error(transparent)]
+    CardData(#[from] CardDataError),
+    /// No plan could be made.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+/// What the card says about itself before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardInfo {
+    /// CSN and key diversification data.
+    pub cplc: Cplc,
+    /// Life cycle of the applet.
+    pub lifecycle: Lifecycle,
+    /// The CRN, if one was set by an earlier attempt.
+    pub crn: Option<Crn>,
+}
+
+impl CardInfo {
+    /// Whether the card may hold data from an earlier attempt.
+    pub fn touched(&self) -> bool {
+        self.lifecycle != Lifecycle::PrePersonalized || self.crn.is_some()
+    }
+}
+
+/// One application to write on one card.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    /// The validated application.
+    pub record: &'a IdentityRecord,
+    /// The CRN assigned to this card.
+    pub crn: &'a Crn,
+    /// The secrets to set.
+    pub pins: &'a Pins,
+    /// Issue date.
+    pub issued: Date,
+    /// Expiry date.
+    pub expires: Date,
+}
+
+impl<'a> Job<'a> {
+    /// A job issued on `issued`, expiring [`HOLDER_VALIDITY_YEARS`] later
+    /// (29 February becomes 28 February).
+    pub fn new(record: &'a IdentityRecord, crn: &'a Crn, pins: &'a Pins, issued: Date) -> Self {
+        let year = issued.year() + HOLDER_VALIDITY_YEARS as i32;
+        let expires = Date::from_calendar_date(year, issued.month(), issued.day())
+            .or_else(|_| Date::from_calendar_date(year, issued.month(), 28))
+            .unwrap_or(issued);
+        Self {
+            record,
+            crn,
+            pins,
+            issued,
+            expires,
+        }
+    }
+}
+
+/// Measurements of one executed step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// The step's name.
+    pub name: String,
+    /// Wall time.
+    pub duration: Duration,
+    /// APDUs on the wire (wrapped, GET RESPONSE included).
+    pub apdus: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+}
+
+/// What a completed personalization produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Card serial number (hex).
+    pub csn: String,
+    /// Card registration number.
+    pub crn: Crn,
+    /// Wire counters of the whole session, probe excluded.
+    pub counters: Counters,
+    /// Per-step measurements.
+    pub steps: Vec<StepReport>,
+    /// The security object written to EF.SOD.
+    pub security_object: Vec<u8>,
+    /// Every file written (FID, contents), the security object included.
+    pub files: Vec<(u16, Vec<u8>)>,
+}
+
+/// Reads what personalization needs to know first: SELECT the applet (its
+/// FCI gives the life cycle), GET DATA CPLC and CRN. Touches nothing.
+pub fn probe<T: Transport>(card: &mut Card<T>, profile: &Profile) -> Result<CardInfo, PersoError> {
+    let select = Command::new(0x00, 0xA4, 0x04, 0x00)
+        .with_data(profile.applet_aid.bytes())
+        .and_then(|c| c.with_le(256))
+        .map_err(|e| card_error("select applet", e.into()))?;
+    let fci = send_ok(card, "select applet", &select)?;
+    let lifecycle = lifecycle_of(&fci).ok_or_else(|| PersoError::Malformed {
+        step: "select applet".into(),
+        what: format!("FCI {} has no life-cycle byte 8A", hex::encode_upper(&fci)),
+    })?;
+    let cplc = send_ok(card, "read CPLC", &get_data(0x9F, 0x7F))?;
+    let cplc = Cplc::parse(&cplc).map_err(|e| PersoError::Malformed {
+        step: "read CPLC".into(),
+        what: e.to_string(),
+    })?;
+    let step = "read CRN";
+    let crn = match send(card, step, &get_data(0xDF, 0x72))? {
+        r if r.is_success() => {
+            let object = tlv::parse(r.data()).map_err(|e| malformed(step, &e))?;
+            let digits = tlv::value_at(&object, &[0xDF72]).map_err(|e| malformed(step, &e))?;
+            let text = std::str::from_utf8(digits).map_err(|e| malformed(step, &e))?;
+            Some(Crn::parse(text).map_err(|e| malformed(step, &e))?)
+        }
+        r if r.sw() == StatusWord::new(0x6A, 0x88) => None,
+        r => {
+            return Err(PersoError::CardRefused {
+                step: step.into(),
+                sw: r.sw(),
+            })
+        }
+    };
+    Ok(CardInfo {
+        cplc,
+        lifecycle,
+        crn,
+    })
+}
+
+/// Personalizes the probed card: builds the plan, runs it inside a secure
+/// channel, and returns the counters, timings and files.
+pub fn personalize<T: Transport>(
+    card: &mut Card<T>,
+    profile: &Profile,
+    issuer: &Issuer,
+    info: &CardInfo,
+    job: &Job<'_>,
+    now: OffsetDateTime,
+) -> Result<Outcome, PersoError> {
+    if info.lifecycle == Lifecycle::Locked {
+        return Err(PersoError::Locked);
+    }
+    let facts = CardFacts {
+        csn: info.cplc.csn(),
+        crn: job.crn.clone(),
+        issued: job.issued,
+        expires: job.expires,
+    };
+    let plan = plan::build(&PlanInput {
+        record: job.record,
+        profile,
+        card: &facts,
+        lifecycle: info.lifecycle,
+        rewrite: info.touched(),
+        pins: job.pins,
+    })?;
+    let start = card.counters();
+    let mut run = Run {
+        plan: &plan,
+        issuer,
+        job,
+        now,
+        files: plan.files.clone(),
+        keys: Vec::new(),
+        steps: Vec::new(),
+    };
+    run.execute(card, profile)?;
+    let end = card.counters();
+    let security_object = run
+        .files
+        .iter()
+        .find(|(fid, _)| *fid == Derived::SecurityObject.fid())
+        .map(|(_, d)| d.clone())
+        .unwrap_or_default();
+    Ok(Outcome {
+        csn: info.cplc.csn_hex(),
+        crn: job.crn.clone(),
+        counters: diff(start, end),
+        steps: run.steps,
+        security_object,
+        files: run.files,
+    })
+}
+
+/// The state of one execution.
+struct Run<'a> {
+    plan: &'a Plan,
+    issuer: &'a Issuer,
+    job: &'a Job<'a>,
+    now: OffsetDateTime,
+    files: Vec<(u16, Vec<u8>)>,
+    keys: Vec<(KeyRef, Vec<u8>)>,
+    steps: Vec<StepReport>,
+}
+
+impl Run<'_> {
+    fn execute<T: Transport>(
+        &mut self,
+        card: &mut Card<T>,
+        profile: &Profile,
+    ) -> Result<(), PersoError> {
+        let mut steps = self.plan.steps.iter();
+        // Steps before the channel: SELECT (resets any earlier channel).
+        let mut open_step = None;
+        for step in steps.by_ref() {
+            let t = Instant::now();
+            let before = card.counters();
+            match &step.action {
+                Action::SelectApplet(cmd) => {
+                    send_ok(card, &step.name, cmd)?;
+                }
+                Action::OpenChannel => {
+                    open_step = Some((step.name.clone(), t, before));
+                    break;
+                }
+                _ => {
+                    return Err(PersoError::Malformed {
+                        step: step.name.clone(),
+                        what: "plan sends a command before the secure channel".into(),
+                    })
+                }
+            }
+            self.record(&step.name, t, before, card.counters());
+        }
+        let Some((open_name, t, before)) = open_step else {
+            return Ok(());
+        };
+        let (keys, params) = self.issuer.channel_keys(profile)?;
+        let level = match profile.secure_channel.scp {
+            Scp::Scp03 if profile.secure_channel.i & 0x20 != 0 => SecurityLevel::C_DEC_C_MAC_R_MAC,
+            _ => SecurityLevel::C_DEC_C_MAC,
+        };
+        let channel = SecureChannel::open(&mut *card, &keys, &params, level).map_err(|e| {
+            match e.error {
+                GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
+                    step: open_name.clone(),
+                },
+                other => PersoError::SecureChannel(other),
+            }
+        })?;
+        let mut secure = Card::new(channel);
+        let counters = |s: &mut Card<SecureChannel<&mut Card<T>>>| s.transport_mut().inner_mut().counters();
+        self.record(&open_name, t, before, counters(&mut secure));
+        for step in steps {
+            let t = Instant::now();
+            let before = counters(&mut secure);
+            match &step.action {
+                Action::Send(cmds) => {
+                    for cmd in cmds {
+                        send_ok(&mut secure, &step.name, cmd)?;
+                    }
+                }
+                Action::PublicKey(key, cmd) => {
+                    let answer = send_ok(&mut secure, &step.name, cmd)?;
+                    let point = public_point(&answer).map_err(|e| malformed(&step.name, &e))?;
+                    self.keys.push((*key, point));
+                }
+                Action::Write(derived) => {
+                    let data = self.derive(*derived)?;
+                    for cmd in self.plan.write_derived(*derived, &data)? {
+                        send_ok(&mut secure, &step.name, &cmd)?;
+                    }
+                    self.files.push((derived.fid(), data));
+                }
+                Action::SelectApplet(_) | Action::OpenChannel => {
+                    return Err(PersoError::Malformed {
+                        step: step.name.clone(),
+                        what: "plan selects or opens a channel twice".into(),
+                    })
+                }
+            }
+            self.record(&step.name, t, before, counters(&mut secure));
+        }
+        Ok(())
+    }
+
+    /// Holder certificates from the public keys read so far; the security
+    /// object over every data file written so far.
+    fn derive(&self, derived: Derived) -> Result<Vec<u8>, PersoError> {
+        let pki = &self.issuer.pki;
+        let key = match derived {
+            Derived::AuthCertificate => KeyRef::Auth,
+            Derived::SignCertificate => KeyRef::Sign,
+            Derived::SecurityObject => {
+                let files: Vec<(u16, &[u8])> =
+                    self.files.iter().map(|(f, d)| (*f, d.as_slice())).collect();
+                return Ok(build_security_object(
+                    &files,
+                    &pki.document_signer,
+                    &pki.document_signer_key,
+                    self.now,
+                )?);
+            }
+        };
+        let point = self
+            .keys
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, p)| p.as_slice())
+            .ok_or_else(|| PersoError::Malformed {
+                step: format!("{derived:?}"),
+                what: "no public key was read for this certificate".into(),
+            })?;
+        let holder = Holder {
+            crn: self.job.crn.as_str(),
+            national_code: self.job.record.national_code.as_str(),
+            public_point: point,
+        };
+        let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, self.now)?;
+        Ok(cert.der().to_vec())
+    }
+
+    fn record(&mut self, name: &str, t: Instant, before: Counters, after: Counters) {
+        let d = diff(before, after);
+        self.steps.push(StepReport {
+            name: name.to_owned(),
+            duration: t.elapsed(),
+            apdus: d.apdus,
+            bytes_sent: d.bytes_sent,
+            bytes_received: d.bytes_received,
+        });
+    }
+}
+
+/// The uncompressed point of a `7F49 { 86 <04 X Y> }` answer (spec §8.9).
+pub fn public_point(answer: &[u8]) -> Result<Vec<u8>, String> {
+    let object = tlv::parse(answer).map_err(|e| e.to_string())?;
+    let point = tlv::value_at(&object, &[0x7F49, 0x86]).map_err(|e| e.to_string())?;
+    match point {
+        [0x04, rest @ ..] if rest.len() == 64 => Ok(point.to_vec()),
+        _ => Err(format!(
+            "public key of {} bytes is not an uncompressed P-256 point",
+            point.len()
+        )),
+    }
+}
+
+/// The life cycle from a SELECT FCI `6F { 84 AID, 8A state }`.
+pub fn lifecycle_of(fci: &[u8]) -> Option<Lifecycle> {
+    let object = tlv::parse(fci).ok()?;
+    match tlv::value_at(&object, &[0x6F, 0x8A]).ok()? {
+        [code] => Lifecycle::from_code(*code),
+        _ => None,
+    }
+}
+
+fn get_data(p1: u8, p2: u8) -> Command {
+    // Le 256 is always in range; the fallback is never taken.
+    Command::new(0x00, 0xCA, p1, p2)
+        .with_le(256)
+        .unwrap_or_else(|_| Command::new(0x00, 0xCA, p1, p2))
+}
+
+/// Sends one command, mapping delivery failures to typed errors naming the step.
+pub(crate) fn send<T: Transport>(
+    card: &mut Card<T>,
+    step: &str,
+    cmd: &Command,
+) -> Result<kart_apdu::Response, PersoError> {
+    card.send(cmd).map_err(|e| card_error(step, e))
+}
+
+/// Sends one command and requires `9000`.
+pub(crate) fn send_ok<T: Transport>(
+    card: &mut Card<T>,
+    step: &str,
+    cmd: &Command,
+) -> Result<Vec<u8>, PersoError> {
+    let r = send(card, step, cmd)?;
+    if r.is_success() {
+        Ok(r.data().to_vec())
+    } else {
+        Err(PersoError::CardRefused {
+            step: step.to_owned(),
+            sw: r.sw(),
+        })
+    }
+}
+
+fn card_error(step: &str, e: CardError) -> PersoError {
+    let step = step.to_owned();
+    match e {
+        CardError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved { step },
+        CardError::Transport(source) => PersoError::Transport { step, source },
+        CardError::MalformedResponse(n) => PersoError::Malformed {
+            step,
+            what: format!("{n}-byte response"),
+        },
+        source => PersoError::Card { step, source },
+    }
+}
+
+fn malformed(step: &str, e: &dyn std::fmt::Display) -> PersoError {
+    PersoError::Malformed {
+        step: step.to_owned(),
+        what: e.to_string(),
+    }
+}
+
+fn diff(a: Counters, b: Counters) -> Counters {
+    Counters {
+        commands: b.commands.saturating_sub(a.commands),
+        apdus: b.apdus.saturating_sub(a.apdus),
+        bytes_sent: b.bytes_sent.saturating_sub(a.bytes_sent),
+        bytes_received: b.bytes_received.saturating_sub(a.bytes_received),
+        get_responses: b.get_responses.saturating_sub(a.get_responses),
+        le_resends: b.le_resends.saturating_sub(a.le_resends),
+        chained_parts: b.chained_parts.saturating_sub(a.chained_parts),
+    }
+}

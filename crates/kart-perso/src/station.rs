@@ -1,0 +1,481 @@
+//! The personalization station: batches in, issued cards out, every step in
+//! the journal before the card is touched.
+//!
+//! For each card presented in a reader, [`Station::serve`]:
+//! 1. probes the card (applet, CSN, life cycle, CRN) without writing;
+//! 2. if the journal has an unfinished application on this card (a pulled
+//!    card or a crashed station), resumes it: a card still writable is
+//!    personalized again (same CRN, new PINs, keys regenerated only while the
+//!    life cycle allows), a LOCKED card is verified and marked verified, or
+//!    spoiled when its content does not verify;
+//! 3. otherwise claims the next queued application, marks it `writing` with
+//!    the card serial, personalizes, marks it `written`, reads the card back
+//!    and marks it `verified`, or `failed` with the reason. A card pulled
+//!    mid-way leaves the application `writing` until the card comes back.
+//!
+//! A station is shared by reference between threads, one per reader, each
+//! with its own transport; the journal, mailer and CRN allocator are locked
+//! per call.
+//!
+//! ```no_run
+//! # fn run(transport: impl kart_apdu::Transport) -> Result<(), Box<dyn std::error::Error>> {
+//! use kart_perso::station::{Station, StationFiles};
+//! use kart_perso::record::Validator;
+//! let issuer = kart_perso::issuer::Issuer::load(std::path::Path::new("issuer"))?;
+//! let station = Station::open("station-1", &StationFiles::in_dir("var"), issuer, kart_spec::Spec::embedded()?)?;
+//! let loaded = station.load_batch(std::path::Path::new("batch.csv"), Validator::new())?;
+//! println!("{} queued, {} rejected", loaded.queued, loaded.rejected.len());
+//! let profile = station.spec().profile("vendor-b").unwrap().clone();
+//! println!("{:?}", station.serve("reader-0", transport, &profile)?);
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use kart_apdu::{Card, CardError, Transport, TransportError};
+use kart_spec::{Profile, Spec};
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use crate::card_data::Crn;
+use crate::crn::{CrnAllocator, CrnError};
+use crate::issuer::Issuer;
+use crate::journal::{Journal, JournalError, Recovery, State, Status, Step};
+use crate::personalize::{personalize, probe, CardInfo, Job, Outcome, PersoError};
+use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
+use crate::plan::Lifecycle;
+use crate::read::{self, read_card, ReadError};
+use crate::record::{Batch, BatchError, IdentityRecord, RecordError, TrackingCode, Validator};
+use crate::security_object::{FileStatus, SecurityObject};
+
+/// Longest reason stored in the journal.
+const MAX_REASON: usize = 900;
+
+/// Where a station keeps its files.
+#[derive(Debug, Clone)]
+pub struct StationFiles {
+    /// The journal database.
+    pub journal: PathBuf,
+    /// The PIN-mailer file (mode 0600).
+    pub mailer: PathBuf,
+    /// The CRN allocator database.
+    pub crns: PathBuf,
+}
+
+impl StationFiles {
+    /// `journal.db`, `pin-mailer.txt` and `crn.db` in `dir`.
+    pub fn in_dir(dir: impl AsRef<Path>) -> Self {
+        let dir = dir.as_ref();
+        Self {
+            journal: dir.join("journal.db"),
+            mailer: dir.join("pin-mailer.txt"),
+            crns: dir.join("crn.db"),
+        }
+    }
+}
+
+/// Why the station could not serve a card (a card that fails is not an
+/// error: its application is marked and [`Served`] says so).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StationError {
+    /// The journal failed; nothing was written to the card after it.
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    /// The card could not be probed; no application was touched.
+    #[error("card not usable: {0}")]
+    Probe(PersoError),
+    /// The card is LOCKED and no unfinished application is waiting for it.
+    #[error("card {csn} is LOCKED and not awaited by any application; put it aside")]
+    CardLocked {
+        /// Its serial.
+        csn: String,
+    },
+    /// The PIN mailer failed.
+    #[error(transparent)]
+    Mailer(#[from] MailerError),
+    /// No CRN could be allocated.
+    #[error(transparent)]
+    Crn(#[from] CrnError),
+    /// The batch file could not be read.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// An application in the journal has no loaded record.
+    #[error("application {0} is in the journal but its record is not loaded; load its batch file again")]
+    RecordMissing(TrackingCode),
+}
+
+/// What happened to the card in the reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Served {
+    /// Personalized, read back and verified: the card is issued.
+    Issued {
+        /// The application.
+        tracking: TrackingCode,
+        /// The card serial.
+        csn: String,
+        /// The card registration number.
+        crn: Crn,
+        /// APDUs exchanged while writing (0 when only verified on recovery).
+        apdus: u64,
+    },
+    /// The card left the reader; the application waits for it in the journal.
+    Pulled {
+        /// The application.
+        tracking: TrackingCode,
+        /// The card serial.
+        csn: String,
+    },
+    /// Personalization failed; the application is marked failed with the reason.
+    Failed {
+        /// The application.
+        tracking: TrackingCode,
+        /// Why.
+        reason: String,
+    },
+    /// The card is written but does not verify; it is marked spoiled.
+    Spoiled {
+        /// The application.
+        tracking: TrackingCode,
+        /// Why.
+        reason: String,
+    },
+    /// No application is queued.
+    QueueEmpty,
+}
+
+/// What [`Station::load_batch`] did.
+#[derive(Debug, Default)]
+pub struct BatchLoad {
+    /// Applications newly queued.
+    pub queued: usize,
+    /// Valid records already in the journal (a re-run): their records are
+    /// loaded again for recovery, nothing is queued twice.
+    pub already_present: usize,
+    /// Records that failed validation, with their reasons.
+    pub rejected: Vec<RecordError>,
+}
+
+/// A personalization station over one journal.
+pub struct Station {
+    name: String,
+    spec: Spec,
+    issuer: Issuer,
+    journal: Mutex<Journal>,
+    mailer: Mutex<PinMailer>,
+    crns: Mutex<CrnAllocator>,
+    records: Mutex<HashMap<String, IdentityRecord>>,
+}
+
+impl std::fmt::Debug for Station {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Station")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Station {
+    /// Opens the station's files and gives back to the queue every
+    /// application a crashed run claimed but never touched a card for.
+    /// Applications left `writing` or `written` wait for their card.
+    pub fn open(
+        name: &str,
+        files: &StationFiles,
+        issuer: Issuer,
+        spec: Spec,
+    ) -> Result<Self, StationError> {
+        let mut journal = Journal::open(&files.journal)?;
+        for unfinished in journal.recover()? {
+            if unfinished.recovery == Recovery::Requeue {
+                journal.release(&unfinished.status.tracking)?;
+            }
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            spec,
+            issuer,
+            journal: Mutex::new(journal),
+            mailer: Mutex::new(PinMailer::open(&files.mailer)?),
+            crns: Mutex::new(CrnAllocator::open(&files.crns)?),
+            records: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The applet spec and profiles in use.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// Where an application stands in the journal.
+    pub fn status(&self, tracking: &TrackingCode) -> Result<Status, StationError> {
+        Ok(self.journal().status(tracking)?)
+    }
+
+    /// Reads a batch file, queues its valid records (idempotent: a re-run
+    /// queues nothing twice but loads the records again, as a restarted
+    /// station must) and returns the rejected ones with their reasons.
+    pub fn load_batch(
+        &self,
+        path: &Path,
+        validator: Validator,
+    ) -> Result<BatchLoad, StationError> {
+        let mut load = BatchLoad::default();
+        let mut valid = Vec::new();
+        for item in Batch::open_with(path, validator)? {
+            match item {
+                Ok(record) => valid.push(record),
+                Err(rejected) => load.rejected.push(rejected),
+            }
+        }
+        let name = path.display().to_string();
+        let report = self
+            .journal()
+            .enqueue_batch(&name, valid.iter().map(|r| &r.tracking_code))?;
+        load.queued = report.added;
+        load.already_present = report.already_present;
+        let mut records = lock(&self.records);
+        for record in valid {
+            records.insert(record.tracking_code.as_str().to_owned(), record);
+        }
+        Ok(load)
+    }
+
+    /// Serves the card behind `transport`, a card of `profile`, in `reader`.
+    pub fn serve<T: Transport>(
+        &self,
+        reader: &str,
+        transport: T,
+        profile: &Profile,
+    ) -> Result<Served, StationError> {
+        let mut card = Card::with_caps(transport, profile.caps());
+        let info = probe(&mut card, profile).map_err(StationError::Probe)?;
+        let csn = info.cplc.csn_hex();
+        let waiting = self.journal().recover()?.into_iter().find(|u| {
+            u.recovery != Recovery::Requeue && u.status.card_serial.as_deref() == Some(&csn)
+        });
+        if let Some(unfinished) = waiting {
+            return self.resume(&mut card, profile, &info, &unfinished.status);
+        }
+        if info.lifecycle == Lifecycle::Locked {
+            return Err(StationError::CardLocked { csn });
+        }
+        let Some(claim) = self.journal().claim_next(&self.name, reader)? else {
+            return Ok(Served::QueueEmpty);
+        };
+        let tracking = claim.tracking;
+        let Some(record) = self.record(&tracking) else {
+            self.journal().release(&tracking)?;
+            return Err(StationError::RecordMissing(tracking));
+        };
+        if let Err(e) = self.journal().mark_writing(&tracking, &csn, &profile.id) {
+            // The card is taken, issued or spoiled: the application waits for another.
+            self.journal().release(&tracking)?;
+            return Err(e.into());
+        }
+        self.write_and_verify(&mut card, profile, &info, &record)
+    }
+
+    /// Picks up an application left `writing` or `written` on this card.
+    fn resume<T: Transport>(
+        &self,
+        card: &mut Card<T>,
+        profile: &Profile,
+        info: &CardInfo,
+        status: &Status,
+    ) -> Result<Served, StationError> {
+        let tracking = &status.tracking;
+        let csn = info.cplc.csn_hex();
+        if info.lifecycle == Lifecycle::Locked {
+            if status.state == State::Writing {
+                // Pulled after the last write landed: the content decides.
+                self.journal().mark_written(tracking)?;
+            }
+            let crn = lock(&self.crns).allocate(&csn, tracking.as_str())?;
+            return self.verify_and_mark(card, tracking, &crn, None, 0);
+        }
+        let Some(record) = self.record(tracking) else {
+            return Err(StationError::RecordMissing(tracking.clone()));
+        };
+        self.journal().mark_writing(tracking, &csn, &profile.id)?;
+        self.write_and_verify(card, profile, info, &record)
+    }
+
+    fn write_and_verify<T: Transport>(
+        &self,
+        card: &mut Card<T>,
+        profile: &Profile,
+        info: &CardInfo,
+        record: &IdentityRecord,
+    ) -> Result<Served, StationError> {
+        let tracking = &record.tracking_code;
+        let csn = info.cplc.csn_hex();
+        let crn = lock(&self.crns).allocate(&csn, tracking.as_str())?;
+        let pins = Pins::generate(record.pin.as_ref())?;
+        // The mailer entry is durable before any PIN reaches the card.
+        lock(&self.mailer).append(&MailerEntry {
+            tracking: tracking.as_str(),
+            crn: crn.as_str(),
+            csn: &csn,
+            pins: &pins,
+        })?;
+        let now = OffsetDateTime::now_utc();
+        let job = Job::new(record, &crn, &pins, now.date());
+        match personalize(card, profile, &self.issuer, info, &job, now) {
+            Ok(outcome) => {
+                self.record_steps(tracking, &outcome)?;
+                self.journal().mark_written(tracking)?;
+                let apdus = outcome.counters.apdus;
+                self.verify_and_mark(card, tracking, &crn, Some(&outcome.security_object), apdus)
+            }
+            Err(PersoError::CardRemoved { .. }) => Ok(Served::Pulled {
+                tracking: tracking.clone(),
+                csn,
+            }),
+            Err(e) => {
+                let reason = bounded(&e.to_string());
+                self.journal().mark_failed(tracking, &reason)?;
+                Ok(Served::Failed {
+                    tracking: tracking.clone(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    fn record_steps(&self, tracking: &TrackingCode, outcome: &Outcome) -> Result<(), StationError> {
+        let mut journal = self.journal();
+        for s in &outcome.steps {
+            journal.mark_step(
+                tracking,
+                &Step::new(
+                    s.name.clone(),
+                    s.duration,
+                    u32::try_from(s.apdus).unwrap_or(u32::MAX),
+                    s.bytes_sent,
+                    s.bytes_received,
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Reads the card back; marks the application verified, or spoiled when
+    /// the content does not verify. A card pulled while reading stays `written`.
+    fn verify_and_mark<T: Transport>(
+        &self,
+        card: &mut Card<T>,
+        tracking: &TrackingCode,
+        crn: &Crn,
+        written_sod: Option<&[u8]>,
+        apdus: u64,
+    ) -> Result<Served, StationError> {
+        let verdict = match read_card(card, &self.spec, None, None) {
+            Ok(content) => self.check_content(&content, crn, written_sod),
+            Err(ReadError::Card {
+                source: CardError::Transport(TransportError::CardRemoved),
+                ..
+            }) => {
+                let csn = self.status(tracking)?.card_serial.unwrap_or_default();
+                return Ok(Served::Pulled {
+                    tracking: tracking.clone(),
+                    csn,
+                });
+            }
+            Err(e) => Err(format!("read-back failed: {e}")),
+        };
+        match verdict {
+            Ok(()) => {
+                self.journal().mark_verified(tracking)?;
+                let csn = self.status(tracking)?.card_serial.unwrap_or_default();
+                Ok(Served::Issued {
+                    tracking: tracking.clone(),
+                    csn,
+                    crn: crn.clone(),
+                    apdus,
+                })
+            }
+            Err(reason) => {
+                let reason = bounded(&format!("verification failed: {reason}"));
+                self.journal().mark_spoiled(tracking, &reason)?;
+                Ok(Served::Spoiled {
+                    tracking: tracking.clone(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// The interim read-back check: LOCKED, the CRN assigned, and an EF.SOD
+    /// that is the one written (or, on recovery, one whose signature chains
+    /// to the issuer root and whose certificate hashes match the card).
+    fn check_content(
+        &self,
+        content: &read::CardContent,
+        crn: &Crn,
+        written_sod: Option<&[u8]>,
+    ) -> Result<(), String> {
+        if content.lifecycle != read::Lifecycle::Locked {
+            return Err(format!("life cycle is {}, not LOCKED", content.lifecycle));
+        }
+        if content.crn.as_deref() != Some(crn.as_str()) {
+            return Err(format!(
+                "CRN on the card is {:?}, expected {crn}",
+                content.crn
+            ));
+        }
+        let sod = content
+            .data(read::EF_SOD)
+            .ok_or("EF.SOD is empty or unreadable")?;
+        if let Some(written) = written_sod {
+            if sod != written {
+                return Err("EF.SOD read back differs from what was written".into());
+            }
+        }
+        let files: Vec<(u16, &[u8])> = [
+            (crate::card_data::EF_CERT_AUTH, read::EF_CERT_AUTH),
+            (crate::card_data::EF_CERT_SIGN, read::EF_CERT_SIGN),
+        ]
+        .iter()
+        .filter_map(|(fid, name)| content.data(name).map(|d| (*fid, d)))
+        .collect();
+        let parsed = SecurityObject::parse(sod).map_err(|e| e.to_string())?;
+        let report = parsed.verify(&self.issuer.pki.root, &files, OffsetDateTime::now_utc());
+        report.signature.map_err(|e| e.to_string())?;
+        report.signer_trusted.map_err(|e| e.to_string())?;
+        let certs_match = files.iter().all(|(fid, _)| {
+            report
+                .files
+                .iter()
+                .any(|c| c.fid == *fid && c.status == FileStatus::Match)
+        });
+        if files.len() != 2 || !certs_match {
+            return Err("holder certificates missing or not matching EF.SOD".into());
+        }
+        Ok(())
+    }
+
+    fn record(&self, tracking: &TrackingCode) -> Option<IdentityRecord> {
+        lock(&self.records).get(tracking.as_str()).cloned()
+    }
+
+    fn journal(&self) -> MutexGuard<'_, Journal> {
+        lock(&self.journal)
+    }
+}
+
+/// A poisoned lock only means another reader's thread panicked; the data
+/// behind it (journal connection, file handle, map) is still sound.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn bounded(reason: &str) -> String {
+    let mut end = reason.len().min(MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}

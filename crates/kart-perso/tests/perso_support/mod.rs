@@ -1,0 +1,115 @@
+//! Shared fixtures for the personalization and station tests: a demo issuer
+//! whose master keys match the simulator's test cards, batch files with
+//! photos, and simulated cards.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use kart_perso::issuer::Issuer;
+use kart_perso::record::{Batch, IdentityRecord, SolarDate, Validator};
+use kart_sim::{SimCard, SimConfig};
+use kart_spec::{Profile, Spec};
+
+/// The GP test key 40 41 … (the simulator's `default_test_key`), written
+/// here by hand so the test does not take the key from the code under test.
+pub fn gp_test_key(len: usize) -> String {
+    (0x40u8..).take(len).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A demo issuer in `dir` whose master keys are the GP test keys with
+/// ENC = MAC = DEK, as the simulator's cards are keyed.
+pub fn issuer(dir: &Path) -> Issuer {
+    let now = time::OffsetDateTime::now_utc();
+    let files = kart_perso::pki::create_demo_issuer(dir, now).expect("demo issuer");
+    let set = |name: &str, alg: &str, len: usize| {
+        let k = gp_test_key(len);
+        format!(r#"{{"name":"{name}","algorithm":"{alg}","version":1,"enc":"{k}","mac":"{k}","dek":"{k}"}}"#)
+    };
+    let json = format!(
+        r#"{{"format":"kart-master-keys/1","key_sets":[{},{},{}]}}"#,
+        set("scp02", "3des", 16),
+        set("scp03-aes128", "aes128", 16),
+        set("scp03-aes256", "aes256", 32)
+    );
+    std::fs::write(&files.master_keys, json).expect("write master keys");
+    Issuer::load(dir).expect("load issuer")
+}
+
+/// A syntactically complete JPEG of `len` bytes (SOI … EOI).
+pub fn jpeg(len: usize) -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    j.extend((0..len.saturating_sub(6)).map(|i| (i % 200) as u8));
+    j.extend_from_slice(&[0xFF, 0xD9]);
+    j
+}
+
+/// Luhn check digit appended to `body` (ISO/IEC 7812-1), computed here.
+pub fn luhn(body: &str) -> String {
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// Tracking code number `n` (12 digits with Luhn).
+pub fn tracking(n: u32) -> String {
+    luhn(&format!("14040904{n:03}"))
+}
+
+pub const HEADER: &str = "tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,given_name_en,family_name_en,father_name_en,birth_date,gender,photo";
+
+/// One valid CSV row (national code 0012345679: check digit by the spec's
+/// formula, s = 112, r = 2, d9 = 9).
+pub fn row(n: u32, photo: &str) -> String {
+    format!(
+        "{},0012345679,علی,کریمی,حسین,ALI,KARIMI,HOSSEIN,1369/06/30,M,{photo}",
+        tracking(n)
+    )
+}
+
+/// Writes `batch.csv` with `rows` and a photo of `photo_len` bytes.
+pub fn batch_file(dir: &Path, rows: &[String], photo_len: usize) -> PathBuf {
+    std::fs::write(dir.join("face.jpg"), jpeg(photo_len)).expect("photo");
+    let path = dir.join("batch.csv");
+    let mut text = String::from(HEADER);
+    for r in rows {
+        text.push('\n');
+        text.push_str(r);
+    }
+    text.push('\n');
+    std::fs::write(&path, text).expect("batch");
+    path
+}
+
+pub fn validator() -> Validator {
+    Validator::as_of(SolarDate::parse("1404/09/04").expect("date"))
+}
+
+/// The valid records of a batch file.
+pub fn records(path: &Path) -> Vec<IdentityRecord> {
+    Batch::open_with(path, validator())
+        .expect("batch opens")
+        .map(|r| r.expect("valid record"))
+        .collect()
+}
+
+pub fn spec() -> Spec {
+    Spec::embedded().expect("spec")
+}
+
+/// A fresh simulated card of `profile` with IC serial `serial`, keyed with the GP test key.
+pub fn sim(profile: &Profile, serial: u32) -> SimCard {
+    let key: Vec<u8> = (0x40u8..).take(profile.secure_channel.key_length).collect();
+    SimCard::with_config(profile, &SimConfig::new(serial.to_be_bytes(), &key)).expect("sim card")
+}
