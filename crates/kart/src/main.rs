@@ -1,2 +1,62 @@
-//! kart CLI
-fn main() {}
+//! `kart`: read, personalize, verify and QA-test national identity smart
+//! cards from the command line. Thin: it parses arguments, loads the spec,
+//! keys and batches, shows progress and tables, and maps errors to exit
+//! codes; the work is done by the kart libraries.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod cmd;
+mod error;
+mod families;
+mod output;
+mod progress;
+mod reader;
+mod secrets;
+
+use clap::Parser;
+use cli::Cli;
+use cmd::{Ctx, Outcome};
+use error::{CliError, Kind};
+use output::Output;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let json = std::env::args().any(|a| a == "--json");
+            return match error::from_clap(&e) {
+                Some(err) => fail(&Output::new(json), &err),
+                None => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+            };
+        }
+    };
+    let out = Output::new(cli.json);
+    let spec = match &cli.spec {
+        Some(dir) => kart_spec::Spec::load(dir),
+        None => kart_spec::Spec::embedded(),
+    };
+    let spec = match spec {
+        Ok(s) => s,
+        Err(e) => return fail(&out, &CliError::new(Kind::Input, e)),
+    };
+    let ctx = Ctx { out, spec };
+    match cmd::run(cli.command, &ctx) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(Kind::Failed.code()),
+        Err(e) => fail(&out, &e),
+    }
+}
+
+/// Reports `e` (one line on stderr; with `--json` also a JSON error on
+/// stdout) and gives its exit code.
+fn fail(out: &Output, e: &CliError) -> ExitCode {
+    if out.json {
+        out.json("error", serde_json::json!({ "error": e.to_json() }));
+    }
+    eprintln!("{e}");
+    e.exit_code()
+}

@@ -1,0 +1,132 @@
+//! `kart apdu HEX...`: raw APDUs for engineers, sent through the `Card`
+//! session (so `61xx` GET RESPONSE, `6Cxx` re-sends and chaining happen as
+//! for every other command), with an optional trace on stderr.
+
+use super::{Ctx, Outcome};
+use crate::cli::ReaderArgs;
+use crate::error::{CliError, Kind};
+use crate::output::hex;
+use crate::reader;
+use kart_apdu::{Card, Command, Response, TraceEvent};
+use kart_pcsc::Share;
+use serde_json::json;
+
+/// `kart apdu`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    reader: ReaderArgs,
+    /// Print every APDU that crosses the reader on stderr (PINs redacted).
+    #[arg(long)]
+    trace: bool,
+    /// Command APDUs in hex, e.g. `00A4040009F04B4152544E494401` (spaces
+    /// and colons inside one APDU are ignored). Do not put real PINs here:
+    /// use `kart script` with a file.
+    #[arg(required = true, value_name = "HEX")]
+    apdus: Vec<String>,
+}
+
+/// Runs `kart apdu`.
+pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
+    let commands = args
+        .apdus
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            parse_command(text).map_err(|why| {
+                CliError::with_hint(
+                    Kind::Usage,
+                    format!("APDU {} ('{text}') is not a command APDU: {why}", i + 1),
+                    "write CLA INS P1 P2 [Lc data] [Le] in hex, e.g. 00A4040009F04B4152544E494401",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let source = reader::resolve_one(&args.reader.readers, &ctx.spec)?;
+    let open = reader::open(&source, Share::Shared, None)?;
+    let mut card = Card::new(open.transport);
+    if args.trace {
+        card.set_trace(Some(stderr_trace()));
+    }
+    let mut exchanges = Vec::new();
+    for cmd in &commands {
+        let r = card.send(cmd)?;
+        if !ctx.out.json {
+            print_exchange(ctx, cmd, &r);
+        }
+        exchanges.push(exchange_json(cmd, &r));
+    }
+    if ctx.out.json {
+        ctx.out.json("apdu", json!({ "reader": open.reader, "exchanges": exchanges }));
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Hex text to a command; VERIFY, CHANGE REFERENCE DATA and RESET RETRY
+/// COUNTER are marked sensitive so traces redact their data.
+pub(crate) fn parse_command(text: &str) -> Result<Command, String> {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    let bytes = hex::decode(&clean).map_err(|e| format!("not hex ({e})"))?;
+    let cmd = Command::decode(&bytes).map_err(|e| e.to_string())?;
+    Ok(if matches!(cmd.ins(), 0x20 | 0x24 | 0x2C) {
+        cmd.sensitive()
+    } else {
+        cmd
+    })
+}
+
+/// A trace hook that prints each APDU on stderr.
+pub(crate) fn stderr_trace() -> kart_apdu::TraceHook {
+    Box::new(|e: &TraceEvent<'_>| eprintln!("{e}"))
+}
+
+/// The command as shown to people and in JSON: its data withheld if sensitive.
+pub(crate) fn shown_command(cmd: &Command) -> String {
+    if cmd.is_sensitive() {
+        format!(
+            "{} <{} bytes redacted>",
+            hex(&[cmd.cla(), cmd.ins(), cmd.p1(), cmd.p2()]),
+            cmd.data().len()
+        )
+    } else {
+        hex(&cmd.to_vec())
+    }
+}
+
+fn exchange_json(cmd: &Command, r: &Response) -> serde_json::Value {
+    json!({
+        "command": shown_command(cmd),
+        "data": hex(r.data()),
+        "sw": format!("{:04X}", r.sw().0),
+        "status": r.sw().status().to_string(),
+    })
+}
+
+fn print_exchange(ctx: &Ctx, cmd: &Command, r: &Response) {
+    ctx.out.line(format!("> {}", shown_command(cmd)));
+    if !r.data().is_empty() {
+        ctx.out.line(format!("< {}", hex(r.data())));
+    }
+    ctx.out.line(format!("< {}", r.sw()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_with_spaces_parses_and_pin_commands_are_sensitive() {
+        let select = parse_command("00A40400 09 F04B4152544E494401").unwrap();
+        assert_eq!(select.data(), hex::decode("F04B4152544E494401").unwrap());
+        assert!(!select.is_sensitive());
+        let verify = parse_command("0020008108313233343536FFFF").unwrap();
+        assert!(verify.is_sensitive());
+        assert!(!shown_command(&verify).contains("313233"));
+        assert!(parse_command("00A4").is_err());
+        assert!(parse_command("zz").unwrap_err().contains("not hex"));
+        assert!(parse_command("00A4040009F0").is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! `kart issuer init DIR`: a demo issuer hierarchy (root → card CA, root →
+//! document signer) and random secure-channel master keys, for tests and
+//! the demo. A production issuer brings its own keys (or an HSM).
+
+use super::{Ctx, Outcome};
+use crate::error::{CliError, Kind};
+use crate::output::table;
+use kart_perso::pki::create_demo_issuer;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// `kart issuer`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Create a demo issuer in DIR (which must not hold one already).
+    Init {
+        /// The issuer directory to create.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// Runs `kart issuer`.
+pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
+    match &args.action {
+        Action::Init { dir } => {
+            let files = init(dir)?;
+            if ctx.out.json {
+                ctx.out.json(
+                    "issuer init",
+                    json!({ "dir": dir.display().to_string(), "files": files }),
+                );
+            } else {
+                let mut t = table(["file", "what"]);
+                for (path, what) in &files {
+                    t.add_row([path.clone(), (*what).to_owned()]);
+                }
+                ctx.out.line(format!("demo issuer created in {}", dir.display()));
+                ctx.out.line(t);
+                ctx.out.line("keys are unencrypted files (mode 0600): for tests and demos only");
+            }
+            Ok(Outcome::Ok)
+        }
+    }
+}
+
+/// Creates the demo issuer in `dir`; returns each file with what it is.
+pub fn init(dir: &Path) -> Result<Vec<(String, &'static str)>, CliError> {
+    if dir.join("root.pem").exists() || dir.join("master-keys.json").exists() {
+        return Err(CliError::with_hint(
+            Kind::Issuer,
+            format!("{} already holds an issuer", dir.display()),
+            "choose another directory, or remove this one if its keys are no longer needed",
+        ));
+    }
+    let f = create_demo_issuer(dir, time::OffsetDateTime::now_utc())?;
+    let shown = |p: &Path| p.display().to_string();
+    Ok(vec![
+        (shown(&f.root), "issuer root certificate (trust anchor)"),
+        (shown(&f.root_key), "issuer root key (keep offline)"),
+        (shown(&f.card_ca), "card CA certificate (issues holder certificates)"),
+        (shown(&f.card_ca_key), "card CA key"),
+        (shown(&f.document_signer), "document signer certificate (signs security objects)"),
+        (shown(&f.document_signer_key), "document signer key"),
+        (shown(&f.master_keys), "secure-channel master keys"),
+    ])
+}

@@ -1,0 +1,94 @@
+//! One module per subcommand; each has its `Args` and a `run`.
+
+pub mod apdu;
+pub mod bench;
+pub mod demo;
+pub mod info;
+pub mod issuer;
+pub mod personalize;
+pub mod qa;
+pub mod read;
+pub mod readers;
+pub mod report;
+pub mod script;
+pub mod verify;
+
+use crate::error::CliError;
+use crate::output::Output;
+use kart_spec::Spec;
+
+/// How a command that ran to its end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything passed: exit code 0.
+    Ok,
+    /// It ran, but a check or an application failed: exit code 1.
+    Failed,
+}
+
+impl Outcome {
+    /// `Ok` when `passed`, else `Failed`.
+    pub fn from_pass(passed: bool) -> Self {
+        if passed {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        }
+    }
+}
+
+/// What every command gets.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Where results go.
+    pub out: Output,
+    /// The applet specification and vendor profiles.
+    pub spec: Spec,
+}
+
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List the readers and their cards (`--watch`: show inserts and removals live).
+    Readers(readers::Args),
+    /// Show a card's ATR, protocol, vendor profile, serial and life-cycle state.
+    Info(info::Args),
+    /// Send raw APDUs (hex) through the card session (GET RESPONSE etc. handled).
+    Apdu(apdu::Args),
+    /// Run an APDU script with expected status words.
+    Script(script::Args),
+    /// Personalize one record or a batch, on one or many readers in parallel.
+    Personalize(personalize::Args),
+    /// Check that a card is genuine: every check with its verdict.
+    Verify(verify::Args),
+    /// Read the identity data from a card (needs the ID PIN).
+    Read(read::Args),
+    /// Run the QA conformance suite on cards.
+    Qa(qa::Args),
+    /// Issuer directory: create a demo issuer hierarchy and master keys.
+    Issuer(issuer::Args),
+    /// Batch status from the journal: issued, failed with reasons, pending.
+    Report(report::Args),
+    /// The full flow on simulated cards: demo issuer, sample batch, report.
+    Demo(demo::Args),
+    /// Measure personalization throughput and per-APDU cost.
+    Bench(bench::Args),
+}
+
+/// Runs `command`.
+pub fn run(command: Command, ctx: &Ctx) -> Result<Outcome, CliError> {
+    match command {
+        Command::Readers(a) => readers::run(&a, ctx),
+        Command::Info(a) => info::run(&a, ctx),
+        Command::Apdu(a) => apdu::run(&a, ctx),
+        Command::Script(a) => script::run(&a, ctx),
+        Command::Personalize(a) => personalize::run(&a, ctx),
+        Command::Verify(a) => verify::run(&a, ctx),
+        Command::Read(a) => read::run(&a, ctx),
+        Command::Qa(a) => qa::run(&a, ctx),
+        Command::Issuer(a) => issuer::run(&a, ctx),
+        Command::Report(a) => report::run(&a, ctx),
+        Command::Demo(a) => demo::run(&a, ctx),
+        Command::Bench(a) => bench::run(&a, ctx),
+    }
+}

@@ -1,0 +1,100 @@
+//! `kart report`: where a batch stands, from the journal: issued, failed
+//! with reasons, pending — per vendor profile and per day.
+
+use super::{Ctx, Outcome};
+use crate::error::{CliError, Kind};
+use crate::output::table;
+use kart_perso::journal::{Journal, JournalOptions, Report};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// The journal file used when `--journal` is not given.
+pub const DEFAULT_JOURNAL: &str = "kart-journal.db";
+
+/// `kart report`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The station's journal.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_JOURNAL)]
+    journal: PathBuf,
+}
+
+/// Runs `kart report`.
+pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
+    let report = load(&args.journal)?;
+    show(ctx, &report);
+    Ok(Outcome::Ok)
+}
+
+/// Opens the journal read-only and builds its report.
+pub fn load(path: &Path) -> Result<Report, CliError> {
+    if !path.is_file() {
+        return Err(CliError::with_hint(
+            Kind::Journal,
+            format!("no journal at {}", path.display()),
+            "give the journal of a station with --journal FILE (kart personalize writes it)",
+        ));
+    }
+    let journal = Journal::open_with(
+        path,
+        &JournalOptions {
+            read_only: true,
+            ..JournalOptions::default()
+        },
+    )?;
+    Ok(journal.report()?)
+}
+
+/// The report as JSON.
+pub fn to_json(r: &Report) -> serde_json::Value {
+    json!({
+        "issued": r.issued,
+        "failed": r.failed,
+        "spoiled": r.spoiled,
+        "pending": r.pending,
+        "in_progress": r.in_progress,
+        "reasons": r.reasons.iter().map(|(reason, n)| json!({ "reason": reason, "count": n })).collect::<Vec<_>>(),
+        "per_vendor": r.per_vendor.iter().map(|v| json!({
+            "profile": v.vendor_profile, "issued": v.issued, "failed": v.failed, "spoiled": v.spoiled,
+        })).collect::<Vec<_>>(),
+        "per_day": r.per_day.iter().map(|d| json!({
+            "day": d.day, "issued": d.issued, "failed": d.failed, "spoiled": d.spoiled,
+        })).collect::<Vec<_>>(),
+        "steps": r.steps.iter().map(|s| json!({
+            "step": s.step, "count": s.count, "mean_us": s.mean_us, "max_us": s.max_us,
+            "apdus": s.apdus, "bytes_sent": s.bytes_sent, "bytes_received": s.bytes_received,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Prints the report (JSON or tables).
+pub fn show(ctx: &Ctx, r: &Report) {
+    if ctx.out.json {
+        ctx.out.json("report", to_json(r));
+        return;
+    }
+    let mut totals = table(["issued", "failed", "spoiled", "pending", "in progress"]);
+    totals.add_row([r.issued, r.failed, r.spoiled, r.pending, r.in_progress].map(|n| n.to_string()));
+    ctx.out.line(totals);
+    if !r.per_vendor.is_empty() {
+        let mut t = table(["vendor profile", "issued", "failed", "spoiled"]);
+        for v in &r.per_vendor {
+            t.add_row([v.vendor_profile.clone(), v.issued.to_string(), v.failed.to_string(), v.spoiled.to_string()]);
+        }
+        ctx.out.line(t);
+    }
+    if !r.per_day.is_empty() {
+        let mut t = table(["day (UTC)", "issued", "failed", "spoiled"]);
+        for d in &r.per_day {
+            t.add_row([d.day.clone(), d.issued.to_string(), d.failed.to_string(), d.spoiled.to_string()]);
+        }
+        ctx.out.line(t);
+    }
+    if !r.reasons.is_empty() {
+        let mut t = table(["failure reason", "count"]);
+        for (reason, n) in &r.reasons {
+            t.add_row([reason.clone(), n.to_string()]);
+        }
+        ctx.out.line(t);
+    }
+}
