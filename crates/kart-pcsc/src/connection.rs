@@ -12,7 +12,9 @@
 use crate::atr::caps_for;
 use crate::error::PcscError;
 use kart_apdu::{CardCaps, Transport, TransportError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -160,8 +162,9 @@ pub struct Connection {
     caps: CardCaps,
     jobs: Sender<Job>,
     replies: Receiver<Reply>,
-    /// Set when a call timed out: the I/O thread may still be inside it.
-    abandoned: bool,
+    /// Set when a call timed out: the I/O thread may still be inside it,
+    /// and lets go of the card (transaction, connection) when it returns.
+    abandoned: Arc<AtomicBool>,
     io: Option<JoinHandle<()>>,
     apdu_buf: Vec<u8>,
 }
@@ -172,7 +175,7 @@ impl std::fmt::Debug for Connection {
             .field("reader", &self.reader)
             .field("protocol", &self.session.protocol)
             .field("atr", &format_args!("{:02X?}", self.session.atr))
-            .field("abandoned", &self.abandoned)
+            .field("abandoned", &self.is_abandoned())
             .finish_non_exhaustive()
     }
 }
@@ -183,9 +186,11 @@ impl Connection {
         let (jobs, job_rx) = mpsc::channel();
         let (reply_tx, replies) = mpsc::channel();
         let name = reader.to_owned();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&abandoned);
         let io = std::thread::Builder::new()
             .name(format!("pcsc {reader}"))
-            .spawn(move || io_thread(&name, options, &job_rx, &reply_tx))
+            .spawn(move || io_thread(&name, options, &job_rx, &reply_tx, &flag))
             .map_err(|_| PcscError::Other {
                 reader: reader.to_owned(),
                 during: "start the reader's I/O thread",
@@ -202,7 +207,7 @@ impl Connection {
             caps: CardCaps::SHORT_ONLY,
             jobs,
             replies,
-            abandoned: false,
+            abandoned,
             io: Some(io),
             apdu_buf: Vec::with_capacity(261),
         };
@@ -214,6 +219,16 @@ impl Connection {
             Reply::Session(Err(e)) => Err(e),
             _ => Err(conn.confused()),
         }
+    }
+
+    /// Whether an operation timed out, making this connection unusable.
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
+    fn abandon(&self) -> PcscError {
+        self.abandoned.store(true, Ordering::SeqCst);
+        PcscError::Abandoned(self.reader.clone())
     }
 
     /// The reader's name.
@@ -326,12 +341,8 @@ impl Connection {
     }
 
     fn call(&mut self, job: Job) -> Result<Reply, PcscError> {
-        if self.abandoned {
-            return Err(PcscError::Abandoned(self.reader.clone()));
-        }
-        if self.jobs.send(job).is_err() {
-            self.abandoned = true;
-            return Err(PcscError::Abandoned(self.reader.clone()));
+        if self.is_abandoned() || self.jobs.send(job).is_err() {
+            return Err(self.abandon());
         }
         self.wait()
     }
@@ -340,24 +351,20 @@ impl Connection {
         match self.replies.recv_timeout(self.options.timeout) {
             Ok(reply) => Ok(reply),
             Err(RecvTimeoutError::Timeout) => {
-                self.abandoned = true;
+                self.abandon();
                 Err(PcscError::Timeout {
                     reader: self.reader.clone(),
                     timeout: self.options.timeout,
                 })
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                self.abandoned = true;
-                Err(PcscError::Abandoned(self.reader.clone()))
-            }
+            Err(RecvTimeoutError::Disconnected) => Err(self.abandon()),
         }
     }
 
     /// A reply of the wrong kind: cannot happen with one job in flight, but
     /// if it did, the connection is no longer trustworthy.
     fn confused(&mut self) -> PcscError {
-        self.abandoned = true;
-        PcscError::Abandoned(self.reader.clone())
+        self.abandon()
     }
 }
 
@@ -366,7 +373,7 @@ impl Drop for Connection {
         let _ = self.jobs.send(Job::Close(Disposition::Leave));
         if let Some(io) = self.io.take() {
             // A thread stuck in the driver is left to finish on its own.
-            if !self.abandoned {
+            if !self.is_abandoned() {
                 let _ = io.join();
             }
         }
@@ -433,7 +440,13 @@ impl Transport for Transaction<'_> {
 
 // ---- The I/O thread: the only code that calls into libpcsclite for a card.
 
-fn io_thread(reader: &str, options: ConnectOptions, jobs: &Receiver<Job>, replies: &Sender<Reply>) {
+fn io_thread(
+    reader: &str,
+    options: ConnectOptions,
+    jobs: &Receiver<Job>,
+    replies: &Sender<Reply>,
+    abandoned: &AtomicBool,
+) {
     let mut card = match connect(reader, options) {
         Ok((card, session)) => {
             if replies.send(Reply::Session(Ok(session))).is_err() {
@@ -454,9 +467,14 @@ fn io_thread(reader: &str, options: ConnectOptions, jobs: &Receiver<Job>, replie
             Job::Transmit { apdu, rx } => transmit(&card, reader, apdu, rx),
             Job::Reconnect(init) => Reply::Session(reconnect(&mut card, reader, options, init)),
             Job::Begin => match card.transaction2() {
+                // Nobody waits for this transaction any more: release it.
+                Ok(tx) if abandoned.load(Ordering::SeqCst) => {
+                    drop(tx);
+                    break;
+                }
                 Ok(mut tx) => {
                     let _ = replies.send(Reply::Done(Ok(())));
-                    match in_transaction(&mut tx, reader, options, jobs, replies) {
+                    match in_transaction(&mut tx, reader, options, jobs, replies, abandoned) {
                         Some(Job::End(d)) => Reply::Done(tx.end(d.into()).map_err(|(_, e)| {
                             PcscError::from_pcsc(e, reader, "end the transaction")
                         })),
@@ -478,7 +496,7 @@ fn io_thread(reader: &str, options: ConnectOptions, jobs: &Receiver<Job>, replie
                 break;
             }
         };
-        if replies.send(reply).is_err() {
+        if abandoned.load(Ordering::SeqCst) || replies.send(reply).is_err() {
             break;
         }
     }
@@ -496,6 +514,7 @@ fn in_transaction(
     options: ConnectOptions,
     jobs: &Receiver<Job>,
     replies: &Sender<Reply>,
+    abandoned: &AtomicBool,
 ) -> Option<Job> {
     while let Ok(job) = jobs.recv() {
         let reply = match job {
@@ -509,6 +528,9 @@ fn in_transaction(
             Job::Begin => Reply::Done(Ok(())),
             end @ (Job::End(_) | Job::Close(_)) => return Some(end),
         };
+        if abandoned.load(Ordering::SeqCst) {
+            return None;
+        }
         replies.send(reply).ok()?;
     }
     None
@@ -583,6 +605,9 @@ fn transmit(card: &pcsc::Card, reader: &str, apdu: Vec<u8>, mut rx: Vec<u8>) -> 
         0,
     );
     let result = match card.transmit(&apdu, &mut rx) {
+        // No status word: the driver lost the card mid-exchange (vpcd
+        // reports a closed connection as an empty answer).
+        Ok(answer) if answer.len() < 2 => Err(empty_answer(card, reader)),
         Ok(answer) => Ok(answer.len()),
         Err(e) => Err(transmit_error(card, reader, e)),
     };
@@ -591,6 +616,29 @@ fn transmit(card: &pcsc::Card, reader: &str, apdu: Vec<u8>, mut rx: Vec<u8>) -> 
         rx.clear();
     }
     Reply::Transmitted { apdu, rx, result }
+}
+
+/// How long an empty answer may take to show up as a removed card: pcscd
+/// polls card presence every 400 ms.
+const REMOVAL_GRACE: Duration = Duration::from_millis(1200);
+
+/// Tells a card that left (pcscd notices within a poll period) from one
+/// that answered nothing.
+fn empty_answer(card: &pcsc::Card, reader: &str) -> PcscError {
+    let deadline = std::time::Instant::now() + REMOVAL_GRACE;
+    loop {
+        match card.status2_owned() {
+            Ok(s) if s.status().contains(pcsc::Status::PRESENT) => {}
+            Ok(_) | Err(pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard) => {
+                return PcscError::CardRemoved(reader.to_owned())
+            }
+            Err(e) => return PcscError::from_pcsc(e, reader, "read the card status"),
+        }
+        if std::time::Instant::now() >= deadline {
+            return PcscError::EmptyAnswer(reader.to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
 }
 
 /// A transfer that failed because the card left reads as a communication

@@ -43,6 +43,9 @@ pub enum PcscError {
         /// The bound that expired.
         timeout: Duration,
     },
+    /// The card's answer had no status word.
+    #[error("the card in reader '{0}' answered without a status word — re-insert it and start this card again")]
+    EmptyAnswer(String),
     /// The card does not answer the reader at all.
     #[error("the card in reader '{0}' does not respond — re-insert it, or try another card")]
     UnresponsiveCard(String),
@@ -119,6 +122,7 @@ impl From<PcscError> for TransportError {
             | PcscError::NoReaders
             | PcscError::UnknownReader(_)
             | PcscError::ReaderRemoved(_)) => TransportError::ReaderUnavailable(e.to_string()),
+            e @ PcscError::EmptyAnswer(_) => TransportError::Malformed(e.to_string()),
             e => TransportError::Other(e.to_string()),
         }
     }

@@ -23,7 +23,7 @@
 //! let mut conn = pcsc.connect(&reader, ConnectOptions { share: Share::Exclusive, ..Default::default() })?;
 //! let mut card = Card::new(&mut conn);
 //! let r = card.send(&Command::new(0x00, 0xA4, 0x00, 0x0C).with_data(&[0x3F, 0x00])?)?;
-//! println!("SELECT MF: {:04X}", r.sw().to_u16());
+//! println!("SELECT MF: {}", r.sw());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]

@@ -224,7 +224,8 @@ impl Pcscd {
                 });
             }
         }
-        fs::write(dir.path().join("reader.conf.d/vpcd"), text).map_err(io_err("write reader.conf.d/vpcd"))?;
+        fs::write(dir.path().join("reader.conf.d/vpcd"), text)
+            .map_err(io_err("write reader.conf.d/vpcd"))?;
         let mut me = Pcscd {
             child: None,
             program: pcscd,
@@ -284,7 +285,7 @@ impl Pcscd {
         let log = fs::File::create(&log_path).map_err(io_err("create pcscd.log"))?;
         let log2 = log.try_clone().map_err(io_err("open pcscd.log"))?;
         let child = Command::new(&self.program)
-            .args(["--foreground", "--debug", "--config"])
+            .args(["--foreground", "--info", "--config"])
             .arg(self.dir.path().join("reader.conf.d"))
             .stdin(Stdio::null())
             .stdout(log)

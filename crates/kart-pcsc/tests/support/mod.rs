@@ -99,7 +99,9 @@ impl TestCard {
             }
             0xD6 => {
                 let off = usize::from(u16::from_be_bytes([cmd.p1(), cmd.p2()]));
-                let Some(dst) = self.file.get_mut(off..off + data.len()) else { return sw(0x6B00) };
+                let Some(dst) = self.file.get_mut(off..off + data.len()) else {
+                    return sw(0x6B00);
+                };
                 dst.copy_from_slice(&data);
                 Vec::new()
             }
@@ -114,7 +116,11 @@ impl TestCard {
             0xC0 if self.t0 => {
                 let n = self.pending.len().min(if ne == 0 { 256 } else { ne });
                 let mut out: Vec<u8> = self.pending.drain(..n).collect();
-                out.extend_from_slice(&if self.pending.is_empty() { sw(0x9000) } else { vec![0x61, self.pending.len().min(255) as u8] });
+                out.extend_from_slice(&if self.pending.is_empty() {
+                    sw(0x9000)
+                } else {
+                    vec![0x61, self.pending.len().min(255) as u8]
+                });
                 return out;
             }
             _ => return sw(0x6D00),
