@@ -35,9 +35,9 @@ pub const EF_FACE: u16 = 0x0102;
 pub const EF_FINGER: u16 = 0x0103;
 /// FID of EF.SOD.
 pub const EF_SOD: u16 = 0x011D;
-/// FID of EF.CERT_AUTH.
+/// FID of `EF.CERT_AUTH`.
 pub const EF_CERT_AUTH: u16 = 0x0201;
-/// FID of EF.CERT_SIGN.
+/// FID of `EF.CERT_SIGN`.
 pub const EF_CERT_SIGN: u16 = 0x0202;
 
 /// Largest value of the `E1` template (spec §6.1).

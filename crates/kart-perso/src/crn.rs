@@ -1,7 +1,7 @@
 //! Card registration numbers: 10 digits, unique per card.
 //!
 //! A CRN is a 9-digit sequence number followed by a Luhn check digit, so a
-//! mistyped CRN is caught. Sequence numbers come from an SQLite table of
+//! mistyped CRN is caught. Sequence numbers come from an `SQLite` table of
 //! their own (one file per issuer, beside the journal), keyed by (card
 //! serial, tracking code): the same card re-personalized for the same
 //! application keeps its CRN, any other pair gets the next number. The
@@ -42,7 +42,7 @@ pub enum CrnError {
     Exhausted,
 }
 
-/// Allocates CRNs from an SQLite file.
+/// Allocates CRNs from an `SQLite` file.
 #[derive(Debug)]
 pub struct CrnAllocator {
     conn: Connection,

@@ -88,9 +88,9 @@ impl KeyRef {
 /// Data that exists only during execution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Derived {
-    /// EF.CERT_AUTH: the certificate of the authentication key.
+    /// `EF.CERT_AUTH`: the certificate of the authentication key.
     AuthCertificate,
-    /// EF.CERT_SIGN: the certificate of the signing key.
+    /// `EF.CERT_SIGN`: the certificate of the signing key.
     SignCertificate,
     /// EF.SOD: the security object over every data file.
     SecurityObject,
