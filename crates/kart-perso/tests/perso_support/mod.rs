@@ -113,3 +113,25 @@ pub fn sim(profile: &Profile, serial: u32) -> SimCard {
     let key: Vec<u8> = (0x40u8..).take(profile.secure_channel.key_length).collect();
     SimCard::with_config(profile, &SimConfig::new(serial.to_be_bytes(), &key)).expect("sim card")
 }
+
+/// A station over `dir` with the test issuer in `dir/issuer` (created on first use).
+pub fn station(dir: &Path, name: &str) -> kart_perso::station::Station {
+    let issuer_dir = dir.join("issuer");
+    let issuer = if issuer_dir.join("root.pem").exists() {
+        Issuer::load(&issuer_dir).expect("load issuer")
+    } else {
+        issuer(&issuer_dir)
+    };
+    kart_perso::station::Station::open(
+        name,
+        &kart_perso::station::StationFiles::in_dir(dir),
+        issuer,
+        spec(),
+    )
+    .expect("station opens")
+}
+
+/// Parses a tracking code written by [`tracking`].
+pub fn code(n: u32) -> kart_perso::record::TrackingCode {
+    kart_perso::record::TrackingCode::parse(&tracking(n)).expect("tracking code")
+}

@@ -1,0 +1,106 @@
+//! A station runs a batch: valid records become verified cards, invalid ones
+//! are reported with their reasons, a card that answers garbage fails its
+//! application and the batch goes on.
+
+mod perso_support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use kart_perso::journal::State;
+use kart_perso::station::Served;
+use kart_sim::Faults;
+use perso_support::*;
+
+#[test]
+fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows: Vec<String> = (1..=3).map(|n| row(n, "face.jpg")).collect();
+    // Line 5: national code with a wrong check digit (…678 needs 9).
+    rows.push(row(4, "face.jpg").replace("0012345679", "0012345678"));
+    let batch = batch_file(dir.path(), &rows, 3000);
+    let station = station(dir.path(), "station-1");
+    let load = station.load_batch(&batch, validator()).unwrap();
+    assert_eq!(load.queued, 3);
+    assert_eq!(load.rejected.len(), 1);
+    let reason: Vec<String> = load.rejected[0].messages().collect();
+    assert!(reason[0].contains("national_code"), "{reason:?}");
+
+    let spec = spec();
+    let mut crns = Vec::new();
+    for (n, id) in [(1u32, "vendor-a"), (2, "vendor-b"), (3, "vendor-c")] {
+        let profile = spec.profile(id).unwrap();
+        let mut card = sim(profile, 100 + n);
+        match station.serve("reader-0", &mut card, profile).unwrap() {
+            Served::Issued { tracking, crn, .. } => {
+                assert_eq!(tracking, code(n));
+                crns.push(crn);
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+        assert_eq!(station.status(&code(n)).unwrap().state, State::Verified);
+    }
+    let distinct: std::collections::HashSet<_> = crns.iter().collect();
+    assert_eq!(distinct.len(), 3, "every card has its own CRN");
+
+    // Nothing left to do: the next card is not touched.
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut spare = sim(profile, 999);
+    assert_eq!(station.serve("reader-0", &mut spare, profile).unwrap(), Served::QueueEmpty);
+
+    // Loading the batch again queues nothing twice.
+    let again = station.load_batch(&batch, validator()).unwrap();
+    assert_eq!((again.queued, again.already_present), (0, 3));
+
+    // The PIN mailer holds one entry per card and only its owner can read it.
+    let mailer = dir.path().join("pin-mailer.txt");
+    let mode = std::fs::metadata(&mailer).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&mailer).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    assert!(text.lines().all(|l| l.contains(" id_pin=") && l.contains(" puk=")));
+}
+
+#[test]
+fn card_answering_garbage_fails_its_application_and_the_batch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
+    let batch = batch_file(dir.path(), &rows, 3000);
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile("vendor-c").unwrap();
+
+    let mut bad = sim(profile, 1);
+    bad.set_faults(Faults::default().garbage_from(12));
+    match station.serve("reader-0", &mut bad, profile).unwrap() {
+        Served::Failed { tracking, reason } => {
+            assert_eq!(tracking, code(1));
+            assert!(!reason.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    let status = station.status(&code(1)).unwrap();
+    assert_eq!(status.state, State::Failed);
+    assert!(status.reason.is_some());
+
+    let mut good = sim(profile, 2);
+    assert!(matches!(
+        station.serve("reader-0", &mut good, profile).unwrap(),
+        Served::Issued { .. }
+    ));
+    assert_eq!(station.status(&code(2)).unwrap().state, State::Verified);
+}
+
+#[test]
+fn card_answering_garbage_before_anything_is_claimed_touches_no_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile("vendor-a").unwrap();
+    let mut bad = sim(profile, 1);
+    bad.set_faults(Faults::default().garbage_from(1));
+    assert!(station.serve("reader-0", &mut bad, profile).is_err());
+    assert_eq!(station.status(&code(1)).unwrap().state, State::Queued);
+}
