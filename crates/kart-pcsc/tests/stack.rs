@@ -67,7 +67,46 @@ fn main() {
         }
     };
     let mut env = Env { pcscd };
-    let tests: &[(&str, Test)] = &[
+    let tests = all_tests();
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, test) in &tests {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        ran += 1;
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| test(&mut env)));
+        let ms = started.elapsed().as_millis();
+        if result.is_ok() {
+            println!("test {name} ... ok ({ms} ms)");
+        } else {
+            println!("test {name} ... FAILED ({ms} ms)");
+            failed.push(*name);
+        }
+    }
+    println!(
+        "\n{ran} tests, {} passed, {} failed",
+        ran - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        println!("failed: {failed:?}\n--- pcscd log (tail) ---");
+        let log = env.pcscd.log();
+        let lines: Vec<&str> = log.lines().collect();
+        for l in &lines[lines.len().saturating_sub(40)..] {
+            println!("{l}");
+        }
+        std::fs::write("/tmp/kart-last-pcscd.log", &log).ok();
+        drop(env); // stops pcscd: exit() would skip it
+        std::process::exit(1);
+    }
+}
+
+/// Every test, in the order they run (the pcscd restart last).
+fn all_tests() -> Vec<(&'static str, Test)> {
+    vec![
         (
             "lists_readers_with_their_card_state",
             lists_readers_with_their_card_state,
@@ -136,41 +175,7 @@ fn main() {
             "pcscd_restart_is_service_lost_then_reestablish_works",
             pcscd_restart_is_service_lost_then_reestablish_works,
         ),
-    ];
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for (name, test) in tests {
-        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-            continue;
-        }
-        ran += 1;
-        let started = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(|| test(&mut env)));
-        let ms = started.elapsed().as_millis();
-        if result.is_ok() {
-            println!("test {name} ... ok ({ms} ms)");
-        } else {
-            println!("test {name} ... FAILED ({ms} ms)");
-            failed.push(*name);
-        }
-    }
-    println!(
-        "\n{ran} tests, {} passed, {} failed",
-        ran - failed.len(),
-        failed.len()
-    );
-    if !failed.is_empty() {
-        println!("failed: {failed:?}\n--- pcscd log (tail) ---");
-        let log = env.pcscd.log();
-        let lines: Vec<&str> = log.lines().collect();
-        for l in &lines[lines.len().saturating_sub(40)..] {
-            println!("{l}");
-        }
-        std::fs::write("/tmp/kart-last-pcscd.log", &log).ok();
-        drop(env); // stops pcscd: exit() would skip it
-        std::process::exit(1);
-    }
+    ]
 }
 
 // ---- helpers
@@ -686,29 +691,49 @@ fn watcher_serves_several_readers_and_one_stuck_reader_stops_no_other(env: &mut 
     drop((slow_card.stop(), c8.stop(), second9.stop()));
 }
 
-/// `vicc` from vsmartcard-vpicc, run as Debian 12 needs it (design.md §6).
-fn start_vicc(port: u16) -> (Child, tempfile_dir::Dir) {
-    let shim = tempfile_dir::Dir::new("kart-vicc-shim");
-    let crypto = shim.path().join("Crypto");
-    std::os::unix::fs::symlink("/usr/lib/python3/dist-packages/Cryptodome", &crypto)
-        .expect("Crypto shim");
-    let path = format!(
-        "/usr/lib/python3/site-packages/virtualsmartcard:{}",
-        shim.path().display()
-    );
-    let child = Process::new("vicc")
-        .args(["-t", "iso7816", "-H", "localhost", "-P", &port.to_string()])
-        .env("PYTHONPATH", path)
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::File::create(shim.path().join("vicc.log"))
-                .map_or_else(|_| Stdio::null(), Stdio::from),
+/// `vicc` from vsmartcard-vpicc, run as Debian 12 needs it (design.md §6);
+/// killed when dropped, and its log shown if the test failed.
+struct Vicc {
+    child: Child,
+    shim: tempfile_dir::Dir,
+}
+
+impl Vicc {
+    fn start(port: u16) -> Self {
+        let shim = tempfile_dir::Dir::new("kart-vicc-shim");
+        std::os::unix::fs::symlink(
+            "/usr/lib/python3/dist-packages/Cryptodome",
+            shim.path().join("Crypto"),
         )
-        .spawn()
-        .expect(
-            "vicc is not installed: run scripts/setup (vsmartcard-vpicc, python3-pycryptodome)",
+        .expect("Crypto shim");
+        let path = format!(
+            "/usr/lib/python3/site-packages/virtualsmartcard:{}",
+            shim.path().display()
         );
-    (child, shim)
+        let log = std::fs::File::create(shim.path().join("vicc.log")).expect("vicc log");
+        let child = Process::new("vicc")
+            .args(["-t", "iso7816", "-H", "localhost", "-P", &port.to_string()])
+            .env("PYTHONPATH", path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect(
+                "vicc is not installed: run scripts/setup (vsmartcard-vpicc, python3-pycryptodome)",
+            );
+        Self { child, shim }
+    }
+}
+
+impl Drop for Vicc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self.shim.path().join("vicc.log")).unwrap_or_default();
+            println!("--- vicc log ---\n{log}");
+        }
+    }
 }
 
 /// A temporary directory without another dependency.
@@ -732,31 +757,8 @@ mod tempfile_dir {
     }
 }
 
-/// Shows vicc's own log when a vicc test fails.
-struct PrintOnPanic(std::path::PathBuf);
-impl Drop for PrintOnPanic {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            println!(
-                "--- vicc log ---\n{}",
-                std::fs::read_to_string(&self.0).unwrap_or_default()
-            );
-        }
-    }
-}
-
 fn vicc_card_written_by_others_answers_through_our_driver(env: &mut Env) {
-    let (mut vicc, _shim) = start_vicc(env.port(0));
-    struct Kill<'a>(&'a mut Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(&mut vicc);
-    let log = _shim.path().join("vicc.log");
-    let _print = PrintOnPanic(log);
+    let _vicc = Vicc::start(env.port(0));
     wait_card(env.reader(0), true);
     let mut conn = connect(env.reader(0));
     let mut card = Card::new(&mut conn);
