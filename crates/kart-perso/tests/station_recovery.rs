@@ -1,0 +1,175 @@
+//! Pulled cards and crashed stations: the application waits in the journal,
+//! the card comes back, and the run ends verified with exactly one issuance.
+
+mod perso_support;
+
+use kart_perso::journal::{Journal, State};
+use kart_perso::station::Served;
+use kart_sim::{Faults, SimCard};
+use perso_support::*;
+
+/// APDUs a complete personalization plus read-back takes on a clean card.
+fn full_run_apdus(profile_id: &str) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    let station = station(dir.path(), "probe");
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile(profile_id).unwrap();
+    let mut card = sim(profile, 1);
+    assert!(matches!(station.serve("r", &mut card, profile).unwrap(), Served::Issued { .. }));
+    card.log().entries().len() as u64
+}
+
+/// Serves `card` until the application is verified, re-inserting it after each pull.
+fn serve_until_done(station: &kart_perso::station::Station, card: &mut SimCard, profile: &kart_spec::Profile) -> usize {
+    let mut pulls = 0;
+    loop {
+        match station.serve("reader-0", &mut *card, profile) {
+            Ok(Served::Issued { tracking, .. }) => {
+                assert_eq!(tracking, code(1));
+                return pulls;
+            }
+            Ok(Served::Pulled { .. }) | Err(_) if card.is_removed() => {
+                pulls += 1;
+                card.reinsert();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(pulls < 3, "no progress");
+    }
+}
+
+#[test]
+fn card_pulled_at_any_point_resumes_to_one_verified_issuance() {
+    for id in ["vendor-a", "vendor-b", "vendor-c"] {
+        let total = full_run_apdus(id);
+        // Early (probe), during files, key generation, PINs, around the lock, during read-back.
+        let points = [2, 9, total / 4, total / 2, total * 2 / 3, total - 12, total - 6, total - 1];
+        for pull_after in points {
+            let dir = tempfile::tempdir().unwrap();
+            let batch = batch_file(dir.path(), &[row(1, "face.jpg"), row(2, "face.jpg")], 3000);
+            let station = station(dir.path(), "station-1");
+            station.load_batch(&batch, validator()).unwrap();
+            let spec = spec();
+            let profile = spec.profile(id).unwrap();
+            let mut card = sim(profile, 7);
+            card.set_faults(Faults::default().pull_after(pull_after));
+            let pulls = serve_until_done(&station, &mut card, profile);
+            assert_eq!(pulls, 1, "{id} pulled after {pull_after}");
+            let status = station.status(&code(1)).unwrap();
+            assert_eq!(status.state, State::Verified, "{id} pulled after {pull_after}");
+            assert_eq!(status.attempts, 1, "{id}: claimed once");
+            // The second application was never touched, and goes to the next card.
+            assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
+            // The issued card is not given to the next application.
+            card.reinsert();
+            assert!(station.serve("reader-0", &mut card, profile).is_err(), "{id}: locked card reused");
+            assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
+        }
+    }
+}
+
+#[test]
+fn torn_write_resumes_to_one_verified_issuance() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile("vendor-a").unwrap();
+    let mut card = sim(profile, 9);
+    card.set_faults(Faults::default().tear_update(5));
+    assert_eq!(serve_until_done(&station, &mut card, profile), 1);
+    assert_eq!(station.status(&code(1)).unwrap().state, State::Verified);
+}
+
+#[test]
+fn crashed_station_mid_write_recovers_on_restart() {
+    for id in ["vendor-a", "vendor-b", "vendor-c"] {
+        let total = full_run_apdus(id);
+        for stop_after in [total / 3, total - 6] {
+            let dir = tempfile::tempdir().unwrap();
+            let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+            let spec = spec();
+            let profile = spec.profile(id).unwrap();
+            let mut card = sim(profile, 11);
+            {
+                let station = station(dir.path(), "station-1");
+                station.load_batch(&batch, validator()).unwrap();
+                // The power goes: the card stops answering and the station is dropped mid-run.
+                card.set_faults(Faults::default().pull_after(stop_after));
+                let _ = station.serve("reader-0", &mut card, profile);
+                let state = station.status(&code(1)).unwrap().state;
+                assert!(matches!(state, State::Writing | State::Written), "{id}: {state}");
+            }
+            // Restart: a new station on the same files, the batch read again.
+            let station = station(dir.path(), "station-1");
+            station.load_batch(&batch, validator()).unwrap();
+            card.reinsert();
+            assert!(matches!(
+                station.serve("reader-0", &mut card, profile).unwrap(),
+                Served::Issued { .. }
+            ), "{id} stopped after {stop_after}");
+            let status = station.status(&code(1)).unwrap();
+            assert_eq!((status.state, status.attempts), (State::Verified, 1));
+        }
+    }
+}
+
+#[test]
+fn application_claimed_by_a_crashed_station_goes_back_to_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    {
+        let station = station(dir.path(), "station-1");
+        station.load_batch(&batch, validator()).unwrap();
+    }
+    {
+        // Crash between claim and the first card command.
+        let mut journal = Journal::open(dir.path().join("journal.db")).unwrap();
+        journal.claim_next("station-1", "reader-0").unwrap().unwrap();
+    }
+    let station = station(dir.path(), "station-1");
+    assert_eq!(station.status(&code(1)).unwrap().state, State::Queued);
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = sim(profile, 3);
+    assert!(matches!(station.serve("reader-0", &mut card, profile).unwrap(), Served::Issued { .. }));
+}
+
+#[test]
+fn locked_card_that_does_not_verify_is_spoiled() {
+    // A card written for application 1 but presented with a CRN allocator that
+    // lost its record cannot prove its CRN: it is spoiled, never issued.
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    let spec = spec();
+    let profile = spec.profile("vendor-c").unwrap();
+    let mut card = sim(profile, 5);
+    let total = full_run_apdus("vendor-c");
+    {
+        let station = station(dir.path(), "station-1");
+        station.load_batch(&batch, validator()).unwrap();
+        card.set_faults(Faults::default().pull_after(total - 6));
+        let _ = station.serve("reader-0", &mut card, profile);
+    }
+    std::fs::remove_file(dir.path().join("crn.db")).unwrap();
+    // The fresh allocator hands the card's old number to another card first.
+    kart_perso::crn::CrnAllocator::open(&dir.path().join("crn.db"))
+        .unwrap()
+        .allocate("0000000000000000", "000000000000")
+        .unwrap();
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&batch, validator()).unwrap();
+    card.reinsert();
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Spoiled { tracking, reason } => {
+            assert_eq!(tracking, code(1));
+            assert!(reason.contains("CRN"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(station.status(&code(1)).unwrap().state, State::Spoiled);
+}
