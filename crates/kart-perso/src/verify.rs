@@ -47,8 +47,8 @@ pub use verdict::{Check, Outcome, Verdict};
 
 use crate::pki::{verify_card_signature, Certificate};
 use crate::read::{
-    read_card, CardContent, CardIdentity, FileContent, Lifecycle, PinStatus, ReadError,
-    EF_CERT_AUTH, EF_CERT_SIGN, EF_PIN_STATUS, EF_SOD,
+    read_card, CardContent, FileContent, Lifecycle, PinStatus, ReadError, EF_CERT_AUTH,
+    EF_CERT_SIGN, EF_ID, EF_PIN_STATUS, EF_SOD,
 };
 use crate::record::Pin;
 use crate::security_object::{FileStatus, SecurityObject};
@@ -189,7 +189,9 @@ impl<'a> Verifier<'a> {
         let passive = self.passive(&content, &mut checks);
         let auth = holder_check(&content, EF_CERT_AUTH, self.trust, self.now, &mut checks);
         let sign = holder_check(&content, EF_CERT_SIGN, self.trust, self.now, &mut checks);
-        consistency_checks(&content, [auth.as_ref(), sign.as_ref()], &mut checks);
+        let certs: Vec<&Certificate> = auth.iter().chain(sign.iter()).collect();
+        checks.push(certificate_crn_check(content.crn.as_deref(), &certs));
+        identity_checks(&content, &certs, &mut checks);
         checks.push(Check::new(
             "lifecycle",
             "Applet is LOCKED (issued)",
@@ -399,117 +401,105 @@ fn subject_attr(cert: &Certificate, common_name: bool) -> Option<String> {
     value.as_str().ok().map(str::to_owned)
 }
 
-/// EF.ID against the card (CPLC CSN, GET DATA CRN) and the certificates
-/// (CN = CRN, serialNumber = national code).
-fn consistency_checks(
-    content: &CardContent,
-    certs: [Option<&Certificate>; 2],
-    checks: &mut Vec<Check>,
-) {
-    let crn = content.crn.as_deref();
-    let certs: Vec<&Certificate> = certs.into_iter().flatten().collect();
-    let cn_outcome = match crn {
+/// The first certificate whose CN (`common_name`) or serialNumber is not `want`.
+fn mismatch<'c>(
+    certs: &[&'c Certificate],
+    common_name: bool,
+    want: &str,
+) -> Option<&'c Certificate> {
+    certs
+        .iter()
+        .find(|c| subject_attr(c, common_name).as_deref() != Some(want))
+        .copied()
+}
+
+/// The holder certificates name the card's CRN as their CN, as
+/// [`issue_holder_certificate`](crate::pki::issue_holder_certificate) does.
+fn certificate_crn_check(crn: Option<&str>, certs: &[&Certificate]) -> Check {
+    let outcome = match crn {
         None => Outcome::Fail("the card has no CRN (GET DATA DF72 answered 6A88)".into()),
         Some(_) if certs.is_empty() => {
             Outcome::Skipped("no holder certificate could be read".into())
         }
-        Some(crn) => match certs
-            .iter()
-            .find(|c| subject_attr(c, true).as_deref() != Some(crn))
-        {
-            None => Outcome::Pass,
-            Some(c) => Outcome::Fail(format!(
+        Some(crn) => mismatch(certs, true, crn).map_or(Outcome::Pass, |c| {
+            Outcome::Fail(format!(
                 "certificate '{}' does not name CRN {crn} as its CN",
                 c.subject()
-            )),
-        },
+            ))
+        }),
     };
-    checks.push(Check::new(
+    Check::new(
         "cert.crn",
         "Holder certificates' CN equals the card's CRN",
-        cn_outcome,
-    ));
+        outcome,
+    )
+}
 
-    let needs_pin = || Outcome::Skipped("not checked: EF.ID needs the ID PIN".into());
-    let identity: Option<Result<CardIdentity, _>> = content.identity();
-    let decoded = match identity {
-        None => {
-            let reason = match content.file(crate::read::EF_ID).map(|f| &f.content) {
-                Some(FileContent::NeedsPin) => None,
-                _ => Some("EF.ID is empty"),
-            };
-            match reason {
-                None => checks.push(Check::new("id.decode", ID_DECODE, needs_pin()).optional()),
-                Some(r) => checks.push(Check::new("id.decode", ID_DECODE, Outcome::Fail(r.into()))),
-            }
-            None
-        }
-        Some(Err(e)) => {
-            checks.push(Check::new(
-                "id.decode",
-                ID_DECODE,
-                Outcome::Fail(e.to_string()),
-            ));
-            None
-        }
-        Some(Ok(id)) => {
-            checks.push(Check::new("id.decode", ID_DECODE, Outcome::Pass));
-            Some(id)
-        }
+/// EF.ID decodes, and agrees with the chip (CPLC CSN), the card's CRN
+/// (GET DATA) and the certificates' serialNumber (national code).
+fn identity_checks(content: &CardContent, certs: &[&Certificate], checks: &mut Vec<Check>) {
+    const NEEDS_PIN: &str = "not checked: EF.ID needs the ID PIN";
+    let needs_pin = matches!(
+        content.file(EF_ID).map(|f| &f.content),
+        Some(FileContent::NeedsPin)
+    );
+    let decoded = match content.identity() {
+        Some(Ok(id)) => Ok(id),
+        Some(Err(e)) => Err(Outcome::Fail(e.to_string())),
+        None if needs_pin => Err(Outcome::Skipped(NEEDS_PIN.into())),
+        None => Err(Outcome::Fail("EF.ID is empty".into())),
     };
-    let Some(id) = decoded else {
-        for (cid, name) in ID_CHECKS {
-            let skip = Check::new(cid, name, needs_pin()).optional();
-            checks.push(match content.file(crate::read::EF_ID).map(|f| &f.content) {
-                Some(FileContent::NeedsPin) => skip,
-                _ => Check::new(cid, name, Outcome::Skipped("EF.ID did not decode".into())),
-            });
+    let id = match decoded {
+        Ok(id) => {
+            checks.push(Check::new("id.decode", ID_DECODE, Outcome::Pass));
+            id
         }
-        return;
+        Err(outcome) => {
+            let why = if needs_pin {
+                NEEDS_PIN
+            } else {
+                "EF.ID did not decode"
+            };
+            let mark = |c: Check| if needs_pin { c.optional() } else { c };
+            checks.push(mark(Check::new("id.decode", ID_DECODE, outcome)));
+            for (cid, name) in ID_CHECKS {
+                checks.push(mark(Check::new(cid, name, Outcome::Skipped(why.into()))));
+            }
+            return;
+        }
     };
     let [(csn_id, csn_name), (crn_id, crn_name), (nc_id, nc_name)] = ID_CHECKS;
-    checks.push(Check::new(
-        csn_id,
-        csn_name,
-        if id.csn == content.csn {
-            Outcome::Pass
-        } else {
-            Outcome::Fail(format!(
-                "EF.ID names CSN {}, the chip's CPLC says {}: the data was written for another card",
-                hex::encode_upper(id.csn),
-                hex::encode_upper(content.csn)
-            ))
-        },
-    ));
-    checks.push(Check::new(
-        crn_id,
-        crn_name,
-        if Some(id.crn.as_str()) == crn {
-            Outcome::Pass
-        } else {
-            Outcome::Fail(format!(
-                "EF.ID names CRN {}, GET DATA DF72 says {}",
-                id.crn,
-                crn.unwrap_or("nothing")
-            ))
-        },
-    ));
+    let csn = if id.csn == content.csn {
+        Outcome::Pass
+    } else {
+        Outcome::Fail(format!(
+            "EF.ID names CSN {}, the chip's CPLC says {}: the data was written for another card",
+            hex::encode_upper(id.csn),
+            hex::encode_upper(content.csn)
+        ))
+    };
+    checks.push(Check::new(csn_id, csn_name, csn));
+    let crn = content.crn.as_deref();
+    let crn = if Some(id.crn.as_str()) == crn {
+        Outcome::Pass
+    } else {
+        Outcome::Fail(format!(
+            "EF.ID names CRN {}, GET DATA DF72 says {}",
+            id.crn,
+            crn.unwrap_or("nothing")
+        ))
+    };
+    checks.push(Check::new(crn_id, crn_name, crn));
     let code = id.national_code.as_str();
-    checks.push(Check::new(
-        nc_id,
-        nc_name,
-        match certs
-            .iter()
-            .find(|c| subject_attr(c, false).as_deref() != Some(code))
-        {
-            _ if certs.is_empty() => Outcome::Skipped("no holder certificate could be read".into()),
-            None => Outcome::Pass,
-            Some(c) => Outcome::Fail(format!(
-                "certificate '{}' is not issued to national code {code}",
-                c.subject()
-            )),
-        },
-    ));
+    let national_code = match mismatch(certs, false, code) {
+        _ if certs.is_empty() => Outcome::Skipped("no holder certificate could be read".into()),
+        None => Outcome::Pass,
+        Some(c) => Outcome::Fail(format!(
+            "certificate '{}' is not issued to national code {code}",
+            c.subject()
+        )),
+    };
+    checks.push(Check::new(nc_id, nc_name, national_code));
 }
 
 const ID_DECODE: &str = "EF.ID decodes as the applet spec defines";

@@ -12,7 +12,7 @@ use verify_support::*;
 const CSN: [u8; 8] = [0x4B, 0x41, 0x00, 0x01, 0x10, 0x20, 0x30, 0x07];
 
 fn valid() -> Vec<u8> {
-    ef_id(&CSN, CRN, "ZAHRA")
+    ef_id(CSN, CRN, "ZAHRA")
 }
 
 /// EF.ID with the value of `tag` replaced (or removed when `None`).

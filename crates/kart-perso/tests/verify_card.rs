@@ -37,7 +37,7 @@ fn genuine_card_of_every_profile_passes_every_check() {
         let verdict = verify_card(&mut sim, &trust(&pki), Some(&pin(ID_PIN)), now).unwrap();
         assert!(verdict.is_genuine(), "{id}:\n{verdict}");
         assert!(
-            verdict.checks.iter().all(|c| c.passed()),
+            verdict.checks.iter().all(kart_perso::verify::Check::passed),
             "{id}:\n{verdict}"
         );
         for expected in [
@@ -139,7 +139,7 @@ fn tampered_identity_file_fails_its_hash_check_by_name() {
     );
     // Personalized but not locked: files can still be rewritten.
     write_card(&mut sim, &data, false);
-    write_file(&mut sim, 0x0101, &ef_id(&cfg.csn(), CRN, "MARYAM"));
+    write_file(&mut sim, 0x0101, &ef_id(cfg.csn(), CRN, "MARYAM"));
 
     let verdict = verify_card(&mut sim, &trust(&pki), Some(&pin(ID_PIN)), now).unwrap();
     assert!(!verdict.is_genuine());

@@ -52,7 +52,7 @@ pub fn config(serial: u8, profile: &Profile) -> SimConfig {
 /// EF.ID per spec §6.1, tag by tag. Birth date 1399/05/19 is 2020-08-09
 /// (Nowruz 1399 fell on 2020-03-20; months 1-5 have 31 days: day 143 of the
 /// year is 142 days later).
-pub fn ef_id(csn: &[u8; 8], crn: &str, given_en: &str) -> Vec<u8> {
+pub fn ef_id(csn: [u8; 8], crn: &str, given_en: &str) -> Vec<u8> {
     let fields: [(u32, &[u8]); 15] = [
         (0xC1, NATIONAL_CODE.as_bytes()),
         (0xC2, "زهرا".as_bytes()),
@@ -64,7 +64,7 @@ pub fn ef_id(csn: &[u8; 8], crn: &str, given_en: &str) -> Vec<u8> {
         (0xC8, b"13990519"),
         (0xC9, b"20200809"),
         (0xCA, b"F"),
-        (0xCB, csn),
+        (0xCB, &csn),
         (0xCC, crn.as_bytes()),
         (0xCD, b"20251125"),
         (0xCE, b"20321124"),
@@ -91,7 +91,7 @@ pub fn ef_face(len: usize) -> Vec<u8> {
 pub struct CardData {
     pub csn: [u8; 8],
     pub crn: String,
-    /// (FID, content) of EF.ID, EF.FACE, EF.CERT_AUTH, EF.CERT_SIGN, EF.SOD.
+    /// (FID, content) of `EF.ID`, `EF.FACE`, `EF.CERT_AUTH`, `EF.CERT_SIGN`, `EF.SOD`.
     pub files: Vec<(u16, Vec<u8>)>,
 }
 
@@ -109,8 +109,8 @@ pub fn session(sim: &mut SimCard) -> Card<&mut SimCard> {
     Card::with_caps(sim, caps)
 }
 
-fn ok(card: &mut Card<&mut SimCard>, cmd: Command) -> Vec<u8> {
-    let r = card.send(&cmd).unwrap();
+fn ok(card: &mut Card<&mut SimCard>, cmd: &Command) -> Vec<u8> {
+    let r = card.send(cmd).unwrap();
     assert!(r.is_success(), "{:02X?} answered {}", cmd.ins(), r.sw());
     r.into_data().unwrap()
 }
@@ -119,11 +119,11 @@ pub fn select_applet(card: &mut Card<&mut SimCard>) {
     let aid = card.transport().profile().applet_aid.bytes().to_vec();
     ok(
         card,
-        Command::new(0, 0xA4, 4, 0x0C).with_data(&aid).unwrap(),
+        &Command::new(0, 0xA4, 4, 0x0C).with_data(&aid).unwrap(),
     );
 }
 
-/// GENERATE ASYMMETRIC KEY PAIR for AUTH_KEY and SIGN_KEY (spec §8.9):
+/// GENERATE ASYMMETRIC KEY PAIR for `AUTH_KEY` and `SIGN_KEY` (spec §8.9):
 /// the uncompressed points.
 pub fn generate_keys(sim: &mut SimCard) -> [Vec<u8>; 2] {
     let mut card = session(sim);
@@ -131,7 +131,7 @@ pub fn generate_keys(sim: &mut SimCard) -> [Vec<u8>; 2] {
     [1u8, 2].map(|key| {
         let r = ok(
             &mut card,
-            Command::new(0, 0x47, 0x80, key).with_le(256).unwrap(),
+            &Command::new(0, 0x47, 0x80, key).with_le(256).unwrap(),
         );
         // 7F49 43 86 41 <point>
         assert_eq!(&r[..5], &[0x7F, 0x49, 0x43, 0x86, 0x41]);
@@ -160,7 +160,7 @@ pub fn card_data(
             .to_vec()
     };
     let files = vec![
-        (0x0101, ef_id(&csn, CRN, "ZAHRA")),
+        (0x0101, ef_id(csn, CRN, "ZAHRA")),
         (0x0102, ef_face(3000)),
         (0x0201, cert(&points[0])),
         (0x0202, cert(&points[1])),
@@ -181,16 +181,16 @@ pub fn write_file(sim: &mut SimCard, fid: u16, content: &[u8]) {
     select_applet(&mut card);
     ok(
         &mut card,
-        Command::new(0, 0xA4, 2, 0x0C)
+        &Command::new(0, 0xA4, 2, 0x0C)
             .with_data(&fid.to_be_bytes())
             .unwrap(),
     );
-    ok(&mut card, Command::new(0, 0x0E, 0, 0));
+    ok(&mut card, &Command::new(0, 0x0E, 0, 0));
     for (i, chunk) in content.chunks(255).enumerate() {
         let [p1, p2] = u16::try_from(i * 255).unwrap().to_be_bytes();
         ok(
             &mut card,
-            Command::new(0, 0xD6, p1, p2).with_data(chunk).unwrap(),
+            &Command::new(0, 0xD6, p1, p2).with_data(chunk).unwrap(),
         );
     }
 }
@@ -211,7 +211,7 @@ pub fn write_card(sim: &mut SimCard, data: &CardData, lock: bool) {
     select_applet(&mut card);
     ok(
         &mut card,
-        Command::new(0, 0xDA, 0xDF, 0x72)
+        &Command::new(0, 0xDA, 0xDF, 0x72)
             .with_data(data.crn.as_bytes())
             .unwrap(),
     );
@@ -222,16 +222,16 @@ pub fn write_card(sim: &mut SimCard, data: &CardData, lock: bool) {
     ] {
         ok(
             &mut card,
-            Command::new(0, 0x24, 0x01, reference)
+            &Command::new(0, 0x24, 0x01, reference)
                 .with_data(&block)
                 .unwrap()
                 .sensitive(),
         );
     }
     // Test mode has no secure channel, so SET STATUS goes in plain (CLA 80).
-    ok(&mut card, Command::new(0x80, 0xF0, 0x40, 0x0F));
+    ok(&mut card, &Command::new(0x80, 0xF0, 0x40, 0x0F));
     if lock {
-        ok(&mut card, Command::new(0x80, 0xF0, 0x40, 0x83));
+        ok(&mut card, &Command::new(0x80, 0xF0, 0x40, 0x83));
     }
 }
 
