@@ -3,7 +3,7 @@
 //! Library-level end-to-end fixtures for kart's reliability tests, bad-input
 //! catalogue and per-card benchmarks: a [`World`] holds a demo issuer (real
 //! X.509 hierarchy from [`kart_perso::pki::create_demo_issuer`]) whose
-//! secure-channel master keys are the GlobalPlatform test keys the simulated
+//! secure-channel master keys are the `GlobalPlatform` test keys the simulated
 //! cards carry, writes valid applications as a real CSV batch and loads them
 //! through [`kart_perso::record::Batch`], and makes simulated cards of every
 //! vendor profile.
@@ -241,7 +241,7 @@ pub fn national_code(seq: u64) -> String {
 }
 
 /// Master keys in the engine's JSON format whose ENC, MAC and DEK are all the
-/// GlobalPlatform test key, as on [`kart_sim::SimCard`] test cards.
+/// `GlobalPlatform` test key, as on [`kart_sim::SimCard`] test cards.
 pub fn test_master_keys_json() -> String {
     let set = |name: &str, alg: &str, len: usize| {
         let k = hex::encode(default_test_key(len));
