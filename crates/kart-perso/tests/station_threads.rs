@@ -1,0 +1,58 @@
+//! One station, several readers: one thread per reader, each with its own
+//! cards, sharing the journal. Every application is issued exactly once.
+
+mod perso_support;
+
+use std::collections::HashSet;
+
+use kart_perso::journal::State;
+use kart_perso::station::Served;
+use perso_support::*;
+
+#[test]
+fn three_readers_share_one_journal_without_double_issuance() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (1..=6).map(|n| row(n, "face.jpg")).collect();
+    let batch = batch_file(dir.path(), &rows, 2000);
+    let station = station(dir.path(), "station-1");
+    assert_eq!(station.load_batch(&batch, validator()).unwrap().queued, 6);
+    let spec = spec();
+
+    let issued: Vec<Served> = std::thread::scope(|s| {
+        let handles: Vec<_> = ["vendor-a", "vendor-b", "vendor-c"]
+            .into_iter()
+            .enumerate()
+            .map(|(reader, id)| {
+                let station = &station;
+                let profile = spec.profile(id).unwrap().clone();
+                s.spawn(move || {
+                    let mut served = Vec::new();
+                    for k in 0..3u32 {
+                        let mut card = sim(&profile, 1000 * (reader as u32 + 1) + k);
+                        served.push(station.serve(&format!("reader-{reader}"), &mut card, &profile).unwrap());
+                    }
+                    served
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+
+    let mut trackings = HashSet::new();
+    let mut crns = HashSet::new();
+    let mut empty = 0;
+    for s in issued {
+        match s {
+            Served::Issued { tracking, crn, .. } => {
+                assert!(trackings.insert(tracking), "issued twice");
+                assert!(crns.insert(crn), "CRN reused");
+            }
+            Served::QueueEmpty => empty += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((trackings.len(), empty), (6, 3));
+    for n in 1..=6 {
+        assert_eq!(station.status(&code(n)).unwrap().state, State::Verified);
+    }
+}
