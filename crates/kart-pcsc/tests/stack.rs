@@ -644,7 +644,7 @@ fn watcher_serves_several_readers_and_one_stuck_reader_stops_no_other(env: &mut 
                 .expect("challenge");
             if arrival.reader == slow {
                 b.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(1500));
+                std::thread::sleep(Duration::from_millis(4000));
                 b.fetch_sub(1, Ordering::SeqCst);
             }
             h.lock().unwrap().push((arrival.reader.clone(), challenge));
@@ -662,6 +662,11 @@ fn watcher_serves_several_readers_and_one_stuck_reader_stops_no_other(env: &mut 
         std::thread::sleep(Duration::from_millis(20));
     }
     let slow_card = serve(("127.0.0.1", env.port(7)), TestCard::t1()).unwrap();
+    // Reader 7's closure is busy before the others get their cards.
+    while busy.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "reader 7's card was not handled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let c8 = serve(("127.0.0.1", env.port(8)), TestCard::t1()).unwrap();
     let first9 = serve(("127.0.0.1", env.port(9)), TestCard::t1()).unwrap();
     let recv = |what: &str| {
