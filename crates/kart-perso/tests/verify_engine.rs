@@ -1,0 +1,75 @@
+//! Verification of cards written by the personalization engine
+//! (`kart_perso::personalize`, its own TLV encoder and secure channel), read
+//! back by the independent reader: genuine as issued; a clone carrying the
+//! same files on another chip key fails active authentication only.
+
+#[path = "perso_support/mod.rs"]
+mod perso_support;
+mod verify_support;
+
+use kart_apdu::Card;
+use kart_perso::card_data::Crn;
+use kart_perso::personalize::{personalize, probe, Job};
+use kart_perso::pin_mailer::Pins;
+use kart_perso::record::Pin;
+use kart_perso::verify::{verify_card, Outcome, TrustAnchors};
+use kart_sim::SimCard;
+use time::OffsetDateTime;
+
+#[test]
+fn engine_personalized_card_is_genuine_and_its_clone_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = perso_support::issuer(&dir.path().join("issuer"));
+    let batch = perso_support::batch_file(dir.path(), &[perso_support::row(1, "face.jpg")], 4000);
+    let record = perso_support::records(&batch).remove(0);
+    let spec = perso_support::spec();
+    let profile = spec.profile("vendor-a").unwrap();
+    let mut sim = perso_support::sim(profile, 0x0A0B_0C0D);
+    let now = OffsetDateTime::now_utc();
+    let crn = Crn::parse("0000000026").unwrap();
+    let pins = Pins::generate(None).unwrap();
+    let outcome = {
+        let mut card = Card::with_caps(&mut sim, profile.caps());
+        let info = probe(&mut card, profile).unwrap();
+        let job = Job::new(&record, &crn, &pins, now.date());
+        personalize(&mut card, profile, &issuer, &info, &job, now).unwrap()
+    };
+    let trust =
+        TrustAnchors::new(issuer.pki.root.clone()).with_intermediate(issuer.pki.card_ca.clone());
+    let pin = Pin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();
+
+    let verdict = verify_card(&mut sim, &trust, Some(&pin), now).unwrap();
+    assert!(verdict.is_genuine(), "{verdict}");
+    let identity = verdict.content.identity().unwrap().unwrap();
+    assert_eq!(identity.crn, "0000000026");
+    assert_eq!(identity.tracking_code, perso_support::tracking(1));
+    assert_eq!(hex::encode_upper(identity.csn), verdict.csn);
+
+    // The clone: same chip serial, the engine's files byte for byte, its own key.
+    let mut clone = SimCard::with_config(
+        profile,
+        &kart_sim::SimConfig::new([0x0A, 0x0B, 0x0C, 0x0D], &kart_sim::default_test_key(16)),
+    )
+    .unwrap()
+    .with_test_mode_writes();
+    verify_support::generate_keys(&mut clone);
+    let data = verify_support::CardData {
+        csn: verdict.content.csn,
+        crn: "0000000026".into(),
+        files: outcome.files.clone(),
+    };
+    verify_support::write_card(&mut clone, &data, true);
+    let verdict = verify_card(
+        &mut clone,
+        &trust,
+        Some(&Pin::parse(verify_support::ID_PIN).unwrap()),
+        now,
+    )
+    .unwrap();
+    let failed: Vec<&str> = verdict.failures().map(|c| c.id.as_str()).collect();
+    assert_eq!(failed, ["aa"], "{verdict}");
+    assert!(matches!(
+        verdict.check("hash.0101").unwrap().outcome,
+        Outcome::Pass
+    ));
+}
