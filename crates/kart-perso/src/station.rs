@@ -46,9 +46,10 @@ use crate::journal::{Journal, JournalError, Recovery, State, Status, Step};
 use crate::personalize::{personalize, probe, CardInfo, Job, Outcome, PersoError};
 use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
-use crate::read::{self, read_card, ReadError};
+use crate::read::{self, ReadError};
+use crate::record::Pin;
+use crate::verify::{TrustAnchors, Verdict, Verifier, VerifyError};
 use crate::record::{Batch, BatchError, IdentityRecord, RecordError, TrackingCode, Validator};
-use crate::security_object::{FileStatus, SecurityObject};
 
 /// Longest reason stored in the journal.
 const MAX_REASON: usize = 900;
@@ -167,6 +168,7 @@ pub struct Station {
     mailer: Mutex<PinMailer>,
     crns: Mutex<CrnAllocator>,
     records: Mutex<HashMap<String, IdentityRecord>>,
+    trust: TrustAnchors,
 }
 
 impl std::fmt::Debug for Station {
@@ -196,11 +198,13 @@ impl Station {
         Ok(Self {
             name: name.to_owned(),
             spec,
-            issuer,
             journal: Mutex::new(journal),
             mailer: Mutex::new(PinMailer::open(&files.mailer)?),
             crns: Mutex::new(CrnAllocator::open(&files.crns)?),
             records: Mutex::new(HashMap::new()),
+            trust: TrustAnchors::new(issuer.pki.root.clone())
+                .with_intermediate(issuer.pki.card_ca.clone()),
+            issuer,
         })
     }
 
@@ -294,7 +298,13 @@ impl Station {
                 self.journal().mark_written(tracking)?;
             }
             let crn = lock(&self.crns).allocate(&csn, tracking.as_str())?;
-            return self.verify_and_mark(card, tracking, &crn, None, 0);
+            let expected = Expected {
+                crn: &crn,
+                id_pin: None,
+                written_sod: None,
+                apdus: 0,
+            };
+            return self.verify_and_mark(card, tracking, &expected);
         }
         let Some(record) = self.record(tracking) else {
             return Err(StationError::RecordMissing(tracking.clone()));
@@ -327,8 +337,16 @@ impl Station {
             Ok(outcome) => {
                 self.record_steps(tracking, &outcome)?;
                 self.journal().mark_written(tracking)?;
-                let apdus = outcome.counters.apdus;
-                self.verify_and_mark(card, tracking, &crn, Some(&outcome.security_object), apdus)
+                let pin = std::str::from_utf8(pins.id_pin.expose())
+                    .ok()
+                    .and_then(|digits| Pin::parse(digits).ok());
+                let expected = Expected {
+                    crn: &crn,
+                    id_pin: pin.as_ref(),
+                    written_sod: Some(&outcome.security_object),
+                    apdus: outcome.counters.apdus,
+                };
+                self.verify_and_mark(card, tracking, &expected)
             }
             Err(PersoError::CardRemoved { .. }) => Ok(Served::Pulled {
                 tracking: tracking.clone(),
@@ -362,22 +380,29 @@ impl Station {
         Ok(())
     }
 
-    /// Reads the card back; marks the application verified, or spoiled when
-    /// the content does not verify. A card pulled while reading stays `written`.
+    /// Verifies the card with [`crate::verify`]; marks the application
+    /// verified, or spoiled when the card does not verify. A card pulled
+    /// while reading stays `written` and is verified when it comes back.
     fn verify_and_mark<T: Transport>(
         &self,
         card: &mut Card<T>,
         tracking: &TrackingCode,
-        crn: &Crn,
-        written_sod: Option<&[u8]>,
-        apdus: u64,
+        expected: &Expected<'_>,
     ) -> Result<Served, StationError> {
-        let verdict = match read_card(card, &self.spec, None, None) {
-            Ok(content) => self.check_content(&content, crn, written_sod),
-            Err(ReadError::Card {
-                source: CardError::Transport(TransportError::CardRemoved),
-                ..
-            }) => {
+        let now = OffsetDateTime::now_utc();
+        let mut verifier = Verifier::new(&self.trust, now).spec(&self.spec);
+        if let Some(pin) = expected.id_pin {
+            verifier = verifier.pin(pin);
+        }
+        let judged = match verifier.verify(card) {
+            Ok(verdict) => judge(&verdict, expected),
+            Err(
+                VerifyError::Read(ReadError::Card {
+                    source: CardError::Transport(TransportError::CardRemoved),
+                    ..
+                })
+                | VerifyError::Card(CardError::Transport(TransportError::CardRemoved)),
+            ) => {
                 let csn = self.status(tracking)?.card_serial.unwrap_or_default();
                 return Ok(Served::Pulled {
                     tracking: tracking.clone(),
@@ -386,15 +411,15 @@ impl Station {
             }
             Err(e) => Err(format!("read-back failed: {e}")),
         };
-        match verdict {
+        match judged {
             Ok(()) => {
                 self.journal().mark_verified(tracking)?;
                 let csn = self.status(tracking)?.card_serial.unwrap_or_default();
                 Ok(Served::Issued {
                     tracking: tracking.clone(),
                     csn,
-                    crn: crn.clone(),
-                    apdus,
+                    crn: expected.crn.clone(),
+                    apdus: expected.apdus,
                 })
             }
             Err(reason) => {
@@ -408,55 +433,6 @@ impl Station {
         }
     }
 
-    /// The interim read-back check: LOCKED, the CRN assigned, and an EF.SOD
-    /// that is the one written (or, on recovery, one whose signature chains
-    /// to the issuer root and whose certificate hashes match the card).
-    fn check_content(
-        &self,
-        content: &read::CardContent,
-        crn: &Crn,
-        written_sod: Option<&[u8]>,
-    ) -> Result<(), String> {
-        if content.lifecycle != read::Lifecycle::Locked {
-            return Err(format!("life cycle is {}, not LOCKED", content.lifecycle));
-        }
-        if content.crn.as_deref() != Some(crn.as_str()) {
-            return Err(format!(
-                "CRN on the card is {:?}, expected {crn}",
-                content.crn
-            ));
-        }
-        let sod = content
-            .data(read::EF_SOD)
-            .ok_or("EF.SOD is empty or unreadable")?;
-        if let Some(written) = written_sod {
-            if sod != written {
-                return Err("EF.SOD read back differs from what was written".into());
-            }
-        }
-        let files: Vec<(u16, &[u8])> = [
-            (crate::card_data::EF_CERT_AUTH, read::EF_CERT_AUTH),
-            (crate::card_data::EF_CERT_SIGN, read::EF_CERT_SIGN),
-        ]
-        .iter()
-        .filter_map(|(fid, name)| content.data(name).map(|d| (*fid, d)))
-        .collect();
-        let parsed = SecurityObject::parse(sod).map_err(|e| e.to_string())?;
-        let report = parsed.verify(&self.issuer.pki.root, &files, OffsetDateTime::now_utc());
-        report.signature.map_err(|e| e.to_string())?;
-        report.signer_trusted.map_err(|e| e.to_string())?;
-        let certs_match = files.iter().all(|(fid, _)| {
-            report
-                .files
-                .iter()
-                .any(|c| c.fid == *fid && c.status == FileStatus::Match)
-        });
-        if files.len() != 2 || !certs_match {
-            return Err("holder certificates missing or not matching EF.SOD".into());
-        }
-        Ok(())
-    }
-
     fn record(&self, tracking: &TrackingCode) -> Option<IdentityRecord> {
         lock(&self.records).get(tracking.as_str()).cloned()
     }
@@ -464,6 +440,53 @@ impl Station {
     fn journal(&self) -> MutexGuard<'_, Journal> {
         lock(&self.journal)
     }
+}
+
+/// What the card must show to be issued.
+struct Expected<'a> {
+    /// The CRN assigned to this card for this application.
+    crn: &'a Crn,
+    /// The ID PIN, when this run set it: the verifier then reads and checks
+    /// EF.ID and EF.FACE too.
+    id_pin: Option<&'a Pin>,
+    /// The security object this run wrote.
+    written_sod: Option<&'a [u8]>,
+    /// APDUs of the writing run, for the report.
+    apdus: u64,
+}
+
+/// The card is issued when it is LOCKED with the expected CRN and EF.SOD,
+/// and the verifier finds nothing wrong: every required check passes when
+/// the PIN was given; without it (recovery), no check fails and passive and
+/// active authentication passed.
+fn judge(verdict: &Verdict, expected: &Expected<'_>) -> Result<(), String> {
+    if verdict.content.lifecycle != read::Lifecycle::Locked {
+        return Err(format!("life cycle is {}, not LOCKED", verdict.lifecycle));
+    }
+    if verdict.crn.as_deref() != Some(expected.crn.as_str()) {
+        return Err(format!(
+            "CRN on the card is {}, expected {}",
+            verdict.crn.as_deref().unwrap_or("(none)"),
+            expected.crn
+        ));
+    }
+    if let Some(written) = expected.written_sod {
+        if verdict.content.data(read::EF_SOD) != Some(written) {
+            return Err("EF.SOD read back differs from what was written".into());
+        }
+    }
+    if let Some(failed) = verdict.failures().next() {
+        return Err(format!("{}: {:?}", failed.name, failed.outcome));
+    }
+    let must_pass = ["sod.signature", "sod.signer", "aa"];
+    let passed = |id: &str| verdict.check(id).is_some_and(crate::verify::Check::passed);
+    if expected.id_pin.is_some() && !verdict.is_genuine() {
+        return Err(format!("not genuine:\n{verdict}"));
+    }
+    if let Some(missing) = must_pass.iter().find(|id| !passed(id)) {
+        return Err(format!("check {missing} did not pass"));
+    }
+    Ok(())
 }
 
 /// A poisoned lock only means another reader's thread panicked; the data
