@@ -4,6 +4,7 @@
 //! codes; the work is done by the kart libraries.
 #![forbid(unsafe_code)]
 
+mod batch;
 mod cli;
 mod cmd;
 mod error;
@@ -12,6 +13,7 @@ mod output;
 mod progress;
 mod reader;
 mod secrets;
+mod simkeys;
 
 use clap::Parser;
 use cli::Cli;

@@ -65,11 +65,6 @@ impl Progress {
         self.total.inc(1);
     }
 
-    /// Raises the total (items found while running, e.g. resumed ones).
-    pub fn set_total(&self, total: u64) {
-        self.total.set_length(total);
-    }
-
     /// Stops every bar and leaves the last state on screen.
     pub fn finish(&self) {
         for b in &self.readers {

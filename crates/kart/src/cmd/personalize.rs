@@ -1,36 +1,318 @@
-//! `kart personalize`: one record or a batch, on one or many readers.
+//! `kart personalize`: a batch (or a one-line batch for one record) on one
+//! or many readers in parallel, resumable from the station's journal.
 
-use super::{Ctx, Outcome};
+use super::{report, Ctx, Outcome};
+use crate::batch::{self, Run, Tally};
 use crate::cli::ReaderArgs;
 use crate::error::{CliError, Kind};
-use std::path::PathBuf;
+use crate::output::table;
+use crate::progress::Progress;
+use crate::reader::{self, Source};
+use kart_perso::card_data::{CardFacts, Crn};
+use kart_perso::issuer::{Issuer, MASTER_KEYS_FILE};
+use kart_perso::personalize::Job;
+use kart_perso::pin_mailer::Pins;
+use kart_perso::plan::{self, Lifecycle, PlanInput};
+use kart_perso::pki::MasterKeys;
+use kart_perso::record::{Batch, RecordError, Validator};
+use kart_perso::station::{BatchLoad, Station, StationFiles};
+use kart_spec::Profile;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The station directory used when `--station-dir` is not given.
+pub const DEFAULT_STATION_DIR: &str = "kart-station";
 
 /// `kart personalize`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     reader: ReaderArgs,
-    /// The batch of applications (`*.csv` or `*.jsonl`).
+    /// The batch of applications (`*.csv` or `*.jsonl`); one record is a
+    /// batch of one line.
     #[arg(value_name = "BATCH")]
     batch: PathBuf,
-    /// Personalize only the application with this tracking code.
-    #[arg(long, value_name = "TRACKING_CODE")]
-    only: Option<String>,
     /// Issuer directory (certificates, keys, master keys).
     #[arg(long, value_name = "DIR", env = "KART_ISSUER")]
     issuer: PathBuf,
-    /// The station's journal (created if missing; a re-run resumes it).
-    #[arg(long, value_name = "FILE", default_value = super::report::DEFAULT_JOURNAL)]
-    journal: PathBuf,
-    /// Where the PIN mailer records go (created with mode 0600).
-    #[arg(long, value_name = "FILE", default_value = "pin-mailer.jsonl")]
-    pin_mailer: PathBuf,
-    /// Print the plan of each application and touch no card.
+    /// The station's directory: journal (`journal.db`), PIN mailer
+    /// (`pin-mailer.txt`, mode 0600) and CRN register (`crn.db`). A re-run
+    /// with the same directory resumes the batch.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATION_DIR)]
+    station_dir: PathBuf,
+    /// The station's name in the journal.
+    #[arg(long, value_name = "NAME", default_value = "kart")]
+    station: String,
+    /// How long a PC/SC reader waits for the next card, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    card_timeout: u64,
+    /// Print each application's plan and touch no card.
     #[arg(long)]
     dry_run: bool,
+    /// With `--dry-run`: the vendor profile to plan for (default: the
+    /// profiles of the simulated readers given, else every profile).
+    #[arg(long, value_name = "PROFILE", requires = "dry_run")]
+    profile: Option<String>,
 }
 
 /// Runs `kart personalize`.
-pub fn run(_args: &Args, _ctx: &Ctx) -> Result<Outcome, CliError> {
-    Err(CliError::with_hint(Kind::Usage, "personalization is not wired yet", "wait for the engine"))
+pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
+    if args.dry_run {
+        return dry_run(args, ctx);
+    }
+    let sources = reader::resolve(&args.reader.readers, &ctx.spec)?;
+    let issuer = load_issuer(&args.issuer)?;
+    let master_keys = MasterKeys::load(&args.issuer.join(MASTER_KEYS_FILE))?;
+    let files = station_files(&args.station_dir)?;
+    let station = Station::open(&args.station, &files, issuer, ctx.spec.clone())
+        .map_err(station_open_error)?;
+    let load = load_batch(&station, &args.batch)?;
+    let tally = personalize_loaded(
+        ctx,
+        &station,
+        &files.journal,
+        &master_keys,
+        &sources,
+        Duration::from_secs(args.card_timeout),
+        None,
+    )?;
+    let report = report::load(&files.journal)?;
+    show(ctx, &args.batch, &load, &tally, &report);
+    finish(&load, tally)
+}
+
+/// Loads the issuer, saying clearly when the directory is not one.
+pub fn load_issuer(dir: &Path) -> Result<Issuer, CliError> {
+    if !dir.is_dir() {
+        return Err(CliError::with_hint(
+            Kind::Issuer,
+            format!("issuer directory {} does not exist", dir.display()),
+            "give --issuer DIR (create a demo one with `kart issuer init DIR`)",
+        ));
+    }
+    Ok(Issuer::load(dir)?)
+}
+
+/// The station's files in `dir`, created if missing.
+pub fn station_files(dir: &Path) -> Result<StationFiles, CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        CliError::new(Kind::Io, format!("cannot create the station directory {}: {e}", dir.display()))
+    })?;
+    Ok(StationFiles::in_dir(dir))
+}
+
+/// Station errors when opening: journal ones keep their exit code.
+pub fn station_open_error(e: kart_perso::station::StationError) -> CliError {
+    use kart_perso::station::StationError as S;
+    match e {
+        S::Journal(j) => CliError::from(j),
+        e => CliError::new(Kind::Io, e),
+    }
+}
+
+/// Queues the batch; rejected records are reported, not fatal.
+pub fn load_batch(station: &Station, batch: &Path) -> Result<BatchLoad, CliError> {
+    station.load_batch(batch, Validator::new()).map_err(|e| {
+        use kart_perso::station::StationError as S;
+        match e {
+            S::Batch(b) => CliError::from(b),
+            S::Journal(j) => CliError::from(j),
+            e => CliError::new(Kind::Input, e),
+        }
+    })
+}
+
+/// Runs the queued applications on `sources` with progress bars.
+pub fn personalize_loaded(
+    ctx: &Ctx,
+    station: &Station,
+    journal: &Path,
+    master_keys: &MasterKeys,
+    sources: &[Source],
+    card_timeout: Duration,
+    after_issue: Option<batch::AfterIssue<'_>>,
+) -> Result<Tally, CliError> {
+    let before = report::load(journal)?;
+    let names: Vec<String> = sources.iter().map(Source::name).collect();
+    let progress = Progress::new(&ctx.out, &names, before.pending + before.in_progress);
+    let run = Run {
+        station,
+        journal,
+        master_keys,
+        spec: &ctx.spec,
+        progress: &progress,
+        card_timeout,
+        after_issue,
+    };
+    let tally = batch::run_all(&run, sources);
+    progress.finish();
+    Ok(tally)
+}
+
+/// The exit: rejected rows, failed cards or stopped readers make it 1; a
+/// run where every reader stopped on an error before serving any card
+/// gives that error's code.
+pub fn finish(load: &BatchLoad, mut tally: Tally) -> Result<Outcome, CliError> {
+    if tally.results.is_empty() && !tally.errors.is_empty() {
+        return Err(tally.errors.swap_remove(0).1);
+    }
+    Ok(Outcome::from_pass(load.rejected.is_empty() && tally.all_ok()))
+}
+
+/// Rejected records as JSON.
+pub fn rejected_json(load: &BatchLoad) -> serde_json::Value {
+    load.rejected
+        .iter()
+        .map(|r| json!({ "line": r.line, "problems": r.messages().collect::<Vec<_>>() }))
+        .collect()
+}
+
+/// Prints what happened (JSON or tables).
+pub fn show(
+    ctx: &Ctx,
+    batch: &Path,
+    load: &BatchLoad,
+    tally: &Tally,
+    report: &kart_perso::journal::Report,
+) {
+    if ctx.out.json {
+        let mut body = json!({
+            "batch": batch.display().to_string(),
+            "queued": load.queued,
+            "already_in_journal": load.already_present,
+            "rejected": rejected_json(load),
+            "report": report::to_json(report),
+        });
+        if let (Some(b), serde_json::Value::Object(t)) = (body.as_object_mut(), tally.to_json()) {
+            b.extend(t);
+        }
+        ctx.out.json("personalize", body);
+        return;
+    }
+    show_rejected(ctx, &load.rejected);
+    if !tally.results.is_empty() {
+        let mut t = table(["tracking code", "reader", "result", "detail"]);
+        for r in &tally.results {
+            t.add_row([r.tracking.clone(), r.reader.clone(), r.result.to_owned(), r.detail.clone()]);
+        }
+        ctx.out.line(t);
+    }
+    for (reader, e) in &tally.errors {
+        eprintln!("reader {reader} stopped: {e}");
+    }
+    report::show(ctx, report);
+}
+
+/// Prints the records the batch loader refused, with every reason.
+pub fn show_rejected(ctx: &Ctx, rejected: &[RecordError]) {
+    if rejected.is_empty() {
+        return;
+    }
+    let mut t = table(["rejected line", "problem"]);
+    for r in rejected {
+        for m in r.messages() {
+            t.add_row([r.line.to_string(), m]);
+        }
+    }
+    ctx.out.line(format!("{} record(s) rejected:", rejected.len()));
+    ctx.out.line(t);
+}
+
+/// `--dry-run`: each valid record's plan for each profile; no card, no journal.
+fn dry_run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
+    let profiles: Vec<&Profile> = match &args.profile {
+        Some(id) => vec![ctx.spec.profile(id).ok_or_else(|| {
+            CliError::with_hint(
+                Kind::Usage,
+                format!("there is no vendor profile '{id}'"),
+                format!(
+                    "choose one of {}",
+                    ctx.spec.profiles.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?],
+        None => {
+            let sims: Vec<&Profile> = args
+                .reader
+                .readers
+                .iter()
+                .filter_map(|r| r.strip_prefix("sim:"))
+                .filter_map(|r| ctx.spec.profile(r.split('*').next().unwrap_or(r)))
+                .collect();
+            if sims.is_empty() {
+                ctx.spec.profiles.iter().collect()
+            } else {
+                sims
+            }
+        }
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let crn = Crn::parse("0000000000").map_err(|e| CliError::new(Kind::Io, e))?;
+    let mut rejected = Vec::new();
+    let mut plans = Vec::new();
+    for item in Batch::open(&args.batch)? {
+        let record = match item {
+            Ok(r) => r,
+            Err(e) => {
+                rejected.push(e);
+                continue;
+            }
+        };
+        // Placeholder secrets: the plan shows PIN blocks redacted anyway.
+        let pins = Pins::generate(record.pin.as_ref()).map_err(|e| CliError::new(Kind::Io, e))?;
+        let job = Job::new(&record, &crn, &pins, today);
+        let facts = CardFacts {
+            csn: [0; 8],
+            crn: crn.clone(),
+            issued: job.issued,
+            expires: job.expires,
+        };
+        for profile in &profiles {
+            let plan = plan::build(&PlanInput {
+                record: &record,
+                profile,
+                card: &facts,
+                lifecycle: Lifecycle::PrePersonalized,
+                rewrite: false,
+                pins: &pins,
+            })
+            .map_err(|e| {
+                CliError::new(Kind::Input, format!("application {}: {e}", record.tracking_code))
+            })?;
+            plans.push((record.tracking_code.to_string(), profile.id.clone(), plan));
+        }
+    }
+    if ctx.out.json {
+        let list: Vec<_> = plans
+            .iter()
+            .map(|(tracking, profile, plan)| {
+                let c = plan.counts();
+                json!({
+                    "tracking_code": tracking,
+                    "profile": profile,
+                    "steps": plan.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                    "apdus_known": c.apdus,
+                    "bytes_known": c.bytes,
+                    "steps_filled_during_execution": c.placeholders,
+                    "plan": plan.to_string(),
+                })
+            })
+            .collect();
+        let load = BatchLoad {
+            rejected,
+            ..BatchLoad::default()
+        };
+        ctx.out.json(
+            "personalize",
+            json!({ "dry_run": true, "batch": args.batch.display().to_string(), "plans": list, "rejected": rejected_json(&load) }),
+        );
+        return Ok(Outcome::from_pass(load.rejected.is_empty()));
+    }
+    for (tracking, profile, plan) in &plans {
+        ctx.out.line(format!("application {tracking} on a {profile} card (CSN and CRN filled in at the card):"));
+        ctx.out.line(plan);
+    }
+    show_rejected(ctx, &rejected);
+    Ok(Outcome::from_pass(rejected.is_empty()))
 }

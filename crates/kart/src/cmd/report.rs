@@ -5,23 +5,28 @@ use super::{Ctx, Outcome};
 use crate::error::{CliError, Kind};
 use crate::output::table;
 use kart_perso::journal::{Journal, JournalOptions, Report};
+use kart_perso::station::StationFiles;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-
-/// The journal file used when `--journal` is not given.
-pub const DEFAULT_JOURNAL: &str = "kart-journal.db";
 
 /// `kart report`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The station's journal.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_JOURNAL)]
-    journal: PathBuf,
+    /// The station's directory (as given to `kart personalize`).
+    #[arg(long, value_name = "DIR", default_value = super::personalize::DEFAULT_STATION_DIR)]
+    station_dir: PathBuf,
+    /// The journal file itself (instead of `--station-dir`).
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
 }
 
 /// Runs `kart report`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
-    let report = load(&args.journal)?;
+    let journal = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| StationFiles::in_dir(&args.station_dir).journal);
+    let report = load(&journal)?;
     show(ctx, &report);
     Ok(Outcome::Ok)
 }
@@ -32,7 +37,7 @@ pub fn load(path: &Path) -> Result<Report, CliError> {
         return Err(CliError::with_hint(
             Kind::Journal,
             format!("no journal at {}", path.display()),
-            "give the journal of a station with --journal FILE (kart personalize writes it)",
+            "give the station's directory with --station-dir DIR (kart personalize writes the journal there)",
         ));
     }
     let journal = Journal::open_with(

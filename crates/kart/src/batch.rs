@@ -1,0 +1,283 @@
+//! Running a loaded batch on readers: one worker thread per reader, all
+//! sharing one station (and so one journal). A simulated reader gets a fresh
+//! blank card for each application; a PC/SC reader waits for a card, serves
+//! it, and waits for it to be taken out before the next.
+
+use crate::error::{CliError, Kind};
+use crate::progress::Progress;
+use crate::reader::{self, Source};
+use crate::simkeys::sim_config;
+use kart_apdu::Transport;
+use kart_pcsc::{EventWatch, Pcsc, ReaderEvent, Share};
+use kart_perso::journal::{Journal, JournalOptions};
+use kart_perso::pki::MasterKeys;
+use kart_perso::record::TrackingCode;
+use kart_perso::station::{Served, Station};
+use kart_sim::SimCard;
+use kart_spec::{Profile, Spec};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A check run on each card right after it is issued (the demo's full
+/// verification): `Ok(None)` when it passed, `Ok(Some(why))` when not.
+pub type AfterIssue<'a> =
+    &'a (dyn Fn(&TrackingCode, &[u8], &mut dyn Transport) -> Result<Option<String>, CliError>
+             + Sync);
+
+/// What the workers share and need.
+pub struct Run<'a> {
+    /// The station, shared by every worker.
+    pub station: &'a Station,
+    /// The station's journal, read to know when the queue is empty.
+    pub journal: &'a Path,
+    /// The issuer's master keys, to key simulated cards.
+    pub master_keys: &'a MasterKeys,
+    /// The spec, to match ATRs to profiles.
+    pub spec: &'a Spec,
+    /// The progress bars.
+    pub progress: &'a Progress,
+    /// How long a PC/SC reader waits for the next card.
+    pub card_timeout: Duration,
+    /// Run on each issued simulated card.
+    pub after_issue: Option<AfterIssue<'a>>,
+}
+
+/// What happened to one application on one card.
+#[derive(Debug, Clone)]
+pub struct CardResult {
+    /// The application.
+    pub tracking: String,
+    /// The reader it was served in.
+    pub reader: String,
+    /// `issued`, `failed`, `spoiled` or `pulled`.
+    pub result: &'static str,
+    /// CSN and CRN when issued, the reason otherwise.
+    pub detail: String,
+    /// Whether it counts as a success.
+    pub ok: bool,
+}
+
+/// Everything the workers did.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// One entry per card served.
+    pub results: Vec<CardResult>,
+    /// Workers that stopped on an error, with it.
+    pub errors: Vec<(String, CliError)>,
+}
+
+impl Tally {
+    /// Whether every served application succeeded and no worker failed.
+    pub fn all_ok(&self) -> bool {
+        self.errors.is_empty() && self.results.iter().all(|r| r.ok)
+    }
+
+    /// The results as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "results": self.results.iter().map(|r| json!({
+                "tracking_code": r.tracking, "reader": r.reader, "result": r.result, "detail": r.detail,
+            })).collect::<Vec<_>>(),
+            "reader_errors": self.errors.iter().map(|(reader, e)| json!({
+                "reader": reader, "error": e.to_json(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Runs the station on every source until the queue is empty (or a reader
+/// fails); returns what happened.
+pub fn run_all(run: &Run<'_>, sources: &[Source]) -> Tally {
+    let tally = Mutex::new(Tally::default());
+    std::thread::scope(|scope| {
+        for (i, source) in sources.iter().enumerate() {
+            let tally = &tally;
+            scope.spawn(move || {
+                let name = source.name();
+                let outcome = match source {
+                    Source::Sim { profile, .. } => sim_worker(run, i, &name, profile, tally),
+                    Source::Pcsc(_) => pcsc_worker(run, i, &name, tally),
+                };
+                match outcome {
+                    Ok(()) => run.progress.status(i, "done"),
+                    Err(e) => {
+                        run.progress.status(i, format!("stopped: {}", e.what));
+                        lock(tally).errors.push((name, e));
+                    }
+                }
+            });
+        }
+    });
+    tally.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Records one served card; `false` when the queue was empty.
+fn record(
+    run: &Run<'_>,
+    i: usize,
+    reader: &str,
+    served: Served,
+    issued_check: impl FnOnce(&TrackingCode) -> Result<Option<String>, CliError>,
+    tally: &Mutex<Tally>,
+) -> Result<bool, CliError> {
+    let r = match served {
+        Served::QueueEmpty => return Ok(false),
+        Served::Issued { tracking, csn, crn, apdus } => {
+            let problem = issued_check(&tracking)?;
+            CardResult {
+                tracking: tracking.to_string(),
+                reader: reader.to_owned(),
+                result: if problem.is_some() { "issued, verify failed" } else { "issued" },
+                detail: problem.unwrap_or_else(|| format!("CSN {csn}, CRN {crn}, {apdus} APDUs")),
+                ok: true,
+            }
+        }
+        Served::Failed { tracking, reason } => CardResult {
+            tracking: tracking.to_string(),
+            reader: reader.to_owned(),
+            result: "failed",
+            detail: reason,
+            ok: false,
+        },
+        Served::Spoiled { tracking, reason } => CardResult {
+            tracking: tracking.to_string(),
+            reader: reader.to_owned(),
+            result: "spoiled",
+            detail: reason,
+            ok: false,
+        },
+        Served::Pulled { tracking, csn } => CardResult {
+            tracking: tracking.to_string(),
+            reader: reader.to_owned(),
+            result: "pulled",
+            detail: format!("card {csn} left the reader; put it back and run again to resume"),
+            ok: false,
+        },
+    };
+    let shown = format!("{} {}", r.tracking, r.result);
+    let ok = r.ok && r.result == "issued";
+    lock(tally).results.push(CardResult { ok, ..r });
+    run.progress.done(i, shown);
+    Ok(true)
+}
+
+fn sim_worker(
+    run: &Run<'_>,
+    i: usize,
+    name: &str,
+    profile: &Profile,
+    tally: &Mutex<Tally>,
+) -> Result<(), CliError> {
+    loop {
+        let config = sim_config(run.master_keys, profile)?;
+        let mut sim = SimCard::with_config(profile, &config)?;
+        run.progress.status(i, "personalizing");
+        let served = run
+            .station
+            .serve(name, &mut sim, profile)
+            .map_err(station_error)?;
+        let check = |t: &TrackingCode| match run.after_issue {
+            Some(f) => {
+                run.progress.status(i, "verifying");
+                f(t, profile.atr.bytes(), &mut sim)
+            }
+            None => Ok(None),
+        };
+        if !record(run, i, name, served, check, tally)? {
+            return Ok(());
+        }
+    }
+}
+
+fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Result<(), CliError> {
+    let pcsc = Pcsc::establish()?;
+    loop {
+        if pending(run.journal)? == 0 {
+            return Ok(());
+        }
+        run.progress.status(i, "insert a blank card");
+        wait_for(&pcsc, name, true, run.card_timeout)?;
+        let open = reader::open(&Source::Pcsc(name.to_owned()), Share::Exclusive, None)?;
+        let profile = run.spec.profile_for_atr(&open.atr).ok_or_else(|| {
+            CliError::with_hint(
+                Kind::Card,
+                format!(
+                    "the card in '{name}' (ATR {}) matches no vendor profile",
+                    hex::encode_upper(&open.atr)
+                ),
+                "use a card of a supported vendor (see `kart info`)",
+            )
+        })?;
+        run.progress.status(i, format!("personalizing ({})", profile.id));
+        let served = run
+            .station
+            .serve(name, open.transport, profile)
+            .map_err(station_error)?;
+        if !record(run, i, name, served, |_| Ok(None), tally)? {
+            return Ok(());
+        }
+        if pending(run.journal)? == 0 {
+            return Ok(());
+        }
+        run.progress.status(i, "take the card out");
+        wait_for(&pcsc, name, false, run.card_timeout)?;
+    }
+}
+
+/// Applications still queued or in progress.
+fn pending(journal: &Path) -> Result<u64, CliError> {
+    let j = Journal::open_with(
+        journal,
+        &JournalOptions {
+            read_only: true,
+            ..JournalOptions::default()
+        },
+    )?;
+    let r = j.report()?;
+    Ok(r.pending + r.in_progress)
+}
+
+/// Waits until `reader` holds a card (`present`) or is empty.
+fn wait_for(pcsc: &Pcsc, reader: &str, present: bool, timeout: Duration) -> Result<(), CliError> {
+    let deadline = Instant::now() + timeout;
+    let mut watch = EventWatch::reader(reader);
+    let mut has_card = false;
+    loop {
+        for e in pcsc.wait_events(&mut watch, Some(Duration::from_millis(500)))? {
+            match e {
+                ReaderEvent::CardInserted { .. } => has_card = true,
+                ReaderEvent::CardRemoved { .. } => has_card = false,
+                _ => {}
+            }
+        }
+        if has_card == present {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let what = if present { "no card was inserted" } else { "the card was not taken out" };
+            return Err(CliError::with_hint(
+                Kind::Card,
+                format!("{what} in '{reader}' within {}s", timeout.as_secs()),
+                "run the command again when the cards are ready (the journal resumes the batch)",
+            ));
+        }
+    }
+}
+
+fn station_error(e: kart_perso::station::StationError) -> CliError {
+    use kart_perso::station::StationError as S;
+    let kind = match &e {
+        S::Journal(_) => Kind::Journal,
+        S::Probe(_) | S::CardLocked { .. } => Kind::Card,
+        S::Mailer(_) | S::Crn(_) => Kind::Io,
+        S::Batch(_) | S::RecordMissing(_) => Kind::Input,
+        _ => Kind::Io,
+    };
+    CliError::new(kind, e)
+}
