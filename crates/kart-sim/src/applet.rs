@@ -5,7 +5,7 @@ use crate::latency::Work;
 use crate::pins::{Check, Pin, BLOCK_LEN};
 use crate::sw;
 use kart_apdu::Command;
-use kart_spec::{Access, AppletSpec};
+use kart_spec::{Access, AppletSpec, TagSpec};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use std::collections::BTreeMap;
@@ -62,6 +62,8 @@ pub(crate) enum Lifecycle {
 }
 
 struct FileEntry {
+    /// The data objects the spec puts in this file.
+    tags: Vec<TagSpec>,
     read: Access,
     write: Access,
     mandatory: bool,
@@ -101,6 +103,7 @@ impl Applet {
             .iter()
             .map(|f| {
                 let entry = FileEntry {
+                    tags: spec.tags_of(&f.name).cloned().collect(),
                     read: f.read,
                     write: f.write,
                     mandatory: f.mandatory,
@@ -505,9 +508,17 @@ impl Applet {
     }
 
     fn ready_to_finalize(&self) -> bool {
+        let decodes = |f: &FileEntry| {
+            let tags: Vec<&TagSpec> = f.tags.iter().collect();
+            f.ef.contents().is_empty() || crate::formats::check_file(f.ef.contents(), &tags).is_ok()
+        };
         self.files
             .values()
             .all(|f| !f.mandatory || !f.ef.contents().is_empty())
+            && self
+                .files
+                .iter()
+                .all(|(fid, f)| *fid == PIN_STATUS_FID || decodes(f))
             && self.keys.iter().all(Option::is_some)
             && self.pins.iter().all(Pin::is_set)
             && self.crn.is_some()

@@ -36,6 +36,7 @@ mod applet;
 mod card;
 mod eeprom;
 mod faults;
+mod formats;
 mod latency;
 mod log;
 mod pins;

@@ -583,3 +583,85 @@ fn lifecycle_is_one_way() {
         [0xDF, 0x71, 1, 0x07]
     );
 }
+
+/// Writes `data` to EF `fid` in raw 255-byte UPDATE BINARY parts (test mode).
+fn put_file(sim: &mut SimCard, fid: u16, data: &[u8]) {
+    expect_sw(sim, "SELECT", &select_fid(fid), 0x9000);
+    expect_sw(sim, "ERASE BINARY", &[0, 0x0E, 0, 0], 0x9000);
+    for (i, chunk) in data.chunks(255).enumerate() {
+        let [p1, p2] = u16::try_from(i * 255).unwrap().to_be_bytes();
+        expect_sw(sim, "UPDATE BINARY", &case3(0, 0xD6, p1, p2, chunk), 0x9000);
+    }
+}
+
+#[test]
+fn finalize_needs_files_that_decode_per_the_spec() {
+    let mut sim = with_pins("vendor-a");
+    expect_sw(
+        &mut sim,
+        "PUT DATA",
+        &case3(0, 0xDA, 0xDF, 0x72, b"1234567890"),
+        0x9000,
+    );
+    for key in [1, 2] {
+        expect_sw(
+            &mut sim,
+            "GENERATE ASYMMETRIC KEY PAIR",
+            &[0, 0x47, 0x80, key, 0],
+            0x9000,
+        );
+    }
+    put_file(&mut sim, 0x0102, &face(300));
+    put_file(&mut sim, 0x0201, &tlv(&[0x30], &[1; 300]));
+    put_file(&mut sim, 0x0202, &tlv(&[0x30], &[2; 300]));
+    put_file(&mut sim, 0x011D, &tlv(&[0x30], &[3; 300]));
+    let good = identity_record(&[0; 8]);
+    let finalize = [0x80, 0xF0, 0x40, 0x0F];
+    // Each of these EF.ID contents breaks one rule of README §6.1.
+    let swap = |from: &[u8], to: &[u8]| {
+        let at = good.windows(from.len()).position(|w| w == from).unwrap();
+        let mut bad = good.clone();
+        bad[at..at + to.len()].copy_from_slice(to);
+        bad
+    };
+    for (why, bad) in [
+        ("check digit", swap(b"0499370899", b"0499370898")),
+        ("gender", swap(b"\xCA\x01M", b"\xCA\x01Q")),
+        ("month 13", swap(b"19900810", b"19901310")),
+        ("lower-case Latin", swap(b"REZAEI", b"Rezaei")),
+        ("unknown tag", swap(b"\xCF\x0A", b"\xDF\x0A")),
+        ("outer tag", swap(b"\xE1", b"\xE2")),
+    ] {
+        put_file(&mut sim, 0x0101, &bad);
+        assert_eq!(
+            raw(&mut sim, &finalize).1,
+            0x6985,
+            "EF.ID with a bad {why} must not finalize"
+        );
+    }
+    // A facial image that is not a JPEG.
+    put_file(&mut sim, 0x0101, &good);
+    put_file(&mut sim, 0x0102, &tlv(&[0x5F, 0x2E], b"GIF89a...."));
+    expect_sw(&mut sim, "SET STATUS", &finalize, 0x6985);
+    put_file(&mut sim, 0x0102, &face(300));
+    expect_sw(&mut sim, "SET STATUS", &finalize, 0x9000);
+    expect_sw(&mut sim, "SET STATUS", &finalize, 0x6985);
+    expect_sw(
+        &mut sim,
+        "GENERATE ASYMMETRIC KEY PAIR",
+        &[0, 0x47, 0x80, 1, 0],
+        0x6985,
+    );
+    expect_sw(&mut sim, "SET STATUS", &[0x80, 0xF0, 0x40, 0x83], 0x9000);
+    expect_sw(
+        &mut sim,
+        "UPDATE BINARY",
+        &case3(0, 0xD6, 0, 0, &[0x5F]),
+        0x6985,
+    );
+    expect_sw(&mut sim, "SET STATUS", &[0x80, 0xF0, 0x40, 0x83], 0x6985);
+    assert_eq!(
+        expect_sw(&mut sim, "GET DATA", &[0, 0xCA, 0xDF, 0x71, 0], 0x9000),
+        [0xDF, 0x71, 1, 0x83]
+    );
+}
