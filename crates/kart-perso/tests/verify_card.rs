@@ -67,6 +67,7 @@ fn genuine_card_of_every_profile_passes_every_check() {
         let identity = verdict.content.identity().unwrap().unwrap();
         assert_eq!(identity.given_name_en, "ZAHRA");
         assert!(verdict.to_string().ends_with("verdict: GENUINE"));
+        assert_eq!(serde_json::to_value(&verdict).unwrap()["genuine"], true);
         // Exactly one INTERNAL AUTHENTICATE, with a fresh challenge.
         assert_eq!(sim.log().count(0x88), 1, "{id}");
     }
@@ -288,6 +289,11 @@ fn verdict_json_has_stable_ids_and_results() {
         .unwrap()
         .contains("needs the ID PIN"));
     assert_eq!(json["crn"], CRN);
+    // Genuine chip, identity data unchecked: the human verdict says so.
+    assert_eq!(json["genuine"], true);
+    assert!(verdict
+        .to_string()
+        .ends_with("verdict: GENUINE (7 optional check(s) not run)"));
     // The holder's data stays out of the JSON verdict.
     assert!(!json.to_string().contains("ZAHRA"));
 }

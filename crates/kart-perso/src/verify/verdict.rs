@@ -19,6 +19,22 @@ pub enum Outcome {
 }
 
 /// One check of the verification.
+///
+/// ```
+/// use kart_perso::verify::{Check, Outcome};
+/// let check = Check {
+///     id: "aa".into(),
+///     name: "Active authentication".into(),
+///     required: true,
+///     outcome: Outcome::Fail("the card refused INTERNAL AUTHENTICATE".into()),
+/// };
+/// assert!(check.failed());
+/// assert_eq!(
+///     serde_json::to_string(&check)?,
+///     r#"{"id":"aa","name":"Active authentication","required":true,"result":"fail","reason":"the card refused INTERNAL AUTHENTICATE"}"#
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// Stable identifier for scripts (`sod.signature`, `hash.0101`, `aa`).
@@ -60,8 +76,8 @@ impl Check {
 }
 
 /// The result of verifying a card: see [`verify_card`](super::verify_card)
-/// for an example.
-#[derive(Debug, Clone, Serialize)]
+/// for an example. Serializes as its fields plus `"genuine"`.
+#[derive(Debug, Clone)]
 pub struct Verdict {
     /// Vendor profile of the card.
     pub profile: String,
@@ -75,12 +91,39 @@ pub struct Verdict {
     pub checks: Vec<Check>,
     /// Everything read from the card (not serialized: it holds the photo and
     /// the holder's data).
-    #[serde(skip)]
     pub content: CardContent,
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            genuine: bool,
+            profile: &'a str,
+            csn: &'a str,
+            crn: Option<&'a str>,
+            lifecycle: &'a str,
+            checks: &'a [Check],
+        }
+        Json {
+            genuine: self.is_genuine(),
+            profile: &self.profile,
+            csn: &self.csn,
+            crn: self.crn.as_deref(),
+            lifecycle: &self.lifecycle,
+            checks: &self.checks,
+        }
+        .serialize(s)
+    }
 }
 
 impl Verdict {
     /// True only when every required check passed and no check failed.
+    ///
+    /// Checks that need the ID PIN are optional: without a PIN the chip can
+    /// still be proven genuine (signed certificates, active authentication)
+    /// while the identity data stays unchecked — see [`Verdict::skipped`].
+    /// A wrong PIN is a failed check, so the verdict is then not genuine.
     pub fn is_genuine(&self) -> bool {
         self.checks
             .iter()
@@ -95,6 +138,13 @@ impl Verdict {
     /// The checks that failed.
     pub fn failures(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| c.failed())
+    }
+
+    /// The checks that were not run.
+    pub fn skipped(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Skipped(_)))
     }
 }
 
@@ -114,14 +164,17 @@ impl fmt::Display for Verdict {
                 Outcome::Fail(r) => ("FAIL", Some(r)),
                 Outcome::Skipped(r) => ("SKIP", Some(r)),
             };
-            write!(f, "  {mark}  {:<16} {}", c.id, c.name)?;
+            write!(f, "  {mark}  {:<17} {}", c.id, c.name)?;
             match reason {
                 Some(r) => writeln!(f, ": {r}")?,
                 None => writeln!(f)?,
             }
         }
         let failed = self.failures().count();
-        if self.is_genuine() {
+        let skipped = self.skipped().count();
+        if self.is_genuine() && skipped > 0 {
+            write!(f, "verdict: GENUINE ({skipped} optional check(s) not run)")
+        } else if self.is_genuine() {
             write!(f, "verdict: GENUINE")
         } else if failed > 0 {
             write!(f, "verdict: NOT GENUINE ({failed} check(s) failed)")
