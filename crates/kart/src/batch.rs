@@ -22,9 +22,8 @@ use std::time::{Duration, Instant};
 
 /// A check run on each card right after it is issued (the demo's full
 /// verification): `Ok(None)` when it passed, `Ok(Some(why))` when not.
-pub type AfterIssue<'a> =
-    &'a (dyn Fn(&TrackingCode, &[u8], &mut dyn Transport) -> Result<Option<String>, CliError>
-             + Sync);
+pub type AfterIssue<'a> = &'a (dyn Fn(&TrackingCode, &[u8], &mut dyn Transport) -> Result<Option<String>, CliError>
+         + Sync);
 
 /// What the workers share and need.
 pub struct Run<'a> {
@@ -110,7 +109,9 @@ pub fn run_all(run: &Run<'_>, sources: &[Source]) -> Tally {
             });
         }
     });
-    tally.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+    tally
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -128,12 +129,21 @@ fn record(
 ) -> Result<bool, CliError> {
     let r = match served {
         Served::QueueEmpty => return Ok(false),
-        Served::Issued { tracking, csn, crn, apdus } => {
+        Served::Issued {
+            tracking,
+            csn,
+            crn,
+            apdus,
+        } => {
             let problem = issued_check(&tracking)?;
             CardResult {
                 tracking: tracking.to_string(),
                 reader: reader.to_owned(),
-                result: if problem.is_some() { "issued, verify failed" } else { "issued" },
+                result: if problem.is_some() {
+                    "issued, verify failed"
+                } else {
+                    "issued"
+                },
                 detail: problem.unwrap_or_else(|| format!("CSN {csn}, CRN {crn}, {apdus} APDUs")),
                 ok: true,
             }
@@ -214,7 +224,8 @@ fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Res
                 "use a card of a supported vendor (see `kart info`)",
             )
         })?;
-        run.progress.status(i, format!("personalizing ({})", profile.id));
+        run.progress
+            .status(i, format!("personalizing ({})", profile.id));
         let served = run
             .station
             .serve(name, open.transport, profile)
@@ -260,7 +271,11 @@ fn wait_for(pcsc: &Pcsc, reader: &str, present: bool, timeout: Duration) -> Resu
             return Ok(());
         }
         if Instant::now() >= deadline {
-            let what = if present { "no card was inserted" } else { "the card was not taken out" };
+            let what = if present {
+                "no card was inserted"
+            } else {
+                "the card was not taken out"
+            };
             return Err(CliError::with_hint(
                 Kind::Card,
                 format!("{what} in '{reader}' within {}s", timeout.as_secs()),
@@ -275,7 +290,6 @@ fn station_error(e: kart_perso::station::StationError) -> CliError {
     let kind = match &e {
         S::Journal(_) => Kind::Journal,
         S::Probe(_) | S::CardLocked { .. } => Kind::Card,
-        S::Mailer(_) | S::Crn(_) => Kind::Io,
         S::Batch(_) | S::RecordMissing(_) => Kind::Input,
         _ => Kind::Io,
     };

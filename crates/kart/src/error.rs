@@ -62,10 +62,14 @@ impl Kind {
         match self {
             Kind::Failed => "see the report above for what failed",
             Kind::Usage => "see `kart --help`",
-            Kind::Reader => "run `kart readers` to see the readers, or use --reader sim:all for simulated cards",
+            Kind::Reader => {
+                "run `kart readers` to see the readers, or use --reader sim:all for simulated cards"
+            }
             Kind::Card => "re-insert the card and run the command again",
             Kind::Input => "fix the input file and run the command again",
-            Kind::Issuer => "check the issuer directory (create a demo one with `kart issuer init DIR`)",
+            Kind::Issuer => {
+                "check the issuer directory (create a demo one with `kart issuer init DIR`)"
+            }
             Kind::Journal => "check the journal path and its permissions",
             Kind::Io => "check the path and free disk space",
         }

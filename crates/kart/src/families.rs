@@ -55,7 +55,10 @@ mod tests {
         // Prefixes and the "IRN" marker as listed in INIDOSDK's Report.md.
         let t0 = recognize(&atr("3B7F9600008031B865B0850300EF120FFE829000")).is_none();
         assert!(t0, "3B7F96 is not one of the listed prefixes");
-        assert_eq!(recognize(&atr("3B7D950000803180659000")).unwrap().prefix, "3B7D95");
+        assert_eq!(
+            recognize(&atr("3B7D950000803180659000")).unwrap().prefix,
+            "3B7D95"
+        );
         let t1 = recognize(&atr("3BDB97008131FE4580318049524E2D43019000DC")).unwrap();
         assert_eq!(t1.prefix, "3BDB97");
         assert!(t1.description.contains("IRN"));

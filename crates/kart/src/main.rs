@@ -27,13 +27,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let json = std::env::args().any(|a| a == "--json");
-            return match error::from_clap(&e) {
-                Some(err) => fail(&Output::new(json), &err),
-                None => {
-                    let _ = e.print();
-                    ExitCode::SUCCESS
-                }
-            };
+            if let Some(err) = error::from_clap(&e) {
+                return fail(Output::new(json), &err);
+            }
+            let _ = e.print();
+            return ExitCode::SUCCESS;
         }
     };
     let out = Output::new(cli.json);
@@ -43,19 +41,19 @@ fn main() -> ExitCode {
     };
     let spec = match spec {
         Ok(s) => s,
-        Err(e) => return fail(&out, &CliError::new(Kind::Input, e)),
+        Err(e) => return fail(out, &CliError::new(Kind::Input, e)),
     };
     let ctx = Ctx { out, spec };
     match cmd::run(cli.command, &ctx) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(Kind::Failed.code()),
-        Err(e) => fail(&out, &e),
+        Err(e) => fail(out, &e),
     }
 }
 
 /// Reports `e` (one line on stderr; with `--json` also a JSON error on
 /// stdout) and gives its exit code.
-fn fail(out: &Output, e: &CliError) -> ExitCode {
+fn fail(out: Output, e: &CliError) -> ExitCode {
     if out.json {
         out.json("error", serde_json::json!({ "error": e.to_json() }));
     }

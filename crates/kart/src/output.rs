@@ -32,7 +32,9 @@ impl Output {
 
     /// Prints the result of `command` as JSON: `body`'s fields after
     /// `format` and `command`.
-    pub fn json(&self, command: &str, body: Value) {
+    // A method, like `line`, so every command writes through its `Output`.
+    #[allow(clippy::unused_self)]
+    pub fn json(self, command: &str, body: Value) {
         let mut object = Map::new();
         object.insert("format".into(), FORMAT.into());
         object.insert("command".into(), command.into());
@@ -46,7 +48,7 @@ impl Output {
     }
 
     /// Prints a line of human output (ignored with `--json`).
-    pub fn line(&self, text: impl std::fmt::Display) {
+    pub fn line(self, text: impl std::fmt::Display) {
         if !self.json {
             println_flushed(&text.to_string());
         }

@@ -14,7 +14,7 @@ pub struct Progress {
 
 impl Progress {
     /// Bars for `readers` and a total of `total` items.
-    pub fn new(out: &Output, readers: &[String], total: u64) -> Self {
+    pub fn new(out: Output, readers: &[String], total: u64) -> Self {
         let multi = if out.progress {
             MultiProgress::new()
         } else {

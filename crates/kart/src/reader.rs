@@ -11,7 +11,7 @@
 //!
 //! Without `--reader`, every PC/SC reader holding a card is used.
 //! Simulated cards live inside this kart process: they start blank
-//! (PRE_PERSONALIZED) every time and are gone when the command ends.
+//! (`PRE_PERSONALIZED`) every time and are gone when the command ends.
 
 use crate::error::{CliError, Kind};
 use kart_apdu::Transport;
@@ -136,7 +136,9 @@ fn sim_sources(value: &str, id: &str, count: &str, spec: &Spec) -> Result<Vec<So
         .ok_or_else(|| {
             CliError::with_hint(
                 Kind::Usage,
-                format!("'{value}': the count after '*' must be a number from 1 to {MAX_SIM_CARDS}"),
+                format!(
+                    "'{value}': the count after '*' must be a number from 1 to {MAX_SIM_CARDS}"
+                ),
                 "write e.g. --reader sim:vendor-a*4",
             )
         })?;
@@ -233,7 +235,11 @@ fn match_reader(
         }
         many => Err(CliError::with_hint(
             Kind::Usage,
-            format!("reader '{value}' matches {} readers: {}", many.len(), many.join(", ")),
+            format!(
+                "reader '{value}' matches {} readers: {}",
+                many.len(),
+                many.join(", ")
+            ),
             "give more of the name",
         )),
     }
@@ -241,7 +247,11 @@ fn match_reader(
 
 /// Opens the card of `source`. A simulated card gets `config` (serial and
 /// issuer master key) when given, else a random serial and the GP test key.
-pub fn open(source: &Source, share: Share, config: Option<&SimConfig>) -> Result<OpenCard, CliError> {
+pub fn open(
+    source: &Source,
+    share: Share,
+    config: Option<&SimConfig>,
+) -> Result<OpenCard, CliError> {
     match source {
         Source::Pcsc(name) => {
             let conn = Pcsc::establish()?.connect(
@@ -300,7 +310,10 @@ mod tests {
             .iter()
             .map(Source::name)
             .collect();
-        assert_eq!(names, ["sim:vendor-b#1", "sim:vendor-b#2", "sim:vendor-b#3"]);
+        assert_eq!(
+            names,
+            ["sim:vendor-b#1", "sim:vendor-b#2", "sim:vendor-b#3"]
+        );
         let all = resolve(&["sim:all".into()], &spec).unwrap();
         assert_eq!(all.len(), spec.profiles.len());
         assert!(all.iter().all(Source::is_simulated));
@@ -323,18 +336,28 @@ mod tests {
 
     #[test]
     fn reader_names_match_exactly_or_by_a_unique_part() {
-        let readers: Vec<kart_pcsc::ReaderInfo> = ["ACS ACR39U 00 00", "kart vpcd 0 00 00", "kart vpcd 0 00 01"]
-            .iter()
-            .map(|n| kart_pcsc::ReaderInfo {
-                name: (*n).into(),
-                card: kart_pcsc::CardState::Absent,
-                atr: Vec::new(),
-            })
-            .collect();
+        let readers: Vec<kart_pcsc::ReaderInfo> =
+            ["ACS ACR39U 00 00", "kart vpcd 0 00 00", "kart vpcd 0 00 01"]
+                .iter()
+                .map(|n| kart_pcsc::ReaderInfo {
+                    name: (*n).into(),
+                    card: kart_pcsc::CardState::Absent,
+                    atr: Vec::new(),
+                })
+                .collect();
         let spec = spec();
-        assert_eq!(match_reader("acr39", &readers, &spec).unwrap(), "ACS ACR39U 00 00");
-        assert_eq!(match_reader("kart vpcd 0 00 01", &readers, &spec).unwrap(), "kart vpcd 0 00 01");
-        assert_eq!(match_reader("vpcd", &readers, &spec).unwrap_err().kind, Kind::Usage);
+        assert_eq!(
+            match_reader("acr39", &readers, &spec).unwrap(),
+            "ACS ACR39U 00 00"
+        );
+        assert_eq!(
+            match_reader("kart vpcd 0 00 01", &readers, &spec).unwrap(),
+            "kart vpcd 0 00 01"
+        );
+        assert_eq!(
+            match_reader("vpcd", &readers, &spec).unwrap_err().kind,
+            Kind::Usage
+        );
         let unknown = match_reader("omnikey", &readers, &spec).unwrap_err();
         assert_eq!(unknown.kind, Kind::Reader);
         assert!(unknown.what.contains("ACS ACR39U"), "{unknown}");

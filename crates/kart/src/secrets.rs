@@ -44,11 +44,14 @@ pub fn read_pin(source: PinSource<'_>) -> Result<Option<Pin>, CliError> {
         return parse(&text, &format!("${PIN_ENV}"), role).map(Some);
     }
     if source.prompt && std::io::stdin().is_terminal() {
-        let text = Zeroizing::new(
-            rpassword::prompt_password(format!("{role}: ")).map_err(|e| {
-                CliError::new(Kind::Input, format!("cannot read the {role} from the terminal: {e}"))
-            })?,
-        );
+        let text = Zeroizing::new(rpassword::prompt_password(format!("{role}: ")).map_err(
+            |e| {
+                CliError::new(
+                    Kind::Input,
+                    format!("cannot read the {role} from the terminal: {e}"),
+                )
+            },
+        )?);
         return parse(&text, "the prompt", role).map(Some);
     }
     Ok(None)
@@ -93,9 +96,15 @@ mod tests {
         std::fs::write(&bad, "12x45678").unwrap();
         let e = read_pin(src(&bad)).unwrap_err();
         assert_eq!(e.kind, Kind::Input);
-        assert!(e.what.contains("not valid") && !e.what.contains("12x45678"), "{e}");
+        assert!(
+            e.what.contains("not valid") && !e.what.contains("12x45678"),
+            "{e}"
+        );
 
         let missing = read_pin(src(&dir.path().join("nope"))).unwrap_err();
-        assert!(missing.what.contains("cannot read the ID PIN file"), "{missing}");
+        assert!(
+            missing.what.contains("cannot read the ID PIN file"),
+            "{missing}"
+        );
     }
 }

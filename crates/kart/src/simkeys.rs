@@ -8,14 +8,17 @@ use kart_perso::pki::{MasterKeySet, MasterKeys, SecureChannelAlgorithm};
 use kart_sim::SimConfig;
 use kart_spec::{Profile, Scp};
 use ring::rand::{SecureRandom, SystemRandom};
-use subtle::ConstantTimeEq;
 use std::fmt::Write as _;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// The master-key set a card of `profile` uses (same choice as the engine's
 /// `Issuer::channel_keys`).
 fn set_for<'a>(keys: &'a MasterKeys, profile: &Profile) -> Option<&'a MasterKeySet> {
-    let wanted = match (profile.secure_channel.scp, profile.secure_channel.key_length) {
+    let wanted = match (
+        profile.secure_channel.scp,
+        profile.secure_channel.key_length,
+    ) {
         (Scp::Scp02, 16) => SecureChannelAlgorithm::TripleDes,
         (Scp::Scp03, 16) => SecureChannelAlgorithm::Aes128,
         (Scp::Scp03, 32) => SecureChannelAlgorithm::Aes256,
@@ -30,7 +33,10 @@ pub fn sim_config(keys: &MasterKeys, profile: &Profile) -> Result<SimConfig, Cli
     let set = set_for(keys, profile).ok_or_else(|| {
         CliError::with_hint(
             Kind::Issuer,
-            format!("the issuer has no master key set for profile {}", profile.id),
+            format!(
+                "the issuer has no master key set for profile {}",
+                profile.id
+            ),
             "add one to master-keys.json, or create the issuer with `kart issuer init`",
         )
     })?;
@@ -56,7 +62,9 @@ pub fn sim_config(keys: &MasterKeys, profile: &Profile) -> Result<SimConfig, Cli
 /// ENC = MAC = DEK (its ENC key), for simulated cards. Demo issuers only.
 pub fn unify_master_keys(path: &std::path::Path) -> Result<(), CliError> {
     let keys = MasterKeys::load(path)?;
-    let mut json = Zeroizing::new(String::from(r#"{"format":"kart-master-keys/1","key_sets":["#));
+    let mut json = Zeroizing::new(String::from(
+        r#"{"format":"kart-master-keys/1","key_sets":["#,
+    ));
     for (i, s) in keys.sets().iter().enumerate() {
         let k = Zeroizing::new(hex::encode(s.enc()));
         if i > 0 {
@@ -75,7 +83,6 @@ pub fn unify_master_keys(path: &std::path::Path) -> Result<(), CliError> {
     json.push_str("]}");
     // The check that it loads back comes before replacing the file.
     MasterKeys::from_json(&json)?;
-    std::fs::write(path, json.as_bytes()).map_err(|e| {
-        CliError::new(Kind::Io, format!("cannot write {}: {e}", path.display()))
-    })
+    std::fs::write(path, json.as_bytes())
+        .map_err(|e| CliError::new(Kind::Io, format!("cannot write {}: {e}", path.display())))
 }

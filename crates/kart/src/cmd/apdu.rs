@@ -57,7 +57,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         exchanges.push(exchange_json(cmd, &r));
     }
     if ctx.out.json {
-        ctx.out.json("apdu", json!({ "reader": open.reader, "exchanges": exchanges }));
+        ctx.out.json(
+            "apdu",
+            json!({ "reader": open.reader, "exchanges": exchanges }),
+        );
     }
     Ok(Outcome::Ok)
 }

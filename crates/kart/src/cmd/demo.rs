@@ -9,9 +9,7 @@
 //! Exit code 0 when every valid application was issued and verified
 //! genuine; the invalid rows are expected to be rejected.
 
-use super::personalize::{
-    load_batch, personalize_loaded, show, station_files, station_open_error,
-};
+use super::personalize::{load_batch, personalize_loaded, show, station_files, station_open_error};
 use super::{issuer, report, verify, Ctx, Outcome};
 use crate::cli::ReaderArgs;
 use crate::error::{CliError, Kind};
@@ -30,15 +28,42 @@ const MARKER: &str = ".kart-demo";
 
 /// The sample batch and its photos, built in so the demo runs anywhere.
 const SAMPLE: [(&str, &[u8]); 9] = [
-    ("applications.csv", include_bytes!("../../../../examples/batch/applications.csv")),
-    ("photos/photo-1.jpg", include_bytes!("../../../../examples/batch/photos/photo-1.jpg")),
-    ("photos/photo-2.jpg", include_bytes!("../../../../examples/batch/photos/photo-2.jpg")),
-    ("photos/photo-3.jpg", include_bytes!("../../../../examples/batch/photos/photo-3.jpg")),
-    ("photos/photo-4.jpg", include_bytes!("../../../../examples/batch/photos/photo-4.jpg")),
-    ("photos/photo-5.jpg", include_bytes!("../../../../examples/batch/photos/photo-5.jpg")),
-    ("photos/photo-6.jpg", include_bytes!("../../../../examples/batch/photos/photo-6.jpg")),
-    ("photos/photo-7.jpg", include_bytes!("../../../../examples/batch/photos/photo-7.jpg")),
-    ("photos/broken.jpg", include_bytes!("../../../../examples/batch/photos/broken.jpg")),
+    (
+        "applications.csv",
+        include_bytes!("../../../../examples/batch/applications.csv"),
+    ),
+    (
+        "photos/photo-1.jpg",
+        include_bytes!("../../../../examples/batch/photos/photo-1.jpg"),
+    ),
+    (
+        "photos/photo-2.jpg",
+        include_bytes!("../../../../examples/batch/photos/photo-2.jpg"),
+    ),
+    (
+        "photos/photo-3.jpg",
+        include_bytes!("../../../../examples/batch/photos/photo-3.jpg"),
+    ),
+    (
+        "photos/photo-4.jpg",
+        include_bytes!("../../../../examples/batch/photos/photo-4.jpg"),
+    ),
+    (
+        "photos/photo-5.jpg",
+        include_bytes!("../../../../examples/batch/photos/photo-5.jpg"),
+    ),
+    (
+        "photos/photo-6.jpg",
+        include_bytes!("../../../../examples/batch/photos/photo-6.jpg"),
+    ),
+    (
+        "photos/photo-7.jpg",
+        include_bytes!("../../../../examples/batch/photos/photo-7.jpg"),
+    ),
+    (
+        "photos/broken.jpg",
+        include_bytes!("../../../../examples/batch/photos/broken.jpg"),
+    ),
 ];
 
 /// `kart demo`.
@@ -76,8 +101,13 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let master_keys = MasterKeys::load(&keys_path)?;
     let trust = verify::trust_anchors(Some(&issuer_dir), None, None)?;
     let files = station_files(&args.dir.join("station"))?;
-    let station = Station::open("kart-demo", &files, Issuer::load(&issuer_dir)?, ctx.spec.clone())
-        .map_err(station_open_error)?;
+    let station = Station::open(
+        "kart-demo",
+        &files,
+        Issuer::load(&issuer_dir)?,
+        ctx.spec.clone(),
+    )
+    .map_err(station_open_error)?;
     let load = load_batch(&station, &batch)?;
     let mailer = files.mailer.clone();
     let spec = &ctx.spec;
@@ -124,7 +154,9 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
 
 /// Empties `dir` if an earlier demo made it; refuses any other non-empty directory.
 fn prepare_dir(dir: &Path) -> Result<(), CliError> {
-    let io = |e: std::io::Error| CliError::new(Kind::Io, format!("demo directory {}: {e}", dir.display()));
+    let io = |e: std::io::Error| {
+        CliError::new(Kind::Io, format!("demo directory {}: {e}", dir.display()))
+    };
     if dir.join(MARKER).is_file() {
         std::fs::remove_dir_all(dir).map_err(io)?;
     } else if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
@@ -135,8 +167,11 @@ fn prepare_dir(dir: &Path) -> Result<(), CliError> {
         ));
     }
     std::fs::create_dir_all(dir).map_err(io)?;
-    std::fs::write(dir.join(MARKER), "made by `kart demo`; the next demo run replaces this directory\n")
-        .map_err(io)
+    std::fs::write(
+        dir.join(MARKER),
+        "made by `kart demo`; the next demo run replaces this directory\n",
+    )
+    .map_err(io)
 }
 
 /// Writes the built-in sample batch into `dir`; returns the batch path.
@@ -144,11 +179,13 @@ fn write_sample(dir: &Path) -> Result<PathBuf, CliError> {
     for (name, bytes) in SAMPLE {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| CliError::new(Kind::Io, format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                CliError::new(Kind::Io, format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
-        std::fs::write(&path, bytes)
-            .map_err(|e| CliError::new(Kind::Io, format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, bytes).map_err(|e| {
+            CliError::new(Kind::Io, format!("cannot write {}: {e}", path.display()))
+        })?;
     }
     Ok(dir.join("applications.csv"))
 }
@@ -156,16 +193,24 @@ fn write_sample(dir: &Path) -> Result<PathBuf, CliError> {
 /// The ID PIN of the latest mailer entry for `tracking` (a later entry
 /// supersedes an earlier one). Only the demo reads the mailer back.
 fn mailer_id_pin(path: &Path, tracking: &TrackingCode) -> Result<Pin, CliError> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| CliError::new(Kind::Io, format!("cannot read the PIN mailer {}: {e}", path.display())))?,
-    );
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        CliError::new(
+            Kind::Io,
+            format!("cannot read the PIN mailer {}: {e}", path.display()),
+        )
+    })?);
     let wanted = format!("tracking={tracking}");
     let digits = text
         .lines()
         .rev()
         .find(|l| l.split(' ').next() == Some(wanted.as_str()))
         .and_then(|l| l.split(' ').find_map(|w| w.strip_prefix("id_pin=")))
-        .ok_or_else(|| CliError::new(Kind::Io, format!("the PIN mailer has no entry for {tracking}")))?;
-    Pin::parse(digits).map_err(|e| CliError::new(Kind::Io, format!("PIN mailer entry for {tracking}: {e}")))
+        .ok_or_else(|| {
+            CliError::new(
+                Kind::Io,
+                format!("the PIN mailer has no entry for {tracking}"),
+            )
+        })?;
+    Pin::parse(digits)
+        .map_err(|e| CliError::new(Kind::Io, format!("PIN mailer entry for {tracking}: {e}")))
 }

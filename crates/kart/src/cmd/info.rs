@@ -63,7 +63,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     t.add_row(["protocol".to_owned(), open.protocol.to_owned()]);
     t.add_row([
         "vendor profile".to_owned(),
-        profile.map_or_else(|| "none matches".to_owned(), |p| format!("{} ({})", p.id, p.name)),
+        profile.map_or_else(
+            || "none matches".to_owned(),
+            |p| format!("{} ({})", p.id, p.name),
+        ),
     ]);
     if let Some(f) = family {
         t.add_row([
@@ -71,9 +74,21 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             format!("{} — ATR prefix {}", f.description, f.prefix),
         ]);
     }
-    t.add_row(["applet".to_owned(), facts.applet_aid.as_deref().map_or_else(|| "not found".to_owned(), hex)]);
-    t.add_row(["life cycle".to_owned(), lifecycle.map_or_else(none, |(c, n)| format!("{n} ({c:02X})"))]);
-    t.add_row(["CSN".to_owned(), facts.csn.as_deref().map_or_else(none, hex)]);
+    t.add_row([
+        "applet".to_owned(),
+        facts
+            .applet_aid
+            .as_deref()
+            .map_or_else(|| "not found".to_owned(), hex),
+    ]);
+    t.add_row([
+        "life cycle".to_owned(),
+        lifecycle.map_or_else(none, |(c, n)| format!("{n} ({c:02X})")),
+    ]);
+    t.add_row([
+        "CSN".to_owned(),
+        facts.csn.as_deref().map_or_else(none, hex),
+    ]);
     t.add_row(["CRN".to_owned(), facts.crn.clone().unwrap_or_else(none)]);
     ctx.out.line(t);
     for n in &facts.notes {
@@ -85,24 +100,46 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
 /// Asks the card manager for the CPLC, then the applet (the profile's AID
 /// first, then every known AID) for its life-cycle state and CRN. A card
 /// that refuses is described, not an error; a card that stops answering is.
-fn probe<T: Transport>(card: &mut Card<T>, spec: &Spec, preferred: Option<&[u8]>) -> Result<Facts, CliError> {
+fn probe<T: Transport>(
+    card: &mut Card<T>,
+    spec: &Spec,
+    preferred: Option<&[u8]>,
+) -> Result<Facts, CliError> {
     let mut facts = Facts::default();
     let select = |aid: &[u8], p2: u8| -> Result<Command, CliError> {
-        let c = Command::new(0x00, 0xA4, 0x04, p2).with_data(aid).map_err(CardError::from)?;
-        Ok(if p2 == 0 { c.with_le(256).map_err(CardError::from)? } else { c })
+        let c = Command::new(0x00, 0xA4, 0x04, p2)
+            .with_data(aid)
+            .map_err(CardError::from)?;
+        Ok(if p2 == 0 {
+            c.with_le(256).map_err(CardError::from)?
+        } else {
+            c
+        })
     };
     let isd = spec.applet.card_manager.aid.bytes();
     let r = card.send(&select(isd, 0x0C)?)?;
     if r.is_success() {
         match get_data(card, 0x9F7F)? {
             Ok(cplc) if cplc.len() >= 16 => {
-                facts.csn = Some([cplc.get(..4), cplc.get(12..16)].into_iter().flatten().flatten().copied().collect());
+                facts.csn = Some(
+                    [cplc.get(..4), cplc.get(12..16)]
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .copied()
+                        .collect(),
+                );
             }
-            Ok(cplc) => facts.notes.push(format!("CPLC of {} bytes is too short for a serial number", cplc.len())),
+            Ok(cplc) => facts.notes.push(format!(
+                "CPLC of {} bytes is too short for a serial number",
+                cplc.len()
+            )),
             Err(sw) => facts.notes.push(format!("GET DATA CPLC answered {sw}")),
         }
     } else {
-        facts.notes.push(format!("SELECT card manager answered {}", r.sw()));
+        facts
+            .notes
+            .push(format!("SELECT card manager answered {}", r.sw()));
     }
     let mut aids: Vec<&[u8]> = preferred.into_iter().collect();
     aids.extend(spec.profiles.iter().map(|p| p.applet_aid.bytes()));
@@ -114,15 +151,19 @@ fn probe<T: Transport>(card: &mut Card<T>, spec: &Spec, preferred: Option<&[u8]>
             continue;
         }
         facts.applet_aid = Some(aid.to_vec());
-        let code = tlv::parse(r.data())
-            .ok()
-            .and_then(|fci| tlv::value_at(&fci, &[0x6F, 0x8A]).ok().and_then(|v| v.first().copied()));
+        let code = tlv::parse(r.data()).ok().and_then(|fci| {
+            tlv::value_at(&fci, &[0x6F, 0x8A])
+                .ok()
+                .and_then(|v| v.first().copied())
+        });
         let code = match code {
             Some(c) => Some(c),
             None => match get_data(card, 0xDF71)? {
                 Ok(v) => v.first().copied(),
                 Err(sw) => {
-                    facts.notes.push(format!("GET DATA life cycle answered {sw}"));
+                    facts
+                        .notes
+                        .push(format!("GET DATA life cycle answered {sw}"));
                     None
                 }
             },
@@ -136,15 +177,22 @@ fn probe<T: Transport>(card: &mut Card<T>, spec: &Spec, preferred: Option<&[u8]>
         break;
     }
     if facts.applet_aid.is_none() {
-        facts.notes.push("no national-ID applet answered SELECT under any known AID".to_owned());
+        facts
+            .notes
+            .push("no national-ID applet answered SELECT under any known AID".to_owned());
     }
     Ok(facts)
 }
 
 /// GET DATA `tag`: the value inside the answered `tag L value`, or the status.
-fn get_data<T: Transport>(card: &mut Card<T>, tag: u16) -> Result<Result<Vec<u8>, kart_apdu::StatusWord>, CliError> {
+fn get_data<T: Transport>(
+    card: &mut Card<T>,
+    tag: u16,
+) -> Result<Result<Vec<u8>, kart_apdu::StatusWord>, CliError> {
     let [p1, p2] = tag.to_be_bytes();
-    let cmd = Command::new(0x80, 0xCA, p1, p2).with_le(256).map_err(CardError::from)?;
+    let cmd = Command::new(0x80, 0xCA, p1, p2)
+        .with_le(256)
+        .map_err(CardError::from)?;
     let r = card.send(&cmd)?;
     if !r.is_success() {
         return Ok(Err(r.sw()));
@@ -152,7 +200,11 @@ fn get_data<T: Transport>(card: &mut Card<T>, tag: u16) -> Result<Result<Vec<u8>
     let value = tlv::parse(r.data())
         .ok()
         .filter(|t| tlv::tag_number(t) == u32::from(tag))
-        .and_then(|t| tlv::value_at(&t, &[u32::from(tag)]).ok().map(<[u8]>::to_vec));
+        .and_then(|t| {
+            tlv::value_at(&t, &[u32::from(tag)])
+                .ok()
+                .map(<[u8]>::to_vec)
+        });
     Ok(Ok(value.unwrap_or_else(|| r.data().to_vec())))
 }
 

@@ -41,9 +41,11 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
                 for (path, what) in &files {
                     t.add_row([path.clone(), (*what).to_owned()]);
                 }
-                ctx.out.line(format!("demo issuer created in {}", dir.display()));
+                ctx.out
+                    .line(format!("demo issuer created in {}", dir.display()));
                 ctx.out.line(t);
-                ctx.out.line("keys are unencrypted files (mode 0600): for tests and demos only");
+                ctx.out
+                    .line("keys are unencrypted files (mode 0600): for tests and demos only");
             }
             Ok(Outcome::Ok)
         }
@@ -66,10 +68,19 @@ pub fn init(dir: &Path) -> Result<Vec<(String, &'static str)>, CliError> {
     Ok(vec![
         (shown(&f.root), "issuer root certificate (trust anchor)"),
         (shown(&f.root_key), "issuer root key (keep offline)"),
-        (shown(&f.card_ca), "card CA certificate (issues holder certificates)"),
+        (
+            shown(&f.card_ca),
+            "card CA certificate (issues holder certificates)",
+        ),
         (shown(&f.card_ca_key), "card CA key"),
-        (shown(&f.document_signer), "document signer certificate (signs security objects)"),
+        (
+            shown(&f.document_signer),
+            "document signer certificate (signs security objects)",
+        ),
         (shown(&f.document_signer_key), "document signer key"),
-        (shown(&f.master_keys), "secure-channel master keys (ENC = MAC = DEK per set, as simulated cards take them)"),
+        (
+            shown(&f.master_keys),
+            "secure-channel master keys (ENC = MAC = DEK per set, as simulated cards take them)",
+        ),
     ])
 }

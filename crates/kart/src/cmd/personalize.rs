@@ -12,8 +12,8 @@ use kart_perso::card_data::{CardFacts, Crn};
 use kart_perso::issuer::{Issuer, MASTER_KEYS_FILE};
 use kart_perso::personalize::Job;
 use kart_perso::pin_mailer::Pins;
-use kart_perso::plan::{self, Lifecycle, PlanInput};
 use kart_perso::pki::MasterKeys;
+use kart_perso::plan::{self, Lifecycle, PlanInput};
 use kart_perso::record::{Batch, RecordError, Validator};
 use kart_perso::station::{BatchLoad, Station, StationFiles};
 use kart_spec::Profile;
@@ -97,7 +97,10 @@ pub fn load_issuer(dir: &Path) -> Result<Issuer, CliError> {
 /// The station's files in `dir`, created if missing.
 pub fn station_files(dir: &Path) -> Result<StationFiles, CliError> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        CliError::new(Kind::Io, format!("cannot create the station directory {}: {e}", dir.display()))
+        CliError::new(
+            Kind::Io,
+            format!("cannot create the station directory {}: {e}", dir.display()),
+        )
     })?;
     Ok(StationFiles::in_dir(dir))
 }
@@ -135,7 +138,7 @@ pub fn personalize_loaded(
 ) -> Result<Tally, CliError> {
     let before = report::load(journal)?;
     let names: Vec<String> = sources.iter().map(Source::name).collect();
-    let progress = Progress::new(&ctx.out, &names, before.pending + before.in_progress);
+    let progress = Progress::new(ctx.out, &names, before.pending + before.in_progress);
     let run = Run {
         station,
         journal,
@@ -157,7 +160,9 @@ pub fn finish(load: &BatchLoad, mut tally: Tally) -> Result<Outcome, CliError> {
     if tally.results.is_empty() && !tally.errors.is_empty() {
         return Err(tally.errors.swap_remove(0).1);
     }
-    Ok(Outcome::from_pass(load.rejected.is_empty() && tally.all_ok()))
+    Ok(Outcome::from_pass(
+        load.rejected.is_empty() && tally.all_ok(),
+    ))
 }
 
 /// Rejected records as JSON.
@@ -194,7 +199,12 @@ pub fn show(
     if !tally.results.is_empty() {
         let mut t = table(["tracking code", "reader", "result", "detail"]);
         for r in &tally.results {
-            t.add_row([r.tracking.clone(), r.reader.clone(), r.result.to_owned(), r.detail.clone()]);
+            t.add_row([
+                r.tracking.clone(),
+                r.reader.clone(),
+                r.result.to_owned(),
+                r.detail.clone(),
+            ]);
         }
         ctx.out.line(t);
     }
@@ -215,36 +225,41 @@ pub fn show_rejected(ctx: &Ctx, rejected: &[RecordError]) {
             t.add_row([r.line.to_string(), m]);
         }
     }
-    ctx.out.line(format!("{} record(s) rejected:", rejected.len()));
+    ctx.out
+        .line(format!("{} record(s) rejected:", rejected.len()));
     ctx.out.line(t);
 }
 
 /// `--dry-run`: each valid record's plan for each profile; no card, no journal.
 fn dry_run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
-    let profiles: Vec<&Profile> = match &args.profile {
-        Some(id) => vec![ctx.spec.profile(id).ok_or_else(|| {
+    let profiles: Vec<&Profile> = if let Some(id) = &args.profile {
+        vec![ctx.spec.profile(id).ok_or_else(|| {
             CliError::with_hint(
                 Kind::Usage,
                 format!("there is no vendor profile '{id}'"),
                 format!(
                     "choose one of {}",
-                    ctx.spec.profiles.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ctx.spec
+                        .profiles
+                        .iter()
+                        .map(|p| p.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
-        })?],
-        None => {
-            let sims: Vec<&Profile> = args
-                .reader
-                .readers
-                .iter()
-                .filter_map(|r| r.strip_prefix("sim:"))
-                .filter_map(|r| ctx.spec.profile(r.split('*').next().unwrap_or(r)))
-                .collect();
-            if sims.is_empty() {
-                ctx.spec.profiles.iter().collect()
-            } else {
-                sims
-            }
+        })?]
+    } else {
+        let sims: Vec<&Profile> = args
+            .reader
+            .readers
+            .iter()
+            .filter_map(|r| r.strip_prefix("sim:"))
+            .filter_map(|r| ctx.spec.profile(r.split('*').next().unwrap_or(r)))
+            .collect();
+        if sims.is_empty() {
+            ctx.spec.profiles.iter().collect()
+        } else {
+            sims
         }
     };
     let today = time::OffsetDateTime::now_utc().date();
@@ -278,7 +293,10 @@ fn dry_run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
                 pins: &pins,
             })
             .map_err(|e| {
-                CliError::new(Kind::Input, format!("application {}: {e}", record.tracking_code))
+                CliError::new(
+                    Kind::Input,
+                    format!("application {}: {e}", record.tracking_code),
+                )
             })?;
             plans.push((record.tracking_code.to_string(), profile.id.clone(), plan));
         }
@@ -310,7 +328,9 @@ fn dry_run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         return Ok(Outcome::from_pass(load.rejected.is_empty()));
     }
     for (tracking, profile, plan) in &plans {
-        ctx.out.line(format!("application {tracking} on a {profile} card (CSN and CRN filled in at the card):"));
+        ctx.out.line(format!(
+            "application {tracking} on a {profile} card (CSN and CRN filled in at the card):"
+        ));
         ctx.out.line(plan);
     }
     show_rejected(ctx, &rejected);

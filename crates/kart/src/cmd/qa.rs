@@ -16,7 +16,7 @@ pub struct Args {
     /// Issuer directory (only its secure-channel master keys are used).
     #[arg(long, value_name = "DIR", env = "KART_ISSUER")]
     pub issuer: Option<PathBuf>,
-    /// Where to write the reports (JSON, JUnit XML, HTML).
+    /// Where to write the reports (JSON, `JUnit` XML, HTML).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
 }

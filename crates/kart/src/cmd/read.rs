@@ -1,5 +1,5 @@
 //! `kart read`: the identity data on a card, as a table (Persian names in
-//! UTF-8) or JSON. Needs the ID PIN, from a file, $KART_PIN or a prompt.
+//! UTF-8) or JSON. Needs the ID PIN, from a file, `$KART_PIN` or a prompt.
 
 use super::{Ctx, Outcome};
 use crate::cli::ReaderArgs;
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     reader: ReaderArgs,
-    /// The ID PIN, read from this file (else $KART_PIN, else a prompt).
+    /// The ID PIN, read from this file (else `$KART_PIN`, else a prompt).
     #[arg(long, value_name = "FILE")]
     pin_file: Option<PathBuf>,
     /// Save the facial image (JPEG) to this file.
@@ -64,14 +64,22 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     }
     let identity = content
         .identity()
-        .ok_or_else(|| CliError::new(Kind::Card, "EF.ID is empty: the card holds no identity data"))?
+        .ok_or_else(|| {
+            CliError::new(
+                Kind::Card,
+                "EF.ID is empty: the card holds no identity data",
+            )
+        })?
         .map_err(|e| CliError::new(Kind::Card, format!("EF.ID does not decode: {e}")))?;
     if let Some(path) = &args.photo {
         let photo = content
             .photo()
             .ok_or_else(|| CliError::new(Kind::Card, "the card holds no facial image"))?;
         std::fs::write(path, photo).map_err(|e| {
-            CliError::new(Kind::Io, format!("cannot write the photo to {}: {e}", path.display()))
+            CliError::new(
+                Kind::Io,
+                format!("cannot write the photo to {}: {e}", path.display()),
+            )
         })?;
     }
     if ctx.out.json {
@@ -93,17 +101,38 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     };
     let rows = [
         ("national code", identity.national_code.to_string()),
-        ("given name", format!("{} / {}", identity.given_name_fa, identity.given_name_en)),
-        ("family name", format!("{} / {}", identity.family_name_fa, identity.family_name_en)),
-        ("father's name", format!("{} / {}", identity.father_name_fa, identity.father_name_en)),
-        ("birth date", format!("{} ({})", identity.birth_date, date(identity.birth_date_gregorian))),
+        (
+            "given name",
+            format!("{} / {}", identity.given_name_fa, identity.given_name_en),
+        ),
+        (
+            "family name",
+            format!("{} / {}", identity.family_name_fa, identity.family_name_en),
+        ),
+        (
+            "father's name",
+            format!("{} / {}", identity.father_name_fa, identity.father_name_en),
+        ),
+        (
+            "birth date",
+            format!(
+                "{} ({})",
+                identity.birth_date,
+                date(identity.birth_date_gregorian)
+            ),
+        ),
         ("gender", identity.gender.code().to_string()),
         ("card serial (CSN)", hex::encode_upper(identity.csn)),
         ("card registration (CRN)", identity.crn.clone()),
         ("issued", date(identity.issue_date)),
         ("expires", date(identity.expiry_date)),
         ("tracking code", identity.tracking_code.clone()),
-        ("photo", content.photo().map_or_else(|| "none".to_owned(), |p| format!("JPEG, {} bytes", p.len()))),
+        (
+            "photo",
+            content
+                .photo()
+                .map_or_else(|| "none".to_owned(), |p| format!("JPEG, {} bytes", p.len())),
+        ),
     ];
     let mut t = table(["field", "value"]);
     for (k, v) in rows {

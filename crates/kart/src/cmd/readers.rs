@@ -72,7 +72,8 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         return Ok(Outcome::Ok);
     }
     if rows.is_empty() {
-        ctx.out.line("no smart-card reader is connected (simulated cards: --reader sim:all)");
+        ctx.out
+            .line("no smart-card reader is connected (simulated cards: --reader sim:all)");
         return Ok(Outcome::Ok);
     }
     let mut t = table(["reader", "card", "ATR", "profile"]);
@@ -171,7 +172,9 @@ fn print_event(ctx: &Ctx, event: &ReaderEvent) {
         ReaderEvent::CardRemoved { reader } => ("card-removed", reader, None),
     };
     if ctx.out.json {
-        let profile = atr.and_then(|a| ctx.spec.profile_for_atr(a)).map(|p| p.id.clone());
+        let profile = atr
+            .and_then(|a| ctx.spec.profile_for_atr(a))
+            .map(|p| p.id.clone());
         ctx.out.json(
             "readers",
             json!({ "event": kind, "reader": reader, "atr": atr.map(|a| hex(a)), "profile": profile }),

@@ -79,19 +79,30 @@ pub fn show(ctx: &Ctx, r: &Report) {
         return;
     }
     let mut totals = table(["issued", "failed", "spoiled", "pending", "in progress"]);
-    totals.add_row([r.issued, r.failed, r.spoiled, r.pending, r.in_progress].map(|n| n.to_string()));
+    totals
+        .add_row([r.issued, r.failed, r.spoiled, r.pending, r.in_progress].map(|n| n.to_string()));
     ctx.out.line(totals);
     if !r.per_vendor.is_empty() {
         let mut t = table(["vendor profile", "issued", "failed", "spoiled"]);
         for v in &r.per_vendor {
-            t.add_row([v.vendor_profile.clone(), v.issued.to_string(), v.failed.to_string(), v.spoiled.to_string()]);
+            t.add_row([
+                v.vendor_profile.clone(),
+                v.issued.to_string(),
+                v.failed.to_string(),
+                v.spoiled.to_string(),
+            ]);
         }
         ctx.out.line(t);
     }
     if !r.per_day.is_empty() {
         let mut t = table(["day (UTC)", "issued", "failed", "spoiled"]);
         for d in &r.per_day {
-            t.add_row([d.day.clone(), d.issued.to_string(), d.failed.to_string(), d.spoiled.to_string()]);
+            t.add_row([
+                d.day.clone(),
+                d.issued.to_string(),
+                d.failed.to_string(),
+                d.spoiled.to_string(),
+            ]);
         }
         ctx.out.line(t);
     }

@@ -78,10 +78,11 @@ impl SwPattern {
 impl std::fmt::Display for SwPattern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for shift in [12u16, 8, 4, 0] {
-            if (self.mask >> shift) & 0xF == 0 {
+            let wildcard = (self.mask >> shift) % 16 == 0;
+            if wildcard {
                 f.write_str("X")?;
             } else {
-                write!(f, "{:X}", (self.value >> shift) & 0xF)?;
+                write!(f, "{:X}", (self.value >> shift) % 16)?;
             }
         }
         Ok(())
@@ -105,22 +106,43 @@ fn parse_script(text: &str) -> Result<Vec<Step>, (usize, String)> {
             continue;
         }
         let (apdu, rest) = content.split_once(';').unwrap_or((content, ""));
-        let command = parse_command(apdu).map_err(|why| (line, format!("not a command APDU: {why}")))?;
-        let mut words = rest.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty());
+        let command =
+            parse_command(apdu).map_err(|why| (line, format!("not a command APDU: {why}")))?;
+        let mut words = rest
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty());
         let expect = match words.next() {
             None => Vec::new(),
             Some(w) if w.eq_ignore_ascii_case("expect") => {
                 let pats: Vec<SwPattern> = words
-                    .map(|w| SwPattern::parse(w).ok_or_else(|| (line, format!("'{w}' is not a status word pattern (4 hex digits, X for any)"))))
+                    .map(|w| {
+                        SwPattern::parse(w).ok_or_else(|| {
+                            (
+                                line,
+                                format!(
+                                    "'{w}' is not a status word pattern (4 hex digits, X for any)"
+                                ),
+                            )
+                        })
+                    })
                     .collect::<Result<_, _>>()?;
                 if pats.is_empty() {
                     return Err((line, "`expect` needs at least one status word".to_owned()));
                 }
                 pats
             }
-            Some(w) => return Err((line, format!("unknown word '{w}' after ';' (only `expect SW...` is allowed)"))),
+            Some(w) => {
+                return Err((
+                    line,
+                    format!("unknown word '{w}' after ';' (only `expect SW...` is allowed)"),
+                ))
+            }
         };
-        steps.push(Step { line, command, expect });
+        steps.push(Step {
+            line,
+            command,
+            expect,
+        });
     }
     Ok(steps)
 }
@@ -167,7 +189,11 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         if s.expect.is_empty() {
             "any".to_owned()
         } else {
-            s.expect.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+            s.expect
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
         }
     };
     if ctx.out.json {
@@ -233,7 +259,10 @@ mod tests {
 
     #[test]
     fn scripts_parse_with_comments_and_report_the_bad_line() {
-        let steps = parse_script("# head\n\n00A4040009F04B4152544E494401 ; expect 9000\n80CA9F7F00  # cplc\n").unwrap();
+        let steps = parse_script(
+            "# head\n\n00A4040009F04B4152544E494401 ; expect 9000\n80CA9F7F00  # cplc\n",
+        )
+        .unwrap();
         assert_eq!(steps.len(), 2);
         assert_eq!(steps[0].line, 3);
         assert_eq!(steps[0].expect.len(), 1);

@@ -21,7 +21,12 @@ pub struct Args {
     reader: ReaderArgs,
     /// Issuer directory: its `root.pem` is the trust anchor and `card-ca.pem`
     /// the CA of the holder certificates. No private key is read.
-    #[arg(long, value_name = "DIR", env = "KART_ISSUER", required_unless_present = "trust")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KART_ISSUER",
+        required_unless_present = "trust"
+    )]
     issuer: Option<PathBuf>,
     /// Trust anchor: an issuer root certificate (PEM or DER), instead of `--issuer`.
     #[arg(long, value_name = "FILE", conflicts_with = "issuer")]
@@ -32,14 +37,18 @@ pub struct Args {
     /// Also check the ID PIN, read from this file.
     #[arg(long, value_name = "FILE")]
     pin_file: Option<PathBuf>,
-    /// Also check the ID PIN: from $KART_PIN, else asked on the terminal.
+    /// Also check the ID PIN: from `$KART_PIN`, else asked on the terminal.
     #[arg(long)]
     pin: bool,
 }
 
 /// Runs `kart verify`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
-    let trust = trust_anchors(args.issuer.as_deref(), args.trust.as_deref(), args.card_ca.as_deref())?;
+    let trust = trust_anchors(
+        args.issuer.as_deref(),
+        args.trust.as_deref(),
+        args.card_ca.as_deref(),
+    )?;
     let pin = if args.pin || args.pin_file.is_some() {
         let pin = read_pin(PinSource {
             file: args.pin_file.as_deref(),
@@ -65,7 +74,11 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
 }
 
 /// Trust anchors from an issuer directory or explicit certificate files.
-pub fn trust_anchors(issuer: Option<&Path>, root: Option<&Path>, card_ca: Option<&Path>) -> Result<TrustAnchors, CliError> {
+pub fn trust_anchors(
+    issuer: Option<&Path>,
+    root: Option<&Path>,
+    card_ca: Option<&Path>,
+) -> Result<TrustAnchors, CliError> {
     let (root, ca) = match (issuer, root) {
         (Some(dir), _) => {
             if !dir.is_dir() {
@@ -98,7 +111,9 @@ pub fn verify<T: Transport>(
     atr: &[u8],
     pin: Option<&kart_perso::record::Pin>,
 ) -> Result<Verdict, CliError> {
-    let mut v = Verifier::new(trust, time::OffsetDateTime::now_utc()).spec(spec).atr(atr);
+    let mut v = Verifier::new(trust, time::OffsetDateTime::now_utc())
+        .spec(spec)
+        .atr(atr);
     if let Some(pin) = pin {
         v = v.pin(pin);
     }
