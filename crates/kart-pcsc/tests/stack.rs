@@ -644,7 +644,7 @@ fn watcher_serves_several_readers_and_one_stuck_reader_stops_no_other(env: &mut 
                 .expect("challenge");
             if arrival.reader == slow {
                 b.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(4000));
+                std::thread::sleep(Duration::from_secs(4));
                 b.fetch_sub(1, Ordering::SeqCst);
             }
             h.lock().unwrap().push((arrival.reader.clone(), challenge));

@@ -27,7 +27,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::net::TcpListener;
@@ -177,6 +176,8 @@ pub struct Pcscd {
     /// its config directory, so the log must live beside it, not in it).
     dir: tempfile::TempDir,
     readers: Vec<VirtualReader>,
+    /// vpcd devices written to reader.conf.d.
+    devices: usize,
 }
 
 impl Pcscd {
@@ -195,45 +196,55 @@ impl Pcscd {
         if UnixStream::connect(socket_path()).is_ok() {
             return Err(HarnessError::ForeignPcscd);
         }
-        let base = free_ports(devices * 2)?;
         let dir = tempfile::Builder::new()
             .prefix("kart-pcscd-")
             .tempdir()
             .map_err(io_err("create a temporary directory for pcscd"))?;
         fs::create_dir(dir.path().join("reader.conf.d")).map_err(io_err("create reader.conf.d"))?;
-        let mut text = String::new();
-        let mut readers = Vec::new();
-        for d in 0..devices {
-            let port = base + 2 * d as u16;
-            // vpcd keeps its sockets in per-slot globals, so two entries
-            // sharing one loaded driver both end up on the last entry's
-            // port; a copy of the driver per entry gives each its own.
-            let driver = dir.path().join(format!("libifdvpcd-{d}.so"));
-            fs::copy(VPCD_DRIVER, &driver).map_err(io_err("copy the vpcd driver"))?;
-            let driver = driver.display();
-            // pcscd names a reader "<FRIENDLYNAME> <same-name index> <slot>".
-            let friendly = format!("kart vpcd {d}");
-            let _ = write!(
-                text,
-                "FRIENDLYNAME \"{friendly}\"\nDEVICENAME /dev/null:0x{port:04X}\nLIBPATH {driver}\nCHANNELID 0x{port:04X}\n\n"
-            );
-            for slot in 0..2u16 {
-                readers.push(VirtualReader {
-                    name: format!("{friendly} 00 {slot:02X}"),
-                    port: port + slot,
-                });
-            }
-        }
-        fs::write(dir.path().join("reader.conf.d/vpcd"), text)
-            .map_err(io_err("write reader.conf.d/vpcd"))?;
         let mut me = Pcscd {
             child: None,
             program: pcscd,
             dir,
-            readers,
+            readers: Vec::new(),
+            devices: 0,
         };
+        let base = free_ports(devices * 2)?;
+        for d in 0..devices {
+            me.write_device(base + 2 * d as u16)?;
+        }
         me.spawn()?;
         Ok(me)
+    }
+
+    /// Writes the reader.conf.d entry of one more vpcd device on `port` and
+    /// `port + 1`; returns its two readers.
+    fn write_device(&mut self, port: u16) -> Result<Vec<VirtualReader>, HarnessError> {
+        let d = self.devices;
+        // vpcd keeps its sockets in per-slot globals, so two entries sharing
+        // one loaded driver both end up on the last entry's port; a copy of
+        // the driver per entry gives each its own.
+        let driver = self.dir.path().join(format!("libifdvpcd-{d}.so"));
+        fs::copy(VPCD_DRIVER, &driver).map_err(io_err("copy the vpcd driver"))?;
+        // pcscd names a reader "<FRIENDLYNAME> <same-name index> <slot>".
+        let friendly = format!("kart vpcd {d}");
+        let text = format!(
+            "FRIENDLYNAME \"{friendly}\"\nDEVICENAME /dev/null:0x{port:04X}\nLIBPATH {}\nCHANNELID 0x{port:04X}\n",
+            driver.display()
+        );
+        fs::write(self.device_conf(d), text).map_err(io_err("write a reader.conf.d entry"))?;
+        self.devices += 1;
+        let new: Vec<VirtualReader> = (0..2u16)
+            .map(|slot| VirtualReader {
+                name: format!("{friendly} 00 {slot:02X}"),
+                port: port + slot,
+            })
+            .collect();
+        self.readers.extend(new.iter().cloned());
+        Ok(new)
+    }
+
+    fn device_conf(&self, d: usize) -> PathBuf {
+        self.dir.path().join(format!("reader.conf.d/vpcd-{d}"))
     }
 
     /// The virtual readers, two per device, in order.
@@ -293,6 +304,11 @@ impl Pcscd {
             .spawn()
             .map_err(io_err("start pcscd"))?;
         self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Waits until pcscd answers on its socket and every vpcd port listens.
+    fn wait_ready(&mut self) -> Result<(), HarnessError> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
