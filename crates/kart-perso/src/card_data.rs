@@ -202,7 +202,10 @@ pub fn ef_id(record: &IdentityRecord, card: &CardFacts) -> Result<Vec<u8>, CardD
 
 /// The contents of EF.FACE: `5F2E` holding the JPEG.
 pub fn ef_face(record: &IdentityRecord) -> Result<Vec<u8>, CardDataError> {
-    Ok(tlv::to_vec(&tlv::primitive(0x5F2E, record.photo.as_bytes())?))
+    Ok(tlv::to_vec(&tlv::primitive(
+        0x5F2E,
+        record.photo.as_bytes(),
+    )?))
 }
 
 /// The contents of EF.FINGER, if the record has a fingerprint template:

@@ -19,7 +19,8 @@
 //! let info = probe(&mut card, profile)?;
 //! let pins = Pins::generate(record.pin.as_ref())?;
 //! let now = time::OffsetDateTime::now_utc();
-//! let job = Job::new(record, Crn::parse("0000000017")?, &pins, now.date());
+//! let crn = Crn::parse("0000000017")?;
+//! let job = Job::new(record, &crn, &pins, now.date());
 //! let outcome = personalize(&mut card, profile, issuer, &info, &job, now)?;
 //! println!("{} locked in {} APDUs", outcome.csn, outcome.counters.apdus);
 //! # Ok(()) }
@@ -329,16 +330,16 @@ impl Run<'_> {
             Scp::Scp03 if profile.secure_channel.i & 0x20 != 0 => SecurityLevel::C_DEC_C_MAC_R_MAC,
             _ => SecurityLevel::C_DEC_C_MAC,
         };
-        let channel = SecureChannel::open(&mut *card, &keys, &params, level).map_err(|e| {
-            match e.error {
+        let channel =
+            SecureChannel::open(&mut *card, &keys, &params, level).map_err(|e| match e.error {
                 GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
                     step: open_name.clone(),
                 },
                 other => PersoError::SecureChannel(other),
-            }
-        })?;
+            })?;
         let mut secure = Card::new(channel);
-        let counters = |s: &mut Card<SecureChannel<&mut Card<T>>>| s.transport_mut().inner_mut().counters();
+        let counters =
+            |s: &mut Card<SecureChannel<&mut Card<T>>>| s.transport_mut().inner_mut().counters();
         self.record(&open_name, t, before, counters(&mut secure));
         for step in steps {
             let t = Instant::now();

@@ -211,7 +211,10 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     };
     let aid = input.profile.applet_aid.bytes();
     let mut files = vec![
-        (card_data::EF_ID, card_data::ef_id(input.record, input.card)?),
+        (
+            card_data::EF_ID,
+            card_data::ef_id(input.record, input.card)?,
+        ),
         (card_data::EF_FACE, card_data::ef_face(input.record)?),
     ];
     if let Some(finger) = card_data::ef_finger(input.record)? {

@@ -48,8 +48,8 @@ use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
 use crate::read::{self, ReadError};
 use crate::record::Pin;
-use crate::verify::{TrustAnchors, Verdict, Verifier, VerifyError};
 use crate::record::{Batch, BatchError, IdentityRecord, RecordError, TrackingCode, Validator};
+use crate::verify::{TrustAnchors, Verdict, Verifier, VerifyError};
 
 /// Longest reason stored in the journal.
 const MAX_REASON: usize = 900;
@@ -104,7 +104,9 @@ pub enum StationError {
     #[error(transparent)]
     Batch(#[from] BatchError),
     /// An application in the journal has no loaded record.
-    #[error("application {0} is in the journal but its record is not loaded; load its batch file again")]
+    #[error(
+        "application {0} is in the journal but its record is not loaded; load its batch file again"
+    )]
     RecordMissing(TrackingCode),
 }
 
@@ -221,11 +223,7 @@ impl Station {
     /// Reads a batch file, queues its valid records (idempotent: a re-run
     /// queues nothing twice but loads the records again, as a restarted
     /// station must) and returns the rejected ones with their reasons.
-    pub fn load_batch(
-        &self,
-        path: &Path,
-        validator: Validator,
-    ) -> Result<BatchLoad, StationError> {
+    pub fn load_batch(&self, path: &Path, validator: Validator) -> Result<BatchLoad, StationError> {
         let mut load = BatchLoad::default();
         let mut valid = Vec::new();
         for item in Batch::open_with(path, validator)? {

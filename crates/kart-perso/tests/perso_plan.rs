@@ -57,7 +57,11 @@ fn plan_counts_match_a_hand_computation_per_profile() {
     // Known APDUs: SELECT 1 + channel 2 + PUT DATA 1 + EF.ID (SELECT + 1)
     // + EF.FACE (SELECT + n) + 2 keys + 3 PINs + 2 SET STATUS = 14 + n.
     // n = ⌈6005 / 239⌉ = 26 on A and C, ⌈6005 / 2031⌉ = 3 on B.
-    for (id, face_updates, total) in [("vendor-a", 26, 40), ("vendor-b", 3, 17), ("vendor-c", 26, 40)] {
+    for (id, face_updates, total) in [
+        ("vendor-a", 26, 40),
+        ("vendor-b", 3, 17),
+        ("vendor-c", 26, 40),
+    ] {
         let profile = spec.profile(id).unwrap();
         let plan = plan::build(&PlanInput {
             record: &record,
@@ -68,8 +72,14 @@ fn plan_counts_match_a_hand_computation_per_profile() {
             pins: &pins,
         })
         .unwrap();
-        let face = plan.steps.iter().find(|s| s.name == "write EF.FACE").unwrap();
-        let Action::Send(cmds) = &face.action else { panic!("face is known in advance") };
+        let face = plan
+            .steps
+            .iter()
+            .find(|s| s.name == "write EF.FACE")
+            .unwrap();
+        let Action::Send(cmds) = &face.action else {
+            panic!("face is known in advance")
+        };
         assert_eq!(cmds.len(), 1 + face_updates, "{id}");
         let written: usize = cmds.iter().skip(1).map(|c| c.data().len()).sum();
         assert_eq!(written, EF_FACE_LEN, "{id}");
@@ -78,7 +88,10 @@ fn plan_counts_match_a_hand_computation_per_profile() {
         assert_eq!(counts.placeholders, 3, "{id}");
         assert_eq!(plan.files[0].1.len(), EF_ID_LEN, "{id}");
         // UPDATE BINARY at offsets 0, chunk, 2·chunk… (P1-P2, spec §8.3).
-        assert_eq!((cmds[2].p1(), cmds[2].p2()), ((plan.chunk >> 8) as u8, plan.chunk as u8));
+        assert_eq!(
+            (cmds[2].p1(), cmds[2].p2()),
+            ((plan.chunk >> 8) as u8, plan.chunk as u8)
+        );
         // Extended length only where the profile has it.
         assert_eq!(cmds[1].is_extended(), id == "vendor-b", "{id}");
     }
@@ -99,17 +112,38 @@ fn fixed_commands_have_the_bytes_of_the_spec() {
         pins: &pins,
     })
     .unwrap();
-    let find = |name: &str| plan.steps.iter().find(|s| s.name == name).unwrap().action.clone();
-    let Action::Send(put) = find("set CRN") else { panic!() };
+    let find = |name: &str| {
+        plan.steps
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .action
+            .clone()
+    };
+    let Action::Send(put) = find("set CRN") else {
+        panic!()
+    };
     // PUT DATA DF72 with the 10 ASCII digits (spec §6.2).
-    assert_eq!(hex::encode_upper(put[0].to_vec()), "00DADF720A30303030303030303138");
-    let Action::Send(id_pin) = find("set ID PIN") else { panic!() };
+    assert_eq!(
+        hex::encode_upper(put[0].to_vec()),
+        "00DADF720A30303030303030303138"
+    );
+    let Action::Send(id_pin) = find("set ID PIN") else {
+        panic!()
+    };
     // CHANGE REFERENCE DATA P1=01 P2=81, PIN block "4821" FF FF FF FF (spec §3, §8.7).
-    assert_eq!(hex::encode_upper(id_pin[0].to_vec()), "002401810834383231FFFFFFFF");
+    assert_eq!(
+        hex::encode_upper(id_pin[0].to_vec()),
+        "002401810834383231FFFFFFFF"
+    );
     assert!(id_pin[0].is_sensitive());
-    let Action::Send(lock) = find("set status LOCKED") else { panic!() };
+    let Action::Send(lock) = find("set status LOCKED") else {
+        panic!()
+    };
     assert_eq!(hex::encode_upper(lock[0].to_vec()), "80F04083");
-    let Action::PublicKey(_, gen) = find("generate authentication key") else { panic!() };
+    let Action::PublicKey(_, gen) = find("generate authentication key") else {
+        panic!()
+    };
     assert_eq!(hex::encode_upper(gen.to_vec()), "0047800100");
 }
 
@@ -132,7 +166,15 @@ fn personalized_card_cannot_regenerate_keys_so_the_plan_reads_them() {
     assert!(!names.contains(&"generate authentication key"));
     assert!(!names.contains(&"set status PERSONALIZED"));
     // Rewriting cuts each file to its new length: ERASE BINARY at 146 = 0x0092.
-    let Action::Send(id) = &plan.steps.iter().find(|s| s.name == "write EF.ID").unwrap().action else { panic!() };
+    let Action::Send(id) = &plan
+        .steps
+        .iter()
+        .find(|s| s.name == "write EF.ID")
+        .unwrap()
+        .action
+    else {
+        panic!()
+    };
     assert_eq!(hex::encode_upper(id.last().unwrap().to_vec()), "000E0092");
 }
 
@@ -157,7 +199,10 @@ fn dry_run_print_shows_steps_but_no_pin_digits() {
     assert!(!printed.contains("73914628"), "ID PIN digits printed");
     // The PIN blocks as they would appear in hex (random SIGN PIN and PUK included).
     for secret in [&pins.id_pin, &pins.sign_pin, &pins.puk] {
-        assert!(!printed.contains(&hex::encode_upper(secret.expose())), "PIN block printed");
+        assert!(
+            !printed.contains(&hex::encode_upper(secret.expose())),
+            "PIN block printed"
+        );
     }
     assert!(!format!("{plan:?}").contains(&hex::encode_upper(pins.puk.expose())));
 }
@@ -176,11 +221,27 @@ fn executed_session_sends_the_planned_updates_and_no_more() {
         let crn = Crn::parse("0000000026").unwrap();
         let pins = Pins::generate(None).unwrap();
         let now = time::OffsetDateTime::now_utc();
-        let outcome = personalize(&mut card, profile, &issuer, &info, &Job::new(&record, &crn, &pins, now.date()), now).unwrap();
+        let outcome = personalize(
+            &mut card,
+            profile,
+            &issuer,
+            &info,
+            &Job::new(&record, &crn, &pins, now.date()),
+            now,
+        )
+        .unwrap();
         let chunk = max_write_chunk(profile);
-        let expected: usize = outcome.files.iter().map(|(_, d)| d.len().div_ceil(chunk)).sum();
+        let expected: usize = outcome
+            .files
+            .iter()
+            .map(|(_, d)| d.len().div_ceil(chunk))
+            .sum();
         // The simulator's own log counts UPDATE BINARY (INS D6) commands it answered.
         assert_eq!(card.transport().log().count(0xD6), expected, "{id}");
-        assert_eq!(outcome.files.len(), 5, "{id}: ID, FACE, CERT_AUTH, CERT_SIGN, SOD");
+        assert_eq!(
+            outcome.files.len(),
+            5,
+            "{id}: ID, FACE, CERT_AUTH, CERT_SIGN, SOD"
+        );
     }
 }

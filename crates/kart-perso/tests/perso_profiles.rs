@@ -50,8 +50,13 @@ fn personalize_one(profile_id: &str) {
     assert_eq!(content.photo().unwrap(), jpeg(6000).as_slice());
 
     // The verifier judges the card genuine (passive + active authentication).
-    let trust = TrustAnchors::new(issuer.pki.root.clone()).with_intermediate(issuer.pki.card_ca.clone());
-    let verdict = Verifier::new(&trust, now).spec(&spec).pin(&pin).verify(&mut card).unwrap();
+    let trust =
+        TrustAnchors::new(issuer.pki.root.clone()).with_intermediate(issuer.pki.card_ca.clone());
+    let verdict = Verifier::new(&trust, now)
+        .spec(&spec)
+        .pin(&pin)
+        .verify(&mut card)
+        .unwrap();
     assert!(verdict.is_genuine(), "{verdict}");
 
     // A locked card refuses a second personalization before any write.

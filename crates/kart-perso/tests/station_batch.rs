@@ -45,7 +45,10 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
     // Nothing left to do: the next card is not touched.
     let profile = spec.profile("vendor-b").unwrap();
     let mut spare = sim(profile, 999);
-    assert_eq!(station.serve("reader-0", &mut spare, profile).unwrap(), Served::QueueEmpty);
+    assert_eq!(
+        station.serve("reader-0", &mut spare, profile).unwrap(),
+        Served::QueueEmpty
+    );
 
     // Loading the batch again queues nothing twice.
     let again = station.load_batch(&batch, validator()).unwrap();
@@ -57,7 +60,9 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
     assert_eq!(mode, 0o600);
     let text = std::fs::read_to_string(&mailer).unwrap();
     assert_eq!(text.lines().count(), 3);
-    assert!(text.lines().all(|l| l.contains(" id_pin=") && l.contains(" puk=")));
+    assert!(text
+        .lines()
+        .all(|l| l.contains(" id_pin=") && l.contains(" puk=")));
 }
 
 #[test]

@@ -17,12 +17,19 @@ fn full_run_apdus(profile_id: &str) -> u64 {
     let spec = spec();
     let profile = spec.profile(profile_id).unwrap();
     let mut card = sim(profile, 1);
-    assert!(matches!(station.serve("r", &mut card, profile).unwrap(), Served::Issued { .. }));
+    assert!(matches!(
+        station.serve("r", &mut card, profile).unwrap(),
+        Served::Issued { .. }
+    ));
     card.log().entries().len() as u64
 }
 
 /// Serves `card` until the application is verified, re-inserting it after each pull.
-fn serve_until_done(station: &kart_perso::station::Station, card: &mut SimCard, profile: &kart_spec::Profile) -> usize {
+fn serve_until_done(
+    station: &kart_perso::station::Station,
+    card: &mut SimCard,
+    profile: &kart_spec::Profile,
+) -> usize {
     let mut pulls = 0;
     loop {
         match station.serve("reader-0", &mut *card, profile) {
@@ -45,7 +52,16 @@ fn card_pulled_at_any_point_resumes_to_one_verified_issuance() {
     for id in ["vendor-a", "vendor-b", "vendor-c"] {
         let total = full_run_apdus(id);
         // Early (probe), during files, key generation, PINs, around the lock, during read-back.
-        let points = [2, 9, total / 4, total / 2, total * 2 / 3, total - 12, total - 6, total - 1];
+        let points = [
+            2,
+            9,
+            total / 4,
+            total / 2,
+            total * 2 / 3,
+            total - 12,
+            total - 6,
+            total - 1,
+        ];
         for pull_after in points {
             let dir = tempfile::tempdir().unwrap();
             let batch = batch_file(dir.path(), &[row(1, "face.jpg"), row(2, "face.jpg")], 3000);
@@ -58,13 +74,20 @@ fn card_pulled_at_any_point_resumes_to_one_verified_issuance() {
             let pulls = serve_until_done(&station, &mut card, profile);
             assert_eq!(pulls, 1, "{id} pulled after {pull_after}");
             let status = station.status(&code(1)).unwrap();
-            assert_eq!(status.state, State::Verified, "{id} pulled after {pull_after}");
+            assert_eq!(
+                status.state,
+                State::Verified,
+                "{id} pulled after {pull_after}"
+            );
             assert_eq!(status.attempts, 1, "{id}: claimed once");
             // The second application was never touched, and goes to the next card.
             assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
             // The issued card is not given to the next application.
             card.reinsert();
-            assert!(station.serve("reader-0", &mut card, profile).is_err(), "{id}: locked card reused");
+            assert!(
+                station.serve("reader-0", &mut card, profile).is_err(),
+                "{id}: locked card reused"
+            );
             assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
         }
     }
@@ -101,16 +124,22 @@ fn crashed_station_mid_write_recovers_on_restart() {
                 card.set_faults(Faults::default().pull_after(stop_after));
                 let _ = station.serve("reader-0", &mut card, profile);
                 let state = station.status(&code(1)).unwrap().state;
-                assert!(matches!(state, State::Writing | State::Written), "{id}: {state}");
+                assert!(
+                    matches!(state, State::Writing | State::Written),
+                    "{id}: {state}"
+                );
             }
             // Restart: a new station on the same files, the batch read again.
             let station = station(dir.path(), "station-1");
             station.load_batch(&batch, validator()).unwrap();
             card.reinsert();
-            assert!(matches!(
-                station.serve("reader-0", &mut card, profile).unwrap(),
-                Served::Issued { .. }
-            ), "{id} stopped after {stop_after}");
+            assert!(
+                matches!(
+                    station.serve("reader-0", &mut card, profile).unwrap(),
+                    Served::Issued { .. }
+                ),
+                "{id} stopped after {stop_after}"
+            );
             let status = station.status(&code(1)).unwrap();
             assert_eq!((status.state, status.attempts), (State::Verified, 1));
         }
@@ -128,7 +157,10 @@ fn application_claimed_by_a_crashed_station_goes_back_to_the_queue() {
     {
         // Crash between claim and the first card command.
         let mut journal = Journal::open(dir.path().join("journal.db")).unwrap();
-        journal.claim_next("station-1", "reader-0").unwrap().unwrap();
+        journal
+            .claim_next("station-1", "reader-0")
+            .unwrap()
+            .unwrap();
     }
     let station = station(dir.path(), "station-1");
     assert_eq!(station.status(&code(1)).unwrap().state, State::Queued);
@@ -136,7 +168,10 @@ fn application_claimed_by_a_crashed_station_goes_back_to_the_queue() {
     let spec = spec();
     let profile = spec.profile("vendor-b").unwrap();
     let mut card = sim(profile, 3);
-    assert!(matches!(station.serve("reader-0", &mut card, profile).unwrap(), Served::Issued { .. }));
+    assert!(matches!(
+        station.serve("reader-0", &mut card, profile).unwrap(),
+        Served::Issued { .. }
+    ));
 }
 
 #[test]

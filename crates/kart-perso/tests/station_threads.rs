@@ -29,13 +29,20 @@ fn three_readers_share_one_journal_without_double_issuance() {
                     let mut served = Vec::new();
                     for k in 0..3u32 {
                         let mut card = sim(&profile, 1000 * (reader as u32 + 1) + k);
-                        served.push(station.serve(&format!("reader-{reader}"), &mut card, &profile).unwrap());
+                        served.push(
+                            station
+                                .serve(&format!("reader-{reader}"), &mut card, &profile)
+                                .unwrap(),
+                        );
                     }
                     served
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
 
     let mut trackings = HashSet::new();

@@ -13,7 +13,7 @@ use kart_spec::{Profile, Spec};
 /// The GP test key 40 41 … (the simulator's `default_test_key`), written
 /// here by hand so the test does not take the key from the code under test.
 pub fn gp_test_key(len: usize) -> String {
-    (0x40u8..).take(len).map(|b| format!("{b:02x}")).collect()
+    hex::encode((0x40u8..).take(len).collect::<Vec<u8>>())
 }
 
 /// A demo issuer in `dir` whose master keys are the GP test keys with
@@ -23,7 +23,9 @@ pub fn issuer(dir: &Path) -> Issuer {
     let files = kart_perso::pki::create_demo_issuer(dir, now).expect("demo issuer");
     let set = |name: &str, alg: &str, len: usize| {
         let k = gp_test_key(len);
-        format!(r#"{{"name":"{name}","algorithm":"{alg}","version":1,"enc":"{k}","mac":"{k}","dek":"{k}"}}"#)
+        format!(
+            r#"{{"name":"{name}","algorithm":"{alg}","version":1,"enc":"{k}","mac":"{k}","dek":"{k}"}}"#
+        )
     };
     let json = format!(
         r#"{{"format":"kart-master-keys/1","key_sets":[{},{},{}]}}"#,
@@ -53,7 +55,11 @@ pub fn luhn(body: &str) -> String {
             let d = u32::from(b - b'0');
             if i % 2 == 0 {
                 let x = d * 2;
-                if x > 9 { x - 9 } else { x }
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
             } else {
                 d
             }
