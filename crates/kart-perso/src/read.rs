@@ -7,19 +7,23 @@
 //! chunks within the profile's limits. [`CardIdentity::decode`] turns EF.ID
 //! into typed identity data.
 //!
-//! ```no_run
-//! # fn run(transport: impl kart_apdu::Transport) -> Result<(), Box<dyn std::error::Error>> {
-//! use kart_perso::read::{read_card, FileContent};
+//! ```
+//! use kart_perso::read::{read_card, FileContent, Lifecycle};
 //! use kart_perso::record::Pin;
 //! let spec = kart_spec::Spec::embedded()?;
-//! let pin = Pin::parse("4821")?;
-//! let mut card = kart_apdu::Card::new(transport);
-//! let content = read_card(&mut card, &spec, None, Some(&pin))?;
-//! println!("CSN {} lifecycle {}", hex::encode_upper(content.csn), content.lifecycle);
-//! if let Some(identity) = content.identity() {
-//!     println!("{}", identity?.family_name_en);
-//! }
-//! # Ok(()) }
+//! // A blank simulated card; any `kart_apdu::Transport` (a PC/SC reader) works the same.
+//! let sim = kart_sim::SimCard::new(spec.profile("vendor-b").unwrap())?;
+//! let mut card = kart_apdu::Card::new(sim);
+//! let content = read_card(&mut card, &spec, None, None)?;
+//! assert_eq!(content.profile, "vendor-b");
+//! assert_eq!(content.lifecycle, Lifecycle::PrePersonalized);
+//! assert_eq!(content.crn, None);
+//! assert_eq!(content.file("EF.ID").unwrap().content, FileContent::NeedsPin);
+//! assert_eq!(content.file("EF.SOD").unwrap().content, FileContent::Empty);
+//! // With the holder's PIN: `read_card(&mut card, &spec, None, Some(&Pin::parse("4821")?))`,
+//! // then `content.identity()` gives the decoded EF.ID.
+//! # let _ = Pin::parse("4821")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod error;
@@ -86,6 +90,12 @@ impl Lifecycle {
     }
 }
 
+impl serde::Serialize for Lifecycle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for Lifecycle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -115,6 +125,12 @@ pub enum PinStatus {
     NotSet,
     /// Another refusal (e.g. `6A80`, a PIN of a length the card does not take).
     Refused(StatusWord),
+}
+
+impl serde::Serialize for PinStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl fmt::Display for PinStatus {
