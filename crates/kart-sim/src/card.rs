@@ -145,7 +145,8 @@ pub struct SimCard {
     channel: CardSecureChannel,
     test_mode: bool,
     pending: Vec<u8>,
-    chain: Option<(u8, u8, u8, Vec<u8>)>,
+    /// INS, P1, P2 and the data gathered so far (may hold PIN blocks: zeroized).
+    chain: Option<(u8, u8, u8, Zeroizing<Vec<u8>>)>,
     faults: Faults,
     removed: bool,
     apdu_no: u64,
@@ -462,7 +463,12 @@ impl SimCard {
                 }
             }
             None if more => {
-                self.chain = Some((header.0, header.1, header.2, cmd.data().to_vec()));
+                self.chain = Some((
+                    header.0,
+                    header.1,
+                    header.2,
+                    Zeroizing::new(cmd.data().to_vec()),
+                ));
                 return Ok((Vec::new(), sw::OK));
             }
             None => cmd,
