@@ -38,6 +38,7 @@ use zeroize::Zeroizing;
 pub use error::ReadError;
 pub use identity::{CardIdentity, GregorianDate, IdentityError, IDENTITY_TEMPLATE};
 
+use crate::pki::{Certificate, PkiError};
 use crate::record::Pin;
 
 /// `EF.ID`: the file's name in the spec.
@@ -221,6 +222,13 @@ impl CardContent {
     /// EF.ID decoded, when it was read.
     pub fn identity(&self) -> Option<Result<CardIdentity, IdentityError>> {
         self.data(EF_ID).map(CardIdentity::decode)
+    }
+
+    /// The X.509 certificate in file `name` ([`EF_CERT_AUTH`] or
+    /// [`EF_CERT_SIGN`]), when the file was read; not yet validated.
+    pub fn certificate(&self, name: &str) -> Option<Result<Certificate, PkiError>> {
+        self.data(name)
+            .map(|der| Certificate::from_der(der.to_vec()))
     }
 
     /// The JPEG inside EF.FACE (tag `5F2E`), when it was read and is well formed.

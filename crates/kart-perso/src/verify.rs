@@ -363,10 +363,7 @@ fn holder_check(
             "Signing certificate chains to the issuer and is valid",
         )
     };
-    let cert = match content
-        .data(file)
-        .map(|d| Certificate::from_der(d.to_vec()))
-    {
+    let cert = match content.certificate(file) {
         Some(Ok(cert)) => cert,
         Some(Err(e)) => {
             checks.push(Check::new(id, name, Outcome::Fail(format!("{file}: {e}"))));
