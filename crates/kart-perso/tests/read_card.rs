@@ -179,6 +179,45 @@ fn garbage_answers_are_a_typed_error_at_every_point() {
     }
 }
 
+/// A hostile card: a well-formed applet whose READ BINARY always answers
+/// 256 bytes, whatever Le asked for and however far the offset goes.
+struct Overflowing;
+
+impl Transport for Overflowing {
+    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        rx.clear();
+        match apdu.get(1..4) {
+            Some([0xCA, 0x9F, 0x7F]) => {
+                rx.extend([0x9F, 0x7F, 42]);
+                rx.extend([0x11; 42]);
+            }
+            Some([0xCA, 0xDF, 0x71]) => rx.extend([0xDF, 0x71, 1, 0x83]),
+            Some([0xCA, 0xDF, 0x72]) => {
+                rx.extend([0xDF, 0x72, 10]);
+                rx.extend(b"1234567890");
+            }
+            Some([0xB0, ..]) => rx.extend([0x5A; 256]),
+            _ => {}
+        }
+        rx.extend([0x90, 0x00]);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_card_that_returns_more_than_the_file_can_hold_is_refused() {
+    let err = read_card(&mut Card::new(Overflowing), &spec(), None, None).unwrap_err();
+    // EF.PIN_STATUS is the first file readable without a PIN: 6 bytes at most.
+    assert_eq!(
+        err,
+        ReadError::FileTooLong {
+            file: "EF.PIN_STATUS".into(),
+            max: 6
+        }
+    );
+    assert!(err.to_string().contains("6-byte capacity"));
+}
+
 /// A card that answers whatever the test gives it, in turn.
 struct Scripted {
     answers: Vec<Vec<u8>>,

@@ -337,3 +337,56 @@ fn trust_anchors_load_from_the_demo_issuer_files() {
     let v = verify_card(&mut sim, &root_only, Some(&pin(ID_PIN)), now).unwrap();
     assert!(fail_reason(&v, "cert.auth").contains("Card CA"));
 }
+
+#[test]
+fn content_read_once_can_be_assessed_later_without_the_card() {
+    let now = OffsetDateTime::now_utc();
+    let (_dir, pki) = issuer(now);
+    let (mut sim, _) = genuine("vendor-c", &pki, now);
+    let spec = spec();
+    let content = kart_perso::read::read_card(
+        &mut kart_apdu::Card::new(&mut sim),
+        &spec,
+        None,
+        Some(&pin(ID_PIN)),
+    )
+    .unwrap();
+    let trust = trust(&pki);
+    let today = Verifier::new(&trust, now).assess(content.clone());
+    // Everything passes except active authentication, which needs the chip.
+    let failed_or_skipped: Vec<&str> = today
+        .checks
+        .iter()
+        .filter(|c| !c.passed())
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(failed_or_skipped, ["aa"]);
+    assert!(!today.is_genuine());
+    let later = Verifier::new(&trust, now + Duration::days(4 * 365)).assess(content);
+    assert!(fail_reason(&later, "sod.signer").contains("expired"));
+}
+
+#[test]
+fn any_of_several_roots_may_anchor_the_card() {
+    let now = OffsetDateTime::now_utc();
+    let (_dir, pki) = issuer(now);
+    let (_other_dir, other) = issuer(now);
+    let (mut sim, _) = genuine("vendor-b", &pki, now);
+    // The foreign root comes first; the card's own root second.
+    let trust = kart_perso::verify::TrustAnchors::new(other.root.clone())
+        .with_intermediate(other.card_ca.clone())
+        .with_root(pki.root.clone())
+        .with_intermediate(pki.card_ca.clone());
+    let verdict = verify_card(&mut sim, &trust, Some(&pin(ID_PIN)), now).unwrap();
+    assert!(verdict.is_genuine(), "{verdict}");
+    // Only the foreign hierarchy: the signer and the holder certificates fail.
+    let foreign = kart_perso::verify::TrustAnchors::new(other.root.clone())
+        .with_intermediate(other.card_ca.clone());
+    let verdict = verify_card(&mut sim, &foreign, Some(&pin(ID_PIN)), now).unwrap();
+    let failed: Vec<&str> = verdict.failures().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        failed,
+        ["sod.signer", "cert.auth", "cert.sign"],
+        "{verdict}"
+    );
+}
