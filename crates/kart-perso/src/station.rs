@@ -48,8 +48,13 @@ use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
 use crate::read::{self, ReadError};
 use crate::record::Pin;
-use crate::record::{Batch, BatchError, IdentityRecord, RecordError, TrackingCode, Validator};
+use crate::record::{
+    Batch, BatchError, BatchFormat, Field, IdentityRecord, RecordError, TrackingCode, Validator,
+};
 use crate::verify::{TrustAnchors, Verdict, Verifier, VerifyError};
+
+/// Longest JSON line read when looking for a rejected record's tracking code.
+const MAX_JSON_LINE: u64 = 1 << 20;
 
 /// Longest reason stored in the journal.
 const MAX_REASON: usize = 900;
@@ -152,12 +157,14 @@ pub enum Served {
 /// What [`Station::load_batch`] did.
 #[derive(Debug, Default)]
 pub struct BatchLoad {
-    /// Applications newly queued.
+    /// Valid applications newly queued.
     pub queued: usize,
     /// Valid records already in the journal (a re-run): their records are
     /// loaded again for recovery, nothing is queued twice.
     pub already_present: usize,
-    /// Records that failed validation, with their reasons.
+    /// Records that failed validation, with their reasons. Those with a
+    /// valid tracking code are also in the journal, and are marked failed
+    /// with these reasons when a reader claims them.
     pub rejected: Vec<RecordError>,
 }
 
@@ -170,6 +177,8 @@ pub struct Station {
     mailer: Mutex<PinMailer>,
     crns: Mutex<CrnAllocator>,
     records: Mutex<HashMap<String, IdentityRecord>>,
+    /// Rejected applications (tracking code → reason), failed when claimed.
+    rejected: Mutex<HashMap<String, String>>,
     trust: TrustAnchors,
 }
 
@@ -204,6 +213,7 @@ impl Station {
             mailer: Mutex::new(PinMailer::open(&files.mailer)?),
             crns: Mutex::new(CrnAllocator::open(&files.crns)?),
             records: Mutex::new(HashMap::new()),
+            rejected: Mutex::new(HashMap::new()),
             trust: TrustAnchors::new(issuer.pki.root.clone())
                 .with_intermediate(issuer.pki.card_ca.clone()),
             issuer,
@@ -232,15 +242,30 @@ impl Station {
                 Err(rejected) => load.rejected.push(rejected),
             }
         }
+        // A rejected record whose tracking code is readable is queued too,
+        // and marked failed with its reason when a reader claims it.
+        let codes = raw_tracking_codes(path, load.rejected.iter().map(|r| r.line));
+        let mut rejected = Vec::new();
+        for error in &load.rejected {
+            if let Some(code) = codes.get(&error.line) {
+                let reason: Vec<String> = error.messages().collect();
+                rejected.push((code.clone(), bounded(&reason.join("; "))));
+            }
+        }
         let name = path.display().to_string();
-        let report = self
-            .journal()
-            .enqueue_batch(&name, valid.iter().map(|r| &r.tracking_code))?;
+        let mut journal = self.journal();
+        journal.enqueue_batch(&name, rejected.iter().map(|(code, _)| code))?;
+        let report = journal.enqueue_batch(&name, valid.iter().map(|r| &r.tracking_code))?;
+        drop(journal);
         load.queued = report.added;
         load.already_present = report.already_present;
         let mut records = lock(&self.records);
         for record in valid {
             records.insert(record.tracking_code.as_str().to_owned(), record);
+        }
+        let mut reasons = lock(&self.rejected);
+        for (code, reason) in rejected {
+            reasons.insert(code.as_str().to_owned(), reason);
         }
         Ok(load)
     }
@@ -264,10 +289,9 @@ impl Station {
         if info.lifecycle == Lifecycle::Locked {
             return Err(StationError::CardLocked { csn });
         }
-        let Some(claim) = self.journal().claim_next(&self.name, reader)? else {
+        let Some(tracking) = self.claim(reader)? else {
             return Ok(Served::QueueEmpty);
         };
-        let tracking = claim.tracking;
         let Some(record) = self.record(&tracking) else {
             self.journal().release(&tracking)?;
             return Err(StationError::RecordMissing(tracking));
@@ -431,6 +455,20 @@ impl Station {
         }
     }
 
+    /// Claims the next application with a valid record; rejected ones met
+    /// on the way are marked failed with their validation reasons.
+    fn claim(&self, reader: &str) -> Result<Option<TrackingCode>, StationError> {
+        let mut journal = self.journal();
+        while let Some(claim) = journal.claim_next(&self.name, reader)? {
+            let reason = lock(&self.rejected).get(claim.tracking.as_str()).cloned();
+            match reason {
+                Some(reason) => journal.mark_failed(&claim.tracking, &reason)?,
+                None => return Ok(Some(claim.tracking)),
+            }
+        }
+        Ok(None)
+    }
+
     fn record(&self, tracking: &TrackingCode) -> Option<IdentityRecord> {
         lock(&self.records).get(tracking.as_str()).cloned()
     }
@@ -438,6 +476,67 @@ impl Station {
     fn journal(&self) -> MutexGuard<'_, Journal> {
         lock(&self.journal)
     }
+}
+
+/// The raw `tracking_code` of the records starting on `lines` of a CSV or
+/// JSON Lines batch, where it is a valid code. Used only to record rejected
+/// records in the journal; the loader has already reported why they failed.
+fn raw_tracking_codes(path: &Path, lines: impl Iterator<Item = u64>) -> HashMap<u64, TrackingCode> {
+    let wanted: std::collections::HashSet<u64> = lines.collect();
+    let mut found = HashMap::new();
+    if wanted.is_empty() {
+        return found;
+    }
+    let field = Field::TrackingCode.name();
+    let mut keep = |line: u64, raw: Option<&str>| {
+        if let Some(code) = raw.and_then(|r| TrackingCode::parse(r).ok()) {
+            if wanted.contains(&line) {
+                found.insert(line, code);
+            }
+        }
+    };
+    match BatchFormat::from_path(path) {
+        Some(BatchFormat::Csv) => {
+            let Ok(mut reader) = csv::Reader::from_path(path) else {
+                return found;
+            };
+            let column = reader
+                .headers()
+                .ok()
+                .and_then(|h| h.iter().position(|n| n.trim() == field));
+            for record in reader.records().map_while(Result::ok) {
+                let line = record.position().map_or(0, csv::Position::line);
+                keep(line, column.and_then(|c| record.get(c)));
+            }
+        }
+        Some(BatchFormat::JsonLines) => {
+            let Ok(file) = std::fs::File::open(path) else {
+                return found;
+            };
+            let mut reader = std::io::BufReader::new(file);
+            let mut text = Vec::new();
+            for line in 1u64.. {
+                text.clear();
+                // Bounded like the loader's lines; past a longer line, stop looking.
+                let limit = MAX_JSON_LINE;
+                match std::io::BufRead::read_until(
+                    &mut std::io::Read::take(&mut reader, limit),
+                    b'\n',
+                    &mut text,
+                ) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let value: Option<serde_json::Value> = serde_json::from_slice(&text).ok();
+                keep(line, value.as_ref().and_then(|v| v.get(field)?.as_str()));
+                if !text.ends_with(b"\n") && text.len() as u64 >= limit {
+                    break;
+                }
+            }
+        }
+        None => {}
+    }
+    found
 }
 
 /// What the card must show to be issued.

@@ -25,6 +25,10 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
     let reason: Vec<String> = load.rejected[0].messages().collect();
     assert!(reason[0].contains("national_code"), "{reason:?}");
 
+    // The rejected application is in the journal; the first claim marks it
+    // failed with the loader's reason and moves on to a valid one.
+    assert_eq!(station.status(&code(4)).unwrap().state, State::Queued);
+
     let spec = spec();
     let mut crns = Vec::new();
     for (n, id) in [(1u32, "vendor-a"), (2, "vendor-b"), (3, "vendor-c")] {
@@ -39,6 +43,9 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
         }
         assert_eq!(station.status(&code(n)).unwrap().state, State::Verified);
     }
+    let rejected = station.status(&code(4)).unwrap();
+    assert_eq!(rejected.state, State::Failed);
+    assert!(rejected.reason.unwrap().contains("national_code"));
     let distinct: std::collections::HashSet<_> = crns.iter().collect();
     assert_eq!(distinct.len(), 3, "every card has its own CRN");
 
@@ -108,4 +115,31 @@ fn card_answering_garbage_before_anything_is_claimed_touches_no_application() {
     bad.set_faults(Faults::default().garbage_from(1));
     assert!(station.serve("reader-0", &mut bad, profile).is_err());
     assert_eq!(station.status(&code(1)).unwrap().state, State::Queued);
+}
+
+#[test]
+fn rejected_json_lines_record_is_failed_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("face.jpg"), jpeg(2000)).unwrap();
+    let line = |n: u32, gender: &str| {
+        format!(
+            r#"{{"tracking_code":"{}","national_code":"0012345679","given_name_fa":"علی","family_name_fa":"کریمی","father_name_fa":"حسین","given_name_en":"ALI","family_name_en":"KARIMI","father_name_en":"HOSSEIN","birth_date":"1369/06/30","gender":"{gender}","photo":"face.jpg"}}"#,
+            tracking(n)
+        )
+    };
+    let path = dir.path().join("batch.jsonl");
+    std::fs::write(&path, format!("{}\n{}\n", line(1, "Q"), line(2, "F"))).unwrap();
+    let station = station(dir.path(), "station-1");
+    let load = station.load_batch(&path, validator()).unwrap();
+    assert_eq!((load.queued, load.rejected.len()), (1, 1));
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = sim(profile, 1);
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, .. } => assert_eq!(tracking, code(2)),
+        other => panic!("{other:?}"),
+    }
+    let failed = station.status(&code(1)).unwrap();
+    assert_eq!(failed.state, State::Failed);
+    assert!(failed.reason.unwrap().contains("gender"));
 }
