@@ -168,6 +168,10 @@ fn all_tests() -> Vec<(&'static str, Test)> {
             watcher_serves_several_readers_and_one_stuck_reader_stops_no_other,
         ),
         (
+            "every_vendor_profile_of_the_simulator_personalizes_through_pcscd",
+            every_vendor_profile_of_the_simulator_personalizes_through_pcscd,
+        ),
+        (
             "vicc_card_written_by_others_answers_through_our_driver",
             vicc_card_written_by_others_answers_through_our_driver,
         ),
@@ -694,6 +698,99 @@ fn watcher_serves_several_readers_and_one_stuck_reader_stops_no_other(env: &mut 
     assert!(stuck.is_empty(), "{stuck:?}");
     assert_eq!(handled.lock().unwrap().len(), 4);
     drop((slow_card.stop(), c8.stop(), second9.stop()));
+}
+
+/// kart-sim's `SimCard` for each vendor profile behind a vpcd reader:
+/// select the applet, write and read back a 1500-byte file the way the
+/// profile allows (T=0 GET RESPONSE, extended length, or chaining).
+fn every_vendor_profile_of_the_simulator_personalizes_through_pcscd(env: &mut Env) {
+    let spec = kart_spec::Spec::embedded().expect("embedded spec");
+    assert_eq!(spec.profiles.len(), 3);
+    for (i, profile) in spec.profiles.iter().enumerate() {
+        let id = &profile.id;
+        let sim = kart_sim::SimCard::new(profile)
+            .expect("simulator")
+            .with_test_mode_writes();
+        wait_card(env.reader(i), false);
+        let card = serve(("127.0.0.1", env.port(i)), sim).unwrap();
+        wait_card(env.reader(i), true);
+        let mut conn = connect(env.reader(i));
+        let want = match profile.protocol {
+            kart_spec::Protocol::T0 => Protocol::T0,
+            kart_spec::Protocol::T1 => Protocol::T1,
+        };
+        assert_eq!(conn.protocol(), want, "{id}: protocol from the ATR");
+        assert_eq!(conn.atr(), profile.atr.bytes(), "{id}");
+        let caps = profile.caps();
+        let mut tx = conn.transaction().unwrap();
+        let mut session = Card::with_caps(&mut tx, caps);
+        let aid = profile.applet_aid.bytes();
+        // SELECT with FCI returned: a case-4 command, which T=0 answers with 61xx.
+        let fci = session
+            .send_ok(
+                &Command::new(0x00, 0xA4, 0x04, 0x00)
+                    .with_data(aid)
+                    .unwrap()
+                    .with_le(256)
+                    .unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("{id}: SELECT applet: {e}"));
+        assert!(!fci.is_empty(), "{id}: SELECT returns the FCI");
+        session
+            .send_ok(
+                &Command::new(0x00, 0xA4, 0x02, 0x0C)
+                    .with_data(&[0x01, 0x1D])
+                    .unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("{id}: SELECT 011D: {e}"));
+        let data = pattern(1500);
+        // One command when the card takes it (extended length or chaining),
+        // else short writes at increasing offsets.
+        let step = if caps.extended_length || caps.chaining {
+            data.len()
+        } else {
+            caps.max_command_data
+        };
+        for (n, part) in data.chunks(step).enumerate() {
+            session
+                .send_ok(&update_binary((n * step) as u16, part))
+                .unwrap_or_else(|e| panic!("{id}: UPDATE BINARY: {e}"));
+        }
+        let mut back = Vec::new();
+        let chunk = if caps.extended_length {
+            caps.max_response_data
+        } else {
+            256
+        }
+        .min(data.len());
+        while back.len() < data.len() {
+            let ne = chunk.min(data.len() - back.len()) as u32;
+            back.extend(
+                session
+                    .send_ok(&read_binary(back.len() as u16, ne))
+                    .unwrap_or_else(|e| panic!("{id}: READ BINARY: {e}")),
+            );
+        }
+        assert_eq!(back, data, "{id}: read back what was written");
+        let c = session.counters();
+        match id.as_str() {
+            "vendor-a" => assert!(
+                c.get_responses > 0,
+                "{id}: T=0 answers through GET RESPONSE: {c:?}"
+            ),
+            "vendor-b" => assert_eq!(
+                (c.chained_parts, c.get_responses),
+                (0, 0),
+                "{id}: extended length: {c:?}"
+            ),
+            "vendor-c" => assert!(c.chained_parts > 0, "{id}: chaining: {c:?}"),
+            other => panic!("unknown profile {other}"),
+        }
+        drop(session);
+        tx.end(Disposition::Leave).unwrap();
+        drop(conn);
+        drop(card.stop());
+    }
 }
 
 /// `vicc` from vsmartcard-vpicc, run as Debian 12 needs it (design.md §6);
