@@ -32,8 +32,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ReaderArgs {
     /// Reader(s): a PC/SC reader name (or a unique part of it), `all`,
-    /// `sim:PROFILE`, `sim:PROFILE*N` or `sim:all`. Repeat or give several.
-    /// Default: every PC/SC reader holding a card.
-    #[arg(long = "reader", visible_alias = "readers", value_name = "READER", num_args = 1..)]
+    /// `sim:PROFILE`, `sim:PROFILE*N` or `sim:all`. Repeat the option or
+    /// separate with commas. Default: every PC/SC reader holding a card.
+    #[arg(
+        long = "reader",
+        visible_alias = "readers",
+        value_name = "READER",
+        value_delimiter = ','
+    )]
     pub readers: Vec<String>,
 }

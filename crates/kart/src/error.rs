@@ -223,10 +223,14 @@ pub fn from_clap(e: &clap::Error) -> Option<CliError> {
         return None;
     }
     let text = e.to_string();
+    // The first paragraph, e.g. "required arguments were not provided:"
+    // followed by the indented list of them.
     let what = text
         .lines()
-        .next()
-        .unwrap_or("invalid arguments")
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
         .trim_start_matches("error: ")
         .to_owned();
     let hint = text

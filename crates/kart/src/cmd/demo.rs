@@ -134,7 +134,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         Some(&check),
     )?;
     let report = report::load(&files.journal)?;
-    show(ctx, &batch, &load, &tally, &report);
+    show(ctx, "demo", &batch, &load, &tally, &report);
     let all_verified = tally.errors.is_empty()
         && !tally.results.is_empty()
         && tally.results.iter().all(|r| r.ok)

@@ -78,7 +78,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         None,
     )?;
     let report = report::load(&files.journal)?;
-    show(ctx, &args.batch, &load, &tally, &report);
+    show(ctx, "personalize", &args.batch, &load, &tally, &report);
     finish(&load, tally)
 }
 
@@ -176,6 +176,7 @@ pub fn rejected_json(load: &BatchLoad) -> serde_json::Value {
 /// Prints what happened (JSON or tables).
 pub fn show(
     ctx: &Ctx,
+    command: &str,
     batch: &Path,
     load: &BatchLoad,
     tally: &Tally,
@@ -192,7 +193,7 @@ pub fn show(
         if let (Some(b), serde_json::Value::Object(t)) = (body.as_object_mut(), tally.to_json()) {
             b.extend(t);
         }
-        ctx.out.json("personalize", body);
+        ctx.out.json(command, body);
         return;
     }
     show_rejected(ctx, &load.rejected);

@@ -1,0 +1,615 @@
+//! The `kart` binary end to end on simulated cards (`--reader sim:…`): exit
+//! codes, one-line errors with hints, JSON shapes, and the full flow of a
+//! batch. No reader and no pcscd are needed (the PC/SC flows are in
+//! `tests/pcscd.rs`).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kart(args: &[&str]) -> Output {
+    kart_in(Path::new("."), args)
+}
+
+fn kart_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kart"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("KART_PIN")
+        .env_remove("KART_ISSUER")
+        .output()
+        .expect("run kart")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The JSON document on stdout, checked to carry the format version.
+fn json(o: &Output) -> Value {
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)));
+    assert_eq!(v["format"], "kart/1", "{v}");
+    v
+}
+
+/// Asserts the one-line error format and returns the line.
+fn one_line_error(o: &Output) -> String {
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr: {err}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(" — hint: "),
+        "{err}"
+    );
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"));
+    lines[0].to_owned()
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// A copy of the sample batch (and its photos) in `dir`, keeping only
+/// the data rows for which `keep(line_number)` is true.
+fn sample_batch(dir: &Path, keep: impl Fn(usize) -> bool) -> PathBuf {
+    let src = examples().join("batch");
+    std::fs::create_dir_all(dir.join("photos")).unwrap();
+    for e in std::fs::read_dir(src.join("photos")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join("photos").join(e.file_name())).unwrap();
+    }
+    let text = std::fs::read_to_string(src.join("applications.csv")).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || keep(i + 1))
+        .map(|(_, l)| l)
+        .collect();
+    let path = dir.join("applications.csv");
+    std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    path
+}
+
+fn issuer(dir: &Path) -> PathBuf {
+    let path = dir.join("issuer");
+    let o = kart(&["issuer", "init", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    path
+}
+
+#[test]
+fn help_lists_every_command_and_the_exit_codes() {
+    let o = kart(&["--help"]);
+    assert_eq!(code(&o), 0);
+    let text = stdout(&o);
+    for c in [
+        "readers",
+        "info",
+        "apdu",
+        "script",
+        "personalize",
+        "verify",
+        "read",
+        "qa",
+        "issuer",
+        "report",
+        "demo",
+    ] {
+        assert!(text.contains(&format!("  {c} ")), "{c} missing: {text}");
+    }
+    for line in [
+        "0  success",
+        "2  usage error",
+        "3  no reader",
+        "7  journal error",
+    ] {
+        assert!(text.contains(line), "{line} missing");
+    }
+}
+
+#[test]
+fn bad_arguments_are_one_line_usage_errors_with_exit_code_2() {
+    let o = kart(&["info", "--frobnicate"]);
+    assert_eq!(code(&o), 2);
+    let line = one_line_error(&o);
+    assert!(line.contains("--frobnicate"), "{line}");
+    let o = kart(&["apdu", "--reader", "sim:vendor-a", "00A4"]);
+    assert_eq!(code(&o), 2);
+    assert!(one_line_error(&o).contains("APDU 1 ('00A4')"));
+    let o = kart(&["info", "--reader", "sim:vendor-a*0"]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn unknown_reader_is_exit_code_3_with_a_hint() {
+    let o = kart(&["info", "--reader", "sim:vendor-z"]);
+    assert_eq!(code(&o), 3);
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("sim:vendor-z") && line.contains("sim:all"),
+        "{line}"
+    );
+    // With --json the error is also on stdout, as JSON.
+    let o = kart(&["--json", "info", "--reader", "sim:vendor-z"]);
+    assert_eq!(code(&o), 3);
+    let v = json(&o);
+    assert_eq!(v["error"]["exit_code"], 3);
+    assert_eq!(v["error"]["kind"], "reader");
+}
+
+#[test]
+fn readers_lists_simulated_readers_with_their_profiles() {
+    let o = kart(&[
+        "readers",
+        "--reader",
+        "sim:all",
+        "--reader",
+        "sim:vendor-b*2",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let readers = v["readers"].as_array().unwrap();
+    let names: Vec<&str> = readers
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sim:vendor-a#1",
+            "sim:vendor-b#1",
+            "sim:vendor-c#1",
+            "sim:vendor-b#1",
+            "sim:vendor-b#2"
+        ]
+    );
+    assert!(readers.iter().all(|r| r["card"] == "simulated"));
+    assert_eq!(readers[2]["profile"], "vendor-c");
+}
+
+#[test]
+fn info_names_profile_family_and_blank_life_cycle_of_every_profile() {
+    for (id, protocol, prefix) in [
+        ("vendor-a", "T=0", "3B7F94"),
+        ("vendor-b", "T=1", "3BFF96"),
+        ("vendor-c", "T=1", "3BDB97"),
+    ] {
+        let o = kart(&["info", "--json", "--reader", &format!("sim:{id}")]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["command"], "info");
+        assert_eq!(v["profile"]["id"], id);
+        assert_eq!(v["protocol"], protocol);
+        assert_eq!(v["family"]["atr_prefix"], prefix);
+        assert_eq!(v["lifecycle"]["name"], "PRE_PERSONALIZED");
+        assert_eq!(v["lifecycle"]["code"], "07");
+        assert_eq!(v["csn"].as_str().unwrap().len(), 16);
+        assert!(v["crn"].is_null());
+    }
+    let o = kart(&["info", "--reader", "sim:vendor-a"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("PRE_PERSONALIZED") && text.contains("vendor-a"),
+        "{text}"
+    );
+}
+
+#[test]
+fn apdu_goes_through_the_card_session_and_traces() {
+    // vendor-a is T=0 with a 248-byte read limit: the session lowers Le to it.
+    let o = kart(&[
+        "apdu",
+        "--json",
+        "--trace",
+        "--reader",
+        "sim:vendor-a",
+        "80CA9F7F00",
+        "00 A4 04 00 09 F04B4152544E494401",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let ex = v["exchanges"].as_array().unwrap();
+    assert_eq!(ex[0]["sw"], "9000");
+    assert!(ex[0]["data"].as_str().unwrap().starts_with("9F7F2A"));
+    assert_eq!(
+        ex[1]["sw"], "6A82",
+        "vendor-a uses its own AID, not the default"
+    );
+    let trace = stderr(&o);
+    assert!(
+        trace.contains(">> 80CA9F7FF8") && trace.contains("<< 9F7F2A"),
+        "{trace}"
+    );
+}
+
+#[test]
+fn script_checks_expected_status_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.apdu");
+    std::fs::write(
+        &good,
+        "# the default AID is vendor-b's\n00A4040009F04B4152544E494401 ; expect 9000\n00CADF7100 ; expect 9000\n0020008108FFFFFFFFFFFFFFFF ; expect 63CX 6984\n",
+    )
+    .unwrap();
+    let o = kart(&[
+        "script",
+        "--json",
+        "--reader",
+        "sim:vendor-b",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["failed"], 0);
+    assert_eq!(v["run"], 3);
+    assert_eq!(v["results"][2]["command"], "00200081 <8 bytes redacted>");
+
+    let bad = dir.path().join("bad.apdu");
+    std::fs::write(
+        &bad,
+        "00A4040009F04B4152544E494401 ; expect 6A82\n00CADF7100 ; expect 9000\n",
+    )
+    .unwrap();
+    let o = kart(&[
+        "script",
+        "--json",
+        "--reader",
+        "sim:vendor-b",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(
+        (v["failed"].as_u64(), v["run"].as_u64()),
+        (Some(1), Some(1)),
+        "stops at the mismatch"
+    );
+
+    let broken = dir.path().join("broken.apdu");
+    std::fs::write(&broken, "00CADF7100\n00A4 ; expect 9000\n").unwrap();
+    let o = kart(&[
+        "script",
+        "--reader",
+        "sim:vendor-b",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 5);
+    assert!(one_line_error(&o).contains("line 2"));
+}
+
+#[test]
+fn issuer_init_writes_the_hierarchy_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iss");
+    let o = kart(&["issuer", "init", "--json", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["files"].as_array().unwrap().len(), 7);
+    for f in [
+        "root.pem",
+        "card-ca.pem",
+        "document-signer.pem",
+        "master-keys.json",
+    ] {
+        assert!(path.join(f).is_file(), "{f}");
+    }
+    let o = kart(&["issuer", "init", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 6);
+    assert!(one_line_error(&o).contains("already holds an issuer"));
+}
+
+#[test]
+fn personalize_without_an_issuer_directory_is_exit_code_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = sample_batch(dir.path(), |_| true);
+    let o = kart_in(
+        dir.path(),
+        &[
+            "personalize",
+            "--reader",
+            "sim:vendor-a",
+            "--issuer",
+            "no-such-dir",
+            batch.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 6);
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("no-such-dir") && line.contains("kart issuer init"),
+        "{line}"
+    );
+}
+
+#[test]
+fn personalize_a_batch_on_parallel_simulated_readers_reports_bad_rows_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let batch = sample_batch(dir.path(), |_| true);
+    let args = [
+        "personalize",
+        "--json",
+        "--reader",
+        "sim:vendor-b*2,sim:vendor-c",
+        "--issuer",
+        issuer.to_str().unwrap(),
+        batch.to_str().unwrap(),
+    ];
+    let o = kart_in(dir.path(), &args);
+    assert_eq!(code(&o), 1, "bad rows make the run exit 1: {}", stderr(&o));
+    let v = json(&o);
+    let rejected: Vec<u64> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, [8, 9, 10]);
+    let reasons = v["rejected"].to_string();
+    assert!(
+        reasons.contains("national_code: check digit") && reasons.contains("not a complete JPEG"),
+        "{reasons}"
+    );
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    assert!(
+        results.iter().all(|r| r["result"] == "issued"),
+        "{results:?}"
+    );
+    let readers: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["reader"].as_str().unwrap())
+        .collect();
+    assert!(readers.len() >= 2, "work spread over readers: {readers:?}");
+    assert_eq!(v["report"]["issued"], 6);
+    assert_eq!(v["report"]["pending"], 0);
+
+    // The PINs went to the mailer, never to the output.
+    let mailer = std::fs::read_to_string(dir.path().join("kart-station/pin-mailer.txt")).unwrap();
+    assert_eq!(mailer.lines().count(), 6);
+    let printed = format!("{}{}", stdout(&o), stderr(&o));
+    for line in mailer.lines() {
+        for secret in line
+            .split(' ')
+            .filter_map(|w| w.split_once('='))
+            .filter(|(k, _)| k.contains("pin") || *k == "puk")
+        {
+            assert!(!printed.contains(secret.1), "{} printed", secret.0);
+        }
+    }
+
+    // A re-run resumes from the journal: nothing is issued twice.
+    let o = kart_in(dir.path(), &args);
+    let v = json(&o);
+    assert_eq!(v["queued"], 0);
+    assert!(v["already_in_journal"].as_u64().unwrap() >= 6, "{v}");
+    assert!(v["results"].as_array().unwrap().is_empty());
+    assert_eq!(v["report"]["issued"], 6);
+
+    // And `kart report` reads the same journal.
+    let o = kart_in(dir.path(), &["report", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["issued"], 6);
+    let vendors: Vec<&str> = v["per_vendor"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["profile"].as_str().unwrap())
+        .collect();
+    assert!(vendors.contains(&"vendor-b"), "{vendors:?}");
+    let o = kart_in(dir.path(), &["report"]);
+    assert!(stdout(&o).contains("issued"));
+}
+
+#[test]
+fn only_valid_rows_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let batch = sample_batch(dir.path(), |line| line <= 3);
+    let o = kart_in(
+        dir.path(),
+        &[
+            "personalize",
+            "--reader",
+            "sim:vendor-a",
+            "--issuer",
+            issuer.to_str().unwrap(),
+            batch.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("issued"));
+}
+
+#[test]
+fn dry_run_prints_plans_without_pins_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = sample_batch(dir.path(), |line| line == 2);
+    // Give the record a PIN of its own, to look for it in the output.
+    let text = std::fs::read_to_string(&batch).unwrap();
+    let text = text
+        .replacen("gender,photo", "gender,pin,photo", 1)
+        .replacen(",M,photos", ",M,482915,photos", 1);
+    std::fs::write(&batch, text).unwrap();
+    let o = kart_in(
+        dir.path(),
+        &[
+            "personalize",
+            "--dry-run",
+            "--profile",
+            "vendor-b",
+            "--issuer",
+            "unused",
+            batch.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("set ID PIN") && out.contains("set status LOCKED"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("482915") && !out.contains("343832393135"),
+        "PIN digits in the plan: {out}"
+    );
+    assert!(!dir.path().join("kart-station").exists());
+    let o = kart_in(
+        dir.path(),
+        &[
+            "personalize",
+            "--dry-run",
+            "--json",
+            "--issuer",
+            "unused",
+            batch.to_str().unwrap(),
+        ],
+    );
+    let v = json(&o);
+    assert_eq!(
+        v["plans"].as_array().unwrap().len(),
+        3,
+        "one plan per profile"
+    );
+}
+
+#[test]
+fn verify_a_blank_card_is_not_genuine() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let o = kart(&[
+        "verify",
+        "--json",
+        "--reader",
+        "sim:vendor-c",
+        "--issuer",
+        issuer.to_str().unwrap(),
+    ]);
+    assert!(matches!(code(&o), 1 | 4), "{}", stderr(&o));
+    if code(&o) == 1 {
+        let v = json(&o);
+        assert_eq!(v["genuine"], false);
+        assert!(v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["result"] == "fail"));
+    } else {
+        one_line_error(&o);
+    }
+}
+
+#[test]
+fn verify_and_read_refuse_bad_pin_files_and_missing_issuers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pin = dir.path().join("pin");
+    std::fs::write(&pin, "12ab\n").unwrap();
+    let issuer = issuer(dir.path());
+    let o = kart(&[
+        "verify",
+        "--reader",
+        "sim:vendor-a",
+        "--issuer",
+        issuer.to_str().unwrap(),
+        "--pin-file",
+        pin.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 5);
+    let line = one_line_error(&o);
+    assert!(line.contains("ID PIN") && !line.contains("12ab"), "{line}");
+
+    let o = kart(&[
+        "read",
+        "--reader",
+        "sim:vendor-a",
+        "--pin-file",
+        pin.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 5);
+
+    let o = kart(&["read", "--reader", "sim:vendor-a"]);
+    assert_eq!(code(&o), 5, "no PIN at all");
+    assert!(one_line_error(&o).contains("KART_PIN"));
+
+    let o = kart(&[
+        "verify",
+        "--reader",
+        "sim:vendor-a",
+        "--issuer",
+        dir.path().join("missing").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 6);
+    one_line_error(&o);
+}
+
+#[test]
+fn read_on_a_blank_card_is_a_card_error() {
+    let o = Command::new(env!("CARGO_BIN_EXE_kart"))
+        .args(["read", "--reader", "sim:vendor-b"])
+        .env("KART_PIN", "123456")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(!line.contains("123456"));
+}
+
+#[test]
+fn report_without_a_journal_is_exit_code_7() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = kart_in(dir.path(), &["report"]);
+    assert_eq!(code(&o), 7);
+    assert!(one_line_error(&o).contains("no journal"));
+}
+
+#[test]
+fn demo_issues_and_verifies_the_sample_batch_on_every_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let o = kart(&["demo", "--json", "--dir", work.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["command"], "demo");
+    assert_eq!(v["rejected"].as_array().unwrap().len(), 3);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    assert!(
+        results.iter().all(|r| r["result"] == "issued"),
+        "{results:?}"
+    );
+    let profiles: std::collections::BTreeSet<String> = results
+        .iter()
+        .map(|r| {
+            r["reader"]
+                .as_str()
+                .unwrap()
+                .split('#')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(profiles.len(), 3, "every vendor profile used: {profiles:?}");
+    // A second run replaces its own directory …
+    let o = kart(&["demo", "--dir", work.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("verified genuine"));
+    // … but never a directory it did not make.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "mine").unwrap();
+    let o = kart(&["demo", "--dir", other.to_str().unwrap()]);
+    assert_eq!(code(&o), 8);
+    assert!(other.join("keep.txt").is_file());
+}
