@@ -231,13 +231,15 @@ impl CardContent {
             .map(|der| Certificate::from_der(der.to_vec()))
     }
 
-    /// The JPEG inside EF.FACE (tag `5F2E`), when it was read and is well formed.
+    /// The JPEG inside EF.FACE (tag `5F2E`), when it was read and is one
+    /// `5F2E` object holding a stream that starts `FFD8` and ends `FFD9`.
     pub fn photo(&self) -> Option<&[u8]> {
         let face = self.data(EF_FACE)?;
         let object = tlv::parse(face).ok()?;
         let len = tlv::value_at(&object, &[FACE_TAG]).ok()?.len();
         // `parse` took the whole file as one object, so its value is the tail.
-        face.get(face.len().checked_sub(len)?..)
+        let jpeg = face.get(face.len().checked_sub(len)?..)?;
+        (jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.ends_with(&[0xFF, 0xD9])).then_some(jpeg)
     }
 }
 
