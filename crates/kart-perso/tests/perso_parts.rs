@@ -1,0 +1,156 @@
+//! The parts around execution: card answers that are nonsense give typed
+//! errors (never a panic), wrong keys and wrong profiles are refused before
+//! anything is written, PINs are random digits, and the PIN mailer is the
+//! owner's alone.
+
+mod perso_support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use kart_apdu::gp::GpError;
+use kart_apdu::{Card, StatusWord};
+use kart_perso::card_data::{Cplc, Crn};
+use kart_perso::personalize::{lifecycle_of, personalize, probe, public_point, Job, PersoError};
+use kart_perso::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
+use kart_perso::plan::Lifecycle;
+use kart_perso::record::Pin;
+use perso_support::*;
+use proptest::prelude::*;
+
+proptest! {
+    #[test]
+    fn card_answers_never_panic_the_parsers(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+        let _ = Cplc::parse(&bytes);
+        let _ = public_point(&bytes);
+        let _ = lifecycle_of(&bytes);
+    }
+}
+
+#[test]
+fn cplc_of_the_wrong_length_is_a_typed_error() {
+    // 9F7F with 41 bytes instead of GP's 42.
+    let mut answer = vec![0x9F, 0x7F, 41];
+    answer.extend_from_slice(&[0u8; 41]);
+    assert!(Cplc::parse(&answer)
+        .unwrap_err()
+        .to_string()
+        .contains("41 bytes"));
+}
+
+#[test]
+fn public_key_must_be_an_uncompressed_point() {
+    // 7F49 { 86 <04 ‖ 64 bytes> } is accepted (spec §8.9) …
+    let mut good = vec![0x7F, 0x49, 0x43, 0x86, 0x41, 0x04];
+    good.extend_from_slice(&[7u8; 64]);
+    assert_eq!(public_point(&good).unwrap().len(), 65);
+    // … a compressed point (02 ‖ X) is not.
+    let mut compressed = vec![0x7F, 0x49, 0x23, 0x86, 0x21, 0x02];
+    compressed.extend_from_slice(&[7u8; 32]);
+    assert!(public_point(&compressed).is_err());
+}
+
+#[test]
+fn wrong_master_keys_fail_the_channel_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(&dir.path().join("issuer"));
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 2000);
+    let record = records(&batch).remove(0);
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    // A card keyed with another master key than the issuer's.
+    let mut sim = kart_sim::SimCard::with_config(
+        profile,
+        &kart_sim::SimConfig::new([0, 0, 0, 1], &[0x11; 16]),
+    )
+    .unwrap();
+    let mut card = Card::with_caps(&mut sim, profile.caps());
+    let info = probe(&mut card, profile).unwrap();
+    let crn = Crn::parse("0000000018").unwrap();
+    let pins = Pins::generate(None).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let err = personalize(
+        &mut card,
+        profile,
+        &issuer,
+        &info,
+        &Job::new(&record, &crn, &pins, now.date()),
+        now,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PersoError::SecureChannel(GpError::CardCryptogramMismatch)
+        ),
+        "{err}"
+    );
+    // Nothing was written: the card is still fresh, without a CRN.
+    let after = probe(&mut card, profile).unwrap();
+    assert_eq!(
+        (after.lifecycle, after.crn),
+        (Lifecycle::PrePersonalized, None)
+    );
+    assert_eq!(card.transport().log().count(0xD6), 0);
+}
+
+#[test]
+fn card_of_another_profile_is_refused_at_select_with_its_status_word() {
+    let spec = spec();
+    let mut sim = sim(spec.profile("vendor-a").unwrap(), 1);
+    let wrong = spec.profile("vendor-c").unwrap();
+    let mut card = Card::with_caps(&mut sim, wrong.caps());
+    match probe(&mut card, wrong).unwrap_err() {
+        PersoError::CardRefused { step, sw } => {
+            assert_eq!(step, "select applet");
+            assert_eq!(sw, StatusWord::new(0x6A, 0x82)); // spec §8.1: unknown AID
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn generated_pins_are_random_digits_of_the_spec_lengths() {
+    let a = Pins::generate(None).unwrap();
+    let b = Pins::generate(None).unwrap();
+    for (secret, len) in [(&a.id_pin, 6), (&a.sign_pin, 6), (&a.puk, 8)] {
+        assert_eq!(secret.expose().len(), len);
+        assert!(secret.expose().iter().all(u8::is_ascii_digit));
+    }
+    // Two PUKs of 8 random digits collide with probability 10⁻⁸.
+    assert_ne!(a.puk.expose(), b.puk.expose());
+    let given = Pins::generate(Some(&Pin::parse("4821").unwrap())).unwrap();
+    assert_eq!(given.id_pin.expose(), b"4821");
+    assert_eq!(
+        format!("{given:?} {:?}", given.puk),
+        "Pins(<redacted>) Secret(<redacted>)"
+    );
+}
+
+#[test]
+fn pin_mailer_is_created_private_appends_and_refuses_a_readable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mailer.txt");
+    let pins = Pins::generate(None).unwrap();
+    let entry = MailerEntry {
+        tracking: "140409040007",
+        crn: "0000000018",
+        csn: "4B41000100000001",
+        pins: &pins,
+    };
+    PinMailer::open(&path).unwrap().append(&entry).unwrap();
+    PinMailer::open(&path).unwrap().append(&entry).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 2, "append, not overwrite");
+    let puk = std::str::from_utf8(pins.puk.expose()).unwrap();
+    assert!(text.lines().all(|l| l.ends_with(&format!("puk={puk}"))));
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(matches!(
+        PinMailer::open(&path),
+        Err(MailerError::Permissions { mode: 0o644, .. })
+    ));
+}
