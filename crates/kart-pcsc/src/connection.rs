@@ -538,7 +538,7 @@ fn in_transaction(
 
 fn connect(reader: &str, options: ConnectOptions) -> Result<(pcsc::Card, Session), PcscError> {
     let ctx = pcsc::Context::establish(pcsc::Scope::User)
-        .map_err(|e| PcscError::from_pcsc(e, reader, "connect to pcscd"))?;
+        .map_err(|e| PcscError::from_pcsc(e, reader, crate::error::ESTABLISH))?;
     let name =
         std::ffi::CString::new(reader).map_err(|_| PcscError::UnknownReader(reader.to_owned()))?;
     let card = ctx

@@ -86,7 +86,7 @@ impl Pcsc {
     /// Connects to `pcscd`.
     pub fn establish() -> Result<Self, PcscError> {
         let ctx = pcsc::Context::establish(pcsc::Scope::User)
-            .map_err(|e| PcscError::from_pcsc(e, "", "connect to pcscd"))?;
+            .map_err(|e| PcscError::from_pcsc(e, "", crate::error::ESTABLISH))?;
         let canceller = Canceller::new(ctx.clone());
         Ok(Self { ctx, canceller })
     }

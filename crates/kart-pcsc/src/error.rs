@@ -77,13 +77,19 @@ pub enum PcscError {
     },
 }
 
+/// What `from_pcsc` is told when establishing a context.
+pub(crate) const ESTABLISH: &str = "connect to pcscd";
+
 impl PcscError {
     /// Maps a PC/SC error on `reader` during `during` (e.g. "connect").
     pub(crate) fn from_pcsc(e: pcsc::Error, reader: &str, during: &'static str) -> Self {
         use pcsc::Error as E;
         let r = reader.to_owned();
         match e {
-            E::NoService => Self::NoService,
+            // On a context or handle that worked before, "no service" means
+            // the service went away under it.
+            E::NoService if during == ESTABLISH => Self::NoService,
+            E::NoService => Self::ServiceLost,
             E::ServiceStopped | E::InvalidHandle | E::Shutdown | E::CommDataLost => {
                 Self::ServiceLost
             }

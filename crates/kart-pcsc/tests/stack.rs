@@ -904,12 +904,46 @@ fn vicc_card_written_by_others_answers_through_our_driver(env: &mut Env) {
 fn pcscd_restart_is_service_lost_then_reestablish_works(env: &mut Env) {
     let mut p = pcsc();
     assert!(p.is_valid());
+    // A station's watcher must carry on across the restart.
+    let (tx, arrivals) = mpsc::channel::<String>();
+    let tx = Mutex::new(tx);
+    let watcher = Watcher::start(
+        WatcherOptions {
+            readers: vec![env.reader(6).to_owned()],
+            ..Default::default()
+        },
+        move |a: CardArrival| {
+            let ok = a.connection.is_ok();
+            let _ = tx.lock().unwrap().send(format!("{} {ok}", a.reader));
+        },
+    )
+    .unwrap();
+    let conn_card = env.insert(5, TestCard::t1());
+    let mut conn = connect(env.reader(5));
     env.pcscd.restart().expect("pcscd restarts");
+    // A connection made before the restart reports it, typed.
+    let mut rx = Vec::new();
+    let lost = conn
+        .transmit(&[0x00, 0x84, 0x00, 0x00, 0x08], &mut rx)
+        .unwrap_err();
+    assert!(
+        matches!(lost, TransportError::ReaderUnavailable(ref m) if m.contains("restarted")),
+        "{lost:?}"
+    );
+    drop(conn);
+    drop(conn_card.stop());
     let err = p.reader_names().unwrap_err();
     assert!(err.is_service_lost(), "{err:?}");
     p.reestablish().unwrap();
     let names = p.reader_names().unwrap();
     assert_eq!(names.len(), env.pcscd.readers().len());
+    let card = env.insert(6, TestCard::t1());
+    let arrival = arrivals
+        .recv_timeout(Duration::from_secs(15))
+        .expect("the watcher served a card after the restart");
+    assert_eq!(arrival, format!("{} true", env.reader(6)));
+    assert!(watcher.stop(Duration::from_secs(5)).is_empty());
+    drop(card.stop());
     // Stopped for good: no service, and the message says to start it.
     env.pcscd.stop();
     let err = Pcsc::establish().unwrap_err();
