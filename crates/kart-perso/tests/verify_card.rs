@@ -390,3 +390,29 @@ fn any_of_several_roots_may_anchor_the_card() {
         "{verdict}"
     );
 }
+
+#[test]
+fn card_pulled_before_active_authentication_is_an_error_not_a_verdict() {
+    let now = OffsetDateTime::now_utc();
+    let (_dir, pki) = issuer(now);
+    let (mut sim, _) = genuine("vendor-b", &pki, now);
+    // The simulator numbers APDUs from its creation; its log has them all.
+    let before = sim.log().apdus();
+    verify_card(&mut sim, &trust(&pki), None, now).unwrap();
+    let per_verify = sim.log().apdus() - before;
+    assert_eq!(sim.log().entries().last().map(|e| e.ins), Some(0x88));
+    // Same session again, the card leaving just before INTERNAL AUTHENTICATE.
+    let last_before_aa = sim.log().apdus() + per_verify - 1;
+    sim.set_faults(kart_sim::Faults::default().pull_after(last_before_aa as u64));
+    let err = verify_card(&mut sim, &trust(&pki), None, now).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            kart_perso::verify::VerifyError::Card(kart_apdu::CardError::Transport(
+                kart_apdu::TransportError::CardRemoved
+            ))
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with("INTERNAL AUTHENTICATE"));
+}
