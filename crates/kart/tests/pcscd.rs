@@ -1,0 +1,440 @@
+//! The `kart` binary through the real PC/SC stack: kart → libpcsclite → a
+//! private `pcscd` → the vsmartcard `vpcd` driver → a simulated card served
+//! by kart-sim's vpcd face from this test process.
+//!
+//! `harness = false`: `main` first re-executes this binary in a private
+//! mount namespace (kart-pcscd-harness), so the `pcscd` it starts is the
+//! only one that this process and the `kart` processes it runs can see.
+//! Needs root and the packages from `scripts/setup`; without them the run
+//! FAILS with a message saying so.
+
+use kart_pcscd_harness::{enter_private_namespace, Pcscd};
+use kart_perso::pki::{MasterKeys, SecureChannelAlgorithm};
+use kart_sim::vpcd::{serve, VpcdHandle};
+use kart_sim::{SimCard, SimConfig};
+use kart_spec::{Profile, Scp, Spec};
+use serde_json::Value;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// What every test gets: the daemon, a work directory with an issuer.
+struct Env {
+    pcscd: Pcscd,
+    dir: tempfile::TempDir,
+    spec: Spec,
+}
+
+impl Env {
+    fn reader(&self, i: usize) -> &str {
+        &self.pcscd.readers()[i].name
+    }
+
+    fn issuer(&self) -> PathBuf {
+        self.dir.path().join("issuer")
+    }
+
+    /// A blank simulated card of `profile`, keyed for the test issuer, put
+    /// into reader `i`; waits until pcscd sees it.
+    fn insert(&self, i: usize, profile: &str, serial: u32) -> VpcdHandle<SimCard> {
+        let profile = self.spec.profile(profile).expect("profile");
+        let keys = MasterKeys::load(&self.issuer().join("master-keys.json")).expect("master keys");
+        let card = SimCard::with_config(
+            profile,
+            &SimConfig::new(serial.to_be_bytes(), key_for(&keys, profile)),
+        )
+        .expect("simulated card");
+        let port = self.pcscd.readers()[i].port;
+        let handle = serve(("127.0.0.1", port), card).expect("serve the card");
+        wait_card(self.reader(i), true);
+        handle
+    }
+
+    fn kart(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_kart"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("KART_PIN")
+            .env_remove("KART_ISSUER")
+            .output()
+            .expect("run kart")
+    }
+}
+
+/// The issuer's master key for `profile`'s channel (ENC = MAC = DEK, as
+/// `kart issuer init` writes them).
+fn key_for<'a>(keys: &'a MasterKeys, profile: &Profile) -> &'a [u8] {
+    let wanted = match (
+        profile.secure_channel.scp,
+        profile.secure_channel.key_length,
+    ) {
+        (Scp::Scp02, _) => SecureChannelAlgorithm::TripleDes,
+        (Scp::Scp03, 16) => SecureChannelAlgorithm::Aes128,
+        (Scp::Scp03, _) => SecureChannelAlgorithm::Aes256,
+    };
+    keys.sets()
+        .iter()
+        .find(|s| s.algorithm == wanted)
+        .expect("key set")
+        .enc()
+}
+
+fn wait_card(reader: &str, present: bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pcsc = kart_pcsc::Pcsc::establish().expect("pcscd");
+    loop {
+        let state = pcsc
+            .readers()
+            .expect("reader states")
+            .into_iter()
+            .find(|r| r.name == reader)
+            .map(|r| r.card);
+        if state.is_some_and(|s| s.has_card() == present) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reader {reader}: card present={present} not seen (state {state:?})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn json(o: &Output) -> Value {
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    assert_eq!(v["format"], "kart/1");
+    v
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The first valid application of the sample batch, with its photo, in `dir`.
+fn one_record_batch(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
+    std::fs::create_dir_all(dir.join("photos")).unwrap();
+    std::fs::copy(
+        src.join("photos/photo-1.jpg"),
+        dir.join("photos/photo-1.jpg"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(src.join("applications.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().take(2).collect();
+    let path = dir.join("one.csv");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// The ID PIN the PIN mailer holds for `tracking`, written to a 0600 file.
+fn pin_file_from_mailer(dir: &Path, tracking: &str) -> PathBuf {
+    let mailer = std::fs::read_to_string(dir.join("kart-station/pin-mailer.txt")).unwrap();
+    let line = mailer
+        .lines()
+        .rev()
+        .find(|l| l.starts_with(&format!("tracking={tracking} ")))
+        .unwrap();
+    let pin = line
+        .split(' ')
+        .find_map(|w| w.strip_prefix("id_pin="))
+        .unwrap();
+    let path = dir.join("id-pin");
+    std::fs::write(&path, pin).unwrap();
+    path
+}
+
+type Test = fn(&Env);
+
+fn main() {
+    if let Err(e) = enter_private_namespace() {
+        eprintln!("FAILED to set up the PC/SC test environment: {e}");
+        std::process::exit(1);
+    }
+    let pcscd = match Pcscd::start(1) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("FAILED to start a private pcscd: {e}");
+            std::process::exit(1);
+        }
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let env = Env {
+        pcscd,
+        dir,
+        spec: Spec::embedded().expect("spec"),
+    };
+    let o = env.kart(&["issuer", "init", "issuer"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let tests: &[(&str, Test)] = &[
+        (
+            "readers_lists_the_vpcd_readers_and_the_card",
+            readers_lists_the_vpcd_readers_and_the_card,
+        ),
+        (
+            "info_reads_a_t0_and_a_t1_card_through_pcscd",
+            info_reads_a_t0_and_a_t1_card_through_pcscd,
+        ),
+        (
+            "unknown_reader_name_is_exit_code_3",
+            unknown_reader_name_is_exit_code_3,
+        ),
+        (
+            "personalize_then_verify_and_read_in_separate_processes",
+            personalize_then_verify_and_read_in_separate_processes,
+        ),
+        (
+            "watch_shows_a_card_pulled_out",
+            watch_shows_a_card_pulled_out,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut failed = Vec::new();
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let started = Instant::now();
+        let ok = catch_unwind(AssertUnwindSafe(|| test(&env))).is_ok();
+        println!(
+            "test {name} ... {} ({} ms)",
+            if ok { "ok" } else { "FAILED" },
+            started.elapsed().as_millis()
+        );
+        if !ok {
+            failed.push(*name);
+        }
+    }
+    if !failed.is_empty() {
+        println!("failed: {failed:?}\n--- pcscd log ---\n{}", env.pcscd.log());
+        drop(env); // stops pcscd: exit() would skip it
+        std::process::exit(1);
+    }
+}
+
+fn readers_lists_the_vpcd_readers_and_the_card(env: &Env) {
+    let card = env.insert(0, "vendor-b", 0x0101);
+    let o = env.kart(&["readers", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let readers = v["readers"].as_array().unwrap();
+    let find = |name: &str| {
+        readers
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let r0 = find(env.reader(0));
+    assert_eq!(r0["profile"], "vendor-b", "{v}");
+    assert!(r0["card"].as_str().unwrap().starts_with("card"), "{r0}");
+    assert_eq!(find(env.reader(1))["card"], "empty", "{v}");
+    let text = String::from_utf8_lossy(&env.kart(&["readers"]).stdout).into_owned();
+    assert!(
+        text.contains(env.reader(0)) && text.contains("vendor-b"),
+        "{text}"
+    );
+    card.stop();
+    wait_card(env.reader(0), false);
+}
+
+fn info_reads_a_t0_and_a_t1_card_through_pcscd(env: &Env) {
+    let t1 = env.insert(0, "vendor-c", 0x0201);
+    let t0 = env.insert(1, "vendor-a", 0x0202);
+    for (i, profile, protocol, serial) in [
+        (0, "vendor-c", "T=1", "00000201"),
+        (1, "vendor-a", "T=0", "00000202"),
+    ] {
+        let o = env.kart(&["info", "--json", "--reader", env.reader(i)]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["profile"]["id"], profile);
+        assert_eq!(v["protocol"], protocol);
+        assert_eq!(v["lifecycle"]["name"], "PRE_PERSONALIZED");
+        assert!(v["csn"].as_str().unwrap().ends_with(serial), "{v}");
+    }
+    // Two cards present: a command for one card needs --reader.
+    let o = env.kart(&["info"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    t1.stop();
+    t0.stop();
+    wait_card(env.reader(0), false);
+    wait_card(env.reader(1), false);
+}
+
+fn unknown_reader_name_is_exit_code_3(env: &Env) {
+    let o = env.kart(&["info", "--reader", "Omnikey 5422"]);
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: unknown reader 'Omnikey 5422'") && err.contains(" — hint: "),
+        "{err}"
+    );
+    assert!(
+        err.contains(env.reader(0)),
+        "lists the known readers: {err}"
+    );
+}
+
+fn personalize_then_verify_and_read_in_separate_processes(env: &Env) {
+    let card = env.insert(0, "vendor-b", 0x0301);
+    let batch = one_record_batch(env.dir.path());
+    let o = env.kart(&[
+        "personalize",
+        "--json",
+        "--reader",
+        env.reader(0),
+        "--issuer",
+        "issuer",
+        batch.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{v}");
+    assert_eq!(results[0]["result"], "issued");
+    assert_eq!(results[0]["reader"], env.reader(0));
+    assert_eq!(v["report"]["issued"], 1);
+
+    // The card is now locked: info says so, in another process.
+    let o = env.kart(&["info", "--json", "--reader", env.reader(0)]);
+    let v = json(&o);
+    assert_eq!(v["lifecycle"]["name"], "LOCKED");
+    assert!(v["crn"].as_str().is_some_and(|c| c.len() == 10), "{v}");
+
+    // A bank verifies it, with the ID PIN from the mailer.
+    let pin = pin_file_from_mailer(env.dir.path(), "140409040015");
+    let o = env.kart(&[
+        "verify",
+        "--json",
+        "--reader",
+        env.reader(0),
+        "--issuer",
+        "issuer",
+        "--pin-file",
+        pin.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code(&o),
+        0,
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    let v = json(&o);
+    assert_eq!(v["genuine"], true);
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["result"] != "fail"),
+        "{v}"
+    );
+
+    // The holder reads it.
+    let photo = env.dir.path().join("face.jpg");
+    let o = env.kart(&[
+        "read",
+        "--json",
+        "--reader",
+        env.reader(0),
+        "--pin-file",
+        pin.to_str().unwrap(),
+        "--photo",
+        photo.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["identity"]["national_code"], "0012345679");
+    assert_eq!(v["identity"]["family_name_fa"], "کریمی");
+    assert_eq!(v["identity"]["tracking_code"], "140409040015");
+    let original = std::fs::read(env.dir.path().join("photos/photo-1.jpg")).unwrap();
+    assert_eq!(std::fs::read(&photo).unwrap(), original);
+    let o = env.kart(&[
+        "read",
+        "--reader",
+        env.reader(0),
+        "--pin-file",
+        pin.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("علی / ALI"));
+
+    // A wrong PIN is refused with the tries left, and never printed.
+    let wrong = env.dir.path().join("wrong-pin");
+    let right = std::fs::read_to_string(&pin).unwrap();
+    let other = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    std::fs::write(&wrong, other).unwrap();
+    let o = env.kart(&[
+        "read",
+        "--reader",
+        env.reader(0),
+        "--pin-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 4);
+    let err = stderr(&o);
+    assert!(
+        err.contains("refused the ID PIN") && err.contains("tries left") && !err.contains(other),
+        "{err}"
+    );
+    // The right PIN resets the counter.
+    let o = env.kart(&[
+        "read",
+        "--reader",
+        env.reader(0),
+        "--pin-file",
+        pin.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0);
+
+    card.stop();
+    wait_card(env.reader(0), false);
+}
+
+fn watch_shows_a_card_pulled_out(env: &Env) {
+    let card = env.insert(1, "vendor-a", 0x0401);
+    let child = Command::new(env!("CARGO_BIN_EXE_kart"))
+        .args(["readers", "--watch", "--timeout", "3", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kart readers --watch");
+    std::thread::sleep(Duration::from_millis(1000));
+    card.pull();
+    let o = child.wait_with_output().expect("watch ends at its timeout");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let events: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let seen = |kind: &str| {
+        events
+            .iter()
+            .any(|e| e["event"] == kind && e["reader"] == env.reader(1))
+    };
+    assert!(
+        seen("card-inserted"),
+        "the card already there is reported first: {events:?}"
+    );
+    assert!(seen("card-removed"), "{events:?}");
+    assert!(events.iter().all(|e| e["format"] == "kart/1"));
+    let _ = card.stop();
+}
