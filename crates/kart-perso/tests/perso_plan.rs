@@ -216,6 +216,7 @@ fn executed_session_sends_the_planned_updates_and_no_more() {
     for id in ["vendor-a", "vendor-b", "vendor-c"] {
         let profile = spec.profile(id).unwrap();
         let mut sim = sim(profile, 7);
+        sim.set_latency(kart_sim::LatencyMode::Accounted);
         let mut card = Card::with_caps(&mut sim, profile.caps());
         let info = probe(&mut card, profile).unwrap();
         let crn = Crn::parse("0000000026").unwrap();
@@ -242,6 +243,16 @@ fn executed_session_sends_the_planned_updates_and_no_more() {
             outcome.files.len(),
             5,
             "{id}: ID, FACE, CERT_AUTH, CERT_SIGN, SOD"
+        );
+        // For the report (`cargo test --test perso_plan -- --nocapture`).
+        let c = outcome.counters;
+        eprintln!(
+            "{id}: {} APDUs ({} GET RESPONSE), {} bytes sent, {} received, modelled card time {:?}",
+            c.apdus,
+            c.get_responses,
+            c.bytes_sent,
+            c.bytes_received,
+            card.transport().modelled_time()
         );
     }
 }
