@@ -153,8 +153,9 @@ fn card_pulled_mid_read_is_a_typed_error() {
     let now = OffsetDateTime::now_utc();
     let (_dir, pki) = issuer(now);
     let (mut sim, _) = genuine("vendor-a", &pki, now);
-    sim.reinsert();
-    sim.set_faults(Faults::default().pull_after(6));
+    // The simulator numbers APDUs from its creation; its log has them all.
+    let sixth = sim.log().apdus() as u64 + 6;
+    sim.set_faults(Faults::default().pull_after(sixth));
     let err = verify_card(&mut sim, &trust(&pki), None, now).unwrap_err();
     let kart_perso::verify::VerifyError::Read(ReadError::Card { source, .. }) = &err else {
         panic!("{err:?}");
@@ -168,9 +169,11 @@ fn garbage_answers_are_a_typed_error_at_every_point() {
     let (_dir, pki) = issuer(now);
     let (mut sim, _) = genuine("vendor-b", &pki, now);
     let pin = Pin::parse(ID_PIN).unwrap();
-    for from in 1..=20 {
+    // A whole verification with the PIN takes 22 APDUs on vendor-b.
+    for from in 1..=22 {
         sim.reinsert();
-        sim.set_faults(Faults::default().garbage_from(from));
+        let at = sim.log().apdus() as u64 + from;
+        sim.set_faults(Faults::default().garbage_from(at));
         let result = verify_card(&mut sim, &trust(&pki), Some(&pin), now);
         assert!(
             result.is_err() || !result.unwrap().is_genuine(),
