@@ -431,3 +431,164 @@ fn write_frame(mut writer: &TcpStream, payload: &[u8]) -> io::Result<()> {
     writer.write_all(&frame)?;
     quickack(writer)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The vpcd side played by a plain TCP listener, framed as vsmartcard's
+    //! `vpcd.c` frames (2-byte big-endian length, then payload).
+    use super::*;
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    /// Echoes APDUs back with 9000; leaves the reader on `00 EE`.
+    struct Echo {
+        events: mpsc::Sender<&'static str>,
+    }
+
+    impl VirtualCard for Echo {
+        fn atr(&self) -> Vec<u8> {
+            vec![0x3B, 0x02, 0x14, 0x50]
+        }
+        fn power_on(&mut self) {
+            let _ = self.events.send("on");
+        }
+        fn power_off(&mut self) {
+            let _ = self.events.send("off");
+        }
+        fn reset(&mut self) {
+            let _ = self.events.send("reset");
+        }
+        fn process(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+            if apdu.get(1) == Some(&0xEE) {
+                return None;
+            }
+            let mut r = apdu.to_vec();
+            r.extend_from_slice(&[0x90, 0x00]);
+            Some(r)
+        }
+    }
+
+    fn send(s: &mut TcpStream, payload: &[u8]) {
+        let mut f = (payload.len() as u16).to_be_bytes().to_vec();
+        f.extend_from_slice(payload);
+        s.write_all(&f).unwrap();
+    }
+
+    fn recv(s: &mut TcpStream) -> Vec<u8> {
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).unwrap();
+        let mut p = vec![0; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut p).unwrap();
+        p
+    }
+
+    fn accept(l: &TcpListener) -> TcpStream {
+        let (s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    }
+
+    #[test]
+    fn answers_control_messages_and_apdus_in_vpcd_framing() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (tx, events) = mpsc::channel();
+        let card = serve(l.local_addr().unwrap(), Echo { events: tx }).unwrap();
+        let mut s = accept(&l);
+        send(&mut s, &[4]);
+        assert_eq!(recv(&mut s), [0x3B, 0x02, 0x14, 0x50], "ATR on request 4");
+        send(&mut s, &[1]);
+        send(&mut s, &[2]);
+        send(&mut s, &[0]);
+        let apdu = [0x00, 0x84, 0x00, 0x00, 0x08];
+        send(&mut s, &apdu);
+        assert_eq!(recv(&mut s), [0x00, 0x84, 0x00, 0x00, 0x08, 0x90, 0x00]);
+        let long: Vec<u8> = (0..1000u16).map(|i| i as u8).collect();
+        send(&mut s, &long);
+        assert_eq!(recv(&mut s).len(), 1002, "extended-size frames pass whole");
+        assert_eq!(
+            events.try_iter().collect::<Vec<_>>(),
+            ["on", "reset", "off"]
+        );
+        assert!(card.is_connected());
+        drop(card.stop());
+    }
+
+    #[test]
+    fn pull_closes_the_connection_and_insert_reconnects() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (tx, _events) = mpsc::channel();
+        let card = serve(l.local_addr().unwrap(), Echo { events: tx }).unwrap();
+        let mut s = accept(&l);
+        assert!(card.wait_connected(Duration::from_secs(5)));
+        card.pull();
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            s.read(&mut buf).unwrap(),
+            0,
+            "the reader sees the card leave"
+        );
+        assert!(!card.is_connected());
+        card.insert();
+        let mut s = accept(&l);
+        send(&mut s, &[4]);
+        assert_eq!(recv(&mut s).len(), 4);
+        assert_eq!(card.connections(), 2);
+        drop(card.stop());
+    }
+
+    #[test]
+    fn a_card_that_leaves_closes_the_connection_and_stays_out() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (tx, _events) = mpsc::channel();
+        let card = serve(l.local_addr().unwrap(), Echo { events: tx }).unwrap();
+        let mut s = accept(&l);
+        send(&mut s, &[0x00, 0xEE, 0x00, 0x00]);
+        let mut buf = [0u8; 1];
+        assert_eq!(s.read(&mut buf).unwrap(), 0);
+        // Out until put back: no new connection attempt.
+        l.set_nonblocking(true).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(l.accept().is_err());
+        assert_eq!(card.connections(), 1);
+        drop(card.stop());
+    }
+
+    #[test]
+    fn waits_for_a_reader_that_is_not_listening_yet_then_gives_up_with_a_reason() {
+        // Reserve a port, close it, and open it again later.
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (tx, _events) = mpsc::channel();
+        let options = ServeOptions {
+            connect_timeout: Duration::from_secs(5),
+            retry_interval: Duration::from_millis(10),
+        };
+        let card = serve_with(addr, Echo { events: tx }, options).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let l = TcpListener::bind(addr).unwrap();
+        let _s = accept(&l);
+        assert!(card.wait_connected(Duration::from_secs(5)));
+        drop(card.stop());
+
+        let (tx, _events) = mpsc::channel();
+        let nobody = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let options = ServeOptions {
+            connect_timeout: Duration::from_millis(200),
+            retry_interval: Duration::from_millis(10),
+        };
+        let card = serve_with(nobody, Echo { events: tx }, options).unwrap();
+        let t = Instant::now();
+        while card.last_error().is_none() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let reason = card.last_error().expect("gave up within the bound");
+        assert!(reason.contains("is pcscd running"), "{reason}");
+        assert!(!card.is_connected());
+        drop(card.stop());
+    }
+}
