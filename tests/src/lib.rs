@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use kart_perso::issuer::Issuer;
-use kart_perso::pki::{create_demo_issuer, IssuerPki, MasterKeys, PkiError};
+use kart_perso::pki::{create_demo_issuer, PkiError};
 use kart_perso::record::{Batch, IdentityRecord, RecordError};
 use kart_perso::verify::TrustAnchors;
 use kart_sim::{default_test_key, SimCard, SimConfig, SimError};
@@ -117,13 +117,12 @@ impl World {
             source,
         })?;
         let issuer_dir = dir.path().join("issuer");
-        create_demo_issuer(&issuer_dir, time::OffsetDateTime::now_utc())?;
-        let pki = IssuerPki::load(&issuer_dir)?;
-        let trust = TrustAnchors::new(pki.root.clone()).with_intermediate(pki.card_ca.clone());
-        let issuer = Issuer {
-            pki,
-            master_keys: MasterKeys::from_json(&test_master_keys_json())?,
-        };
+        let files = create_demo_issuer(&issuer_dir, time::OffsetDateTime::now_utc())?;
+        // Replace the random master keys by the simulator's (the file keeps its mode 0600).
+        write(&files.master_keys, test_master_keys_json().as_bytes())?;
+        let issuer = Issuer::load(&issuer_dir)?;
+        let trust = TrustAnchors::new(issuer.pki.root.clone())
+            .with_intermediate(issuer.pki.card_ca.clone());
         Ok(Self {
             spec: Spec::embedded()?,
             issuer,
@@ -142,6 +141,11 @@ impl World {
         self.dir.path().join("issuer")
     }
 
+    /// The issuer loaded again from its directory (a station takes its own).
+    pub fn load_issuer(&self) -> Result<Issuer, WorldError> {
+        Ok(Issuer::load(&self.issuer_dir())?)
+    }
+
     /// The vendor profile `id`.
     pub fn profile(&self, id: &str) -> Result<&Profile, WorldError> {
         self.spec
@@ -158,17 +162,15 @@ impl World {
     }
 
     /// Writes `count` valid applications, numbered from `first`, as the CSV
-    /// batch `name` (with the photo beside it) and loads them back through
-    /// the engine's batch loader.
-    pub fn batch(
+    /// batch `name` in the world's directory, with the photo beside it.
+    pub fn write_batch(
         &self,
         name: &str,
         first: u64,
         count: u64,
         photo: Photo,
-    ) -> Result<Vec<IdentityRecord>, WorldError> {
-        let photo_path = self.dir().join(photo.file_name());
-        write(&photo_path, photo.bytes())?;
+    ) -> Result<PathBuf, WorldError> {
+        write(&self.dir().join(photo.file_name()), photo.bytes())?;
         let mut csv = String::from(CSV_HEADER);
         for seq in first..first + count {
             let _ = writeln!(
@@ -181,6 +183,18 @@ impl World {
         }
         let path = self.dir().join(name);
         write(&path, csv.as_bytes())?;
+        Ok(path)
+    }
+
+    /// [`World::write_batch`], loaded back through the engine's batch loader.
+    pub fn batch(
+        &self,
+        name: &str,
+        first: u64,
+        count: u64,
+        photo: Photo,
+    ) -> Result<Vec<IdentityRecord>, WorldError> {
+        let path = self.write_batch(name, first, count, photo)?;
         let mut records = Vec::new();
         for item in Batch::open(&path)? {
             records.push(item?);

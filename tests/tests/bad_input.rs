@@ -77,6 +77,18 @@ fn load(dir: &Path, text: &str, format: BatchFormat) -> Vec<Result<IdentityRecor
 }
 
 type ProblemCheck = fn(&Problem) -> bool;
+type KeyCheck = fn(&PkiError) -> bool;
+type IdentityCheck = fn(&IdentityError) -> bool;
+/// (what, replace this, with that, expected error, message words)
+type ProfileCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Box<dyn Fn(&SpecError) -> bool>,
+    &'static str,
+);
+/// A change to the (tag, value) list of EF.ID.
+type Change = Box<dyn FnOnce(&mut Vec<(u8, Vec<u8>)>)>;
 
 /// One bad field value, the problem it must give, and words its message must hold.
 struct BadField {
@@ -482,10 +494,8 @@ fn invalid(field: &'static str) -> impl Fn(&SpecError) -> bool {
     move |e| matches!(e, SpecError::Invalid { field: f, .. } if f == field)
 }
 
-#[test]
-fn every_bad_profile_names_the_file_and_the_field() {
-    // (what, replace this, with that, expected, message words)
-    let cases: Vec<(&str, &str, &str, Box<dyn Fn(&SpecError) -> bool>, &str)> = vec![
+fn profile_cases() -> Vec<ProfileCase> {
+    vec![
         (
             "short APDU limit exceeded",
             "max_command_data = 255",
@@ -570,7 +580,12 @@ fn every_bad_profile_names_the_file_and_the_field() {
             Box::new(parse_error as SpecCheck),
             "keygen_ms",
         ),
-    ];
+    ]
+}
+
+#[test]
+fn every_bad_profile_names_the_file_and_the_field() {
+    let cases = profile_cases();
     assert!(
         Profile::from_toml_str("profiles/vendor-a.toml", VENDOR_A).is_ok(),
         "the base profile loads"
@@ -757,7 +772,7 @@ fn bad_private_keys_are_refused_with_how_to_convert_them() {
         &["genpkey", "-algorithm", "ED25519", "-out", "ed25519.pem"],
     );
     let read = |name: &str| std::fs::read(d.join(name)).expect("key file");
-    let cases: [(&str, fn(&PkiError) -> bool, &str); 5] = [
+    let cases: [(&str, KeyCheck, &str); 5] = [
         (
             "sec1.pem",
             |e| {
@@ -856,7 +871,7 @@ fn bad_master_key_files_are_refused_without_echoing_a_key() {
 }
 
 /// A key in a field of the wrong type (here `version`) must not reach the
-/// error message: serde_json quotes the offending value.
+/// error message: `serde_json` quotes the offending value.
 #[test]
 #[ignore = "open: kart-perso pki master_keys::from_json puts serde_json's message, which quotes the value, in the error"]
 fn a_key_in_a_mistyped_field_is_not_echoed() {
@@ -913,7 +928,6 @@ fn ef_id(change: impl FnOnce(&mut Vec<(u8, Vec<u8>)>)) -> Vec<u8> {
 fn every_bad_ef_id_is_named_by_tag() {
     let base = CardIdentity::decode(&ef_id(|_| {})).expect("the spec's layout decodes");
     assert_eq!(base.national_code.as_str(), "0012345679");
-    type Change = Box<dyn FnOnce(&mut Vec<(u8, Vec<u8>)>)>;
     let set = |tag: u8, value: &'static [u8]| -> Change {
         Box::new(move |o| {
             if let Some(slot) = o.iter_mut().find(|(t, _)| *t == tag) {
@@ -921,7 +935,7 @@ fn every_bad_ef_id_is_named_by_tag() {
             }
         })
     };
-    let cases: Vec<(&str, Change, fn(&IdentityError) -> bool, &str)> = vec![
+    let cases: Vec<(&str, Change, IdentityCheck, &str)> = vec![
         (
             "missing CRN",
             Box::new(|o| o.retain(|(t, _)| *t != 0xCC)),
