@@ -49,8 +49,8 @@ fn main() {
     );
     println!(
         "  all rounds (µs) raw {:?} ours {:?}",
-        ours_fmt(&raw),
-        ours_fmt(&ours)
+        fmt_rounds(&raw),
+        fmt_rounds(&ours)
     );
     drop(card.stop());
 }
@@ -59,7 +59,7 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn ours_fmt(v: &[Duration]) -> Vec<String> {
+fn fmt_rounds(v: &[Duration]) -> Vec<String> {
     v.iter().map(|d| format!("{:.1}", micros(*d))).collect()
 }
 
