@@ -257,6 +257,7 @@ pub fn personalize<T: Transport>(
     let start = card.counters();
     let mut run = Run {
         plan: &plan,
+        kdd: info.cplc.key_diversification_data(),
         issuer,
         job,
         now,
@@ -285,6 +286,7 @@ pub fn personalize<T: Transport>(
 /// The state of one execution.
 struct Run<'a> {
     plan: &'a Plan,
+    kdd: [u8; 10],
     issuer: &'a Issuer,
     job: &'a Job<'a>,
     now: OffsetDateTime,
@@ -337,6 +339,13 @@ impl Run<'_> {
                 },
                 other => PersoError::SecureChannel(other),
             })?;
+        // The card's INITIALIZE UPDATE must describe the card the CPLC described (spec §7).
+        if channel.info().key_diversification_data != self.kdd {
+            return Err(PersoError::Malformed {
+                step: open_name,
+                what: "key diversification data differs from the CPLC's batch ‖ CSN".into(),
+            });
+        }
         let mut secure = Card::new(channel);
         let counters =
             |s: &mut Card<SecureChannel<&mut Card<T>>>| s.transport_mut().inner_mut().counters();
