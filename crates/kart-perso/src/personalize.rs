@@ -31,78 +31,19 @@ use std::time::{Duration, Instant};
 use kart_apdu::gp::{GpError, SecureChannel, SecurityLevel};
 use kart_apdu::{tlv, Card, CardError, Command, Counters, StatusWord, Transport, TransportError};
 use kart_spec::{Profile, Scp};
-use thiserror::Error;
 use time::{Date, OffsetDateTime};
 
-use crate::card_data::{CardDataError, CardFacts, Cplc, Crn};
+mod error;
+
+pub use error::PersoError;
+
+use crate::card_data::{CardFacts, Cplc, Crn};
 use crate::issuer::Issuer;
 use crate::pin_mailer::Pins;
-use crate::pki::{issue_holder_certificate, Holder, PkiError, HOLDER_VALIDITY_YEARS};
-use crate::plan::{self, Action, Derived, KeyRef, Lifecycle, Plan, PlanError, PlanInput};
+use crate::pki::{issue_holder_certificate, Holder, HOLDER_VALIDITY_YEARS};
+use crate::plan::{self, Action, Derived, KeyRef, Lifecycle, Plan, PlanInput};
 use crate::record::IdentityRecord;
-use crate::security_object::{build_security_object, SecurityObjectError};
-
-/// Why personalization stopped.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum PersoError {
-    /// The card answered a command with an error status word.
-    #[error("card refused step '{step}' with SW {sw}")]
-    CardRefused {
-        /// The step.
-        step: String,
-        /// Its status word.
-        sw: StatusWord,
-    },
-    /// The card left the reader.
-    #[error("card removed during step '{step}'; put it back to resume (the journal keeps the application in 'writing')")]
-    CardRemoved {
-        /// The step.
-        step: String,
-    },
-    /// The reader or card failed below the APDU level.
-    #[error("step '{step}': {source}")]
-    Transport {
-        /// The step.
-        step: String,
-        /// What failed.
-        source: TransportError,
-    },
-    /// The card's answer could not be used.
-    #[error("step '{step}': card answered nonsense: {what}")]
-    Malformed {
-        /// The step.
-        step: String,
-        /// What was wrong.
-        what: String,
-    },
-    /// The command could not be delivered as the card needs it.
-    #[error("step '{step}': {source}")]
-    Card {
-        /// The step.
-        step: String,
-        /// What failed.
-        source: CardError,
-    },
-    /// The secure channel could not be opened.
-    #[error("secure channel: {0}")]
-    SecureChannel(GpError),
-    /// The card is locked: it was personalized already.
-    #[error("the card is LOCKED; it cannot be personalized again")]
-    Locked,
-    /// An issuer key, certificate or master key failed.
-    #[error("issuer: {0}")]
-    Issuer(#[from] PkiError),
-    /// The security object could not be built.
-    #[error("security object: {0}")]
-    SecurityObject(#[from] SecurityObjectError),
-    /// The record or card facts do not encode.
-    #[error(transparent)]
-    CardData(#[from] CardDataError),
-    /// No plan could be made.
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-}
+use crate::security_object::build_security_object;
 
 /// What the card says about itself before anything is written.
 #[derive(Debug, Clone, PartialEq, Eq)]

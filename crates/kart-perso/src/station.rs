@@ -46,15 +46,15 @@ use crate::journal::{Journal, JournalError, Recovery, State, Status, Step};
 use crate::personalize::{personalize, probe, CardInfo, Job, Outcome, PersoError};
 use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
-use crate::read::{self, ReadError};
-use crate::record::Pin;
-use crate::record::{
-    Batch, BatchError, BatchFormat, Field, IdentityRecord, RecordError, TrackingCode, Validator,
-};
-use crate::verify::{TrustAnchors, Verdict, Verifier, VerifyError};
+use crate::read::ReadError;
+use crate::record::{Batch, BatchError, IdentityRecord, Pin, RecordError, TrackingCode, Validator};
+use crate::verify::{TrustAnchors, Verifier, VerifyError};
 
-/// Longest JSON line read when looking for a rejected record's tracking code.
-const MAX_JSON_LINE: u64 = 1 << 20;
+mod judge;
+mod rejected;
+
+use judge::{judge, Expected};
+use rejected::raw_tracking_codes;
 
 /// Longest reason stored in the journal.
 const MAX_REASON: usize = 900;
@@ -476,114 +476,6 @@ impl Station {
     fn journal(&self) -> MutexGuard<'_, Journal> {
         lock(&self.journal)
     }
-}
-
-/// The raw `tracking_code` of the records starting on `lines` of a CSV or
-/// JSON Lines batch, where it is a valid code. Used only to record rejected
-/// records in the journal; the loader has already reported why they failed.
-fn raw_tracking_codes(path: &Path, lines: impl Iterator<Item = u64>) -> HashMap<u64, TrackingCode> {
-    let wanted: std::collections::HashSet<u64> = lines.collect();
-    let mut found = HashMap::new();
-    if wanted.is_empty() {
-        return found;
-    }
-    let field = Field::TrackingCode.name();
-    let mut keep = |line: u64, raw: Option<&str>| {
-        if let Some(code) = raw.and_then(|r| TrackingCode::parse(r).ok()) {
-            if wanted.contains(&line) {
-                found.insert(line, code);
-            }
-        }
-    };
-    match BatchFormat::from_path(path) {
-        Some(BatchFormat::Csv) => {
-            let Ok(mut reader) = csv::Reader::from_path(path) else {
-                return found;
-            };
-            let column = reader
-                .headers()
-                .ok()
-                .and_then(|h| h.iter().position(|n| n.trim() == field));
-            for record in reader.records().map_while(Result::ok) {
-                let line = record.position().map_or(0, csv::Position::line);
-                keep(line, column.and_then(|c| record.get(c)));
-            }
-        }
-        Some(BatchFormat::JsonLines) => {
-            let Ok(file) = std::fs::File::open(path) else {
-                return found;
-            };
-            let mut reader = std::io::BufReader::new(file);
-            let mut text = Vec::new();
-            for line in 1u64.. {
-                text.clear();
-                // Bounded like the loader's lines; past a longer line, stop looking.
-                let limit = MAX_JSON_LINE;
-                match std::io::BufRead::read_until(
-                    &mut std::io::Read::take(&mut reader, limit),
-                    b'\n',
-                    &mut text,
-                ) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let value: Option<serde_json::Value> = serde_json::from_slice(&text).ok();
-                keep(line, value.as_ref().and_then(|v| v.get(field)?.as_str()));
-                if !text.ends_with(b"\n") && text.len() as u64 >= limit {
-                    break;
-                }
-            }
-        }
-        None => {}
-    }
-    found
-}
-
-/// What the card must show to be issued.
-struct Expected<'a> {
-    /// The CRN assigned to this card for this application.
-    crn: &'a Crn,
-    /// The ID PIN, when this run set it: the verifier then reads and checks
-    /// EF.ID and EF.FACE too.
-    id_pin: Option<&'a Pin>,
-    /// The security object this run wrote.
-    written_sod: Option<&'a [u8]>,
-    /// APDUs of the writing run, for the report.
-    apdus: u64,
-}
-
-/// The card is issued when it is LOCKED with the expected CRN and EF.SOD,
-/// and the verifier finds nothing wrong: every required check passes when
-/// the PIN was given; without it (recovery), no check fails and passive and
-/// active authentication passed.
-fn judge(verdict: &Verdict, expected: &Expected<'_>) -> Result<(), String> {
-    if verdict.content.lifecycle != read::Lifecycle::Locked {
-        return Err(format!("life cycle is {}, not LOCKED", verdict.lifecycle));
-    }
-    if verdict.crn.as_deref() != Some(expected.crn.as_str()) {
-        return Err(format!(
-            "CRN on the card is {}, expected {}",
-            verdict.crn.as_deref().unwrap_or("(none)"),
-            expected.crn
-        ));
-    }
-    if let Some(written) = expected.written_sod {
-        if verdict.content.data(read::EF_SOD) != Some(written) {
-            return Err("EF.SOD read back differs from what was written".into());
-        }
-    }
-    if let Some(failed) = verdict.failures().next() {
-        return Err(format!("{}: {:?}", failed.name, failed.outcome));
-    }
-    let must_pass = ["sod.signature", "sod.signer", "aa"];
-    let passed = |id: &str| verdict.check(id).is_some_and(crate::verify::Check::passed);
-    if expected.id_pin.is_some() && !verdict.is_genuine() {
-        return Err(format!("not genuine:\n{verdict}"));
-    }
-    if let Some(missing) = must_pass.iter().find(|id| !passed(id)) {
-        return Err(format!("check {missing} did not pass"));
-    }
-    Ok(())
 }
 
 /// A poisoned lock only means another reader's thread panicked; the data
