@@ -54,7 +54,34 @@ impl Env {
 
 type Test = fn(&mut Env);
 
+/// Helper mode: `stack --hold-exclusive READER` connects exclusively, says
+/// "held", and keeps the card until its stdin closes (another process for
+/// the contention test; it inherits the namespace, so it must not re-enter it).
+fn hold_exclusive(reader: &str) {
+    let conn = Pcsc::establish()
+        .and_then(|p| {
+            p.connect(
+                reader,
+                ConnectOptions {
+                    share: Share::Exclusive,
+                    ..Default::default()
+                },
+            )
+        })
+        .expect("helper: exclusive connect");
+    println!("held");
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+    drop(conn);
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, reader] = args.as_slice() {
+        if flag == "--hold-exclusive" {
+            hold_exclusive(reader);
+            return;
+        }
+    }
     if let Err(e) = enter_private_namespace() {
         eprintln!("FAILED to set up the PC/SC test environment: {e}");
         std::process::exit(1);
@@ -146,6 +173,10 @@ fn all_tests() -> Vec<(&'static str, Test)> {
         (
             "exclusive_holder_makes_others_get_sharing_violation",
             exclusive_holder_makes_others_get_sharing_violation,
+        ),
+        (
+            "another_process_holding_the_card_gives_sharing_violation",
+            another_process_holding_the_card_gives_sharing_violation,
         ),
         (
             "transaction_blocks_other_transactions_with_a_bounded_wait",
@@ -508,6 +539,33 @@ fn exclusive_holder_makes_others_get_sharing_violation(env: &mut Env) {
     let shared = pcsc().connect(env.reader(4), ConnectOptions::default());
     assert!(shared.is_ok(), "{shared:?}");
     drop(shared);
+    drop(card.stop());
+}
+
+fn another_process_holding_the_card_gives_sharing_violation(env: &mut Env) {
+    let card = env.insert(4, TestCard::t1());
+    let mut other = Process::new(std::env::current_exe().unwrap())
+        .args(["--hold-exclusive", env.reader(4)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the other process");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(other.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "held", "the other process holds the card");
+    let err = pcsc()
+        .connect(env.reader(4), ConnectOptions::default())
+        .unwrap_err();
+    assert_eq!(err, PcscError::SharingViolation(env.reader(4).to_owned()));
+    drop(other.stdin.take()); // the other process lets go and exits
+    assert!(other.wait().unwrap().success());
+    assert!(pcsc()
+        .connect(env.reader(4), ConnectOptions::default())
+        .is_ok());
     drop(card.stop());
 }
 
