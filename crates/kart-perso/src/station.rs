@@ -42,7 +42,7 @@ use time::OffsetDateTime;
 use crate::card_data::Crn;
 use crate::crn::{CrnAllocator, CrnError};
 use crate::issuer::Issuer;
-use crate::journal::{Journal, JournalError, Recovery, State, Status, Step};
+use crate::journal::{Journal, JournalError, Recovery, Report, State, Status, Step};
 use crate::personalize::{personalize, probe, CardInfo, Job, Outcome, PersoError};
 use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
@@ -192,7 +192,8 @@ impl std::fmt::Debug for Station {
 
 impl Station {
     /// Opens the station's files and gives back to the queue every
-    /// application a crashed run claimed but never touched a card for.
+    /// application a crashed run of this station (same `name`) claimed but
+    /// never touched a card for.
     /// Applications left `writing` or `written` wait for their card.
     pub fn open(
         name: &str,
@@ -202,7 +203,11 @@ impl Station {
     ) -> Result<Self, StationError> {
         let mut journal = Journal::open(&files.journal)?;
         for unfinished in journal.recover()? {
-            if unfinished.recovery == Recovery::Requeue {
+            // Only this station's own stale claims: another station may be
+            // between its claim and its first card command right now.
+            if unfinished.recovery == Recovery::Requeue
+                && unfinished.status.station.as_deref() == Some(name)
+            {
                 journal.release(&unfinished.status.tracking)?;
             }
         }
@@ -223,6 +228,11 @@ impl Station {
     /// The applet spec and profiles in use.
     pub fn spec(&self) -> &Spec {
         &self.spec
+    }
+
+    /// Counts and step timings for the end-of-run report.
+    pub fn report(&self) -> Result<Report, StationError> {
+        Ok(self.journal().report()?)
     }
 
     /// Where an application stands in the journal.

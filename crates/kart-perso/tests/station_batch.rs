@@ -57,6 +57,17 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
         Served::QueueEmpty
     );
 
+    // The report counts the outcomes and times every step.
+    let report = station.report().unwrap();
+    assert_eq!((report.issued, report.failed, report.pending), (3, 1, 0));
+    let face = report
+        .steps
+        .iter()
+        .find(|s| s.step == "write EF.FACE")
+        .unwrap();
+    assert_eq!(face.count, 3);
+    assert!(face.apdus >= 3 * 2 && face.bytes_sent > 3 * 3000);
+
     // Loading the batch again queues nothing twice.
     let again = station.load_batch(&batch, validator()).unwrap();
     assert_eq!((again.queued, again.already_present), (0, 3));

@@ -175,6 +175,26 @@ fn application_claimed_by_a_crashed_station_goes_back_to_the_queue() {
 }
 
 #[test]
+fn another_stations_claim_is_left_alone_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    station(dir.path(), "station-1")
+        .load_batch(&batch, validator())
+        .unwrap();
+    let mut journal = Journal::open(dir.path().join("journal.db")).unwrap();
+    journal
+        .claim_next("station-2", "reader-0")
+        .unwrap()
+        .unwrap();
+    let _station = station(dir.path(), "station-1");
+    assert_eq!(station_state(&journal), State::Claimed);
+}
+
+fn station_state(journal: &Journal) -> State {
+    journal.status(&code(1)).unwrap().state
+}
+
+#[test]
 fn locked_card_that_does_not_verify_is_spoiled() {
     // A card written for application 1 but presented with a CRN allocator that
     // lost its record cannot prove its CRN: it is spoiled, never issued.
