@@ -345,7 +345,13 @@ fn personalize_then_verify_and_read_in_separate_processes(env: &Env) {
         "{v}"
     );
 
-    // The holder reads it.
+    reads_with_the_right_pin_only(env, &pin);
+    card.stop();
+    wait_card(env.reader(0), false);
+}
+
+/// The holder reads the personalized card in reader 0; a wrong PIN is refused.
+fn reads_with_the_right_pin_only(env: &Env, pin: &Path) {
     let photo = env.dir.path().join("face.jpg");
     let o = env.kart(&[
         "read",
@@ -375,7 +381,7 @@ fn personalize_then_verify_and_read_in_separate_processes(env: &Env) {
 
     // A wrong PIN is refused with the tries left, and never printed.
     let wrong = env.dir.path().join("wrong-pin");
-    let right = std::fs::read_to_string(&pin).unwrap();
+    let right = std::fs::read_to_string(pin).unwrap();
     let other = if right == "000000" {
         "111111"
     } else {
@@ -404,9 +410,6 @@ fn personalize_then_verify_and_read_in_separate_processes(env: &Env) {
         pin.to_str().unwrap(),
     ]);
     assert_eq!(code(&o), 0);
-
-    card.stop();
-    wait_card(env.reader(0), false);
 }
 
 fn watch_shows_a_card_pulled_out(env: &Env) {
@@ -417,7 +420,7 @@ fn watch_shows_a_card_pulled_out(env: &Env) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run kart readers --watch");
-    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_secs(1));
     card.pull();
     let o = child.wait_with_output().expect("watch ends at its timeout");
     assert_eq!(code(&o), 0, "{}", stderr(&o));

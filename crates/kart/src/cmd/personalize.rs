@@ -233,36 +233,7 @@ pub fn show_rejected(ctx: &Ctx, rejected: &[RecordError]) {
 
 /// `--dry-run`: each valid record's plan for each profile; no card, no journal.
 fn dry_run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
-    let profiles: Vec<&Profile> = if let Some(id) = &args.profile {
-        vec![ctx.spec.profile(id).ok_or_else(|| {
-            CliError::with_hint(
-                Kind::Usage,
-                format!("there is no vendor profile '{id}'"),
-                format!(
-                    "choose one of {}",
-                    ctx.spec
-                        .profiles
-                        .iter()
-                        .map(|p| p.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?]
-    } else {
-        let sims: Vec<&Profile> = args
-            .reader
-            .readers
-            .iter()
-            .filter_map(|r| r.strip_prefix("sim:"))
-            .filter_map(|r| ctx.spec.profile(r.split('*').next().unwrap_or(r)))
-            .collect();
-        if sims.is_empty() {
-            ctx.spec.profiles.iter().collect()
-        } else {
-            sims
-        }
-    };
+    let profiles = dry_run_profiles(args, ctx)?;
     let today = time::OffsetDateTime::now_utc().date();
     let crn = Crn::parse("0000000000").map_err(|e| CliError::new(Kind::Io, e))?;
     let mut rejected = Vec::new();
@@ -336,4 +307,39 @@ fn dry_run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     }
     show_rejected(ctx, &rejected);
     Ok(Outcome::from_pass(rejected.is_empty()))
+}
+
+/// The profiles to plan for: `--profile`, else those of the simulated
+/// readers given, else every profile.
+fn dry_run_profiles<'a>(args: &Args, ctx: &'a Ctx) -> Result<Vec<&'a Profile>, CliError> {
+    Ok(if let Some(id) = &args.profile {
+        vec![ctx.spec.profile(id).ok_or_else(|| {
+            CliError::with_hint(
+                Kind::Usage,
+                format!("there is no vendor profile '{id}'"),
+                format!(
+                    "choose one of {}",
+                    ctx.spec
+                        .profiles
+                        .iter()
+                        .map(|p| p.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?]
+    } else {
+        let sims: Vec<&Profile> = args
+            .reader
+            .readers
+            .iter()
+            .filter_map(|r| r.strip_prefix("sim:"))
+            .filter_map(|r| ctx.spec.profile(r.split('*').next().unwrap_or(r)))
+            .collect();
+        if sims.is_empty() {
+            ctx.spec.profiles.iter().collect()
+        } else {
+            sims
+        }
+    })
 }

@@ -9,7 +9,7 @@ use crate::reader;
 use crate::secrets::{read_pin, PinSource};
 use kart_apdu::Card;
 use kart_pcsc::Share;
-use kart_perso::read::{read_card, PinStatus};
+use kart_perso::read::{read_card, CardIdentity, PinStatus};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -95,6 +95,12 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         );
         return Ok(Outcome::Ok);
     }
+    show_identity(ctx, &identity, content.photo());
+    Ok(Outcome::Ok)
+}
+
+/// The identity as a table: Persian and Latin names side by side.
+fn show_identity(ctx: &Ctx, identity: &CardIdentity, photo: Option<&[u8]>) {
     let date = |d: kart_perso::read::GregorianDate| {
         let (y, m, day) = d.ymd();
         format!("{y:04}-{m:02}-{day:02}")
@@ -129,9 +135,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ("tracking code", identity.tracking_code.clone()),
         (
             "photo",
-            content
-                .photo()
-                .map_or_else(|| "none".to_owned(), |p| format!("JPEG, {} bytes", p.len())),
+            photo.map_or_else(|| "none".to_owned(), |p| format!("JPEG, {} bytes", p.len())),
         ),
     ];
     let mut t = table(["field", "value"]);
@@ -139,5 +143,4 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         t.add_row([k.to_owned(), v]);
     }
     ctx.out.line(t);
-    Ok(Outcome::Ok)
 }
