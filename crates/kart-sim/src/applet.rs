@@ -51,6 +51,17 @@ pub(crate) struct Ctx<'a> {
     pub work: &'a mut Work,
     /// Tear the n-th UPDATE BINARY.
     pub tear_update: Option<u64>,
+    /// Planted non-conformances (test profiles only).
+    pub defects: Defects,
+}
+
+/// Non-conformances a test profile plants in the applet (kart-spec `Defect`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Defects {
+    /// A wrong PIN answers `63CX` without counting the try.
+    pub pin_counter_stuck: bool,
+    /// UPDATE BINARY ignores the LOCKED state.
+    pub writes_when_locked: bool,
 }
 
 /// Life-cycle states.
@@ -135,6 +146,11 @@ impl Applet {
         }
     }
 
+    /// UPDATE BINARY commands that reached a file so far.
+    pub(crate) fn updates(&self) -> u64 {
+        self.updates
+    }
+
     pub(crate) fn state_code(&self) -> u8 {
         self.codes[self.state as usize]
     }
@@ -148,7 +164,7 @@ impl Applet {
             0x0E => self.erase_binary(s, cmd, ctx),
             0xCA => self.get_data(cmd),
             0xDA => self.put_data(cmd, ctx),
-            0x20 => self.verify(s, cmd),
+            0x20 => self.verify(s, cmd, ctx.defects.pin_counter_stuck),
             0x24 => self.change_reference_data(s, cmd, ctx),
             0x2C => self.reset_retry_counter(cmd),
             0x47 => self.generate_key(cmd, ctx),
@@ -251,7 +267,12 @@ impl Applet {
     }
 
     fn update_binary(&mut self, s: &Session, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
-        self.writable(s, ctx)?;
+        if ctx.defects.writes_when_locked && self.state == Lifecycle::Locked {
+            let need = self.current(s)?.1.write;
+            Self::access(s, need, ctx.channel)?;
+        } else {
+            self.writable(s, ctx)?;
+        }
         if cmd.p1() & 0x80 != 0 {
             return refuse(sw::P1P2);
         }
@@ -329,6 +350,12 @@ impl Applet {
 
     /// Checks `block` against PIN `i` as VERIFY does.
     fn present(&mut self, i: usize, block: &[u8]) -> Result<(), Stop> {
+        self.present_with(i, block, false)
+    }
+
+    /// [`present`](Self::present); `stuck` plants the defect of a wrong try
+    /// that is answered but not counted.
+    fn present_with(&mut self, i: usize, block: &[u8], stuck: bool) -> Result<(), Stop> {
         let pin = &mut self.pins[i];
         if !pin.is_set() {
             return Err(Stop::Sw(sw::NOT_USABLE));
@@ -342,15 +369,20 @@ impl Applet {
         if !pin.well_formed(block) {
             return Err(Stop::Sw(sw::WRONG_DATA));
         }
+        let before = pin.tries_left();
         match pin.check(block) {
             Check::Ok => Ok(()),
+            Check::Wrong(_) if stuck => {
+                pin.restore_tries(before);
+                Err(Stop::Sw(sw::tries(before)))
+            }
             Check::Wrong(left) => Err(Stop::Sw(sw::tries(left))),
             Check::Blocked => Err(Stop::Sw(sw::BLOCKED)),
             Check::NotSet => Err(Stop::Sw(sw::NOT_USABLE)),
         }
     }
 
-    fn verify(&mut self, s: &mut Session, cmd: &Command) -> Answer {
+    fn verify(&mut self, s: &mut Session, cmd: &Command, stuck: bool) -> Answer {
         if cmd.p1() != 0x00 {
             return refuse(sw::P1P2);
         }
@@ -365,7 +397,7 @@ impl Applet {
             };
         }
         s.verified[i] = false;
-        self.present(i, cmd.data())?;
+        self.present_with(i, cmd.data(), stuck)?;
         s.verified[i] = true;
         ok(Vec::new())
     }

@@ -10,7 +10,7 @@ use crate::vpcd::VirtualCard;
 use kart_apdu::gp::card::{CardConfig, CardSecureChannel};
 use kart_apdu::gp::{diversify, Diversification as GpDiv, GpError, KeySet};
 use kart_apdu::{CardCaps, Command, Response, StatusWord, Transport, TransportError, CLA_CHAINING};
-use kart_spec::{AppletSpec, Diversification, Profile, Scp, Spec, SpecError, WrongLe};
+use kart_spec::{AppletSpec, Defect, Diversification, Profile, Scp, Spec, SpecError, WrongLe};
 use ring::rand::{SecureRandom, SystemRandom};
 use std::time::Duration;
 use thiserror::Error;
@@ -154,7 +154,12 @@ pub struct SimCard {
     latency: LatencyMode,
     clock: Duration,
     rng: SystemRandom,
+    /// GET CHALLENGE answers of the `counter-challenge` defect so far.
+    challenges: u64,
 }
+
+/// How long GET DATA takes on a card with the `slow-get-data` defect.
+const SLOW_GET_DATA: Duration = Duration::from_millis(400);
 
 impl std::fmt::Debug for SimCard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -238,6 +243,7 @@ impl SimCard {
             latency: LatencyMode::Off,
             clock: Duration::ZERO,
             rng: SystemRandom::new(),
+            challenges: 0,
         })
     }
 
@@ -254,6 +260,14 @@ impl SimCard {
     /// The vendor profile this card follows.
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+    fn has(&self, defect: Defect) -> bool {
+        self.profile.test.planted_defects.contains(&defect)
+    }
+    /// Tears the next UPDATE BINARY that reaches the file (the simulator's
+    /// hook for testing atomic writes; see [`Faults::tear_update`]).
+    pub fn tear_next_update(&mut self) {
+        self.faults.tear_update = Some(self.applet.updates() + 1);
     }
     /// Replaces the faults to inject.
     pub fn set_faults(&mut self, faults: Faults) {
@@ -492,6 +506,26 @@ impl SimCard {
             },
             None => Channel::default(),
         };
+        if cmd.ins() == 0xCA && self.has(Defect::SlowGetData) {
+            std::thread::sleep(SLOW_GET_DATA);
+        }
+        if self.selected == Selected::Applet
+            && cmd.ins() == 0x84
+            && (cmd.p1(), cmd.p2()) == (0, 0)
+            && self.has(Defect::CounterChallenge)
+        {
+            self.challenges += 1;
+            let n = cmd.le().map_or(0, |n| n as usize).min(32);
+            let mut out = vec![0; n];
+            let count = self.challenges.to_be_bytes();
+            let tail = n.min(count.len());
+            out[n - tail..].copy_from_slice(&count[count.len() - tail..]);
+            return Ok((out, sw::OK));
+        }
+        let defects = crate::applet::Defects {
+            pin_counter_stuck: self.has(Defect::PinCounterNotDecremented),
+            writes_when_locked: self.has(Defect::WritesWhenLocked),
+        };
         match self.selected {
             Selected::CardManager if cmd.ins() == 0xCA && (cmd.p1(), cmd.p2()) == (0x9F, 0x7F) => {
                 self.applet.get_data(cmd)
@@ -516,8 +550,13 @@ impl SimCard {
                     rng: &self.rng,
                     work,
                     tear_update: self.faults.tear_update,
+                    defects,
                 };
-                self.applet.process(&mut self.session, cmd, &mut ctx)
+                let answer = self.applet.process(&mut self.session, cmd, &mut ctx);
+                if answer == Err(Stop::Sw(sw::INS)) && self.has(Defect::UnknownInsAnswers6F00) {
+                    return Err(Stop::Sw(sw::NO_DIAGNOSIS));
+                }
+                answer
             }
         }
     }

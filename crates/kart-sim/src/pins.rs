@@ -92,6 +92,11 @@ impl Pin {
         self.tries_left = self.max_tries;
     }
 
+    /// Puts the try counter back to `tries` (the `pin-counter-not-decremented` defect).
+    pub(crate) fn restore_tries(&mut self, tries: u8) {
+        self.tries_left = tries.min(self.max_tries);
+    }
+
     /// Restores the tries without changing the value.
     pub(crate) fn unblock(&mut self) {
         self.tries_left = self.max_tries;

@@ -37,8 +37,8 @@ pub use applet::{
 pub use conformance::{Check, Conformance, AREAS};
 pub use error::SpecError;
 pub use profile::{
-    AtrInfo, Diversification, Latency, Limits, Profile, Protocol, Quirks, Scp, SecureChannel,
-    WrongLe,
+    AtrInfo, Defect, Diversification, Latency, Limits, Profile, Protocol, Quirks, Scp,
+    SecureChannel, TestFixture, WrongLe,
 };
 
 use std::path::Path;
@@ -50,7 +50,7 @@ pub const CONFORMANCE_FILE: &str = "conformance.toml";
 
 const EMBEDDED_APPLET: &str = include_str!("../../../applets-spec/nid-applet.toml");
 const EMBEDDED_CONFORMANCE: &str = include_str!("../../../applets-spec/conformance.toml");
-const EMBEDDED_PROFILES: [(&str, &str); 3] = [
+const EMBEDDED_PROFILES: [(&str, &str); 4] = [
     (
         "profiles/vendor-a.toml",
         include_str!("../../../applets-spec/profiles/vendor-a.toml"),
@@ -63,6 +63,10 @@ const EMBEDDED_PROFILES: [(&str, &str); 3] = [
         "profiles/vendor-c.toml",
         include_str!("../../../applets-spec/profiles/vendor-c.toml"),
     ),
+    (
+        "profiles/vendor-x-faulty.toml",
+        include_str!("../../../applets-spec/profiles/vendor-x-faulty.toml"),
+    ),
 ];
 
 /// The whole specification: applet, conformance catalogue, vendor profiles.
@@ -72,8 +76,12 @@ pub struct Spec {
     pub applet: AppletSpec,
     /// `conformance.toml`.
     pub conformance: Conformance,
-    /// `profiles/*.toml`, sorted by id.
+    /// `profiles/*.toml` of real vendors, sorted by id.
     pub profiles: Vec<Profile>,
+    /// `profiles/*.toml` with planted defects (a `[test]` table), sorted by
+    /// id: simulated faulty cards for testing the QA suite. Never matched by
+    /// ATR nor part of [`profiles`](Self::profiles).
+    pub test_profiles: Vec<Profile>,
 }
 
 impl Spec {
@@ -174,16 +182,33 @@ impl Spec {
             ));
         }
         loaded.sort_by(|a, b| a.id.cmp(&b.id));
+        let (test_profiles, profiles) = loaded
+            .into_iter()
+            .partition(|p| !p.test.planted_defects.is_empty());
         Ok(Spec {
             applet,
             conformance,
-            profiles: loaded,
+            profiles,
+            test_profiles,
         })
     }
 
     /// The profile with id `id` (`vendor-a`).
     pub fn profile(&self, id: &str) -> Option<&Profile> {
         self.profiles.iter().find(|p| p.id == id)
+    }
+
+    /// The test profile (planted defects) with id `id` (`vendor-x-faulty`).
+    ///
+    /// ```
+    /// let spec = kart_spec::Spec::embedded()?;
+    /// let x = spec.test_profile("vendor-x-faulty").unwrap();
+    /// assert!(!x.test.planted_defects.is_empty());
+    /// assert!(spec.profile("vendor-x-faulty").is_none());
+    /// # Ok::<(), kart_spec::SpecError>(())
+    /// ```
+    pub fn test_profile(&self, id: &str) -> Option<&Profile> {
+        self.test_profiles.iter().find(|p| p.id == id)
     }
 
     /// The first profile whose ATR pattern matches `atr`.

@@ -147,6 +147,41 @@ pub struct Profile {
     pub quirks: Quirks,
     /// Latency model.
     pub latency: Latency,
+    /// Deliberate non-conformances the simulator plants in this profile's
+    /// cards (`[test] planted_defects`); empty for every real vendor. A
+    /// profile with planted defects is a test fixture for the QA suite, kept
+    /// apart in [`Spec::test_profiles`](crate::Spec::test_profiles).
+    #[serde(default)]
+    pub test: TestFixture,
+}
+
+/// The `[test]` table of a profile that describes a deliberately faulty card.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFixture {
+    /// What the simulated card does wrong.
+    #[serde(default)]
+    pub planted_defects: Vec<Defect>,
+}
+
+/// A non-conformance the simulator can plant, each caught by the QA suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum Defect {
+    /// An unknown instruction answers `6F00` instead of `6D00` (README §8).
+    #[serde(rename = "unknown-ins-answers-6f00")]
+    UnknownInsAnswers6F00,
+    /// A wrong PIN answers `63CX` but the try counter is not decremented (§8.6).
+    #[serde(rename = "pin-counter-not-decremented")]
+    PinCounterNotDecremented,
+    /// A LOCKED card accepts UPDATE BINARY inside a secure channel (§4).
+    #[serde(rename = "writes-when-locked")]
+    WritesWhenLocked,
+    /// GET DATA answers after 400 ms, far beyond the latency model (§5).
+    #[serde(rename = "slow-get-data")]
+    SlowGetData,
+    /// GET CHALLENGE returns a counter instead of random bytes (§8.12).
+    #[serde(rename = "counter-challenge")]
+    CounterChallenge,
 }
 
 impl Profile {
