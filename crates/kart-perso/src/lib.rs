@@ -12,6 +12,7 @@ pub mod journal;
 pub mod personalize;
 pub mod pin_mailer;
 pub mod pki;
+pub mod qa;
 pub mod plan;
 pub mod read;
 pub mod record;
