@@ -154,3 +154,39 @@ fn pin_mailer_is_created_private_appends_and_refuses_a_readable_file() {
         Err(MailerError::Permissions { mode: 0o644, .. })
     ));
 }
+
+#[test]
+fn pin_values_never_cross_the_interface_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(&dir.path().join("issuer"));
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 2000);
+    let record = records(&batch).remove(0);
+    let spec = spec();
+    for id in ["vendor-a", "vendor-b", "vendor-c"] {
+        let profile = spec.profile(id).unwrap();
+        let mut sim = sim(profile, 3);
+        let mut card = Card::with_caps(&mut sim, profile.caps());
+        // Every APDU on the wire, unredacted.
+        let wire = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = wire.clone();
+        card.set_redaction(false);
+        card.set_trace(Some(Box::new(move |e: &kart_apdu::TraceEvent<'_>| {
+            sink.lock().unwrap().push_str(&hex::encode_upper(e.bytes));
+            sink.lock().unwrap().push('\n');
+        })));
+        let info = probe(&mut card, profile).unwrap();
+        let crn = Crn::parse("0000000018").unwrap();
+        let pins = Pins::generate(Some(&Pin::parse("73914628").unwrap())).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let job = Job::new(&record, &crn, &pins, now.date());
+        personalize(&mut card, profile, &issuer, &info, &job, now).unwrap();
+        let wire = wire.lock().unwrap();
+        // CHANGE REFERENCE DATA (INS 24) went out, encrypted (C-DEC, spec §7).
+        assert!(wire.lines().any(|l| l.starts_with("042401")), "{id}");
+        assert!(!wire.contains("3733393134363238"), "{id}: ID PIN in clear");
+        assert!(
+            !wire.contains(&hex::encode_upper(pins.puk.expose())),
+            "{id}: PUK in clear"
+        );
+    }
+}
