@@ -1,0 +1,180 @@
+//! The QA suite against simulated cards: every vendor profile conforms with
+//! nothing skipped; the faulty test profile fails exactly the checks its
+//! planted defects break; a locked card, a reader without hooks and a card
+//! that is pulled mid-run are reported, not crashed on.
+
+mod perso_support;
+
+use std::collections::BTreeSet;
+
+use kart_apdu::{CardCaps, Transport, TransportError};
+use kart_perso::qa::{run_card, CardReport, Outcome, QaTarget, Setup};
+use kart_sim::{vpcd::VirtualCard, Faults, SimCard};
+use kart_spec::{Profile, Protocol};
+use perso_support::*;
+
+/// A simulated card in a reader that reports the ATR, resets and tears.
+struct Simulated(SimCard);
+
+impl Transport for Simulated {
+    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        self.0.transmit(apdu, rx)
+    }
+    fn capabilities(&self) -> CardCaps {
+        self.0.capabilities()
+    }
+}
+
+impl QaTarget for Simulated {
+    fn atr(&self) -> Option<Vec<u8>> {
+        Some(VirtualCard::atr(&self.0))
+    }
+    fn protocol(&self) -> Option<Protocol> {
+        Some(self.0.profile().protocol)
+    }
+    fn reset(&mut self) -> Result<bool, TransportError> {
+        VirtualCard::reset(&mut self.0);
+        Ok(true)
+    }
+    fn tear_next_update(&mut self) -> bool {
+        self.0.tear_next_update();
+        true
+    }
+    fn reinsert(&mut self) -> Result<(), TransportError> {
+        self.0.reinsert();
+        Ok(())
+    }
+}
+
+/// A card in a reader that can do nothing but transmit.
+struct Plain(SimCard);
+
+impl Transport for Plain {
+    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        self.0.transmit(apdu, rx)
+    }
+}
+impl QaTarget for Plain {}
+
+fn qa(target: &mut dyn QaTarget, profile: &Profile) -> CardReport {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(&dir.path().join("issuer"));
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    let record = records(&batch).remove(0);
+    let spec = spec();
+    let setup = Setup {
+        spec: &spec,
+        profile,
+        issuer: &issuer,
+        record: &record,
+        now: time::OffsetDateTime::now_utc(),
+    };
+    run_card("test reader", target, &setup)
+}
+
+fn summary(r: &CardReport) -> String {
+    r.checks
+        .iter()
+        .filter(|c| c.outcome != Outcome::Pass)
+        .map(|c| format!("{} {:?}: {} / {}", c.id, c.outcome, c.observed, c.detail))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_vendor_profile_conforms_with_nothing_skipped() {
+    let spec = spec();
+    assert_eq!(spec.profiles.len(), 3);
+    for (i, p) in spec.profiles.iter().enumerate() {
+        let mut card = Simulated(sim(p, 100 + i as u32));
+        let r = qa(&mut card, p);
+        assert!(r.passed(), "{}:\n{}", p.id, summary(&r));
+        assert!(r.skipped_ids().is_empty(), "{}:\n{}", p.id, summary(&r));
+        assert_eq!(r.checks.len(), spec.conformance.checks.len());
+        assert_eq!(r.lifecycle, "PRE_PERSONALIZED");
+        // Every check that talks to the card reports its commands' round trips.
+        for c in r.checks.iter().filter(|c| !c.id.starts_with("ATR") && c.id != "TIME-028") {
+            assert!(!c.commands.is_empty(), "{} {} has no timings", p.id, c.id);
+        }
+        // RND-024 asked 1000 challenges.
+        let rnd = r.check("RND-024").unwrap();
+        assert_eq!(rnd.commands.iter().find(|c| c.command == "GET CHALLENGE").unwrap().apdus, 1000);
+    }
+}
+
+#[test]
+fn faulty_profile_fails_exactly_the_checks_its_defects_break() {
+    let spec = spec();
+    let p = spec.test_profile("vendor-x-faulty").unwrap();
+    let mut card = Simulated(sim(p, 7));
+    let r = qa(&mut card, p);
+    let failed: BTreeSet<&str> = r.failed_ids().into_iter().collect();
+    // unknown-ins-answers-6f00 → APDU-003; writes-when-locked → AC-014;
+    // pin-counter-not-decremented → PIN-016 (no count-down), PIN-017 (query
+    // after a wrong try), PIN-018 (the PIN cannot be blocked to be
+    // unblocked), PIN-019 (nothing to survive the reset); counter-challenge →
+    // RND-024; slow-get-data → TIME-028.
+    let want: BTreeSet<&str> = [
+        "APDU-003", "AC-014", "PIN-016", "PIN-017", "PIN-018", "PIN-019", "RND-024", "TIME-028",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(failed, want, "\n{}", summary(&r));
+    assert!(r.skipped_ids().is_empty(), "{}", summary(&r));
+    let observed = |id: &str| r.check(id).unwrap().observed.clone();
+    assert!(observed("APDU-003").contains("6F00"), "{}", observed("APDU-003"));
+    assert!(observed("AC-014").contains("UPDATE BINARY: 9000"), "{}", observed("AC-014"));
+    assert!(observed("PIN-016").contains("63C3"), "{}", observed("PIN-016"));
+    assert!(observed("RND-024").contains("ones"), "{}", observed("RND-024"));
+    assert!(observed("TIME-028").contains("GET DATA"), "{}", observed("TIME-028"));
+    assert!(r.check("AC-014").unwrap().detail.contains("6985"));
+}
+
+#[test]
+fn a_locked_card_skips_what_needs_a_blank_card_and_its_pins() {
+    let spec = spec();
+    let p = spec.profile("vendor-c").unwrap();
+    let mut card = Simulated(sim(p, 9));
+    assert!(qa(&mut card, p).passed());
+    // The same card again: QA locked it the first time.
+    let r = qa(&mut card, p);
+    assert_eq!(r.lifecycle, "LOCKED");
+    assert!(r.passed(), "{}", summary(&r));
+    let skipped: BTreeSet<&str> = r.skipped_ids().into_iter().collect();
+    for id in kart_perso::qa::BLANK_CARD_CHECKS {
+        assert!(skipped.contains(id), "{id} ran on a locked card");
+        assert!(r.check(id).unwrap().detail.contains("LOCKED"));
+    }
+    for id in ["PIN-016", "DATA-026", "DATA-027", "AC-012"] {
+        assert!(r.check(id).unwrap().detail.contains("PINs"), "{id}");
+    }
+    for id in ["AC-013", "AC-014", "KEY-022", "KEY-023", "APDU-005", "RND-024"] {
+        assert_eq!(r.check(id).unwrap().outcome, Outcome::Pass, "{id}");
+    }
+}
+
+#[test]
+fn a_reader_without_atr_reset_or_tear_skips_those_checks_only() {
+    let spec = spec();
+    let p = spec.profile("vendor-a").unwrap();
+    let mut card = Plain(sim(p, 11));
+    let r = qa(&mut card, p);
+    assert!(r.passed(), "{}", summary(&r));
+    let skipped: BTreeSet<&str> = r.skipped_ids().into_iter().collect();
+    assert_eq!(skipped, ["ATOM-025", "ATR-001", "ATR-002", "PIN-019"].into_iter().collect());
+    assert!(r.check("ATOM-025").unwrap().detail.contains("real card"));
+}
+
+#[test]
+fn a_card_pulled_mid_run_fails_the_rest_with_the_reason() {
+    let spec = spec();
+    let p = spec.profile("vendor-b").unwrap();
+    let mut sim = sim(p, 12);
+    sim.set_faults(Faults::default().pull_after(1100));
+    let mut card = Plain(sim);
+    let r = qa(&mut card, p);
+    assert!(!r.passed());
+    let last = r.checks.iter().find(|c| c.id == "PIN-020").unwrap();
+    assert_eq!(last.outcome, Outcome::Fail);
+    assert!(last.observed.contains("card removed"), "{}", last.observed);
+}
