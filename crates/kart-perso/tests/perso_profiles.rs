@@ -80,3 +80,53 @@ fn vendor_b_extended_length_scp03_card_is_personalized_and_locked() {
 fn vendor_c_chaining_scp03_aes256_card_is_personalized_and_locked() {
     personalize_one("vendor-c");
 }
+
+#[test]
+fn fingerprint_template_is_written_to_ef_finger_and_covered_by_the_sod() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(&dir.path().join("issuer"));
+    std::fs::write(dir.path().join("face.jpg"), jpeg(3000)).unwrap();
+    let template: Vec<u8> = (0..700u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("finger.bin"), &template).unwrap();
+    let path = dir.path().join("batch.csv");
+    std::fs::write(
+        &path,
+        format!("{HEADER},fingerprint\n{},finger.bin\n", row(1, "face.jpg")),
+    )
+    .unwrap();
+    let record = records(&path).remove(0);
+    let spec = spec();
+    let profile = spec.profile("vendor-c").unwrap();
+    let mut sim = sim(profile, 5);
+    let mut card = Card::with_caps(&mut sim, profile.caps());
+    let info = probe(&mut card, profile).unwrap();
+    let crn = Crn::parse("0000000018").unwrap();
+    let pins = Pins::generate(None).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let outcome = personalize(
+        &mut card,
+        profile,
+        &issuer,
+        &info,
+        &Job::new(&record, &crn, &pins, now.date()),
+        now,
+    )
+    .unwrap();
+    assert!(outcome.steps.iter().any(|s| s.name == "write EF.FINGER"));
+
+    let pin = Pin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();
+    let content = read_card(&mut card, &spec, None, Some(&pin)).unwrap();
+    // 5F2E 82 02BC ‖ template (spec §6.1: EF.FINGER holds one 5F2E object).
+    let mut expected = vec![0x5F, 0x2E, 0x82, 0x02, 0xBC];
+    expected.extend_from_slice(&template);
+    assert_eq!(content.data("EF.FINGER").unwrap(), expected.as_slice());
+    let trust =
+        TrustAnchors::new(issuer.pki.root.clone()).with_intermediate(issuer.pki.card_ca.clone());
+    let verdict = Verifier::new(&trust, now)
+        .spec(&spec)
+        .pin(&pin)
+        .verify(&mut card)
+        .unwrap();
+    assert!(verdict.is_genuine(), "{verdict}");
+    assert!(verdict.check("hash.0103").unwrap().passed());
+}
