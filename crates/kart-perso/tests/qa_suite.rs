@@ -93,12 +93,23 @@ fn every_vendor_profile_conforms_with_nothing_skipped() {
         assert_eq!(r.checks.len(), spec.conformance.checks.len());
         assert_eq!(r.lifecycle, "PRE_PERSONALIZED");
         // Every check that talks to the card reports its commands' round trips.
-        for c in r.checks.iter().filter(|c| !c.id.starts_with("ATR") && c.id != "TIME-028") {
+        for c in r
+            .checks
+            .iter()
+            .filter(|c| !c.id.starts_with("ATR") && c.id != "TIME-028")
+        {
             assert!(!c.commands.is_empty(), "{} {} has no timings", p.id, c.id);
         }
         // RND-024 asked 1000 challenges.
         let rnd = r.check("RND-024").unwrap();
-        assert_eq!(rnd.commands.iter().find(|c| c.command == "GET CHALLENGE").unwrap().apdus, 1000);
+        assert_eq!(
+            rnd.commands
+                .iter()
+                .find(|c| c.command == "GET CHALLENGE")
+                .unwrap()
+                .apdus,
+            1000
+        );
     }
 }
 
@@ -122,11 +133,31 @@ fn faulty_profile_fails_exactly_the_checks_its_defects_break() {
     assert_eq!(failed, want, "\n{}", summary(&r));
     assert!(r.skipped_ids().is_empty(), "{}", summary(&r));
     let observed = |id: &str| r.check(id).unwrap().observed.clone();
-    assert!(observed("APDU-003").contains("6F00"), "{}", observed("APDU-003"));
-    assert!(observed("AC-014").contains("UPDATE BINARY: 9000"), "{}", observed("AC-014"));
-    assert!(observed("PIN-016").contains("63C3"), "{}", observed("PIN-016"));
-    assert!(observed("RND-024").contains("ones"), "{}", observed("RND-024"));
-    assert!(observed("TIME-028").contains("GET DATA"), "{}", observed("TIME-028"));
+    assert!(
+        observed("APDU-003").contains("6F00"),
+        "{}",
+        observed("APDU-003")
+    );
+    assert!(
+        observed("AC-014").contains("UPDATE BINARY: 9000"),
+        "{}",
+        observed("AC-014")
+    );
+    assert!(
+        observed("PIN-016").contains("63C3"),
+        "{}",
+        observed("PIN-016")
+    );
+    assert!(
+        observed("RND-024").contains("ones"),
+        "{}",
+        observed("RND-024")
+    );
+    assert!(
+        observed("TIME-028").contains("GET DATA"),
+        "{}",
+        observed("TIME-028")
+    );
     assert!(r.check("AC-014").unwrap().detail.contains("6985"));
 }
 
@@ -148,7 +179,9 @@ fn a_locked_card_skips_what_needs_a_blank_card_and_its_pins() {
     for id in ["PIN-016", "DATA-026", "DATA-027", "AC-012"] {
         assert!(r.check(id).unwrap().detail.contains("PINs"), "{id}");
     }
-    for id in ["AC-013", "AC-014", "KEY-022", "KEY-023", "APDU-005", "RND-024"] {
+    for id in [
+        "AC-013", "AC-014", "KEY-022", "KEY-023", "APDU-005", "RND-024",
+    ] {
         assert_eq!(r.check(id).unwrap().outcome, Outcome::Pass, "{id}");
     }
 }
@@ -161,7 +194,12 @@ fn a_reader_without_atr_reset_or_tear_skips_those_checks_only() {
     let r = qa(&mut card, p);
     assert!(r.passed(), "{}", summary(&r));
     let skipped: BTreeSet<&str> = r.skipped_ids().into_iter().collect();
-    assert_eq!(skipped, ["ATOM-025", "ATR-001", "ATR-002", "PIN-019"].into_iter().collect());
+    assert_eq!(
+        skipped,
+        ["ATOM-025", "ATR-001", "ATR-002", "PIN-019"]
+            .into_iter()
+            .collect()
+    );
     assert!(r.check("ATOM-025").unwrap().detail.contains("real card"));
 }
 

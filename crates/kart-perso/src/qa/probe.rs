@@ -58,7 +58,11 @@ impl<'a> Probe<'a> {
 
     /// Status word of the last APDU with instruction `ins`.
     pub fn last_sw(&self, ins: u8) -> Option<u16> {
-        self.log.iter().rev().find(|e| e.ins == ins).and_then(|e| e.sw)
+        self.log
+            .iter()
+            .rev()
+            .find(|e| e.ins == ins)
+            .and_then(|e| e.sw)
     }
 
     fn spoil(&mut self, apdu: &[u8]) -> Vec<u8> {

@@ -123,7 +123,8 @@ impl BatchReport {
                         );
                     }
                     Outcome::Skipped => {
-                        let _ = write!(x, "\n      <skipped message=\"{}\"/>\n    ", esc(&k.detail));
+                        let _ =
+                            write!(x, "\n      <skipped message=\"{}\"/>\n    ", esc(&k.detail));
                     }
                 }
                 if k.outcome == Outcome::Pass {
@@ -179,8 +180,17 @@ impl BatchReport {
                             Outcome::Fail => ("fail", "✗"),
                             Outcome::Skipped => ("skip", "–"),
                         };
-                        let tip = if k.outcome == Outcome::Pass { &k.observed } else { &k.detail };
-                        let _ = write!(h, "<td class=\"{class}\" title=\"{}: {}\">{mark}</td>", esc(id), esc(tip));
+                        let tip = if k.outcome == Outcome::Pass {
+                            &k.observed
+                        } else {
+                            &k.detail
+                        };
+                        let _ = write!(
+                            h,
+                            "<td class=\"{class}\" title=\"{}: {}\">{mark}</td>",
+                            esc(id),
+                            esc(tip)
+                        );
                     }
                     None => h.push_str("<td></td>"),
                 }
@@ -205,7 +215,11 @@ impl BatchReport {
     pub fn write(&self, dir: &Path) -> std::io::Result<[PathBuf; 3]> {
         std::fs::create_dir_all(dir)?;
         let json = self.to_json().map_err(std::io::Error::other)?;
-        let paths = [dir.join(JSON_FILE), dir.join(JUNIT_FILE), dir.join(HTML_FILE)];
+        let paths = [
+            dir.join(JSON_FILE),
+            dir.join(JUNIT_FILE),
+            dir.join(HTML_FILE),
+        ];
         for (path, text) in paths.iter().zip([json, self.to_junit(), self.to_html()]) {
             std::fs::write(path, text)?;
         }
@@ -225,11 +239,19 @@ fn card_section(h: &mut String, card: &CardReport) {
         card.apdus,
         card.duration_ms as f64 / 1000.0
     );
-    let notes: Vec<_> = card.checks.iter().filter(|k| k.outcome != Outcome::Pass).collect();
+    let notes: Vec<_> = card
+        .checks
+        .iter()
+        .filter(|k| k.outcome != Outcome::Pass)
+        .collect();
     if !notes.is_empty() {
         h.push_str("<table class=\"notes\"><thead><tr><th>Check</th><th>Result</th><th>Observed</th><th>Expected or reason</th></tr></thead><tbody>\n");
         for k in notes {
-            let (class, word) = if k.outcome == Outcome::Fail { ("fail", "fail") } else { ("skip", "skipped") };
+            let (class, word) = if k.outcome == Outcome::Fail {
+                ("fail", "fail")
+            } else {
+                ("skip", "skipped")
+            };
             let _ = writeln!(
                 h,
                 "<tr><td>{} <small>{}</small></td><td class=\"{class}\">{word}</td><td>{}</td><td>{}</td></tr>",
@@ -266,7 +288,10 @@ fn latency_chart(h: &mut String, commands: &[CommandSamples]) {
         left + width + 130.0,
         left + width + 130.0
     );
-    for (i, label) in ["10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s", "10 s"].iter().enumerate() {
+    for (i, label) in ["10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s", "10 s"]
+        .iter()
+        .enumerate()
+    {
         let x = left + i as f64 / 6.0 * width;
         let _ = writeln!(
             h,
@@ -278,7 +303,10 @@ fn latency_chart(h: &mut String, commands: &[CommandSamples]) {
         let y = 24.0 + row * i as f64;
         let mut sorted = c.samples_us.clone();
         sorted.sort_unstable();
-        let (min, max) = (sorted.first().copied().unwrap_or(0), sorted.last().copied().unwrap_or(0));
+        let (min, max) = (
+            sorted.first().copied().unwrap_or(0),
+            sorted.last().copied().unwrap_or(0),
+        );
         let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
         let (x0, x1) = (x_of(min, left, width), x_of(max, left, width));
         let _ = writeln!(

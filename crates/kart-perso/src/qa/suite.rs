@@ -44,7 +44,12 @@ struct Obs {
 
 impl Obs {
     fn sw(&mut self, what: &str, got: u16, want: u16) {
-        self.is(what, got == want, format!("{got:04X}"), format!("{want:04X}"));
+        self.is(
+            what,
+            got == want,
+            format!("{got:04X}"),
+            format!("{want:04X}"),
+        );
     }
     fn is(&mut self, what: &str, ok: bool, got: impl Display, want: impl Display) {
         self.seen.push(format!("{what}: {got}"));
@@ -118,13 +123,19 @@ pub(super) fn run(reader: &str, target: &mut dyn QaTarget, setup: &Setup<'_>) ->
 }
 
 impl<'t> Suite<'_, 't> {
-    fn run_all(&mut self, atr: Option<&[u8]>, protocol: Option<Protocol>) -> (Option<String>, String) {
+    fn run_all(
+        &mut self,
+        atr: Option<&[u8]>,
+        protocol: Option<Protocol>,
+    ) -> (Option<String>, String) {
         self.check("ATR-001", |s| s.atr_matches(atr));
         self.check("ATR-002", |s| s.atr_protocol(atr, protocol));
         let (csn, state) = match self.card_state() {
             Ok(found) => found,
             Err(e) => {
-                self.fail_rest(&format!("the card did not answer as the profile's applet: {e}"));
+                self.fail_rest(&format!(
+                    "the card did not answer as the profile's applet: {e}"
+                ));
                 return (None, "unknown".into());
             }
         };
@@ -173,7 +184,10 @@ impl<'t> Suite<'_, 't> {
         if locked || blank {
             self.check("AC-014", Self::locked_refuses_writes);
         } else {
-            self.skip("AC-014", &format!("needs a LOCKED card; this one is {state_name}"));
+            self.skip(
+                "AC-014",
+                &format!("needs a LOCKED card; this one is {state_name}"),
+            );
         }
         if self.pins.is_some() {
             self.check("AC-012", Self::protected_files);
@@ -200,7 +214,12 @@ impl<'t> Suite<'_, 't> {
     // ───────────────────────── bookkeeping ─────────────────────────
 
     fn index(&self, id: &str) -> Option<usize> {
-        self.setup.spec.conformance.checks.iter().position(|c| c.id == id)
+        self.setup
+            .spec
+            .conformance
+            .checks
+            .iter()
+            .position(|c| c.id == id)
     }
 
     /// Runs check `id` (if the catalogue has it) and records its verdict.
@@ -234,7 +253,13 @@ impl<'t> Suite<'_, 't> {
         }
     }
 
-    fn report(self, reader: &str, csn: Option<String>, lifecycle: String, started: Instant) -> CardReport {
+    fn report(
+        self,
+        reader: &str,
+        csn: Option<String>,
+        lifecycle: String,
+        started: Instant,
+    ) -> CardReport {
         let model = &self.setup.profile.latency;
         let log = &self.probe.log;
         let checks = self
@@ -317,7 +342,10 @@ impl<'t> Suite<'_, 't> {
         let aid = self.setup.profile.applet_aid.bytes().to_vec();
         match self.sw(&apdu(0x00, 0xA4, 0x04, 0x0C, &aid, None))? {
             OK => Ok(()),
-            sw => Err(format!("SELECT of the applet {} answered {sw:04X}", hex::encode_upper(&aid))),
+            sw => Err(format!(
+                "SELECT of the applet {} answered {sw:04X}",
+                hex::encode_upper(&aid)
+            )),
         }
     }
 
@@ -340,7 +368,11 @@ impl<'t> Suite<'_, 't> {
         let caps = self.setup.profile.caps();
         let inner = Card::with_caps(&mut self.probe, caps);
         let mut ch = SecureChannel::open(inner, &keys, &params, level).map_err(|e| {
-            format!("the secure channel at level {:02X} did not open: {}", level.bits(), e.error)
+            format!(
+                "the secure channel at level {:02X} did not open: {}",
+                level.bits(),
+                e.error
+            )
         })?;
         f(&mut ch)
     }
@@ -368,7 +400,11 @@ impl<'t> Suite<'_, 't> {
             sw => return Ok(Err(sw)),
         }
         let p = self.setup.profile;
-        let chunk = p.quirks.max_read_chunk.min(p.limits.max_response_data).max(1);
+        let chunk = p
+            .quirks
+            .max_read_chunk
+            .min(p.limits.max_response_data)
+            .max(1);
         let mut data = Vec::new();
         while data.len() < 0x8000 {
             let [hi, lo] = u16::try_from(data.len()).unwrap_or(u16::MAX).to_be_bytes();
@@ -396,7 +432,9 @@ impl<'t> Suite<'_, 't> {
 
     fn random<const N: usize>(&self) -> Step<[u8; N]> {
         let mut b = [0u8; N];
-        self.rng.fill(&mut b).map_err(|_| "the system random generator failed".to_owned())?;
+        self.rng
+            .fill(&mut b)
+            .map_err(|_| "the system random generator failed".to_owned())?;
         Ok(b)
     }
 
@@ -438,7 +476,12 @@ impl<'t> Suite<'_, 't> {
             Err(e) => obs.is("ATR offers", false, e, name(want == Protocol::T1)),
         }
         if let Some(used) = used {
-            obs.is("protocol in use", used == want, format!("{used:?}"), format!("{want:?}"));
+            obs.is(
+                "protocol in use",
+                used == want,
+                format!("{used:?}"),
+                format!("{want:?}"),
+            );
         }
         Ok(obs.verdict())
     }
@@ -457,7 +500,11 @@ impl<'t> Suite<'_, 't> {
     fn unsupported_class(&mut self) -> Step<Verdict> {
         let aid = self.setup.profile.applet_aid.bytes().to_vec();
         let mut obs = Obs::default();
-        obs.sw("SELECT with CLA 40", self.sw(&apdu(0x40, 0xA4, 0x04, 0x0C, &aid, None))?, 0x6E00);
+        obs.sw(
+            "SELECT with CLA 40",
+            self.sw(&apdu(0x40, 0xA4, 0x04, 0x0C, &aid, None))?,
+            0x6E00,
+        );
         Ok(obs.verdict())
     }
 
@@ -468,13 +515,28 @@ impl<'t> Suite<'_, 't> {
         let mut obs = Obs::default();
         if self.setup.profile.quirks.get_response {
             obs.sw("INTERNAL AUTHENTICATE", first.sw().0, 0x6140);
-            obs.is("its data", first.data().is_empty(), first.data().len(), "none");
+            obs.is(
+                "its data",
+                first.data().is_empty(),
+                first.data().len(),
+                "none",
+            );
             let rest = self.raw(&[0x00, 0xC0, 0x00, 0x00, 0x40])?;
             obs.sw("GET RESPONSE", rest.sw().0, OK);
-            obs.is("signature bytes", rest.data().len() == 64, rest.data().len(), 64);
+            obs.is(
+                "signature bytes",
+                rest.data().len() == 64,
+                rest.data().len(),
+                64,
+            );
         } else {
             obs.sw("INTERNAL AUTHENTICATE", first.sw().0, OK);
-            obs.is("signature bytes", first.data().len() == 64, first.data().len(), 64);
+            obs.is(
+                "signature bytes",
+                first.data().len() == 64,
+                first.data().len(),
+                64,
+            );
         }
         Ok(obs.verdict())
     }
@@ -487,33 +549,60 @@ impl<'t> Suite<'_, 't> {
         let max = limits.max_command_data;
         let fits = update_binary(&vec![0x5A; max], max > 255);
         let sw = self.sw(&fits)?;
-        obs.is(&format!("UPDATE BINARY with {max} bytes"), sw != WRONG_LENGTH, format!("{sw:04X}"), "accepted (not 6700)");
+        obs.is(
+            &format!("UPDATE BINARY with {max} bytes"),
+            sw != WRONG_LENGTH,
+            format!("{sw:04X}"),
+            "accepted (not 6700)",
+        );
         let too_long = update_binary(&vec![0x5A; max + 1], true);
         let what = if limits.extended_length {
             format!("UPDATE BINARY with {} bytes", max + 1)
         } else {
-            format!("extended UPDATE BINARY with {} bytes to a short-only card", max + 1)
+            format!(
+                "extended UPDATE BINARY with {} bytes to a short-only card",
+                max + 1
+            )
         };
         obs.sw(&what, self.sw(&too_long)?, WRONG_LENGTH);
-        obs.sw("EF.CERT_AUTH still empty (READ BINARY)", self.sw(&read_binary(0, 0, 1))?, WRONG_OFFSET);
+        obs.sw(
+            "EF.CERT_AUTH still empty (READ BINARY)",
+            self.sw(&read_binary(0, 0, 1))?,
+            WRONG_OFFSET,
+        );
         Ok(obs.verdict())
     }
 
     fn read_past_end(&mut self) -> Step<Verdict> {
         let content: Vec<u8> = (0..40).collect();
         self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()))?;
-            expect_ok(csend(ch, &cmd(0x00, 0xD6, 0, 0, &content))?, "UPDATE BINARY in the channel")
+            csend(
+                ch,
+                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
+            )?;
+            expect_ok(
+                csend(ch, &cmd(0x00, 0xD6, 0, 0, &content))?,
+                "UPDATE BINARY in the channel",
+            )
         })?;
         self.select_applet()?;
         self.select_ef(EF_CERT_AUTH)?;
         let mut obs = Obs::default();
-        obs.sw("READ BINARY at offset 40 = length", self.sw(&read_binary(0, 40, 10))?, WRONG_OFFSET);
+        obs.sw(
+            "READ BINARY at offset 40 = length",
+            self.sw(&read_binary(0, 40, 10))?,
+            WRONG_OFFSET,
+        );
         let r = self.raw(&read_binary(0, 30, 20))?;
         match self.setup.profile.quirks.wrong_le {
             WrongLe::EndOfFile => {
                 obs.sw("READ BINARY offset 30 Le 20", r.sw().0, END_OF_FILE);
-                obs.is("its data", r.data() == &content[30..], hex::encode_upper(r.data()), hex::encode_upper(&content[30..]));
+                obs.is(
+                    "its data",
+                    r.data() == &content[30..],
+                    hex::encode_upper(r.data()),
+                    hex::encode_upper(&content[30..]),
+                );
             }
             WrongLe::ExactLe => obs.sw("READ BINARY offset 30 Le 20", r.sw().0, 0x6C0A),
         }
@@ -525,16 +614,30 @@ impl<'t> Suite<'_, 't> {
         if !self.setup.profile.limits.chaining {
             self.select_applet()?;
             self.select_ef(EF_CERT_AUTH)?;
-            obs.sw("UPDATE BINARY with CLA 10", self.sw(&apdu(0x10, 0xD6, 0, 0, &[1, 2, 3, 4], None))?, 0x6884);
+            obs.sw(
+                "UPDATE BINARY with CLA 10",
+                self.sw(&apdu(0x10, 0xD6, 0, 0, &[1, 2, 3, 4], None))?,
+                0x6884,
+            );
             return Ok(obs.verdict());
         }
         let (a, b) = ([0xA1u8; 16], [0xB2u8; 16]);
         let sws = self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()))?;
+            csend(
+                ch,
+                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
+            )?;
             let first = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw().0;
             let last = csend(ch, &cmd(0x00, 0xD6, 0, 0, &b))?.sw().0;
             let open = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw().0;
-            let other = csend(ch, &Command::new(0x00, 0xCA, 0xDF, 0x71).with_le(256).map_err(|e| e.to_string())?)?.sw().0;
+            let other = csend(
+                ch,
+                &Command::new(0x00, 0xCA, 0xDF, 0x71)
+                    .with_le(256)
+                    .map_err(|e| e.to_string())?,
+            )?
+            .sw()
+            .0;
             Ok([first, last, open, other])
         })?;
         obs.sw("first part (CLA 10)", sws[0], OK);
@@ -545,7 +648,12 @@ impl<'t> Suite<'_, 't> {
         self.select_ef(EF_CERT_AUTH)?;
         let r = self.raw(&read_binary(0, 0, 32))?;
         let want: Vec<u8> = a.iter().chain(&b).copied().collect();
-        obs.is("EF.CERT_AUTH holds both parts", r.data() == want.as_slice(), hex::encode_upper(r.data()), hex::encode_upper(&want));
+        obs.is(
+            "EF.CERT_AUTH holds both parts",
+            r.data() == want.as_slice(),
+            hex::encode_upper(r.data()),
+            hex::encode_upper(&want),
+        );
         Ok(obs.verdict())
     }
 
@@ -555,14 +663,42 @@ impl<'t> Suite<'_, 't> {
         self.select_applet()?;
         let mut obs = Obs::default();
         self.select_ef(EF_CERT_AUTH)?;
-        obs.sw("UPDATE BINARY", self.sw(&apdu(0x00, 0xD6, 0, 0, &[0xDE, 0xAD], None))?, SECURITY);
-        obs.sw("PUT DATA DF72", self.sw(&apdu(0x00, 0xDA, 0xDF, 0x72, b"0000000000", None))?, SECURITY);
-        obs.sw("GENERATE ASYMMETRIC KEY PAIR", self.sw(&[0x00, 0x47, 0x80, 0x01, 0x00])?, SECURITY);
-        obs.sw("SET STATUS 0F", self.sw(&[0x80, 0xF0, 0x40, 0x0F])?, SECURITY);
+        obs.sw(
+            "UPDATE BINARY",
+            self.sw(&apdu(0x00, 0xD6, 0, 0, &[0xDE, 0xAD], None))?,
+            SECURITY,
+        );
+        obs.sw(
+            "PUT DATA DF72",
+            self.sw(&apdu(0x00, 0xDA, 0xDF, 0x72, b"0000000000", None))?,
+            SECURITY,
+        );
+        obs.sw(
+            "GENERATE ASYMMETRIC KEY PAIR",
+            self.sw(&[0x00, 0x47, 0x80, 0x01, 0x00])?,
+            SECURITY,
+        );
+        obs.sw(
+            "SET STATUS 0F",
+            self.sw(&[0x80, 0xF0, 0x40, 0x0F])?,
+            SECURITY,
+        );
         self.select_ef(EF_CERT_AUTH)?;
-        obs.sw("EF.CERT_AUTH still empty (READ BINARY)", self.sw(&read_binary(0, 0, 1))?, WRONG_OFFSET);
-        obs.sw("CRN still unset (GET DATA DF72)", self.sw(&[0x00, 0xCA, 0xDF, 0x72, 0x00])?, 0x6A88);
-        obs.sw("no key (public key of AUTH_KEY)", self.sw(&[0x00, 0x47, 0x81, 0x01, 0x00])?, 0x6A88);
+        obs.sw(
+            "EF.CERT_AUTH still empty (READ BINARY)",
+            self.sw(&read_binary(0, 0, 1))?,
+            WRONG_OFFSET,
+        );
+        obs.sw(
+            "CRN still unset (GET DATA DF72)",
+            self.sw(&[0x00, 0xCA, 0xDF, 0x72, 0x00])?,
+            0x6A88,
+        );
+        obs.sw(
+            "no key (public key of AUTH_KEY)",
+            self.sw(&[0x00, 0x47, 0x81, 0x01, 0x00])?,
+            0x6A88,
+        );
         Ok(obs.verdict())
     }
 
@@ -585,14 +721,24 @@ impl<'t> Suite<'_, 't> {
             let what = format!("level {:02X}", level.bits());
             match self.with_channel(level, |ch| {
                 let info = ch.info();
-                let sw = csend(ch, &Command::new(0x00, 0xCA, 0xDF, 0x71).with_le(256).map_err(|e| e.to_string())?)?.sw().0;
+                let sw = csend(
+                    ch,
+                    &Command::new(0x00, 0xCA, 0xDF, 0x71)
+                        .with_le(256)
+                        .map_err(|e| e.to_string())?,
+                )?
+                .sw()
+                .0;
                 Ok((info.version, info.key_version, sw))
             }) {
                 Ok((v, kv, sw)) => obs.is(
                     &what,
                     v == want_scp && kv == sc.key_version && sw == OK,
                     format!("{v} key version {kv:02X}, secured GET DATA {sw:04X}"),
-                    format!("{want_scp} key version {:02X}, secured GET DATA 9000", sc.key_version),
+                    format!(
+                        "{want_scp} key version {:02X}, secured GET DATA 9000",
+                        sc.key_version
+                    ),
                 ),
                 Err(e) => obs.is(&what, false, e, "opens"),
             }
@@ -612,13 +758,26 @@ impl<'t> Suite<'_, 't> {
         obs.is(
             "EXTERNAL AUTHENTICATE with a flipped cryptogram bit (its C-MAC spoiled too)",
             matches!(sw, 0x6300 | 0x6982) && !opened,
-            format!("{sw:04X}, channel {}", if opened { "opened" } else { "not opened" }),
+            format!(
+                "{sw:04X}, channel {}",
+                if opened { "opened" } else { "not opened" }
+            ),
             "6300 (or 6982 for the MAC), channel not opened",
         );
         let (bad, after) = self.with_channel(SecurityLevel::C_MAC, |ch| {
             ch.inner_mut().transport_mut().tamper = Some(Tamper::LastByte);
-            let bad = csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()))?.sw().0;
-            let after = csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()))?.sw().0;
+            let bad = csend(
+                ch,
+                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
+            )?
+            .sw()
+            .0;
+            let after = csend(
+                ch,
+                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
+            )?
+            .sw()
+            .0;
             Ok((bad, after))
         })?;
         obs.sw("SELECT with a flipped C-MAC bit", bad, 0x6988);
@@ -631,8 +790,14 @@ impl<'t> Suite<'_, 't> {
     fn torn_write(&mut self) -> Step<Verdict> {
         let (old, new) = ([0x11u8; 64], [0x22u8; 64]);
         self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_SIGN.to_be_bytes()))?;
-            expect_ok(csend(ch, &cmd(0x00, 0xD6, 0, 0, &old))?, "UPDATE BINARY of the old content")
+            csend(
+                ch,
+                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_SIGN.to_be_bytes()),
+            )?;
+            expect_ok(
+                csend(ch, &cmd(0x00, 0xD6, 0, 0, &old))?,
+                "UPDATE BINARY of the old content",
+            )
         })?;
         if !self.probe.target.tear_next_update() {
             return Ok(Verdict::Skip(
@@ -640,7 +805,10 @@ impl<'t> Suite<'_, 't> {
             ));
         }
         let torn = self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_SIGN.to_be_bytes()))?;
+            csend(
+                ch,
+                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_SIGN.to_be_bytes()),
+            )?;
             csend(ch, &cmd(0x00, 0xD6, 0, 0, &new)).map(|r| r.sw().0)
         });
         self.probe
@@ -651,9 +819,25 @@ impl<'t> Suite<'_, 't> {
         self.select_ef(EF_CERT_SIGN)?;
         let r = self.raw(&read_binary(0, 0, 64))?;
         let mut obs = Obs::default();
-        obs.is("the write", true, torn.map_or_else(|e| format!("torn ({e})"), |sw| format!("answered {sw:04X}")), "");
+        obs.is(
+            "the write",
+            true,
+            torn.map_or_else(|e| format!("torn ({e})"), |sw| format!("answered {sw:04X}")),
+            "",
+        );
         let whole = r.data() == old || r.data() == new;
-        obs.is("EF.CERT_SIGN after reinsertion", whole, if r.data() == old { "the old content".to_owned() } else if r.data() == new { "the new content".to_owned() } else { hex::encode_upper(r.data()) }, "the old or the new content");
+        obs.is(
+            "EF.CERT_SIGN after reinsertion",
+            whole,
+            if r.data() == old {
+                "the old content".to_owned()
+            } else if r.data() == new {
+                "the new content".to_owned()
+            } else {
+                hex::encode_upper(r.data())
+            },
+            "the old or the new content",
+        );
         Ok(obs.verdict())
     }
 
@@ -664,7 +848,10 @@ impl<'t> Suite<'_, 't> {
             .filter_map(|t| u8::from_str_radix(t, 16).ok().map(|c| ((*t).to_owned(), c)))
             .collect();
         let sws = self.with_channel(SecurityLevel::C_MAC, |ch| {
-            codes.iter().map(|(_, c)| Ok(csend(ch, &Command::new(0x80, 0xF0, 0x40, *c))?.sw().0)).collect::<Step<Vec<u16>>>()
+            codes
+                .iter()
+                .map(|(_, c)| Ok(csend(ch, &Command::new(0x80, 0xF0, 0x40, *c))?.sw().0))
+                .collect::<Step<Vec<u16>>>()
         })?;
         for ((name, _), sw) in codes.iter().zip(sws) {
             obs.sw(&format!("SET STATUS {name}"), sw, CONDITIONS);
@@ -680,7 +867,12 @@ impl<'t> Suite<'_, 't> {
             .filter(|e| e.check == NO_CHECK && e.ins == 0xF0)
             .filter_map(|e| e.sw)
             .collect();
-        obs.is("personalization's SET STATUS 0F then 83", done == [OK, OK], format!("{done:04X?}"), "[9000, 9000]");
+        obs.is(
+            "personalization's SET STATUS 0F then 83",
+            done == [OK, OK],
+            format!("{done:04X?}"),
+            "[9000, 9000]",
+        );
         self.transitions(&mut obs, &["07", "0F", "83"])?;
         Ok(obs.verdict())
     }
@@ -705,8 +897,15 @@ impl<'t> Suite<'_, 't> {
         let job = Job::new(setup.record, &crn, &pins, setup.now.date());
         let mut card = Card::with_caps(&mut self.probe, caps);
         let info = probe_card(&mut card, setup.profile).map_err(|e| e.to_string())?;
-        personalize(&mut card, setup.profile, setup.issuer, &info, &job, setup.now)
-            .map_err(|e| e.to_string())?;
+        personalize(
+            &mut card,
+            setup.profile,
+            setup.issuer,
+            &info,
+            &job,
+            setup.now,
+        )
+        .map_err(|e| e.to_string())?;
         self.id_pin = Some(Zeroizing::new(pins.id_pin.expose().to_vec()));
         self.pins = Some(pins);
         Ok(())
@@ -715,19 +914,44 @@ impl<'t> Suite<'_, 't> {
     fn locked_refuses_writes(&mut self) -> Step<Verdict> {
         let crn = crn_of(999_999_999);
         let sws = self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()))?;
-            let first = csend(ch, &Command::new(0x00, 0xB0, 0, 0).with_le(1).map_err(|e| e.to_string())?)?;
+            csend(
+                ch,
+                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
+            )?;
+            let first = csend(
+                ch,
+                &Command::new(0x00, 0xB0, 0, 0)
+                    .with_le(1)
+                    .map_err(|e| e.to_string())?,
+            )?;
             // Writes back the byte that is there: a card that wrongly accepts loses nothing.
             let same = first.data().first().copied().unwrap_or(0x30);
             Ok([
                 csend(ch, &cmd(0x00, 0xD6, 0, 0, &[same]))?.sw().0,
-                csend(ch, &cmd(0x00, 0xDA, 0xDF, 0x72, crn.as_str().as_bytes()))?.sw().0,
-                csend(ch, &Command::new(0x00, 0x47, 0x80, 0x01).with_le(256).map_err(|e| e.to_string())?)?.sw().0,
+                csend(ch, &cmd(0x00, 0xDA, 0xDF, 0x72, crn.as_str().as_bytes()))?
+                    .sw()
+                    .0,
+                csend(
+                    ch,
+                    &Command::new(0x00, 0x47, 0x80, 0x01)
+                        .with_le(256)
+                        .map_err(|e| e.to_string())?,
+                )?
+                .sw()
+                .0,
                 csend(ch, &Command::new(0x80, 0xF0, 0x40, 0x83))?.sw().0,
             ])
         })?;
         let mut obs = Obs::default();
-        for (what, sw) in ["UPDATE BINARY", "PUT DATA", "GENERATE ASYMMETRIC KEY PAIR", "SET STATUS"].iter().zip(sws) {
+        for (what, sw) in [
+            "UPDATE BINARY",
+            "PUT DATA",
+            "GENERATE ASYMMETRIC KEY PAIR",
+            "SET STATUS",
+        ]
+        .iter()
+        .zip(sws)
+        {
             obs.sw(what, sw, CONDITIONS);
         }
         Ok(obs.verdict())
@@ -738,9 +962,19 @@ impl<'t> Suite<'_, 't> {
     fn public_files(&mut self) -> Step<Verdict> {
         self.select_applet()?;
         let mut obs = Obs::default();
-        for (name, fid) in [("EF.SOD", EF_SOD), ("EF.CERT_AUTH", EF_CERT_AUTH), ("EF.CERT_SIGN", EF_CERT_SIGN), ("EF.PIN_STATUS", EF_PIN_STATUS)] {
+        for (name, fid) in [
+            ("EF.SOD", EF_SOD),
+            ("EF.CERT_AUTH", EF_CERT_AUTH),
+            ("EF.CERT_SIGN", EF_CERT_SIGN),
+            ("EF.PIN_STATUS", EF_PIN_STATUS),
+        ] {
             match self.read_ef(fid)? {
-                Ok(d) => obs.is(name, !d.is_empty(), format!("{} bytes read", d.len()), "readable"),
+                Ok(d) => obs.is(
+                    name,
+                    !d.is_empty(),
+                    format!("{} bytes read", d.len()),
+                    "readable",
+                ),
                 Err(sw) => obs.is(name, false, format!("{sw:04X}"), "9000 or 6282"),
             }
         }
@@ -750,18 +984,31 @@ impl<'t> Suite<'_, 't> {
     fn protected_files(&mut self) -> Step<Verdict> {
         let pin = self.id_pin.clone().ok_or("no ID PIN known")?;
         self.select_applet()?;
-        let files = [("EF.ID", EF_ID), ("EF.FACE", EF_FACE), ("EF.FINGER", EF_FINGER)];
+        let files = [
+            ("EF.ID", EF_ID),
+            ("EF.FACE", EF_FACE),
+            ("EF.FINGER", EF_FINGER),
+        ];
         let mut obs = Obs::default();
         for (name, fid) in files {
             self.select_ef(fid)?;
-            obs.sw(&format!("{name} without PIN"), self.sw(&read_binary(0, 0, 1))?, SECURITY);
+            obs.sw(
+                &format!("{name} without PIN"),
+                self.sw(&read_binary(0, 0, 1))?,
+                SECURITY,
+            );
         }
         obs.sw("VERIFY ID_PIN", self.verify_pin(ID_PIN, &pin)?, OK);
         for (name, fid) in files {
             self.select_ef(fid)?;
             let sw = self.sw(&read_binary(0, 0, 1))?;
             let empty_optional = fid == EF_FINGER && sw == WRONG_OFFSET;
-            obs.is(&format!("{name} after VERIFY"), sw == OK || empty_optional, format!("{sw:04X}"), "9000 (6B00 for an empty EF.FINGER)");
+            obs.is(
+                &format!("{name} after VERIFY"),
+                sw == OK || empty_optional,
+                format!("{sw:04X}"),
+                "9000 (6B00 for an empty EF.FINGER)",
+            );
         }
         Ok(obs.verdict())
     }
@@ -773,15 +1020,34 @@ impl<'t> Suite<'_, 't> {
             OK => {}
             sw => return Err(format!("VERIFY ID_PIN answered {sw:04X}")),
         }
-        self.read_ef(fid)?.or_else(|sw| if sw == WRONG_OFFSET { Ok(Vec::new()) } else { Err(format!("reading {fid:04X} answered {sw:04X}")) })
+        self.read_ef(fid)?.or_else(|sw| {
+            if sw == WRONG_OFFSET {
+                Ok(Vec::new())
+            } else {
+                Err(format!("reading {fid:04X} answered {sw:04X}"))
+            }
+        })
     }
 
     fn identity_data(&mut self) -> Step<Verdict> {
         let ef_id = self.read_with_pin(EF_ID)?;
         let mut obs = Obs::default();
         match CardIdentity::decode(&ef_id) {
-            Ok(_) => obs.is("EF.ID", true, format!("{} bytes, template E1 with every required tag, valid", ef_id.len()), ""),
-            Err(e) => obs.is("EF.ID", false, e, "template E1 with every required tag once, within bounds"),
+            Ok(_) => obs.is(
+                "EF.ID",
+                true,
+                format!(
+                    "{} bytes, template E1 with every required tag, valid",
+                    ef_id.len()
+                ),
+                "",
+            ),
+            Err(e) => obs.is(
+                "EF.ID",
+                false,
+                e,
+                "template E1 with every required tag once, within bounds",
+            ),
         }
         Ok(obs.verdict())
     }
@@ -799,12 +1065,17 @@ impl<'t> Suite<'_, 't> {
         match SecurityObject::parse(&sod) {
             Err(e) => obs.is("EF.SOD", false, e, "a CMS SignedData security object"),
             Ok(so) => {
-                let refs: Vec<(u16, &[u8])> = files.iter().map(|(f, d)| (*f, d.as_slice())).collect();
+                let refs: Vec<(u16, &[u8])> =
+                    files.iter().map(|(f, d)| (*f, d.as_slice())).collect();
                 let v = so.verify(&self.setup.issuer.pki.root, &refs, self.setup.now);
                 obs.is(
                     "passive authentication",
                     v.passed(),
-                    if v.passed() { format!("signature, signer and {} file hashes verify", v.files.len()) } else { v.failures().join(", ") },
+                    if v.passed() {
+                        format!("signature, signer and {} file hashes verify", v.files.len())
+                    } else {
+                        v.failures().join(", ")
+                    },
                     "signature verifies and every hash matches",
                 );
             }
@@ -815,7 +1086,11 @@ impl<'t> Suite<'_, 't> {
     // ───────────────────────── keys ─────────────────────────
 
     fn read_point(&mut self, key: u8) -> Step<Result<Vec<u8>, String>> {
-        let r = self.send(&Command::new(0x00, 0x47, 0x81, key).with_le(256).map_err(|e| e.to_string())?)?;
+        let r = self.send(
+            &Command::new(0x00, 0x47, 0x81, key)
+                .with_le(256)
+                .map_err(|e| e.to_string())?,
+        )?;
         Ok(match r.data() {
             [0x7F, 0x49, 0x43, 0x86, 0x41, 0x04, ..] if r.data().len() == 70 && r.sw().0 == OK => {
                 Ok(r.data()[5..].to_vec())
@@ -825,32 +1100,70 @@ impl<'t> Suite<'_, 't> {
     }
 
     fn sign(&mut self, ins: u8, data: &[u8]) -> Step<Response> {
-        let (p1, p2) = if ins == 0x88 { (0x00, 0x01) } else { (0x9E, 0x9A) };
-        let c = Command::new(0x00, ins, p1, p2).with_data(data).and_then(|c| c.with_le(256)).map_err(|e| e.to_string())?;
+        let (p1, p2) = if ins == 0x88 {
+            (0x00, 0x01)
+        } else {
+            (0x9E, 0x9A)
+        };
+        let c = Command::new(0x00, ins, p1, p2)
+            .with_data(data)
+            .and_then(|c| c.with_le(256))
+            .map_err(|e| e.to_string())?;
         self.send(&c)
     }
 
     fn public_keys(&mut self) -> Step<Verdict> {
-        let sign_pin = self.pins.as_ref().map(|p| p.sign_pin.clone()).ok_or("no SIGN PIN known")?;
+        let sign_pin = self
+            .pins
+            .as_ref()
+            .map(|p| p.sign_pin.clone())
+            .ok_or("no SIGN PIN known")?;
         self.select_applet()?;
         let mut obs = Obs::default();
-        for (i, (name, key)) in [("AUTH_KEY", 0x01u8), ("SIGN_KEY", 0x02)].into_iter().enumerate() {
+        for (i, (name, key)) in [("AUTH_KEY", 0x01u8), ("SIGN_KEY", 0x02)]
+            .into_iter()
+            .enumerate()
+        {
             match self.read_point(key)? {
                 Ok(point) => {
-                    obs.is(&format!("{name} public key"), true, "7F49 { 86 <65-byte uncompressed point> }", "");
+                    obs.is(
+                        &format!("{name} public key"),
+                        true,
+                        "7F49 { 86 <65-byte uncompressed point> }",
+                        "",
+                    );
                     self.points[i] = Some(point);
                 }
-                Err(got) => obs.is(&format!("{name} public key"), false, got, "7F49 43 86 41 04 <X> <Y>"),
+                Err(got) => obs.is(
+                    &format!("{name} public key"),
+                    false,
+                    got,
+                    "7F49 43 86 41 04 <X> <Y>",
+                ),
             }
         }
         // ring refuses a point that is not on P-256 when it verifies, so a
         // signature from each key that verifies proves the point is on the curve.
         let message: [u8; 32] = self.random()?;
         let auth = self.sign(0x88, &message[..16])?;
-        obs.is("AUTH_KEY point on P-256 (its signature verifies)", verifies(self.points[0].as_deref(), &message[..16], auth.data()), format!("{:04X}", auth.sw().0), "a verifying signature");
-        obs.sw("VERIFY SIGN_PIN", self.verify_pin(SIGN_PIN, sign_pin.expose())?, OK);
+        obs.is(
+            "AUTH_KEY point on P-256 (its signature verifies)",
+            verifies(self.points[0].as_deref(), &message[..16], auth.data()),
+            format!("{:04X}", auth.sw().0),
+            "a verifying signature",
+        );
+        obs.sw(
+            "VERIFY SIGN_PIN",
+            self.verify_pin(SIGN_PIN, sign_pin.expose())?,
+            OK,
+        );
         let sig = self.sign(0x2A, &message)?;
-        obs.is("SIGN_KEY point on P-256 (its signature verifies)", verifies(self.points[1].as_deref(), &message, sig.data()), format!("{:04X}", sig.sw().0), "a verifying signature");
+        obs.is(
+            "SIGN_KEY point on P-256 (its signature verifies)",
+            verifies(self.points[1].as_deref(), &message, sig.data()),
+            format!("{:04X}", sig.sw().0),
+            "a verifying signature",
+        );
         Ok(obs.verdict())
     }
 
@@ -869,9 +1182,19 @@ impl<'t> Suite<'_, 't> {
         self.select_applet()?;
         let r = self.sign(0x88, &challenge)?;
         let mut obs = Obs::default();
-        obs.is("INTERNAL AUTHENTICATE", r.sw().0 == OK && r.data().len() == 64, format!("{} bytes {:04X}", r.data().len(), r.sw().0), "64 bytes 9000");
+        obs.is(
+            "INTERNAL AUTHENTICATE",
+            r.sw().0 == OK && r.data().len() == 64,
+            format!("{} bytes {:04X}", r.data().len(), r.sw().0),
+            "64 bytes 9000",
+        );
         match point {
-            Ok(p) => obs.is("signature with the AUTH_KEY public key", verifies(Some(&p), &challenge, r.data()), "checked", "verifies"),
+            Ok(p) => obs.is(
+                "signature with the AUTH_KEY public key",
+                verifies(Some(&p), &challenge, r.data()),
+                "checked",
+                "verifies",
+            ),
             Err(e) => obs.is("AUTH_KEY public key", false, e, "7F49 template"),
         }
         match self.certificate(EF_CERT_AUTH)? {
@@ -886,14 +1209,26 @@ impl<'t> Suite<'_, 't> {
 
     fn certificates_match_keys(&mut self) -> Step<Verdict> {
         let mut obs = Obs::default();
-        for (name, fid, key) in [("EF.CERT_AUTH", EF_CERT_AUTH, 0x01u8), ("EF.CERT_SIGN", EF_CERT_SIGN, 0x02)] {
+        for (name, fid, key) in [
+            ("EF.CERT_AUTH", EF_CERT_AUTH, 0x01u8),
+            ("EF.CERT_SIGN", EF_CERT_SIGN, 0x02),
+        ] {
             let cert = self.certificate(fid)?;
             self.select_applet()?;
             let point = self.read_point(key)?;
             match (cert, point) {
                 (Ok(c), Ok(p)) => {
                     let in_cert = c.parsed().public_key().subject_public_key.data.to_vec();
-                    obs.is(&format!("{name} key = key {key:02X}"), in_cert == p, if in_cert == p { "equal".to_owned() } else { hex::encode_upper(&in_cert) }, hex::encode_upper(&p));
+                    obs.is(
+                        &format!("{name} key = key {key:02X}"),
+                        in_cert == p,
+                        if in_cert == p {
+                            "equal".to_owned()
+                        } else {
+                            hex::encode_upper(&in_cert)
+                        },
+                        hex::encode_upper(&p),
+                    );
                 }
                 (Err(e), _) | (_, Err(e)) => obs.is(name, false, e, "certificate and public key"),
             }
@@ -905,7 +1240,11 @@ impl<'t> Suite<'_, 't> {
 
     fn wrong_pin(&self) -> Step<Zeroizing<Vec<u8>>> {
         let pin = self.id_pin.as_ref().ok_or("no ID PIN known")?;
-        Ok(Zeroizing::new(pin.iter().map(|d| b'0' + (d.wrapping_sub(b'0') + 1) % 10).collect()))
+        Ok(Zeroizing::new(
+            pin.iter()
+                .map(|d| b'0' + (d.wrapping_sub(b'0') + 1) % 10)
+                .collect(),
+        ))
     }
 
     fn tries(&self, left: u8) -> u16 {
@@ -913,7 +1252,11 @@ impl<'t> Suite<'_, 't> {
     }
 
     fn max_tries(&self) -> u8 {
-        self.setup.spec.applet.pin("ID_PIN").map_or(3, |p| p.retries)
+        self.setup
+            .spec
+            .applet
+            .pin("ID_PIN")
+            .map_or(3, |p| p.retries)
     }
 
     fn restore_id_pin(&mut self) -> Step<()> {
@@ -925,10 +1268,26 @@ impl<'t> Suite<'_, 't> {
         let (wrong, max) = (self.wrong_pin()?, self.max_tries());
         self.select_applet()?;
         let mut obs = Obs::default();
-        obs.sw("query", self.sw(&[0x00, 0x20, 0x00, ID_PIN])?, self.tries(max));
-        obs.sw("wrong PIN", self.verify_pin(ID_PIN, &wrong)?, self.tries(max - 1));
-        obs.sw("query", self.sw(&[0x00, 0x20, 0x00, ID_PIN])?, self.tries(max - 1));
-        obs.sw("query again", self.sw(&[0x00, 0x20, 0x00, ID_PIN])?, self.tries(max - 1));
+        obs.sw(
+            "query",
+            self.sw(&[0x00, 0x20, 0x00, ID_PIN])?,
+            self.tries(max),
+        );
+        obs.sw(
+            "wrong PIN",
+            self.verify_pin(ID_PIN, &wrong)?,
+            self.tries(max - 1),
+        );
+        obs.sw(
+            "query",
+            self.sw(&[0x00, 0x20, 0x00, ID_PIN])?,
+            self.tries(max - 1),
+        );
+        obs.sw(
+            "query again",
+            self.sw(&[0x00, 0x20, 0x00, ID_PIN])?,
+            self.tries(max - 1),
+        );
         self.restore_id_pin()?;
         Ok(obs.verdict())
     }
@@ -937,14 +1296,26 @@ impl<'t> Suite<'_, 't> {
         let (wrong, max) = (self.wrong_pin()?, self.max_tries());
         self.select_applet()?;
         let mut obs = Obs::default();
-        obs.sw("wrong PIN", self.verify_pin(ID_PIN, &wrong)?, self.tries(max - 1));
-        let reset = self.probe.target.reset().map_err(|e| format!("reset failed: {e}"))?;
+        obs.sw(
+            "wrong PIN",
+            self.verify_pin(ID_PIN, &wrong)?,
+            self.tries(max - 1),
+        );
+        let reset = self
+            .probe
+            .target
+            .reset()
+            .map_err(|e| format!("reset failed: {e}"))?;
         if !reset {
             self.restore_id_pin()?;
             return Ok(Verdict::Skip("the reader cannot reset the card".into()));
         }
         self.select_applet()?;
-        obs.sw("query after reset", self.sw(&[0x00, 0x20, 0x00, ID_PIN])?, self.tries(max - 1));
+        obs.sw(
+            "query after reset",
+            self.sw(&[0x00, 0x20, 0x00, ID_PIN])?,
+            self.tries(max - 1),
+        );
         self.restore_id_pin()?;
         Ok(obs.verdict())
     }
@@ -955,21 +1326,42 @@ impl<'t> Suite<'_, 't> {
         self.select_applet()?;
         let mut obs = Obs::default();
         for left in (0..max).rev() {
-            obs.sw("wrong PIN", self.verify_pin(ID_PIN, &wrong)?, self.tries(left));
+            obs.sw(
+                "wrong PIN",
+                self.verify_pin(ID_PIN, &wrong)?,
+                self.tries(left),
+            );
         }
-        obs.sw("right PIN on the blocked PIN", self.verify_pin(ID_PIN, &right)?, BLOCKED);
+        obs.sw(
+            "right PIN on the blocked PIN",
+            self.verify_pin(ID_PIN, &right)?,
+            BLOCKED,
+        );
         Ok(obs.verdict())
     }
 
     fn puk_unblocks(&mut self) -> Step<Verdict> {
         let wrong = self.wrong_pin()?;
-        let puk = self.pins.as_ref().map(|p| p.puk.clone()).ok_or("no PUK known")?;
+        let puk = self
+            .pins
+            .as_ref()
+            .map(|p| p.puk.clone())
+            .ok_or("no PUK known")?;
         self.select_applet()?;
         let mut obs = Obs::default();
         let mut answers = Vec::new();
         while self.sw(&[0x00, 0x20, 0x00, ID_PIN])? != BLOCKED {
             if answers.len() == MAX_BLOCKING_TRIES {
-                obs.is("blocking ID_PIN", false, format!("{} wrong PINs answered {}", answers.len(), answers.join(" ")), "6983 after the last try");
+                obs.is(
+                    "blocking ID_PIN",
+                    false,
+                    format!(
+                        "{} wrong PINs answered {}",
+                        answers.len(),
+                        answers.join(" ")
+                    ),
+                    "6983 after the last try",
+                );
                 return Ok(obs.verdict());
             }
             answers.push(format!("{:04X}", self.verify_pin(ID_PIN, &wrong)?));
@@ -977,19 +1369,39 @@ impl<'t> Suite<'_, 't> {
         let new = Secret::random_digits(6).map_err(|e| e.to_string())?;
         let mut data = Zeroizing::new(puk.expose().to_vec());
         data.extend_from_slice(&pin_block(new.expose()));
-        obs.sw("RESET RETRY COUNTER with the PUK and a new PIN", self.sw(&apdu(0x00, 0x2C, 0x00, ID_PIN, &data, None))?, OK);
-        obs.sw("VERIFY with the new PIN", self.verify_pin(ID_PIN, new.expose())?, OK);
+        obs.sw(
+            "RESET RETRY COUNTER with the PUK and a new PIN",
+            self.sw(&apdu(0x00, 0x2C, 0x00, ID_PIN, &data, None))?,
+            OK,
+        );
+        obs.sw(
+            "VERIFY with the new PIN",
+            self.verify_pin(ID_PIN, new.expose())?,
+            OK,
+        );
         self.id_pin = Some(Zeroizing::new(new.expose().to_vec()));
         Ok(obs.verdict())
     }
 
     fn sign_pin_each_time(&mut self) -> Step<Verdict> {
-        let sign_pin = self.pins.as_ref().map(|p| p.sign_pin.clone()).ok_or("no SIGN PIN known")?;
+        let sign_pin = self
+            .pins
+            .as_ref()
+            .map(|p| p.sign_pin.clone())
+            .ok_or("no SIGN PIN known")?;
         let digest: [u8; 32] = self.random()?;
         self.select_applet()?;
         let mut obs = Obs::default();
-        obs.sw("PSO without VERIFY", self.sign(0x2A, &digest)?.sw().0, SECURITY);
-        obs.sw("VERIFY SIGN_PIN", self.verify_pin(SIGN_PIN, sign_pin.expose())?, OK);
+        obs.sw(
+            "PSO without VERIFY",
+            self.sign(0x2A, &digest)?.sw().0,
+            SECURITY,
+        );
+        obs.sw(
+            "VERIFY SIGN_PIN",
+            self.verify_pin(SIGN_PIN, sign_pin.expose())?,
+            OK,
+        );
         let sig = self.sign(0x2A, &digest)?;
         obs.sw("PSO after VERIFY", sig.sw().0, OK);
         obs.sw("second PSO", self.sign(0x2A, &digest)?.sw().0, SECURITY);
@@ -1015,10 +1427,18 @@ impl<'t> Suite<'_, 't> {
         }
         let mut obs = Obs::default();
         let repeats = CHALLENGES - seen.len();
-        obs.is(&format!("repeats among {CHALLENGES} challenges"), repeats == 0, repeats, 0);
+        obs.is(
+            &format!("repeats among {CHALLENGES} challenges"),
+            repeats == 0,
+            repeats,
+            0,
+        );
         let ones = randomness::ones(&all);
         obs.is(
-            &format!("ones among {} bits (SP 800-22 §2.1 frequency)", all.len() * 8),
+            &format!(
+                "ones among {} bits (SP 800-22 §2.1 frequency)",
+                all.len() * 8
+            ),
             (31_600..=32_400).contains(&ones),
             ones,
             "31600..32400",
@@ -1030,7 +1450,12 @@ impl<'t> Suite<'_, 't> {
                 format!("V = {v}, statistic {stat:.3}"),
                 format!("statistic ≤ {ERFC_AT_P_001} (P-value ≥ 0.01)"),
             ),
-            None => obs.is("runs (SP 800-22 §2.3)", false, "frequency prerequisite failed", "|π − ½| < 2/√n"),
+            None => obs.is(
+                "runs (SP 800-22 §2.3)",
+                false,
+                "frequency prerequisite failed",
+                "|π − ½| < 2/√n",
+            ),
         }
         Ok(obs.verdict())
     }
@@ -1038,7 +1463,10 @@ impl<'t> Suite<'_, 't> {
     fn timing(&mut self) -> Step<Verdict> {
         let model = &self.setup.profile.latency;
         let timed: Vec<_> = self.probe.log.iter().filter(|e| e.sw.is_some()).collect();
-        let over: Vec<_> = timed.iter().filter(|e| e.micros > bound_us(model, e)).collect();
+        let over: Vec<_> = timed
+            .iter()
+            .filter(|e| e.micros > bound_us(model, e))
+            .collect();
         let Some(worst) = timed.iter().max_by_key(|e| e.micros) else {
             return Ok(Verdict::Skip("no APDU was answered".into()));
         };
@@ -1054,7 +1482,11 @@ impl<'t> Suite<'_, 't> {
         }
         let mut names: Vec<String> = over.iter().map(|e| command_name(e.ins)).collect();
         names.dedup();
-        let slowest = over.iter().max_by_key(|e| e.micros).copied().unwrap_or(worst);
+        let slowest = over
+            .iter()
+            .max_by_key(|e| e.micros)
+            .copied()
+            .unwrap_or(worst);
         Ok(Verdict::Fail {
             observed: format!(
                 "{} of {} APDUs over their bound ({}); slowest {} {} with model {}",
@@ -1076,7 +1508,8 @@ impl<'t> Suite<'_, 't> {
 type Chan<'p, 't> = SecureChannel<Card<&'p mut Probe<'t>>>;
 
 fn csend(ch: &mut Chan<'_, '_>, c: &Command) -> Step<Response> {
-    ch.send(c).map_err(|e| format!("in the secure channel: {e}"))
+    ch.send(c)
+        .map_err(|e| format!("in the secure channel: {e}"))
 }
 
 fn expect_ok(r: Response, what: &str) -> Step<()> {

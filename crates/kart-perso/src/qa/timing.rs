@@ -151,7 +151,10 @@ mod tests {
             keygen_ms: 20_000,
             ..MODEL
         };
-        assert_eq!(bound_us(&slow, &exchange(0x47, 0x80, 5, 0)), KEYGEN_BOUND_US);
+        assert_eq!(
+            bound_us(&slow, &exchange(0x47, 0x80, 5, 0)),
+            KEYGEN_BOUND_US
+        );
     }
 
     #[test]
@@ -164,6 +167,14 @@ mod tests {
         let c = per_command(&MODEL, &log);
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].command, "INS 99");
-        assert_eq!((c[1].command.as_str(), c[1].apdus, c[1].total_us, c[1].max_us), ("VERIFY", 2, 14, 9));
+        assert_eq!(
+            (
+                c[1].command.as_str(),
+                c[1].apdus,
+                c[1].total_us,
+                c[1].max_us
+            ),
+            ("VERIFY", 2, 14, 9)
+        );
     }
 }
