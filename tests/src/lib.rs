@@ -277,3 +277,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), WorldError> {
         source,
     })
 }
+
+/// Compiles and runs the example in README.md as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
