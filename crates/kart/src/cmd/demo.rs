@@ -7,7 +7,8 @@
 //! its holder would type it) and prints the report.
 //!
 //! Exit code 0 when every valid application was issued and verified
-//! genuine; the invalid rows are expected to be rejected.
+//! genuine; the invalid rows are expected to be rejected (the station may
+//! also list them as failed applications, with the same reasons).
 
 use super::personalize::{load_batch, personalize_loaded, show, station_files, station_open_error};
 use super::{issuer, report, verify, Ctx, Outcome};
@@ -135,9 +136,17 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     )?;
     let report = report::load(&files.journal)?;
     show(ctx, "demo", &batch, &load, &tally, &report);
+    // Rejected rows may come back from the station as failed applications
+    // (with their validation reasons); every valid one must be issued.
+    let issued = tally
+        .results
+        .iter()
+        .filter(|r| r.ok && r.result == "issued")
+        .count();
     let all_verified = tally.errors.is_empty()
-        && !tally.results.is_empty()
-        && tally.results.iter().all(|r| r.ok)
+        && issued == load.queued
+        && issued > 0
+        && report.spoiled == 0
         && report.pending == 0
         && report.in_progress == 0;
     ctx.out.line(if all_verified {
