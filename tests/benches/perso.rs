@@ -13,7 +13,7 @@
 //! `KART_BENCH_CARDS` cards per profile in table 2 (default 10),
 //! `KART_BENCH_READER_CARDS` cards per reader in table 3 (default 2),
 //! `KART_BENCH_READERS` (default `1,2,4,8,16`), `KART_BENCH_PROFILES`
-//! (default all; table 3 uses the first).
+//! (default all).
 
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,7 @@ fn main() {
     println!("kart per-card benchmarks — photo {} bytes (typical ID photo), latency model per vendor profile\n", Photo::Typical.bytes().len());
     apdus_and_bytes(&world, &profiles, &records[0]);
     time_per_card(&world, &profiles, &records);
-    if let Some(profile) = profiles.first() {
+    for profile in &profiles {
         throughput(&world, profile);
     }
 }
@@ -270,6 +270,7 @@ fn throughput(world: &World, profile: &Profile) {
         .expect("station");
         station.load_batch(&batch, Validator::new()).expect("load");
         let t = Instant::now();
+        let cpu = cpu_seconds();
         std::thread::scope(|s| {
             for r in 0..n {
                 let station = &station;
@@ -287,17 +288,19 @@ fn throughput(world: &World, profile: &Profile) {
             }
         });
         let wall = t.elapsed();
+        let cpu = cpu_seconds() - cpu;
         let cards = n * per_reader;
         let per_hour = float(cards) / wall.as_secs_f64() * 3600.0;
         let one = *base.get_or_insert(per_hour / float(n));
         println!(
-            "{:>7} {:>6} {:>9.2} {:>10.0} {:>7.2}x {:>9.0}%",
+            "{:>7} {:>6} {:>9.2} {:>10.0} {:>7.2}x {:>9.0}% {:>11.1}",
             n,
             cards,
             wall.as_secs_f64(),
             per_hour,
             per_hour / one,
-            per_hour / one / float(n) * 100.0
+            per_hour / one / float(n) * 100.0,
+            cpu * 1000.0 / float(cards),
         );
     }
     println!();
@@ -306,6 +309,23 @@ fn throughput(world: &World, profile: &Profile) {
 fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// CPU time (user + system) of this process so far, from `/proc/self/stat`
+/// (fields 14 and 15, in clock ticks of 1/100 s on Linux); 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime (fields 14 and 15) are at 0-based 11 and 12 after ")".
+    (f64::from(ticks(11)) + f64::from(ticks(12))) / 100.0
 }
 
 /// Counts as floats for ratios (counts here are far below 2³²).
