@@ -34,7 +34,7 @@
 //! ```
 //!
 //! Batches of cards become a [`BatchReport`], written as versioned JSON,
-//! JUnit XML and a self-contained HTML page ([`report`]).
+//! `JUnit` XML and a self-contained HTML page ([`report`]).
 
 mod probe;
 mod randomness;

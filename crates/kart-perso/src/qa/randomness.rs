@@ -3,6 +3,9 @@
 //! for Cryptographic Applications"): the frequency (monobit) test, §2.1, and
 //! the runs test, §2.3. They catch a broken generator, not a weak one.
 
+// Bit counts stay far below 2^52: f64 holds them exactly.
+#![allow(clippy::cast_precision_loss)]
+
 /// `erfc(x) = 0.01` at this x: a statistic above it means a P-value below
 /// 0.01, SP 800-22's significance level (§4.2.1).
 pub(crate) const ERFC_AT_P_001: f64 = 1.821_386_4;

@@ -1,4 +1,4 @@
-//! A batch of card reports and its three renderings: versioned JSON, JUnit
+//! A batch of card reports and its three renderings: versioned JSON, `JUnit`
 //! XML (one testsuite per card, one testcase per check id) and a single
 //! self-contained HTML page (pass/fail matrix, per-command latency charts as
 //! inline SVG, no external assets).
@@ -17,6 +17,9 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
+// Durations and counts become floats only to be printed or drawn.
+#![allow(clippy::cast_precision_loss)]
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +33,7 @@ use super::{CardReport, CommandSamples, Outcome};
 pub const FORMAT: &str = "kart-qa/1";
 /// File names written by [`BatchReport::write`].
 pub const JSON_FILE: &str = "qa-report.json";
-/// JUnit XML report file name.
+/// `JUnit` XML report file name.
 pub const JUNIT_FILE: &str = "qa-report.xml";
 /// HTML report file name.
 pub const HTML_FILE: &str = "qa-report.html";
@@ -64,7 +67,7 @@ impl BatchReport {
         serde_json::to_string_pretty(self)
     }
 
-    /// JUnit XML: a `testsuite` per card (named after its reader), a
+    /// `JUnit` XML: a `testsuite` per card (named after its reader), a
     /// `testcase` per check id, `failure` with observed and expected,
     /// `skipped` with the reason.
     pub fn to_junit(&self) -> String {
