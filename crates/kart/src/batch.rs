@@ -207,12 +207,16 @@ fn sim_worker(
 
 fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Result<(), CliError> {
     let pcsc = Pcsc::establish()?;
+    // Another reader may take the last application while this one waits.
+    let queue_empty = || pending(run.journal).is_ok_and(|n| n == 0);
     loop {
         if pending(run.journal)? == 0 {
             return Ok(());
         }
         run.progress.status(i, "insert a blank card");
-        wait_for(&pcsc, name, true, run.card_timeout)?;
+        if !wait_for(&pcsc, name, true, run.card_timeout, queue_empty)? {
+            return Ok(());
+        }
         let open = reader::open(&Source::Pcsc(name.to_owned()), Share::Exclusive, None)?;
         let profile = run.spec.profile_for_atr(&open.atr).ok_or_else(|| {
             CliError::with_hint(
@@ -237,7 +241,7 @@ fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Res
             return Ok(());
         }
         run.progress.status(i, "take the card out");
-        wait_for(&pcsc, name, false, run.card_timeout)?;
+        wait_for(&pcsc, name, false, run.card_timeout, queue_empty)?;
     }
 }
 
@@ -254,8 +258,15 @@ fn pending(journal: &Path) -> Result<u64, CliError> {
     Ok(r.pending + r.in_progress)
 }
 
-/// Waits until `reader` holds a card (`present`) or is empty.
-fn wait_for(pcsc: &Pcsc, reader: &str, present: bool, timeout: Duration) -> Result<(), CliError> {
+/// Waits until `reader` holds a card (`present`) or is empty: `true`; or
+/// until `give_up()` says so: `false`.
+fn wait_for(
+    pcsc: &Pcsc,
+    reader: &str,
+    present: bool,
+    timeout: Duration,
+    give_up: impl Fn() -> bool,
+) -> Result<bool, CliError> {
     let deadline = Instant::now() + timeout;
     let mut watch = EventWatch::reader(reader);
     let mut has_card = false;
@@ -268,7 +279,10 @@ fn wait_for(pcsc: &Pcsc, reader: &str, present: bool, timeout: Duration) -> Resu
             }
         }
         if has_card == present {
-            return Ok(());
+            return Ok(true);
+        }
+        if give_up() {
+            return Ok(false);
         }
         if Instant::now() >= deadline {
             let what = if present {

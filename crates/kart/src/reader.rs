@@ -4,7 +4,8 @@
 //! Syntax of a `--reader` value:
 //! - `NAME` — a PC/SC reader: its exact name, or a part of it that matches
 //!   only one reader (`kart readers` lists them);
-//! - `all` — every PC/SC reader that holds a card;
+//! - `all` — every PC/SC reader, with a card or not (a station waits for
+//!   cards in the empty ones);
 //! - `sim:PROFILE` — one simulated card of a vendor profile (`sim:vendor-a`);
 //! - `sim:PROFILE*N` — N of them (`sim:vendor-a*4`), each in its own reader;
 //! - `sim:all` / `sim:all*N` — one (or N) of every vendor profile.
@@ -99,7 +100,11 @@ pub fn resolve(values: &[String], spec: &Spec) -> Result<Vec<Source>, CliError> 
         if let Some((id, count)) = parse_sim(value) {
             sources.extend(sim_sources(value, id, count, spec)?);
         } else if value == "all" {
-            sources.extend(with_cards(&pcsc_readers()?, spec)?);
+            let readers = pcsc_readers()?;
+            if readers.is_empty() {
+                return Err(no_readers(spec));
+            }
+            sources.extend(readers.into_iter().map(|r| Source::Pcsc(r.name)));
         } else {
             let readers = pcsc_readers()?;
             sources.push(Source::Pcsc(match_reader(value, &readers, spec)?));
@@ -172,13 +177,17 @@ fn sim_hint(spec: &Spec) -> String {
     )
 }
 
+fn no_readers(spec: &Spec) -> CliError {
+    CliError::with_hint(
+        Kind::Reader,
+        "no smart-card reader is connected",
+        format!("plug one in, or {}", sim_hint(spec)),
+    )
+}
+
 fn with_cards(readers: &[kart_pcsc::ReaderInfo], spec: &Spec) -> Result<Vec<Source>, CliError> {
     if readers.is_empty() {
-        return Err(CliError::with_hint(
-            Kind::Reader,
-            "no smart-card reader is connected",
-            format!("plug one in, or {}", sim_hint(spec)),
-        ));
+        return Err(no_readers(spec));
     }
     let found: Vec<Source> = readers
         .iter()

@@ -194,6 +194,10 @@ fn main() {
             personalize_then_verify_and_read_in_separate_processes,
         ),
         (
+            "personalize_serves_two_readers_in_parallel",
+            personalize_serves_two_readers_in_parallel,
+        ),
+        (
             "watch_shows_a_card_pulled_out",
             watch_shows_a_card_pulled_out,
         ),
@@ -410,6 +414,67 @@ fn reads_with_the_right_pin_only(env: &Env, pin: &Path) {
         pin.to_str().unwrap(),
     ]);
     assert_eq!(code(&o), 0);
+}
+
+fn personalize_serves_two_readers_in_parallel(env: &Env) {
+    let b = env.insert(0, "vendor-b", 0x0501);
+    let a = env.insert(1, "vendor-a", 0x0502);
+    let dir = env.dir.path().join("two");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
+    std::fs::create_dir_all(dir.join("photos")).unwrap();
+    for p in ["photo-2.jpg", "photo-3.jpg"] {
+        std::fs::copy(src.join("photos").join(p), dir.join("photos").join(p)).unwrap();
+    }
+    let text = std::fs::read_to_string(src.join("applications.csv")).unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| [0, 2, 3].contains(i))
+        .map(|(_, l)| l)
+        .collect();
+    let batch = dir.join("two.csv");
+    std::fs::write(&batch, rows.join("\n") + "\n").unwrap();
+    let station = dir.join("station");
+    let o = env.kart(&[
+        "personalize",
+        "--json",
+        "--reader",
+        "all",
+        "--card-timeout",
+        "20",
+        "--station-dir",
+        station.to_str().unwrap(),
+        "--issuer",
+        "issuer",
+        batch.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{v}");
+    assert!(results.iter().all(|r| r["result"] == "issued"), "{v}");
+    let mut readers: Vec<&str> = results
+        .iter()
+        .map(|r| r["reader"].as_str().unwrap())
+        .collect();
+    readers.sort_unstable();
+    assert_eq!(
+        readers,
+        [env.reader(0), env.reader(1)],
+        "one card per reader"
+    );
+    let vendors: Vec<&str> = v["report"]["per_vendor"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["profile"].as_str().unwrap())
+        .collect();
+    assert_eq!(vendors.len(), 2, "{v}");
+    b.stop();
+    a.stop();
+    wait_card(env.reader(0), false);
+    wait_card(env.reader(1), false);
 }
 
 fn watch_shows_a_card_pulled_out(env: &Env) {
