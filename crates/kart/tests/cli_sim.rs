@@ -516,18 +516,34 @@ fn verify_a_blank_card_is_not_genuine() {
         "--issuer",
         issuer.to_str().unwrap(),
     ]);
-    assert!(matches!(code(&o), 1 | 4), "{}", stderr(&o));
-    if code(&o) == 1 {
-        let v = json(&o);
-        assert_eq!(v["genuine"], false);
-        assert!(v["checks"]
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["genuine"], false);
+    assert_eq!(v["lifecycle"], "PRE_PERSONALIZED");
+    let result = |id: &str| {
+        v["checks"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c["result"] == "fail"));
-    } else {
-        one_line_error(&o);
-    }
+            .find(|c| c["id"] == id)
+            .map(|c| c["result"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(result("lifecycle"), "fail", "{v}");
+    assert_eq!(result("sod.parse"), "fail", "{v}");
+    assert_eq!(
+        result("aa"),
+        "skipped",
+        "active authentication only after passive: {v}"
+    );
+    let o = kart(&[
+        "verify",
+        "--reader",
+        "sim:vendor-c",
+        "--issuer",
+        issuer.to_str().unwrap(),
+    ]);
+    assert!(stdout(&o).contains("verdict: NOT GENUINE"));
 }
 
 #[test]
