@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let json = std::env::args().any(|a| a == "--json");
             if let Some(err) = error::from_clap(&e) {
-                return fail(Output::new(json), &err);
+                return fail(Output::new(json), "usage", &err);
             }
             let _ = e.print();
             return ExitCode::SUCCESS;
@@ -41,21 +41,22 @@ fn main() -> ExitCode {
     };
     let spec = match spec {
         Ok(s) => s,
-        Err(e) => return fail(out, &CliError::new(Kind::Input, e)),
+        Err(e) => return fail(out, cli.command.name(), &CliError::new(Kind::Input, e)),
     };
     let ctx = Ctx { out, spec };
+    let name = cli.command.name();
     match cmd::run(cli.command, &ctx) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(Kind::Failed.code()),
-        Err(e) => fail(out, &e),
+        Err(e) => fail(out, name, &e),
     }
 }
 
-/// Reports `e` (one line on stderr; with `--json` also a JSON error on
-/// stdout) and gives its exit code.
-fn fail(out: Output, e: &CliError) -> ExitCode {
+/// Reports `e` of `command` (one line on stderr; with `--json` also a JSON
+/// error on stdout) and gives its exit code.
+fn fail(out: Output, command: &str, e: &CliError) -> ExitCode {
     if out.json {
-        out.json("error", serde_json::json!({ "error": e.to_json() }));
+        out.json(command, serde_json::json!({ "error": e.to_json() }));
     }
     eprintln!("{e}");
     e.exit_code()

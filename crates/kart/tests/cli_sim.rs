@@ -158,6 +158,7 @@ fn unknown_reader_is_exit_code_3_with_a_hint() {
     let o = kart(&["--json", "info", "--reader", "sim:vendor-z"]);
     assert_eq!(code(&o), 3);
     let v = json(&o);
+    assert_eq!(v["command"], "info");
     assert_eq!(v["error"]["exit_code"], 3);
     assert_eq!(v["error"]["kind"], "reader");
 }

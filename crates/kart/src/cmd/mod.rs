@@ -75,6 +75,26 @@ pub enum Command {
     Bench(bench::Args),
 }
 
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Readers(_) => "readers",
+            Command::Info(_) => "info",
+            Command::Apdu(_) => "apdu",
+            Command::Script(_) => "script",
+            Command::Personalize(_) => "personalize",
+            Command::Verify(_) => "verify",
+            Command::Read(_) => "read",
+            Command::Qa(_) => "qa",
+            Command::Issuer(_) => "issuer",
+            Command::Report(_) => "report",
+            Command::Demo(_) => "demo",
+            Command::Bench(_) => "bench",
+        }
+    }
+}
+
 /// Runs `command`.
 pub fn run(command: Command, ctx: &Ctx) -> Result<Outcome, CliError> {
     match command {

@@ -302,19 +302,12 @@ fn sample_record(dir: &Path) -> Result<IdentityRecord, CliError> {
 
 fn show(ctx: &Ctx, batch: &BatchReport, errors: &[String], written: Option<&[PathBuf; 3]>) {
     if ctx.out.json {
-        let mut body = serde_json::to_value(batch).unwrap_or_default();
-        if let Some(o) = body.as_object_mut() {
-            o.insert("errors".into(), errors.into());
-            o.insert(
-                "reports".into(),
-                written.map_or(serde_json::Value::Null, |w| {
-                    w.iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .into()
-                }),
-            );
-        }
+        let body = serde_json::json!({
+            "passed": batch.passed && errors.is_empty(),
+            "report": batch,
+            "errors": errors,
+            "reports": written.map(|w| w.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()),
+        });
         ctx.out.json("qa", body);
         return;
     }
