@@ -256,3 +256,26 @@ fn executed_session_sends_the_planned_updates_and_no_more() {
         );
     }
 }
+
+proptest::proptest! {
+    /// Any file splits into ⌈len / chunk⌉ UPDATE BINARY commands after its
+    /// SELECT, each within the chunk, at consecutive offsets, covering it exactly.
+    #[test]
+    fn update_binary_covers_any_file_in_the_fewest_commands(
+        len in 1usize..21_000,
+        chunk in proptest::sample::select(vec![239usize, 2031]),
+    ) {
+        let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        let cmds = kart_perso::plan::update_binary(0x0102, &data, chunk).unwrap();
+        proptest::prop_assert_eq!(cmds.len(), 1 + len.div_ceil(chunk));
+        proptest::prop_assert_eq!(cmds[0].to_vec(), vec![0x00, 0xA4, 0x02, 0x0C, 0x02, 0x01, 0x02]);
+        let mut rebuilt = Vec::new();
+        for cmd in &cmds[1..] {
+            let offset = usize::from(u16::from_be_bytes([cmd.p1(), cmd.p2()]));
+            proptest::prop_assert_eq!(offset, rebuilt.len());
+            proptest::prop_assert!(cmd.data().len() <= chunk);
+            rebuilt.extend_from_slice(cmd.data());
+        }
+        proptest::prop_assert_eq!(rebuilt, data);
+    }
+}
