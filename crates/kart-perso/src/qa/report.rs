@@ -56,7 +56,11 @@ impl BatchReport {
     pub fn new(cards: Vec<CardReport>, at: OffsetDateTime) -> Self {
         BatchReport {
             format: FORMAT,
-            generated_at: at.format(&Rfc3339).unwrap_or_default(),
+            generated_at: at
+                .replace_nanosecond(0)
+                .unwrap_or(at)
+                .format(&Rfc3339)
+                .unwrap_or_default(),
             passed: cards.iter().all(CardReport::passed),
             cards,
         }
