@@ -18,7 +18,7 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use zeroize::Zeroizing;
 
 use super::probe::{Probe, Tamper};
-use super::randomness::{self, ERFC_AT_P_001};
+use super::randomness::{self, RUNS_BOUND};
 use super::timing::{bound_us, command_name, model_us, per_command};
 use super::{CardReport, CheckResult, CommandSamples, Outcome, QaTarget, Setup};
 use crate::card_data::Cplc;
@@ -34,6 +34,12 @@ enum Verdict {
     Pass(String),
     Fail { observed: String, expected: String },
     Skip(String),
+}
+
+/// One RND-024 sample: its observations, and whether it saw repeats.
+struct Sample {
+    obs: Obs,
+    repeats: bool,
 }
 
 /// A step failed below the check (transport, secure channel, parsing).
@@ -1251,7 +1257,6 @@ impl<'t> Suite<'_, 't> {
         ))
     }
 
-
     fn max_tries(&self) -> u8 {
         self.setup
             .spec
@@ -1269,11 +1274,7 @@ impl<'t> Suite<'_, 't> {
         let (wrong, max) = (self.wrong_pin()?, self.max_tries());
         self.select_applet()?;
         let mut obs = Obs::default();
-        obs.sw(
-            "query",
-            self.sw(&[0x00, 0x20, 0x00, ID_PIN])?,
-            tries(max),
-        );
+        obs.sw("query", self.sw(&[0x00, 0x20, 0x00, ID_PIN])?, tries(max));
         obs.sw(
             "wrong PIN",
             self.verify_pin(ID_PIN, &wrong)?,
@@ -1327,11 +1328,7 @@ impl<'t> Suite<'_, 't> {
         self.select_applet()?;
         let mut obs = Obs::default();
         for left in (0..max).rev() {
-            obs.sw(
-                "wrong PIN",
-                self.verify_pin(ID_PIN, &wrong)?,
-                tries(left),
-            );
+            obs.sw("wrong PIN", self.verify_pin(ID_PIN, &wrong)?, tries(left));
         }
         obs.sw(
             "right PIN on the blocked PIN",
@@ -1411,17 +1408,42 @@ impl<'t> Suite<'_, 't> {
 
     // ───────────────────────── randomness, time ─────────────────────────
 
+    /// RND-024. A good generator fails the statistical tests now and then
+    /// (that is what a significance level means), so a sample that fails
+    /// only them is followed by a second, independent one, and the check
+    /// fails when both do; repeats or a refused GET CHALLENGE fail at once.
     fn randomness(&mut self) -> Step<Verdict> {
         self.select_applet()?;
+        let first = match self.challenge_sample()? {
+            Ok(obs) => obs,
+            Err(refused) => return Ok(refused),
+        };
+        if first.obs.wrong.is_empty() || first.repeats {
+            return Ok(first.obs.verdict());
+        }
+        let second = match self.challenge_sample()? {
+            Ok(obs) => obs,
+            Err(refused) => return Ok(refused),
+        };
+        let mut obs = second.obs;
+        obs.seen.insert(
+            0,
+            "first sample failed the statistics, second sample".into(),
+        );
+        Ok(obs.verdict())
+    }
+
+    /// Asks [`CHALLENGES`] challenges and tests them; `Err` when the card refused one.
+    fn challenge_sample(&mut self) -> Step<Result<Sample, Verdict>> {
         let mut seen = HashSet::with_capacity(CHALLENGES);
         let mut all = Vec::with_capacity(CHALLENGES * CHALLENGE_LEN);
         for n in 0..CHALLENGES {
             let r = self.raw(&[0x00, 0x84, 0x00, 0x00, CHALLENGE_LEN as u8])?;
             if r.sw().0 != OK || r.data().len() != CHALLENGE_LEN {
-                return Ok(Verdict::Fail {
+                return Ok(Err(Verdict::Fail {
                     observed: format!("challenge {n}: {} bytes {:04X}", r.data().len(), r.sw().0),
                     expected: format!("{CHALLENGE_LEN} bytes 9000"),
-                });
+                }));
             }
             seen.insert(r.data().to_vec());
             all.extend_from_slice(r.data());
@@ -1447,9 +1469,9 @@ impl<'t> Suite<'_, 't> {
         match randomness::runs(&randomness::bits(&all)) {
             Some((v, stat)) => obs.is(
                 "runs (SP 800-22 §2.3)",
-                stat <= ERFC_AT_P_001,
+                stat <= RUNS_BOUND,
                 format!("V = {v}, statistic {stat:.3}"),
-                format!("statistic ≤ {ERFC_AT_P_001} (P-value ≥ 0.01)"),
+                format!("statistic ≤ {RUNS_BOUND} (P-value ≥ 0.001)"),
             ),
             None => obs.is(
                 "runs (SP 800-22 §2.3)",
@@ -1458,7 +1480,10 @@ impl<'t> Suite<'_, 't> {
                 "|π − ½| < 2/√n",
             ),
         }
-        Ok(obs.verdict())
+        Ok(Ok(Sample {
+            obs,
+            repeats: repeats > 0,
+        }))
     }
 
     fn timing(&mut self) -> Step<Verdict> {
