@@ -18,6 +18,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Station configuration file (TOML; default `./kart.toml` if present).
+    #[arg(long, global = true, value_name = "FILE", env = "KART_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Load the applet specification and vendor profiles from this
     /// directory instead of the built-in copy.
     #[arg(long, global = true, value_name = "DIR")]

@@ -7,6 +7,7 @@
 mod batch;
 mod cli;
 mod cmd;
+mod config;
 mod error;
 mod families;
 mod output;
@@ -43,7 +44,11 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(out, cli.command.name(), &CliError::new(Kind::Input, e)),
     };
-    let ctx = Ctx { out, spec };
+    let config = match config::Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(out, cli.command.name(), &e),
+    };
+    let ctx = Ctx { out, spec, config };
     let name = cli.command.name();
     match cmd::run(cli.command, &ctx) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -646,3 +646,33 @@ fn demo_issues_and_verifies_the_sample_batch_on_every_profile() {
     assert_eq!(code(&o), 8);
     assert!(other.join("keep.txt").is_file());
 }
+
+#[test]
+fn the_configuration_file_gives_defaults_and_rejects_typos() {
+    let dir = tempfile::tempdir().unwrap();
+    issuer(dir.path());
+    let batch = sample_batch(dir.path(), |line| line == 2);
+    // The example configuration, with simulated readers instead of PC/SC ones.
+    let example = std::fs::read_to_string(examples().join("kart.toml")).unwrap();
+    let config = example.replace("readers = [\"all\"]", "readers = [\"sim:vendor-c\"]");
+    assert_ne!(config, example);
+    std::fs::write(dir.path().join("kart.toml"), config).unwrap();
+    let o = kart_in(
+        dir.path(),
+        &["personalize", "--json", batch.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["results"][0]["reader"], "sim:vendor-c#1");
+    let o = kart_in(dir.path(), &["report", "--json"]);
+    assert_eq!(json(&o)["issued"], 1, "station_dir from the configuration");
+
+    std::fs::write(dir.path().join("typo.toml"), "isuer = \"issuer\"\n").unwrap();
+    let o = kart_in(dir.path(), &["--config", "typo.toml", "report"]);
+    assert_eq!(code(&o), 5);
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("isuer") && line.contains("typo.toml"),
+        "{line}"
+    );
+}

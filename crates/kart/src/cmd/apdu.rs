@@ -42,7 +42,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let source = reader::resolve_one(&args.reader.readers, &ctx.spec)?;
+    let source = reader::resolve_one(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let open = reader::open(&source, Share::Shared, None)?;
     let mut card = Card::new(open.transport);
     if args.trace {

@@ -31,7 +31,7 @@ struct Facts {
 
 /// Runs `kart info`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
-    let source = reader::resolve_one(&args.reader.readers, &ctx.spec)?;
+    let source = reader::resolve_one(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let open = reader::open(&source, Share::Shared, None)?;
     let profile = ctx.spec.profile_for_atr(&open.atr);
     let family = families::recognize(&open.atr);

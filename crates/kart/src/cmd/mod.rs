@@ -13,9 +13,11 @@ pub mod report;
 pub mod script;
 pub mod verify;
 
-use crate::error::CliError;
+use crate::config::Config;
+use crate::error::{CliError, Kind};
 use crate::output::Output;
 use kart_spec::Spec;
+use std::path::{Path, PathBuf};
 
 /// How a command that ran to its end went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,33 @@ pub struct Ctx {
     pub out: Output,
     /// The applet specification and vendor profiles.
     pub spec: Spec,
+    /// Defaults from the configuration file.
+    pub config: Config,
+}
+
+impl Ctx {
+    /// The `--reader` values given, else the configuration's.
+    pub fn readers<'a>(&'a self, given: &'a [String]) -> &'a [String] {
+        if given.is_empty() {
+            &self.config.readers
+        } else {
+            given
+        }
+    }
+
+    /// The issuer directory given, else the configuration's.
+    pub fn issuer(&self, given: Option<&Path>) -> Result<PathBuf, CliError> {
+        given
+            .map(Path::to_path_buf)
+            .or_else(|| self.config.issuer.clone())
+            .ok_or_else(|| {
+                CliError::with_hint(
+                    Kind::Usage,
+                    "no issuer directory given",
+                    "give --issuer DIR, set KART_ISSUER, or put `issuer = \"DIR\"` in kart.toml",
+                )
+            })
+    }
 }
 
 /// The subcommands.

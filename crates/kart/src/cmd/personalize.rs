@@ -35,18 +35,18 @@ pub struct Args {
     batch: PathBuf,
     /// Issuer directory (certificates, keys, master keys).
     #[arg(long, value_name = "DIR", env = "KART_ISSUER")]
-    issuer: PathBuf,
+    issuer: Option<PathBuf>,
     /// The station's directory: journal (`journal.db`), PIN mailer
     /// (`pin-mailer.txt`, mode 0600) and CRN register (`crn.db`). A re-run
-    /// with the same directory resumes the batch.
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATION_DIR)]
-    station_dir: PathBuf,
-    /// The station's name in the journal.
-    #[arg(long, value_name = "NAME", default_value = "kart")]
-    station: String,
-    /// How long a PC/SC reader waits for the next card, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
-    card_timeout: u64,
+    /// with the same directory resumes the batch. [default: kart-station]
+    #[arg(long, value_name = "DIR")]
+    station_dir: Option<PathBuf>,
+    /// The station's name in the journal. [default: kart]
+    #[arg(long, value_name = "NAME")]
+    station: Option<String>,
+    /// How long a PC/SC reader waits for the next card, in seconds. [default: 120]
+    #[arg(long, value_name = "SECONDS")]
+    card_timeout: Option<u64>,
     /// Print each application's plan and touch no card.
     #[arg(long)]
     dry_run: bool,
@@ -61,12 +61,19 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     if args.dry_run {
         return dry_run(args, ctx);
     }
-    let sources = reader::resolve(&args.reader.readers, &ctx.spec)?;
-    let issuer = load_issuer(&args.issuer)?;
-    let master_keys = MasterKeys::load(&args.issuer.join(MASTER_KEYS_FILE))?;
-    let files = station_files(&args.station_dir)?;
-    let station = Station::open(&args.station, &files, issuer, ctx.spec.clone())
-        .map_err(station_open_error)?;
+    let sources = reader::resolve(ctx.readers(&args.reader.readers), &ctx.spec)?;
+    let issuer_dir = ctx.issuer(args.issuer.as_deref())?;
+    let issuer = load_issuer(&issuer_dir)?;
+    let master_keys = MasterKeys::load(&issuer_dir.join(MASTER_KEYS_FILE))?;
+    let files = station_files(&station_dir(ctx, args.station_dir.as_deref()))?;
+    let name = args
+        .station
+        .clone()
+        .or_else(|| ctx.config.station.clone())
+        .unwrap_or_else(|| "kart".to_owned());
+    let card_timeout = args.card_timeout.or(ctx.config.card_timeout).unwrap_or(120);
+    let station =
+        Station::open(&name, &files, issuer, ctx.spec.clone()).map_err(station_open_error)?;
     let load = load_batch(&station, &args.batch)?;
     let tally = personalize_loaded(
         ctx,
@@ -74,12 +81,20 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         &files.journal,
         &master_keys,
         &sources,
-        Duration::from_secs(args.card_timeout),
+        Duration::from_secs(card_timeout),
         None,
     )?;
     let report = report::load(&files.journal)?;
     show(ctx, "personalize", &args.batch, &load, &tally, &report);
     finish(&load, tally)
+}
+
+/// The station directory given, else the configuration's, else the default.
+pub fn station_dir(ctx: &Ctx, given: Option<&Path>) -> PathBuf {
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| ctx.config.station_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATION_DIR))
 }
 
 /// Loads the issuer, saying clearly when the directory is not one.
@@ -329,9 +344,8 @@ fn dry_run_profiles<'a>(args: &Args, ctx: &'a Ctx) -> Result<Vec<&'a Profile>, C
             )
         })?]
     } else {
-        let sims: Vec<&Profile> = args
-            .reader
-            .readers
+        let sims: Vec<&Profile> = ctx
+            .readers(&args.reader.readers)
             .iter()
             .filter_map(|r| r.strip_prefix("sim:"))
             .filter_map(|r| ctx.spec.profile(r.split('*').next().unwrap_or(r)))

@@ -40,7 +40,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             "give --pin-file FILE, set KART_PIN, or run on a terminal to be asked",
         )
     })?;
-    let source = reader::resolve_one(&args.reader.readers, &ctx.spec)?;
+    let source = reader::resolve_one(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let open = reader::open(&source, Share::Shared, None)?;
     let mut card = Card::new(open.transport);
     let content = read_card(&mut card, &ctx.spec, Some(&open.atr), Some(&pin))

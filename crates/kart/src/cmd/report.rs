@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 /// `kart report`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The station's directory (as given to `kart personalize`).
-    #[arg(long, value_name = "DIR", default_value = super::personalize::DEFAULT_STATION_DIR)]
-    station_dir: PathBuf,
+    /// The station's directory (as given to `kart personalize`). [default: kart-station]
+    #[arg(long, value_name = "DIR")]
+    station_dir: Option<PathBuf>,
     /// The journal file itself (instead of `--station-dir`).
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
@@ -22,10 +22,13 @@ pub struct Args {
 
 /// Runs `kart report`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
-    let journal = args
+    let journal = args.journal.clone().unwrap_or_else(|| {
+        StationFiles::in_dir(super::personalize::station_dir(
+            ctx,
+            args.station_dir.as_deref(),
+        ))
         .journal
-        .clone()
-        .unwrap_or_else(|| StationFiles::in_dir(&args.station_dir).journal);
+    });
     let report = load(&journal)?;
     show(ctx, &report);
     Ok(Outcome::Ok)

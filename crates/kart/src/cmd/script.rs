@@ -166,7 +166,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             "write `HEX ; expect SW [SW...]`, e.g. `00A4040009F04B4152544E494401 ; expect 9000`",
         )
     })?;
-    let source = reader::resolve_one(&args.reader.readers, &ctx.spec)?;
+    let source = reader::resolve_one(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let open = reader::open(&source, Share::Shared, None)?;
     let mut card = Card::new(open.transport);
     if args.trace {

@@ -21,12 +21,7 @@ pub struct Args {
     reader: ReaderArgs,
     /// Issuer directory: its `root.pem` is the trust anchor and `card-ca.pem`
     /// the CA of the holder certificates. No private key is read.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "KART_ISSUER",
-        required_unless_present = "trust"
-    )]
+    #[arg(long, value_name = "DIR", env = "KART_ISSUER")]
     issuer: Option<PathBuf>,
     /// Trust anchor: an issuer root certificate (PEM or DER), instead of `--issuer`.
     #[arg(long, value_name = "FILE", conflicts_with = "issuer")]
@@ -44,8 +39,12 @@ pub struct Args {
 
 /// Runs `kart verify`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
+    let issuer = match (&args.issuer, &args.trust) {
+        (None, None) => Some(ctx.issuer(None)?),
+        (given, _) => given.clone(),
+    };
     let trust = trust_anchors(
-        args.issuer.as_deref(),
+        issuer.as_deref(),
         args.trust.as_deref(),
         args.card_ca.as_deref(),
     )?;
@@ -65,7 +64,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     } else {
         None
     };
-    let source = reader::resolve_one(&args.reader.readers, &ctx.spec)?;
+    let source = reader::resolve_one(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let open = reader::open(&source, Share::Shared, None)?;
     let mut card = Card::new(open.transport);
     let verdict = verify(&mut card, &ctx.spec, &trust, &open.atr, pin.as_ref())?;
