@@ -1,5 +1,5 @@
 //! The three renderings of a QA batch: JSON carries its format version and
-//! every outcome, JUnit has one testsuite per card and one testcase per check
+//! every outcome, `JUnit` has one testsuite per card and one testcase per check
 //! with `failure`/`skipped`, and the HTML escapes whatever a card answered.
 
 use kart_perso::qa::report::{HTML_FILE, JSON_FILE, JUNIT_FILE};
