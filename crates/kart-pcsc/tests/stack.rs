@@ -15,9 +15,9 @@ use kart_pcsc::{
     CardArrival, CardState, ConnectOptions, Disposition, EventWatch, Pcsc, PcscError, Protocol,
     ProtocolChoice, ReaderEvent, Share, Watcher, WatcherOptions,
 };
+use kart_pcscd_harness::runner::{run, Test};
 use kart_pcscd_harness::{enter_private_namespace, Pcscd};
 use kart_sim::vpcd::{serve, VpcdHandle};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -51,8 +51,6 @@ impl Env {
         handle
     }
 }
-
-type Test = fn(&mut Env);
 
 /// Helper mode: `stack --hold-exclusive READER` connects exclusively, says
 /// "held", and keeps the card until its stdin closes (another process for
@@ -94,32 +92,9 @@ fn main() {
         }
     };
     let mut env = Env { pcscd };
-    let tests = all_tests();
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for (name, test) in &tests {
-        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-            continue;
-        }
-        ran += 1;
-        let started = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(|| test(&mut env)));
-        let ms = started.elapsed().as_millis();
-        if result.is_ok() {
-            println!("test {name} ... ok ({ms} ms)");
-        } else {
-            println!("test {name} ... FAILED ({ms} ms)");
-            failed.push(*name);
-        }
-    }
-    println!(
-        "\n{ran} tests, {} passed, {} failed",
-        ran - failed.len(),
-        failed.len()
-    );
+    let failed = run(&mut env, &all_tests());
     if !failed.is_empty() {
-        println!("failed: {failed:?}\n--- pcscd log (tail) ---");
+        println!("--- pcscd log (tail) ---");
         let log = env.pcscd.log();
         let lines: Vec<&str> = log.lines().collect();
         for l in &lines[lines.len().saturating_sub(40)..] {
@@ -132,7 +107,7 @@ fn main() {
 }
 
 /// Every test, in the order they run (the pcscd restart last).
-fn all_tests() -> Vec<(&'static str, Test)> {
+fn all_tests() -> Vec<Test<Env>> {
     vec![
         (
             "lists_readers_with_their_card_state",

@@ -27,6 +27,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod runner;
+
 use std::fs;
 use std::io;
 use std::net::TcpListener;
