@@ -11,7 +11,7 @@
 use kart_pcscd_harness::{enter_private_namespace, Pcscd};
 use kart_perso::pki::{MasterKeys, SecureChannelAlgorithm};
 use kart_sim::vpcd::{serve, VpcdHandle};
-use kart_sim::{SimCard, SimConfig};
+use kart_sim::{Faults, SimCard, SimConfig};
 use kart_spec::{Profile, Scp, Spec};
 use serde_json::Value;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -196,6 +196,10 @@ fn main() {
         (
             "personalize_serves_two_readers_in_parallel",
             personalize_serves_two_readers_in_parallel,
+        ),
+        (
+            "a_card_pulled_mid_way_is_resumed_by_the_next_run",
+            a_card_pulled_mid_way_is_resumed_by_the_next_run,
         ),
         (
             "watch_shows_a_card_pulled_out",
@@ -475,6 +479,65 @@ fn personalize_serves_two_readers_in_parallel(env: &Env) {
     a.stop();
     wait_card(env.reader(0), false);
     wait_card(env.reader(1), false);
+}
+
+fn a_card_pulled_mid_way_is_resumed_by_the_next_run(env: &Env) {
+    let profile = env.spec.profile("vendor-b").unwrap();
+    let keys = MasterKeys::load(&env.issuer().join("master-keys.json")).unwrap();
+    let config = SimConfig::new(0x0601_u32.to_be_bytes(), key_for(&keys, profile));
+    let mut sim = SimCard::with_config(profile, &config).unwrap();
+    // Pulled after the 12th APDU: inside the secure channel, files half written.
+    sim.set_faults(Faults::default().pull_after(12));
+    let port = env.pcscd.readers()[0].port;
+    let handle = serve(("127.0.0.1", port), sim).unwrap();
+    wait_card(env.reader(0), true);
+    let dir = env.dir.path().join("pulled");
+    std::fs::create_dir_all(&dir).unwrap();
+    let batch = one_record_batch(&dir);
+    let station = dir.join("station");
+    let run = || {
+        env.kart(&[
+            "personalize",
+            "--json",
+            "--reader",
+            env.reader(0),
+            "--card-timeout",
+            "2",
+            "--station-dir",
+            station.to_str().unwrap(),
+            "--issuer",
+            "issuer",
+            batch.to_str().unwrap(),
+        ])
+    };
+    let o = run();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["results"][0]["result"], "pulled", "{v}");
+    assert_eq!(v["report"]["issued"], 0);
+    assert_eq!(
+        v["report"]["in_progress"], 1,
+        "the application waits for its card: {v}"
+    );
+
+    // The same card comes back; the next run finds it in the journal.
+    let mut sim = handle.stop();
+    wait_card(env.reader(0), false);
+    sim.reinsert();
+    let handle = serve(("127.0.0.1", port), sim).unwrap();
+    wait_card(env.reader(0), true);
+    let o = run();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["results"][0]["result"], "issued", "{v}");
+    assert_eq!(v["report"]["issued"], 1);
+    assert_eq!(v["report"]["in_progress"], 0);
+    let mailer = std::fs::read_to_string(station.join("pin-mailer.txt")).unwrap();
+    assert!(mailer.lines().count() >= 1);
+    let o = env.kart(&["info", "--json", "--reader", env.reader(0)]);
+    assert_eq!(json(&o)["lifecycle"]["name"], "LOCKED");
+    handle.stop();
+    wait_card(env.reader(0), false);
 }
 
 fn watch_shows_a_card_pulled_out(env: &Env) {
