@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::reader::{self, Source};
 use crate::simkeys::sim_config;
 use kart_apdu::{CardCaps, Transport, TransportError};
-use kart_pcsc::Share;
+use kart_pcsc::{ConnectOptions, Connection, Disposition, Pcsc, Share};
 use kart_perso::issuer::MASTER_KEYS_FILE;
 use kart_perso::pki::MasterKeys;
 use kart_perso::qa::{qa_issuer, run_card, BatchReport, CardReport, QaTarget, Setup};
@@ -163,41 +163,31 @@ fn qa_one(
             let card = SimCard::with_config(profile, &sim_config(keys, profile)?)?;
             ((**profile).clone(), Box::new(Simulated(card)))
         }
-        Source::Pcsc(_) => {
-            let open = reader::open(source, Share::Exclusive, None)?;
+        Source::Pcsc(name) => {
+            let conn = Pcsc::establish()?.connect(
+                name,
+                ConnectOptions {
+                    share: Share::Exclusive,
+                    ..ConnectOptions::default()
+                },
+            )?;
+            let atr = conn.atr().to_vec();
             let profile = ctx
                 .spec
-                .profile_for_atr(&open.atr)
-                .or_else(|| {
-                    ctx.spec
-                        .test_profiles
-                        .iter()
-                        .find(|p| p.matches_atr(&open.atr))
-                })
+                .profile_for_atr(&atr)
+                .or_else(|| ctx.spec.test_profiles.iter().find(|p| p.matches_atr(&atr)))
                 .ok_or_else(|| {
                     CliError::with_hint(
                         Kind::Card,
                         format!(
                             "no vendor profile matches the ATR {}",
-                            hex::encode_upper(&open.atr)
+                            hex::encode_upper(&atr)
                         ),
-                        "add the card's profile to the spec directory and give --spec DIR",
+                        "add the card's profile to a spec directory and give --spec DIR",
                     )
                 })?
                 .clone();
-            let protocol = if open.protocol == "T=0" {
-                Protocol::T0
-            } else {
-                Protocol::T1
-            };
-            (
-                profile,
-                Box::new(Reader {
-                    atr: open.atr,
-                    protocol,
-                    transport: open.transport,
-                }),
-            )
+            (profile, Box::new(Reader(conn)))
         }
     };
     let setup = Setup {
@@ -243,28 +233,33 @@ impl QaTarget for Simulated {
     }
 }
 
-/// A card in a PC/SC reader: ATR and protocol; QA does not reset or tear it.
-struct Reader {
-    atr: Vec<u8>,
-    protocol: Protocol,
-    transport: Box<dyn Transport + Send>,
-}
+/// A card in a PC/SC reader: ATR, protocol and warm reset; QA does not tear it.
+struct Reader(Connection);
 
 impl Transport for Reader {
     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        self.transport.transmit(apdu, rx)
+        self.0.transmit(apdu, rx)
     }
     fn capabilities(&self) -> CardCaps {
-        self.transport.capabilities()
+        self.0.capabilities()
     }
 }
 
 impl QaTarget for Reader {
     fn atr(&self) -> Option<Vec<u8>> {
-        Some(self.atr.clone())
+        Some(self.0.atr().to_vec())
     }
     fn protocol(&self) -> Option<Protocol> {
-        Some(self.protocol)
+        Some(match self.0.protocol() {
+            kart_pcsc::Protocol::T0 => Protocol::T0,
+            kart_pcsc::Protocol::T1 => Protocol::T1,
+        })
+    }
+    fn reset(&mut self) -> Result<bool, TransportError> {
+        self.0
+            .reconnect(Disposition::Reset)
+            .map(|()| true)
+            .map_err(|e| TransportError::Other(e.to_string()))
     }
 }
 
