@@ -13,7 +13,7 @@ use kart_perso::journal::{Journal, JournalOptions};
 use kart_perso::pki::MasterKeys;
 use kart_perso::record::TrackingCode;
 use kart_perso::station::{Served, Station};
-use kart_sim::SimCard;
+use kart_sim::{LatencyMode, SimCard};
 use kart_spec::{Profile, Spec};
 use serde_json::json;
 use std::path::Path;
@@ -56,6 +56,8 @@ pub struct CardResult {
     pub detail: String,
     /// Whether it counts as a success.
     pub ok: bool,
+    /// Card time the vendor's latency model gives for a simulated card.
+    pub modelled: Option<Duration>,
 }
 
 /// Everything the workers did.
@@ -78,6 +80,7 @@ impl Tally {
         json!({
             "results": self.results.iter().map(|r| json!({
                 "tracking_code": r.tracking, "reader": r.reader, "result": r.result, "detail": r.detail,
+                "modelled_card_ms": r.modelled.map(|d| d.as_millis()),
             })).collect::<Vec<_>>(),
             "reader_errors": self.errors.iter().map(|(reader, e)| json!({
                 "reader": reader, "error": e.to_json(),
@@ -124,6 +127,7 @@ fn record(
     i: usize,
     reader: &str,
     served: Served,
+    modelled: Option<Duration>,
     issued_check: impl FnOnce(&TrackingCode) -> Result<Option<String>, CliError>,
     tally: &Mutex<Tally>,
 ) -> Result<bool, CliError> {
@@ -144,8 +148,17 @@ fn record(
                 } else {
                     "issued"
                 },
-                detail: problem.unwrap_or_else(|| format!("CSN {csn}, CRN {crn}, {apdus} APDUs")),
+                detail: problem.unwrap_or_else(|| {
+                    let model = modelled.map_or_else(String::new, |d| {
+                        format!(
+                            ", {:.1} s of card time (vendor latency model)",
+                            d.as_secs_f64()
+                        )
+                    });
+                    format!("CSN {csn}, CRN {crn}, {apdus} APDUs{model}")
+                }),
                 ok: true,
+                modelled,
             }
         }
         Served::Failed { tracking, reason } => CardResult {
@@ -154,6 +167,7 @@ fn record(
             result: "failed",
             detail: reason,
             ok: false,
+            modelled,
         },
         Served::Spoiled { tracking, reason } => CardResult {
             tracking: tracking.to_string(),
@@ -161,6 +175,7 @@ fn record(
             result: "spoiled",
             detail: reason,
             ok: false,
+            modelled,
         },
         Served::Pulled { tracking, csn } => CardResult {
             tracking: tracking.to_string(),
@@ -168,6 +183,7 @@ fn record(
             result: "pulled",
             detail: format!("card {csn} left the reader; put it back and run again to resume"),
             ok: false,
+            modelled,
         },
     };
     let shown = format!("{} {}", r.tracking, r.result);
@@ -187,11 +203,14 @@ fn sim_worker(
     loop {
         let config = sim_config(run.master_keys, profile)?;
         let mut sim = SimCard::with_config(profile, &config)?;
+        // The model's clock costs nothing and tells what a real card would take.
+        sim.set_latency(LatencyMode::Accounted);
         run.progress.status(i, "personalizing");
         let served = run
             .station
             .serve(name, &mut sim, profile)
             .map_err(station_error)?;
+        let modelled = Some(sim.modelled_time());
         let check = |t: &TrackingCode| match run.after_issue {
             Some(f) => {
                 run.progress.status(i, "verifying");
@@ -199,7 +218,7 @@ fn sim_worker(
             }
             None => Ok(None),
         };
-        if !record(run, i, name, served, check, tally)? {
+        if !record(run, i, name, served, modelled, check, tally)? {
             return Ok(());
         }
     }
@@ -234,7 +253,7 @@ fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Res
             .station
             .serve(name, open.transport, profile)
             .map_err(station_error)?;
-        if !record(run, i, name, served, |_| Ok(None), tally)? {
+        if !record(run, i, name, served, None, |_| Ok(None), tally)? {
             return Ok(());
         }
         if pending(run.journal)? == 0 {

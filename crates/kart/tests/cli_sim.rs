@@ -618,6 +618,10 @@ fn demo_issues_and_verifies_the_sample_batch_on_every_profile() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let v = json(&o);
     assert_eq!(v["command"], "demo");
+    for r in issued_only(&v) {
+        let ms = r["modelled_card_ms"].as_u64().unwrap();
+        assert!(ms > 100, "the vendor latency model gives card time: {r}");
+    }
     assert_eq!(v["rejected"].as_array().unwrap().len(), 3);
     let results = issued_only(&v);
     assert_eq!(results.len(), 6, "{v}");
