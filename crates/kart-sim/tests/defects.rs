@@ -24,6 +24,10 @@ fn faulty_profile_is_kept_apart_from_the_vendors() {
     assert!(spec.profiles.iter().all(|p| p.id != "vendor-x-faulty"));
     let x = spec.test_profile("vendor-x-faulty").unwrap();
     assert_eq!(x.test.planted_defects.len(), 5);
+    // Its cards are never taken for a vendor's by their ATR.
+    assert!(x.matches_atr(x.atr.bytes()));
+    assert!(spec.profile_for_atr(x.atr.bytes()).is_none());
+    assert!(spec.profiles.iter().all(|p| !x.matches_atr(p.atr.bytes())));
 }
 
 #[test]
