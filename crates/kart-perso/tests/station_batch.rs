@@ -7,8 +7,10 @@ mod perso_support;
 use std::os::unix::fs::PermissionsExt;
 
 use kart_perso::journal::State;
+use kart_perso::pki::SecureChannelAlgorithm;
 use kart_perso::station::Served;
 use kart_sim::Faults;
+use kart_spec::Scp;
 use perso_support::*;
 
 #[test]
@@ -33,7 +35,7 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
     let mut crns = Vec::new();
     for (n, id) in [(1u32, "vendor-a"), (2, "vendor-b"), (3, "vendor-c")] {
         let profile = spec.profile(id).unwrap();
-        let mut card = sim(profile, 100 + n);
+        let mut card = station_sim(dir.path(), profile, 100 + n);
         match station.serve("reader-0", &mut card, profile).unwrap() {
             Served::Issued { tracking, crn, .. } => {
                 assert_eq!(tracking, code(n));
@@ -51,7 +53,7 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
 
     // Nothing left to do: the next card is not touched.
     let profile = spec.profile("vendor-b").unwrap();
-    let mut spare = sim(profile, 999);
+    let mut spare = station_sim(dir.path(), profile, 999);
     assert_eq!(
         station.serve("reader-0", &mut spare, profile).unwrap(),
         Served::QueueEmpty
@@ -93,7 +95,7 @@ fn card_answering_garbage_fails_its_application_and_the_batch_goes_on() {
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
 
-    let mut bad = sim(profile, 1);
+    let mut bad = station_sim(dir.path(), profile, 1);
     bad.set_faults(Faults::default().garbage_from(12));
     match station.serve("reader-0", &mut bad, profile).unwrap() {
         Served::Failed { tracking, reason } => {
@@ -106,7 +108,7 @@ fn card_answering_garbage_fails_its_application_and_the_batch_goes_on() {
     assert_eq!(status.state, State::Failed);
     assert!(status.reason.is_some());
 
-    let mut good = sim(profile, 2);
+    let mut good = station_sim(dir.path(), profile, 2);
     assert!(matches!(
         station.serve("reader-0", &mut good, profile).unwrap(),
         Served::Issued { .. }
@@ -122,7 +124,7 @@ fn card_answering_garbage_before_anything_is_claimed_touches_no_application() {
     station.load_batch(&batch, validator()).unwrap();
     let spec = spec();
     let profile = spec.profile("vendor-a").unwrap();
-    let mut bad = sim(profile, 1);
+    let mut bad = station_sim(dir.path(), profile, 1);
     bad.set_faults(Faults::default().garbage_from(1));
     assert!(station.serve("reader-0", &mut bad, profile).is_err());
     assert_eq!(station.status(&code(1)).unwrap().state, State::Queued);
@@ -145,7 +147,7 @@ fn rejected_json_lines_record_is_failed_in_the_journal() {
     assert_eq!((load.queued, load.rejected.len()), (1, 1));
     let spec = spec();
     let profile = spec.profile("vendor-b").unwrap();
-    let mut card = sim(profile, 1);
+    let mut card = station_sim(dir.path(), profile, 1);
     match station.serve("reader-0", &mut card, profile).unwrap() {
         Served::Issued { tracking, .. } => assert_eq!(tracking, code(2)),
         other => panic!("{other:?}"),
@@ -153,4 +155,52 @@ fn rejected_json_lines_record_is_failed_in_the_journal() {
     let failed = station.status(&code(1)).unwrap();
     assert_eq!(failed.state, State::Failed);
     assert!(failed.reason.unwrap().contains("gender"));
+}
+
+#[test]
+fn station_cards_are_keyed_with_the_issuers_three_distinct_master_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (1..=4).map(|n| row(n, "face.jpg")).collect();
+    let batch = batch_file(dir.path(), &rows, 2000);
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&batch, validator()).unwrap();
+    let issuer = station_issuer(dir.path());
+    let spec = spec();
+    for (n, id) in [(1u32, "vendor-a"), (2, "vendor-b"), (3, "vendor-c")] {
+        let profile = spec.profile(id).unwrap();
+        let sc = profile.secure_channel;
+        let algorithm = match (sc.scp, sc.key_length) {
+            (Scp::Scp02, _) => SecureChannelAlgorithm::TripleDes,
+            (_, 16) => SecureChannelAlgorithm::Aes128,
+            _ => SecureChannelAlgorithm::Aes256,
+        };
+        let set = issuer
+            .master_keys
+            .sets()
+            .iter()
+            .find(|s| s.algorithm == algorithm)
+            .unwrap();
+        assert!(
+            set.enc() != set.mac() && set.mac() != set.dek() && set.enc() != set.dek(),
+            "{}: the demo issuer keeps three distinct keys",
+            set.name
+        );
+        // Keyed ENC = MAC = DEK with the issuer's right ENC key, as cards
+        // were before SimConfig::with_keys: the secure channel must not open.
+        let mut wrong = kart_sim::SimCard::with_config(
+            profile,
+            &kart_sim::SimConfig::new(0x70u32.to_be_bytes(), set.enc()),
+        )
+        .unwrap();
+        match station.serve("reader-0", &mut wrong, profile).unwrap() {
+            Served::Failed { tracking, .. } => assert_eq!(tracking, code(n)),
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    let profile = spec.profile("vendor-c").unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, .. } => assert_eq!(tracking, code(4)),
+        other => panic!("{other:?}"),
+    }
 }

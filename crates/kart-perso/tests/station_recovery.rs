@@ -16,7 +16,7 @@ fn full_run_apdus(profile_id: &str) -> u64 {
     station.load_batch(&batch, validator()).unwrap();
     let spec = spec();
     let profile = spec.profile(profile_id).unwrap();
-    let mut card = sim(profile, 1);
+    let mut card = station_sim(dir.path(), profile, 1);
     assert!(matches!(
         station.serve("r", &mut card, profile).unwrap(),
         Served::Issued { .. }
@@ -69,7 +69,7 @@ fn card_pulled_at_any_point_resumes_to_one_verified_issuance() {
             station.load_batch(&batch, validator()).unwrap();
             let spec = spec();
             let profile = spec.profile(id).unwrap();
-            let mut card = sim(profile, 7);
+            let mut card = station_sim(dir.path(), profile, 7);
             card.set_faults(Faults::default().pull_after(pull_after));
             let pulls = serve_until_done(&station, &mut card, profile);
             assert_eq!(pulls, 1, "{id} pulled after {pull_after}");
@@ -101,7 +101,7 @@ fn torn_write_resumes_to_one_verified_issuance() {
     station.load_batch(&batch, validator()).unwrap();
     let spec = spec();
     let profile = spec.profile("vendor-a").unwrap();
-    let mut card = sim(profile, 9);
+    let mut card = station_sim(dir.path(), profile, 9);
     card.set_faults(Faults::default().tear_update(5));
     assert_eq!(serve_until_done(&station, &mut card, profile), 1);
     assert_eq!(station.status(&code(1)).unwrap().state, State::Verified);
@@ -116,7 +116,7 @@ fn crashed_station_mid_write_recovers_on_restart() {
             let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
             let spec = spec();
             let profile = spec.profile(id).unwrap();
-            let mut card = sim(profile, 11);
+            let mut card = station_sim(dir.path(), profile, 11);
             {
                 let station = station(dir.path(), "station-1");
                 station.load_batch(&batch, validator()).unwrap();
@@ -167,7 +167,7 @@ fn application_claimed_by_a_crashed_station_goes_back_to_the_queue() {
     station.load_batch(&batch, validator()).unwrap();
     let spec = spec();
     let profile = spec.profile("vendor-b").unwrap();
-    let mut card = sim(profile, 3);
+    let mut card = station_sim(dir.path(), profile, 3);
     assert!(matches!(
         station.serve("reader-0", &mut card, profile).unwrap(),
         Served::Issued { .. }
@@ -202,7 +202,7 @@ fn locked_card_that_does_not_verify_is_spoiled() {
     let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
-    let mut card = sim(profile, 5);
+    let mut card = station_sim(dir.path(), profile, 5);
     let total = full_run_apdus("vendor-c");
     {
         let station = station(dir.path(), "station-1");

@@ -17,18 +17,19 @@ fn three_readers_share_one_journal_without_double_issuance() {
     let station = station(dir.path(), "station-1");
     assert_eq!(station.load_batch(&batch, validator()).unwrap().queued, 6);
     let spec = spec();
+    let issuer = station_issuer(dir.path());
 
     let issued: Vec<Served> = std::thread::scope(|s| {
         let handles: Vec<_> = ["vendor-a", "vendor-b", "vendor-c"]
             .into_iter()
             .enumerate()
             .map(|(reader, id)| {
-                let station = &station;
+                let (station, issuer) = (&station, &issuer);
                 let profile = spec.profile(id).unwrap().clone();
                 s.spawn(move || {
                     let mut served = Vec::new();
                     for k in 0..3u32 {
-                        let mut card = sim(&profile, 1000 * (reader as u32 + 1) + k);
+                        let mut card = sim_for(issuer, &profile, 1000 * (reader as u32 + 1) + k);
                         served.push(
                             station
                                 .serve(&format!("reader-{reader}"), &mut card, &profile)

@@ -44,7 +44,7 @@ pub enum SimError {
     },
 }
 
-/// Who the card is: IC serial number and the issuer's secure-channel master key.
+/// Who the card is: IC serial number and the issuer's secure-channel master keys.
 ///
 /// ```
 /// let cfg = kart_sim::SimConfig::new([0, 0, 0, 42], &[0x40; 16]);
@@ -55,18 +55,30 @@ pub enum SimError {
 pub struct SimConfig {
     /// IC serial number (CPLC), the last 4 bytes of the CSN.
     pub ic_serial: [u8; 4],
-    master_key: Zeroizing<Vec<u8>>,
+    keys: MasterKeys,
+}
+
+/// The master keys a card is keyed with, before per-card diversification.
+#[derive(Clone)]
+enum MasterKeys {
+    /// One key as ENC, MAC and DEK, under the profile's key version.
+    One(Zeroizing<Vec<u8>>),
+    /// Three keys with their key version, as an issuer keeps them.
+    Set(KeySet),
 }
 
 impl std::fmt::Debug for SimConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimConfig")
-            .field("ic_serial", &hex::encode_upper(self.ic_serial))
-            .field(
+        let mut d = f.debug_struct("SimConfig");
+        d.field("ic_serial", &hex::encode_upper(self.ic_serial));
+        match &self.keys {
+            MasterKeys::One(key) => d.field(
                 "master_key",
-                &format_args!("<{} bytes redacted>", self.master_key.len()),
-            )
-            .finish()
+                &format_args!("<{} bytes redacted>", key.len()),
+            ),
+            MasterKeys::Set(set) => d.field("master_keys", set),
+        };
+        d.finish()
     }
 }
 
@@ -76,9 +88,51 @@ impl SimConfig {
     pub fn new(ic_serial: [u8; 4], master_key: &[u8]) -> Self {
         SimConfig {
             ic_serial,
-            master_key: Zeroizing::new(master_key.to_vec()),
+            keys: MasterKeys::One(Zeroizing::new(master_key.to_vec())),
         }
     }
+
+    /// A card with this IC serial keyed with an issuer's master key set
+    /// (distinct ENC, MAC and DEK), diversified by the profile's method. The
+    /// set's key version must be the profile's, as it is in the set
+    /// `kart_perso::issuer::Issuer::channel_keys` gives for the profile.
+    ///
+    /// ```
+    /// use kart_apdu::gp::KeySet;
+    /// let keys = KeySet::new(&[0x40; 16], &[0x41; 16], &[0x42; 16], 0x01)?;
+    /// let cfg = kart_sim::SimConfig::with_keys([0, 0, 0, 42], keys);
+    /// assert!(!format!("{cfg:?}").contains("64"));
+    /// # Ok::<(), kart_apdu::gp::GpError>(())
+    /// ```
+    pub fn with_keys(ic_serial: [u8; 4], master_keys: KeySet) -> Self {
+        SimConfig {
+            ic_serial,
+            keys: MasterKeys::Set(master_keys),
+        }
+    }
+
+    /// The master key set for a card of a profile with `key_length`-byte
+    /// keys under `key_version`.
+    fn master_keys(&self, key_length: usize, key_version: u8) -> Result<KeySet, GpError> {
+        let set = match &self.keys {
+            MasterKeys::One(key) => KeySet::from_master(key, key_version)?,
+            MasterKeys::Set(set) => set.clone(),
+        };
+        if set.key_len() != key_length {
+            return Err(GpError::InvalidKey(format!(
+                "master key has {} bytes",
+                set.key_len()
+            )));
+        }
+        if set.version() != key_version {
+            return Err(GpError::InvalidKey(format!(
+                "master key set has key version {:02X}, the profile uses {key_version:02X}",
+                set.version()
+            )));
+        }
+        Ok(set)
+    }
+
     /// The card serial number: IC fabricator ‖ IC type ‖ IC serial.
     pub fn csn(&self) -> [u8; 8] {
         let mut csn = [0; 8];
@@ -204,13 +258,9 @@ impl SimCard {
             expected: sc.key_length,
             source,
         };
-        if config.master_key.len() != sc.key_length {
-            return Err(key_err(GpError::InvalidKey(format!(
-                "master key has {} bytes",
-                config.master_key.len()
-            ))));
-        }
-        let master = KeySet::from_master(&config.master_key, sc.key_version).map_err(key_err)?;
+        let master = config
+            .master_keys(sc.key_length, sc.key_version)
+            .map_err(key_err)?;
         let method = match sc.diversification {
             Diversification::None => GpDiv::None,
             Diversification::EmvCps => GpDiv::EmvCps11,
@@ -617,5 +667,106 @@ impl VirtualCard for SimCard {
     }
     fn process(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
         self.answer(apdu)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kart_apdu::gp::{ScpParams, ScpVersion, SecureChannel, SecurityLevel};
+    use kart_apdu::Card;
+
+    fn profile(id: &str) -> Profile {
+        let spec = Spec::embedded().expect("embedded spec");
+        spec.profile(id).expect("profile").clone()
+    }
+
+    fn params(p: &Profile) -> ScpParams {
+        let sc = p.secure_channel;
+        ScpParams {
+            key_version: sc.key_version,
+            diversification: match sc.diversification {
+                Diversification::None => GpDiv::None,
+                Diversification::EmvCps => GpDiv::EmvCps11,
+                Diversification::Visa2 => GpDiv::Visa2,
+                Diversification::Kdf3 => GpDiv::Kdf3,
+            },
+            scp02_i: sc.i,
+            version: Some(match sc.scp {
+                Scp::Scp02 => ScpVersion::Scp02,
+                Scp::Scp03 => ScpVersion::Scp03,
+            }),
+        }
+    }
+
+    /// Three distinct keys of the profile's length and version.
+    fn distinct(p: &Profile) -> KeySet {
+        let sc = p.secure_channel;
+        let key = |b: u8| vec![b; sc.key_length];
+        KeySet::new(&key(0x11), &key(0x22), &key(0x33), sc.key_version).expect("key set")
+    }
+
+    /// Whether a host holding `host` opens a secure channel to `sim`.
+    fn opens(sim: SimCard, host: &KeySet) -> bool {
+        let p = sim.profile().clone();
+        let mut card = Card::with_caps(sim, p.caps());
+        let select = Command::new(0x00, 0xA4, 0x04, 0x0C)
+            .with_data(p.applet_aid.bytes())
+            .expect("select");
+        card.send_ok(&select).expect("select applet");
+        SecureChannel::open(card, host, &params(&p), SecurityLevel::C_DEC_C_MAC).is_ok()
+    }
+
+    #[test]
+    fn a_card_keyed_with_a_full_set_opens_only_with_that_set() {
+        for id in ["vendor-a", "vendor-b", "vendor-c"] {
+            let p = profile(id);
+            let keys = distinct(&p);
+            let card = |cfg: &SimConfig| SimCard::with_config(&p, cfg).expect("sim card");
+            let cfg = SimConfig::with_keys([1, 2, 3, 4], keys.clone());
+            assert!(opens(card(&cfg), &keys), "{id}: the issuer's own set");
+            // ENC alone as the one master key (what `new` makes) must not do.
+            let enc_only = KeySet::from_master(
+                &[0x11; 32][..p.secure_channel.key_length],
+                p.secure_channel.key_version,
+            )
+            .expect("key");
+            assert!(!opens(card(&cfg), &enc_only), "{id}: ENC = MAC = DEK host");
+            let one = SimConfig::new([1, 2, 3, 4], &[0x11; 32][..p.secure_channel.key_length]);
+            assert!(
+                opens(card(&one), &enc_only),
+                "{id}: `new` stays ENC = MAC = DEK"
+            );
+        }
+    }
+
+    #[test]
+    fn a_set_of_the_wrong_length_or_version_is_refused() {
+        let p = profile("vendor-b");
+        let sc = p.secure_channel;
+        let other_len = if sc.key_length == 16 { 32 } else { 16 };
+        let short = KeySet::from_master(&vec![0x11; other_len], sc.key_version).expect("key");
+        let err = SimCard::with_config(&p, &SimConfig::with_keys([0; 4], short)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("master key has {other_len} bytes")),
+            "{err}"
+        );
+        let version = sc.key_version.wrapping_add(1);
+        let wrong = KeySet::from_master(&vec![0x11; sc.key_length], version).expect("key");
+        let err = SimCard::with_config(&p, &SimConfig::with_keys([0; 4], wrong)).unwrap_err();
+        assert!(err.to_string().contains("key version"), "{err}");
+    }
+
+    #[test]
+    fn debug_redacts_the_key_set() {
+        let p = profile("vendor-b");
+        let cfg = SimConfig::with_keys([0; 4], distinct(&p));
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("17, 17") && !shown.contains("1111"),
+            "{shown}"
+        );
+        assert!(shown.contains("redacted"), "{shown}");
     }
 }

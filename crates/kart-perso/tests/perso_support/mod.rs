@@ -1,6 +1,5 @@
-//! Shared fixtures for the personalization and station tests: a demo issuer
-//! whose master keys match the simulator's test cards, batch files with
-//! photos, and simulated cards.
+//! Shared fixtures for the personalization and station tests: demo issuers,
+//! batch files with photos, and simulated cards keyed for an issuer.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -16,8 +15,17 @@ pub fn gp_test_key(len: usize) -> String {
     hex::encode((0x40u8..).take(len).collect::<Vec<u8>>())
 }
 
+/// A demo issuer in `dir` as `create_demo_issuer` makes it: three distinct
+/// random keys (ENC, MAC, DEK) per master key set. Key its cards with [`sim_for`].
+pub fn demo_issuer(dir: &Path) -> Issuer {
+    let now = time::OffsetDateTime::now_utc();
+    kart_perso::pki::create_demo_issuer(dir, now).expect("demo issuer");
+    Issuer::load(dir).expect("load issuer")
+}
+
 /// A demo issuer in `dir` whose master keys are the GP test keys with
-/// ENC = MAC = DEK, as the simulator's cards are keyed.
+/// ENC = MAC = DEK, for the cards [`sim`] makes. New tests: prefer
+/// [`demo_issuer`] with [`sim_for`], which keys cards as a real issuer does.
 pub fn issuer(dir: &Path) -> Issuer {
     let now = time::OffsetDateTime::now_utc();
     let files = kart_perso::pki::create_demo_issuer(dir, now).expect("demo issuer");
@@ -120,18 +128,35 @@ pub fn sim(profile: &Profile, serial: u32) -> SimCard {
     SimCard::with_config(profile, &SimConfig::new(serial.to_be_bytes(), &key)).expect("sim card")
 }
 
-/// A station over `dir` with the test issuer in `dir/issuer` (created on first use).
-pub fn station(dir: &Path, name: &str) -> kart_perso::station::Station {
+/// A fresh simulated card of `profile` with IC serial `serial`, keyed with
+/// `issuer`'s master key set for the profile (distinct ENC, MAC and DEK).
+pub fn sim_for(issuer: &Issuer, profile: &Profile, serial: u32) -> SimCard {
+    let (keys, _) = issuer.channel_keys(profile).expect("channel keys");
+    SimCard::with_config(profile, &SimConfig::with_keys(serial.to_be_bytes(), keys))
+        .expect("sim card")
+}
+
+/// The demo issuer of the stations over `dir`, in `dir/issuer` (created on first use).
+pub fn station_issuer(dir: &Path) -> Issuer {
     let issuer_dir = dir.join("issuer");
-    let issuer = if issuer_dir.join("root.pem").exists() {
+    if issuer_dir.join("root.pem").exists() {
         Issuer::load(&issuer_dir).expect("load issuer")
     } else {
-        issuer(&issuer_dir)
-    };
+        demo_issuer(&issuer_dir)
+    }
+}
+
+/// A fresh simulated card keyed for the stations over `dir`.
+pub fn station_sim(dir: &Path, profile: &Profile, serial: u32) -> SimCard {
+    sim_for(&station_issuer(dir), profile, serial)
+}
+
+/// A station over `dir` with the demo issuer in `dir/issuer` (created on first use).
+pub fn station(dir: &Path, name: &str) -> kart_perso::station::Station {
     kart_perso::station::Station::open(
         name,
         &kart_perso::station::StationFiles::in_dir(dir),
-        issuer,
+        station_issuer(dir),
         spec(),
     )
     .expect("station opens")
