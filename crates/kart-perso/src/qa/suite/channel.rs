@@ -1,0 +1,139 @@
+//! SC-009 to SC-011: plain writes refused, the channel at every level, wrong
+//! cryptogram and wrong MAC.
+
+use kart_apdu::gp::{ScpVersion, SecurityLevel};
+use kart_apdu::Command;
+use kart_spec::Scp;
+
+use super::{
+    apdu, cmd, csend, read_binary, Obs, Step, Suite, Tamper, Verdict, EF_CERT_AUTH, OK, SECURITY,
+    WRONG_OFFSET,
+};
+
+impl Suite<'_, '_> {
+    pub(super) fn plain_writes_refused(&mut self) -> Step<Verdict> {
+        self.select_applet()?;
+        let mut obs = Obs::default();
+        self.select_ef(EF_CERT_AUTH)?;
+        obs.sw(
+            "UPDATE BINARY",
+            self.sw(&apdu(0x00, 0xD6, 0, 0, &[0xDE, 0xAD], None))?,
+            SECURITY,
+        );
+        obs.sw(
+            "PUT DATA DF72",
+            self.sw(&apdu(0x00, 0xDA, 0xDF, 0x72, b"0000000000", None))?,
+            SECURITY,
+        );
+        obs.sw(
+            "GENERATE ASYMMETRIC KEY PAIR",
+            self.sw(&[0x00, 0x47, 0x80, 0x01, 0x00])?,
+            SECURITY,
+        );
+        obs.sw(
+            "SET STATUS 0F",
+            self.sw(&[0x80, 0xF0, 0x40, 0x0F])?,
+            SECURITY,
+        );
+        self.select_ef(EF_CERT_AUTH)?;
+        obs.sw(
+            "EF.CERT_AUTH still empty (READ BINARY)",
+            self.sw(&read_binary(0, 0, 1))?,
+            WRONG_OFFSET,
+        );
+        obs.sw(
+            "CRN still unset (GET DATA DF72)",
+            self.sw(&[0x00, 0xCA, 0xDF, 0x72, 0x00])?,
+            0x6A88,
+        );
+        obs.sw(
+            "no key (public key of AUTH_KEY)",
+            self.sw(&[0x00, 0x47, 0x81, 0x01, 0x00])?,
+            0x6A88,
+        );
+        Ok(obs.verdict())
+    }
+
+    pub(super) fn channel_levels(&mut self) -> Step<Verdict> {
+        let sc = self.setup.profile.secure_channel;
+        let mut levels = vec![SecurityLevel::C_MAC, SecurityLevel::C_DEC_C_MAC];
+        // GP Amendment D: i bit 6 (20) R-MAC, bit 7 (40) R-ENC support.
+        if sc.scp == Scp::Scp03 && sc.i & 0x20 != 0 {
+            levels.push(SecurityLevel::C_DEC_C_MAC_R_MAC);
+        }
+        if sc.scp == Scp::Scp03 && sc.i & 0x40 != 0 {
+            levels.push(SecurityLevel::FULL);
+        }
+        let want_scp = match sc.scp {
+            Scp::Scp02 => ScpVersion::Scp02,
+            Scp::Scp03 => ScpVersion::Scp03,
+        };
+        let mut obs = Obs::default();
+        for level in levels {
+            let what = format!("level {:02X}", level.bits());
+            match self.with_channel(level, |ch| {
+                let info = ch.info();
+                let sw = csend(
+                    ch,
+                    &Command::new(0x00, 0xCA, 0xDF, 0x71)
+                        .with_le(256)
+                        .map_err(|e| e.to_string())?,
+                )?
+                .sw()
+                .0;
+                Ok((info.version, info.key_version, sw))
+            }) {
+                Ok((v, kv, sw)) => obs.is(
+                    &what,
+                    v == want_scp && kv == sc.key_version && sw == OK,
+                    format!("{v} key version {kv:02X}, secured GET DATA {sw:04X}"),
+                    format!(
+                        "{want_scp} key version {:02X}, secured GET DATA 9000",
+                        sc.key_version
+                    ),
+                ),
+                Err(e) => obs.is(&what, false, e, "opens"),
+            }
+        }
+        Ok(obs.verdict())
+    }
+
+    pub(super) fn wrong_mac_and_cryptogram(&mut self) -> Step<Verdict> {
+        let mut obs = Obs::default();
+        self.probe.tamper = Some(Tamper::Cryptogram);
+        let opened = self.with_channel(SecurityLevel::C_MAC, |_| Ok(())).is_ok();
+        self.probe.tamper = None;
+        let sw = self.probe.last_sw(0x82).unwrap_or_default();
+        // The host side keeps the session keys to itself, so the spoiled
+        // cryptogram also spoils the C-MAC that covers it: README §7 then
+        // allows 6982 (checked before the cryptogram) as well as 6300.
+        obs.is(
+            "EXTERNAL AUTHENTICATE with a flipped cryptogram bit (its C-MAC spoiled too)",
+            matches!(sw, 0x6300 | 0x6982) && !opened,
+            format!(
+                "{sw:04X}, channel {}",
+                if opened { "opened" } else { "not opened" }
+            ),
+            "6300 (or 6982 for the MAC), channel not opened",
+        );
+        let (bad, after) = self.with_channel(SecurityLevel::C_MAC, |ch| {
+            ch.inner_mut().transport_mut().tamper = Some(Tamper::LastByte);
+            let bad = csend(
+                ch,
+                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
+            )?
+            .sw()
+            .0;
+            let after = csend(
+                ch,
+                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
+            )?
+            .sw()
+            .0;
+            Ok((bad, after))
+        })?;
+        obs.sw("SELECT with a flipped C-MAC bit", bad, 0x6988);
+        obs.sw("next secured command (channel closed)", after, SECURITY);
+        Ok(obs.verdict())
+    }
+}
