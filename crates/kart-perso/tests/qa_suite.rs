@@ -100,6 +100,19 @@ fn every_vendor_profile_conforms_with_nothing_skipped() {
         {
             assert!(!c.commands.is_empty(), "{} {} has no timings", p.id, c.id);
         }
+        // TIME-028 judged every APDU of the run, QA's own personalization too.
+        let all: u64 = r
+            .check("TIME-028")
+            .unwrap()
+            .commands
+            .iter()
+            .map(|c| c.apdus)
+            .sum();
+        assert_eq!(
+            all + 1,
+            r.apdus,
+            "every APDU but the torn write was answered"
+        );
         // RND-024 asked 1000 challenges.
         let rnd = r.check("RND-024").unwrap();
         assert_eq!(
