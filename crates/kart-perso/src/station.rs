@@ -54,7 +54,7 @@ mod judge;
 mod rejected;
 
 use judge::{judge, Expected};
-use rejected::raw_tracking_codes;
+use rejected::rejections;
 
 /// Longest reason stored in the journal.
 const MAX_REASON: usize = 900;
@@ -252,16 +252,9 @@ impl Station {
                 Err(rejected) => load.rejected.push(rejected),
             }
         }
-        // A rejected record whose tracking code is readable is queued too,
+        // A rejected record whose tracking code is valid is queued too,
         // and marked failed with its reason when a reader claims it.
-        let codes = raw_tracking_codes(path, load.rejected.iter().map(|r| r.line));
-        let mut rejected = Vec::new();
-        for error in &load.rejected {
-            if let Some(code) = codes.get(&error.line) {
-                let reason: Vec<String> = error.messages().collect();
-                rejected.push((code.clone(), bounded(&reason.join("; "))));
-            }
-        }
+        let rejected = rejections(&load.rejected);
         let name = path.display().to_string();
         let mut journal = self.journal();
         journal.enqueue_batch(&name, rejected.iter().map(|(code, _)| code))?;

@@ -304,3 +304,48 @@ fn csv_with_a_utf8_byte_order_mark_still_has_a_good_header() {
         .collect();
     assert_eq!(items.iter().filter(|r| r.is_ok()).count(), 3);
 }
+
+#[test]
+fn a_rejected_record_carries_its_tracking_code_only_when_that_field_is_valid() {
+    let tracking = |r: &Result<IdentityRecord, RecordError>| {
+        r.as_ref()
+            .unwrap_err()
+            .tracking_code
+            .as_ref()
+            .map(|c| c.as_str().to_owned())
+    };
+    let csv = load("batch.csv");
+    // Line 4: a wrong national code check digit; its tracking code is fine.
+    assert_eq!(tracking(&csv[2]).as_deref(), Some("140409040015"));
+    // Line 9: too few fields, the line is no record: nothing to trust.
+    let short = csv
+        .iter()
+        .find(|r| r.as_ref().is_err_and(|e| e.line == 9))
+        .unwrap();
+    assert_eq!(tracking(short), None);
+    let json = load("batch.jsonl");
+    let on_line = |line: u64| {
+        json.iter()
+            .find(|r| r.as_ref().is_err_and(|e| e.line == line))
+            .unwrap()
+    };
+    // Line 9: a number where a string belongs; the tracking code is fine.
+    assert_eq!(tracking(on_line(9)).as_deref(), Some("140409040064"));
+    // Line 10: not JSON.
+    assert_eq!(tracking(on_line(10)), None);
+
+    // A tracking code whose Luhn check digit is wrong (…0007 is right,
+    // ISO/IEC 7812-1) is not carried, though the rest of the record is valid.
+    let header = "tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,\
+                  given_name_en,family_name_en,father_name_en,birth_date,gender,photo";
+    let text = format!(
+        "{header}\n140409040008,0012345679,علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,photos/holder1.jpg\n"
+    );
+    let items: Vec<_> =
+        Batch::from_reader(text.as_bytes(), BatchFormat::Csv, fixtures(), validator())
+            .unwrap()
+            .collect();
+    let error = items[0].as_ref().unwrap_err();
+    assert!(error.has(Field::TrackingCode), "{error}");
+    assert_eq!(error.tracking_code, None);
+}

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::TrackingCode;
+
 /// A field of a batch record; its name is the CSV column and JSON key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
@@ -276,6 +278,10 @@ pub struct FieldError {
 pub struct RecordError {
     /// The line number in the batch file.
     pub line: u64,
+    /// The record's tracking code when that field itself is valid, so the
+    /// rejection can be recorded against its application; `None` when the
+    /// code is missing or invalid, or the line could not be read as a record.
+    pub tracking_code: Option<TrackingCode>,
     /// One entry per problem, never empty.
     pub problems: Vec<FieldError>,
 }
@@ -284,6 +290,7 @@ impl RecordError {
     pub(crate) fn line_problem(line: u64, problem: Problem) -> Self {
         RecordError {
             line,
+            tracking_code: None,
             problems: vec![FieldError {
                 field: None,
                 key: None,

@@ -226,6 +226,7 @@ impl<R: Read> CsvSource<R> {
                         let field = self.columns.get(err.field()).copied();
                         Next::Bad(RecordError {
                             line,
+                            tracking_code: None,
                             problems: vec![FieldError {
                                 field,
                                 key: None,

@@ -181,6 +181,7 @@ impl Validator {
             problems: raw.extra_problems.clone(),
         };
         let tracking_code = c.required(Field::TrackingCode, TrackingCode::parse);
+        let valid_tracking_code = tracking_code.clone();
         let national_code = c.required(Field::NationalCode, NationalCode::parse);
         let given_fa = c.required(Field::GivenNameFa, PersianText::parse);
         let family_fa = c.required(Field::FamilyNameFa, PersianText::parse);
@@ -230,6 +231,7 @@ impl Validator {
         else {
             return Err(RecordError {
                 line,
+                tracking_code: valid_tracking_code,
                 problems: c.problems,
             });
         };
