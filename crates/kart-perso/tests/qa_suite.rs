@@ -189,9 +189,14 @@ fn a_locked_card_skips_what_needs_a_blank_card_and_its_pins() {
         assert!(skipped.contains(id), "{id} ran on a locked card");
         assert!(r.check(id).unwrap().detail.contains("LOCKED"));
     }
-    for id in ["PIN-016", "DATA-026", "DATA-027", "AC-012"] {
+    for id in kart_perso::qa::QA_PERSONALIZED_CHECKS {
+        assert!(skipped.contains(id), "{id} ran without the card's PINs");
         assert!(r.check(id).unwrap().detail.contains("PINs"), "{id}");
     }
+    // Everything else ran and passed on the locked card.
+    let expected_skips =
+        kart_perso::qa::BLANK_CARD_CHECKS.len() + kart_perso::qa::QA_PERSONALIZED_CHECKS.len();
+    assert_eq!(skipped.len(), expected_skips);
     for id in [
         "AC-013", "AC-014", "KEY-022", "KEY-023", "APDU-005", "RND-024",
     ] {

@@ -13,8 +13,9 @@
 //! locked card (access conditions, PIN/PUK counters, keys and signatures,
 //! data and security object). On a card that is already personalized only
 //! the checks that need neither a blank card nor its PINs run; the others
-//! are skipped with the reason. [`BLANK_CARD_CHECKS`] and
-//! [`QA_PERSONALIZED_CHECKS`] list which is which.
+//! are skipped with the reason. [`BLANK_CARD_CHECKS`],
+//! [`QA_PERSONALIZED_CHECKS`] and [`LOCKED_CARD_CHECKS`] list which is
+//! which; every other check runs on any card.
 //!
 //! ```
 //! use kart_perso::qa::{run_card, qa_issuer, QaTarget, Setup};
@@ -60,12 +61,14 @@ pub use timing::CommandLatency;
 pub const BLANK_CARD_CHECKS: [&str; 8] = [
     "APDU-006", "APDU-007", "APDU-008", "SC-009", "SC-010", "SC-011", "ATOM-025", "AC-015",
 ];
-/// Checks that run on a locked card QA personalized itself (they need its
-/// PINs, or must see its files and keys as QA wrote them).
-pub const QA_PERSONALIZED_CHECKS: [&str; 12] = [
-    "APDU-005", "AC-012", "AC-014", "PIN-016", "PIN-017", "PIN-018", "PIN-019", "PIN-020",
-    "KEY-021", "KEY-022", "DATA-026", "DATA-027",
+/// Checks that need the PINs of a card QA personalized itself (from a blank
+/// card in the same run).
+pub const QA_PERSONALIZED_CHECKS: [&str; 9] = [
+    "AC-012", "PIN-016", "PIN-017", "PIN-018", "PIN-019", "PIN-020", "KEY-021", "DATA-026",
+    "DATA-027",
 ];
+/// Checks that need a LOCKED card (QA's own, or one the station locked).
+pub const LOCKED_CARD_CHECKS: [&str; 1] = ["AC-014"];
 
 /// A card under test: its [`Transport`] and what the reader can do besides.
 pub trait QaTarget: Transport {
