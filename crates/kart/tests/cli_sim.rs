@@ -545,6 +545,42 @@ fn verify_a_blank_card_is_not_genuine() {
         issuer.to_str().unwrap(),
     ]);
     assert!(stdout(&o).contains("verdict: NOT GENUINE"));
+
+    // $KART_PIN is used when set; the blank card has no PIN to check it against.
+    let o = Command::new(env!("CARGO_BIN_EXE_kart"))
+        .args([
+            "verify",
+            "--json",
+            "--reader",
+            "sim:vendor-c",
+            "--issuer",
+            issuer.to_str().unwrap(),
+        ])
+        .env("KART_PIN", "735102")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    let pin = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "pin")
+        .cloned()
+        .unwrap();
+    assert_ne!(pin["result"], "skipped", "{pin}");
+    assert!(!stdout(&o).contains("735102") && !stderr(&o).contains("735102"));
+    // --pin asks for a PIN; without a terminal and without $KART_PIN that is an input error.
+    let o = kart(&[
+        "verify",
+        "--pin",
+        "--reader",
+        "sim:vendor-c",
+        "--issuer",
+        issuer.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 5);
+    one_line_error(&o);
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub struct Args {
     /// With `--trust`: the card CA certificate that issues holder certificates.
     #[arg(long, value_name = "FILE", requires = "trust")]
     card_ca: Option<PathBuf>,
-    /// Also check the ID PIN, read from this file.
+    /// Also check the ID PIN, read from this file (else `$KART_PIN` when set).
     #[arg(long, value_name = "FILE")]
     pin_file: Option<PathBuf>,
     /// Also check the ID PIN: from `$KART_PIN`, else asked on the terminal.
@@ -48,22 +48,19 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         args.trust.as_deref(),
         args.card_ca.as_deref(),
     )?;
-    let pin = if args.pin || args.pin_file.is_some() {
-        let pin = read_pin(PinSource {
-            file: args.pin_file.as_deref(),
-            prompt: true,
-            role: "ID PIN",
-        })?;
-        Some(pin.ok_or_else(|| {
-            CliError::with_hint(
-                Kind::Input,
-                "--pin was given but no ID PIN is available",
-                "set KART_PIN, give --pin-file FILE, or run on a terminal to be asked",
-            )
-        })?)
-    } else {
-        None
-    };
+    // The PIN is optional: --pin-file, else $KART_PIN, else a prompt when --pin asks for one.
+    let pin = read_pin(PinSource {
+        file: args.pin_file.as_deref(),
+        prompt: args.pin,
+        role: "ID PIN",
+    })?;
+    if args.pin && pin.is_none() {
+        return Err(CliError::with_hint(
+            Kind::Input,
+            "--pin was given but no ID PIN is available",
+            "set KART_PIN, give --pin-file FILE, or run on a terminal to be asked",
+        ));
+    }
     let source = reader::resolve_one(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let open = reader::open(&source, Share::Shared, None)?;
     let mut card = Card::new(open.transport);
