@@ -163,8 +163,8 @@ pub struct BatchLoad {
     /// loaded again for recovery, nothing is queued twice.
     pub already_present: usize,
     /// Records that failed validation, with their reasons. Those with a
-    /// valid tracking code are also in the journal, and are marked failed
-    /// with these reasons when a reader claims them.
+    /// valid tracking code are also in the journal, already `failed` with
+    /// these reasons; no reader claims them.
     pub rejected: Vec<RecordError>,
 }
 
@@ -177,8 +177,6 @@ pub struct Station {
     mailer: Mutex<PinMailer>,
     crns: Mutex<CrnAllocator>,
     records: Mutex<HashMap<String, IdentityRecord>>,
-    /// Rejected applications (tracking code → reason), failed when claimed.
-    rejected: Mutex<HashMap<String, String>>,
     trust: TrustAnchors,
 }
 
@@ -218,7 +216,6 @@ impl Station {
             mailer: Mutex::new(PinMailer::open(&files.mailer)?),
             crns: Mutex::new(CrnAllocator::open(&files.crns)?),
             records: Mutex::new(HashMap::new()),
-            rejected: Mutex::new(HashMap::new()),
             trust: TrustAnchors::new(issuer.pki.root.clone())
                 .with_intermediate(issuer.pki.card_ca.clone()),
             issuer,
@@ -242,7 +239,9 @@ impl Station {
 
     /// Reads a batch file, queues its valid records (idempotent: a re-run
     /// queues nothing twice but loads the records again, as a restarted
-    /// station must) and returns the rejected ones with their reasons.
+    /// station must), records the rejected ones that have a valid tracking
+    /// code as failed applications, and returns every rejected one with its
+    /// reasons.
     pub fn load_batch(&self, path: &Path, validator: Validator) -> Result<BatchLoad, StationError> {
         let mut load = BatchLoad::default();
         let mut valid = Vec::new();
@@ -252,12 +251,16 @@ impl Station {
                 Err(rejected) => load.rejected.push(rejected),
             }
         }
-        // A rejected record whose tracking code is valid is queued too,
-        // and marked failed with its reason when a reader claims it.
         let rejected = rejections(&load.rejected);
         let name = path.display().to_string();
         let mut journal = self.journal();
-        journal.enqueue_batch(&name, rejected.iter().map(|(code, _)| code))?;
+        // Rejections first: a code both rejected and valid in one file fails.
+        journal.reject(
+            &name,
+            rejected
+                .iter()
+                .map(|(code, reason)| (code, reason.as_str())),
+        )?;
         let report = journal.enqueue_batch(&name, valid.iter().map(|r| &r.tracking_code))?;
         drop(journal);
         load.queued = report.added;
@@ -265,10 +268,6 @@ impl Station {
         let mut records = lock(&self.records);
         for record in valid {
             records.insert(record.tracking_code.as_str().to_owned(), record);
-        }
-        let mut reasons = lock(&self.rejected);
-        for (code, reason) in rejected {
-            reasons.insert(code.as_str().to_owned(), reason);
         }
         Ok(load)
     }
@@ -283,9 +282,10 @@ impl Station {
         let mut card = Card::with_caps(transport, profile.caps());
         let info = probe(&mut card, profile).map_err(StationError::Probe)?;
         let csn = info.cplc.csn_hex();
-        let waiting = self.journal().recover()?.into_iter().find(|u| {
-            u.recovery != Recovery::Requeue && u.status.card_serial.as_deref() == Some(&csn)
-        });
+        let waiting = self
+            .journal()
+            .unfinished_for_card(&csn)?
+            .filter(|u| u.recovery != Recovery::Requeue);
         if let Some(unfinished) = waiting {
             return self.resume(&mut card, profile, &info, &unfinished.status);
         }
@@ -458,18 +458,10 @@ impl Station {
         }
     }
 
-    /// Claims the next application with a valid record; rejected ones met
-    /// on the way are marked failed with their validation reasons.
+    /// Claims the next queued application for `reader`.
     fn claim(&self, reader: &str) -> Result<Option<TrackingCode>, StationError> {
-        let mut journal = self.journal();
-        while let Some(claim) = journal.claim_next(&self.name, reader)? {
-            let reason = lock(&self.rejected).get(claim.tracking.as_str()).cloned();
-            match reason {
-                Some(reason) => journal.mark_failed(&claim.tracking, &reason)?,
-                None => return Ok(Some(claim.tracking)),
-            }
-        }
-        Ok(None)
+        let claim = self.journal().claim_next(&self.name, reader)?;
+        Ok(claim.map(|c| c.tracking))
     }
 
     fn record(&self, tracking: &TrackingCode) -> Option<IdentityRecord> {

@@ -57,7 +57,7 @@ fn schema_is_versioned_and_a_newer_schema_is_refused() {
     let version: i64 = raw
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mode: String = raw
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -71,7 +71,7 @@ fn schema_is_versioned_and_a_newer_schema_is_refused() {
             err,
             JournalError::SchemaTooNew {
                 found: 7,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"
@@ -267,4 +267,35 @@ fn opening_a_file_that_is_not_a_database_is_a_clear_error() {
     .unwrap();
     let err = Journal::open(&path).unwrap_err();
     assert!(err.to_string().contains("not a database"), "{err}");
+}
+
+#[test]
+fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let code = TrackingCode::parse("140409040007").unwrap();
+    {
+        let mut journal = Journal::open(&path).unwrap();
+        journal.enqueue_batch("a.csv", [&code]).unwrap();
+        journal.claim_next("st", "r0").unwrap();
+        journal.mark_writing(&code, "CARD-7", "vendor-a").unwrap();
+    }
+    // Undo migration 2 by hand: the file is now as version 1 wrote it.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("DROP INDEX applications_by_card; UPDATE schema_version SET version = 1;")
+        .unwrap();
+    let index = |raw: &rusqlite::Connection| -> i64 {
+        raw.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'applications_by_card'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(index(&raw), 0);
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(index(&raw), 1, "migration 2 adds the card index");
+    let waiting = journal.unfinished_for_card("CARD-7").unwrap().unwrap();
+    assert_eq!(waiting.status.tracking, code);
+    assert_eq!(waiting.status.state, State::Writing);
 }

@@ -89,6 +89,7 @@ fn every_pair_of_states_is_accepted_or_refused_as_specified() {
     use State::{Claimed, Failed, Queued, Spoiled, Verified, Writing, Written};
     let allowed = [
         (Queued, Claimed),
+        (Queued, Failed),
         (Claimed, Queued),
         (Claimed, Writing),
         (Claimed, Failed),

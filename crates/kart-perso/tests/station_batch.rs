@@ -27,9 +27,13 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
     let reason: Vec<String> = load.rejected[0].messages().collect();
     assert!(reason[0].contains("national_code"), "{reason:?}");
 
-    // The rejected application is in the journal; the first claim marks it
-    // failed with the loader's reason and moves on to a valid one.
-    assert_eq!(station.status(&code(4)).unwrap().state, State::Queued);
+    // The rejected application is in the journal, failed with the loader's
+    // reason as soon as the batch is loaded; no reader claims it.
+    let rejected = station.status(&code(4)).unwrap();
+    assert_eq!((rejected.state, rejected.attempts), (State::Failed, 0));
+    assert!(rejected.reason.unwrap().contains("national_code"));
+    let report = station.report().unwrap();
+    assert_eq!((report.failed, report.pending), (1, 3));
 
     let spec = spec();
     let mut crns = Vec::new();
@@ -141,10 +145,20 @@ fn rejected_json_lines_record_is_failed_in_the_journal() {
         )
     };
     let path = dir.path().join("batch.jsonl");
-    std::fs::write(&path, format!("{}\n{}\n", line(1, "Q"), line(2, "F"))).unwrap();
+    // Line 3: a wrong Luhn check digit in the tracking code itself.
+    let bad_code = line(3, "F").replace(&tracking(3), "140409040008");
+    std::fs::write(
+        &path,
+        format!("{}\n{}\n{bad_code}\n", line(1, "Q"), line(2, "F")),
+    )
+    .unwrap();
     let station = station(dir.path(), "station-1");
     let load = station.load_batch(&path, validator()).unwrap();
-    assert_eq!((load.queued, load.rejected.len()), (1, 1));
+    assert_eq!((load.queued, load.rejected.len()), (1, 2));
+    // Line 1 is failed at once; line 3 has no application to fail.
+    assert_eq!(station.status(&code(1)).unwrap().state, State::Failed);
+    let report = station.report().unwrap();
+    assert_eq!((report.failed, report.pending), (1, 1));
     let spec = spec();
     let profile = spec.profile("vendor-b").unwrap();
     let mut card = station_sim(dir.path(), profile, 1);

@@ -252,38 +252,69 @@ impl Journal {
         batch: &str,
         codes: impl IntoIterator<Item = &'a TrackingCode>,
     ) -> Result<EnqueueReport, JournalError> {
-        let batch = bounded("batch name", batch)?;
-        let now = now_ms();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO batches (name, enqueued_at_ms) VALUES (?1, ?2)",
-            params![batch, now],
-        )?;
-        let batch_id: i64 =
-            tx.query_row("SELECT id FROM batches WHERE name = ?1", [batch], |row| {
-                row.get(0)
-            })?;
-        let mut report = EnqueueReport::default();
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO applications (tracking, batch_id, seq, state, updated_at_ms)
-                 VALUES (?1, ?2, ?3, 'queued', ?4) ON CONFLICT (tracking) DO NOTHING",
-            )?;
-            let mut owner = tx.prepare("SELECT batch_id FROM applications WHERE tracking = ?1")?;
-            for (seq, code) in codes.into_iter().enumerate() {
-                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-                if insert.execute(params![code.as_str(), batch_id, seq, now])? == 1 {
-                    report.added += 1;
-                } else if owner.query_row([code.as_str()], |row| row.get::<_, i64>(0))? == batch_id
-                {
-                    report.already_present += 1;
-                } else {
-                    report.in_other_batch.push(code.clone());
+        let report = enqueue(&tx, batch, codes, |_, _| Ok(()))?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Records applications of a batch whose records were rejected (invalid
+    /// fields) as `failed` with their reasons, so reports show them at once
+    /// and no reader ever claims them. Like [`Journal::enqueue_batch`] it is
+    /// idempotent and all or nothing; an application of this batch still
+    /// `queued` (its record was valid when the batch was first loaded) is
+    /// failed too, others are left as they are.
+    ///
+    /// ```
+    /// use kart_perso::journal::{Journal, State};
+    /// use kart_perso::record::TrackingCode;
+    /// # let dir = tempfile::tempdir()?;
+    /// let mut journal = Journal::open(dir.path().join("journal.db"))?;
+    /// let code = TrackingCode::parse("140409040015").unwrap();
+    /// journal.reject("batch.csv", [(&code, "line 4, national_code: check digit is 8, expected 9")])?;
+    /// let status = journal.status(&code)?;
+    /// assert_eq!(status.state, State::Failed);
+    /// assert!(status.reason.unwrap().contains("national_code"));
+    /// assert_eq!(journal.report()?.failed, 1);
+    /// assert!(journal.claim_next("station-1", "reader-0")?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reject<'a>(
+        &mut self,
+        batch: &str,
+        rejected: impl IntoIterator<Item = (&'a TrackingCode, &'a str)>,
+    ) -> Result<EnqueueReport, JournalError> {
+        let rejected: Vec<(&TrackingCode, &str)> = rejected
+            .into_iter()
+            .map(|(code, reason)| Ok((code, bounded("reason", reason)?)))
+            .collect::<Result<_, JournalError>>()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let report = enqueue(
+            &tx,
+            batch,
+            rejected.iter().map(|(code, _)| *code),
+            |tx, seq| {
+                let Some((code, reason)) = rejected.get(seq) else {
+                    return Ok(());
+                };
+                let mut status = load(tx, code)?;
+                if status.state != State::Queued {
+                    return Ok(());
                 }
-            }
-        }
+                status.state = State::Failed;
+                status.reason = Some((*reason).to_owned());
+                tx.execute(
+                    "UPDATE applications SET state = 'failed', reason = ?2, updated_at_ms = ?3
+                     WHERE tracking = ?1",
+                    params![code.as_str(), reason, now_ms()],
+                )?;
+                log_event(tx, State::Queued, &status)
+            },
+        )?;
         tx.commit()?;
         Ok(report)
     }
@@ -471,16 +502,47 @@ impl Journal {
             .collect::<Result<_, _>>()?;
         codes
             .iter()
-            .map(|code| {
-                let status = load(&self.conn, &parse_tracking(code)?)?;
-                let recovery = match status.state {
-                    State::Claimed => Recovery::Requeue,
-                    State::Writing => Recovery::RepersonalizeOrSpoil,
-                    _ => Recovery::Verify,
-                };
-                Ok(Unfinished { status, recovery })
-            })
+            .map(|code| unfinished(load(&self.conn, &parse_tracking(code)?)?))
             .collect()
+    }
+
+    /// The application left `writing` or `written` on card `card_serial`,
+    /// if any, with what to do next: what a station asks for each card
+    /// presented, before claiming a new application for it (an indexed
+    /// lookup, not a scan of [`Journal::recover`]).
+    ///
+    /// ```
+    /// use kart_perso::journal::{Journal, Recovery};
+    /// use kart_perso::record::TrackingCode;
+    /// # let dir = tempfile::tempdir()?;
+    /// let mut journal = Journal::open(dir.path().join("journal.db"))?;
+    /// let code = TrackingCode::parse("140409040007").unwrap();
+    /// journal.enqueue_batch("batch.csv", [&code])?;
+    /// journal.claim_next("station-1", "reader-0")?;
+    /// journal.mark_writing(&code, "4790503300001234", "vendor-a")?;
+    /// // The card was pulled mid-way; it comes back:
+    /// let waiting = journal.unfinished_for_card("4790503300001234")?.expect("awaited");
+    /// assert_eq!((waiting.status.tracking, waiting.recovery), (code, Recovery::RepersonalizeOrSpoil));
+    /// assert!(journal.unfinished_for_card("4790503300009999")?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unfinished_for_card(
+        &self,
+        card_serial: &str,
+    ) -> Result<Option<Unfinished>, JournalError> {
+        let serial = bounded("card serial", card_serial)?;
+        let code: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT tracking FROM applications
+                 WHERE card_serial = ?1 AND state IN ('claimed', 'writing', 'written')
+                 ORDER BY updated_at_ms, tracking LIMIT 1",
+                [serial],
+                |row| row.get(0),
+            )
+            .optional()?;
+        code.map(|code| unfinished(load(&self.conn, &parse_tracking(&code)?)?))
+            .transpose()
     }
 
     /// Counts and timings for the station's end-of-run report.
@@ -531,6 +593,61 @@ impl Journal {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Inserts `codes` as queued applications of `batch` (each code once:
+/// one already in the journal is left as it is), then calls `after` with
+/// each code's position for the caller's own change in the same transaction.
+fn enqueue<'a>(
+    tx: &Transaction<'_>,
+    batch: &str,
+    codes: impl IntoIterator<Item = &'a TrackingCode>,
+    mut after: impl FnMut(&Transaction<'_>, usize) -> Result<(), JournalError>,
+) -> Result<EnqueueReport, JournalError> {
+    let batch = bounded("batch name", batch)?;
+    let now = now_ms();
+    tx.execute(
+        "INSERT OR IGNORE INTO batches (name, enqueued_at_ms) VALUES (?1, ?2)",
+        params![batch, now],
+    )?;
+    let batch_id: i64 = tx.query_row("SELECT id FROM batches WHERE name = ?1", [batch], |row| {
+        row.get(0)
+    })?;
+    let mut report = EnqueueReport::default();
+    let mut insert = tx.prepare(
+        "INSERT INTO applications (tracking, batch_id, seq, state, updated_at_ms)
+         VALUES (?1, ?2, ?3, 'queued', ?4) ON CONFLICT (tracking) DO NOTHING",
+    )?;
+    let mut owner = tx.prepare("SELECT batch_id FROM applications WHERE tracking = ?1")?;
+    for (index, code) in codes.into_iter().enumerate() {
+        let seq = i64::try_from(index).unwrap_or(i64::MAX);
+        if insert.execute(params![code.as_str(), batch_id, seq, now])? == 1 {
+            report.added += 1;
+        } else if owner.query_row([code.as_str()], |row| row.get::<_, i64>(0))? == batch_id {
+            report.already_present += 1;
+        } else {
+            report.in_other_batch.push(code.clone());
+            continue;
+        }
+        after(tx, index)?;
+    }
+    Ok(report)
+}
+
+/// An unfinished application with the next step for its state.
+fn unfinished(status: Status) -> Result<Unfinished, JournalError> {
+    let recovery = match status.state {
+        State::Claimed => Recovery::Requeue,
+        State::Writing => Recovery::RepersonalizeOrSpoil,
+        State::Written => Recovery::Verify,
+        other => {
+            return Err(JournalError::Corrupt(format!(
+                "application {} is {other}, not unfinished",
+                status.tracking
+            )))
+        }
+    };
+    Ok(Unfinished { status, recovery })
 }
 
 /// Assigns a card to an application, refusing cards that are taken.

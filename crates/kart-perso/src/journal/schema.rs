@@ -5,7 +5,8 @@ use rusqlite::{Connection, OptionalExtension};
 use super::JournalError;
 
 /// Migrations in order; migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE batches (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -61,7 +62,12 @@ CREATE TABLE steps (
     bytes_received INTEGER NOT NULL,
     at_ms INTEGER NOT NULL
 );
-"];
+",
+    r"
+-- Finding the application awaiting a card presented in a reader.
+CREATE INDEX applications_by_card ON applications (card_serial) WHERE card_serial IS NOT NULL;
+",
+];
 
 /// The schema version this program writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations

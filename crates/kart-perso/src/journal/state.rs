@@ -6,10 +6,11 @@ use std::fmt;
 ///
 /// ```text
 /// queued ─claim─► claimed ─► writing ─► written ─► verified
-///   ▲               │  │       │  ▲ │      │ │
-///   └────release────┘  │       │  └─┴──────┘ │   (re-personalize the same card)
-///   ▲                  ▼       ▼             ▼
-///   └──requeue──── failed / spoiled ◄────────┘
+///  │ ▲              │  │       │  ▲ │      │ │
+///  │ └───release────┘  │       │  └─┴──────┘ │   (re-personalize the same card)
+///  │ ▲                 ▼       ▼             ▼
+///  │ └─requeue──── failed / spoiled ◄────────┘
+///  └──reject (invalid record)──►┘
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {
@@ -23,7 +24,8 @@ pub enum State {
     Written,
     /// Verified on the card: issued. Final.
     Verified,
-    /// Did not get a card; the card used (if any) is fine to reuse.
+    /// Did not get a card (or its record was rejected); the card used (if
+    /// any) is fine to reuse.
     Failed,
     /// The card is damaged or half-written beyond repair; it is never reused.
     Spoiled,
@@ -70,7 +72,7 @@ impl State {
         use State::{Claimed, Failed, Queued, Spoiled, Verified, Writing, Written};
         matches!(
             (self, to),
-            (Queued, Claimed)
+            (Queued, Claimed | Failed)
                 | (Claimed, Queued | Writing | Failed)
                 | (Writing | Written, Writing | Failed | Spoiled)
                 | (Writing, Written)
