@@ -12,7 +12,7 @@ use kart_pcsc::{EventWatch, Pcsc, ReaderEvent, Share};
 use kart_perso::journal::{Journal, JournalOptions};
 use kart_perso::pki::MasterKeys;
 use kart_perso::record::TrackingCode;
-use kart_perso::station::{Served, Station};
+use kart_perso::station::{Served, Station, StationError};
 use kart_sim::{LatencyMode, SimCard};
 use kart_spec::{Profile, Spec};
 use serde_json::json;
@@ -50,7 +50,8 @@ pub struct CardResult {
     pub tracking: String,
     /// The reader it was served in.
     pub reader: String,
-    /// `issued`, `failed`, `spoiled` or `pulled`.
+    /// `issued`, `failed`, `spoiled`, `pulled`, or `card refused` (no
+    /// application touched; the tracking code is then empty).
     pub result: &'static str,
     /// CSN and CRN when issued, the reason otherwise.
     pub detail: String,
@@ -237,24 +238,40 @@ fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Res
             return Ok(());
         }
         let open = reader::open(&Source::Pcsc(name.to_owned()), Share::Exclusive, None)?;
-        let profile = run.spec.profile_for_atr(&open.atr).ok_or_else(|| {
-            CliError::with_hint(
-                Kind::Card,
-                format!(
-                    "the card in '{name}' (ATR {}) matches no vendor profile",
-                    hex::encode_upper(&open.atr)
-                ),
-                "use a card of a supported vendor (see `kart info`)",
-            )
-        })?;
-        run.progress
-            .status(i, format!("personalizing ({})", profile.id));
-        let served = run
-            .station
-            .serve(name, open.transport, profile)
-            .map_err(station_error)?;
-        if !record(run, i, name, served, None, |_| Ok(None), tally)? {
-            return Ok(());
+        // A card the station cannot use is set aside; the station goes on.
+        let served = match run.spec.profile_for_atr(&open.atr) {
+            None => Err(format!(
+                "the card (ATR {}) matches no vendor profile; use a card of a supported vendor",
+                hex::encode_upper(&open.atr)
+            )),
+            Some(profile) => {
+                run.progress
+                    .status(i, format!("personalizing ({})", profile.id));
+                match run.station.serve(name, open.transport, profile) {
+                    Ok(served) => Ok(served),
+                    Err(e @ (StationError::Probe(_) | StationError::CardLocked { .. })) => {
+                        Err(e.to_string())
+                    }
+                    Err(e) => return Err(station_error(e)),
+                }
+            }
+        };
+        match served {
+            Ok(served) => {
+                if !record(run, i, name, served, None, |_| Ok(None), tally)? {
+                    return Ok(());
+                }
+            }
+            Err(reason) => {
+                lock(tally).results.push(CardResult {
+                    tracking: String::new(),
+                    reader: name.to_owned(),
+                    result: "card refused",
+                    detail: reason,
+                    ok: false,
+                    modelled: None,
+                });
+            }
         }
         if pending(run.journal)? == 0 {
             return Ok(());
@@ -318,8 +335,8 @@ fn wait_for(
     }
 }
 
-fn station_error(e: kart_perso::station::StationError) -> CliError {
-    use kart_perso::station::StationError as S;
+fn station_error(e: StationError) -> CliError {
+    use StationError as S;
     let kind = match &e {
         S::Journal(_) => Kind::Journal,
         S::Probe(_) | S::CardLocked { .. } => Kind::Card,

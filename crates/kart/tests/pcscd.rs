@@ -354,6 +354,36 @@ fn personalize_then_verify_and_read_in_separate_processes(env: &Env) {
     );
 
     reads_with_the_right_pin_only(env, &pin);
+
+    // Another station meets this locked card: it is set aside, not written.
+    let other = env.dir.path().join("other-station");
+    let o = env.kart(&[
+        "personalize",
+        "--json",
+        "--reader",
+        env.reader(0),
+        "--card-timeout",
+        "1",
+        "--station-dir",
+        other.to_str().unwrap(),
+        "--issuer",
+        "issuer",
+        batch.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["results"][0]["result"], "card refused", "{v}");
+    assert!(
+        v["results"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("LOCKED"),
+        "{v}"
+    );
+    assert_eq!(
+        v["report"]["pending"], 1,
+        "the application still waits: {v}"
+    );
     card.stop();
     wait_card(env.reader(0), false);
 }
