@@ -141,10 +141,16 @@ fn probe<T: Transport>(
             .notes
             .push(format!("SELECT card manager answered {}", r.sw()));
     }
-    let mut aids: Vec<&[u8]> = preferred.into_iter().collect();
-    aids.extend(spec.profiles.iter().map(|p| p.applet_aid.bytes()));
-    aids.push(spec.applet.applet.default_aid.bytes());
-    aids.dedup();
+    let mut aids: Vec<&[u8]> = Vec::new();
+    let candidates = preferred
+        .into_iter()
+        .chain(spec.profiles.iter().map(|p| p.applet_aid.bytes()))
+        .chain([spec.applet.applet.default_aid.bytes()]);
+    for aid in candidates {
+        if !aids.contains(&aid) {
+            aids.push(aid);
+        }
+    }
     for aid in aids {
         let r = card.send(&select(aid, 0x00)?)?;
         if !r.is_success() {
