@@ -52,7 +52,9 @@ mod tests {
 
     #[test]
     fn t0_and_t1_families_are_recognized_by_prefix() {
-        // Prefixes and the "IRN" marker as listed in INIDOSDK's Report.md.
+        // Prefixes and the "IRN" marker as INIDOSDK's Report.md lists them
+        // (summarized in shared/real-card.md); the bytes after each prefix
+        // are filler, except the T=1 one, which is vendor-c's profile ATR.
         let t0 = recognize(&atr("3B7F9600008031B865B0850300EF120FFE829000")).is_none();
         assert!(t0, "3B7F96 is not one of the listed prefixes");
         assert_eq!(
