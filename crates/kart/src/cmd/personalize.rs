@@ -228,6 +228,20 @@ pub fn show(
         eprintln!("reader {reader} stopped: {e}");
     }
     report::show(ctx, report);
+    let issued = tally.results.iter().filter(|r| r.ok).count();
+    ctx.out.line(format!(
+        "this run: {issued} card(s) issued, {} not; {} row(s) rejected{}",
+        tally.results.len() - issued,
+        load.rejected.len(),
+        if report.pending + report.in_progress > 0 {
+            format!(
+                "; {} application(s) still to do: run again with the same --station-dir to resume",
+                report.pending + report.in_progress
+            )
+        } else {
+            String::new()
+        }
+    ));
 }
 
 /// Prints the records the batch loader refused, with every reason.
