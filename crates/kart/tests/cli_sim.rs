@@ -716,3 +716,33 @@ fn the_configuration_file_gives_defaults_and_rejects_typos() {
         "{line}"
     );
 }
+
+#[test]
+fn unreadable_batches_are_input_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let run = |batch: &str| {
+        kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--reader",
+                "sim:vendor-a",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                batch,
+            ],
+        )
+    };
+    let o = run("missing.csv");
+    assert_eq!(code(&o), 5);
+    assert!(one_line_error(&o).contains("missing.csv"));
+    std::fs::write(dir.path().join("batch.xlsx"), "x").unwrap();
+    let o = run("batch.xlsx");
+    assert_eq!(code(&o), 5);
+    assert!(one_line_error(&o).contains("*.csv"));
+    std::fs::write(dir.path().join("bad-header.csv"), "name,code\nA,1\n").unwrap();
+    let o = run("bad-header.csv");
+    assert_eq!(code(&o), 5);
+    assert!(one_line_error(&o).contains("tracking_code"));
+}
