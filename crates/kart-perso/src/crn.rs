@@ -19,6 +19,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::record::luhn_check_digit;
 use std::path::Path;
 use std::time::Duration;
 
@@ -101,30 +102,7 @@ impl CrnAllocator {
 /// The CRN of a sequence number: 9 digits and the Luhn check digit.
 pub fn crn_of(seq: i64) -> Crn {
     let body = format!("{:09}", seq.clamp(0, MAX_SEQUENCE));
-    let check = luhn_check_digit(&body);
+    let check = luhn_check_digit(&body.bytes().map(|b| b - b'0').collect::<Vec<u8>>());
     // 9 ASCII digits and one more: always a valid CRN.
     Crn(format!("{body}{check}"))
-}
-
-/// The Luhn (ISO/IEC 7812-1) check digit of a string of ASCII digits.
-fn luhn_check_digit(digits: &str) -> u32 {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    (10 - sum % 10) % 10
 }

@@ -132,10 +132,12 @@ impl TrackingCode {
     }
 }
 
-/// Luhn: from the rightmost body digit leftwards, double every other digit
+/// The Luhn check digit (ISO/IEC 7812-1) of `body`, digits as values 0-9.
+///
+/// From the rightmost body digit leftwards, double every other digit
 /// (starting with the rightmost), subtract 9 from results above 9, and pick
 /// the digit that brings the sum to a multiple of 10.
-fn luhn_check_digit(body: &[u8]) -> u8 {
+pub fn luhn_check_digit(body: &[u8]) -> u8 {
     let sum: u32 = body
         .iter()
         .rev()

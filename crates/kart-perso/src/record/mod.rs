@@ -39,7 +39,7 @@ mod text;
 
 use std::path::{Path, PathBuf};
 
-pub use codes::{NationalCode, TrackingCode};
+pub use codes::{luhn_check_digit, NationalCode, TrackingCode};
 pub use date::SolarDate;
 pub use error::{BatchError, Field, FieldError, Problem, RecordError};
 pub use loader::{Batch, BatchFormat, Records};
