@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let json = std::env::args().any(|a| a == "--json");
+            let json = std::env::args_os().any(|a| a == "--json");
             if let Some(err) = error::from_clap(&e) {
                 return fail(Output::new(json), "usage", &err);
             }

@@ -746,3 +746,19 @@ fn unreadable_batches_are_input_errors() {
     assert_eq!(code(&o), 5);
     assert!(one_line_error(&o).contains("tracking_code"));
 }
+
+#[test]
+fn arguments_that_are_not_utf8_are_usage_errors_not_panics() {
+    use std::os::unix::ffi::OsStrExt;
+    let junk = std::ffi::OsStr::from_bytes(&[0xFF, 0xFE]);
+    let o = Command::new(env!("CARGO_BIN_EXE_kart"))
+        .arg("info")
+        .arg("--reader")
+        .arg(junk)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    one_line_error(&o);
+    assert_eq!(json(&o)["error"]["kind"], "usage");
+}
