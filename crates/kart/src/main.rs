@@ -63,6 +63,6 @@ fn fail(out: Output, command: &str, e: &CliError) -> ExitCode {
     if out.json {
         out.json(command, serde_json::json!({ "error": e.to_json() }));
     }
-    eprintln!("{e}");
+    output::eprintln_flushed(&e.to_string());
     e.exit_code()
 }

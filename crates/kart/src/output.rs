@@ -62,6 +62,13 @@ pub fn println_flushed(text: &str) {
     let _ = out.flush();
 }
 
+/// Writes a line to stderr; a closed stderr is not worth a panic.
+pub fn eprintln_flushed(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+    let _ = err.flush();
+}
+
 /// A table with kart's look and the given header.
 pub fn table<I, S>(header: I) -> Table
 where

@@ -83,7 +83,7 @@ pub(crate) fn parse_command(text: &str) -> Result<Command, String> {
 
 /// A trace hook that prints each APDU on stderr.
 pub(crate) fn stderr_trace() -> kart_apdu::TraceHook {
-    Box::new(|e: &TraceEvent<'_>| eprintln!("{e}"))
+    Box::new(|e: &TraceEvent<'_>| crate::output::eprintln_flushed(&e.to_string()))
 }
 
 /// The command as shown to people and in JSON: its data withheld if sensitive.

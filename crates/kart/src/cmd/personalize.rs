@@ -225,7 +225,7 @@ pub fn show(
         ctx.out.line(t);
     }
     for (reader, e) in &tally.errors {
-        eprintln!("reader {reader} stopped: {e}");
+        crate::output::eprintln_flushed(&format!("reader {reader} stopped: {e}"));
     }
     report::show(ctx, report);
     let issued = tally.results.iter().filter(|r| r.ok).count();
