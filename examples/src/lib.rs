@@ -20,18 +20,20 @@
 #![forbid(unsafe_code)]
 
 use kart_perso::issuer::Issuer;
-use kart_perso::pki::{create_demo_issuer, IssuerPki, MasterKeys};
+use kart_perso::pki::create_demo_issuer;
 use kart_perso::record::{Batch, IdentityRecord};
+use kart_sim::{SimCard, SimConfig};
+use kart_spec::Profile;
 use std::path::Path;
 
 /// Anything that can go wrong in an example.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// A test issuer in `dir`: a demo PKI (root, card CA, document signer) and
-/// secure-channel master keys equal to the `GlobalPlatform` test keys that
-/// simulated cards ([`kart_sim::SimCard::new`]) are made with.
+/// random secure-channel master keys, three distinct keys (ENC, MAC, DEK)
+/// per set, as [`kart_perso::pki::create_demo_issuer`] writes them.
 ///
-/// A real issuer loads its own keys with [`Issuer::load`].
+/// A real issuer's directory is loaded the same way, with [`Issuer::load`].
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
@@ -41,22 +43,26 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// ```
 pub fn test_issuer(dir: &Path) -> Result<Issuer, Error> {
     create_demo_issuer(dir, time::OffsetDateTime::now_utc())?;
-    let set = |name: &str, algorithm: &str, len: usize| {
-        let key = hex::encode(kart_sim::default_test_key(len));
-        format!(
-            r#"{{"name":"{name}","algorithm":"{algorithm}","version":1,"enc":"{key}","mac":"{key}","dek":"{key}"}}"#
-        )
-    };
-    let keys = format!(
-        r#"{{"format":"kart-master-keys/1","key_sets":[{},{},{}]}}"#,
-        set("scp02", "3des", 16),
-        set("scp03-aes128", "aes128", 16),
-        set("scp03-aes256", "aes256", 32)
-    );
-    Ok(Issuer {
-        pki: IssuerPki::load(dir)?,
-        master_keys: MasterKeys::from_json(&keys)?,
-    })
+    Ok(Issuer::load(dir)?)
+}
+
+/// A blank simulated card of `profile` whose card manager holds `issuer`'s
+/// master keys for the profile's secure channel — what a card vendor ships
+/// to an issuer. With PC/SC the card is a `kart_pcsc::Connection` instead.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let issuer = kart_examples::test_issuer(dir.path())?;
+/// let spec = kart_spec::Spec::embedded()?;
+/// let card = kart_examples::blank_card(&issuer, &spec.profiles[0])?;
+/// assert_eq!(card.profile().id, spec.profiles[0].id);
+/// # Ok::<(), kart_examples::Error>(())
+/// ```
+pub fn blank_card(issuer: &Issuer, profile: &Profile) -> Result<SimCard, Error> {
+    let (keys, _) = issuer.channel_keys(profile)?;
+    // Any serial will do; a real card's comes from its chip.
+    let config = SimConfig::with_keys([0, 0, 0, 1], keys);
+    Ok(SimCard::with_config(profile, &config)?)
 }
 
 /// The first application of the sample batch `examples/batch/applications.csv`.

@@ -9,8 +9,8 @@ use crate::reader::{self, Source};
 use crate::simkeys::sim_config;
 use kart_apdu::Transport;
 use kart_pcsc::{EventWatch, Pcsc, ReaderEvent, Share};
+use kart_perso::issuer::Issuer;
 use kart_perso::journal::{Journal, JournalOptions};
-use kart_perso::pki::MasterKeys;
 use kart_perso::record::TrackingCode;
 use kart_perso::station::{Served, Station, StationError};
 use kart_sim::{LatencyMode, SimCard};
@@ -31,8 +31,8 @@ pub struct Run<'a> {
     pub station: &'a Station,
     /// The station's journal, read to know when the queue is empty.
     pub journal: &'a Path,
-    /// The issuer's master keys, to key simulated cards.
-    pub master_keys: &'a MasterKeys,
+    /// The issuer, whose master keys key simulated cards.
+    pub issuer: &'a Issuer,
     /// The spec, to match ATRs to profiles.
     pub spec: &'a Spec,
     /// The progress bars.
@@ -202,7 +202,7 @@ fn sim_worker(
     tally: &Mutex<Tally>,
 ) -> Result<(), CliError> {
     loop {
-        let config = sim_config(run.master_keys, profile)?;
+        let config = sim_config(run.issuer, profile)?;
         let mut sim = SimCard::with_config(profile, &config)?;
         // The model's clock costs nothing and tells what a real card would take.
         sim.set_latency(LatencyMode::Accounted);

@@ -326,6 +326,66 @@ fn issuer_init_writes_the_hierarchy_once() {
 }
 
 #[test]
+fn issuer_init_writes_distinct_enc_mac_and_dek_keys_per_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = issuer(dir.path());
+    let keys: Value =
+        serde_json::from_str(&std::fs::read_to_string(path.join("master-keys.json")).unwrap())
+            .unwrap();
+    let sets = keys["key_sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 3, "{keys}");
+    for set in sets {
+        let (enc, mac, dek) = (&set["enc"], &set["mac"], &set["dek"]);
+        assert!(enc.is_string(), "{}", set["name"]);
+        assert!(enc != mac && mac != dek && enc != dek, "{}", set["name"]);
+    }
+}
+
+#[test]
+fn simulated_cards_need_the_issuers_key_set_for_their_profile() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = issuer(dir.path());
+    // Drop the AES-128 set that vendor-b's SCP03 channel needs.
+    let file = path.join("master-keys.json");
+    let mut keys: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    keys["key_sets"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["algorithm"] != "aes128");
+    std::fs::write(&file, keys.to_string()).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let batch = sample_batch(dir.path(), |line| line == 2);
+    let run = |reader: &str| {
+        kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--reader",
+                reader,
+                "--issuer",
+                path.to_str().unwrap(),
+                "--station-dir",
+                dir.path().join(reader.replace(':', "-")).to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = run("sim:vendor-b");
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("error: cannot key a simulated vendor-b card")
+            && err.contains("no Aes128 master key set")
+            && err.contains("kart issuer init"),
+        "{err}"
+    );
+    // vendor-a (SCP02, 3DES) still has its set: its card is issued.
+    let o = run("sim:vendor-a");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
 fn personalize_without_an_issuer_directory_is_exit_code_6() {
     let dir = tempfile::tempdir().unwrap();
     let batch = sample_batch(dir.path(), |_| true);

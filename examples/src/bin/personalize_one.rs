@@ -12,7 +12,6 @@ use kart_apdu::Card;
 use kart_perso::card_data::Crn;
 use kart_perso::personalize::{personalize, probe, Job};
 use kart_perso::pin_mailer::Pins;
-use kart_sim::SimCard;
 use kart_spec::Spec;
 
 fn main() -> Result<(), kart_examples::Error> {
@@ -27,7 +26,8 @@ fn main() -> Result<(), kart_examples::Error> {
         .filter(|p| only.as_deref().is_none_or(|id| id == p.id))
     {
         // A blank card in a reader; with PC/SC this is a kart_pcsc::Connection.
-        let mut card = Card::with_caps(SimCard::new(profile)?, profile.caps());
+        let mut card =
+            Card::with_caps(kart_examples::blank_card(&issuer, profile)?, profile.caps());
         let info = probe(&mut card, profile)?;
         let pins = Pins::generate(record.pin.as_ref())?;
         let crn = Crn::parse("0000000017")?;

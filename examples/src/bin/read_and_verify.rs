@@ -15,7 +15,6 @@ use kart_perso::pin_mailer::Pins;
 use kart_perso::read::read_card;
 use kart_perso::record::Pin;
 use kart_perso::verify::{TrustAnchors, Verifier};
-use kart_sim::SimCard;
 use kart_spec::Spec;
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,7 +40,8 @@ fn main() -> Result<ExitCode, kart_examples::Error> {
             let issuer = kart_examples::test_issuer(dir.path())?;
             let record = kart_examples::sample_record()?;
             let profile = spec.profile("vendor-c").ok_or("no vendor-c profile")?;
-            let mut card = Card::with_caps(SimCard::new(profile)?, profile.caps());
+            let mut card =
+                Card::with_caps(kart_examples::blank_card(&issuer, profile)?, profile.caps());
             let info = probe(&mut card, profile)?;
             let pins = Pins::generate(None)?;
             let now = time::OffsetDateTime::now_utc();

@@ -16,8 +16,7 @@ use crate::cli::ReaderArgs;
 use crate::error::{CliError, Kind};
 use crate::reader;
 use kart_apdu::{Card, Transport};
-use kart_perso::issuer::{Issuer, MASTER_KEYS_FILE};
-use kart_perso::pki::MasterKeys;
+use kart_perso::issuer::Issuer;
 use kart_perso::record::{Pin, TrackingCode};
 use kart_perso::station::Station;
 use std::path::{Path, PathBuf};
@@ -91,7 +90,6 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     prepare_dir(&args.dir)?;
     let issuer_dir = args.dir.join("issuer");
     issuer::init(&issuer_dir)?;
-    let keys_path = issuer_dir.join(MASTER_KEYS_FILE);
     let batch = write_sample(&args.dir.join("batch"))?;
     ctx.out.line(format!(
         "demo issuer in {}, sample batch {}",
@@ -99,7 +97,8 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         batch.display()
     ));
 
-    let master_keys = MasterKeys::load(&keys_path)?;
+    // The station keeps its own copy; this one keys the simulated cards.
+    let sim_issuer = Issuer::load(&issuer_dir)?;
     let trust = verify::trust_anchors(Some(&issuer_dir), None, None)?;
     let files = station_files(&args.dir.join("station"))?;
     let station = Station::open(
@@ -129,7 +128,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ctx,
         &station,
         &files.journal,
-        &master_keys,
+        &sim_issuer,
         &sources,
         Duration::from_secs(120),
         Some(&check),

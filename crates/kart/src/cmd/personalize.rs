@@ -9,10 +9,9 @@ use crate::output::table;
 use crate::progress::Progress;
 use crate::reader::{self, Source};
 use kart_perso::card_data::{CardFacts, Crn};
-use kart_perso::issuer::{Issuer, MASTER_KEYS_FILE};
+use kart_perso::issuer::Issuer;
 use kart_perso::personalize::Job;
 use kart_perso::pin_mailer::Pins;
-use kart_perso::pki::MasterKeys;
 use kart_perso::plan::{self, Lifecycle, PlanInput};
 use kart_perso::record::{Batch, RecordError, Validator};
 use kart_perso::station::{BatchLoad, Station, StationFiles};
@@ -64,7 +63,8 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let sources = reader::resolve(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let issuer_dir = ctx.issuer(args.issuer.as_deref())?;
     let issuer = load_issuer(&issuer_dir)?;
-    let master_keys = MasterKeys::load(&issuer_dir.join(MASTER_KEYS_FILE))?;
+    // The station keeps its own copy; this one keys simulated cards.
+    let sim_issuer = load_issuer(&issuer_dir)?;
     let files = station_files(&station_dir(ctx, args.station_dir.as_deref()))?;
     let name = args
         .station
@@ -79,7 +79,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ctx,
         &station,
         &files.journal,
-        &master_keys,
+        &sim_issuer,
         &sources,
         Duration::from_secs(card_timeout),
         None,
@@ -146,7 +146,7 @@ pub fn personalize_loaded(
     ctx: &Ctx,
     station: &Station,
     journal: &Path,
-    master_keys: &MasterKeys,
+    issuer: &Issuer,
     sources: &[Source],
     card_timeout: Duration,
     after_issue: Option<batch::AfterIssue<'_>>,
@@ -157,7 +157,7 @@ pub fn personalize_loaded(
     let run = Run {
         station,
         journal,
-        master_keys,
+        issuer,
         spec: &ctx.spec,
         progress: &progress,
         card_timeout,

@@ -16,7 +16,7 @@ use crate::reader::{self, Source};
 use crate::simkeys::sim_config;
 use kart_apdu::{CardCaps, Transport, TransportError};
 use kart_pcsc::{ConnectOptions, Connection, Disposition, Pcsc, Share};
-use kart_perso::issuer::MASTER_KEYS_FILE;
+use kart_perso::issuer::{Issuer, MASTER_KEYS_FILE};
 use kart_perso::pki::MasterKeys;
 use kart_perso::qa::{qa_issuer, run_card, BatchReport, CardReport, QaTarget, Setup};
 use kart_perso::record::{Batch, IdentityRecord};
@@ -53,7 +53,6 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             "give --issuer DIR (or set KART_ISSUER); `kart issuer init DIR` creates a demo issuer",
         )
     })?;
-    let master_keys = MasterKeys::load(&dir.join(MASTER_KEYS_FILE))?;
     let sources = resolve(&args.reader.readers, ctx)?;
     let scratch = Scratch::new()?;
     let now = time::OffsetDateTime::now_utc();
@@ -67,10 +66,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             .iter()
             .enumerate()
             .map(|(i, source)| {
-                let (progress, record, issuer, keys) = (&progress, &record, &issuer, &master_keys);
+                let (progress, record, issuer) = (&progress, &record, &issuer);
                 scope.spawn(move || {
                     progress.status(i, "running the conformance suite…");
-                    let result = qa_one(source, ctx, keys, issuer, record, now);
+                    let result = qa_one(source, ctx, issuer, record, now);
                     progress.done(
                         i,
                         match &result {
@@ -153,14 +152,13 @@ fn resolve(values: &[String], ctx: &Ctx) -> Result<Vec<Source>, CliError> {
 fn qa_one(
     source: &Source,
     ctx: &Ctx,
-    keys: &MasterKeys,
-    issuer: &kart_perso::issuer::Issuer,
+    issuer: &Issuer,
     record: &IdentityRecord,
     now: time::OffsetDateTime,
 ) -> Result<CardReport, CliError> {
     let (profile, mut target): (Profile, Box<dyn QaTarget>) = match source {
         Source::Sim { profile, .. } => {
-            let card = SimCard::with_config(profile, &sim_config(keys, profile)?)?;
+            let card = SimCard::with_config(profile, &sim_config(issuer, profile)?)?;
             ((**profile).clone(), Box::new(Simulated(card)))
         }
         Source::Pcsc(name) => {
