@@ -8,98 +8,16 @@
 //! Needs root and the packages from `scripts/setup`; without them the run
 //! FAILS with a message saying so.
 
-use kart_pcscd_harness::{enter_private_namespace, Pcscd};
-use kart_perso::pki::{MasterKeys, SecureChannelAlgorithm};
-use kart_sim::vpcd::{serve, VpcdHandle};
-use kart_sim::{Faults, SimCard, SimConfig};
-use kart_spec::{Profile, Scp, Spec};
+mod support;
+
+use kart_pcscd_harness::runner::{run, Test};
+use kart_sim::vpcd::serve;
+use kart_sim::Faults;
 use serde_json::Value;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// What every test gets: the daemon, a work directory with an issuer.
-struct Env {
-    pcscd: Pcscd,
-    dir: tempfile::TempDir,
-    spec: Spec,
-}
-
-impl Env {
-    fn reader(&self, i: usize) -> &str {
-        &self.pcscd.readers()[i].name
-    }
-
-    fn issuer(&self) -> PathBuf {
-        self.dir.path().join("issuer")
-    }
-
-    /// A blank simulated card of `profile`, keyed for the test issuer, put
-    /// into reader `i`; waits until pcscd sees it.
-    fn insert(&self, i: usize, profile: &str, serial: u32) -> VpcdHandle<SimCard> {
-        let profile = self.spec.profile(profile).expect("profile");
-        let keys = MasterKeys::load(&self.issuer().join("master-keys.json")).expect("master keys");
-        let card = SimCard::with_config(
-            profile,
-            &SimConfig::new(serial.to_be_bytes(), key_for(&keys, profile)),
-        )
-        .expect("simulated card");
-        let port = self.pcscd.readers()[i].port;
-        let handle = serve(("127.0.0.1", port), card).expect("serve the card");
-        wait_card(self.reader(i), true);
-        handle
-    }
-
-    fn kart(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kart"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("KART_PIN")
-            .env_remove("KART_ISSUER")
-            .output()
-            .expect("run kart")
-    }
-}
-
-/// The issuer's master key for `profile`'s channel (ENC = MAC = DEK, as
-/// `kart issuer init` writes them).
-fn key_for<'a>(keys: &'a MasterKeys, profile: &Profile) -> &'a [u8] {
-    let wanted = match (
-        profile.secure_channel.scp,
-        profile.secure_channel.key_length,
-    ) {
-        (Scp::Scp02, _) => SecureChannelAlgorithm::TripleDes,
-        (Scp::Scp03, 16) => SecureChannelAlgorithm::Aes128,
-        (Scp::Scp03, _) => SecureChannelAlgorithm::Aes256,
-    };
-    keys.sets()
-        .iter()
-        .find(|s| s.algorithm == wanted)
-        .expect("key set")
-        .enc()
-}
-
-fn wait_card(reader: &str, present: bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let pcsc = kart_pcsc::Pcsc::establish().expect("pcscd");
-    loop {
-        let state = pcsc
-            .readers()
-            .expect("reader states")
-            .into_iter()
-            .find(|r| r.name == reader)
-            .map(|r| r.card);
-        if state.is_some_and(|s| s.has_card() == present) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reader {reader}: card present={present} not seen (state {state:?})"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use std::time::Duration;
+use support::{wait_card, Env};
 
 fn code(o: &Output) -> i32 {
     o.status.code().expect("exit code")
@@ -154,86 +72,45 @@ fn pin_file_from_mailer(dir: &Path, tracking: &str) -> PathBuf {
     path
 }
 
-type Test = fn(&Env);
+/// Every test, in the order they run.
+const TESTS: &[Test<Env>] = &[
+    (
+        "readers_lists_the_vpcd_readers_and_the_card",
+        readers_lists_the_vpcd_readers_and_the_card,
+    ),
+    (
+        "info_reads_a_t0_and_a_t1_card_through_pcscd",
+        info_reads_a_t0_and_a_t1_card_through_pcscd,
+    ),
+    (
+        "unknown_reader_name_is_exit_code_3",
+        unknown_reader_name_is_exit_code_3,
+    ),
+    (
+        "personalize_then_verify_and_read_in_separate_processes",
+        personalize_then_verify_and_read_in_separate_processes,
+    ),
+    (
+        "personalize_serves_two_readers_in_parallel",
+        personalize_serves_two_readers_in_parallel,
+    ),
+    (
+        "a_card_pulled_mid_way_is_resumed_by_the_next_run",
+        a_card_pulled_mid_way_is_resumed_by_the_next_run,
+    ),
+    (
+        "watch_shows_a_card_pulled_out",
+        watch_shows_a_card_pulled_out,
+    ),
+];
 
 fn main() {
-    if let Err(e) = enter_private_namespace() {
-        eprintln!("FAILED to set up the PC/SC test environment: {e}");
-        std::process::exit(1);
-    }
-    let pcscd = match Pcscd::start(1) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("FAILED to start a private pcscd: {e}");
-            std::process::exit(1);
-        }
-    };
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let env = Env {
-        pcscd,
-        dir,
-        spec: Spec::embedded().expect("spec"),
-    };
-    let o = env.kart(&["issuer", "init", "issuer"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let tests: &[(&str, Test)] = &[
-        (
-            "readers_lists_the_vpcd_readers_and_the_card",
-            readers_lists_the_vpcd_readers_and_the_card,
-        ),
-        (
-            "info_reads_a_t0_and_a_t1_card_through_pcscd",
-            info_reads_a_t0_and_a_t1_card_through_pcscd,
-        ),
-        (
-            "unknown_reader_name_is_exit_code_3",
-            unknown_reader_name_is_exit_code_3,
-        ),
-        (
-            "personalize_then_verify_and_read_in_separate_processes",
-            personalize_then_verify_and_read_in_separate_processes,
-        ),
-        (
-            "personalize_serves_two_readers_in_parallel",
-            personalize_serves_two_readers_in_parallel,
-        ),
-        (
-            "a_card_pulled_mid_way_is_resumed_by_the_next_run",
-            a_card_pulled_mid_way_is_resumed_by_the_next_run,
-        ),
-        (
-            "watch_shows_a_card_pulled_out",
-            watch_shows_a_card_pulled_out,
-        ),
-    ];
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let mut failed = Vec::new();
-    for (name, test) in tests {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let started = Instant::now();
-        let ok = catch_unwind(AssertUnwindSafe(|| test(&env))).is_ok();
-        println!(
-            "test {name} ... {} ({} ms)",
-            if ok { "ok" } else { "FAILED" },
-            started.elapsed().as_millis()
-        );
-        if !ok {
-            failed.push(*name);
-        }
-    }
-    if !failed.is_empty() {
-        println!("failed: {failed:?}\n--- pcscd log ---\n{}", env.pcscd.log());
-        drop(env); // stops pcscd: exit() would skip it
-        std::process::exit(1);
-    }
+    let mut env = Env::start();
+    let failed = run(&mut env, TESTS);
+    env.finish(&failed);
 }
 
-fn readers_lists_the_vpcd_readers_and_the_card(env: &Env) {
+fn readers_lists_the_vpcd_readers_and_the_card(env: &mut Env) {
     let card = env.insert(0, "vendor-b", 0x0101);
     let o = env.kart(&["readers", "--json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -259,7 +136,7 @@ fn readers_lists_the_vpcd_readers_and_the_card(env: &Env) {
     wait_card(env.reader(0), false);
 }
 
-fn info_reads_a_t0_and_a_t1_card_through_pcscd(env: &Env) {
+fn info_reads_a_t0_and_a_t1_card_through_pcscd(env: &mut Env) {
     let t1 = env.insert(0, "vendor-c", 0x0201);
     let t0 = env.insert(1, "vendor-a", 0x0202);
     for (i, profile, protocol, serial) in [
@@ -283,7 +160,7 @@ fn info_reads_a_t0_and_a_t1_card_through_pcscd(env: &Env) {
     wait_card(env.reader(1), false);
 }
 
-fn unknown_reader_name_is_exit_code_3(env: &Env) {
+fn unknown_reader_name_is_exit_code_3(env: &mut Env) {
     let o = env.kart(&["info", "--reader", "Omnikey 5422"]);
     assert_eq!(code(&o), 3);
     let err = stderr(&o);
@@ -297,7 +174,7 @@ fn unknown_reader_name_is_exit_code_3(env: &Env) {
     );
 }
 
-fn personalize_then_verify_and_read_in_separate_processes(env: &Env) {
+fn personalize_then_verify_and_read_in_separate_processes(env: &mut Env) {
     let card = env.insert(0, "vendor-b", 0x0301);
     let batch = one_record_batch(env.dir.path());
     let o = env.kart(&[
@@ -450,7 +327,7 @@ fn reads_with_the_right_pin_only(env: &Env, pin: &Path) {
     assert_eq!(code(&o), 0);
 }
 
-fn personalize_serves_two_readers_in_parallel(env: &Env) {
+fn personalize_serves_two_readers_in_parallel(env: &mut Env) {
     let b = env.insert(0, "vendor-b", 0x0501);
     let a = env.insert(1, "vendor-a", 0x0502);
     let dir = env.dir.path().join("two");
@@ -511,11 +388,8 @@ fn personalize_serves_two_readers_in_parallel(env: &Env) {
     wait_card(env.reader(1), false);
 }
 
-fn a_card_pulled_mid_way_is_resumed_by_the_next_run(env: &Env) {
-    let profile = env.spec.profile("vendor-b").unwrap();
-    let keys = MasterKeys::load(&env.issuer().join("master-keys.json")).unwrap();
-    let config = SimConfig::new(0x0601_u32.to_be_bytes(), key_for(&keys, profile));
-    let mut sim = SimCard::with_config(profile, &config).unwrap();
+fn a_card_pulled_mid_way_is_resumed_by_the_next_run(env: &mut Env) {
+    let mut sim = env.blank_card("vendor-b", 0x0601);
     // Pulled after the 12th APDU: inside the secure channel, files half written.
     sim.set_faults(Faults::default().pull_after(12));
     let port = env.pcscd.readers()[0].port;
@@ -570,7 +444,7 @@ fn a_card_pulled_mid_way_is_resumed_by_the_next_run(env: &Env) {
     wait_card(env.reader(0), false);
 }
 
-fn watch_shows_a_card_pulled_out(env: &Env) {
+fn watch_shows_a_card_pulled_out(env: &mut Env) {
     let card = env.insert(1, "vendor-a", 0x0401);
     let child = Command::new(env!("CARGO_BIN_EXE_kart"))
         .args(["readers", "--watch", "--timeout", "3", "--json"])
