@@ -247,8 +247,8 @@ fn throughput(world: &World, profile: &Profile) {
     );
     println!("   full station per card: probe, journal, CRN, PIN mailer, personalization, read-back verification");
     println!(
-        "{:>7} {:>6} {:>9} {:>10} {:>8} {:>10}",
-        "readers", "cards", "wall s", "cards/h", "scaling", "efficiency"
+        "{:>7} {:>6} {:>9} {:>10} {:>8} {:>10} {:>11}",
+        "readers", "cards", "wall s", "cards/h", "scaling", "efficiency", "CPU ms/card"
     );
     let mut base = None;
     for (run, &n) in readers.iter().enumerate() {
