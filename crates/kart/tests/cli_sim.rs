@@ -822,3 +822,85 @@ fn arguments_that_are_not_utf8_are_usage_errors_not_panics() {
     one_line_error(&o);
     assert_eq!(json(&o)["error"]["kind"], "usage");
 }
+
+#[test]
+fn bench_measures_per_card_costs_and_parallel_throughput() {
+    let o = kart(&[
+        "bench",
+        "--json",
+        "--profile",
+        "vendor-b",
+        "--cards",
+        "2",
+        "--parallel",
+        "1,2",
+        "--reader-cards",
+        "1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let profiles = v["profiles"].as_array().unwrap();
+    assert_eq!(profiles.len(), 1, "{v}");
+    let p = &profiles[0];
+    assert_eq!(p["profile"], "vendor-b");
+    let c = &p["per_card"];
+    let num = |v: &Value| v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+    assert_eq!(c["cards"], 2);
+    let apdus = num(&c["apdus"]);
+    assert!(
+        apdus >= 10.0,
+        "a personalization is more than a few APDUs: {c}"
+    );
+    // Every command has a 4-byte header, every response a 2-byte status word.
+    assert!(num(&c["bytes_sent"]) > 4.0 * apdus, "{c}");
+    assert!(num(&c["bytes_received"]) >= 2.0 * apdus, "{c}");
+    let modelled_ms = num(&c["modelled_card_ms"]);
+    assert!(modelled_ms > 0.0 && num(&c["our_ms"]) > 0.0, "{c}");
+    let runs = p["throughput"].as_array().unwrap();
+    let readers: Vec<u64> = runs
+        .iter()
+        .map(|r| r["readers"].as_u64().unwrap())
+        .collect();
+    assert_eq!(readers, [1, 2]);
+    for r in runs {
+        assert_eq!(r["cards"], r["readers"], "one card per reader: {r}");
+        let seconds = num(&r["seconds"]);
+        // Real latency: no run is faster than one card's modelled time.
+        assert!(
+            seconds * 1000.0 >= modelled_ms * 0.9,
+            "{r} vs {modelled_ms} ms"
+        );
+        let per_hour = num(&r["cards"]) * 3600.0 / seconds;
+        assert!((num(&r["cards_per_hour"]) - per_hour).abs() < 1.0, "{r}");
+    }
+
+    let o = kart(&[
+        "bench",
+        "--profile",
+        "vendor-b",
+        "--cards",
+        "1",
+        "--parallel",
+        "1",
+        "--reader-cards",
+        "1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    for column in [
+        "APDUs/card",
+        "modelled card ms",
+        "our ms/card",
+        "cards/hour",
+    ] {
+        assert!(text.contains(column), "{column}: {text}");
+    }
+
+    let o = kart(&["bench", "--profile", "vendor-z"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        one_line_error(&o).contains("unknown profile 'vendor-z'"),
+        "{}",
+        stderr(&o)
+    );
+}

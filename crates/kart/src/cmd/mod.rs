@@ -100,7 +100,8 @@ pub enum Command {
     Report(report::Args),
     /// The full flow on simulated cards: demo issuer, sample batch, report.
     Demo(demo::Args),
-    /// Measure personalization throughput and per-APDU cost.
+    /// Measure per-card cost (APDUs, bytes, card and software time) and
+    /// throughput with parallel readers, on simulated cards.
     Bench(bench::Args),
 }
 

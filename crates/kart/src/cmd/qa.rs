@@ -262,10 +262,11 @@ impl QaTarget for Reader {
 }
 
 /// A private scratch directory (sample holder, throwaway QA PKI), removed at the end.
-struct Scratch(PathBuf);
+/// A private scratch directory, removed on drop.
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Scratch {
-    fn new() -> Result<Self, CliError> {
+    pub(super) fn new() -> Result<Self, CliError> {
         let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
         let dir = std::env::temp_dir().join(format!("kart-qa-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| {
@@ -281,7 +282,8 @@ impl Drop for Scratch {
     }
 }
 
-fn sample_record(dir: &Path) -> Result<IdentityRecord, CliError> {
+/// QA's test holder (the first sample application), its photo in `dir`.
+pub(super) fn sample_record(dir: &Path) -> Result<IdentityRecord, CliError> {
     let io = |e: std::io::Error| {
         CliError::new(Kind::Io, format!("cannot write the QA sample holder: {e}"))
     };
