@@ -4,7 +4,8 @@
 //! station is dropped, as in a killed process: only what the journal committed
 //! survives) at every APDU, before and after the card received it, so at
 //! every journal step. The card comes back, a station reopens the journal and
-//! serves it again. Afterwards:
+//! serves it again. And four readers serve one station at once, each card
+//! pulled at its own point and put back into another reader. Afterwards:
 //!
 //! - every application is verified (or failed/spoiled with a reason): none is
 //!   left queued, claimed, writing or written, none lost;
@@ -235,6 +236,57 @@ fn every_point(profile_id: &str, fault: Fault) {
     check_journal(&rig.files.journal, points);
 }
 
+/// Four readers of one station at once, each card pulled at its own point
+/// and put back into the next reader: the concurrent claims, resumes and
+/// journal writes still issue every application once, on its own card.
+fn concurrent_readers(profile_id: &str) {
+    const READERS: u64 = 4;
+    const PER_READER: u64 = 5;
+    let (apdus, _) = clean_run(profile_id);
+    let rig = Rig::new(profile_id, READERS * PER_READER);
+    let station = rig.station();
+    let mut cards: Vec<(u64, SimCard, Served)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..READERS)
+            .map(|r| {
+                let (rig, station) = (&rig, &station);
+                s.spawn(move || {
+                    let mut done = Vec::new();
+                    for i in 0..PER_READER {
+                        let serial = r * 100 + i + 1;
+                        // Spread the pull points over the whole run.
+                        let at = 1 + (serial * 37) % apdus;
+                        let mut card = rig.card(u32::try_from(serial).expect("small"));
+                        card.set_faults(Faults::default().pull_after(at));
+                        let mut reader = r;
+                        let served = loop {
+                            let name = format!("reader-{reader}");
+                            match station.serve(&name, &mut card, &rig.profile) {
+                                Ok(Served::Pulled { .. }) | Err(StationError::Probe(_))
+                                    if card.is_removed() =>
+                                {
+                                    card.reinsert();
+                                    reader = (reader + 1) % READERS;
+                                }
+                                Ok(served) => break served,
+                                Err(e) => panic!("reader {reader}, card {serial}: {e}"),
+                            }
+                        };
+                        done.push((at, card, served));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("reader thread"))
+            .collect()
+    });
+    drop(station);
+    check_outcomes(&rig, Fault::Pull, &mut cards);
+    check_journal(&rig.files.journal, READERS * PER_READER);
+}
+
 /// Every application verified, on its own card, issued once.
 fn check_outcomes(rig: &Rig, fault: Fault, cards: &mut [(u64, SimCard, Served)]) {
     let station = rig.station();
@@ -352,6 +404,16 @@ fn check_journal(path: &Path, applications: u64) {
         Some(applications),
         "one issued card per application"
     );
+}
+
+#[test]
+fn vendor_a_concurrent_readers_with_pulled_cards() {
+    concurrent_readers("vendor-a");
+}
+
+#[test]
+fn vendor_c_concurrent_readers_with_pulled_cards() {
+    concurrent_readers("vendor-c");
 }
 
 macro_rules! tearing_tests {
