@@ -227,6 +227,12 @@ impl Station {
         &self.spec
     }
 
+    /// The issuer this station personalizes for; its master keys also key
+    /// simulated cards, so callers need not load the issuer a second time.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
     /// Counts and step timings for the end-of-run report.
     pub fn report(&self) -> Result<Report, StationError> {
         Ok(self.journal().report()?)

@@ -97,8 +97,6 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         batch.display()
     ));
 
-    // The station keeps its own copy; this one keys the simulated cards.
-    let sim_issuer = Issuer::load(&issuer_dir)?;
     let trust = verify::trust_anchors(Some(&issuer_dir), None, None)?;
     let files = station_files(&args.dir.join("station"))?;
     let station = Station::open(
@@ -128,7 +126,6 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ctx,
         &station,
         &files.journal,
-        &sim_issuer,
         &sources,
         Duration::from_secs(120),
         Some(&check),

@@ -63,8 +63,6 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let sources = reader::resolve(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let issuer_dir = ctx.issuer(args.issuer.as_deref())?;
     let issuer = load_issuer(&issuer_dir)?;
-    // The station keeps its own copy; this one keys simulated cards.
-    let sim_issuer = load_issuer(&issuer_dir)?;
     let files = station_files(&station_dir(ctx, args.station_dir.as_deref()))?;
     let name = args
         .station
@@ -79,7 +77,6 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ctx,
         &station,
         &files.journal,
-        &sim_issuer,
         &sources,
         Duration::from_secs(card_timeout),
         None,
@@ -146,7 +143,6 @@ pub fn personalize_loaded(
     ctx: &Ctx,
     station: &Station,
     journal: &Path,
-    issuer: &Issuer,
     sources: &[Source],
     card_timeout: Duration,
     after_issue: Option<batch::AfterIssue<'_>>,
@@ -157,7 +153,7 @@ pub fn personalize_loaded(
     let run = Run {
         station,
         journal,
-        issuer,
+        issuer: station.issuer(),
         spec: &ctx.spec,
         progress: &progress,
         card_timeout,
