@@ -41,28 +41,18 @@ fn record(dir: &std::path::Path) -> IdentityRecord {
         .unwrap()
 }
 
+/// A demo issuer with distinct random ENC, MAC and DEK per master key set,
+/// as `kart issuer init` makes it.
 fn issuer(dir: &std::path::Path) -> Issuer {
-    let files = kart_perso::pki::create_demo_issuer(dir, time::OffsetDateTime::now_utc()).unwrap();
-    let key = |len: usize| hex::encode((0x40u8..).take(len).collect::<Vec<u8>>());
-    let set = |name: &str, alg: &str, len: usize| {
-        let k = key(len);
-        format!(
-            r#"{{"name":"{name}","algorithm":"{alg}","version":1,"enc":"{k}","mac":"{k}","dek":"{k}"}}"#
-        )
-    };
-    let json = format!(
-        r#"{{"format":"kart-master-keys/1","key_sets":[{},{},{}]}}"#,
-        set("scp02", "3des", 16),
-        set("scp03-aes128", "aes128", 16),
-        set("scp03-aes256", "aes256", 32)
-    );
-    std::fs::write(&files.master_keys, json).unwrap();
+    kart_perso::pki::create_demo_issuer(dir, time::OffsetDateTime::now_utc()).unwrap();
     Issuer::load(dir).unwrap()
 }
 
-fn sim(profile: &Profile, latency: LatencyMode) -> SimCard {
-    let key: Vec<u8> = (0x40u8..).take(profile.secure_channel.key_length).collect();
-    let mut card = SimCard::with_config(profile, &SimConfig::new([0, 0, 0, 1], &key)).unwrap();
+/// A blank card keyed with `issuer`'s master key set for `profile`.
+fn sim(issuer: &Issuer, profile: &Profile, latency: LatencyMode) -> SimCard {
+    let (keys, _) = issuer.channel_keys(profile).unwrap();
+    let mut card =
+        SimCard::with_config(profile, &SimConfig::with_keys([0, 0, 0, 1], keys)).unwrap();
     card.set_latency(latency);
     card
 }
@@ -92,7 +82,7 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("perso");
     group.sample_size(20);
     for profile in &spec.profiles {
-        let mut modelled = sim(profile, LatencyMode::Accounted);
+        let mut modelled = sim(&issuer, profile, LatencyMode::Accounted);
         run(profile, &issuer, &record, &mut modelled);
         eprintln!(
             "{}: modelled card time {:?} for {} APDUs",
@@ -115,7 +105,7 @@ fn benches(c: &mut Criterion) {
         });
         group.bench_function(format!("card/{}", profile.id), |b| {
             b.iter_batched(
-                || sim(profile, LatencyMode::Off),
+                || sim(&issuer, profile, LatencyMode::Off),
                 |mut card| run(profile, &issuer, &record, &mut card),
                 BatchSize::PerIteration,
             );

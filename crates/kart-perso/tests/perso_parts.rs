@@ -52,7 +52,7 @@ fn public_key_must_be_an_uncompressed_point() {
 #[test]
 fn wrong_master_keys_fail_the_channel_before_any_write() {
     let dir = tempfile::tempdir().unwrap();
-    let issuer = issuer(&dir.path().join("issuer"));
+    let issuer = demo_issuer(&dir.path().join("issuer"));
     let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 2000);
     let record = records(&batch).remove(0);
     let spec = spec();
@@ -95,8 +95,10 @@ fn wrong_master_keys_fail_the_channel_before_any_write() {
 
 #[test]
 fn card_of_another_profile_is_refused_at_select_with_its_status_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = demo_issuer(dir.path());
     let spec = spec();
-    let mut sim = sim(spec.profile("vendor-a").unwrap(), 1);
+    let mut sim = sim_for(&issuer, spec.profile("vendor-a").unwrap(), 1);
     let wrong = spec.profile("vendor-c").unwrap();
     let mut card = Card::with_caps(&mut sim, wrong.caps());
     match probe(&mut card, wrong).unwrap_err() {
@@ -158,13 +160,13 @@ fn pin_mailer_is_created_private_appends_and_refuses_a_readable_file() {
 #[test]
 fn pin_values_never_cross_the_interface_in_clear() {
     let dir = tempfile::tempdir().unwrap();
-    let issuer = issuer(&dir.path().join("issuer"));
+    let issuer = demo_issuer(&dir.path().join("issuer"));
     let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 2000);
     let record = records(&batch).remove(0);
     let spec = spec();
     for id in ["vendor-a", "vendor-b", "vendor-c"] {
         let profile = spec.profile(id).unwrap();
-        let mut sim = sim(profile, 3);
+        let mut sim = sim_for(&issuer, profile, 3);
         let mut card = Card::with_caps(&mut sim, profile.caps());
         // Every APDU on the wire, unredacted.
         let wire = std::sync::Arc::new(std::sync::Mutex::new(String::new()));

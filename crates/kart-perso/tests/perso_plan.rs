@@ -211,11 +211,11 @@ fn dry_run_print_shows_steps_but_no_pin_digits() {
 fn executed_session_sends_the_planned_updates_and_no_more() {
     let (_dir, record) = fixture();
     let issuer_dir = tempfile::tempdir().unwrap();
-    let issuer = issuer(issuer_dir.path());
+    let issuer = demo_issuer(issuer_dir.path());
     let spec = spec();
     for id in ["vendor-a", "vendor-b", "vendor-c"] {
         let profile = spec.profile(id).unwrap();
-        let mut sim = sim(profile, 7);
+        let mut sim = sim_for(&issuer, profile, 7);
         sim.set_latency(kart_sim::LatencyMode::Accounted);
         let mut card = Card::with_caps(&mut sim, profile.caps());
         let info = probe(&mut card, profile).unwrap();

@@ -16,12 +16,12 @@ use perso_support::*;
 
 fn personalize_one(profile_id: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let issuer = issuer(&dir.path().join("issuer"));
+    let issuer = demo_issuer(&dir.path().join("issuer"));
     let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 6000);
     let record = records(&batch).remove(0);
     let spec = spec();
     let profile = spec.profile(profile_id).unwrap();
-    let mut sim = sim(profile, 0x0102_0304);
+    let mut sim = sim_for(&issuer, profile, 0x0102_0304);
     let mut card = Card::with_caps(&mut sim, profile.caps());
 
     let info = probe(&mut card, profile).unwrap();
@@ -84,7 +84,7 @@ fn vendor_c_chaining_scp03_aes256_card_is_personalized_and_locked() {
 #[test]
 fn fingerprint_template_is_written_to_ef_finger_and_covered_by_the_sod() {
     let dir = tempfile::tempdir().unwrap();
-    let issuer = issuer(&dir.path().join("issuer"));
+    let issuer = demo_issuer(&dir.path().join("issuer"));
     std::fs::write(dir.path().join("face.jpg"), jpeg(3000)).unwrap();
     let template: Vec<u8> = (0..700u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(dir.path().join("finger.bin"), &template).unwrap();
@@ -97,7 +97,7 @@ fn fingerprint_template_is_written_to_ef_finger_and_covered_by_the_sod() {
     let record = records(&path).remove(0);
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
-    let mut sim = sim(profile, 5);
+    let mut sim = sim_for(&issuer, profile, 5);
     let mut card = Card::with_caps(&mut sim, profile.caps());
     let info = probe(&mut card, profile).unwrap();
     let crn = Crn::parse("0000000018").unwrap();

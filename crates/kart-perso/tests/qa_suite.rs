@@ -8,6 +8,7 @@ mod perso_support;
 use std::collections::BTreeSet;
 
 use kart_apdu::{CardCaps, Transport, TransportError};
+use kart_perso::issuer::Issuer;
 use kart_perso::qa::{run_card, CardReport, Outcome, QaTarget, Setup};
 use kart_sim::{vpcd::VirtualCard, Faults, SimCard};
 use kart_spec::{Profile, Protocol};
@@ -56,16 +57,23 @@ impl Transport for Plain {
 }
 impl QaTarget for Plain {}
 
-fn qa(target: &mut dyn QaTarget, profile: &Profile) -> CardReport {
+/// A demo issuer (distinct ENC, MAC and DEK) in a directory that lives as
+/// long as the test; its cards come from [`sim_for`].
+fn demo() -> (tempfile::TempDir, Issuer) {
     let dir = tempfile::tempdir().unwrap();
-    let issuer = issuer(&dir.path().join("issuer"));
+    let issuer = demo_issuer(dir.path());
+    (dir, issuer)
+}
+
+fn qa(target: &mut dyn QaTarget, profile: &Profile, issuer: &Issuer) -> CardReport {
+    let dir = tempfile::tempdir().unwrap();
     let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
     let record = records(&batch).remove(0);
     let spec = spec();
     let setup = Setup {
         spec: &spec,
         profile,
-        issuer: &issuer,
+        issuer,
         record: &record,
         now: time::OffsetDateTime::now_utc(),
     };
@@ -85,9 +93,10 @@ fn summary(r: &CardReport) -> String {
 fn every_vendor_profile_conforms_with_nothing_skipped() {
     let spec = spec();
     assert_eq!(spec.profiles.len(), 3);
+    let (_dir, issuer) = demo();
     for (i, p) in spec.profiles.iter().enumerate() {
-        let mut card = Simulated(sim(p, 100 + i as u32));
-        let r = qa(&mut card, p);
+        let mut card = Simulated(sim_for(&issuer, p, 100 + i as u32));
+        let r = qa(&mut card, p, &issuer);
         assert!(r.passed(), "{}:\n{}", p.id, summary(&r));
         assert!(r.skipped_ids().is_empty(), "{}:\n{}", p.id, summary(&r));
         assert_eq!(r.checks.len(), spec.conformance.checks.len());
@@ -130,8 +139,9 @@ fn every_vendor_profile_conforms_with_nothing_skipped() {
 fn faulty_profile_fails_exactly_the_checks_its_defects_break() {
     let spec = spec();
     let p = spec.test_profile("vendor-x-faulty").unwrap();
-    let mut card = Simulated(sim(p, 7));
-    let r = qa(&mut card, p);
+    let (_dir, issuer) = demo();
+    let mut card = Simulated(sim_for(&issuer, p, 7));
+    let r = qa(&mut card, p, &issuer);
     let failed: BTreeSet<&str> = r.failed_ids().into_iter().collect();
     // unknown-ins-answers-6f00 → APDU-003; writes-when-locked → AC-014;
     // pin-counter-not-decremented → PIN-016 (no count-down), PIN-017 (query
@@ -178,10 +188,11 @@ fn faulty_profile_fails_exactly_the_checks_its_defects_break() {
 fn a_locked_card_skips_what_needs_a_blank_card_and_its_pins() {
     let spec = spec();
     let p = spec.profile("vendor-c").unwrap();
-    let mut card = Simulated(sim(p, 9));
-    assert!(qa(&mut card, p).passed());
+    let (_dir, issuer) = demo();
+    let mut card = Simulated(sim_for(&issuer, p, 9));
+    assert!(qa(&mut card, p, &issuer).passed());
     // The same card again: QA locked it the first time.
-    let r = qa(&mut card, p);
+    let r = qa(&mut card, p, &issuer);
     assert_eq!(r.lifecycle, "LOCKED");
     assert!(r.passed(), "{}", summary(&r));
     let skipped: BTreeSet<&str> = r.skipped_ids().into_iter().collect();
@@ -208,8 +219,9 @@ fn a_locked_card_skips_what_needs_a_blank_card_and_its_pins() {
 fn a_reader_without_atr_reset_or_tear_skips_those_checks_only() {
     let spec = spec();
     let p = spec.profile("vendor-a").unwrap();
-    let mut card = Plain(sim(p, 11));
-    let r = qa(&mut card, p);
+    let (_dir, issuer) = demo();
+    let mut card = Plain(sim_for(&issuer, p, 11));
+    let r = qa(&mut card, p, &issuer);
     assert!(r.passed(), "{}", summary(&r));
     let skipped: BTreeSet<&str> = r.skipped_ids().into_iter().collect();
     assert_eq!(
@@ -225,10 +237,11 @@ fn a_reader_without_atr_reset_or_tear_skips_those_checks_only() {
 fn a_card_pulled_mid_run_fails_the_rest_with_the_reason() {
     let spec = spec();
     let p = spec.profile("vendor-b").unwrap();
-    let mut sim = sim(p, 12);
+    let (_dir, issuer) = demo();
+    let mut sim = sim_for(&issuer, p, 12);
     sim.set_faults(Faults::default().pull_after(1100));
     let mut card = Plain(sim);
-    let r = qa(&mut card, p);
+    let r = qa(&mut card, p, &issuer);
     assert!(!r.passed());
     let last = r.checks.iter().find(|c| c.id == "PIN-020").unwrap();
     assert_eq!(last.outcome, Outcome::Fail);

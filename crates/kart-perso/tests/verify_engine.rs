@@ -19,12 +19,12 @@ use time::OffsetDateTime;
 #[test]
 fn engine_personalized_card_is_genuine_and_its_clone_is_not() {
     let dir = tempfile::tempdir().unwrap();
-    let issuer = perso_support::issuer(&dir.path().join("issuer"));
+    let issuer = perso_support::demo_issuer(&dir.path().join("issuer"));
     let batch = perso_support::batch_file(dir.path(), &[perso_support::row(1, "face.jpg")], 4000);
     let record = perso_support::records(&batch).remove(0);
     let spec = perso_support::spec();
     let profile = spec.profile("vendor-a").unwrap();
-    let mut sim = perso_support::sim(profile, 0x0A0B_0C0D);
+    let mut sim = perso_support::sim_for(&issuer, profile, 0x0A0B_0C0D);
     let now = OffsetDateTime::now_utc();
     let crn = Crn::parse("0000000026").unwrap();
     let pins = Pins::generate(None).unwrap();

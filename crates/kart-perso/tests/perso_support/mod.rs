@@ -9,39 +9,11 @@ use kart_perso::record::{Batch, IdentityRecord, SolarDate, Validator};
 use kart_sim::{SimCard, SimConfig};
 use kart_spec::{Profile, Spec};
 
-/// The GP test key 40 41 … (the simulator's `default_test_key`), written
-/// here by hand so the test does not take the key from the code under test.
-pub fn gp_test_key(len: usize) -> String {
-    hex::encode((0x40u8..).take(len).collect::<Vec<u8>>())
-}
-
 /// A demo issuer in `dir` as `create_demo_issuer` makes it: three distinct
 /// random keys (ENC, MAC, DEK) per master key set. Key its cards with [`sim_for`].
 pub fn demo_issuer(dir: &Path) -> Issuer {
     let now = time::OffsetDateTime::now_utc();
     kart_perso::pki::create_demo_issuer(dir, now).expect("demo issuer");
-    Issuer::load(dir).expect("load issuer")
-}
-
-/// A demo issuer in `dir` whose master keys are the GP test keys with
-/// ENC = MAC = DEK, for the cards [`sim`] makes. New tests: prefer
-/// [`demo_issuer`] with [`sim_for`], which keys cards as a real issuer does.
-pub fn issuer(dir: &Path) -> Issuer {
-    let now = time::OffsetDateTime::now_utc();
-    let files = kart_perso::pki::create_demo_issuer(dir, now).expect("demo issuer");
-    let set = |name: &str, alg: &str, len: usize| {
-        let k = gp_test_key(len);
-        format!(
-            r#"{{"name":"{name}","algorithm":"{alg}","version":1,"enc":"{k}","mac":"{k}","dek":"{k}"}}"#
-        )
-    };
-    let json = format!(
-        r#"{{"format":"kart-master-keys/1","key_sets":[{},{},{}]}}"#,
-        set("scp02", "3des", 16),
-        set("scp03-aes128", "aes128", 16),
-        set("scp03-aes256", "aes256", 32)
-    );
-    std::fs::write(&files.master_keys, json).expect("write master keys");
     Issuer::load(dir).expect("load issuer")
 }
 
@@ -120,12 +92,6 @@ pub fn records(path: &Path) -> Vec<IdentityRecord> {
 
 pub fn spec() -> Spec {
     Spec::embedded().expect("spec")
-}
-
-/// A fresh simulated card of `profile` with IC serial `serial`, keyed with the GP test key.
-pub fn sim(profile: &Profile, serial: u32) -> SimCard {
-    let key: Vec<u8> = (0x40u8..).take(profile.secure_channel.key_length).collect();
-    SimCard::with_config(profile, &SimConfig::new(serial.to_be_bytes(), &key)).expect("sim card")
 }
 
 /// A fresh simulated card of `profile` with IC serial `serial`, keyed with
