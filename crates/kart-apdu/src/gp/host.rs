@@ -5,7 +5,7 @@ use super::scp02::Scp02;
 use super::scp03::Scp03;
 use super::session::Session;
 use super::{diversify, Diversification, GpError, KeySet, ScpVersion, SecurityLevel, MAC_LEN};
-use crate::{CardCaps, Command, Response, Transport, TransportError};
+use crate::{CardCaps, Command, Response, StatusWord, Transport, TransportError};
 use subtle::ConstantTimeEq;
 
 /// What the host asks for when opening a channel.
@@ -154,6 +154,63 @@ impl<T: Transport> SecureChannel<T> {
         }
     }
 
+    /// **For conformance testing of cards only, never for personalization.**
+    ///
+    /// Runs the handshake of [`open`](Self::open) up to EXTERNAL
+    /// AUTHENTICATE, then sends that command with one bit of the host
+    /// cryptogram flipped and a C-MAC correctly computed over the corrupted
+    /// command, so that a card which checks the MAC first still reaches the
+    /// cryptogram check. Returns the card's status word: a conforming card
+    /// answers `6300` and counts one authentication failure (see the table in
+    /// [`card`](super::card)). No channel is opened on the host side, whatever
+    /// the card answers.
+    ///
+    /// Each call costs the card one of its limited authentication tries.
+    ///
+    /// ```
+    /// use kart_apdu::gp::card::{CardConfig, CardSecureChannel};
+    /// use kart_apdu::gp::{KeySet, ScpParams, SecureChannel, SecurityLevel};
+    /// use kart_apdu::{Command, Response, StatusWord, Transport, TransportError};
+    ///
+    /// struct Sim(CardSecureChannel);
+    /// impl Transport for Sim {
+    ///     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+    ///         let cmd = Command::decode(apdu).map_err(|e| TransportError::Other(e.to_string()))?;
+    ///         let resp = match cmd.ins() {
+    ///             0x50 => match self.0.initialize_update(&cmd, |c| c.fill(0x11)) {
+    ///                 Ok(data) => Response::new(data, StatusWord::SUCCESS),
+    ///                 Err(sw) => Response::new(vec![], sw),
+    ///             },
+    ///             _ => Response::new(vec![], self.0.external_authenticate(&cmd).err().unwrap_or(StatusWord::SUCCESS)),
+    ///         };
+    ///         *rx = resp.to_vec();
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let keys = KeySet::from_master(&[0x40; 16], 0x30)?;
+    /// let mut card = Sim(CardSecureChannel::new(keys.clone(), CardConfig::scp03([1; 10]))?);
+    /// let sw = SecureChannel::open_with_wrong_host_cryptogram(
+    ///     &mut card, &keys, &ScpParams::default(), SecurityLevel::C_MAC)?;
+    /// assert_eq!(sw, StatusWord(0x6300));
+    /// assert_eq!(card.0.failures_left(), 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_with_wrong_host_cryptogram(
+        transport: &mut T,
+        keys: &KeySet,
+        params: &ScpParams,
+        level: SecurityLevel,
+    ) -> Result<StatusWord, GpError> {
+        let mut challenge = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut challenge)
+            .map_err(|_| GpError::Random)?;
+        let (mut session, _) = initialize_update(transport, keys, *params, level, challenge)?;
+        let mut wrong = session.host_cryptogram()?;
+        wrong[0] ^= 0x01;
+        Ok(external_authenticate(transport, &mut session, level, wrong)?.sw())
+    }
+
     /// Sends one command through the channel and returns the unwrapped response.
     ///
     /// Any failure (transport, R-MAC) closes the channel: its MAC chain is
@@ -206,6 +263,28 @@ impl<T: Transport> SecureChannel<T> {
 }
 
 fn handshake<T: Transport>(
+    t: &mut T,
+    keys: &KeySet,
+    params: ScpParams,
+    level: SecurityLevel,
+    host_challenge: [u8; 8],
+) -> Result<(Session, ChannelInfo), GpError> {
+    let (mut session, info) = initialize_update(t, keys, params, level, host_challenge)?;
+    let host_cryptogram = session.host_cryptogram()?;
+    let resp = external_authenticate(t, &mut session, level, host_cryptogram)?;
+    if !resp.is_success() {
+        return Err(GpError::CardRefused {
+            command: "EXTERNAL AUTHENTICATE",
+            sw: resp.sw(),
+        });
+    }
+    session.set_level(level);
+    Ok((session, info))
+}
+
+/// INITIALIZE UPDATE and the card cryptogram check: a session not yet
+/// authenticated to the card.
+fn initialize_update<T: Transport>(
     t: &mut T,
     keys: &KeySet,
     params: ScpParams,
@@ -286,21 +365,10 @@ fn handshake<T: Transport>(
             (Session::Scp03(s), i, seq, &d[21..29])
         }
     };
-    let mut session = session;
     let expected = session.card_cryptogram()?;
     if !bool::from(expected.ct_eq(cryptogram)) {
         return Err(GpError::CardCryptogramMismatch);
     }
-    let host_cryptogram = session.host_cryptogram()?;
-    let ea = Command::new(0x80, 0x82, level.bits(), 0x00).with_data(&host_cryptogram)?;
-    let resp = exchange(t, &session.wrap_command(&ea)?)?;
-    if !resp.is_success() {
-        return Err(GpError::CardRefused {
-            command: "EXTERNAL AUTHENTICATE",
-            sw: resp.sw(),
-        });
-    }
-    session.set_level(level);
     let info = ChannelInfo {
         version,
         i,
@@ -309,6 +377,18 @@ fn handshake<T: Transport>(
         sequence_counter: seq,
     };
     Ok((session, info))
+}
+
+/// EXTERNAL AUTHENTICATE at `level` with `host_cryptogram`, C-MACed by the
+/// session; the card's answer, whatever it is.
+fn external_authenticate<T: Transport>(
+    t: &mut T,
+    session: &mut Session,
+    level: SecurityLevel,
+    host_cryptogram: [u8; 8],
+) -> Result<Response, GpError> {
+    let ea = Command::new(0x80, 0x82, level.bits(), 0x00).with_data(&host_cryptogram)?;
+    exchange(t, &session.wrap_command(&ea)?)
 }
 
 /// The channel delivers complete, unwrapped responses; its capabilities leave
@@ -348,5 +428,108 @@ impl<T: Transport> Transport for SecureChannel<T> {
             room
         };
         caps.reserve(max - plain_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gp::card::{CardConfig, CardSecureChannel, DEFAULT_MAX_AUTH_FAILURES};
+
+    /// The GP card side alone: INITIALIZE UPDATE, EXTERNAL AUTHENTICATE, and
+    /// secured commands answered with their own data.
+    struct GpCard(CardSecureChannel);
+
+    impl Transport for GpCard {
+        fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+            let cmd = Command::decode(apdu).map_err(|e| TransportError::Other(e.to_string()))?;
+            let resp = match cmd.ins() {
+                0x50 => match self.0.initialize_update(&cmd, |c| c.fill(0x5A)) {
+                    Ok(data) => Response::new(data, StatusWord::SUCCESS),
+                    Err(sw) => Response::new(vec![], sw),
+                },
+                0x82 => Response::new(
+                    vec![],
+                    self.0
+                        .external_authenticate(&cmd)
+                        .err()
+                        .unwrap_or(StatusWord::SUCCESS),
+                ),
+                _ => match self.0.unwrap_command(apdu) {
+                    Ok(plain) => self
+                        .0
+                        .wrap_response(Response::new(plain.data().to_vec(), StatusWord::SUCCESS)),
+                    Err(sw) => Response::new(vec![], sw),
+                },
+            };
+            *rx = resp.to_vec();
+            Ok(())
+        }
+    }
+
+    fn cards() -> Vec<(GpCard, KeySet)> {
+        // Distinct ENC, MAC and DEK, so a MAC computed with the wrong key shows.
+        let aes = KeySet::new(&[0x40; 16], &[0x41; 16], &[0x42; 16], 0x30).unwrap();
+        let des = KeySet::new(&[0x50; 16], &[0x51; 16], &[0x52; 16], 0x20).unwrap();
+        vec![
+            (
+                GpCard(CardSecureChannel::new(aes.clone(), CardConfig::scp03([1; 10])).unwrap()),
+                aes,
+            ),
+            (
+                GpCard(CardSecureChannel::new(des.clone(), CardConfig::scp02([2; 10])).unwrap()),
+                des,
+            ),
+        ]
+    }
+
+    #[test]
+    fn wrong_host_cryptogram_with_a_valid_mac_costs_one_try_and_answers_6300() {
+        for (mut card, keys) in cards() {
+            let params = ScpParams::default();
+            for level in [SecurityLevel::C_MAC, SecurityLevel::C_DEC_C_MAC] {
+                let before = card.0.failures_left();
+                let sw = SecureChannel::open_with_wrong_host_cryptogram(
+                    &mut card, &keys, &params, level,
+                )
+                .unwrap();
+                // 6982 would mean the card rejected the C-MAC, not the cryptogram.
+                assert_eq!(sw, StatusWord(0x6300), "level {:02X}", level.bits());
+                assert_eq!(card.0.failures_left(), before - 1);
+                assert!(!card.0.is_open());
+            }
+            // The right cryptogram still opens, and success resets the count.
+            let mut ch = SecureChannel::open(card, &keys, &params, SecurityLevel::C_MAC).unwrap();
+            let echoed = ch
+                .send(&Command::new(0x80, 0xCA, 0, 0).with_data(b"ok").unwrap())
+                .unwrap();
+            assert_eq!(echoed.data(), b"ok");
+            assert_eq!(ch.into_inner().0.failures_left(), DEFAULT_MAX_AUTH_FAILURES);
+        }
+    }
+
+    #[test]
+    fn wrong_host_cryptograms_block_the_keys_after_the_allowed_tries() {
+        let (mut card, keys) = cards().remove(0);
+        let params = ScpParams::default();
+        let try_wrong = |card: &mut GpCard| {
+            SecureChannel::open_with_wrong_host_cryptogram(
+                card,
+                &keys,
+                &params,
+                SecurityLevel::C_MAC,
+            )
+        };
+        for left in (0..DEFAULT_MAX_AUTH_FAILURES).rev() {
+            assert_eq!(try_wrong(&mut card).unwrap(), StatusWord(0x6300));
+            assert_eq!(card.0.failures_left(), left);
+        }
+        // Blocked: the card now refuses the handshake at its first step.
+        match try_wrong(&mut card) {
+            Err(GpError::CardRefused { command, sw }) => {
+                assert_eq!((command, sw), ("INITIALIZE UPDATE", StatusWord(0x6983)));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

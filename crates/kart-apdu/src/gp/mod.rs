@@ -10,6 +10,9 @@
 //!   reserve the MAC and padding overhead, so the intended stack is
 //!   `Card<SecureChannel<Card<Reader>>>`: the inner [`Card`](crate::Card) resolves
 //!   `61xx` under the channel, the outer one chains before wrapping.
+//! - [`SecureChannel::open_with_wrong_host_cryptogram`]: for conformance testing
+//!   of cards only (never for personalization): EXTERNAL AUTHENTICATE with a
+//!   corrupted host cryptogram under a valid C-MAC, returning the card's status word.
 //! - [`card::CardSecureChannel`]: the card side, for simulators: answers INITIALIZE
 //!   UPDATE and EXTERNAL AUTHENTICATE, unwraps commands and wraps responses, counts
 //!   failed authentications and blocks the keys.
