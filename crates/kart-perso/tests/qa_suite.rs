@@ -247,3 +247,51 @@ fn a_card_pulled_mid_run_fails_the_rest_with_the_reason() {
     assert_eq!(last.outcome, Outcome::Fail);
     assert!(last.observed.contains("card removed"), "{}", last.observed);
 }
+
+/// A card whose EXTERNAL AUTHENTICATE answers `6982` where the spec says
+/// `6300` (a wrong host cryptogram under a valid C-MAC).
+struct MacBlamed(Simulated);
+
+impl Transport for MacBlamed {
+    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        self.0.transmit(apdu, rx)?;
+        if apdu.get(1) == Some(&0x82) && rx.ends_with(&[0x63, 0x00]) {
+            let n = rx.len();
+            rx[n - 2..].copy_from_slice(&[0x69, 0x82]);
+        }
+        Ok(())
+    }
+    fn capabilities(&self) -> CardCaps {
+        self.0.capabilities()
+    }
+}
+impl QaTarget for MacBlamed {
+    fn atr(&self) -> Option<Vec<u8>> {
+        self.0.atr()
+    }
+    fn protocol(&self) -> Option<Protocol> {
+        self.0.protocol()
+    }
+    fn reset(&mut self) -> Result<bool, TransportError> {
+        self.0.reset()
+    }
+    fn tear_next_update(&mut self) -> bool {
+        self.0.tear_next_update()
+    }
+    fn reinsert(&mut self) -> Result<(), TransportError> {
+        self.0.reinsert()
+    }
+}
+
+#[test]
+fn a_wrong_cryptogram_answered_6982_instead_of_6300_fails_sc_011_only() {
+    let spec = spec();
+    let p = spec.profile("vendor-b").unwrap();
+    let (_dir, issuer) = demo();
+    let mut card = MacBlamed(Simulated(sim_for(&issuer, p, 13)));
+    let r = qa(&mut card, p, &issuer);
+    assert_eq!(r.failed_ids(), ["SC-011"], "\n{}", summary(&r));
+    let sc = r.check("SC-011").unwrap();
+    assert!(sc.observed.contains("6982"), "{}", sc.observed);
+    assert!(sc.detail.contains("6300"), "{}", sc.detail);
+}

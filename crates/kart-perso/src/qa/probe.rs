@@ -1,5 +1,5 @@
 //! The wire under the suite: every APDU timed and attributed to the check
-//! that sent it, and deliberate corruption of the next MAC or cryptogram.
+//! that sent it, and deliberate corruption of the next C-MAC.
 
 use std::time::Instant;
 
@@ -25,8 +25,6 @@ pub(crate) struct Exchange {
 /// What to spoil in the next matching APDU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tamper {
-    /// Flip a bit of the host cryptogram of the next EXTERNAL AUTHENTICATE.
-    Cryptogram,
     /// Flip a bit of the last byte (the C-MAC of a command without Le).
     LastByte,
 }
@@ -56,23 +54,9 @@ impl<'a> Probe<'a> {
         Response::from_bytes(&rx).map_err(|e| TransportError::Malformed(e.to_string()))
     }
 
-    /// Status word of the last APDU with instruction `ins`.
-    pub fn last_sw(&self, ins: u8) -> Option<u16> {
-        self.log
-            .iter()
-            .rev()
-            .find(|e| e.ins == ins)
-            .and_then(|e| e.sw)
-    }
-
     fn spoil(&mut self, apdu: &[u8]) -> Vec<u8> {
         let mut out = apdu.to_vec();
         let hit = match self.tamper {
-            // 84 82 P1 00 10 <host cryptogram 8> <C-MAC 8>: byte 5 is the cryptogram's first.
-            Some(Tamper::Cryptogram) if apdu.get(1) == Some(&0x82) && apdu.len() > 5 => {
-                out[5] ^= 0x01;
-                true
-            }
             Some(Tamper::LastByte) if apdu.len() > 5 => {
                 if let Some(b) = out.last_mut() {
                     *b ^= 0x01;

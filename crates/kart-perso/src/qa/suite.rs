@@ -394,6 +394,22 @@ impl<'t> Suite<'_, 't> {
         f(&mut ch)
     }
 
+    /// EXTERNAL AUTHENTICATE with a wrong host cryptogram under a valid
+    /// C-MAC (see [`SecureChannel::open_with_wrong_host_cryptogram`]): the
+    /// card's status word. Costs the card one authentication try.
+    fn wrong_host_cryptogram(&mut self, level: SecurityLevel) -> Step<u16> {
+        self.select_applet()?;
+        let (keys, params) = self
+            .setup
+            .issuer
+            .channel_keys(self.setup.profile)
+            .map_err(|e| e.to_string())?;
+        let mut inner = Card::with_caps(&mut self.probe, self.setup.profile.caps());
+        let sw = SecureChannel::open_with_wrong_host_cryptogram(&mut inner, &keys, &params, level)
+            .map_err(|e| format!("EXTERNAL AUTHENTICATE was not reached: {e}"))?;
+        Ok(sw.0)
+    }
+
     fn card_state(&mut self) -> Step<(Option<String>, u8)> {
         self.select_applet()?;
         let cplc = self.raw(&[0x00, 0xCA, 0x9F, 0x7F, 0x00])?;
