@@ -7,7 +7,7 @@ use super::crypto::{
     des_encrypt_block, pad80, retail_mac, unpad80, DES_BLOCK,
 };
 use super::keys::SecretKey;
-use super::session::{carry_le, mac_header, secret, SW_BAD_SM};
+use super::session::{carry_le, mac_header, secret, unwrapped, SW_BAD_SM};
 use super::{GpError, KeySet, SecurityLevel, CLA_SECURE_MESSAGING, MAC_LEN};
 use crate::{Command, StatusWord};
 use subtle::ConstantTimeEq;
@@ -171,17 +171,6 @@ impl Scp02 {
             return Err(SW_BAD_SM);
         }
         self.last_mac = Some(expected);
-        let out = Command::new(
-            cmd.cla() & !CLA_SECURE_MESSAGING,
-            cmd.ins(),
-            cmd.p1(),
-            cmd.p2(),
-        )
-        .with_data(&plain[..len])
-        .map_err(|_| SW_BAD_SM)?;
-        match cmd.le() {
-            Some(ne) => out.with_le(ne).map_err(|_| SW_BAD_SM),
-            None => Ok(out),
-        }
+        unwrapped(cmd, &plain[..len])
     }
 }

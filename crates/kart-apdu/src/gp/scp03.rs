@@ -7,7 +7,7 @@ use super::crypto::{
     AES_BLOCK,
 };
 use super::keys::SecretKey;
-use super::session::{carry_le, mac_header, secret, SW_BAD_SM};
+use super::session::{carry_le, mac_header, secret, unwrapped, SW_BAD_SM};
 use super::{GpError, KeySet, SecurityLevel, CLA_SECURE_MESSAGING, MAC_LEN};
 use crate::{Command, Response, StatusWord};
 use subtle::ConstantTimeEq;
@@ -158,18 +158,7 @@ impl Scp03 {
             aes_cbc_decrypt(self.s_enc.bytes(), &icv, &mut plain).map_err(|_| SW_BAD_SM)?;
             len = unpad80(&plain, AES_BLOCK).ok_or(SW_BAD_SM)?.len();
         }
-        let out = Command::new(
-            cmd.cla() & !CLA_SECURE_MESSAGING,
-            cmd.ins(),
-            cmd.p1(),
-            cmd.p2(),
-        )
-        .with_data(&plain[..len])
-        .map_err(|_| SW_BAD_SM)?;
-        match cmd.le() {
-            Some(ne) => out.with_le(ne).map_err(|_| SW_BAD_SM),
-            None => Ok(out),
-        }
+        unwrapped(cmd, &plain[..len])
     }
 
     pub(crate) fn wrap_response(&mut self, resp: Response) -> Response {

@@ -4,7 +4,7 @@
 use super::keys::SecretKey;
 use super::scp02::Scp02;
 use super::scp03::Scp03;
-use super::{GpError, SecurityLevel};
+use super::{GpError, SecurityLevel, CLA_SECURE_MESSAGING};
 use crate::{Command, Response, StatusWord};
 use zeroize::Zeroizing;
 
@@ -118,6 +118,23 @@ pub(crate) fn carry_le(
         to = to.sensitive();
     }
     Ok(to)
+}
+
+/// Card: the plain command a secured `cmd` stands for, with its secure
+/// messaging removed: the header without the CLA bit `04`, `data`, and `cmd`'s Le.
+pub(crate) fn unwrapped(cmd: &Command, data: &[u8]) -> Result<Command, StatusWord> {
+    let out = Command::new(
+        cmd.cla() & !CLA_SECURE_MESSAGING,
+        cmd.ins(),
+        cmd.p1(),
+        cmd.p2(),
+    )
+    .with_data(data)
+    .map_err(|_| SW_BAD_SM)?;
+    match cmd.le() {
+        Some(ne) => out.with_le(ne).map_err(|_| SW_BAD_SM),
+        None => Ok(out),
+    }
 }
 
 /// Keeps derived key bytes as a secret (wiped on drop, never printed).
