@@ -110,6 +110,18 @@ fn exchange<T: Transport>(t: &mut T, cmd: &Command) -> Result<Response, GpError>
         .map_err(|_| GpError::MalformedResponse("fewer than the two status bytes"))
 }
 
+/// `resp` if the card accepted `command`, else why not.
+fn succeeded(command: &'static str, resp: Response) -> Result<Response, GpError> {
+    if resp.is_success() {
+        Ok(resp)
+    } else {
+        Err(GpError::CardRefused {
+            command,
+            sw: resp.sw(),
+        })
+    }
+}
+
 fn malformed(what: String) -> GpError {
     GpError::MalformedInitializeUpdate(what)
 }
@@ -271,13 +283,10 @@ fn handshake<T: Transport>(
 ) -> Result<(Session, ChannelInfo), GpError> {
     let (mut session, info) = initialize_update(t, keys, params, level, host_challenge)?;
     let host_cryptogram = session.host_cryptogram()?;
-    let resp = external_authenticate(t, &mut session, level, host_cryptogram)?;
-    if !resp.is_success() {
-        return Err(GpError::CardRefused {
-            command: "EXTERNAL AUTHENTICATE",
-            sw: resp.sw(),
-        });
-    }
+    succeeded(
+        "EXTERNAL AUTHENTICATE",
+        external_authenticate(t, &mut session, level, host_cryptogram)?,
+    )?;
     session.set_level(level);
     Ok((session, info))
 }
@@ -294,13 +303,7 @@ fn initialize_update<T: Transport>(
     let iu = Command::new(0x80, 0x50, params.key_version, 0x00)
         .with_data(&host_challenge)?
         .with_le(256)?;
-    let resp = exchange(t, &iu)?;
-    if !resp.is_success() {
-        return Err(GpError::CardRefused {
-            command: "INITIALIZE UPDATE",
-            sw: resp.sw(),
-        });
-    }
+    let resp = succeeded("INITIALIZE UPDATE", exchange(t, &iu)?)?;
     let d = resp.data();
     let (Some(kdd), Some(&key_version), Some(&scp)) = (d.get(..10), d.get(10), d.get(11)) else {
         return Err(malformed(format!("{} bytes is too short", d.len())));
