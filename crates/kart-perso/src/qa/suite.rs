@@ -484,6 +484,14 @@ fn csend(ch: &mut Chan<'_, '_>, c: &Command) -> Step<Response> {
         .map_err(|e| format!("in the secure channel: {e}"))
 }
 
+/// Status word of GET DATA DF71 (the life-cycle state) sent in the channel.
+fn csend_get_state(ch: &mut Chan<'_, '_>) -> Step<u16> {
+    let get = Command::new(0x00, 0xCA, 0xDF, 0x71)
+        .with_le(256)
+        .map_err(|e| e.to_string())?;
+    Ok(csend(ch, &get)?.sw().0)
+}
+
 fn expect_ok(r: &Response, what: &str) -> Step<()> {
     if r.sw().0 == OK {
         Ok(())

@@ -2,12 +2,11 @@
 //! cryptogram and wrong MAC.
 
 use kart_apdu::gp::{ScpVersion, SecurityLevel};
-use kart_apdu::Command;
 use kart_spec::Scp;
 
 use super::{
-    apdu, cmd, csend, read_binary, Obs, Step, Suite, Tamper, Verdict, EF_CERT_AUTH, OK, SECURITY,
-    WRONG_OFFSET,
+    apdu, cmd, csend, csend_get_state, read_binary, Obs, Step, Suite, Tamper, Verdict,
+    EF_CERT_AUTH, OK, SECURITY, WRONG_OFFSET,
 };
 
 impl Suite<'_, '_> {
@@ -73,14 +72,7 @@ impl Suite<'_, '_> {
             let what = format!("level {:02X}", level.bits());
             match self.with_channel(level, |ch| {
                 let info = ch.info();
-                let sw = csend(
-                    ch,
-                    &Command::new(0x00, 0xCA, 0xDF, 0x71)
-                        .with_le(256)
-                        .map_err(|e| e.to_string())?,
-                )?
-                .sw()
-                .0;
+                let sw = csend_get_state(ch)?;
                 Ok((info.version, info.key_version, sw))
             }) {
                 Ok((v, kv, sw)) => obs.is(

@@ -2,12 +2,11 @@
 //! READ BINARY at the end of a file, chaining.
 
 use kart_apdu::gp::SecurityLevel;
-use kart_apdu::Command;
 use kart_spec::WrongLe;
 
 use super::{
-    apdu, cmd, csend, expect_ok, read_binary, update_binary, Obs, Step, Suite, Verdict,
-    EF_CERT_AUTH, END_OF_FILE, OK, WRONG_LENGTH, WRONG_OFFSET,
+    apdu, cmd, csend, csend_get_state, expect_ok, read_binary, update_binary, Obs, Step, Suite,
+    Verdict, EF_CERT_AUTH, END_OF_FILE, OK, WRONG_LENGTH, WRONG_OFFSET,
 };
 
 impl Suite<'_, '_> {
@@ -153,14 +152,7 @@ impl Suite<'_, '_> {
             let first = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw().0;
             let last = csend(ch, &cmd(0x00, 0xD6, 0, 0, &b))?.sw().0;
             let open = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw().0;
-            let other = csend(
-                ch,
-                &Command::new(0x00, 0xCA, 0xDF, 0x71)
-                    .with_le(256)
-                    .map_err(|e| e.to_string())?,
-            )?
-            .sw()
-            .0;
+            let other = csend_get_state(ch)?;
             Ok([first, last, open, other])
         })?;
         obs.sw("first part (CLA 10)", sws[0], OK);
