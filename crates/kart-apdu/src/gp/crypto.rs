@@ -197,21 +197,16 @@ pub fn des3_cbc_decrypt(key: &[u8], iv: &[u8; 8], buf: &mut [u8]) -> Result<(), 
 
 /// 2-key 3DES-ECB encryption in place (used by EMV CPS and VISA2 diversification).
 pub fn des3_ecb_encrypt(key: &[u8], buf: &mut [u8]) -> Result<(), GpError> {
-    if key.len() != 16 {
-        return Err(des3_key_error(key.len()));
-    }
-    if buf.len() % DES_BLOCK != 0 {
-        return Err(GpError::Crypto("data is not a whole number of blocks"));
-    }
-    let c = TdesEde2::new_from_slice(key).map_err(|_| des3_key_error(key.len()))?;
-    for chunk in buf.chunks_exact_mut(DES_BLOCK) {
-        c.encrypt_block(GenericArray::from_mut_slice(chunk));
-    }
-    Ok(())
+    des3_ecb(key, buf, true)
 }
 
 /// 2-key 3DES-ECB decryption in place.
 pub fn des3_ecb_decrypt(key: &[u8], buf: &mut [u8]) -> Result<(), GpError> {
+    des3_ecb(key, buf, false)
+}
+
+/// 2-key 3DES-ECB in place over whole blocks, one way or the other.
+fn des3_ecb(key: &[u8], buf: &mut [u8], encrypt: bool) -> Result<(), GpError> {
     if key.len() != 16 {
         return Err(des3_key_error(key.len()));
     }
@@ -220,7 +215,12 @@ pub fn des3_ecb_decrypt(key: &[u8], buf: &mut [u8]) -> Result<(), GpError> {
     }
     let c = TdesEde2::new_from_slice(key).map_err(|_| des3_key_error(key.len()))?;
     for chunk in buf.chunks_exact_mut(DES_BLOCK) {
-        c.decrypt_block(GenericArray::from_mut_slice(chunk));
+        let block = GenericArray::from_mut_slice(chunk);
+        if encrypt {
+            c.encrypt_block(block);
+        } else {
+            c.decrypt_block(block);
+        }
     }
     Ok(())
 }
