@@ -9,7 +9,7 @@
 use std::fmt::Display;
 use std::time::Instant;
 
-use kart_apdu::gp::{SecureChannel, SecurityLevel};
+use kart_apdu::gp::{KeySet, ScpParams, SecureChannel, SecurityLevel};
 use kart_apdu::{Card, Command, Response};
 use kart_spec::Protocol;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -370,18 +370,22 @@ impl<'t> Suite<'_, 't> {
         self.sw(&apdu(0x00, 0xA4, 0x02, 0x0C, &fid.to_be_bytes(), None))
     }
 
+    /// Selects the applet and gives the issuer's keys for this card's profile.
+    fn applet_channel_keys(&mut self) -> Step<(KeySet, ScpParams)> {
+        self.select_applet()?;
+        self.setup
+            .issuer
+            .channel_keys(self.setup.profile)
+            .map_err(|e| e.to_string())
+    }
+
     /// Selects the applet, opens a secure channel at `level` and runs `f` in it.
     fn with_channel<R>(
         &mut self,
         level: SecurityLevel,
         f: impl FnOnce(&mut Chan<'_, 't>) -> Step<R>,
     ) -> Step<R> {
-        self.select_applet()?;
-        let (keys, params) = self
-            .setup
-            .issuer
-            .channel_keys(self.setup.profile)
-            .map_err(|e| e.to_string())?;
+        let (keys, params) = self.applet_channel_keys()?;
         let caps = self.setup.profile.caps();
         let inner = Card::with_caps(&mut self.probe, caps);
         let mut ch = SecureChannel::open(inner, &keys, &params, level).map_err(|e| {
@@ -398,12 +402,7 @@ impl<'t> Suite<'_, 't> {
     /// C-MAC (see [`SecureChannel::open_with_wrong_host_cryptogram`]): the
     /// card's status word. Costs the card one authentication try.
     fn wrong_host_cryptogram(&mut self, level: SecurityLevel) -> Step<u16> {
-        self.select_applet()?;
-        let (keys, params) = self
-            .setup
-            .issuer
-            .channel_keys(self.setup.profile)
-            .map_err(|e| e.to_string())?;
+        let (keys, params) = self.applet_channel_keys()?;
         let mut inner = Card::with_caps(&mut self.probe, self.setup.profile.caps());
         let sw = SecureChannel::open_with_wrong_host_cryptogram(&mut inner, &keys, &params, level)
             .map_err(|e| format!("EXTERNAL AUTHENTICATE was not reached: {e}"))?;
