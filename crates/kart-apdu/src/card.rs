@@ -13,7 +13,7 @@ use crate::command::{
 };
 use crate::response::Response;
 use crate::status::{StatusError, StatusWord};
-use crate::transport::{CardCaps, Transport, TransportError};
+use crate::transport::{transmit_command, CardCaps, Transport, TransportError};
 use thiserror::Error;
 use zeroize::Zeroize;
 
@@ -420,18 +420,15 @@ fn part_of(
 /// secure channel can sit on top of it and another `Card` on top of that.
 impl<T: Transport> Transport for Card<T> {
     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        let cmd = Command::decode(apdu)
-            .map_err(|e| TransportError::Other(format!("invalid command APDU: {e}")))?;
-        match self.send(&cmd) {
-            Ok(resp) => {
-                rx.clear();
-                rx.extend_from_slice(resp.data());
-                rx.extend_from_slice(&resp.sw().to_bytes());
-                Ok(())
-            }
-            Err(CardError::Transport(e)) => Err(e),
-            Err(e) => Err(TransportError::Malformed(e.to_string())),
-        }
+        transmit_command(
+            apdu,
+            rx,
+            |cmd| self.send(cmd),
+            |e| match e {
+                CardError::Transport(e) => e,
+                e => TransportError::Malformed(e.to_string()),
+            },
+        )
     }
 
     fn capabilities(&self) -> CardCaps {

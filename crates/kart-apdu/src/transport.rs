@@ -120,3 +120,22 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
         (**self).capabilities()
     }
 }
+
+/// Serves one raw APDU through a command-level `send` (a [`Card`](crate::Card)
+/// or a secure channel): decodes it, sends it and writes the response's data
+/// and status word into `rx`. Errors below the APDU level pass through
+/// `map_err`, so each layer says what failed in its own words.
+pub(crate) fn transmit_command<E>(
+    apdu: &[u8],
+    rx: &mut Vec<u8>,
+    send: impl FnOnce(&crate::Command) -> Result<crate::Response, E>,
+    map_err: impl FnOnce(E) -> TransportError,
+) -> Result<(), TransportError> {
+    let cmd = crate::Command::decode(apdu)
+        .map_err(|e| TransportError::Other(format!("invalid command APDU: {e}")))?;
+    let resp = send(&cmd).map_err(map_err)?;
+    rx.clear();
+    rx.extend_from_slice(resp.data());
+    rx.extend_from_slice(&resp.sw().to_bytes());
+    Ok(())
+}

@@ -5,6 +5,7 @@ use super::scp02::Scp02;
 use super::scp03::Scp03;
 use super::session::Session;
 use super::{diversify, Diversification, GpError, KeySet, ScpVersion, SecurityLevel, MAC_LEN};
+use crate::transport::transmit_command;
 use crate::{CardCaps, Command, Response, StatusWord, Transport, TransportError};
 use subtle::ConstantTimeEq;
 
@@ -399,18 +400,15 @@ fn external_authenticate<T: Transport>(
 /// above splits or chains commands to sizes that still fit once wrapped.
 impl<T: Transport> Transport for SecureChannel<T> {
     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        let cmd = Command::decode(apdu)
-            .map_err(|e| TransportError::Other(format!("invalid command APDU: {e}")))?;
-        match self.send(&cmd) {
-            Ok(resp) => {
-                rx.clear();
-                rx.extend_from_slice(resp.data());
-                rx.extend_from_slice(&resp.sw().to_bytes());
-                Ok(())
-            }
-            Err(GpError::Transport(e)) => Err(e),
-            Err(e) => Err(TransportError::Other(format!("secure channel: {e}"))),
-        }
+        transmit_command(
+            apdu,
+            rx,
+            |cmd| self.send(cmd),
+            |e| match e {
+                GpError::Transport(e) => e,
+                e => TransportError::Other(format!("secure channel: {e}")),
+            },
+        )
     }
 
     fn capabilities(&self) -> CardCaps {
