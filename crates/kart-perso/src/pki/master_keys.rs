@@ -164,12 +164,24 @@ impl MasterKeys {
 
     /// Parse the JSON format described in the module docs.
     pub fn from_json(json: &str) -> Result<Self, PkiError> {
-        let repr: FileRepr<'_> = serde_json::from_str(json)
-            .map_err(|e| PkiError::MasterKeys(format!("not a valid keys file: {e}")))?;
+        // serde_json's messages quote the offending value, which may be a key
+        // typed into the wrong field: say where, never what.
+        let repr: FileRepr<'_> = serde_json::from_str(json).map_err(|e| {
+            PkiError::MasterKeys(format!(
+                "not a valid keys file: {} error at line {}, column {} (the value is not shown: it may be a key)",
+                match e.classify() {
+                    serde_json::error::Category::Io => "read",
+                    serde_json::error::Category::Syntax => "JSON syntax",
+                    serde_json::error::Category::Data => "field type or name",
+                    serde_json::error::Category::Eof => "unexpected end of file",
+                },
+                e.line(),
+                e.column()
+            ))
+        })?;
         if repr.format != FORMAT {
             return Err(PkiError::MasterKeys(format!(
-                "format is '{}', expected '{FORMAT}'",
-                repr.format
+                "format field: unknown format, expected '{FORMAT}'"
             )));
         }
         let mut sets = Vec::with_capacity(repr.key_sets.len());
