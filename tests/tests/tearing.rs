@@ -524,19 +524,16 @@ fn vendor_c_concurrent_readers_with_pulled_cards() {
 }
 
 #[test]
-#[ignore = "open: kart-perso station marks failed (card released) or spoiled a LOCKED, authentic card when the reader times out after SET STATUS LOCKED or during read-back"]
 fn vendor_a_reader_loses_the_answer_to_every_apdu() {
     lost_answer_at_every_apdu("vendor-a");
 }
 
 #[test]
-#[ignore = "open: kart-perso station marks failed (card released) or spoiled a LOCKED, authentic card when the reader times out after SET STATUS LOCKED or during read-back"]
 fn vendor_b_reader_loses_the_answer_to_every_apdu() {
     lost_answer_at_every_apdu("vendor-b");
 }
 
 #[test]
-#[ignore = "open: kart-perso station marks failed (card released) or spoiled a LOCKED, authentic card when the reader times out after SET STATUS LOCKED or during read-back"]
 fn vendor_c_reader_loses_the_answer_to_every_apdu() {
     lost_answer_at_every_apdu("vendor-c");
 }

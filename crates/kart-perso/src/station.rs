@@ -13,6 +13,14 @@
 //!    and marks it `verified`, or `failed` with the reason. A card pulled
 //!    mid-way leaves the application `writing` until the card comes back.
 //!
+//! Only the card's own refusal (a status word) or a failure before the card
+//! is written fails an application and frees the card for another; only a
+//! card read back and found wrong is spoiled. A lost answer (reader
+//! time-out, card reset, reader gone) or garbage from the card leaves the
+//! card's state unknown — it may be LOCKED and authentic already — so it is
+//! handled as a pulled card: the application stays `writing` or `written`,
+//! bound to that card, and is resumed or verified when the card comes back.
+//!
 //! A station is shared by reference between threads, one per reader, each
 //! with its own transport; the journal, mailer and CRN allocator are locked
 //! per call.
@@ -34,7 +42,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use kart_apdu::{Card, CardError, Transport, TransportError};
+use kart_apdu::{Card, Transport};
 use kart_spec::{Profile, Spec};
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -46,12 +54,12 @@ use crate::journal::{Journal, JournalError, Recovery, Report, State, Status, Ste
 use crate::personalize::{personalize, probe, CardInfo, Job, Outcome, PersoError};
 use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
-use crate::read::ReadError;
 use crate::record::{Batch, BatchError, IdentityRecord, Pin, RecordError, TrackingCode, Validator};
-use crate::verify::{TrustAnchors, Verifier, VerifyError};
+use crate::verify::{TrustAnchors, Verifier};
 
 mod judge;
 mod rejected;
+mod uncertain;
 
 use judge::{judge, Expected};
 use rejected::rejections;
@@ -129,7 +137,9 @@ pub enum Served {
         /// APDUs exchanged while writing (0 when only verified on recovery).
         apdus: u64,
     },
-    /// The card left the reader; the application waits for it in the journal.
+    /// The card left the reader, or its state is unknown (the reader lost an
+    /// answer, the card answered garbage): the application waits in the
+    /// journal, bound to this card; present the card again to resume.
     Pulled {
         /// The application.
         tracking: TrackingCode,
@@ -379,7 +389,9 @@ impl Station {
                 };
                 self.verify_and_mark(card, tracking, &expected)
             }
-            Err(PersoError::CardRemoved { .. }) => Ok(Served::Pulled {
+            // The card may have carried out the command whose answer was
+            // lost: it stays bound to the application, never freed.
+            Err(e) if uncertain::perso(&e) => Ok(Served::Pulled {
                 tracking: tracking.clone(),
                 csn,
             }),
@@ -413,7 +425,8 @@ impl Station {
 
     /// Verifies the card with [`crate::verify`]; marks the application
     /// verified, or spoiled when the card does not verify. A card pulled
-    /// while reading stays `written` and is verified when it comes back.
+    /// or unanswered while reading stays `written` and is verified when it
+    /// comes back.
     fn verify_and_mark<T: Transport>(
         &self,
         card: &mut Card<T>,
@@ -427,13 +440,7 @@ impl Station {
         }
         let judged = match verifier.verify(card) {
             Ok(verdict) => judge(&verdict, expected),
-            Err(
-                VerifyError::Read(ReadError::Card {
-                    source: CardError::Transport(TransportError::CardRemoved),
-                    ..
-                })
-                | VerifyError::Card(CardError::Transport(TransportError::CardRemoved)),
-            ) => {
+            Err(e) if uncertain::read_back(&e) => {
                 let csn = self.status(tracking)?.card_serial.unwrap_or_default();
                 return Ok(Served::Pulled {
                     tracking: tracking.clone(),
