@@ -1,15 +1,17 @@
 //! A station runs a batch: valid records become verified cards, invalid ones
-//! are reported with their reasons, a card that answers garbage fails its
-//! application and the batch goes on.
+//! are reported with their reasons, a card that refuses a write fails its
+//! application, a card that answers garbage mid-write keeps its application
+//! until it works again, and the batch goes on.
 
 mod perso_support;
 
 use std::os::unix::fs::PermissionsExt;
 
+use kart_apdu::{CardCaps, Transport, TransportError};
 use kart_perso::journal::State;
 use kart_perso::pki::SecureChannelAlgorithm;
 use kart_perso::station::Served;
-use kart_sim::Faults;
+use kart_sim::{Faults, SimCard};
 use kart_spec::Scp;
 use perso_support::*;
 
@@ -89,8 +91,42 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
         .all(|l| l.contains(" id_pin=") && l.contains(" puk=")));
 }
 
+/// A reader between the station and a simulated card that, from APDU
+/// `from` on, hands the station `answer` instead of the card's response.
+/// With `card_sees_it` the card carries each command out first (its answer
+/// is garbled on the way back); without, the card never sees it.
+struct Tampering<'a> {
+    card: &'a mut SimCard,
+    from: u64,
+    sent: u64,
+    answer: &'static [u8],
+    card_sees_it: bool,
+}
+
+impl Transport for Tampering<'_> {
+    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        self.sent += 1;
+        if self.sent < self.from {
+            return self.card.transmit(apdu, rx);
+        }
+        if self.card_sees_it {
+            self.card.transmit(apdu, rx)?;
+        }
+        rx.clear();
+        rx.extend_from_slice(self.answer);
+        Ok(())
+    }
+    fn capabilities(&self) -> CardCaps {
+        self.card.capabilities()
+    }
+}
+
+/// APDU 12 of a vendor-c run is past the probe: the application is
+/// `writing` on the card when the fault strikes.
+const MID_WRITE: u64 = 12;
+
 #[test]
-fn card_answering_garbage_fails_its_application_and_the_batch_goes_on() {
+fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
     let batch = batch_file(dir.path(), &rows, 3000);
@@ -99,12 +135,73 @@ fn card_answering_garbage_fails_its_application_and_the_batch_goes_on() {
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
 
+    // 34 56 is no status word (ISO/IEC 7816-4 §5.6: SW1 is 6X or 9X), so
+    // what the card did with the command is unknown.
     let mut bad = station_sim(dir.path(), profile, 1);
-    bad.set_faults(Faults::default().garbage_from(12));
+    let mut garbling = Tampering {
+        card: &mut bad,
+        from: MID_WRITE,
+        sent: 0,
+        answer: &[0x12, 0x34, 0x56],
+        card_sees_it: true,
+    };
+    let bad_csn = match station.serve("reader-0", &mut garbling, profile).unwrap() {
+        Served::Pulled { tracking, csn } => {
+            assert_eq!(tracking, code(1));
+            csn
+        }
+        other => panic!("{other:?}"),
+    };
+    // Not failed, not released: the application waits, bound to that card.
+    let status = station.status(&code(1)).unwrap();
+    assert_eq!(status.state, State::Writing);
+    assert_eq!(status.card_serial.as_deref(), Some(bad_csn.as_str()));
+
+    // The batch goes on with the next application on another card.
+    let mut good = station_sim(dir.path(), profile, 2);
+    assert!(matches!(
+        station.serve("reader-0", &mut good, profile).unwrap(),
+        Served::Issued { ref tracking, .. } if *tracking == code(2)
+    ));
+
+    // Working again, the card resumes its own application.
+    bad.reinsert();
     match station.serve("reader-0", &mut bad, profile).unwrap() {
+        Served::Issued { tracking, csn, .. } => {
+            assert_eq!((tracking, csn), (code(1), bad_csn));
+        }
+        other => panic!("{other:?}"),
+    }
+    let report = station.report().unwrap();
+    assert_eq!(
+        (report.issued, report.failed, report.in_progress),
+        (2, 0, 0)
+    );
+}
+
+#[test]
+fn card_refusing_a_write_fails_its_application_and_the_batch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
+    let batch = batch_file(dir.path(), &rows, 3000);
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile("vendor-c").unwrap();
+
+    // 6A84, not enough memory: the card said no and did nothing.
+    let mut full = station_sim(dir.path(), profile, 1);
+    let mut refusing = Tampering {
+        card: &mut full,
+        from: MID_WRITE,
+        sent: 0,
+        answer: &[0x6A, 0x84],
+        card_sees_it: false,
+    };
+    match station.serve("reader-0", &mut refusing, profile).unwrap() {
         Served::Failed { tracking, reason } => {
             assert_eq!(tracking, code(1));
-            assert!(!reason.is_empty());
+            assert!(reason.contains("6A84"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
@@ -115,7 +212,7 @@ fn card_answering_garbage_fails_its_application_and_the_batch_goes_on() {
     let mut good = station_sim(dir.path(), profile, 2);
     assert!(matches!(
         station.serve("reader-0", &mut good, profile).unwrap(),
-        Served::Issued { .. }
+        Served::Issued { ref tracking, .. } if *tracking == code(2)
     ));
     assert_eq!(station.status(&code(2)).unwrap().state, State::Verified);
 }
