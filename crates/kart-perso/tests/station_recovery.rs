@@ -1,8 +1,12 @@
 //! Pulled cards and crashed stations: the application waits in the journal,
 //! the card comes back, and the run ends verified with exactly one issuance.
+//! A reader that loses the card's answer is handled like a pulled card.
 
 mod perso_support;
 
+use std::time::Duration;
+
+use kart_apdu::{CardCaps, Transport, TransportError};
 use kart_perso::journal::{Journal, State};
 use kart_perso::station::Served;
 use kart_sim::{Faults, SimCard};
@@ -227,4 +231,100 @@ fn locked_card_that_does_not_verify_is_spoiled() {
         other => panic!("{other:?}"),
     }
     assert_eq!(station.status(&code(1)).unwrap().state, State::Spoiled);
+}
+
+/// A reader that times out on the answer to APDU `at` after the card
+/// carried the command out (the answer is lost on the way back).
+struct LosingReader<'a> {
+    card: &'a mut SimCard,
+    at: u64,
+    sent: u64,
+}
+
+impl Transport for LosingReader<'_> {
+    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        self.sent += 1;
+        let answer = self.card.transmit(apdu, rx);
+        if self.sent == self.at {
+            return Err(TransportError::Timeout(Duration::from_secs(5)));
+        }
+        answer
+    }
+    fn capabilities(&self) -> CardCaps {
+        self.card.capabilities()
+    }
+}
+
+/// Position (1-based) of the SET STATUS LOCKED command (INS F0, the last
+/// one of a run) in a clean run.
+fn set_status_locked_at(profile_id: &str) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    let station = station(dir.path(), "probe");
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile(profile_id).unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    assert!(matches!(
+        station.serve("r", &mut card, profile).unwrap(),
+        Served::Issued { .. }
+    ));
+    let entries = card.log().entries();
+    let at = entries.iter().rposition(|e| e.ins == 0xF0).unwrap();
+    at as u64 + 1
+}
+
+/// The station loses the answer to APDU `at` of the first run: the
+/// application must stay `left` (bound to the card, not failed or spoiled),
+/// and the card put back must end issued to that one application.
+fn lost_answer_resumes(profile_id: &str, at: u64, left: State) {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
+    let batch = batch_file(dir.path(), &rows, 3000);
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile(profile_id).unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    let mut reader = LosingReader {
+        card: &mut card,
+        at,
+        sent: 0,
+    };
+    let served = station.serve("reader-0", &mut reader, profile).unwrap();
+    let Served::Pulled { tracking, csn } = served else {
+        panic!("{profile_id}, answer {at} lost: {served:?}");
+    };
+    assert_eq!(tracking, code(1));
+    let status = station.status(&code(1)).unwrap();
+    assert_eq!(status.state, left, "{profile_id}");
+    assert_eq!(status.card_serial.as_deref(), Some(csn.as_str()));
+
+    card.reinsert();
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued {
+            tracking,
+            csn: again,
+            ..
+        } => {
+            assert_eq!((tracking, again), (code(1), csn));
+        }
+        other => panic!("{profile_id}: {other:?}"),
+    }
+    // The second application is still queued, for another card.
+    assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
+}
+
+#[test]
+fn answer_to_set_status_locked_lost_keeps_the_locked_card_bound_to_its_application() {
+    for profile_id in ["vendor-a", "vendor-b", "vendor-c"] {
+        lost_answer_resumes(profile_id, set_status_locked_at(profile_id), State::Writing);
+    }
+}
+
+#[test]
+fn answer_lost_during_read_back_leaves_the_application_written_until_verified() {
+    for profile_id in ["vendor-a", "vendor-b", "vendor-c"] {
+        lost_answer_resumes(profile_id, full_run_apdus(profile_id), State::Written);
+    }
 }
