@@ -182,7 +182,7 @@ fn record(
             tracking: tracking.to_string(),
             reader: reader.to_owned(),
             result: "pulled",
-            detail: format!("card {csn} left the reader; put it back and run again to resume"),
+            detail: format!("card {csn} left the reader or its answer was lost; put it back and run again to resume"),
             ok: false,
             modelled,
         },
