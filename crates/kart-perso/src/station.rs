@@ -59,10 +59,12 @@ use crate::verify::{TrustAnchors, Verifier};
 
 mod judge;
 mod rejected;
+mod spoil;
 mod uncertain;
 
 use judge::{judge, Expected};
 use rejected::rejections;
+pub use spoil::{spoil, SpoilError, Spoiled};
 
 /// Longest reason stored in the journal.
 const MAX_REASON: usize = 900;

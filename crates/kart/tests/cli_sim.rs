@@ -904,3 +904,171 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
         stderr(&o)
     );
 }
+
+/// A station directory whose journal holds the sample batch's first
+/// application issued on a simulated card and its second left `writing` on
+/// a card that never came back (as a pulled card or a lost answer leaves
+/// it; driven through the journal, since a simulated card always answers).
+fn station_with_a_lost_card(dir: &Path) -> (PathBuf, PathBuf) {
+    use kart_perso::journal::Journal;
+    use kart_perso::record::TrackingCode;
+    let issuer = issuer(dir);
+    let batch = sample_batch(dir, |line| line <= 3);
+    std::fs::create_dir_all(dir.join("kart-station")).unwrap();
+    let mut journal = Journal::open(dir.join("kart-station/journal.db")).unwrap();
+    let lost = TrackingCode::parse("140409040023").unwrap();
+    journal
+        .enqueue_batch(&batch.display().to_string(), [&lost])
+        .unwrap();
+    journal.claim_next("kart", "sim-0").unwrap().unwrap();
+    journal
+        .mark_writing(&lost, "DEAD0000CHIP0001", "vendor-a")
+        .unwrap();
+    drop(journal);
+    let o = kart_in(
+        dir,
+        &[
+            "personalize",
+            "--json",
+            "--reader",
+            "sim:vendor-a",
+            "--issuer",
+            issuer.to_str().unwrap(),
+            batch.to_str().unwrap(),
+        ],
+    );
+    let v = json(&o);
+    let issued = issued_only(&v);
+    assert_eq!(issued.len(), 1, "{v}");
+    assert_eq!(issued[0]["tracking_code"], "140409040015", "{v}");
+    assert_eq!(
+        v["report"]["in_progress"], 1,
+        "the lost card's application waits: {v}"
+    );
+    (issuer, batch)
+}
+
+#[test]
+fn spoil_closes_an_application_whose_card_never_came_back_and_requeue_reissues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (issuer, batch) = station_with_a_lost_card(dir.path());
+
+    let o = kart_in(
+        dir.path(),
+        &["spoil", "140409040023", "--reason", "chip dead", "--json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["command"], "spoil");
+    assert_eq!(v["state"], "spoiled");
+    assert_eq!(v["card_serial"], "DEAD0000CHIP0001");
+    let o = kart_in(dir.path(), &["report", "--json"]);
+    let v = json(&o);
+    assert_eq!(
+        (v["spoiled"].as_u64(), v["in_progress"].as_u64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
+    assert!(v["reasons"].to_string().contains("chip dead"), "{v}");
+
+    // Spoiled twice without --requeue: refused, with the way forward.
+    let o = kart_in(dir.path(), &["spoil", "140409040023", "--reason", "again"]);
+    assert_eq!(code(&o), 2);
+    assert!(one_line_error(&o).contains("--requeue"));
+
+    // --requeue: the next run issues it on another card.
+    let o = kart_in(
+        dir.path(),
+        &[
+            "spoil",
+            "140409040023",
+            "--reason",
+            "chip dead",
+            "--requeue",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("queued for a new card"),
+        "{}",
+        stdout(&o)
+    );
+    let o = kart_in(
+        dir.path(),
+        &[
+            "personalize",
+            "--json",
+            "--reader",
+            "sim:vendor-a",
+            "--issuer",
+            issuer.to_str().unwrap(),
+            batch.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let issued = issued_only(&v);
+    assert_eq!(issued.len(), 1, "{v}");
+    assert_eq!(issued[0]["tracking_code"], "140409040023", "{v}");
+    let journal =
+        kart_perso::journal::Journal::open(dir.path().join("kart-station/journal.db")).unwrap();
+    let status = journal
+        .status(&kart_perso::record::TrackingCode::parse("140409040023").unwrap())
+        .unwrap();
+    assert_eq!(status.attempts, 2);
+    assert_ne!(status.card_serial.as_deref(), Some("DEAD0000CHIP0001"));
+    assert_eq!(
+        (
+            v["report"]["issued"].as_u64(),
+            v["report"]["in_progress"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+}
+
+#[test]
+fn spoil_refuses_verified_and_unknown_applications_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    station_with_a_lost_card(dir.path());
+    let o = kart_in(
+        dir.path(),
+        &[
+            "spoil",
+            "140409040015",
+            "--reason",
+            "holder says lost",
+            "--requeue",
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("verified") && line.contains("new application"),
+        "{line}"
+    );
+    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    assert_eq!(
+        (v["issued"].as_u64(), v["spoiled"].as_u64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
+
+    let o = kart_in(
+        dir.path(),
+        &["spoil", "140409040031", "--reason", "x", "--json"],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = kart_in(dir.path(), &["spoil", "12345", "--reason", "x"]);
+    assert_eq!(code(&o), 2);
+    one_line_error(&o);
+    let o = kart(&[
+        "spoil",
+        "140409040023",
+        "--reason",
+        "x",
+        "--journal",
+        "/nonexistent/j.db",
+    ]);
+    assert_eq!(code(&o), 7);
+}

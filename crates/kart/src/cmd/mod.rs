@@ -11,6 +11,7 @@ pub mod read;
 pub mod readers;
 pub mod report;
 pub mod script;
+pub mod spoil;
 pub mod verify;
 
 use crate::config::Config;
@@ -98,6 +99,9 @@ pub enum Command {
     Issuer(issuer::Args),
     /// Batch status from the journal: issued, failed with reasons, pending.
     Report(report::Args),
+    /// Close an application whose card never came back: spoil the card
+    /// (never reused), optionally `--requeue` it for a new card.
+    Spoil(spoil::Args),
     /// The full flow on simulated cards: demo issuer, sample batch, report.
     Demo(demo::Args),
     /// Measure per-card cost (APDUs, bytes, card and software time) and
@@ -119,6 +123,7 @@ impl Command {
             Command::Qa(_) => "qa",
             Command::Issuer(_) => "issuer",
             Command::Report(_) => "report",
+            Command::Spoil(_) => "spoil",
             Command::Demo(_) => "demo",
             Command::Bench(_) => "bench",
         }
@@ -138,6 +143,7 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<Outcome, CliError> {
         Command::Qa(a) => qa::run(&a, ctx),
         Command::Issuer(a) => issuer::run(&a, ctx),
         Command::Report(a) => report::run(&a, ctx),
+        Command::Spoil(a) => spoil::run(&a, ctx),
         Command::Demo(a) => demo::run(&a, ctx),
         Command::Bench(a) => bench::run(&a, ctx),
     }
