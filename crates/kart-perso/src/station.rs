@@ -247,12 +247,12 @@ impl Station {
 
     /// Counts and step timings for the end-of-run report.
     pub fn report(&self) -> Result<Report, StationError> {
-        Ok(self.journal().report()?)
+        Ok(self.journal(|j| j.report())?)
     }
 
     /// Where an application stands in the journal.
     pub fn status(&self, tracking: &TrackingCode) -> Result<Status, StationError> {
-        Ok(self.journal().status(tracking)?)
+        Ok(self.journal(|j| j.status(tracking))?)
     }
 
     /// Reads a batch file, queues its valid records (idempotent: a re-run
@@ -271,22 +271,23 @@ impl Station {
         }
         let rejected = rejections(&load.rejected);
         let name = path.display().to_string();
-        let mut journal = self.journal();
-        // Rejections first: a code both rejected and valid in one file fails.
-        journal.reject(
-            &name,
-            rejected
-                .iter()
-                .map(|(code, reason)| (code, reason.as_str())),
-        )?;
-        let report = journal.enqueue_batch(&name, valid.iter().map(|r| &r.tracking_code))?;
-        drop(journal);
+        let report = self.journal(|journal| {
+            // Rejections first: a code both rejected and valid in one file fails.
+            journal.reject(
+                &name,
+                rejected
+                    .iter()
+                    .map(|(code, reason)| (code, reason.as_str())),
+            )?;
+            journal.enqueue_batch(&name, valid.iter().map(|r| &r.tracking_code))
+        })?;
         load.queued = report.added;
         load.already_present = report.already_present;
-        let mut records = lock(&self.records);
-        for record in valid {
-            records.insert(record.tracking_code.as_str().to_owned(), record);
-        }
+        lock(&self.records).extend(
+            valid
+                .into_iter()
+                .map(|record| (record.tracking_code.as_str().to_owned(), record)),
+        );
         Ok(load)
     }
 
@@ -301,8 +302,7 @@ impl Station {
         let info = probe(&mut card, profile).map_err(StationError::Probe)?;
         let csn = info.cplc.csn_hex();
         let waiting = self
-            .journal()
-            .unfinished_for_card(&csn)?
+            .journal(|j| j.unfinished_for_card(&csn))?
             .filter(|u| u.recovery != Recovery::Requeue);
         if let Some(unfinished) = waiting {
             return self.resume(&mut card, profile, &info, &unfinished.status);
@@ -314,12 +314,13 @@ impl Station {
             return Ok(Served::QueueEmpty);
         };
         let Some(record) = self.record(&tracking) else {
-            self.journal().release(&tracking)?;
+            self.journal(|j| j.release(&tracking))?;
             return Err(StationError::RecordMissing(tracking));
         };
-        if let Err(e) = self.journal().mark_writing(&tracking, &csn, &profile.id) {
+        let writing = self.journal(|j| j.mark_writing(&tracking, &csn, &profile.id));
+        if let Err(e) = writing {
             // The card is taken, issued or spoiled: the application waits for another.
-            self.journal().release(&tracking)?;
+            self.journal(|j| j.release(&tracking))?;
             return Err(e.into());
         }
         self.write_and_verify(&mut card, profile, &info, &record)
@@ -338,7 +339,7 @@ impl Station {
         if info.lifecycle == Lifecycle::Locked {
             if status.state == State::Writing {
                 // Pulled after the last write landed: the content decides.
-                self.journal().mark_written(tracking)?;
+                self.journal(|j| j.mark_written(tracking))?;
             }
             let crn = lock(&self.crns).allocate(&csn, tracking.as_str())?;
             let expected = Expected {
@@ -352,7 +353,7 @@ impl Station {
         let Some(record) = self.record(tracking) else {
             return Err(StationError::RecordMissing(tracking.clone()));
         };
-        self.journal().mark_writing(tracking, &csn, &profile.id)?;
+        self.journal(|j| j.mark_writing(tracking, &csn, &profile.id))?;
         self.write_and_verify(card, profile, info, &record)
     }
 
@@ -379,7 +380,7 @@ impl Station {
         match personalize(card, profile, &self.issuer, info, &job, now) {
             Ok(outcome) => {
                 self.record_steps(tracking, &outcome)?;
-                self.journal().mark_written(tracking)?;
+                self.journal(|j| j.mark_written(tracking))?;
                 let pin = std::str::from_utf8(pins.id_pin.expose())
                     .ok()
                     .and_then(|digits| Pin::parse(digits).ok());
@@ -399,7 +400,7 @@ impl Station {
             }),
             Err(e) => {
                 let reason = bounded(&e.to_string());
-                self.journal().mark_failed(tracking, &reason)?;
+                self.journal(|j| j.mark_failed(tracking, &reason))?;
                 Ok(Served::Failed {
                     tracking: tracking.clone(),
                     reason,
@@ -409,20 +410,21 @@ impl Station {
     }
 
     fn record_steps(&self, tracking: &TrackingCode, outcome: &Outcome) -> Result<(), StationError> {
-        let mut journal = self.journal();
-        for s in &outcome.steps {
-            journal.mark_step(
-                tracking,
-                &Step::new(
-                    s.name.clone(),
-                    s.duration,
-                    u32::try_from(s.apdus).unwrap_or(u32::MAX),
-                    s.bytes_sent,
-                    s.bytes_received,
-                ),
-            )?;
-        }
-        Ok(())
+        self.journal(|journal| {
+            for s in &outcome.steps {
+                journal.mark_step(
+                    tracking,
+                    &Step::new(
+                        s.name.clone(),
+                        s.duration,
+                        u32::try_from(s.apdus).unwrap_or(u32::MAX),
+                        s.bytes_sent,
+                        s.bytes_received,
+                    ),
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Verifies the card with [`crate::verify`]; marks the application
@@ -453,7 +455,7 @@ impl Station {
         };
         match judged {
             Ok(()) => {
-                self.journal().mark_verified(tracking)?;
+                self.journal(|j| j.mark_verified(tracking))?;
                 let csn = self.status(tracking)?.card_serial.unwrap_or_default();
                 Ok(Served::Issued {
                     tracking: tracking.clone(),
@@ -464,7 +466,7 @@ impl Station {
             }
             Err(reason) => {
                 let reason = bounded(&format!("verification failed: {reason}"));
-                self.journal().mark_spoiled(tracking, &reason)?;
+                self.journal(|j| j.mark_spoiled(tracking, &reason))?;
                 Ok(Served::Spoiled {
                     tracking: tracking.clone(),
                     reason,
@@ -475,7 +477,7 @@ impl Station {
 
     /// Claims the next queued application for `reader`.
     fn claim(&self, reader: &str) -> Result<Option<TrackingCode>, StationError> {
-        let claim = self.journal().claim_next(&self.name, reader)?;
+        let claim = self.journal(|j| j.claim_next(&self.name, reader))?;
         Ok(claim.map(|c| c.tracking))
     }
 
@@ -483,8 +485,11 @@ impl Station {
         lock(&self.records).get(tracking.as_str()).cloned()
     }
 
-    fn journal(&self) -> MutexGuard<'_, Journal> {
-        lock(&self.journal)
+    /// Runs `f` on the journal. The guard lives only inside this call, so
+    /// no caller can hold the lock across another journal call (a guard kept
+    /// alive in an `if let` scrutinee deadlocked the station that way).
+    fn journal<R>(&self, f: impl FnOnce(&mut Journal) -> R) -> R {
+        f(&mut lock(&self.journal))
     }
 }
 

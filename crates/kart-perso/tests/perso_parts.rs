@@ -182,7 +182,7 @@ fn pin_values_never_cross_the_interface_in_clear() {
         let now = time::OffsetDateTime::now_utc();
         let job = Job::new(&record, &crn, &pins, now.date());
         personalize(&mut card, profile, &issuer, &info, &job, now).unwrap();
-        let wire = wire.lock().unwrap();
+        let wire = wire.lock().unwrap().clone();
         // CHANGE REFERENCE DATA (INS 24) went out, encrypted (C-DEC, spec §7).
         assert!(wire.lines().any(|l| l.starts_with("042401")), "{id}");
         assert!(!wire.contains("3733393134363238"), "{id}: ID PIN in clear");
