@@ -76,18 +76,40 @@ pub struct StationFiles {
     pub journal: PathBuf,
     /// The PIN-mailer file (mode 0600).
     pub mailer: PathBuf,
-    /// The CRN allocator database.
+    /// The issuer's CRN register, shared by every station of the issuer
+    /// (see [`crate::crn`]).
     pub crns: PathBuf,
 }
 
+/// The CRN register's file name in an issuer directory.
+pub const CRN_REGISTER_FILE: &str = "crn.db";
+
 impl StationFiles {
-    /// `journal.db`, `pin-mailer.txt` and `crn.db` in `dir`.
+    /// `journal.db`, `pin-mailer.txt` and `crn.db` all in `dir`: for one
+    /// desk that is alone with its issuer (tests, benchmarks). Stations of a
+    /// real issuer share its register: use [`StationFiles::for_issuer`].
     pub fn in_dir(dir: impl AsRef<Path>) -> Self {
         let dir = dir.as_ref();
         Self {
             journal: dir.join("journal.db"),
             mailer: dir.join("pin-mailer.txt"),
-            crns: dir.join("crn.db"),
+            crns: dir.join(CRN_REGISTER_FILE),
+        }
+    }
+
+    /// `journal.db` and `pin-mailer.txt` in the station's `dir`, and the CRN
+    /// register `crn_register`, the one file every desk of the issuer uses.
+    ///
+    /// ```
+    /// use kart_perso::station::StationFiles;
+    /// let files = StationFiles::for_issuer("desk-3", "issuer/crn.db");
+    /// assert_eq!(files.journal, std::path::Path::new("desk-3/journal.db"));
+    /// assert_eq!(files.crns, std::path::Path::new("issuer/crn.db"));
+    /// ```
+    pub fn for_issuer(dir: impl AsRef<Path>, crn_register: impl Into<PathBuf>) -> Self {
+        Self {
+            crns: crn_register.into(),
+            ..Self::in_dir(dir)
         }
     }
 }
@@ -211,6 +233,9 @@ impl Station {
         issuer: Issuer,
         spec: Spec,
     ) -> Result<Self, StationError> {
+        // The issuer's register first: a station that cannot draw CRNs
+        // must not start, nor leave files behind.
+        let crns = CrnAllocator::open(&files.crns)?;
         let mut journal = Journal::open(&files.journal)?;
         for unfinished in journal.recover()? {
             // Only this station's own stale claims: another station may be
@@ -226,7 +251,7 @@ impl Station {
             spec,
             journal: Mutex::new(journal),
             mailer: Mutex::new(PinMailer::open(&files.mailer)?),
-            crns: Mutex::new(CrnAllocator::open(&files.crns)?),
+            crns: Mutex::new(crns),
             records: Mutex::new(HashMap::new()),
             trust: TrustAnchors::new(issuer.pki.root.clone())
                 .with_intermediate(issuer.pki.card_ca.clone()),
