@@ -50,7 +50,9 @@ use time::OffsetDateTime;
 use crate::card_data::Crn;
 use crate::crn::{CrnAllocator, CrnError};
 use crate::issuer::Issuer;
-use crate::journal::{Journal, JournalError, Recovery, Report, State, Status, Step};
+use crate::journal::{
+    Journal, JournalError, JournalOptions, Recovery, Report, State, Status, Step,
+};
 use crate::personalize::{personalize, probe, CardInfo, Job, Outcome, PersoError};
 use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
@@ -223,9 +225,9 @@ impl std::fmt::Debug for Station {
 }
 
 impl Station {
-    /// Opens the station's files and gives back to the queue every
-    /// application a crashed run of this station (same `name`) claimed but
-    /// never touched a card for.
+    /// Opens the station's files and gives back to the queue every claim
+    /// whose lease ran out (a crashed station's, whatever its name); claims
+    /// of live stations, this name's included, are left alone.
     /// Applications left `writing` or `written` wait for their card.
     pub fn open(
         name: &str,
@@ -233,19 +235,22 @@ impl Station {
         issuer: Issuer,
         spec: Spec,
     ) -> Result<Self, StationError> {
+        Self::open_with(name, files, issuer, spec, &JournalOptions::default())
+    }
+
+    /// [`Station::open`] with explicit journal options (lease, size cap).
+    pub fn open_with(
+        name: &str,
+        files: &StationFiles,
+        issuer: Issuer,
+        spec: Spec,
+        journal_options: &JournalOptions,
+    ) -> Result<Self, StationError> {
         // The issuer's register first: a station that cannot draw CRNs
         // must not start, nor leave files behind.
         let crns = CrnAllocator::open(&files.crns)?;
-        let mut journal = Journal::open(&files.journal)?;
-        for unfinished in journal.recover()? {
-            // Only this station's own stale claims: another station may be
-            // between its claim and its first card command right now.
-            if unfinished.recovery == Recovery::Requeue
-                && unfinished.status.station.as_deref() == Some(name)
-            {
-                journal.release(&unfinished.status.tracking)?;
-            }
-        }
+        let mut journal = Journal::open_with(&files.journal, journal_options)?;
+        journal.reclaim_expired()?;
         Ok(Self {
             name: name.to_owned(),
             spec,
@@ -257,6 +262,11 @@ impl Station {
                 .with_intermediate(issuer.pki.card_ca.clone()),
             issuer,
         })
+    }
+
+    /// The station's name in the journal.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The applet spec and profiles in use.
@@ -500,9 +510,14 @@ impl Station {
         }
     }
 
-    /// Claims the next queued application for `reader`.
+    /// Claims the next queued application for `reader`, renewing the
+    /// leases of the claims this station's other readers hold: a station
+    /// at work keeps what it claimed.
     fn claim(&self, reader: &str) -> Result<Option<TrackingCode>, StationError> {
-        let claim = self.journal(|j| j.claim_next(&self.name, reader))?;
+        let claim = self.journal(|j| {
+            j.renew_leases()?;
+            j.claim_next(&self.name, reader)
+        })?;
         Ok(claim.map(|c| c.tracking))
     }
 

@@ -64,6 +64,8 @@ pub struct CardResult {
 /// Everything the workers did.
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// The station's name in the journal.
+    pub station: String,
     /// One entry per card served.
     pub results: Vec<CardResult>,
     /// Workers that stopped on an error, with it.
@@ -79,6 +81,7 @@ impl Tally {
     /// The results as JSON.
     pub fn to_json(&self) -> serde_json::Value {
         json!({
+            "station": self.station,
             "results": self.results.iter().map(|r| json!({
                 "tracking_code": r.tracking, "reader": r.reader, "result": r.result, "detail": r.detail,
                 "modelled_card_ms": r.modelled.map(|d| d.as_millis()),
@@ -93,7 +96,10 @@ impl Tally {
 /// Runs the station on every source until the queue is empty (or a reader
 /// fails); returns what happened.
 pub fn run_all(run: &Run<'_>, sources: &[Source]) -> Tally {
-    let tally = Mutex::new(Tally::default());
+    let tally = Mutex::new(Tally {
+        station: run.station.name().to_owned(),
+        ..Tally::default()
+    });
     std::thread::scope(|scope| {
         for (i, source) in sources.iter().enumerate() {
             let tally = &tally;

@@ -1089,7 +1089,7 @@ fn issued_crns(v: &Value) -> Vec<String> {
 fn two_station_directories_of_one_issuer_never_repeat_a_crn() {
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
-    let mut crns = Vec::new();
+    let (mut crns, mut stations) = (Vec::new(), Vec::new());
     for (desk, lines) in [("desk-1", 2..=4), ("desk-2", 5..=7)] {
         let rows = dir.path().join(desk);
         let batch = sample_batch(&rows, |l| lines.contains(&l));
@@ -1108,10 +1108,15 @@ fn two_station_directories_of_one_issuer_never_repeat_a_crn() {
             ],
         );
         assert_eq!(code(&o), 0, "{}", stderr(&o));
-        let issued = issued_crns(&json(&o));
+        let v = json(&o);
+        stations.push(v["station"].as_str().unwrap().to_owned());
+        let issued = issued_crns(&v);
         assert_eq!(issued.len(), 3, "{desk}");
         crns.extend(issued);
     }
+    // Without --station, a desk is named after its machine.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(stations, [host.trim(), host.trim()]);
     let distinct: std::collections::BTreeSet<&String> = crns.iter().collect();
     assert_eq!(distinct.len(), 6, "a CRN repeated across desks: {crns:?}");
     // The register is the issuer's, not a desk's.

@@ -67,6 +67,12 @@ CREATE TABLE steps (
 -- Finding the application awaiting a card presented in a reader.
 CREATE INDEX applications_by_card ON applications (card_serial) WHERE card_serial IS NOT NULL;
 ",
+    r"
+-- A claim belongs to one journal connection of one process (owner) until
+-- its lease runs out; only expired leases are taken back (issue 13).
+ALTER TABLE applications ADD COLUMN owner TEXT;
+ALTER TABLE applications ADD COLUMN lease_until_ms INTEGER;
+",
 ];
 
 /// The schema version this program writes.

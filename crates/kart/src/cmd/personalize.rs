@@ -42,7 +42,9 @@ pub struct Args {
     /// every station directory. [default: kart-station]
     #[arg(long, value_name = "DIR")]
     station_dir: Option<PathBuf>,
-    /// The station's name in the journal. [default: kart]
+    /// The station's name in the journal (reports group by it). Claims belong to
+    /// the running process, not to the name, so desks may share one.
+    /// [default: the host name]
     #[arg(long, value_name = "NAME")]
     station: Option<String>,
     /// How long a PC/SC reader waits for the next card, in seconds. [default: 120]
@@ -73,7 +75,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         .station
         .clone()
         .or_else(|| ctx.config.station.clone())
-        .unwrap_or_else(|| "kart".to_owned());
+        .unwrap_or_else(kart_perso::host::name);
     let card_timeout = args.card_timeout.or(ctx.config.card_timeout).unwrap_or(120);
     let station =
         Station::open(&name, &files, issuer, ctx.spec.clone()).map_err(station_open_error)?;
