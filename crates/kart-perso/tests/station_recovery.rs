@@ -248,7 +248,7 @@ fn only_the_owner_of_a_claim_writes_for_it_and_only_expired_leases_are_reclaimed
     assert_eq!(owner.renew_leases().unwrap(), 1);
     std::thread::sleep(Duration::from_millis(1200));
     assert!(other.reclaim_expired().unwrap().is_empty());
-    std::thread::sleep(Duration::from_millis(2000));
+    std::thread::sleep(Duration::from_secs(2));
     assert_eq!(other.reclaim_expired().unwrap(), [code(1)]);
     assert_eq!(other.status(&code(1)).unwrap().state, State::Queued);
     // The old owner lost it: it may not write for it any more.
