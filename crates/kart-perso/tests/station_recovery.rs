@@ -84,6 +84,19 @@ fn card_pulled_at_any_point_resumes_to_one_verified_issuance() {
                 "{id} pulled after {pull_after}"
             );
             assert_eq!(status.attempts, 1, "{id}: claimed once");
+            // One current PIN-mailer line per application: a resumed card's
+            // earlier entry is marked superseded, so a print run takes one.
+            let mailer = std::fs::read_to_string(dir.path().join("pin-mailer.txt")).unwrap();
+            let own = format!("tracking={} ", code(1));
+            let (current, superseded): (Vec<&str>, Vec<&str>) = mailer
+                .lines()
+                .filter(|l| l.starts_with(&own))
+                .partition(|l| l.ends_with(" superseded=0"));
+            assert_eq!(current.len(), 1, "{id} pulled after {pull_after}: {mailer}");
+            assert!(
+                superseded.iter().all(|l| l.ends_with(" superseded=1")),
+                "{id} pulled after {pull_after}: {mailer}"
+            );
             // The second application was never touched, and goes to the next card.
             assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
             // The issued card is not given to the next application.
