@@ -53,7 +53,9 @@ use crate::issuer::Issuer;
 use crate::journal::{
     Journal, JournalError, JournalOptions, Recovery, Report, State, Status, Step,
 };
-use crate::personalize::{personalize, probe, CardInfo, Job, Outcome, PersoError};
+use crate::personalize::{
+    personalize_observed, probe, CardInfo, Job, Outcome, PersoError, StepStart,
+};
 use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
 use crate::record::{Batch, BatchError, IdentityRecord, Pin, RecordError, TrackingCode, Validator};
@@ -412,7 +414,28 @@ impl Station {
         })?;
         let now = OffsetDateTime::now_utc();
         let job = Job::new(record, &crn, &pins, now.date());
-        match personalize(card, profile, &self.issuer, info, &job, now) {
+        // Each step is journaled before its first APDU; `wrote` tells
+        // whether anything of this application may be on the card.
+        let mut wrote = info.touched();
+        let mut journal_failed = None;
+        let mut on_start = |step: StepStart<'_>| {
+            wrote |= step.writes;
+            self.journal(|j| j.mark_step_started(tracking, step.name))
+                .map_err(|e| {
+                    journal_failed = Some(e);
+                    PersoError::Stopped {
+                        step: step.name.to_owned(),
+                    }
+                })
+        };
+        let result =
+            personalize_observed(card, profile, &self.issuer, info, &job, now, &mut on_start);
+        if let Some(e) = journal_failed {
+            // The card keeps its application (`writing`): it resumes once
+            // the journal works again.
+            return Err(e.into());
+        }
+        match result {
             Ok(outcome) => {
                 self.record_steps(tracking, &outcome)?;
                 self.journal(|j| j.mark_written(tracking))?;
@@ -433,6 +456,18 @@ impl Station {
                 tracking: tracking.clone(),
                 csn,
             }),
+            // Refused after data of this application reached the card: the
+            // card is never released for another one, it is spoiled.
+            Err(e) if wrote => {
+                let reason = bounded(&format!(
+                    "{e}; data of this application had reached the card, so the card is spoiled and never reused"
+                ));
+                self.journal(|j| j.mark_spoiled(tracking, &reason))?;
+                Ok(Served::Spoiled {
+                    tracking: tracking.clone(),
+                    reason,
+                })
+            }
             Err(e) => {
                 let reason = bounded(&e.to_string());
                 self.journal(|j| j.mark_failed(tracking, &reason))?;

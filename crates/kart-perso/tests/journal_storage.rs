@@ -288,6 +288,7 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
     raw.execute_batch(
         "ALTER TABLE applications DROP COLUMN owner;
          ALTER TABLE applications DROP COLUMN lease_until_ms;
+         DROP TABLE step_starts;
          DROP INDEX applications_by_card; UPDATE schema_version SET version = 1;",
     )
     .unwrap();

@@ -148,7 +148,12 @@ fn pin_mailer_is_created_private_appends_and_refuses_a_readable_file() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().count(), 2, "append, not overwrite");
     let puk = std::str::from_utf8(pins.puk.expose()).unwrap();
-    assert!(text.lines().all(|l| l.ends_with(&format!("puk={puk}"))));
+    assert!(text
+        .lines()
+        .all(|l| l.contains(&format!(" puk={puk} superseded="))));
+    // The same application twice: the earlier line is superseded.
+    let ends: Vec<&str> = text.lines().map(|l| &l[l.len() - 13..]).collect();
+    assert_eq!(ends, [" superseded=1", " superseded=0"]);
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(matches!(

@@ -164,6 +164,9 @@ pub struct Status {
     pub attempts: u32,
     /// Why it failed or was spoiled.
     pub reason: Option<String>,
+    /// The last step started on its card in the current attempt (recorded
+    /// before the step's first APDU): how far the card got.
+    pub last_step: Option<String>,
 }
 
 /// What the engine should do with an application a crashed station left behind.
@@ -529,6 +532,40 @@ impl Journal {
         })
     }
 
+    /// Records that `step` starts on the card, before its first APDU is
+    /// sent: after a crash, a pulled card or a failure, [`Status::last_step`]
+    /// tells how far the card got.
+    pub fn mark_step_started(
+        &mut self,
+        tracking: &TrackingCode,
+        step: &str,
+    ) -> Result<(), JournalError> {
+        let name = bounded("step name", step)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let status = load(&tx, tracking)?;
+        if status.state != State::Writing {
+            return Err(JournalError::BadArgument(format!(
+                "application {tracking} is {}; steps start only while writing",
+                status.state
+            )));
+        }
+        tx.execute(
+            "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                tracking.as_str(),
+                status.attempts,
+                status.card_serial,
+                name,
+                now_ms()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Records the measurements of one step while writing or verifying.
     pub fn mark_step(&mut self, tracking: &TrackingCode, step: &Step) -> Result<(), JournalError> {
         let name = bounded("step name", &step.name)?;
@@ -826,7 +863,9 @@ fn set_card(tx: &Transaction<'_>, status: &Status, card_status: &str) -> Result<
 fn load(conn: &Connection, tracking: &TrackingCode) -> Result<Status, JournalError> {
     let row = conn
         .query_row(
-            "SELECT b.name, a.state, a.card_serial, a.vendor_profile, a.station, a.reader, a.attempts, a.reason
+            "SELECT b.name, a.state, a.card_serial, a.vendor_profile, a.station, a.reader, a.attempts, a.reason,
+                 (SELECT s.step FROM step_starts s WHERE s.tracking = a.tracking AND s.attempt = a.attempts
+                  ORDER BY s.id DESC LIMIT 1)
              FROM applications a JOIN batches b ON b.id = a.batch_id WHERE a.tracking = ?1",
             [tracking.as_str()],
             |row| {
@@ -839,11 +878,22 @@ fn load(conn: &Connection, tracking: &TrackingCode) -> Result<Status, JournalErr
                     row.get(5)?,
                     row.get::<_, u32>(6)?,
                     row.get(7)?,
+                    row.get(8)?,
                 ))
             },
         )
         .optional()?;
-    let Some((batch, state, card_serial, vendor_profile, station, reader, attempts, reason)) = row
+    let Some((
+        batch,
+        state,
+        card_serial,
+        vendor_profile,
+        station,
+        reader,
+        attempts,
+        reason,
+        last_step,
+    )) = row
     else {
         return Err(JournalError::UnknownApplication(tracking.clone()));
     };
@@ -859,6 +909,7 @@ fn load(conn: &Connection, tracking: &TrackingCode) -> Result<Status, JournalErr
         reader,
         attempts,
         reason,
+        last_step,
     })
 }
 
