@@ -28,6 +28,7 @@ mod conformance;
 pub mod deadline;
 mod error;
 mod hex;
+pub mod latency;
 mod profile;
 
 pub use crate::hex::Hex;
@@ -37,9 +38,10 @@ pub use applet::{
 };
 pub use conformance::{Check, Conformance, AREAS};
 pub use error::SpecError;
+pub use latency::{ChipClass, KeyGeneration, Latency};
 pub use profile::{
-    AtrInfo, Defect, Diversification, Latency, Limits, Profile, Protocol, Quirks, Scp,
-    SecureChannel, TestFixture, WrongLe,
+    AtrInfo, Defect, Diversification, Limits, Profile, Protocol, Quirks, Scp, SecureChannel,
+    TestFixture, WrongLe,
 };
 
 use std::path::Path;

@@ -856,6 +856,20 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
     assert!(num(&c["bytes_received"]) >= 2.0 * apdus, "{c}");
     let modelled_ms = num(&c["modelled_card_ms"]);
     assert!(modelled_ms > 0.0 && num(&c["our_ms"]) > 0.0, "{c}");
+    // The card time's distribution, and the readers a station needs for a
+    // province's 12,000 cards in an 8-hour shift at the mean card time.
+    let (p50, p90, p99) = (
+        num(&c["modelled_card_ms_p50"]),
+        num(&c["modelled_card_ms_p90"]),
+        num(&c["modelled_card_ms_p99"]),
+    );
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99, "{c}");
+    let needed = (12_000.0 * modelled_ms / (8.0 * 3_600_000.0))
+        .ceil()
+        .max(1.0);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let needed = needed as u64;
+    assert_eq!(c["readers_for_shift"].as_u64(), Some(needed), "{c}");
     let runs = p["throughput"].as_array().unwrap();
     let readers: Vec<u64> = runs
         .iter()
@@ -892,6 +906,8 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
         "modelled card ms",
         "our ms/card",
         "cards/hour",
+        "card ms p90",
+        "readers for 12000 cards in 8 h",
     ] {
         assert!(text.contains(column), "{column}: {text}");
     }
