@@ -119,12 +119,55 @@ pub enum PkiError {
     /// The secure-channel master keys file is invalid.
     #[error("master keys file: {0}")]
     MasterKeys(String),
+    /// A file of the issuer is wrong: `source` says what.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: Box<PkiError>,
+    },
+    /// A file is not a regular file, is too large or cannot be read.
+    #[error(transparent)]
+    Read(#[from] kart_spec::input::ReadError),
+    /// A private key belongs to another certificate than its own.
+    #[error("{} does not belong to the certificate {} (they are of different key pairs) — put each issuer key with its own certificate", key.display(), certificate.display())]
+    KeyMismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        certificate: PathBuf,
+    },
+    /// A private key file may be read by other users.
+    #[error("{} has mode {mode:o}, so other users may read it, and it holds a private key — `chmod 600` it", path.display())]
+    KeyFileMode {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The system random generator failed.
     #[error("system random number generator failed")]
     Random,
 }
 
 impl PkiError {
+    /// `e` about the file `path` (unless `e` already names it or another file).
+    pub(crate) fn in_file(path: &std::path::Path, e: Self) -> Self {
+        match e {
+            e @ (Self::Io { .. }
+            | Self::Read(_)
+            | Self::InFile { .. }
+            | Self::KeyMismatch { .. }
+            | Self::KeyFileMode { .. }) => e,
+            e if e.to_string().contains(&path.display().to_string()) => e,
+            e => Self::InFile {
+                path: path.to_owned(),
+                source: Box::new(e),
+            },
+        }
+    }
+
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),
