@@ -1072,3 +1072,123 @@ fn spoil_refuses_verified_and_unknown_applications_with_a_hint() {
     ]);
     assert_eq!(code(&o), 7);
 }
+
+#[test]
+fn issuer_init_puts_the_root_key_offline_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iss");
+    let o = kart(&["issuer", "init", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(path.join("offline/root.key.pem").is_file());
+    assert!(!path.join("root.key.pem").exists());
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("warning: ") && err.contains("offline") && err.contains("root key"),
+        "{err}"
+    );
+}
+
+/// A wrong issuer is refused with exit 6 before any card is touched: the
+/// journal of a station that already issued a card gains nothing (no
+/// application queued, none failed, no card spoiled).
+#[test]
+fn personalize_with_a_wrong_issuer_is_exit_code_6_and_touches_no_card() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let good = issuer(dir.path());
+    let other = dir.path().join("other");
+    let o = kart(&["issuer", "init", other.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let station = dir.path().join("station");
+    let run = |issuer: &Path, keep: usize| {
+        let batch_dir = dir.path().join(format!("batch-{keep}"));
+        let batch = sample_batch(&batch_dir, |line| line == keep);
+        kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--reader",
+                "sim:vendor-b",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                "--station-dir",
+                station.to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = run(&good, 2);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report = || {
+        let o = kart(&[
+            "report",
+            "--json",
+            "--station-dir",
+            station.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let v = json(&o);
+        (
+            v["issued"].clone(),
+            v["failed"].clone(),
+            v["spoiled"].clone(),
+            v["pending"].clone(),
+            v["in_progress"].clone(),
+        )
+    };
+    let before = report();
+    assert_eq!(before.0, 1);
+
+    // The card CA key of another issuer.
+    let wrong = dir.path().join("wrong-key");
+    copy_dir(&good, &wrong);
+    std::fs::copy(other.join("card-ca.key.pem"), wrong.join("card-ca.key.pem")).unwrap();
+    let o = run(&wrong, 3);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("card-ca.key.pem") && line.contains("does not belong"),
+        "{line}"
+    );
+    assert_eq!(report(), before);
+
+    // The document signer of another issuer: the chain is broken.
+    let wrong = dir.path().join("wrong-chain");
+    copy_dir(&good, &wrong);
+    for f in ["document-signer.pem", "document-signer.key.pem"] {
+        std::fs::copy(other.join(f), wrong.join(f)).unwrap();
+    }
+    let o = run(&wrong, 4);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("document-signer.pem") && line.contains("does not verify"),
+        "{line}"
+    );
+    assert_eq!(report(), before);
+
+    // A key file other users may read.
+    let wrong = dir.path().join("wrong-mode");
+    copy_dir(&good, &wrong);
+    let key = wrong.join("document-signer.key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = run(&wrong, 5);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("document-signer.key.pem") && line.contains("chmod 600"),
+        "{line}"
+    );
+    assert_eq!(report(), before);
+}
+
+/// Copies the files of `from` (not its subfolders) to a new `to`, keeping modes.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
