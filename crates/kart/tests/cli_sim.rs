@@ -1192,3 +1192,94 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `kart args` in `dir`, killed (and the test failed) if it runs longer
+/// than 20 seconds: a read that blocks must not hang the suite.
+fn kart_bounded(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kart"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("KART_PIN")
+        .env_remove("KART_ISSUER")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kart");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("kart {args:?} blocked");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_or_a_device_given_as_a_file_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = Command::new("mkfifo").arg(d.join("fifo")).status().unwrap();
+    assert!(ok.success());
+    for args in [
+        &["--config", "fifo", "report"][..],
+        &["--config", "/dev/zero", "report"],
+        &["script", "--reader", "sim:vendor-a", "fifo"],
+        &["script", "--reader", "sim:vendor-a", "/dev/zero"],
+        &["read", "--reader", "sim:vendor-a", "--pin-file", "fifo"],
+        &[
+            "read",
+            "--reader",
+            "sim:vendor-a",
+            "--pin-file",
+            "/dev/zero",
+        ],
+    ] {
+        let o = kart_bounded(d, args);
+        assert_eq!(code(&o), 5, "{args:?}: {}", stderr(&o));
+        let line = one_line_error(&o);
+        assert!(line.contains("not a regular file"), "{args:?}: {line}");
+    }
+}
+
+#[test]
+fn a_huge_configuration_line_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(60_000);
+    std::fs::write(dir.path().join("long.toml"), format!("station = {long}\n")).unwrap();
+    let o = kart_in(dir.path(), &["--config", "long.toml", "report"]);
+    assert_eq!(code(&o), 5);
+    let line = one_line_error(&o);
+    assert!(line.len() < 500, "{} bytes: {}", line.len(), &line[..500]);
+    assert!(
+        line.contains("long.toml") && line.contains("line 1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_malformed_pin_command_is_not_echoed() {
+    // VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER with PIN-like
+    // data and a wrong length: refused, and the data is not in the error.
+    for apdu in [
+        "00200081083132333435363738393A",
+        "00 24 00 81 10 3132333435363738 3837363534333231 FF FF",
+        "002C0081083132333435363738:3837",
+        "0020008108313233343536373",
+    ] {
+        let o = kart(&["apdu", "--json", "--reader", "sim:vendor-a", apdu]);
+        assert_eq!(code(&o), 2, "{apdu}: {}", stderr(&o));
+        let out = stderr(&o) + &stdout(&o);
+        for secret in ["31323334", "3132 3334", "38373635"] {
+            assert!(!out.contains(secret), "{apdu}: {out}");
+        }
+        assert!(out.contains("withheld"), "{out}");
+    }
+    // Other commands are still quoted, so the operator sees the typo.
+    let o = kart(&["apdu", "--reader", "sim:vendor-a", "00A4040009F04B"]);
+    assert_eq!(code(&o), 2);
+    assert!(one_line_error(&o).contains("00A4040009F04B"));
+}
