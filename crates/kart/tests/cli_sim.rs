@@ -1283,3 +1283,58 @@ fn a_malformed_pin_command_is_not_echoed() {
     assert_eq!(code(&o), 2);
     assert!(one_line_error(&o).contains("00A4040009F04B"));
 }
+
+#[test]
+fn text_from_a_profile_reaches_the_terminal_without_control_characters() {
+    // A spec directory whose vendor-b profile name carries a screen clear,
+    // a window-title sequence, a C1 CSI and a right-to-left override.
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../applets-spec");
+    let spec = dir.path().join("spec");
+    std::fs::create_dir_all(spec.join("profiles")).unwrap();
+    for f in [
+        "nid-applet.toml",
+        "conformance.toml",
+        "profiles/vendor-a.toml",
+        "profiles/vendor-b.toml",
+        "profiles/vendor-c.toml",
+    ] {
+        std::fs::copy(src.join(f), spec.join(f)).unwrap();
+    }
+    let b = spec.join("profiles/vendor-b.toml");
+    let text = std::fs::read_to_string(&b).unwrap();
+    let evil = text.replacen(
+        "name = \"Vendor B",
+        "name = \"\\u001B[2J\\u001B]0;owned\\u0007\\u009B31m\\u202EVendor B",
+        1,
+    );
+    assert_ne!(evil, text);
+    std::fs::write(&b, evil).unwrap();
+    let o = kart(&[
+        "--spec",
+        spec.to_str().unwrap(),
+        "info",
+        "--reader",
+        "sim:vendor-b",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("Vendor B"), "{out}");
+    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!out.contains(bad), "{bad:?} reached the terminal: {out:?}");
+    }
+    // JSON keeps the exact text, escaped.
+    let o = kart(&[
+        "--spec",
+        spec.to_str().unwrap(),
+        "info",
+        "--json",
+        "--reader",
+        "sim:vendor-b",
+    ]);
+    assert!(!stdout(&o).contains('\u{1b}'));
+    assert!(json(&o)["profile"]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("\u{1b}[2J"));
+}
