@@ -134,7 +134,7 @@ fn write_puts_the_three_files_in_the_directory() {
 /// Unicode characters, markup.
 fn hostile_text() -> String {
     (0u32..0x100)
-        .chain([0xFFFD, 0xFFFE, 0xFFFF, 0x10000, 0x10FFFF, 0x202E])
+        .chain([0xFFFD, 0xFFFE, 0xFFFF, 0x1_0000, 0x10_FFFF, 0x202E])
         .filter_map(char::from_u32)
         .chain("<&>\"']]>".chars())
         .collect()
