@@ -1338,3 +1338,65 @@ fn text_from_a_profile_reaches_the_terminal_without_control_characters() {
         .unwrap()
         .starts_with("\u{1b}[2J"));
 }
+
+/// Every entry of `dir` with its permission bits.
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut v: Vec<(String, u32)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            (e.file_name().to_string_lossy().into_owned(), mode)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn station_files_are_0600_in_a_0700_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let station = dir.path().join("station");
+    let run = |keep: usize| {
+        let batch = sample_batch(&dir.path().join(format!("b{keep}")), |l| l == keep);
+        let o = kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--reader",
+                "sim:vendor-c",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                "--station-dir",
+                station.to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    };
+    let check = || {
+        let mode = std::fs::metadata(&station).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "station directory");
+        let files = modes(&station);
+        for name in ["journal.db", "crn.db", "pin-mailer.txt"] {
+            assert!(files.iter().any(|(n, _)| n == name), "{name}: {files:?}");
+        }
+        for (name, mode) in &files {
+            assert_eq!(*mode, 0o600, "{name}: {files:?}");
+        }
+    };
+    run(2);
+    check();
+    // A directory and journal opened up by hand are closed again.
+    std::fs::set_permissions(&station, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        station.join("journal.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    run(3);
+    check();
+}

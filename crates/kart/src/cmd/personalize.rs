@@ -106,15 +106,46 @@ pub fn load_issuer(dir: &Path) -> Result<Issuer, CliError> {
     Ok(Issuer::load(dir)?)
 }
 
-/// The station's files in `dir`, created if missing.
+/// The station's files in `dir`, created if missing: the directory is
+/// made (or set) 0700, and its databases are created empty with mode 0600
+/// before the database opens them (it gives its `-wal`/`-shm` files the
+/// database's mode), or set to 0600 if they exist: they hold holders'
+/// identity data.
 pub fn station_files(dir: &Path) -> Result<StationFiles, CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        CliError::new(
-            Kind::Io,
-            format!("cannot create the station directory {}: {e}", dir.display()),
-        )
-    })?;
-    Ok(StationFiles::in_dir(dir))
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let io = |what: &str, path: &Path, e: std::io::Error| {
+        CliError::new(Kind::Io, format!("cannot {what} {}: {e}", path.display()))
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io("create the station directory", dir, e))?;
+    let private = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io("restrict the permissions of", path, e))
+    };
+    private(dir, 0o700)?;
+    let files = StationFiles::in_dir(dir);
+    for db in [&files.journal, &files.crns] {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(db)
+            .map_err(|e| io("create", db, e))?;
+        private(db, 0o600)?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = db.as_os_str().to_owned();
+            side.push(suffix);
+            let side = PathBuf::from(side);
+            if side.is_file() {
+                private(&side, 0o600)?;
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// Station errors when opening: journal ones keep their exit code.
