@@ -349,3 +349,20 @@ fn a_rejected_record_carries_its_tracking_code_only_when_that_field_is_valid() {
     assert!(error.has(Field::TrackingCode), "{error}");
     assert_eq!(error.tracking_code, None);
 }
+
+#[test]
+fn a_huge_unknown_column_is_quoted_short() {
+    let huge = "n".repeat(1_000_000);
+    let csv = format!("tracking_code,national_code,{huge},{huge}x\n");
+    let Err(e @ BatchError::BadHeader { .. }) = Batch::from_reader(
+        csv.as_bytes(),
+        BatchFormat::Csv,
+        PathBuf::new(),
+        validator(),
+    ) else {
+        panic!("expected a bad header");
+    };
+    let msg = e.to_string();
+    assert!(msg.len() < 1000, "{} bytes: {}", msg.len(), &msg[..1000]);
+    assert!(msg.contains("nnn…"), "{msg}");
+}

@@ -351,3 +351,17 @@ fn photos_are_read_only_from_regular_files() {
     let e = Photo::load(dir.path()).unwrap_err();
     assert!(matches!(&e, Problem::File { .. }), "{e}");
 }
+
+#[test]
+fn errors_quote_at_most_a_hundred_characters_of_a_huge_value() {
+    let huge = "1".repeat(1_000_000);
+    for e in [
+        kart_perso::record::SolarDate::parse(&huge).unwrap_err(),
+        Gender::parse(&huge).unwrap_err(),
+    ] {
+        let msg = e.to_string();
+        assert!(msg.len() < 300, "{} bytes: {}", msg.len(), &msg[..300]);
+    }
+    let e = Gender::parse("\u{1b}[2J").unwrap_err().to_string();
+    assert!(!e.contains('\u{1b}'), "{e}");
+}
