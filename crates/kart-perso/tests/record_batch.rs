@@ -366,3 +366,32 @@ fn a_huge_unknown_column_is_quoted_short() {
     assert!(msg.len() < 1000, "{} bytes: {}", msg.len(), &msg[..1000]);
     assert!(msg.contains("nnn…"), "{msg}");
 }
+
+#[test]
+fn a_fingerprint_swapped_for_a_fifo_after_validation_is_refused_without_blocking() {
+    let items = load("batch.csv");
+    let mut record = items
+        .into_iter()
+        .find_map(|r| r.ok().filter(|r| r.fingerprint.is_some()))
+        .expect("a record with a fingerprint");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("finger.fmr");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    for path in [fifo, PathBuf::from("/dev/zero")] {
+        record.fingerprint = Some(path);
+        let r = record.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(kart_perso::card_data::ef_finger(&r).map(drop));
+        });
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading the fingerprint blocked")
+            .unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+}
