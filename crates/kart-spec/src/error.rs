@@ -49,10 +49,7 @@ impl SpecError {
     pub(crate) fn parse(file: &str, text: &str, e: &toml::de::Error) -> Self {
         let mut message = crate::input::quote(&e.message().lines().collect::<Vec<_>>().join(" "));
         if let Some(span) = e.span() {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            message = format!("line {line}, column {column}: {message}");
+            message = format!("{}: {message}", crate::input::position(text, span.start));
         }
         SpecError::Parse {
             file: file.to_owned(),

@@ -146,6 +146,28 @@ pub fn quote(text: &str) -> String {
     out
 }
 
+/// Where byte `offset` of `text` is, for an error message: line, column
+/// and the line itself, quoted as [`quote`] does (at most
+/// [`QUOTE_MAX_CHARS`] characters of it, from its start).
+///
+/// ```
+/// let text = "a = 1\nkeygen_ms = -900\n";
+/// assert_eq!(kart_spec::input::position(text, 18), "line 2, column 13, in `keygen_ms = -900`");
+/// ```
+pub fn position(text: &str, offset: usize) -> String {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let (before, after) = text.split_at(offset);
+    let line = before.matches('\n').count() + 1;
+    let start = before.rsplit('\n').next().unwrap_or_default();
+    let column = start.chars().count() + 1;
+    let end = after.split('\n').next().unwrap_or_default();
+    let whole = format!("{start}{end}");
+    format!("line {line}, column {column}, in `{}`", quote(whole.trim()))
+}
+
 /// `text` with every control character (C0 but newline and tab, DEL, C1)
 /// and every bidirectional override replaced by U+FFFD, so that text from a
 /// card or a file cannot move the cursor, clear the screen, set the window

@@ -18,7 +18,7 @@
 //! prompt, keys from the issuer directory.
 
 use crate::error::{CliError, Kind};
-use kart_spec::input::quote;
+use kart_spec::input::{position, quote};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -78,12 +78,7 @@ impl Config {
         toml::from_str(text).map_err(|e| {
             let what = quote(&e.message().lines().collect::<Vec<_>>().join(" "));
             match e.span() {
-                Some(span) => {
-                    let before = text.get(..span.start).unwrap_or(text);
-                    let line = before.matches('\n').count() + 1;
-                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                    format!("line {line}, column {column}: {what}")
-                }
+                Some(span) => format!("{}: {what}", position(text, span.start)),
                 None => what,
             }
         })
