@@ -120,7 +120,7 @@ pub enum PkiError {
     #[error("master keys file: {0}")]
     MasterKeys(String),
     /// A file of the issuer is wrong: `source` says what.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), in_file_hint(source))]
     InFile {
         /// The file.
         path: PathBuf,
@@ -149,6 +149,22 @@ pub enum PkiError {
     /// The system random generator failed.
     #[error("system random number generator failed")]
     Random,
+}
+
+/// What to do about a wrong issuer file, for the errors whose own message
+/// does not say.
+fn in_file_hint(e: &PkiError) -> &'static str {
+    match e {
+        PkiError::BadSignature { .. } | PkiError::WrongIssuer { .. } => {
+            " — it was not issued by this issuer's root: keep one issuer's root, card CA and document signer together"
+        }
+        PkiError::NotCa { .. }
+        | PkiError::MissingKeyUsage { .. }
+        | PkiError::PathLengthExceeded { .. } => {
+            " — reissue the certificate with the extensions of its role (see examples/issuer/README.md)"
+        }
+        _ => "",
+    }
 }
 
 impl PkiError {
