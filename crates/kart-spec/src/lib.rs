@@ -167,7 +167,11 @@ impl Spec {
                 return Err(SpecError::invalid(
                     &file,
                     "id",
-                    format!("`{}` must equal the file name `{stem}`", p.id),
+                    format!(
+                        "`{}` must equal the file name `{}`",
+                        input::quote(&p.id),
+                        input::quote(stem)
+                    ),
                 ));
             }
             loaded.push(p);

@@ -299,4 +299,16 @@ fn a_parse_error_quotes_at_most_a_hundred_characters_of_the_line() {
     });
     let msg = e.to_string();
     assert!(msg.len() < 400, "{} bytes: {}", msg.len(), &msg[..400]);
+
+    // A value that parses but is invalid is quoted short too.
+    let e = load_with("profiles/vendor-b.toml", |t| {
+        t.replacen("id = \"vendor-b\"", &format!("id = \"{long}\""), 1)
+    });
+    assert!(
+        matches!(e, SpecError::Invalid { .. }),
+        "{}",
+        &e.to_string()[..400]
+    );
+    let msg = e.to_string();
+    assert!(msg.len() < 400, "{} bytes: {}", msg.len(), &msg[..400]);
 }
