@@ -79,20 +79,28 @@ pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 /// [`read_regular`] into a buffer the caller owns (for example one that is
-/// zeroized on drop). On error the buffer may hold part of the file.
+/// zeroized on drop): room for the file is reserved first, so the bytes
+/// are not copied by reallocations while they are read. On error the
+/// buffer may hold part of the file.
 pub fn read_regular_into(path: &Path, max: u64, buf: &mut Vec<u8>) -> Result<(), ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
     };
     let file = open_nonblocking(path).map_err(io)?;
-    let kind = file.metadata().map_err(io)?.file_type();
+    let meta = file.metadata().map_err(io)?;
+    let kind = meta.file_type();
     if !kind.is_file() {
         return Err(ReadError::NotRegular {
             path: path.to_owned(),
             kind: describe(kind),
         });
     }
+    // Room for the whole file and the byte that shows EOF, so that the
+    // buffer is not reallocated while reading (a reallocation would leave
+    // a copy of a secret behind in freed memory).
+    let expected = meta.len().min(max).saturating_add(1);
+    buf.reserve(usize::try_from(expected).unwrap_or(0));
     let start = buf.len();
     file.take(max.saturating_add(1))
         .read_to_end(buf)
@@ -235,6 +243,17 @@ mod tests {
         let e = read_regular(&f, 9).unwrap_err();
         assert!(matches!(e, ReadError::TooLarge { max: 9, .. }), "{e}");
         assert_eq!(e.path(), f);
+    }
+
+    #[test]
+    fn a_secret_is_read_without_reallocating_its_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("key");
+        std::fs::write(&f, [0x5a; 10_000]).unwrap();
+        let mut buf = Vec::new();
+        read_regular_into(&f, 65_536, &mut buf).unwrap();
+        assert_eq!(buf.len(), 10_000);
+        assert!(buf.capacity() <= 10_001, "grown to {}", buf.capacity());
     }
 
     #[test]
