@@ -436,11 +436,11 @@ fn issuer_key_debug_is_redacted() {
 
 #[test]
 fn a_huge_subject_is_quoted_short_in_errors() {
+    use std::fmt::Write as _;
     // 30 organizational units of 60 characters: an 1800-character subject.
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     let ou = "u".repeat(60);
-    use std::fmt::Write as _;
     let mut subject = String::new();
     for i in 0..30 {
         write!(subject, "/OU={ou}{i:02}").unwrap();
