@@ -1400,3 +1400,15 @@ fn station_files_are_0600_in_a_0700_directory() {
     run(3);
     check();
 }
+
+#[test]
+fn a_huge_reader_name_is_quoted_short() {
+    // (A PC/SC reader name needs pcscd: a simulated one goes through the
+    // same message.)
+    let long = format!("sim:{}", "v".repeat(100_000));
+    let o = kart(&["info", "--reader", &long]);
+    assert_eq!(code(&o), 3, "{} bytes on stderr", stderr(&o).len());
+    let line = one_line_error(&o);
+    assert!(line.len() < 1000, "{} bytes: {}", line.len(), &line[..1000]);
+    assert!(line.contains("vvv…"), "{line}");
+}

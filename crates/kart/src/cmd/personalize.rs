@@ -372,7 +372,10 @@ fn dry_run_profiles<'a>(args: &Args, ctx: &'a Ctx) -> Result<Vec<&'a Profile>, C
         vec![ctx.spec.profile(id).ok_or_else(|| {
             CliError::with_hint(
                 Kind::Usage,
-                format!("there is no vendor profile '{id}'"),
+                format!(
+                    "there is no vendor profile '{}'",
+                    kart_spec::input::quote(id)
+                ),
                 format!(
                     "choose one of {}",
                     ctx.spec
