@@ -353,3 +353,66 @@ fn a_fifo_in_place_of_a_key_is_refused() {
     let e = load_err(d.path());
     assert!(e.to_string().contains("card-ca.key.pem is a FIFO"), "{e}");
 }
+
+#[test]
+fn openssl_rsa_and_p384_keys_with_their_certificates_load() {
+    // Keys of other algorithms, made by openssl, are not mistaken for
+    // mismatches.
+    let d = demo();
+    let dir = d.path();
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "document-signer.key.pem",
+        ],
+    );
+    std::fs::remove_file(dir.join("card-ca.key.pem")).unwrap();
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            "card-ca.key.pem",
+        ],
+    );
+    for key in ["document-signer.key.pem", "card-ca.key.pem"] {
+        std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    reissue(
+        dir,
+        "document-signer.key.pem",
+        "document-signer.pem",
+        DS_SUBJECT,
+        "ds_ext",
+        "20240101000000Z",
+        "20400101000000Z",
+    );
+    reissue(
+        dir,
+        "card-ca.key.pem",
+        "card-ca.pem",
+        CA_SUBJECT,
+        "ca_ext",
+        "20240101000000Z",
+        "20400101000000Z",
+    );
+    let issuer = Issuer::load(dir).unwrap();
+    assert_eq!(
+        issuer.pki.document_signer_key.algorithm(),
+        kart_perso::pki::KeyAlgorithm::RsaPkcs1Sha256
+    );
+    assert_eq!(
+        issuer.pki.card_ca_key.algorithm(),
+        kart_perso::pki::KeyAlgorithm::EcdsaP384Sha384
+    );
+}
