@@ -19,7 +19,8 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// Create a demo issuer in DIR (which must not hold one already).
+    /// Create a demo issuer in DIR (which must not hold one already); the
+    /// root key goes to DIR/offline/, which stations never read.
     Init {
         /// The issuer directory to create.
         #[arg(value_name = "DIR")]
