@@ -395,3 +395,27 @@ fn a_fingerprint_swapped_for_a_fifo_after_validation_is_refused_without_blocking
         assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }
+
+#[test]
+fn a_huge_unknown_json_key_is_quoted_short() {
+    let huge = "k".repeat(500_000);
+    let jsonl = format!("{{\"{huge}\": \"x\", \"tracking_code\": \"140409040007\"}}\n");
+    let items: Vec<_> = Batch::from_reader(
+        jsonl.as_bytes(),
+        BatchFormat::JsonLines,
+        PathBuf::new(),
+        validator(),
+    )
+    .unwrap()
+    .collect();
+    let e = items[0].as_ref().unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("kkk…: is not a known field"),
+        "{}",
+        &msg[..300]
+    );
+    let unknown: Vec<String> = e.messages().filter(|m| m.contains("known field")).collect();
+    assert_eq!(unknown.len(), 1);
+    assert!(unknown[0].len() < 600, "{} bytes", unknown[0].len());
+}

@@ -304,7 +304,7 @@ impl RecordError {
     /// `line 7, national_code: check digit is 3, expected 5`.
     pub fn messages(&self) -> impl Iterator<Item = String> + '_ {
         self.problems.iter().map(move |p| match (&p.key, p.field) {
-            (Some(key), _) => format!("line {}, {key}: {}", self.line, p.problem),
+            (Some(key), _) => format!("line {}, {}: {}", self.line, quote(key), p.problem),
             (None, Some(field)) => format!("line {}, {field}: {}", self.line, p.problem),
             (None, None) => format!("line {}: {}", self.line, p.problem),
         })
