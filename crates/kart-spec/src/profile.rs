@@ -172,10 +172,7 @@ pub enum Defect {
 impl Profile {
     /// Parses and validates one profile file; `file` names it in errors.
     pub fn from_toml_str(file: &str, text: &str) -> Result<Profile, SpecError> {
-        let p: Profile = toml::from_str(text).map_err(|e| SpecError::Parse {
-            file: file.to_owned(),
-            message: e.to_string(),
-        })?;
+        let p: Profile = toml::from_str(text).map_err(|e| SpecError::parse(file, text, &e))?;
         p.validate(file)?;
         Ok(p)
     }

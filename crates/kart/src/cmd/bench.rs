@@ -143,7 +143,7 @@ fn chosen_profiles<'a>(ids: &[String], ctx: &'a Ctx) -> Result<Vec<&'a Profile>,
                 let known: Vec<&str> = ctx.spec.profiles.iter().map(|p| p.id.as_str()).collect();
                 CliError::with_hint(
                     Kind::Usage,
-                    format!("unknown profile '{id}'"),
+                    format!("unknown profile '{}'", kart_spec::input::quote(id)),
                     format!("the profiles are {}", known.join(", ")),
                 )
             })
