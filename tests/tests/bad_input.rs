@@ -601,10 +601,31 @@ fn profile_cases() -> Vec<ProfileCase> {
         ),
         (
             "negative latency",
-            "keygen_ms = 900",
-            "keygen_ms = -900",
+            "median_ms = 214",
+            "median_ms = -214",
             Box::new(parse_error as SpecCheck),
-            "keygen_ms",
+            "median_ms",
+        ),
+        (
+            "negative key generation spread",
+            "sigma = 0.15",
+            "sigma = -0.15",
+            Box::new(invalid("latency.keygen.sigma")),
+            "σ ≥ 0",
+        ),
+        (
+            "key generation cap below its median",
+            "cap_ms = 470",
+            "cap_ms = 100",
+            Box::new(invalid("latency.keygen.cap_ms")),
+            "below the median",
+        ),
+        (
+            "first key generation faster than the others",
+            "first_call_factor = 1.4",
+            "first_call_factor = 0.5",
+            Box::new(invalid("latency.keygen.first_call_factor")),
+            "factor ≥ 1",
         ),
     ]
 }
