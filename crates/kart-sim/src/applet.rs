@@ -1,13 +1,13 @@
 //! The national-ID applet: files, PINs, keys, life cycle (README §4-§10).
 
 use crate::eeprom::{Ef, WriteError};
+use crate::keys::CardKey;
 use crate::latency::Work;
 use crate::pins::{Check, Pin, BLOCK_LEN};
 use crate::sw;
 use kart_apdu::Command;
-use kart_spec::{Access, AppletSpec, TagSpec};
+use kart_spec::{Access, AppletSpec, HolderKeyAlgorithm, TagSpec};
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use std::collections::BTreeMap;
 
 /// Why a command produced no normal answer.
@@ -94,7 +94,9 @@ pub(crate) struct Applet {
     state: Lifecycle,
     codes: [u8; 3],
     pins: [Pin; 3],
-    keys: [Option<EcdsaKeyPair>; 2],
+    keys: [Option<CardKey>; 2],
+    /// What GENERATE ASYMMETRIC KEY PAIR makes (the profile's `holder_key`).
+    holder_key: HolderKeyAlgorithm,
     crn: Option<[u8; 10]>,
     updates: u64,
     cplc: [u8; 42],
@@ -108,7 +110,7 @@ pub(crate) struct Session {
 }
 
 impl Applet {
-    pub(crate) fn new(spec: &AppletSpec, cplc: [u8; 42]) -> Self {
+    pub(crate) fn new(spec: &AppletSpec, cplc: [u8; 42], holder_key: HolderKeyAlgorithm) -> Self {
         let files = spec
             .files
             .iter()
@@ -140,6 +142,7 @@ impl Applet {
             ],
             pins: [pin("ID_PIN"), pin("SIGN_PIN"), pin("PUK")],
             keys: [None, None],
+            holder_key,
             crn: None,
             updates: 0,
             cplc,
@@ -496,26 +499,22 @@ impl Applet {
             if !ctx.channel.c_mac {
                 return refuse(sw::SECURITY);
             }
-            let alg = &ECDSA_P256_SHA256_FIXED_SIGNING;
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, ctx.rng)
+            let (key, _pkcs8) = CardKey::generate(self.holder_key, ctx.rng)
                 .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
-            let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), ctx.rng)
-                .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
-            self.keys[k] = Some(pair);
+            self.keys[k] = Some(key);
             ctx.work.keygens += 1;
         }
-        let pair = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
-        let point = pair.public_key().as_ref();
-        ok(tlv(&[0x7F, 0x49], &tlv(&[0x86], point)))
+        let key = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        ok(key.public_template())
     }
 
     fn sign(&self, k: usize, data: &[u8], ctx: &mut Ctx<'_>) -> Answer {
-        let pair = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
-        let sig = pair
+        let key = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        let signature = key
             .sign(ctx.rng, data)
             .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
         ctx.work.card.signatures += 1;
-        ok(sig.as_ref().to_vec())
+        ok(signature)
     }
 
     fn internal_authenticate(&mut self, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {

@@ -281,7 +281,7 @@ impl SimCard {
         Ok(SimCard {
             profile: profile.clone(),
             isd_aid: applet.card_manager.aid.bytes().to_vec(),
-            applet: Applet::new(applet, config.cplc()),
+            applet: Applet::new(applet, config.cplc(), profile.holder_key),
             session: Session::default(),
             selected: Selected::CardManager,
             channel,

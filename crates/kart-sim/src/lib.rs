@@ -37,6 +37,7 @@ mod card;
 mod eeprom;
 mod faults;
 mod formats;
+mod keys;
 mod latency;
 mod log;
 mod pins;
