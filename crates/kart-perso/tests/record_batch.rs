@@ -146,7 +146,7 @@ fn json_lines_batch_matches_csv_and_reports_json_problems() {
     assert!(bad.to_string().starts_with("line 10: is not a JSON object"));
     let bad = items[9].as_ref().unwrap_err();
     assert_eq!(messages(&items[9]), [
-        "line 11, nickname: is not a known field (known: tracking_code, national_code, given_name_fa, family_name_fa, father_name_fa, given_name_en, family_name_en, father_name_en, birth_date, gender, pin, photo, fingerprint)"
+        "line 11, nickname: is not a known field (known: tracking_code, national_code, given_name_fa, family_name_fa, father_name_fa, given_name_en, family_name_en, father_name_en, birth_date, gender, pin, photo, fingerprint, replacement)"
     ], "{bad}");
 }
 

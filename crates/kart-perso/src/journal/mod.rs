@@ -30,6 +30,7 @@
 //! ```
 
 mod error;
+mod records;
 mod report;
 mod schema;
 mod state;
@@ -44,6 +45,7 @@ use rusqlite::{
 use crate::record::TrackingCode;
 
 pub use error::JournalError;
+pub use records::{BatchRow, RowsLoaded, StoredRecord};
 pub use report::{DayCounts, Report, StepTiming, VendorCounts};
 pub use state::State;
 
