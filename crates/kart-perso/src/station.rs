@@ -66,7 +66,7 @@ mod stored;
 mod uncertain;
 
 use judge::{judge, Expected};
-pub use spoil::{spoil, SpoilError, Spoiled};
+pub use spoil::{spoil, spoil_many, SpoilError, Spoiled};
 
 /// Longest reason stored in the journal.
 const MAX_REASON: usize = 900;

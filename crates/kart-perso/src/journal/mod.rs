@@ -29,11 +29,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod archived;
 mod error;
 mod records;
 mod report;
 mod schema;
 mod state;
+mod stranded;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,6 +50,7 @@ pub use error::JournalError;
 pub use records::{BatchRow, RowsLoaded, StoredRecord};
 pub use report::{DayCounts, Report, StepTiming, VendorCounts};
 pub use state::State;
+pub use stranded::Stranded;
 
 /// Longest free text (reasons, names, serials) stored, in bytes.
 const MAX_TEXT: usize = 1024;
