@@ -156,9 +156,6 @@ pub struct RowsLoaded {
 /// Longest reason stored for a rejected row.
 const MAX_REASON: usize = 900;
 
-/// The states in which an application counts as the holder's live one.
-const LIVE: &str = "('queued', 'claimed', 'writing', 'written', 'verified')";
-
 impl Journal {
     /// The journal's id of batch `name` (created if new). A batch is
     /// identified by its name: the station names it by file name and
@@ -265,22 +262,21 @@ struct Known {
 fn known(tx: &Transaction<'_>, tracking: &TrackingCode) -> Result<Option<Known>, JournalError> {
     type Row = (i64, String, String, Option<String>, Option<u64>);
     let row: Option<Row> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT a.batch_id, b.name, a.state, a.card_serial, r.line
              FROM applications a JOIN batches b ON b.id = a.batch_id
              LEFT JOIN records r ON r.tracking = a.tracking
              WHERE a.tracking = ?1",
-            [tracking.as_str()],
-            |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                ))
-            },
-        )
+        )?
+        .query_row([tracking.as_str()], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
         .optional()?;
     row.map(|(batch_id, batch, state, card_serial, line)| {
         Ok(Known {
@@ -377,25 +373,23 @@ fn new_valid(
 ) -> Result<(), JournalError> {
     let tracking = record.tracking.clone();
     let live: Option<(String, String, String, Option<String>, i64)> = tx
-        .query_row(
-            &format!(
-                "SELECT r.tracking, a.state, b.name, a.card_serial, a.batch_id FROM records r
-                 JOIN applications a ON a.tracking = r.tracking JOIN batches b ON b.id = a.batch_id
-                 WHERE r.national_code = ?1 AND r.tracking <> ?2 AND a.state IN {LIVE}
-                   AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.tracking = r.tracking)
-                 ORDER BY a.updated_at_ms DESC, r.tracking LIMIT 1"
-            ),
-            params![record.national_code, tracking.as_str()],
-            |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                ))
-            },
-        )
+        .prepare_cached(
+            "SELECT r.tracking, a.state, b.name, a.card_serial, a.batch_id FROM records r
+             JOIN applications a ON a.tracking = r.tracking JOIN batches b ON b.id = a.batch_id
+             WHERE r.national_code = ?1 AND r.tracking <> ?2
+               AND a.state IN ('queued', 'claimed', 'writing', 'written', 'verified')
+               AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.tracking = r.tracking)
+             ORDER BY a.updated_at_ms DESC, r.tracking LIMIT 1",
+        )?
+        .query_row(params![record.national_code, tracking.as_str()], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
         .optional()?;
     let Some((earlier, state, earlier_batch, card, earlier_batch_id)) = live else {
         insert_queued(tx, batch, seq, record)?;
@@ -446,16 +440,16 @@ fn insert_application(
     seq: u64,
     tracking: &TrackingCode,
 ) -> Result<(), JournalError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO applications (tracking, batch_id, seq, state, updated_at_ms)
          VALUES (?1, ?2, ?3, 'queued', ?4)",
-        params![
-            tracking.as_str(),
-            batch,
-            i64::try_from(seq).unwrap_or(i64::MAX),
-            now_ms()
-        ],
-    )?;
+    )?
+    .execute(params![
+        tracking.as_str(),
+        batch,
+        i64::try_from(seq).unwrap_or(i64::MAX),
+        now_ms()
+    ])?;
     Ok(())
 }
 
@@ -515,7 +509,7 @@ fn put_record(
     line: u64,
 ) -> Result<(), JournalError> {
     let r = record;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO records (tracking, line, national_code, given_name_fa, family_name_fa,
              father_name_fa, given_name_en, family_name_en, father_name_en, birth_date, gender,
              photo, fingerprint, has_pin, replacement)
@@ -527,24 +521,24 @@ fn put_record(
              father_name_en = excluded.father_name_en, birth_date = excluded.birth_date,
              gender = excluded.gender, photo = excluded.photo, fingerprint = excluded.fingerprint,
              has_pin = excluded.has_pin, replacement = excluded.replacement",
-        params![
-            tracking.as_str(),
-            line,
-            r.map(|r| &r.national_code),
-            r.map(|r| &r.given_name_fa),
-            r.map(|r| &r.family_name_fa),
-            r.map(|r| &r.father_name_fa),
-            r.map(|r| &r.given_name_en),
-            r.map(|r| &r.family_name_en),
-            r.map(|r| &r.father_name_en),
-            r.map(|r| &r.birth_date),
-            r.map(|r| &r.gender),
-            r.map(|r| path_bytes(&r.photo)),
-            r.and_then(|r| r.fingerprint.as_deref().map(path_bytes)),
-            r.is_some_and(|r| r.has_pin),
-            r.is_some_and(|r| r.replacement),
-        ],
-    )?;
+    )?
+    .execute(params![
+        tracking.as_str(),
+        line,
+        r.map(|r| &r.national_code),
+        r.map(|r| &r.given_name_fa),
+        r.map(|r| &r.family_name_fa),
+        r.map(|r| &r.father_name_fa),
+        r.map(|r| &r.given_name_en),
+        r.map(|r| &r.family_name_en),
+        r.map(|r| &r.father_name_en),
+        r.map(|r| &r.birth_date),
+        r.map(|r| &r.gender),
+        r.map(|r| path_bytes(&r.photo)),
+        r.and_then(|r| r.fingerprint.as_deref().map(path_bytes)),
+        r.is_some_and(|r| r.has_pin),
+        r.is_some_and(|r| r.replacement),
+    ])?;
     Ok(())
 }
 
