@@ -4,7 +4,8 @@
 //! into the journal, the time from the last validated row to the first card
 //! issued (the end-of-load report the CLI prints included; a simulated
 //! vendor-b card, latency model off), and the process's peak resident set
-//! (`VmHWM`), each size in a fresh child process so that peaks do not mix.
+//! (`VmHWM`) and the journal's size, each size in a fresh child process so
+//! that peaks do not mix.
 //!
 //! `cargo bench -p kart-e2e --bench batch_stream`; `KART_BENCH_ROWS`
 //! (default `100000,1000000`) chooses the sizes.
@@ -34,8 +35,15 @@ fn main() {
     let exe = std::env::current_exe().expect("own path");
     println!("5. Streaming a batch into the station — CSV rows sharing one {}-byte JPEG, vendor-b card, latency off", Photo::Small.bytes().len());
     println!(
-        "{:>9} {:>9} {:>9} {:>10} {:>13} {:>12} {:>12}",
-        "rows", "CSV MB", "load s", "rows/s", "report ms", "1st card ms", "peak RSS MB"
+        "{:>9} {:>9} {:>9} {:>10} {:>13} {:>12} {:>12} {:>11}",
+        "rows",
+        "CSV MB",
+        "load s",
+        "rows/s",
+        "report ms",
+        "1st card ms",
+        "peak RSS MB",
+        "journal MB"
     );
     for rows in sizes {
         let out = Command::new(&exe)
@@ -85,8 +93,13 @@ fn child(rows: u64) {
     assert!(matches!(served, Served::Issued { .. }), "{served:?}");
     let issued = Instant::now();
     let load_s = (loaded - start).as_secs_f64();
+    let journal_bytes: u64 = ["journal.db", "journal.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(station_dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
     println!(
-        "{:>9} {:>9.1} {:>9.2} {:>10.0} {:>13.0} {:>12.0} {:>12.1}",
+        "{:>9} {:>9.1} {:>9.2} {:>10.0} {:>13.0} {:>12.0} {:>12.1} {:>11.1}",
         rows,
         csv_mb,
         load_s,
@@ -94,6 +107,7 @@ fn child(rows: u64) {
         (reported - loaded).as_secs_f64() * 1000.0,
         (issued - loaded).as_secs_f64() * 1000.0,
         peak_rss_kib() / 1024.0,
+        mb(journal_bytes),
     );
 }
 

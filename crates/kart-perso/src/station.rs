@@ -300,12 +300,12 @@ impl Station {
             ..BatchLoad::default()
         };
         let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+        let mut pins = HashMap::new();
         for (seq, item) in (0u64..).zip(records) {
             match item {
                 Ok(record) => {
                     if let Some(pin) = &record.pin {
-                        lock(&self.batch_pins)
-                            .insert(record.tracking_code.as_str().to_owned(), pin.clone());
+                        pins.insert(record.tracking_code.as_str().to_owned(), pin.clone());
                     }
                     chunk.push(BatchRow::Valid {
                         seq,
@@ -318,18 +318,21 @@ impl Station {
                 Err(error) => load.rejected.push(error),
             }
             if chunk.len() >= LOAD_CHUNK {
-                self.store_rows(batch, &mut chunk, &mut load)?;
+                self.store_rows(batch, &mut chunk, &mut pins, &mut load)?;
             }
         }
-        self.store_rows(batch, &mut chunk, &mut load)?;
+        self.store_rows(batch, &mut chunk, &mut pins, &mut load)?;
         load.rejected.sort_by_key(|e| e.line);
         Ok(load)
     }
 
+    /// Stores a chunk of rows; keeps the batch PINs (`pins`) of the rows
+    /// that stand for their application, no other row's.
     fn store_rows(
         &self,
         batch: i64,
         chunk: &mut Vec<BatchRow>,
+        pins: &mut HashMap<String, Pin>,
         load: &mut BatchLoad,
     ) -> Result<(), StationError> {
         if chunk.is_empty() {
@@ -337,6 +340,15 @@ impl Station {
         }
         let rows = std::mem::replace(chunk, Vec::with_capacity(LOAD_CHUNK));
         let loaded = self.journal().load_rows(batch, rows)?;
+        if !pins.is_empty() {
+            let mut kept = lock(&self.batch_pins);
+            for tracking in &loaded.accepted {
+                if let Some(pin) = pins.remove(tracking.as_str()) {
+                    kept.insert(tracking.as_str().to_owned(), pin);
+                }
+            }
+            pins.clear();
+        }
         load.queued += loaded.queued;
         load.already_present += loaded.already_present;
         load.rejected.extend(loaded.rejected);

@@ -57,7 +57,7 @@ fn schema_is_versioned_and_a_newer_schema_is_refused() {
     let version: i64 = raw
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let mode: String = raw
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -71,7 +71,7 @@ fn schema_is_versioned_and_a_newer_schema_is_refused() {
             err,
             JournalError::SchemaTooNew {
                 found: 7,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
@@ -280,10 +280,13 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
         journal.claim_next("st", "r0").unwrap();
         journal.mark_writing(&code, "CARD-7", "vendor-a").unwrap();
     }
-    // Undo migration 2 by hand: the file is now as version 1 wrote it.
+    // Undo migrations 3 and 2 by hand: the file is now as version 1 wrote it.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch("DROP INDEX applications_by_card; UPDATE schema_version SET version = 1;")
-        .unwrap();
+    raw.execute_batch(
+        "DROP TABLE superseded; DROP TABLE records; DROP INDEX applications_by_card;
+         UPDATE schema_version SET version = 1;",
+    )
+    .unwrap();
     let index = |raw: &rusqlite::Connection| -> i64 {
         raw.query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'applications_by_card'",
@@ -295,6 +298,15 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
     assert_eq!(index(&raw), 0);
     let journal = Journal::open(&path).unwrap();
     assert_eq!(index(&raw), 1, "migration 2 adds the card index");
+    let records: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('records', 'superseded')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(records, 2, "migration 3 adds the records and superseded tables");
+    assert_eq!(journal.record(&code).unwrap(), None, "no record stored before");
     let waiting = journal.unfinished_for_card("CARD-7").unwrap().unwrap();
     assert_eq!(waiting.status.tracking, code);
     assert_eq!(waiting.status.state, State::Writing);

@@ -597,3 +597,30 @@ fn records_are_read_from_the_journal_so_a_restarted_station_serves_without_reloa
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_batch_pin_is_taken_only_from_the_row_that_stands_for_its_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = HEADER.replace(",photo", ",pin,photo");
+    let with_pin =
+        |pin: &str| row(1, "face.jpg").replace(",M,face.jpg", &format!(",M,{pin},face.jpg"));
+    let _ = batch_file(dir.path(), &[], 2000);
+    let first = write_batch(dir.path(), "first.csv", &header, &[with_pin("1234")]);
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&first, validator()).unwrap();
+    // Another batch repeats the application with another PIN: reported, and
+    // its PIN is not the one the card gets.
+    let later = write_batch(dir.path(), "later.csv", &header, &[with_pin("9999")]);
+    let load = station.load_batch(&later, validator()).unwrap();
+    assert_eq!(load.rejected.len(), 1, "{:?}", messages(&load));
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, .. } => assert_eq!(tracking, code(1)),
+        other => panic!("{other:?}"),
+    }
+    let mailer = std::fs::read_to_string(dir.path().join("pin-mailer.txt")).unwrap();
+    assert!(mailer.contains(" id_pin=1234"), "the first batch's PIN");
+    assert!(!mailer.contains("9999"));
+}

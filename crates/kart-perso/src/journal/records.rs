@@ -144,6 +144,9 @@ pub struct RowsLoaded {
     pub queued: usize,
     /// Rows of this batch already in the journal (a re-run).
     pub already_present: usize,
+    /// The valid rows that now stand for their application (newly queued
+    /// or re-run): the caller keeps their batch PINs, no other row's.
+    pub accepted: Vec<TrackingCode>,
     /// Every rejected row with its reasons: those given, with the batch
     /// rules' findings added, and the rows the rules reject (both rows of a
     /// repeated tracking code, a second live application of a holder).
@@ -343,6 +346,7 @@ fn load_row(
             BatchRow::Valid { record, .. } => {
                 put_record(tx, Some(&record), &tracking, line)?;
                 loaded.already_present += 1;
+                loaded.accepted.push(tracking);
             }
             BatchRow::Rejected { error, .. } => {
                 fail_queued(tx, &tracking, &reasons(&error))?;
@@ -394,6 +398,7 @@ fn new_valid(
     let Some((earlier, state, earlier_batch, card, earlier_batch_id)) = live else {
         insert_queued(tx, batch, seq, record)?;
         loaded.queued += 1;
+        loaded.accepted.push(tracking);
         return Ok(());
     };
     let earlier = parse_tracking(&earlier)?;
@@ -407,6 +412,7 @@ fn new_valid(
         (true, "queued" | "verified") => {
             insert_queued(tx, batch, seq, record)?;
             loaded.queued += 1;
+            loaded.accepted.push(tracking.clone());
             let reason = format!(
                 "superseded by application {tracking} (a replacement, line {})",
                 record.line
