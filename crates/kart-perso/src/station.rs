@@ -125,7 +125,7 @@ pub enum StationError {
     Batch(#[from] BatchError),
     /// An application in the journal has no loaded record.
     #[error(
-        "application {0} is in the journal but its record is not loaded; load its batch file again"
+        "application {0} is in the journal but its record cannot be read (no valid row stored, its photo no longer reads as a JPEG within bounds, or the PIN its batch sets is not loaded); fix the photo if need be and load its batch file again"
     )]
     RecordMissing(TrackingCode),
 }

@@ -305,8 +305,15 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(records, 2, "migration 3 adds the records and superseded tables");
-    assert_eq!(journal.record(&code).unwrap(), None, "no record stored before");
+    assert_eq!(
+        records, 2,
+        "migration 3 adds the records and superseded tables"
+    );
+    assert_eq!(
+        journal.record(&code).unwrap(),
+        None,
+        "no record stored before"
+    );
     let waiting = journal.unfinished_for_card("CARD-7").unwrap().unwrap();
     assert_eq!(waiting.status.tracking, code);
     assert_eq!(waiting.status.state, State::Writing);

@@ -1258,3 +1258,70 @@ fn report_reads_a_journal_it_cannot_write_beside_and_names_a_path_it_cannot_open
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(json(&o)["pending"], 1);
 }
+
+#[test]
+fn photos_outside_the_batch_folder_need_a_photo_root_in_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    // The batch in its own folder, its photos beside that folder.
+    sample_batch(dir.path(), |line| line == 2);
+    let batches = dir.path().join("batches");
+    std::fs::create_dir(&batches).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("applications.csv")).unwrap();
+    let batch = batches.join("applications.csv");
+    std::fs::write(&batch, text.replace(",photos/", ",../photos/")).unwrap();
+    let run = || {
+        kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--json",
+                "--reader",
+                "sim:vendor-b",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = run();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    let problems = v["rejected"][0]["problems"].to_string();
+    assert!(
+        problems.contains("line 2, photo: ")
+            && problems.contains("is outside")
+            && problems.contains("photo_root"),
+        "{v}"
+    );
+    assert!(
+        v["journal_batch"]
+            .as_str()
+            .unwrap()
+            .starts_with("applications.csv@"),
+        "{v}"
+    );
+
+    // The photo root names the folder above: the same batch file, fixed
+    // nowhere, loads (a new station directory: the row is failed in the first).
+    std::fs::write(
+        dir.path().join("kart.toml"),
+        format!(
+            "photo_root = {:?}\nstation_dir = \"station-2\"\n",
+            dir.path().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let o = run();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(issued_only(&json(&o)).len(), 1);
+
+    std::fs::write(
+        dir.path().join("kart.toml"),
+        "photo_root = \"no-such-folder\"\n",
+    )
+    .unwrap();
+    let o = run();
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(one_line_error(&o).contains("no-such-folder"));
+}

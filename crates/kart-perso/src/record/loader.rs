@@ -355,6 +355,12 @@ fn fields_of(map: serde_json::Map<String, serde_json::Value>) -> RawFields {
             }),
             (Some(_), serde_json::Value::Null) => {}
             (Some(field), serde_json::Value::String(text)) => raw.set(field, text),
+            (Some(Field::Replacement), serde_json::Value::Bool(yes)) => {
+                raw.set(
+                    Field::Replacement,
+                    if yes { "yes" } else { "no" }.to_owned(),
+                );
+            }
             (Some(field), _) => raw.problem(FieldError {
                 field: Some(field),
                 key: None,

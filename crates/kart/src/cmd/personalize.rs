@@ -321,7 +321,8 @@ fn dry_run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let crn = Crn::parse("0000000000").map_err(|e| CliError::new(Kind::Io, e))?;
     let mut rejected = Vec::new();
     let mut plans = Vec::new();
-    for item in Batch::open(&args.batch)? {
+    let photo_root = ctx.config.photo_root.as_deref();
+    for item in Batch::open_confined(&args.batch, Validator::new(), photo_root)? {
         let record = match item {
             Ok(r) => r,
             Err(e) => {
