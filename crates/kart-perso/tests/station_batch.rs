@@ -477,6 +477,19 @@ fn a_holder_with_a_live_application_is_rejected_unless_the_row_is_a_replacement(
         "{text:?}"
     );
     assert_eq!(station.status(&code(2)).unwrap().state, State::Failed);
+    // A re-run says so again.
+    let again = station.load_batch(&batch, validator()).unwrap();
+    let text = messages(&again);
+    assert_eq!(
+        (again.queued, again.already_present, text.len()),
+        (0, 1, 1),
+        "{text:?}"
+    );
+    assert!(
+        text[0].starts_with("line 3, tracking_code: was rejected when this batch was first loaded")
+            && text[0].contains("already has a live application"),
+        "{text:?}"
+    );
 
     // Issued; then a replacement card for the same holder in a later batch.
     let spec = spec();

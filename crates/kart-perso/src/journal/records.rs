@@ -260,13 +260,26 @@ struct Known {
     state: State,
     card_serial: Option<String>,
     line: Option<u64>,
+    /// Its stored row was valid (fields kept); `false` for a rejected row.
+    valid_row: bool,
+    /// Why it failed, if it did.
+    reason: Option<String>,
 }
 
 fn known(tx: &Transaction<'_>, tracking: &TrackingCode) -> Result<Option<Known>, JournalError> {
-    type Row = (i64, String, String, Option<String>, Option<u64>);
+    type Row = (
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<u64>,
+        bool,
+        Option<String>,
+    );
     let row: Option<Row> = tx
         .prepare_cached(
-            "SELECT a.batch_id, b.name, a.state, a.card_serial, r.line
+            "SELECT a.batch_id, b.name, a.state, a.card_serial, r.line,
+                    r.national_code IS NOT NULL, a.reason
              FROM applications a JOIN batches b ON b.id = a.batch_id
              LEFT JOIN records r ON r.tracking = a.tracking
              WHERE a.tracking = ?1",
@@ -278,19 +291,25 @@ fn known(tx: &Transaction<'_>, tracking: &TrackingCode) -> Result<Option<Known>,
                 row.get(2)?,
                 row.get(3)?,
                 row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
             ))
         })
         .optional()?;
-    row.map(|(batch_id, batch, state, card_serial, line)| {
-        Ok(Known {
-            batch_id,
-            batch,
-            state: State::from_name(&state)
-                .ok_or_else(|| JournalError::Corrupt(format!("unknown state {state:?}")))?,
-            card_serial,
-            line,
-        })
-    })
+    row.map(
+        |(batch_id, batch, state, card_serial, line, valid_row, reason)| {
+            Ok(Known {
+                batch_id,
+                batch,
+                state: State::from_name(&state)
+                    .ok_or_else(|| JournalError::Corrupt(format!("unknown state {state:?}")))?,
+                card_serial,
+                line,
+                valid_row,
+                reason,
+            })
+        },
+    )
     .transpose()
 }
 
@@ -340,6 +359,19 @@ fn load_row(
                 Field::TrackingCode,
                 Problem::DuplicateTrackingCode { other_line: line },
             ));
+        }
+        // A re-run of a valid row the batch rules rejected: rejected again.
+        Some(k) if k.state == State::Failed && k.line.is_some() && !k.valid_row => {
+            if let BatchRow::Valid { .. } = row {
+                let problem = Problem::RejectedBefore {
+                    reason: k.reason.unwrap_or_default(),
+                };
+                loaded
+                    .rejected
+                    .push(with_problem(row, &tracking, Field::TrackingCode, problem));
+            } else if let BatchRow::Rejected { error, .. } = row {
+                loaded.rejected.push(error);
+            }
         }
         Some(_) => match row {
             // A re-run of the same batch.

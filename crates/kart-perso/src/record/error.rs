@@ -316,6 +316,13 @@ pub enum Problem {
         /// Its card.
         card_serial: String,
     },
+    /// A re-run: the row was rejected when its batch was first loaded, and
+    /// its application stays failed.
+    #[error("was rejected when this batch was first loaded, and stays so: {reason}")]
+    RejectedBefore {
+        /// The reason recorded then.
+        reason: String,
+    },
     /// Reading the batch stopped here.
     #[error("reading the batch failed here: {0}; the rest of the file was not read")]
     Read(String),
