@@ -168,6 +168,16 @@ pub fn probe<T: Transport>(card: &mut Card<T>, profile: &Profile) -> Result<Card
     })
 }
 
+/// A step of the plan about to send its first APDU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepStart<'a> {
+    /// The step's name (as in [`StepReport::name`]).
+    pub name: &'a str,
+    /// Whether the step changes the card: every step inside the secure
+    /// channel writes data, keys, PINs or the life cycle.
+    pub writes: bool,
+}
+
 /// Personalizes the probed card: builds the plan, runs it inside a secure
 /// channel, and returns the counters, timings and files.
 pub fn personalize<T: Transport>(
@@ -177,6 +187,21 @@ pub fn personalize<T: Transport>(
     info: &CardInfo,
     job: &Job<'_>,
     now: OffsetDateTime,
+) -> Result<Outcome, PersoError> {
+    personalize_observed(card, profile, issuer, info, job, now, &mut |_| Ok(()))
+}
+
+/// [`personalize`], telling `on_start` of each step before its first APDU
+/// is sent (a station journals it, so it knows how far a card got). An
+/// error from `on_start` stops the run before that step touches the card.
+pub fn personalize_observed<T: Transport>(
+    card: &mut Card<T>,
+    profile: &Profile,
+    issuer: &Issuer,
+    info: &CardInfo,
+    job: &Job<'_>,
+    now: OffsetDateTime,
+    on_start: &mut dyn FnMut(StepStart<'_>) -> Result<(), PersoError>,
 ) -> Result<Outcome, PersoError> {
     if info.lifecycle == Lifecycle::Locked {
         return Err(PersoError::Locked);
@@ -205,6 +230,7 @@ pub fn personalize<T: Transport>(
         files: plan.files.clone(),
         keys: Vec::new(),
         steps: Vec::new(),
+        on_start,
     };
     run.execute(card, profile)?;
     let end = card.counters();
@@ -234,6 +260,7 @@ struct Run<'a> {
     files: Vec<(u16, Vec<u8>)>,
     keys: Vec<(KeyRef, Vec<u8>)>,
     steps: Vec<StepReport>,
+    on_start: &'a mut dyn FnMut(StepStart<'_>) -> Result<(), PersoError>,
 }
 
 impl Run<'_> {
@@ -246,6 +273,10 @@ impl Run<'_> {
         // Steps before the channel: SELECT (resets any earlier channel).
         let mut open_step = None;
         for step in steps.by_ref() {
+            (self.on_start)(StepStart {
+                name: &step.name,
+                writes: false,
+            })?;
             let t = Instant::now();
             let before = card.counters();
             match &step.action {
@@ -292,6 +323,10 @@ impl Run<'_> {
             |s: &mut Card<SecureChannel<&mut Card<T>>>| s.transport_mut().inner_mut().counters();
         self.record(&open_name, t, before, counters(&mut secure));
         for step in steps {
+            (self.on_start)(StepStart {
+                name: &step.name,
+                writes: true,
+            })?;
             let t = Instant::now();
             let before = counters(&mut secure);
             match &step.action {

@@ -25,6 +25,7 @@
 
 mod applet;
 mod conformance;
+pub mod deadline;
 mod error;
 mod hex;
 mod profile;

@@ -10,6 +10,7 @@
 //! issuer = "/srv/kart/issuer"        # --issuer
 //! station = "desk-3"                 # --station
 //! station_dir = "/srv/kart/station"  # --station-dir
+//! crn_register = "/srv/kart/crn.db"  # the issuer's CRN register, shared by every desk
 //! readers = ["all"]                  # --reader
 //! card_timeout = 120                 # --card-timeout, seconds
 //! photo_root = "/srv/kart/photos"    # photos may be anywhere below it
@@ -42,6 +43,9 @@ pub struct Config {
     pub station: Option<String>,
     /// The station's directory (journal, PIN mailer, CRN register).
     pub station_dir: Option<PathBuf>,
+    /// The issuer's CRN register (default: `crn.db` in the issuer
+    /// directory); every desk of one issuer must name the same file.
+    pub crn_register: Option<PathBuf>,
     /// Readers used when `--reader` is not given.
     #[serde(default)]
     pub readers: Vec<String>,
@@ -74,7 +78,7 @@ impl Config {
             CliError::with_hint(
                 Kind::Input,
                 format!("configuration {}: {why}", path.display()),
-                "keys are issuer, station, station_dir, readers, card_timeout, photo_root (see crates/kart/README.md)",
+                "keys are issuer, station, station_dir, crn_register, readers, card_timeout, photo_root (see crates/kart/README.md)",
             )
         })
     }

@@ -1325,3 +1325,82 @@ fn photos_outside_the_batch_folder_need_a_photo_root_in_the_configuration() {
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     assert!(one_line_error(&o).contains("no-such-folder"));
 }
+
+/// The CRNs of the issued cards of a personalize result (`CSN …, CRN …` details).
+fn issued_crns(v: &Value) -> Vec<String> {
+    issued_only(v)
+        .iter()
+        .map(|r| {
+            let detail = r["detail"].as_str().unwrap();
+            let crn = detail.split("CRN ").nth(1).expect("a CRN in the detail");
+            crn.chars().take_while(char::is_ascii_digit).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn two_station_directories_of_one_issuer_never_repeat_a_crn() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let (mut crns, mut stations) = (Vec::new(), Vec::new());
+    for (desk, lines) in [("desk-1", 2..=4), ("desk-2", 5..=7)] {
+        let rows = dir.path().join(desk);
+        let batch = sample_batch(&rows, |l| lines.contains(&l));
+        let o = kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--json",
+                "--reader",
+                "sim:vendor-b",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                "--station-dir",
+                desk,
+                batch.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let v = json(&o);
+        stations.push(v["station"].as_str().unwrap().to_owned());
+        let issued = issued_crns(&v);
+        assert_eq!(issued.len(), 3, "{desk}");
+        crns.extend(issued);
+    }
+    // Without --station, a desk is named after its machine.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(stations, [host.trim(), host.trim()]);
+    let distinct: std::collections::BTreeSet<&String> = crns.iter().collect();
+    assert_eq!(distinct.len(), 6, "a CRN repeated across desks: {crns:?}");
+    // The register is the issuer's, not a desk's.
+    assert!(issuer.join("crn.db").is_file());
+    assert!(!dir.path().join("desk-1/crn.db").exists());
+}
+
+#[test]
+fn a_crn_register_that_cannot_be_opened_stops_the_station_before_any_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let batch = sample_batch(dir.path(), |l| l <= 3);
+    std::fs::write(
+        dir.path().join("kart.toml"),
+        "crn_register = \"no/such/folder/crn.db\"\n",
+    )
+    .unwrap();
+    let o = kart_in(
+        dir.path(),
+        &[
+            "personalize",
+            "--reader",
+            "sim:vendor-b",
+            "--issuer",
+            issuer.to_str().unwrap(),
+            batch.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(line.contains("no/such/folder/crn.db"), "{line}");
+    assert!(line.contains("crn_register"), "{line}");
+    assert!(!dir.path().join("kart-station/pin-mailer.txt").exists());
+}

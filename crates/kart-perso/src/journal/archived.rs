@@ -98,7 +98,11 @@ fn open_immutable(path: &Path) -> Result<Journal, JournalError> {
             ),
         });
     }
-    Ok(Journal { conn })
+    Ok(Journal {
+        conn,
+        owner: super::owner_id()?,
+        lease: JournalOptions::default().lease,
+    })
 }
 
 /// Percent-escapes what a file URI cannot carry as is.

@@ -68,6 +68,22 @@ CREATE TABLE steps (
 CREATE INDEX applications_by_card ON applications (card_serial) WHERE card_serial IS NOT NULL;
 ",
     r"
+-- A claim belongs to one journal connection of one process (owner) until
+-- its lease runs out; only expired leases are taken back (issue 13).
+ALTER TABLE applications ADD COLUMN owner TEXT;
+ALTER TABLE applications ADD COLUMN lease_until_ms INTEGER;
+-- Each step's start, recorded before its first APDU: how far a card got.
+CREATE TABLE step_starts (
+    id INTEGER PRIMARY KEY,
+    tracking TEXT NOT NULL REFERENCES applications(tracking),
+    attempt INTEGER NOT NULL,
+    card_serial TEXT,
+    step TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX step_starts_by_tracking ON step_starts (tracking, id);
+",
+    r"
 -- Each row of a loaded batch that has a valid tracking code: its line (to
 -- tell a re-run from a repeated code) and, for a valid row, the validated
 -- fields, so that a station reads a record only when it claims it. The

@@ -54,6 +54,13 @@ pub enum PersoError {
     /// The secure channel could not be opened.
     #[error("secure channel: {0}")]
     SecureChannel(GpError),
+    /// The caller stopped the run before this step sent anything (its
+    /// step hook failed, e.g. the journal could not record the step).
+    #[error("stopped before step '{step}'; nothing of it was sent")]
+    Stopped {
+        /// The step that was not started.
+        step: String,
+    },
     /// The card is locked: it was personalized already.
     #[error("the card is LOCKED; it cannot be personalized again")]
     Locked,
