@@ -283,7 +283,7 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
         journal.claim_next("st", "r0").unwrap();
         journal.mark_writing(&code, "CARD-7", "vendor-a").unwrap();
     }
-    // Undo migrations 3 and 2 by hand: the file is now as version 1 wrote it.
+    // Undo migrations 4, 3 and 2 by hand: the file is now as version 1 wrote it.
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
         "DROP TABLE superseded; DROP TABLE records;
@@ -313,7 +313,7 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
         .unwrap();
     assert_eq!(
         records, 2,
-        "migration 3 adds the records and superseded tables"
+        "migration 4 adds the records and superseded tables"
     );
     assert_eq!(
         journal.record(&code).unwrap(),
