@@ -330,7 +330,13 @@ impl Station {
     ) -> Result<BatchLoad, StationError> {
         let records = Batch::open_confined(path, validator, photo_root)?;
         let name = batch_name(path)?;
-        let batch = self.journal(|journal| journal.open_batch(&name))?;
+        // A journal from before batches were named by content knows this
+        // one by the path as typed: it keeps its applications, renamed.
+        let legacy = path.display().to_string();
+        let batch = self.journal(|journal| {
+            journal.adopt_batch(&legacy, &name)?;
+            journal.open_batch(&name)
+        })?;
         let mut load = BatchLoad {
             batch: name,
             ..BatchLoad::default()

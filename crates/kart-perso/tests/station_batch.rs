@@ -658,3 +658,27 @@ fn a_batch_pin_is_taken_only_from_the_row_that_stands_for_its_application() {
     assert!(mailer.contains(" id_pin=1234"), "the first batch's PIN");
     assert!(!mailer.contains("9999"));
 }
+
+#[test]
+fn a_batch_queued_before_the_upgrade_resumes_under_its_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg"), row(2, "face.jpg")], 2000);
+    // As the station queued batches before: by the path as typed, no records.
+    let mut journal = kart_perso::journal::Journal::open(dir.path().join("journal.db")).unwrap();
+    journal
+        .enqueue_batch(&batch.display().to_string(), [&code(1), &code(2)])
+        .unwrap();
+    drop(journal);
+    let station = station(dir.path(), "station-1");
+    let load = station.load_batch(&batch, validator()).unwrap();
+    assert!(load.rejected.is_empty(), "{:?}", messages(&load));
+    assert_eq!((load.queued, load.already_present), (0, 2));
+    assert_eq!(station.status(&code(1)).unwrap().batch, load.batch);
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, .. } => assert_eq!(tracking, code(1)),
+        other => panic!("{other:?}"),
+    }
+}

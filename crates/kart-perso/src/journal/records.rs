@@ -179,6 +179,30 @@ impl Journal {
         Ok(id)
     }
 
+    /// Gives batch `legacy` — a batch loaded before records were kept,
+    /// named by the path as then typed — the name `name`, when `legacy`
+    /// exists, holds no stored record and `name` is not taken: a journal
+    /// from before the upgrade then resumes its batch under its new name.
+    /// `true` when renamed.
+    pub fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
+        let (legacy, name) = (bounded("batch name", legacy)?, bounded("batch name", name)?);
+        if legacy == name {
+            return Ok(false);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let renamed = tx.execute(
+            "UPDATE batches SET name = ?2 WHERE name = ?1
+               AND NOT EXISTS (SELECT 1 FROM batches WHERE name = ?2)
+               AND NOT EXISTS (SELECT 1 FROM applications a JOIN records r ON r.tracking = a.tracking
+                               WHERE a.batch_id = batches.id)",
+            params![legacy, name],
+        )?;
+        tx.commit()?;
+        Ok(renamed == 1)
+    }
+
     /// Loads a chunk of rows of batch `batch` (from [`Journal::open_batch`])
     /// in one transaction: valid new records are queued with their fields,
     /// rejected ones recorded as failed with their reasons, and the batch
