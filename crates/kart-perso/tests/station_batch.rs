@@ -534,7 +534,17 @@ fn a_holder_with_a_live_application_is_rejected_unless_the_row_is_a_replacement(
     let journal = kart_perso::journal::Journal::open(dir.path().join("journal.db")).unwrap();
     assert_eq!(
         journal.superseded_by(&code(1)).unwrap(),
-        Some((code(3), Some(csn)))
+        Some((code(3), Some(csn.clone())))
+    );
+    let listed = journal.superseded().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            &listed[0].tracking,
+            listed[0].card_serial.as_deref(),
+            &listed[0].by
+        ),
+        (&code(1), Some(csn.as_str()), &code(3))
     );
     drop(journal);
     let mut card = station_sim(dir.path(), profile, 2);

@@ -1404,3 +1404,66 @@ fn a_crn_register_that_cannot_be_opened_stops_the_station_before_any_card() {
     assert!(line.contains("crn_register"), "{line}");
     assert!(!dir.path().join("kart-station/pin-mailer.txt").exists());
 }
+
+#[test]
+fn a_replacement_row_supersedes_the_holders_issued_card_and_the_report_lists_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let batch = sample_batch(dir.path(), |line| line == 2);
+    let personalize = |batch: &Path| {
+        kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--json",
+                "--reader",
+                "sim:vendor-b",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = personalize(&batch);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let first = issued_only(&json(&o));
+    let csn = first[0]["detail"].as_str().unwrap()[4..]
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The same holder again: refused without replacement=yes, issued with it.
+    let text = std::fs::read_to_string(&batch).unwrap();
+    let row = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .replace("140409040015", "140409040106");
+    let header = text.lines().next().unwrap();
+    let again = dir.path().join("again.csv");
+    std::fs::write(&again, format!("{header}\n{row}\n")).unwrap();
+    let o = personalize(&again);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    assert!(
+        v["rejected"][0]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("already has a live application 140409040015"),
+        "{v}"
+    );
+    let replacement = dir.path().join("replacement.csv");
+    let row = row.replace("140409040106", "140409040114");
+    std::fs::write(&replacement, format!("{header},replacement\n{row},yes\n")).unwrap();
+    let o = personalize(&replacement);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["superseded"][0]["tracking_code"], "140409040015", "{v}");
+    assert_eq!(v["superseded"][0]["card_serial"], csn.as_str(), "{v}");
+    assert_eq!(v["superseded"][0]["by"], "140409040114", "{v}");
+    assert_eq!(issued_only(&v)[0]["tracking_code"], "140409040114");
+    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    assert_eq!(v["superseded"][0]["tracking_code"], "140409040015", "{v}");
+    let o = kart_in(dir.path(), &["report"]);
+    assert!(stdout(&o).contains("replaced by"), "{}", stdout(&o));
+}

@@ -47,7 +47,7 @@ use rusqlite::{
 use crate::record::TrackingCode;
 
 pub use error::JournalError;
-pub use records::{BatchRow, RowsLoaded, StoredRecord};
+pub use records::{BatchRow, RowsLoaded, StoredRecord, Superseded};
 pub use report::{DayCounts, Report, StepTiming, VendorCounts};
 pub use state::State;
 pub use stranded::Stranded;

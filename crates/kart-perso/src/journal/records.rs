@@ -277,6 +277,48 @@ impl Journal {
     }
 }
 
+/// An application replaced by a later one for the same holder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Superseded {
+    /// The earlier application.
+    pub tracking: TrackingCode,
+    /// Its card, when it had been issued.
+    pub card_serial: Option<String>,
+    /// The replacement.
+    pub by: TrackingCode,
+    /// When the replacement was loaded.
+    pub at: std::time::SystemTime,
+}
+
+impl Journal {
+    /// Every superseded application, oldest first.
+    pub fn superseded(&self) -> Result<Vec<Superseded>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT tracking, card_serial, by_tracking, at_ms FROM superseded ORDER BY at_ms, tracking",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tracking, card_serial, by, at) = row?;
+            out.push(Superseded {
+                tracking: parse_tracking(&tracking)?,
+                card_serial,
+                by: parse_tracking(&by)?,
+                at: std::time::UNIX_EPOCH
+                    + std::time::Duration::from_millis(u64::try_from(at).unwrap_or(0)),
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// An application already in the journal, as a row meets it.
 struct Known {
     batch_id: i64,

@@ -29,16 +29,44 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ))
         .journal
     });
-    let (report, stranded) = load_with_stranded(&journal)?;
+    let opened = open(&journal)?;
+    let (report, stranded) = (opened.report()?, opened.stranded(None)?);
+    let superseded = opened.superseded()?;
     if ctx.out.json {
         let mut body = to_json(&report);
         if let Some(b) = body.as_object_mut() {
             b.insert("stranded".into(), stranded_json(&stranded));
+            b.insert(
+                "superseded".into(),
+                superseded
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "tracking_code": s.tracking.as_str(),
+                            "card_serial": s.card_serial,
+                            "by": s.by.as_str(),
+                            "at": utc(s.at),
+                        })
+                    })
+                    .collect(),
+            );
         }
         ctx.out.json("report", body);
         return Ok(Outcome::Ok);
     }
     show(ctx, &report);
+    if !superseded.is_empty() {
+        let mut t = table(["superseded application", "its card", "replaced by", "at"]);
+        for s in &superseded {
+            t.add_row([
+                s.tracking.to_string(),
+                s.card_serial.clone().unwrap_or_else(|| "-".into()),
+                s.by.to_string(),
+                utc(s.at),
+            ]);
+        }
+        ctx.out.line(t);
+    }
     show_stranded(ctx, &stranded);
     Ok(Outcome::Ok)
 }
