@@ -8,7 +8,8 @@
 //! that peaks do not mix.
 //!
 //! `cargo bench -p kart-e2e --bench batch_stream`; `KART_BENCH_ROWS`
-//! (default `100000,1000000`) chooses the sizes.
+//! (default `100000,1000000`) chooses the sizes; `KART_BENCH_PINS=1` gives
+//! every row a PIN (the one part of a record the station keeps in memory).
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -33,7 +34,12 @@ fn main() {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     let exe = std::env::current_exe().expect("own path");
-    println!("5. Streaming a batch into the station — CSV rows sharing one {}-byte JPEG, vendor-b card, latency off", Photo::Small.bytes().len());
+    let pins = if with_pins() {
+        ", a PIN in every row"
+    } else {
+        ""
+    };
+    println!("5. Streaming a batch into the station — CSV rows sharing one {}-byte JPEG{pins}, vendor-b card, latency off", Photo::Small.bytes().len());
     println!(
         "{:>9} {:>9} {:>9} {:>10} {:>13} {:>12} {:>12} {:>11}",
         "rows",
@@ -111,16 +117,26 @@ fn child(rows: u64) {
     );
 }
 
+fn with_pins() -> bool {
+    std::env::var("KART_BENCH_PINS").is_ok_and(|v| v == "1")
+}
+
 /// Writes `rows` valid applications, one holder each, streaming to disk.
 fn write_batch(path: &Path, rows: u64) {
     let file = std::fs::File::create(path).expect("batch file");
     let mut out = BufWriter::new(file);
     out.write_all(kart_e2e::CSV_HEADER.as_bytes())
         .expect("write");
+    let pins = with_pins();
     for seq in 1..=rows {
+        let pin = if pins {
+            format!("{:06}", seq % 1_000_000)
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{},{},علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,,face.jpg,",
+            "{},{},علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,{pin},face.jpg,",
             tracking_code(14_040_000_000 + seq),
             national_code(seq),
         )

@@ -64,6 +64,7 @@ use crate::verify::{TrustAnchors, Verifier};
 use sha2::{Digest, Sha256};
 
 mod judge;
+mod pins;
 mod spoil;
 mod stored;
 mod uncertain;
@@ -230,7 +231,7 @@ pub struct Station {
     crns: Mutex<CrnAllocator>,
     /// PINs set by the loaded batches, by tracking code: the only part of a
     /// record not kept in the journal (records are read from it on claim).
-    batch_pins: Mutex<HashMap<String, Pin>>,
+    batch_pins: Mutex<pins::PinBook>,
     trust: TrustAnchors,
 }
 
@@ -275,7 +276,7 @@ impl Station {
             journal: Mutex::new(journal),
             mailer: Mutex::new(PinMailer::open(&files.mailer)?),
             crns: Mutex::new(crns),
-            batch_pins: Mutex::new(HashMap::new()),
+            batch_pins: Mutex::new(pins::PinBook::default()),
             trust: TrustAnchors::new(issuer.pki.root.clone())
                 .with_intermediate(issuer.pki.card_ca.clone()),
             issuer,
@@ -383,16 +384,16 @@ impl Station {
         let rows = std::mem::replace(chunk, Vec::with_capacity(LOAD_CHUNK));
         let loaded = self.journal(|journal| journal.load_rows(batch, rows))?;
         if !pins.is_empty() {
-            let accepted: Vec<(String, Pin)> = loaded
+            let accepted: Vec<(&TrackingCode, Pin)> = loaded
                 .accepted
                 .iter()
-                .filter_map(|t| {
-                    pins.remove(t.as_str())
-                        .map(|pin| (t.as_str().to_owned(), pin))
-                })
+                .filter_map(|t| pins.remove(t.as_str()).map(|pin| (t, pin)))
                 .collect();
             pins.clear();
-            lock(&self.batch_pins).extend(accepted);
+            let mut book = lock(&self.batch_pins);
+            for (tracking, pin) in &accepted {
+                book.insert(tracking, pin);
+            }
         }
         load.queued += loaded.queued;
         load.already_present += loaded.already_present;
@@ -636,7 +637,7 @@ impl Station {
     fn record(&self, tracking: &TrackingCode) -> Option<IdentityRecord> {
         let stored = self.journal(|journal| journal.record(tracking)).ok()??;
         let pin = if stored.has_pin {
-            Some(lock(&self.batch_pins).get(tracking.as_str())?.clone())
+            Some(lock(&self.batch_pins).get(tracking)?)
         } else {
             None
         };
