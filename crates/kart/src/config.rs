@@ -23,8 +23,8 @@
 //! prompt, keys from the issuer directory.
 
 use crate::error::{CliError, Kind};
+use kart_spec::input::{position, quote};
 use serde::Deserialize;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The file looked for in the working directory when `--config` is not given.
@@ -64,14 +64,14 @@ impl Config {
             None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
             None => return Ok(Self::default()),
         };
-        let mut text = String::new();
-        std::fs::File::open(&path)
-            .and_then(|f| f.take(MAX_BYTES).read_to_string(&mut text))
+        let text = kart_spec::input::read_regular(&path, MAX_BYTES)
+            .map_err(|e| e.to_string())
+            .and_then(|b| String::from_utf8(b).map_err(|_| "it is not UTF-8 text".to_owned()))
             .map_err(|e| {
                 CliError::with_hint(
                     Kind::Input,
                     format!("cannot read the configuration {}: {e}", path.display()),
-                    "give a readable TOML file with --config, or none",
+                    "give a readable TOML file of at most 64 KiB with --config, or none",
                 )
             })?;
         Self::parse(&text).map_err(|why| {
@@ -83,9 +83,16 @@ impl Config {
         })
     }
 
-    /// Parses the TOML text; the error says where and what.
+    /// Parses the TOML text; the error says where (line and column) and
+    /// what, quoting at most 100 characters of the input.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().lines().collect::<Vec<_>>().join(" "))
+        toml::from_str(text).map_err(|e| {
+            let what = quote(&e.message().lines().collect::<Vec<_>>().join(" "));
+            match e.span() {
+                Some(span) => format!("{}: {what}", position(text, span.start)),
+                None => what,
+            }
+        })
     }
 }
 

@@ -282,11 +282,15 @@ impl Validator {
 
 /// `path` with symbolic links resolved, refused when it leads out of
 /// `folder` (itself resolved). A path that does not resolve (no such file)
-/// is given back as it is, for the file check to report.
+/// or is no regular file (a device, a FIFO) is given back as it is, for the
+/// file check to report — without opening it.
 fn inside(path: &Path, folder: &Path) -> Result<PathBuf, Problem> {
     let Ok(resolved) = path.canonicalize() else {
         return Ok(path.to_path_buf());
     };
+    if !resolved.is_file() {
+        return Ok(path.to_path_buf());
+    }
     if resolved.starts_with(folder) {
         Ok(resolved)
     } else {

@@ -131,15 +131,45 @@ pub fn crn_register(ctx: &Ctx, issuer_dir: &Path) -> PathBuf {
 }
 
 /// The station's files in `dir` (created if missing) with the issuer's CRN
-/// register `crns`.
+/// register `crns`. The directory is made (or set) 0700, and the journal
+/// is created empty with mode 0600 before `SQLite` opens it (its `-wal`
+/// and `-shm` files take the database's mode), or set to 0600 if it
+/// exists: it holds holders' identity data. The CRN register is the
+/// issuer's, shared by its desks: its permissions are left alone.
 pub fn station_files(dir: &Path, crns: &Path) -> Result<StationFiles, CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        CliError::new(
-            Kind::Io,
-            format!("cannot create the station directory {}: {e}", dir.display()),
-        )
-    })?;
-    Ok(StationFiles::for_issuer(dir, crns))
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let io = |what: &str, path: &Path, e: std::io::Error| {
+        CliError::new(Kind::Io, format!("cannot {what} {}: {e}", path.display()))
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io("create the station directory", dir, e))?;
+    let private = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io("restrict the permissions of", path, e))
+    };
+    private(dir, 0o700)?;
+    let files = StationFiles::for_issuer(dir, crns);
+    let db = &files.journal;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(db)
+        .map_err(|e| io("create", db, e))?;
+    private(db, 0o600)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = db.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if side.is_file() {
+            private(&side, 0o600)?;
+        }
+    }
+    Ok(files)
 }
 
 /// Station errors when opening: journal ones keep their exit code; a CRN
@@ -424,7 +454,10 @@ fn dry_run_profiles<'a>(args: &Args, ctx: &'a Ctx) -> Result<Vec<&'a Profile>, C
         vec![ctx.spec.profile(id).ok_or_else(|| {
             CliError::with_hint(
                 Kind::Usage,
-                format!("there is no vendor profile '{id}'"),
+                format!(
+                    "there is no vendor profile '{}'",
+                    kart_spec::input::quote(id)
+                ),
                 format!(
                     "choose one of {}",
                     ctx.spec
