@@ -13,7 +13,11 @@
 //! crn_register = "/srv/kart/crn.db"  # the issuer's CRN register, shared by every desk
 //! readers = ["all"]                  # --reader
 //! card_timeout = 120                 # --card-timeout, seconds
+//! photo_root = "/srv/kart/photos"    # photos may be anywhere below it
 //! ```
+//!
+//! Without `photo_root`, a batch's photo and fingerprint paths (relative to
+//! the batch file) must stay inside the batch file's folder.
 //!
 //! Secrets never go here: PINs come from files, the environment or a
 //! prompt, keys from the issuer directory.
@@ -47,6 +51,9 @@ pub struct Config {
     pub readers: Vec<String>,
     /// How long a PC/SC reader waits for the next card, in seconds.
     pub card_timeout: Option<u64>,
+    /// The folder batch photos (and fingerprints) may come from; without
+    /// it, they must be in the batch file's folder.
+    pub photo_root: Option<PathBuf>,
 }
 
 impl Config {
@@ -71,7 +78,7 @@ impl Config {
             CliError::with_hint(
                 Kind::Input,
                 format!("configuration {}: {why}", path.display()),
-                "keys are issuer, station, station_dir, crn_register, readers, card_timeout (see crates/kart/README.md)",
+                "keys are issuer, station, station_dir, crn_register, readers, card_timeout, photo_root (see crates/kart/README.md)",
             )
         })
     }
