@@ -102,6 +102,10 @@ const TESTS: &[Test<Env>] = &[
         "watch_shows_a_card_pulled_out",
         watch_shows_a_card_pulled_out,
     ),
+    (
+        "key_generation_at_the_models_tail_does_not_trip_its_deadline",
+        key_generation_at_the_models_tail_does_not_trip_its_deadline,
+    ),
     // Last: the mute card wedges its reader inside pcscd until it answers.
     (
         "a_mute_card_wedges_only_its_reader_and_the_run_ends_without_it",
@@ -477,6 +481,52 @@ fn watch_shows_a_card_pulled_out(env: &mut Env) {
     assert!(seen("card-removed"), "{events:?}");
     assert!(events.iter().all(|e| e["format"] == "kart/1"));
     let _ = card.stop();
+}
+
+/// A vendor-C card that takes its modelled time for real, every key
+/// generation at the model's tail (its cap, first-call factor included):
+/// the slowest healthy card of that vendor. `kart personalize` waits for it,
+/// with the deadlines it takes from the embedded vendor-C model.
+fn key_generation_at_the_models_tail_does_not_trip_its_deadline(env: &mut Env) {
+    let mut slow = env.profile("vendor-c").clone();
+    let tail = slow.latency.keygen;
+    slow.latency.keygen = kart_spec::KeyGeneration {
+        median_ms: tail.cap_ms,
+        sigma: 0.0,
+        ..tail
+    };
+    let issuer = kart_perso::issuer::Issuer::load(&env.issuer()).expect("issuer");
+    let (keys, _) = issuer.channel_keys(&slow).expect("channel keys");
+    let mut sim = kart_sim::SimCard::with_config(
+        &slow,
+        &kart_sim::SimConfig::with_keys(0x0801_u32.to_be_bytes(), keys),
+    )
+    .expect("simulated card");
+    sim.set_latency(kart_sim::LatencyMode::Real);
+    let card = serve(("127.0.0.1", env.pcscd.readers()[0].port), sim).unwrap();
+    wait_card(env.reader(0), true);
+    let dir = env.dir.path().join("slow-keygen");
+    std::fs::create_dir_all(&dir).unwrap();
+    let batch = one_record_batch(&dir);
+    let o = env.kart(&[
+        "personalize",
+        "--json",
+        "--reader",
+        env.reader(0),
+        "--card-timeout",
+        "5",
+        "--station-dir",
+        dir.join("station").to_str().unwrap(),
+        "--issuer",
+        "issuer",
+        batch.to_str().unwrap(),
+    ]);
+    let v = json(&o);
+    assert_eq!(code(&o), 0, "{v} {}", stderr(&o));
+    assert_eq!(v["results"][0]["result"], "issued", "{v}");
+    assert!(v["reader_errors"].as_array().unwrap().is_empty(), "{v}");
+    card.stop();
+    wait_card(env.reader(0), false);
 }
 
 /// How long the mute card stays silent: far beyond any deadline of its
