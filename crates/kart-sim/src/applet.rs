@@ -151,6 +151,19 @@ impl Applet {
         self.updates
     }
 
+    /// The 42 CPLC bytes.
+    pub(crate) fn cplc(&self) -> &[u8; 42] {
+        &self.cplc
+    }
+
+    /// The card serial number from the CPLC: IC fabricator ‖ IC type ‖ IC serial.
+    pub(crate) fn csn(&self) -> [u8; 8] {
+        let mut csn = [0; 8];
+        csn[..4].copy_from_slice(&self.cplc[..4]);
+        csn[4..].copy_from_slice(&self.cplc[12..16]);
+        csn
+    }
+
     pub(crate) fn state_code(&self) -> u8 {
         self.codes[self.state as usize]
     }

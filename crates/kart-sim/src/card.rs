@@ -12,6 +12,7 @@ use kart_apdu::gp::{diversify, Diversification as GpDiv, GpError, KeySet};
 use kart_apdu::{CardCaps, Command, Response, StatusWord, Transport, TransportError, CLA_CHAINING};
 use kart_spec::{AppletSpec, Defect, Diversification, Profile, Scp, Spec, SpecError, WrongLe};
 use ring::rand::{SecureRandom, SystemRandom};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -210,6 +211,29 @@ pub struct SimCard {
     rng: SystemRandom,
     /// GET CHALLENGE answers of the `counter-challenge` defect so far.
     challenges: u64,
+    /// Per INS, the CLA values the spec lists for it (secure messaging and
+    /// chaining bits cleared).
+    classes: BTreeMap<u8, Vec<u8>>,
+}
+
+/// CLA bit of GP / ISO secure messaging.
+const CLA_SECURE_MESSAGING: u8 = 0x04;
+
+/// Per INS, the classes of `applet.commands` (`"00/80"` → `[00, 80]`).
+fn classes(applet: &AppletSpec) -> BTreeMap<u8, Vec<u8>> {
+    let mut out: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+    for c in &applet.commands {
+        let Some(&ins) = c.ins.bytes().first() else {
+            continue;
+        };
+        let listed = c
+            .cla
+            .split('/')
+            .filter_map(|v| u8::from_str_radix(v.trim(), 16).ok())
+            .map(|v| v & !(CLA_SECURE_MESSAGING | CLA_CHAINING));
+        out.entry(ins).or_default().extend(listed);
+    }
+    out
 }
 
 /// How long GET DATA takes on a card with the `slow-get-data` defect.
@@ -294,6 +318,7 @@ impl SimCard {
             clock: Duration::ZERO,
             rng: SystemRandom::new(),
             challenges: 0,
+            classes: classes(applet),
         })
     }
 
@@ -426,6 +451,16 @@ impl SimCard {
         if cla & 0x03 != 0 {
             return Err(Stop::Sw(sw::LOGICAL_CHANNEL));
         }
+        // README §8: a command in a class the spec does not list for it is
+        // refused, so that a terminal sending the wrong form is caught.
+        let base = cla & !(CLA_SECURE_MESSAGING | CLA_CHAINING);
+        if self
+            .classes
+            .get(&cmd.ins())
+            .is_some_and(|listed| !listed.contains(&base))
+        {
+            return Err(Stop::Sw(sw::CLA));
+        }
         if cmd.ins() == 0xC0 {
             return self.get_response(&cmd);
         }
@@ -537,7 +572,21 @@ impl SimCard {
             }
             None => cmd,
         };
-        self.dispatch(&cmd, work)
+        let answer = self.dispatch(&cmd, work);
+        // README §8: a command without Le gets no response data. Case 1
+        // (nothing but the answer) is a wrong length; case 3 keeps its
+        // effect and status word. On a T=0 profile a case-4 command arrives
+        // as case 3 and its data comes with GET RESPONSE (`handle`).
+        if cmd.le().is_some() || (self.profile.quirks.get_response && !cmd.data().is_empty()) {
+            return answer;
+        }
+        match answer {
+            Ok((data, _)) if !data.is_empty() && cmd.data().is_empty() => {
+                Err(Stop::Sw(sw::WRONG_LENGTH))
+            }
+            Ok((_, sw)) => Ok((Vec::new(), sw)),
+            other => other,
+        }
     }
 
     /// The selected application.
@@ -577,8 +626,19 @@ impl SimCard {
             writes_when_locked: self.has(Defect::WritesWhenLocked),
         };
         match self.selected {
-            Selected::CardManager if cmd.ins() == 0xCA && (cmd.p1(), cmd.p2()) == (0x9F, 0x7F) => {
-                self.applet.get_data(cmd)
+            Selected::CardManager if matches!(cmd.ins(), 0xCA | 0xF2) => {
+                let registry = crate::manager::Registry {
+                    profile: &self.profile,
+                    isd_aid: &self.isd_aid,
+                    applet_state: self.applet.state_code(),
+                    csn: self.applet.csn(),
+                    cplc: self.applet.cplc(),
+                };
+                if cmd.ins() == 0xCA {
+                    registry.get_data(cmd)
+                } else {
+                    registry.get_status(cmd)
+                }
             }
             Selected::CardManager | Selected::None => Err(Stop::Sw(if cmd.ins() == 0xA4 {
                 sw::NOT_FOUND

@@ -39,6 +39,7 @@ mod faults;
 mod formats;
 mod latency;
 mod log;
+mod manager;
 mod pins;
 mod sw;
 pub mod vpcd;

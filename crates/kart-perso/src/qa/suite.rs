@@ -22,6 +22,7 @@ mod channel;
 mod commands;
 mod keys;
 mod lifecycle;
+mod manager;
 mod measure;
 mod pins;
 
@@ -161,6 +162,9 @@ impl<'t> Suite<'_, 't> {
             .map_or_else(|| format!("{state:02X}"), |l| l.name.clone());
         self.check("APDU-003", Self::unknown_instruction);
         self.check("APDU-004", Self::unsupported_class);
+        self.check("APDU-029", Self::no_le_no_data);
+        self.check("APDU-030", Self::foreign_classes);
+        self.check("GP-031", Self::card_manager_discovery);
         self.check("RND-024", Self::randomness);
         if blank {
             self.check("SC-009", Self::plain_writes_refused);
