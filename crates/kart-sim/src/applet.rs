@@ -9,6 +9,7 @@ use kart_spec::{Access, AppletSpec, TagSpec};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use std::collections::BTreeMap;
+use zeroize::Zeroizing;
 
 /// Why a command produced no normal answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,8 @@ pub(crate) struct Applet {
     state: Lifecycle,
     codes: [u8; 3],
     pins: [Pin; 3],
-    keys: [Option<EcdsaKeyPair>; 2],
+    /// Key pairs with their PKCS#8 document (kept for the stored card).
+    keys: [Option<(EcdsaKeyPair, Zeroizing<Vec<u8>>)>; 2],
     crn: Option<[u8; 10]>,
     updates: u64,
     cplc: [u8; 42],
@@ -508,16 +510,16 @@ impl Applet {
                 .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
             let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), ctx.rng)
                 .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
-            self.keys[k] = Some(pair);
+            self.keys[k] = Some((pair, Zeroizing::new(pkcs8.as_ref().to_vec())));
             ctx.work.keygens += 1;
         }
-        let pair = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        let (pair, _) = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
         let point = pair.public_key().as_ref();
         ok(tlv(&[0x7F, 0x49], &tlv(&[0x86], point)))
     }
 
     fn sign(&self, k: usize, data: &[u8], ctx: &mut Ctx<'_>) -> Answer {
-        let pair = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        let (pair, _) = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
         let sig = pair
             .sign(ctx.rng, data)
             .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
@@ -605,6 +607,102 @@ fn get_challenge(cmd: &Command, rng: &SystemRandom) -> Answer {
     let mut out = vec![0; n];
     rng.fill(&mut out).map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
     ok(out)
+}
+
+/// The applet's non-volatile memory, as a stored card keeps it.
+pub(crate) struct AppletImage {
+    /// Life-cycle code.
+    pub state: u8,
+    pub crn: Option<[u8; 10]>,
+    /// Contents of every file that holds data, by FID.
+    pub files: BTreeMap<u16, Vec<u8>>,
+    /// ID PIN, SIGN PIN, PUK: block (when set) and tries left.
+    pub pins: [(Option<Zeroizing<[u8; BLOCK_LEN]>>, u8); 3],
+    /// AUTH_KEY, SIGN_KEY as PKCS#8 (when generated).
+    pub keys: [Option<Zeroizing<Vec<u8>>>; 2],
+}
+
+/// Why an image does not fit this applet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadImage(pub String);
+
+impl Applet {
+    /// The non-volatile memory.
+    pub(crate) fn image(&self) -> AppletImage {
+        AppletImage {
+            state: self.state_code(),
+            crn: self.crn,
+            files: self
+                .files
+                .iter()
+                .filter(|(fid, f)| **fid != PIN_STATUS_FID && !f.ef.contents().is_empty())
+                .map(|(fid, f)| (*fid, f.ef.contents().to_vec()))
+                .collect(),
+            pins: [0, 1, 2].map(|i| (self.pins[i].block(), self.pins[i].tries_left())),
+            keys: [0, 1].map(|k| self.keys[k].as_ref().map(|(_, p)| p.clone())),
+        }
+    }
+
+    /// Puts `image` into a fresh applet: every value is checked against the
+    /// spec (file sizes, PIN blocks, key documents) before anything is kept.
+    pub(crate) fn restore(&mut self, image: &AppletImage) -> Result<(), BadImage> {
+        let state = match image.state {
+            c if c == self.codes[0] => Lifecycle::PrePersonalized,
+            c if c == self.codes[1] => Lifecycle::Personalized,
+            c if c == self.codes[2] => Lifecycle::Locked,
+            c => return Err(BadImage(format!("unknown life-cycle code {c:02X}"))),
+        };
+        for (fid, data) in &image.files {
+            let f = self
+                .files
+                .get(fid)
+                .filter(|_| *fid != PIN_STATUS_FID)
+                .ok_or_else(|| BadImage(format!("no file {fid:04X} in the applet")))?;
+            if f.ef.write_would_fit(data.len()).is_err() {
+                return Err(BadImage(format!(
+                    "file {fid:04X} holds {} bytes, more than its capacity",
+                    data.len()
+                )));
+            }
+        }
+        for (i, (block, tries)) in image.pins.iter().enumerate() {
+            if let Some(b) = block {
+                if !self.pins[i].well_formed(b.as_slice()) {
+                    return Err(BadImage(format!(
+                        "PIN {} is not a well-formed block",
+                        i + 1
+                    )));
+                }
+            }
+            if *tries > self.pins[i].max_tries() {
+                return Err(BadImage(format!("PIN {} has {tries} tries left", i + 1)));
+            }
+        }
+        let rng = SystemRandom::new();
+        let mut keys: [Option<(EcdsaKeyPair, Zeroizing<Vec<u8>>)>; 2] = [None, None];
+        for (k, doc) in image.keys.iter().enumerate() {
+            if let Some(doc) = doc {
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc, &rng)
+                    .map_err(|_| BadImage(format!("key {} is not a P-256 PKCS#8 key", k + 1)))?;
+                keys[k] = Some((pair, doc.clone()));
+            }
+        }
+        if image.crn.is_some_and(|c| !c.iter().all(u8::is_ascii_digit)) {
+            return Err(BadImage("the CRN is not 10 digits".into()));
+        }
+        for (fid, data) in &image.files {
+            if let Some(f) = self.files.get_mut(fid) {
+                f.ef.set(data);
+            }
+        }
+        for (i, (block, tries)) in image.pins.iter().enumerate() {
+            self.pins[i].restore(block.as_ref().map(|b| b.as_slice()), *tries);
+        }
+        self.keys = keys;
+        self.state = state;
+        self.crn = image.crn;
+        Ok(())
+    }
 }
 
 /// Encodes one BER-TLV (definite length, short or long form).

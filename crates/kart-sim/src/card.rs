@@ -214,7 +214,22 @@ pub struct SimCard {
     /// Per INS, the CLA values the spec lists for it (secure messaging and
     /// chaining bits cleared).
     classes: BTreeMap<u8, Vec<u8>>,
+    /// The stored card file this card is written to (`store`).
+    store: Option<Attached>,
 }
+
+/// A card's file in a [`crate::store::CardStore`].
+#[derive(Debug)]
+struct Attached {
+    path: std::path::PathBuf,
+    /// The image last written (or found), to write only what changed.
+    written: Vec<u8>,
+    /// Why the last write failed; the card has left the reader since.
+    failed: Option<String>,
+}
+
+/// ISO 7816-4 `6581` memory failure: the stored card could not be written.
+const MEMORY_FAILURE: u16 = 0x6581;
 
 /// CLA bit of GP / ISO secure messaging.
 const CLA_SECURE_MESSAGING: u8 = 0x04;
@@ -319,6 +334,7 @@ impl SimCard {
             rng: SystemRandom::new(),
             challenges: 0,
             classes: classes(applet),
+            store: None,
         })
     }
 
@@ -330,6 +346,93 @@ impl SimCard {
     pub fn with_test_mode_writes(mut self) -> Self {
         self.test_mode = true;
         self
+    }
+
+    /// Writes this card to `path` (a [`crate::store::CardStore`] file)
+    /// after every command that changes its non-volatile memory.
+    pub(crate) fn attach_store(&mut self, path: std::path::PathBuf) {
+        let written = if path.is_file() {
+            self.stored_image()
+        } else {
+            // A new card: written when it first changes.
+            SimCard::blank_image(&self.profile, self.ic_serial())
+        };
+        self.store = Some(Attached {
+            path,
+            written,
+            failed: None,
+        });
+    }
+
+    fn blank_image(profile: &Profile, serial: [u8; 4]) -> Vec<u8> {
+        let Ok(spec) = Spec::embedded() else {
+            return Vec::new();
+        };
+        let blank = Applet::new(&spec.applet, [0; 42]);
+        crate::store::StoredCard::new(&profile.id, serial, &blank.image()).encode()
+    }
+
+    /// The stored card file this card is written to, if any.
+    pub fn stored_at(&self) -> Option<&std::path::Path> {
+        self.store.as_ref().map(|s| s.path.as_path())
+    }
+
+    /// Why writing the stored card failed (the card answered `6581` and
+    /// left the reader), if it did.
+    pub fn store_error(&self) -> Option<&str> {
+        self.store.as_ref().and_then(|s| s.failed.as_deref())
+    }
+
+    /// The IC serial number (CPLC bytes 13-16).
+    pub fn ic_serial(&self) -> [u8; 4] {
+        let c = self.applet.cplc();
+        [c[12], c[13], c[14], c[15]]
+    }
+
+    /// The card's life-cycle code (`07`, `0F`, `83`).
+    pub fn lifecycle_code(&self) -> u8 {
+        self.applet.state_code()
+    }
+
+    fn stored_image(&self) -> Vec<u8> {
+        crate::store::StoredCard::new(&self.profile.id, self.ic_serial(), &self.applet.image())
+            .encode()
+    }
+
+    pub(crate) fn restore(
+        &mut self,
+        image: &crate::applet::AppletImage,
+    ) -> Result<(), crate::applet::BadImage> {
+        self.applet.restore(image)
+    }
+
+    /// Writes the stored card if the last command changed it; `false` when
+    /// the write failed.
+    fn persist(&mut self) -> bool {
+        let Some(store) = &self.store else {
+            return true;
+        };
+        if store.failed.is_some() {
+            return false;
+        }
+        let now = self.stored_image();
+        if now == store.written {
+            return true;
+        }
+        let result = crate::store::write_atomic(&store.path, &now);
+        let Some(store) = &mut self.store else {
+            return true;
+        };
+        match result {
+            Ok(()) => {
+                store.written = now;
+                true
+            }
+            Err(e) => {
+                store.failed = Some(format!("{}: {e}", store.path.display()));
+                false
+            }
+        }
     }
 
     /// The vendor profile this card follows.
@@ -415,6 +518,14 @@ impl SimCard {
                 self.removed = true;
                 return None;
             }
+        };
+        let (data, sw) = if self.persist() {
+            (data, sw)
+        } else {
+            // The card's memory could not be written: it answers a memory
+            // failure and leaves the reader.
+            self.removed = true;
+            (Vec::new(), MEMORY_FAILURE)
         };
         let mut out = data;
         out.extend_from_slice(&sw.to_be_bytes());

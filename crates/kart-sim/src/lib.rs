@@ -41,6 +41,7 @@ mod latency;
 mod log;
 mod manager;
 mod pins;
+pub mod store;
 mod sw;
 pub mod vpcd;
 
