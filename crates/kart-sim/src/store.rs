@@ -61,7 +61,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The file is not a whole stored card (truncated, edited, not JSON).
-    #[error("the stored card {path} is damaged ({why}); it was left untouched — move it away to put a blank card in the reader")]
+    #[error("the stored card {path} is damaged ({why}) and was left untouched — move the file away to put a blank card in the reader")]
     Damaged {
         /// The file.
         path: PathBuf,
@@ -69,7 +69,7 @@ pub enum StoreError {
         why: String,
     },
     /// The file was written by another format version.
-    #[error("the stored card {path} has format '{found}', this kart reads '{FORMAT}'; it was left untouched — use the kart that wrote it, or move it away")]
+    #[error("the stored card {path} has format '{found}', this kart reads '{FORMAT}'; it was left untouched — use the kart that wrote it, or move the file away")]
     Version {
         /// The file.
         path: PathBuf,
@@ -77,7 +77,7 @@ pub enum StoreError {
         found: String,
     },
     /// The file holds a card of another profile.
-    #[error("the stored card {path} is a {stored} card, not {wanted}; it was left untouched")]
+    #[error("the stored card {path} is a {stored} card, not {wanted}; it was left untouched — move the file away, or use the reader sim:{stored}")]
     Profile {
         /// The file.
         path: PathBuf,

@@ -12,6 +12,7 @@
 //! station_dir = "/srv/kart/station"  # --station-dir
 //! readers = ["all"]                  # --reader
 //! card_timeout = 120                 # --card-timeout, seconds
+//! sim_dir = "/srv/kart/sim-cards"    # --sim-dir: keep simulated cards
 //! ```
 //!
 //! Secrets never go here: PINs come from files, the environment or a
@@ -43,6 +44,8 @@ pub struct Config {
     pub readers: Vec<String>,
     /// How long a PC/SC reader waits for the next card, in seconds.
     pub card_timeout: Option<u64>,
+    /// Where simulated cards are kept between commands.
+    pub sim_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -67,7 +70,7 @@ impl Config {
             CliError::with_hint(
                 Kind::Input,
                 format!("configuration {}: {why}", path.display()),
-                "keys are issuer, station, station_dir, readers, card_timeout (see crates/kart/README.md)",
+                "keys are issuer, station, station_dir, readers, card_timeout, sim_dir (see crates/kart/README.md)",
             )
         })
     }

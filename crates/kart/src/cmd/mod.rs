@@ -3,6 +3,7 @@
 pub mod apdu;
 pub mod bench;
 pub mod demo;
+pub mod dump;
 pub mod info;
 pub mod issuer;
 pub mod personalize;
@@ -95,6 +96,9 @@ pub enum Command {
     Read(read::Args),
     /// Run the QA conformance suite on cards.
     Qa(qa::Args),
+    /// Write every file the given credentials can read, raw, with a
+    /// manifest (FIDs, sizes, SHA-256), for checking with other tools.
+    Dump(dump::Args),
     /// Issuer directory: create a demo issuer hierarchy and master keys.
     Issuer(issuer::Args),
     /// Batch status from the journal: issued, failed with reasons, pending.
@@ -121,6 +125,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Read(_) => "read",
             Command::Qa(_) => "qa",
+            Command::Dump(_) => "dump",
             Command::Issuer(_) => "issuer",
             Command::Report(_) => "report",
             Command::Spoil(_) => "spoil",
@@ -141,6 +146,7 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<Outcome, CliError> {
         Command::Verify(a) => verify::run(&a, ctx),
         Command::Read(a) => read::run(&a, ctx),
         Command::Qa(a) => qa::run(&a, ctx),
+        Command::Dump(a) => dump::run(&a, ctx),
         Command::Issuer(a) => issuer::run(&a, ctx),
         Command::Report(a) => report::run(&a, ctx),
         Command::Spoil(a) => spoil::run(&a, ctx),
