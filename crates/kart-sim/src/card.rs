@@ -383,6 +383,11 @@ impl SimCard {
         self.store.as_ref().and_then(|s| s.failed.as_deref())
     }
 
+    /// The card serial number: IC fabricator ‖ IC type ‖ IC serial (CPLC).
+    pub fn csn(&self) -> [u8; 8] {
+        self.applet.csn()
+    }
+
     /// The IC serial number (CPLC bytes 13-16).
     pub fn ic_serial(&self) -> [u8; 4] {
         let c = self.applet.cplc();

@@ -12,6 +12,7 @@ pub mod read;
 pub mod readers;
 pub mod report;
 pub mod script;
+pub mod sim;
 pub mod spoil;
 pub mod verify;
 
@@ -108,6 +109,9 @@ pub enum Command {
     Spoil(spoil::Args),
     /// The full flow on simulated cards: demo issuer, sample batch, report.
     Demo(demo::Args),
+    /// Simulated cards as a product: `kart sim serve` puts reference cards
+    /// in vpcd readers of a real pcscd, for any PC/SC program.
+    Sim(sim::Args),
     /// Measure per-card cost (APDUs, bytes, card and software time) and
     /// throughput with parallel readers, on simulated cards.
     Bench(bench::Args),
@@ -131,6 +135,7 @@ impl Command {
             Command::Spoil(_) => "spoil",
             Command::Demo(_) => "demo",
             Command::Bench(_) => "bench",
+            Command::Sim(_) => "sim",
         }
     }
 }
@@ -152,5 +157,6 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<Outcome, CliError> {
         Command::Spoil(a) => spoil::run(&a, ctx),
         Command::Demo(a) => demo::run(&a, ctx),
         Command::Bench(a) => bench::run(&a, ctx),
+        Command::Sim(a) => sim::run(&a, ctx),
     }
 }
