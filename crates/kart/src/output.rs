@@ -62,6 +62,15 @@ pub fn println_flushed(text: &str) {
     let _ = out.flush();
 }
 
+/// Writes bytes to stdout as they are; a closed pipe is not an error.
+pub fn print_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Writes a line to stderr; a closed stderr is not worth a panic.
 pub fn eprintln_flushed(text: &str) {
     let mut err = std::io::stderr().lock();

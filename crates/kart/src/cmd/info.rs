@@ -48,6 +48,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
                 "profile": profile.map(|p| json!({ "id": p.id, "name": p.name })),
                 "family": family.map(|f| json!({ "atr_prefix": f.prefix, "description": f.description })),
                 "applet_aid": facts.applet_aid.as_deref().map(hex),
+                "applet_label": facts.applet_aid.as_deref().and_then(aid_label),
                 "csn": facts.csn.as_deref().map(hex),
                 "crn": facts.crn,
                 "lifecycle": lifecycle.map(|(code, name)| json!({ "code": format!("{code:02X}"), "name": name })),
@@ -76,10 +77,13 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     }
     t.add_row([
         "applet".to_owned(),
-        facts
-            .applet_aid
-            .as_deref()
-            .map_or_else(|| "not found".to_owned(), hex),
+        facts.applet_aid.as_deref().map_or_else(
+            || "not found".to_owned(),
+            |aid| match aid_label(aid) {
+                Some(label) => format!("{} \"{label}\"", hex(aid)),
+                None => hex(aid),
+            },
+        ),
     ]);
     t.add_row([
         "life cycle".to_owned(),
@@ -95,6 +99,17 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ctx.out.line(format!("note: {n}"));
     }
     Ok(Outcome::Ok)
+}
+
+/// The text an AID spells, when it holds one: its longest run of at
+/// least 4 printable ASCII characters, trailing spaces cut
+/// (`4E49442C56454E444F522D41202020` → `NID,VENDOR-A`).
+fn aid_label(aid: &[u8]) -> Option<String> {
+    let best = aid
+        .split(|b| !(0x20..=0x7E).contains(b))
+        .max_by_key(|run| run.len())?;
+    let text = String::from_utf8_lossy(best).trim_end().to_owned();
+    (text.trim_start().len() >= 4).then_some(text)
 }
 
 /// Asks the card manager for the CPLC, then the applet (the profile's AID
@@ -220,4 +235,25 @@ fn lifecycle_name(spec: &Spec, code: u8) -> String {
         .iter()
         .find(|s| s.code.bytes() == [code])
         .map_or_else(|| "unknown".to_owned(), |s| s.name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aid_label;
+
+    #[test]
+    fn printable_aids_get_their_text_and_others_none() {
+        let label = |h: &str| aid_label(&hex::decode(h).unwrap());
+        assert_eq!(
+            label("4E49442C56454E444F522D41202020").as_deref(),
+            Some("NID,VENDOR-A")
+        );
+        assert_eq!(
+            label("4B415254204944204341524420432020").as_deref(),
+            Some("KART ID CARD C")
+        );
+        assert_eq!(label("F04B4152544E494401").as_deref(), Some("KARTNID"));
+        assert_eq!(label("A000000151000000"), None);
+        assert_eq!(label("F0414201"), None);
+    }
 }

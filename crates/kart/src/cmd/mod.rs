@@ -2,6 +2,7 @@
 
 pub mod apdu;
 pub mod bench;
+pub mod completions;
 pub mod demo;
 pub mod dump;
 pub mod info;
@@ -112,6 +113,10 @@ pub enum Command {
     /// Simulated cards as a product: `kart sim serve` puts reference cards
     /// in vpcd readers of a real pcscd, for any PC/SC program.
     Sim(sim::Args),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::Args),
+    /// Write man pages (kart.1 and one per command) to a directory.
+    Man(completions::ManArgs),
     /// Measure per-card cost (APDUs, bytes, card and software time) and
     /// throughput with parallel readers, on simulated cards.
     Bench(bench::Args),
@@ -136,6 +141,8 @@ impl Command {
             Command::Demo(_) => "demo",
             Command::Bench(_) => "bench",
             Command::Sim(_) => "sim",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -158,5 +165,7 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<Outcome, CliError> {
         Command::Demo(a) => demo::run(&a, ctx),
         Command::Bench(a) => bench::run(&a, ctx),
         Command::Sim(a) => sim::run(&a, ctx),
+        Command::Completions(a) => completions::run(&a, ctx),
+        Command::Man(a) => completions::run_man(&a, ctx),
     }
 }
