@@ -9,6 +9,7 @@ pub mod card_data;
 pub mod crn;
 pub mod issuer;
 pub mod journal;
+pub mod keyinfo;
 pub mod personalize;
 pub mod pin_mailer;
 pub mod pki;

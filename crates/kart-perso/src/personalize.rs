@@ -273,13 +273,34 @@ impl Run<'_> {
             Scp::Scp03 if profile.secure_channel.i & 0x20 != 0 => SecurityLevel::C_DEC_C_MAC_R_MAC,
             _ => SecurityLevel::C_DEC_C_MAC,
         };
-        let channel =
-            SecureChannel::open(&mut *card, &keys, &params, level).map_err(|e| match e.error {
-                GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
-                    step: open_name.clone(),
-                },
-                other => PersoError::SecureChannel(other),
-            })?;
+        let channel = match SecureChannel::open(&mut *card, &keys, &params, level) {
+            Ok(channel) => channel,
+            Err(e) => {
+                return Err(match e.error {
+                    GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
+                        step: open_name.clone(),
+                    },
+                    // Read what the card holds to say why (GP 2.3.1 §11.3.3.1).
+                    GpError::CardCryptogramMismatch => {
+                        let isd = kart_spec::Spec::embedded()
+                            .map(|s| s.applet.card_manager.aid.bytes().to_vec())
+                            .unwrap_or_default();
+                        let held = crate::keyinfo::read_key_information(card, &isd)
+                            .ok()
+                            .flatten();
+                        PersoError::CardKeys {
+                            explanation: crate::keyinfo::explain_cryptogram_mismatch(
+                                held.as_deref(),
+                                &keys,
+                                &params,
+                                &profile.id,
+                            ),
+                        }
+                    }
+                    other => PersoError::SecureChannel(other),
+                });
+            }
+        };
         // The card's INITIALIZE UPDATE must describe the card the CPLC described (spec §7).
         if channel.info().key_diversification_data != self.kdd {
             return Err(PersoError::Malformed {

@@ -366,3 +366,29 @@ fn a_lenient_card_fails_the_strict_form_and_card_manager_checks_only() {
         observed("GP-031")
     );
 }
+
+#[test]
+fn a_card_keyed_for_another_issuer_fails_sc_010_with_what_the_card_holds() {
+    let spec = spec();
+    let p = spec.profile("vendor-c").unwrap();
+    let (_dir, issuer) = demo();
+    let sc = p.secure_channel;
+    let other = kart_sim::SimConfig::new([0, 0, 0, 12], &vec![0x11; sc.key_length]);
+    let mut card = Simulated(SimCard::with_config(p, &other).unwrap());
+    let r = qa(&mut card, p, &issuer);
+    let sc010 = r.check("SC-010").unwrap();
+    assert_eq!(sc010.outcome, Outcome::Fail);
+    assert!(
+        sc010.observed.contains(&format!(
+            "the card holds key version {:02X}, AES-256; the issuer offers key version {:02X}, AES-256 for vendor-c; diversification tried: KDF3",
+            sc.key_version, sc.key_version
+        )),
+        "{}",
+        sc010.observed
+    );
+    assert!(
+        sc010.observed.contains("key values differ"),
+        "{}",
+        sc010.observed
+    );
+}

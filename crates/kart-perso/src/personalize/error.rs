@@ -54,6 +54,14 @@ pub enum PersoError {
     /// The secure channel could not be opened.
     #[error("secure channel: {0}")]
     SecureChannel(GpError),
+    /// The card's cryptogram did not match the issuer's keys; the card's
+    /// key information template (GET DATA `00E0`) against what the issuer
+    /// offers says why (see [`crate::keyinfo`]).
+    #[error("secure channel: the card cryptogram does not match: {explanation}")]
+    CardKeys {
+        /// What the card holds, what the issuer offers, the diversification tried.
+        explanation: String,
+    },
     /// The card is locked: it was personalized already.
     #[error("the card is LOCKED; it cannot be personalized again")]
     Locked,

@@ -392,11 +392,29 @@ impl<'t> Suite<'_, 't> {
         let (keys, params) = self.applet_channel_keys()?;
         let caps = self.setup.profile.caps();
         let inner = Card::with_caps(&mut self.probe, caps);
-        let mut ch = SecureChannel::open(inner, &keys, &params, level).map_err(|e| {
+        let isd = self.setup.spec.applet.card_manager.aid.bytes().to_vec();
+        let profile = &self.setup.profile.id;
+        let mut ch = SecureChannel::open(inner, &keys, &params, level).map_err(|mut e| {
+            let why = if matches!(e.error, kart_apdu::gp::GpError::CardCryptogramMismatch) {
+                // What the card holds against what QA was given (GET DATA 00E0).
+                let held = crate::keyinfo::read_key_information(&mut e.transport, &isd)
+                    .ok()
+                    .flatten();
+                format!(
+                    "the card cryptogram does not match: {}",
+                    crate::keyinfo::explain_cryptogram_mismatch(
+                        held.as_deref(),
+                        &keys,
+                        &params,
+                        profile
+                    )
+                )
+            } else {
+                e.error.to_string()
+            };
             format!(
-                "the secure channel at level {:02X} did not open: {}",
-                level.bits(),
-                e.error
+                "the secure channel at level {:02X} did not open: {why}",
+                level.bits()
             )
         })?;
         f(&mut ch)
