@@ -208,10 +208,20 @@ impl CardStore {
             }
         };
         let image = StoredCard::decode(&bytes).map_err(|e| e.at(path))?;
+        Self::load_image(applet, path, &image, profile, config).map(Some)
+    }
+
+    fn load_image(
+        applet: &AppletSpec,
+        path: &Path,
+        image: &StoredCard,
+        profile: &Profile,
+        config: &SimConfig,
+    ) -> Result<SimCard, StoreError> {
         if image.profile != profile.id {
             return Err(StoreError::Profile {
                 path: path.to_path_buf(),
-                stored: image.profile,
+                stored: image.profile.clone(),
                 wanted: profile.id.clone(),
             });
         }
@@ -224,8 +234,37 @@ impl CardStore {
         let mut card = SimCard::with_spec(applet, profile, &config)?;
         let applet_image = image.applet_image().map_err(damaged)?;
         card.restore(&applet_image).map_err(|e| damaged(e.0))?;
-        Ok(Some(card))
+        Ok(card)
     }
+}
+
+/// Checks the bytes of a stored card file as [`CardStore::card`] would
+/// before using it — format version, every field, every value against the
+/// applet spec and the profile it names — and returns that profile's id.
+/// Errors name the file as `<stored card>`.
+///
+/// ```
+/// use kart_sim::store::{validate, StoreError};
+/// assert!(matches!(validate(b"{\"format\":\"kart-sim-card/0\"}"), Err(StoreError::Version { .. })));
+/// assert!(matches!(validate(b"{\"format\":"), Err(StoreError::Damaged { .. })));
+/// ```
+pub fn validate(bytes: &[u8]) -> Result<String, StoreError> {
+    let path = Path::new("<stored card>");
+    let image = StoredCard::decode(bytes).map_err(|e| e.at(path))?;
+    let spec = Spec::embedded().map_err(SimError::from)?;
+    let profile = spec
+        .profile(&image.profile)
+        .or_else(|| spec.test_profile(&image.profile))
+        .ok_or_else(|| StoreError::Damaged {
+            path: path.to_path_buf(),
+            why: format!("no profile '{}'", image.profile),
+        })?;
+    let config = SimConfig::new(
+        [0; 4],
+        &crate::default_test_key(profile.secure_channel.key_length),
+    );
+    CardStore::load_image(&spec.applet, path, &image, profile, &config)?;
+    Ok(image.profile)
 }
 
 fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {

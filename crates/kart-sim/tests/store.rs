@@ -223,3 +223,26 @@ fn a_fresh_card_replaces_the_stored_one_when_it_first_changes() {
     drop(fresh);
     assert_eq!(stored(&store, 1).ic_serial(), [0, 0, 0, 9]);
 }
+
+#[test]
+fn every_truncation_of_a_stored_card_is_refused_and_no_input_panics() {
+    use proptest::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let store = CardStore::open(dir.path()).unwrap();
+    let (_, card) = personalize(stored(&store, 10));
+    drop(card);
+    let whole = std::fs::read(store.path(READER)).unwrap();
+    assert_eq!(kart_sim::store::validate(&whole).unwrap(), "vendor-b");
+    // The JSON's closing brace and newline are the last 2 bytes: any cut
+    // before them leaves a document that is not whole.
+    for n in 0..whole.len() - 2 {
+        let e = kart_sim::store::validate(&whole[..n]).unwrap_err();
+        assert!(matches!(e, StoreError::Damaged { .. }), "cut at {n}: {e}");
+    }
+    // Random edits of a real file: an answer, never a panic.
+    proptest!(ProptestConfig::with_cases(300), |(at in 0..whole.len(), byte in any::<u8>())| {
+        let mut edited = whole.clone();
+        edited[at] = byte;
+        let _ = kart_sim::store::validate(&edited);
+    });
+}
