@@ -258,8 +258,14 @@ fn third_party_clients_and_a_station_use_the_served_card(env: &mut Env) {
 }
 
 fn swap_feeds_the_station_a_fresh_card_after_each_locked_one(env: &mut Env) {
-    let port = env.pcscd.readers()[1].port;
-    let vpcd = format!("127.0.0.1:{port}");
+    // One server, two readers (two --vpcd values); the station uses the second.
+    let vpcd: Vec<String> = env
+        .pcscd
+        .readers()
+        .iter()
+        .map(|r| format!("127.0.0.1:{}", r.port))
+        .collect();
+    let both = vpcd.join(",");
     let reader = env.reader(1).to_owned();
     let mut server = Server::start(
         env,
@@ -270,14 +276,22 @@ fn swap_feeds_the_station_a_fresh_card_after_each_locked_one(env: &mut Env) {
             "--profile",
             "vendor-a",
             "--vpcd",
-            &vpcd,
+            &both,
             "--issuer",
             "issuer",
             "--swap",
             "1",
         ],
     );
-    server.wait_event("connected", 1, 10);
+    server.wait_event("connected", 2, 10);
+    let readers: Vec<&str> = server
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "serving")
+        .map(|e| e["reader"].as_str().unwrap())
+        .collect();
+    assert_eq!(readers, ["sim:vendor-a#1", "sim:vendor-a#2"]);
+    wait_card(env.reader(0), true);
     wait_card(&reader, true);
     let two = batch(env.dir.path(), "two.csv", 2);
     let v = ok_json(&env.kart(&[
@@ -297,6 +311,10 @@ fn swap_feeds_the_station_a_fresh_card_after_each_locked_one(env: &mut Env) {
     let swapped = server.wait_event("swapped in", 1, 5);
     assert_eq!(swapped["lifecycle"], "PRE_PERSONALIZED", "{swapped}");
     assert_eq!(swapped["swaps_left"], 0);
+    assert_eq!(
+        swapped["reader"], "sim:vendor-a#2",
+        "only the reader whose card was locked"
+    );
     let results = v["results"].as_array().unwrap();
     let csns: Vec<&str> = results
         .iter()
