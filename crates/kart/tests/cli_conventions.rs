@@ -99,4 +99,11 @@ fn info_shows_a_printable_applet_label_next_to_its_hex() {
     .unwrap();
     assert_eq!(v["applet_aid"], "4B415254204944204341524420432020");
     assert_eq!(v["applet_label"], "KART ID CARD C");
+    // The card manager's key information template: ENC, MAC, DEK, AES-256, version 31.
+    let keys = v["card_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3, "{v}");
+    assert_eq!(
+        keys[0],
+        serde_json::json!({"id": "01", "version": "31", "type": "AES", "length": 32})
+    );
 }

@@ -26,6 +26,8 @@ struct Facts {
     applet_aid: Option<Vec<u8>>,
     lifecycle: Option<(u8, String)>,
     crn: Option<String>,
+    /// The card manager's key information template (GET DATA `00E0`).
+    keys: Option<Vec<kart_perso::keyinfo::KeyInfo>>,
     notes: Vec<String>,
 }
 
@@ -51,6 +53,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
                 "applet_label": facts.applet_aid.as_deref().and_then(aid_label),
                 "csn": facts.csn.as_deref().map(hex),
                 "crn": facts.crn,
+                "card_keys": facts.keys.as_ref().map(|keys| keys.iter().map(|k| json!({
+                    "id": format!("{:02X}", k.id), "version": format!("{:02X}", k.version),
+                    "type": k.kind.to_string(), "length": k.length,
+                })).collect::<Vec<_>>()),
                 "lifecycle": lifecycle.map(|(code, name)| json!({ "code": format!("{code:02X}"), "name": name })),
                 "notes": facts.notes,
             }),
@@ -94,6 +100,15 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         facts.csn.as_deref().map_or_else(none, hex),
     ]);
     t.add_row(["CRN".to_owned(), facts.crn.clone().unwrap_or_else(none)]);
+    t.add_row([
+        "card keys".to_owned(),
+        facts.keys.as_ref().map_or_else(none, |keys| {
+            keys.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
+    ]);
     ctx.out.line(t);
     for n in &facts.notes {
         ctx.out.line(format!("note: {n}"));
@@ -150,6 +165,10 @@ fn probe<T: Transport>(
                 cplc.len()
             )),
             Err(sw) => facts.notes.push(format!("GET DATA CPLC answered {sw}")),
+        }
+        // What a GP host tool reads before opening a channel (GP 2.3.1 §11.3.3.1).
+        if let Ok(kit) = get_data(card, 0x00E0)? {
+            facts.keys = kart_perso::keyinfo::parse_key_information(&kit).ok();
         }
     } else {
         facts
