@@ -524,7 +524,14 @@ impl SimCard {
                 return None;
             }
         };
-        let (data, sw) = if self.persist() {
+        // Commands that never change non-volatile memory need no write-back
+        // check (SELECT, READ BINARY, GET DATA, GET CHALLENGE, GET RESPONSE,
+        // GET STATUS, INITIALIZE UPDATE).
+        let read_only = matches!(
+            raw.get(1),
+            Some(0xA4 | 0xB0 | 0xCA | 0x84 | 0xC0 | 0xF2 | 0x50)
+        );
+        let (data, sw) = if read_only || self.persist() {
             (data, sw)
         } else {
             // The card's memory could not be written: it answers a memory

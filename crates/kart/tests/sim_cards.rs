@@ -420,3 +420,57 @@ fn a_damaged_or_foreign_stored_card_is_a_card_error_and_left_as_it_was() {
         }
     }
 }
+
+#[test]
+fn sim_serve_refuses_an_unknown_profile_or_address_with_a_hint() {
+    let t = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (
+            vec![
+                "sim",
+                "serve",
+                "--profile",
+                "vendor-z",
+                "--vpcd",
+                "127.0.0.1:35963",
+            ],
+            "no profile 'vendor-z'",
+        ),
+        (
+            vec![
+                "sim",
+                "serve",
+                "--profile",
+                "vendor-b",
+                "--vpcd",
+                "nonsense",
+            ],
+            "'nonsense' is not HOST:PORT",
+        ),
+        (vec!["sim", "serve", "--profile", "vendor-b"], "--vpcd"),
+    ] {
+        let o = kart(t.path(), &args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle) && err.contains(" — hint: "),
+            "{err}"
+        );
+    }
+    // A missing issuer is an issuer error.
+    let o = kart(
+        t.path(),
+        &[
+            "sim",
+            "serve",
+            "--profile",
+            "vendor-b",
+            "--vpcd",
+            "127.0.0.1:35963",
+            "--issuer",
+            "none",
+        ],
+    );
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+}

@@ -253,13 +253,19 @@ fn put_in(ctx: &Ctx, slot: &mut Slot, card: SimCard, event: &str) -> Result<(), 
         connect_timeout: Duration::from_secs(2),
         ..ServeOptions::default()
     };
-    let handle = serve_with(slot.vpcd.as_str(), served, options).map_err(|e| {
-        CliError::with_hint(
-            Kind::Usage,
-            e.to_string(),
-            "give --vpcd HOST:PORT of a vpcd reader (reader.conf `DEVICENAME /dev/null:0xPPPP`)",
-        )
-    })?;
+    let hint = "give --vpcd HOST:PORT of a vpcd reader (reader.conf `DEVICENAME /dev/null:0xPPPP`)";
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(slot.vpcd.as_str())
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            CliError::with_hint(
+                Kind::Usage,
+                format!("vpcd reader address '{}' is not HOST:PORT", slot.vpcd),
+                hint,
+            )
+        })?;
+    let handle = serve_with(addr, served, options)
+        .map_err(|e| CliError::with_hint(Kind::Io, e.to_string(), hint))?;
     slot.handle = Some(handle);
     slot.seen = seen;
     slot.connected = false;
