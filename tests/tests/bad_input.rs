@@ -66,6 +66,14 @@ fn record_dir() -> tempfile::TempDir {
     let mut huge = typical.to_vec();
     huge.splice(2..2, std::iter::repeat_n(0u8, 20_470));
     put("huge.jpg", &huge);
+    // FIFOs block a reader that opens them without checking: refused.
+    for fifo in ["fifo.jpg", "fifo.fmr"] {
+        let ok = Process::new("mkfifo")
+            .arg(dir.path().join(fifo))
+            .status()
+            .expect("mkfifo runs");
+        assert!(ok.success());
+    }
     dir
 }
 
@@ -265,6 +273,24 @@ const BAD_FIELDS: &[BadField] = &[
         value: "123",
         is: |p| matches!(p, Problem::PinFormat { min: 4, .. }),
         says: "digits",
+    },
+    BadField {
+        field: Field::Photo,
+        value: "fifo.jpg",
+        is: |p| matches!(p, Problem::File { .. }),
+        says: "FIFO, not a regular file",
+    },
+    BadField {
+        field: Field::Photo,
+        value: "/dev/zero",
+        is: |p| matches!(p, Problem::File { .. }),
+        says: "not a regular file",
+    },
+    BadField {
+        field: Field::Fingerprint,
+        value: "fifo.fmr",
+        is: |p| matches!(p, Problem::File { .. }),
+        says: "FIFO, not a regular file",
     },
     BadField {
         field: Field::Photo,
@@ -575,10 +601,31 @@ fn profile_cases() -> Vec<ProfileCase> {
         ),
         (
             "negative latency",
-            "keygen_ms = 900",
-            "keygen_ms = -900",
+            "median_ms = 214",
+            "median_ms = -214",
             Box::new(parse_error as SpecCheck),
-            "keygen_ms",
+            "median_ms",
+        ),
+        (
+            "negative key generation spread",
+            "sigma = 0.15",
+            "sigma = -0.15",
+            Box::new(invalid("latency.keygen.sigma")),
+            "σ ≥ 0",
+        ),
+        (
+            "key generation cap below its median",
+            "cap_ms = 470",
+            "cap_ms = 100",
+            Box::new(invalid("latency.keygen.cap_ms")),
+            "below the median",
+        ),
+        (
+            "first key generation faster than the others",
+            "first_call_factor = 1.4",
+            "first_call_factor = 0.5",
+            Box::new(invalid("latency.keygen.first_call_factor")),
+            "factor ≥ 1",
         ),
     ]
 }
@@ -723,6 +770,98 @@ fn bad_certificates_are_refused_with_the_reason() {
         ),
         "{err:?}"
     );
+}
+
+/// A copy of the world's issuer directory (its files, not `offline/`).
+fn issuer_copy(world: &World) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("dir");
+    for e in std::fs::read_dir(world.issuer_dir()).expect("issuer dir") {
+        let e = e.expect("entry");
+        if e.file_type().expect("type").is_file() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
+        }
+    }
+    dir
+}
+
+type IssuerEdit = fn(&Path, &Path);
+
+/// (what, how the issuer is made wrong from another issuer's files, file
+/// named, words of the message)
+const WRONG_ISSUERS: &[(&str, IssuerEdit, &str, &str)] = &[
+    (
+        "card CA key of another issuer",
+        |d, other| {
+            std::fs::copy(other.join("card-ca.key.pem"), d.join("card-ca.key.pem")).unwrap();
+        },
+        "card-ca.key.pem",
+        "does not belong to the certificate",
+    ),
+    (
+        "document signer key swapped with the card CA key",
+        |d, _| {
+            std::fs::copy(d.join("card-ca.key.pem"), d.join("document-signer.key.pem")).unwrap();
+        },
+        "document-signer.key.pem",
+        "does not belong to the certificate",
+    ),
+    (
+        "document signer of another issuer",
+        |d, other| {
+            for f in ["document-signer.pem", "document-signer.key.pem"] {
+                std::fs::copy(other.join(f), d.join(f)).unwrap();
+            }
+        },
+        "document-signer.pem",
+        "does not verify",
+    ),
+    (
+        "root of another issuer",
+        |d, other| {
+            std::fs::copy(other.join("root.pem"), d.join("root.pem")).unwrap();
+        },
+        "card-ca.pem",
+        "does not verify",
+    ),
+    (
+        "card CA key readable by others",
+        |d, _| {
+            use std::os::unix::fs::PermissionsExt;
+            let key = d.join("card-ca.key.pem");
+            std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        },
+        "card-ca.key.pem",
+        "chmod 600",
+    ),
+    (
+        "/dev/zero as the root certificate",
+        |d, _| {
+            std::fs::remove_file(d.join("root.pem")).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", d.join("root.pem")).unwrap();
+        },
+        "root.pem",
+        "not a regular file",
+    ),
+];
+
+#[test]
+fn wrong_issuers_are_refused_at_load_naming_the_file() {
+    let world = World::new().expect("world");
+    let other = tempfile::tempdir().expect("dir");
+    kart_perso::pki::create_demo_issuer(other.path(), time::OffsetDateTime::now_utc())
+        .expect("other issuer");
+    kart_perso::issuer::Issuer::load(issuer_copy(&world).path()).expect("the copy is good");
+    for (what, edit, file, says) in WRONG_ISSUERS {
+        let dir = issuer_copy(&world);
+        edit(dir.path(), other.path());
+        let err = kart_perso::issuer::Issuer::load(dir.path()).expect_err(what);
+        let message = err.to_string();
+        assert!(
+            message.contains(file),
+            "{what}: {message} does not name {file}"
+        );
+        assert!(message.contains(says), "{what}: {message:?} lacks {says:?}");
+    }
 }
 
 #[test]

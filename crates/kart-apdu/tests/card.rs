@@ -376,9 +376,9 @@ fn trace_redacts_pin_bytes() {
     card.send_ok(&verify).unwrap();
     card.send_ok(&Command::new(0x00, 0xB0, 0x00, 0x00).with_le(1).unwrap())
         .unwrap();
-    let lines = lines.lock().unwrap();
+    let lines = lines.lock().unwrap().clone();
     assert_eq!(
-        *lines,
+        lines,
         [
             ">> 00200081 <7 bytes redacted>",
             "<< <0 bytes redacted> 6102",

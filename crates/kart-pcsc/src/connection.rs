@@ -167,7 +167,12 @@ pub struct Connection {
     abandoned: Arc<AtomicBool>,
     io: Option<JoinHandle<()>>,
     apdu_buf: Vec<u8>,
+    /// Per-command bound on an APDU's answer, when set; else `options.timeout`.
+    deadline: Option<Deadline>,
 }
+
+/// Gives the longest wait for one APDU (e.g. from a vendor's latency model).
+pub type Deadline = Box<dyn Fn(&[u8]) -> Duration + Send>;
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -210,6 +215,7 @@ impl Connection {
             abandoned,
             io: Some(io),
             apdu_buf: Vec::with_capacity(261),
+            deadline: None,
         };
         match conn.wait()? {
             Reply::Session(Ok(session)) => {
@@ -267,6 +273,25 @@ impl Connection {
         self.options.timeout = timeout;
     }
 
+    /// Bounds each APDU's answer by `deadline(apdu)` instead of the one
+    /// [`ConnectOptions::timeout`]: a mute card is caught in the time a
+    /// simple command needs, while key generation keeps its allowance.
+    /// The other operations (transactions, reconnect) keep the timeout.
+    ///
+    /// ```no_run
+    /// # let pcsc = kart_pcsc::Pcsc::establish()?;
+    /// # let mut conn = pcsc.connect("reader", kart_pcsc::ConnectOptions::default())?;
+    /// use std::time::Duration;
+    /// conn.set_deadlines(Box::new(|apdu: &[u8]| match apdu.get(1) {
+    ///     Some(0x47) => Duration::from_secs(30), // key generation
+    ///     _ => Duration::from_secs(1),
+    /// }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_deadlines(&mut self, deadline: Deadline) {
+        self.deadline = Some(deadline);
+    }
+
     /// Starts a transaction: no other program can use the card until the
     /// returned [`Transaction`] ends or is dropped. Hold one for the whole
     /// personalization of a card.
@@ -305,6 +330,10 @@ impl Connection {
 
     /// Sends one APDU and waits (bounded) for the card's answer.
     fn exchange(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), PcscError> {
+        let within = self
+            .deadline
+            .as_ref()
+            .map_or(self.options.timeout, |deadline| deadline(apdu));
         let mut buf = std::mem::take(&mut self.apdu_buf);
         buf.clear();
         buf.extend_from_slice(apdu);
@@ -312,7 +341,7 @@ impl Connection {
             apdu: buf,
             rx: std::mem::take(rx),
         };
-        match self.call(job)? {
+        match self.call_within(job, within)? {
             Reply::Transmitted {
                 mut apdu,
                 rx: answer,
@@ -341,20 +370,28 @@ impl Connection {
     }
 
     fn call(&mut self, job: Job) -> Result<Reply, PcscError> {
+        self.call_within(job, self.options.timeout)
+    }
+
+    fn call_within(&mut self, job: Job, timeout: Duration) -> Result<Reply, PcscError> {
         if self.is_abandoned() || self.jobs.send(job).is_err() {
             return Err(self.abandon());
         }
-        self.wait()
+        self.wait_within(timeout)
     }
 
     fn wait(&mut self) -> Result<Reply, PcscError> {
-        match self.replies.recv_timeout(self.options.timeout) {
+        self.wait_within(self.options.timeout)
+    }
+
+    fn wait_within(&mut self, timeout: Duration) -> Result<Reply, PcscError> {
+        match self.replies.recv_timeout(timeout) {
             Ok(reply) => Ok(reply),
             Err(RecvTimeoutError::Timeout) => {
                 self.abandon();
                 Err(PcscError::Timeout {
                     reader: self.reader.clone(),
-                    timeout: self.options.timeout,
+                    timeout,
                 })
             }
             Err(RecvTimeoutError::Disconnected) => Err(self.abandon()),

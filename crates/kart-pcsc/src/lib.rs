@@ -37,7 +37,7 @@ mod watcher;
 
 pub use atr::{atr_capabilities, caps_for, historical_bytes};
 pub use connection::{
-    ConnectOptions, Connection, Disposition, Protocol, ProtocolChoice, Share, Transaction,
+    ConnectOptions, Connection, Deadline, Disposition, Protocol, ProtocolChoice, Share, Transaction,
 };
 pub use context::{CardState, Pcsc, ReaderInfo};
 pub use error::PcscError;

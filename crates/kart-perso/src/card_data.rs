@@ -18,7 +18,6 @@
 //! # Ok::<(), kart_perso::card_data::CardDataError>(())
 //! ```
 
-use std::io::Read;
 use std::path::Path;
 
 use kart_apdu::tlv;
@@ -237,23 +236,24 @@ fn header_len(total: usize) -> usize {
     }
 }
 
+/// A regular file of at most `max` bytes (a FIFO or device is refused
+/// before anything is read), not empty.
 fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, CardDataError> {
+    use kart_spec::input::ReadError;
     let fail = |reason: String| CardDataError::Fingerprint {
         path: path.display().to_string(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let mut bytes = Vec::new();
-    file.take(max as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(e.to_string()))?;
-    if bytes.len() > max {
-        return Err(CardDataError::TooLong {
+    let bytes = kart_spec::input::read_regular(path, max as u64).map_err(|e| match e {
+        ReadError::TooLarge { .. } => CardDataError::TooLong {
             what: "fingerprint template",
-            len: bytes.len(),
+            len: max + 1,
             max,
-        });
-    }
+        },
+        ReadError::NotRegular { kind, .. } => fail(format!("it is a {kind}, not a regular file")),
+        ReadError::Io { source, .. } => fail(source.to_string()),
+        e => fail(e.to_string()),
+    })?;
     if bytes.is_empty() {
         return Err(fail("the file is empty".into()));
     }

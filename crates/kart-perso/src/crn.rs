@@ -1,12 +1,18 @@
 //! Card registration numbers: 10 digits, unique per card.
 //!
 //! A CRN is a 9-digit sequence number followed by a Luhn check digit, so a
-//! mistyped CRN is caught. Sequence numbers come from an `SQLite` table of
-//! their own (one file per issuer, beside the journal), keyed by (card
-//! serial, tracking code): the same card re-personalized for the same
-//! application keeps its CRN, any other pair gets the next number. The
-//! number is allocated durably before it is written to a card, so no two
-//! cards ever carry the same CRN.
+//! mistyped CRN is caught. Sequence numbers come from an `SQLite` register of
+//! their own, keyed by (card serial, tracking code): the same card
+//! re-personalized for the same application keeps its CRN, any other pair
+//! gets the next number. The number is allocated durably before it is
+//! written to a card, so no two cards ever carry the same CRN.
+//!
+//! CRNs are unique per issuer (the CRN is the holder certificate's CN), so
+//! the register belongs to the issuer, not to a station directory: every
+//! desk of an issuer on one machine opens the same file (the CLI keeps it in
+//! the issuer directory, or where the configuration's `crn_register` says).
+//! Allocation is one `BEGIN IMMEDIATE` transaction, so desks sharing the
+//! file never draw the same number.
 //!
 //! ```
 //! use kart_perso::crn::CrnAllocator;
@@ -35,6 +41,14 @@ const MAX_SEQUENCE: i64 = 999_999_999;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum CrnError {
+    /// The register could not be opened or created.
+    #[error("cannot open the CRN register {path}: {reason}")]
+    Open {
+        /// The register's file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The database failed.
     #[error("CRN allocator database: {0}; no CRN was assigned")]
     Database(#[from] rusqlite::Error),
@@ -52,17 +66,24 @@ pub struct CrnAllocator {
 impl CrnAllocator {
     /// Opens (or creates) the allocator database at `path`.
     pub fn open(path: &Path) -> Result<Self, CrnError> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS crns (
-                 seq INTEGER PRIMARY KEY,
-                 card_serial TEXT NOT NULL,
-                 tracking TEXT NOT NULL,
-                 UNIQUE (card_serial, tracking))",
-        )?;
+        let open = || -> Result<Connection, rusqlite::Error> {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS crns (
+                     seq INTEGER PRIMARY KEY,
+                     card_serial TEXT NOT NULL,
+                     tracking TEXT NOT NULL,
+                     UNIQUE (card_serial, tracking))",
+            )?;
+            Ok(conn)
+        };
+        let conn = open().map_err(|e| CrnError::Open {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
         Ok(Self { conn })
     }
 

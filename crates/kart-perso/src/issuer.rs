@@ -34,11 +34,22 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    /// Loads `dir` as laid out by [`create_demo_issuer`](crate::pki::create_demo_issuer).
+    /// Loads `dir` as laid out by [`create_demo_issuer`](crate::pki::create_demo_issuer),
+    /// and refuses an issuer that cannot work now: see [`IssuerPki::load_at`]
+    /// for what is checked. Nothing in the `offline/` folder (the root key)
+    /// is read.
     pub fn load(dir: &Path) -> Result<Self, PkiError> {
+        Self::load_at(dir, time::OffsetDateTime::now_utc())
+    }
+
+    /// [`load`](Self::load), checking certificates' validity at `now`.
+    pub fn load_at(dir: &Path, now: time::OffsetDateTime) -> Result<Self, PkiError> {
         Ok(Self {
-            pki: IssuerPki::load(dir)?,
-            master_keys: MasterKeys::load(&dir.join(MASTER_KEYS_FILE))?,
+            pki: IssuerPki::load_at(dir, now)?,
+            master_keys: {
+                let path = dir.join(MASTER_KEYS_FILE);
+                MasterKeys::load(&path).map_err(|e| PkiError::in_file(&path, e))?
+            },
         })
     }
 

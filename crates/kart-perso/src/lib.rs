@@ -7,6 +7,7 @@
 
 pub mod card_data;
 pub mod crn;
+pub mod host;
 pub mod issuer;
 pub mod journal;
 pub mod keyinfo;

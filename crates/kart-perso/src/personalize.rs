@@ -168,6 +168,16 @@ pub fn probe<T: Transport>(card: &mut Card<T>, profile: &Profile) -> Result<Card
     })
 }
 
+/// A step of the plan about to send its first APDU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepStart<'a> {
+    /// The step's name (as in [`StepReport::name`]).
+    pub name: &'a str,
+    /// Whether the step changes the card: every step inside the secure
+    /// channel writes data, keys, PINs or the life cycle.
+    pub writes: bool,
+}
+
 /// Personalizes the probed card: builds the plan, runs it inside a secure
 /// channel, and returns the counters, timings and files.
 pub fn personalize<T: Transport>(
@@ -177,6 +187,21 @@ pub fn personalize<T: Transport>(
     info: &CardInfo,
     job: &Job<'_>,
     now: OffsetDateTime,
+) -> Result<Outcome, PersoError> {
+    personalize_observed(card, profile, issuer, info, job, now, &mut |_| Ok(()))
+}
+
+/// [`personalize`], telling `on_start` of each step before its first APDU
+/// is sent (a station journals it, so it knows how far a card got). An
+/// error from `on_start` stops the run before that step touches the card.
+pub fn personalize_observed<T: Transport>(
+    card: &mut Card<T>,
+    profile: &Profile,
+    issuer: &Issuer,
+    info: &CardInfo,
+    job: &Job<'_>,
+    now: OffsetDateTime,
+    on_start: &mut dyn FnMut(StepStart<'_>) -> Result<(), PersoError>,
 ) -> Result<Outcome, PersoError> {
     if info.lifecycle == Lifecycle::Locked {
         return Err(PersoError::Locked);
@@ -205,6 +230,7 @@ pub fn personalize<T: Transport>(
         files: plan.files.clone(),
         keys: Vec::new(),
         steps: Vec::new(),
+        on_start,
     };
     run.execute(card, profile)?;
     let end = card.counters();
@@ -234,6 +260,7 @@ struct Run<'a> {
     files: Vec<(u16, Vec<u8>)>,
     keys: Vec<(KeyRef, Vec<u8>)>,
     steps: Vec<StepReport>,
+    on_start: &'a mut dyn FnMut(StepStart<'_>) -> Result<(), PersoError>,
 }
 
 impl Run<'_> {
@@ -246,6 +273,10 @@ impl Run<'_> {
         // Steps before the channel: SELECT (resets any earlier channel).
         let mut open_step = None;
         for step in steps.by_ref() {
+            (self.on_start)(StepStart {
+                name: &step.name,
+                writes: false,
+            })?;
             let t = Instant::now();
             let before = card.counters();
             match &step.action {
@@ -276,29 +307,10 @@ impl Run<'_> {
         let channel = match SecureChannel::open(&mut *card, &keys, &params, level) {
             Ok(channel) => channel,
             Err(e) => {
-                return Err(match e.error {
-                    GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
-                        step: open_name.clone(),
-                    },
-                    // Read what the card holds to say why (GP 2.3.1 §11.3.3.1).
-                    GpError::CardCryptogramMismatch => {
-                        let isd = kart_spec::Spec::embedded()
-                            .map(|s| s.applet.card_manager.aid.bytes().to_vec())
-                            .unwrap_or_default();
-                        let held = crate::keyinfo::read_key_information(card, &isd)
-                            .ok()
-                            .flatten();
-                        PersoError::CardKeys {
-                            explanation: crate::keyinfo::explain_cryptogram_mismatch(
-                                held.as_deref(),
-                                &keys,
-                                &params,
-                                &profile.id,
-                            ),
-                        }
-                    }
-                    other => PersoError::SecureChannel(other),
-                });
+                let error = e.error;
+                return Err(channel_error(
+                    card, profile, &keys, params, &open_name, error,
+                ));
             }
         };
         // The card's INITIALIZE UPDATE must describe the card the CPLC described (spec §7).
@@ -313,6 +325,10 @@ impl Run<'_> {
             |s: &mut Card<SecureChannel<&mut Card<T>>>| s.transport_mut().inner_mut().counters();
         self.record(&open_name, t, before, counters(&mut secure));
         for step in steps {
+            (self.on_start)(StepStart {
+                name: &step.name,
+                writes: true,
+            })?;
             let t = Instant::now();
             let before = counters(&mut secure);
             match &step.action {
@@ -420,6 +436,42 @@ fn get_data(p1: u8, p2: u8) -> Command {
     Command::new(0x00, 0xCA, p1, p2)
         .with_le(256)
         .unwrap_or_else(|_| Command::new(0x00, 0xCA, p1, p2))
+}
+
+/// Why the secure channel did not open. A card cryptogram that does not
+/// match is explained from the card's key information template (GET DATA
+/// `00E0`, GP 2.3.1 §11.3.3.1): what the card holds against what the issuer
+/// offers.
+fn channel_error<T: Transport>(
+    card: &mut Card<T>,
+    profile: &Profile,
+    keys: &kart_apdu::gp::KeySet,
+    params: kart_apdu::gp::ScpParams,
+    step: &str,
+    error: GpError,
+) -> PersoError {
+    match error {
+        GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
+            step: step.to_owned(),
+        },
+        GpError::CardCryptogramMismatch => {
+            let isd = kart_spec::Spec::embedded()
+                .map(|s| s.applet.card_manager.aid.bytes().to_vec())
+                .unwrap_or_default();
+            let held = crate::keyinfo::read_key_information(card, &isd)
+                .ok()
+                .flatten();
+            PersoError::CardKeys {
+                explanation: crate::keyinfo::explain_cryptogram_mismatch(
+                    held.as_deref(),
+                    keys,
+                    &params,
+                    &profile.id,
+                ),
+            }
+        }
+        other => PersoError::SecureChannel(other),
+    }
 }
 
 /// Sends one command, mapping delivery failures to typed errors naming the step.

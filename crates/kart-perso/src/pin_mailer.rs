@@ -2,10 +2,13 @@
 //! generated at random (never from holder data), and the PIN-mailer file
 //! they are written to for printing.
 //!
-//! The mailer file is created with mode 0600, opened append-only, and every
+//! The mailer file is created with mode 0600, entries are appended, and every
 //! entry is fsynced before the PINs are set on the card, so a PIN on a card
 //! always has its mailer entry. A later entry for the same tracking code
-//! supersedes an earlier one (a re-personalized card gets new PINs).
+//! supersedes an earlier one (a re-personalized card gets new PINs): each
+//! line ends `superseded=0`, and appending a later entry for its application
+//! turns that into `superseded=1` in place, so a print run takes exactly the
+//! lines ending `superseded=0`, one per application.
 //!
 //! ```
 //! use kart_perso::pin_mailer::{MailerEntry, PinMailer, Pins};
@@ -14,14 +17,18 @@
 //! let pins = Pins::generate(None)?;
 //! assert_eq!(format!("{pins:?}"), "Pins(<redacted>)");
 //! mailer.append(&MailerEntry { tracking: "140409040007", crn: "0000000017", csn: "4790503300001234", pins: &pins })?;
+//! mailer.append(&MailerEntry { tracking: "140409040007", crn: "0000000017", csn: "4790503300001234", pins: &Pins::generate(None)? })?;
 //! let text = std::fs::read_to_string(dir.path().join("mailer.txt"))?;
 //! assert!(text.starts_with("tracking=140409040007 crn=0000000017"));
+//! let lines: Vec<&str> = text.lines().collect();
+//! assert!(lines[0].ends_with(" superseded=1") && lines[1].ends_with(" superseded=0"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -139,42 +146,65 @@ pub struct MailerEntry<'a> {
     pub pins: &'a Pins,
 }
 
-/// The append-only PIN-mailer file.
+/// The last field of every line: `0` while the line is its application's
+/// latest entry, turned into `1` in place when a later one is appended.
+const SUPERSEDED: &[u8] = b" superseded=0";
+
+/// The PIN-mailer file.
 #[derive(Debug)]
 pub struct PinMailer {
-    file: File,
+    /// Opened for appending: concurrent appends never interleave.
+    append: File,
+    /// Opened for reading and marking earlier lines in place.
+    marks: File,
     path: PathBuf,
+    /// Offset of the `0` of each application's current line.
+    current: HashMap<String, u64>,
+    /// How far the file has been read into `current`.
+    scanned: u64,
 }
 
 impl PinMailer {
-    /// Opens (creating with mode 0600) the mailer file for appending; refuses
-    /// an existing file that group or others can read.
+    /// Opens (creating with mode 0600) the mailer file; refuses an existing
+    /// file that group or others can read. Lines a crash left unmarked (two
+    /// current entries for one application) are marked now.
     pub fn open(path: &Path) -> Result<Self, MailerError> {
         let io = |e: std::io::Error| MailerError::Io {
             path: path.to_owned(),
             reason: e.to_string(),
         };
-        let file = OpenOptions::new()
+        let append = OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o600)
             .open(path)
             .map_err(io)?;
-        let mode = file.metadata().map_err(io)?.permissions().mode() & 0o777;
+        let mode = append.metadata().map_err(io)?.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(MailerError::Permissions {
                 path: path.to_owned(),
                 mode,
             });
         }
-        Ok(Self {
-            file,
+        let marks = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        let mut mailer = Self {
+            append,
+            marks,
             path: path.to_owned(),
-        })
+            current: HashMap::new(),
+            scanned: 0,
+        };
+        mailer.catch_up()?;
+        Ok(mailer)
     }
 
-    /// Appends one line `tracking=… crn=… csn=… id_pin=… sign_pin=… puk=…`
-    /// and syncs it to disk before returning.
+    /// Appends one line `tracking=… crn=… csn=… id_pin=… sign_pin=… puk=…
+    /// superseded=0` and syncs it to disk, then marks the application's
+    /// earlier line superseded, before returning.
     pub fn append(&mut self, entry: &MailerEntry<'_>) -> Result<(), MailerError> {
         let mut line = Zeroizing::new(Vec::with_capacity(128));
         line.extend_from_slice(
@@ -189,13 +219,64 @@ impl PinMailer {
         line.extend_from_slice(entry.pins.sign_pin.expose());
         line.extend_from_slice(b" puk=");
         line.extend_from_slice(entry.pins.puk.expose());
+        line.extend_from_slice(SUPERSEDED);
         line.push(b'\n');
-        self.file
+        self.append
             .write_all(&line)
-            .and_then(|()| self.file.sync_all())
-            .map_err(|e| MailerError::Io {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })
+            .and_then(|()| self.append.sync_all())
+            .map_err(|e| self.io(&e))?;
+        // Reading on from where we were picks up this line (and any other
+        // process's) and marks what it supersedes.
+        self.catch_up()
+    }
+
+    /// Reads the lines appended since the last call; for each application
+    /// keeps its latest unmarked line current and marks the earlier ones.
+    fn catch_up(&mut self) -> Result<(), MailerError> {
+        let mut text = Zeroizing::new(Vec::new());
+        self.marks
+            .seek(SeekFrom::Start(self.scanned))
+            .and_then(|_| (&self.marks).read_to_end(&mut text))
+            .map_err(|e| self.io(&e))?;
+        let mut superseded = Vec::new();
+        let mut start = 0usize;
+        // Only whole lines: a line being appended right now is read next time.
+        while let Some(len) = text[start..].iter().position(|&b| b == b'\n') {
+            let line = &text[start..start + len];
+            let at = self.scanned + start as u64;
+            start += len + 1;
+            let Some(tracking) = line
+                .split(|&b| b == b' ')
+                .next()
+                .and_then(|w| w.strip_prefix(b"tracking="))
+                .and_then(|t| std::str::from_utf8(t).ok())
+            else {
+                continue;
+            };
+            if !line.ends_with(SUPERSEDED) {
+                continue; // already marked, or written before the marks existed
+            }
+            let flag = at + len as u64 - 1;
+            if let Some(earlier) = self.current.insert(tracking.to_owned(), flag) {
+                superseded.push(earlier);
+            }
+        }
+        self.scanned += start as u64;
+        if superseded.is_empty() {
+            return Ok(());
+        }
+        for flag in superseded {
+            self.marks
+                .write_all_at(b"1", flag)
+                .map_err(|e| self.io(&e))?;
+        }
+        self.marks.sync_all().map_err(|e| self.io(&e))
+    }
+
+    fn io(&self, e: &std::io::Error) -> MailerError {
+        MailerError::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
     }
 }

@@ -32,11 +32,11 @@ mod master_keys;
 mod signature;
 
 pub use active_auth::verify_card_signature;
-pub use certificate::Certificate;
+pub use certificate::{Certificate, MAX_CERTIFICATE_FILE_BYTES};
 pub use chain::{validate_chain, KeyUsage};
-pub use demo::{create_demo_issuer, DemoFiles, IssuerPki};
+pub use demo::{create_demo_issuer, DemoFiles, IssuerPki, OFFLINE_DIR};
 pub use error::PkiError;
 pub use holder::{issue_holder_certificate, Holder, HOLDER_VALIDITY_YEARS};
-pub use key::{IssuerKey, KeyAlgorithm};
+pub use key::{IssuerKey, KeyAlgorithm, MAX_KEY_FILE_BYTES};
 pub use master_keys::{MasterKeySet, MasterKeys, SecureChannelAlgorithm};
 pub(crate) use signature::{verify_signature, SignatureError};

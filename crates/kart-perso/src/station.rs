@@ -50,8 +50,12 @@ use time::OffsetDateTime;
 use crate::card_data::Crn;
 use crate::crn::{CrnAllocator, CrnError};
 use crate::issuer::Issuer;
-use crate::journal::{Journal, JournalError, Recovery, Report, State, Status, Step};
-use crate::personalize::{personalize, probe, CardInfo, Job, Outcome, PersoError};
+use crate::journal::{
+    Journal, JournalError, JournalOptions, Recovery, Report, State, Status, Step,
+};
+use crate::personalize::{
+    personalize_observed, probe, CardInfo, Job, Outcome, PersoError, StepStart,
+};
 use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
 use crate::record::{Batch, BatchError, IdentityRecord, Pin, RecordError, TrackingCode, Validator};
@@ -76,18 +80,40 @@ pub struct StationFiles {
     pub journal: PathBuf,
     /// The PIN-mailer file (mode 0600).
     pub mailer: PathBuf,
-    /// The CRN allocator database.
+    /// The issuer's CRN register, shared by every station of the issuer
+    /// (see [`crate::crn`]).
     pub crns: PathBuf,
 }
 
+/// The CRN register's file name in an issuer directory.
+pub const CRN_REGISTER_FILE: &str = "crn.db";
+
 impl StationFiles {
-    /// `journal.db`, `pin-mailer.txt` and `crn.db` in `dir`.
+    /// `journal.db`, `pin-mailer.txt` and `crn.db` all in `dir`: for one
+    /// desk that is alone with its issuer (tests, benchmarks). Stations of a
+    /// real issuer share its register: use [`StationFiles::for_issuer`].
     pub fn in_dir(dir: impl AsRef<Path>) -> Self {
         let dir = dir.as_ref();
         Self {
             journal: dir.join("journal.db"),
             mailer: dir.join("pin-mailer.txt"),
-            crns: dir.join("crn.db"),
+            crns: dir.join(CRN_REGISTER_FILE),
+        }
+    }
+
+    /// `journal.db` and `pin-mailer.txt` in the station's `dir`, and the CRN
+    /// register `crn_register`, the one file every desk of the issuer uses.
+    ///
+    /// ```
+    /// use kart_perso::station::StationFiles;
+    /// let files = StationFiles::for_issuer("desk-3", "issuer/crn.db");
+    /// assert_eq!(files.journal, std::path::Path::new("desk-3/journal.db"));
+    /// assert_eq!(files.crns, std::path::Path::new("issuer/crn.db"));
+    /// ```
+    pub fn for_issuer(dir: impl AsRef<Path>, crn_register: impl Into<PathBuf>) -> Self {
+        Self {
+            crns: crn_register.into(),
+            ..Self::in_dir(dir)
         }
     }
 }
@@ -201,9 +227,9 @@ impl std::fmt::Debug for Station {
 }
 
 impl Station {
-    /// Opens the station's files and gives back to the queue every
-    /// application a crashed run of this station (same `name`) claimed but
-    /// never touched a card for.
+    /// Opens the station's files and gives back to the queue every claim
+    /// whose lease ran out (a crashed station's, whatever its name); claims
+    /// of live stations, this name's included, are left alone.
     /// Applications left `writing` or `written` wait for their card.
     pub fn open(
         name: &str,
@@ -211,27 +237,38 @@ impl Station {
         issuer: Issuer,
         spec: Spec,
     ) -> Result<Self, StationError> {
-        let mut journal = Journal::open(&files.journal)?;
-        for unfinished in journal.recover()? {
-            // Only this station's own stale claims: another station may be
-            // between its claim and its first card command right now.
-            if unfinished.recovery == Recovery::Requeue
-                && unfinished.status.station.as_deref() == Some(name)
-            {
-                journal.release(&unfinished.status.tracking)?;
-            }
-        }
+        Self::open_with(name, files, issuer, spec, &JournalOptions::default())
+    }
+
+    /// [`Station::open`] with explicit journal options (lease, size cap).
+    pub fn open_with(
+        name: &str,
+        files: &StationFiles,
+        issuer: Issuer,
+        spec: Spec,
+        journal_options: &JournalOptions,
+    ) -> Result<Self, StationError> {
+        // The issuer's register first: a station that cannot draw CRNs
+        // must not start, nor leave files behind.
+        let crns = CrnAllocator::open(&files.crns)?;
+        let mut journal = Journal::open_with(&files.journal, journal_options)?;
+        journal.reclaim_expired()?;
         Ok(Self {
             name: name.to_owned(),
             spec,
             journal: Mutex::new(journal),
             mailer: Mutex::new(PinMailer::open(&files.mailer)?),
-            crns: Mutex::new(CrnAllocator::open(&files.crns)?),
+            crns: Mutex::new(crns),
             records: Mutex::new(HashMap::new()),
             trust: TrustAnchors::new(issuer.pki.root.clone())
                 .with_intermediate(issuer.pki.card_ca.clone()),
             issuer,
         })
+    }
+
+    /// The station's name in the journal.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The applet spec and profiles in use.
@@ -247,12 +284,12 @@ impl Station {
 
     /// Counts and step timings for the end-of-run report.
     pub fn report(&self) -> Result<Report, StationError> {
-        Ok(self.journal().report()?)
+        Ok(self.journal(|j| j.report())?)
     }
 
     /// Where an application stands in the journal.
     pub fn status(&self, tracking: &TrackingCode) -> Result<Status, StationError> {
-        Ok(self.journal().status(tracking)?)
+        Ok(self.journal(|j| j.status(tracking))?)
     }
 
     /// Reads a batch file, queues its valid records (idempotent: a re-run
@@ -271,22 +308,23 @@ impl Station {
         }
         let rejected = rejections(&load.rejected);
         let name = path.display().to_string();
-        let mut journal = self.journal();
-        // Rejections first: a code both rejected and valid in one file fails.
-        journal.reject(
-            &name,
-            rejected
-                .iter()
-                .map(|(code, reason)| (code, reason.as_str())),
-        )?;
-        let report = journal.enqueue_batch(&name, valid.iter().map(|r| &r.tracking_code))?;
-        drop(journal);
+        let report = self.journal(|journal| {
+            // Rejections first: a code both rejected and valid in one file fails.
+            journal.reject(
+                &name,
+                rejected
+                    .iter()
+                    .map(|(code, reason)| (code, reason.as_str())),
+            )?;
+            journal.enqueue_batch(&name, valid.iter().map(|r| &r.tracking_code))
+        })?;
         load.queued = report.added;
         load.already_present = report.already_present;
-        let mut records = lock(&self.records);
-        for record in valid {
-            records.insert(record.tracking_code.as_str().to_owned(), record);
-        }
+        lock(&self.records).extend(
+            valid
+                .into_iter()
+                .map(|record| (record.tracking_code.as_str().to_owned(), record)),
+        );
         Ok(load)
     }
 
@@ -301,8 +339,7 @@ impl Station {
         let info = probe(&mut card, profile).map_err(StationError::Probe)?;
         let csn = info.cplc.csn_hex();
         let waiting = self
-            .journal()
-            .unfinished_for_card(&csn)?
+            .journal(|j| j.unfinished_for_card(&csn))?
             .filter(|u| u.recovery != Recovery::Requeue);
         if let Some(unfinished) = waiting {
             return self.resume(&mut card, profile, &info, &unfinished.status);
@@ -314,12 +351,13 @@ impl Station {
             return Ok(Served::QueueEmpty);
         };
         let Some(record) = self.record(&tracking) else {
-            self.journal().release(&tracking)?;
+            self.journal(|j| j.release(&tracking))?;
             return Err(StationError::RecordMissing(tracking));
         };
-        if let Err(e) = self.journal().mark_writing(&tracking, &csn, &profile.id) {
+        let writing = self.journal(|j| j.mark_writing(&tracking, &csn, &profile.id));
+        if let Err(e) = writing {
             // The card is taken, issued or spoiled: the application waits for another.
-            self.journal().release(&tracking)?;
+            self.journal(|j| j.release(&tracking))?;
             return Err(e.into());
         }
         self.write_and_verify(&mut card, profile, &info, &record)
@@ -338,7 +376,7 @@ impl Station {
         if info.lifecycle == Lifecycle::Locked {
             if status.state == State::Writing {
                 // Pulled after the last write landed: the content decides.
-                self.journal().mark_written(tracking)?;
+                self.journal(|j| j.mark_written(tracking))?;
             }
             let crn = lock(&self.crns).allocate(&csn, tracking.as_str())?;
             let expected = Expected {
@@ -352,7 +390,7 @@ impl Station {
         let Some(record) = self.record(tracking) else {
             return Err(StationError::RecordMissing(tracking.clone()));
         };
-        self.journal().mark_writing(tracking, &csn, &profile.id)?;
+        self.journal(|j| j.mark_writing(tracking, &csn, &profile.id))?;
         self.write_and_verify(card, profile, info, &record)
     }
 
@@ -376,10 +414,31 @@ impl Station {
         })?;
         let now = OffsetDateTime::now_utc();
         let job = Job::new(record, &crn, &pins, now.date());
-        match personalize(card, profile, &self.issuer, info, &job, now) {
+        // Each step is journaled before its first APDU; `wrote` tells
+        // whether anything of this application may be on the card.
+        let mut wrote = info.touched();
+        let mut journal_failed = None;
+        let mut on_start = |step: StepStart<'_>| {
+            wrote |= step.writes;
+            self.journal(|j| j.mark_step_started(tracking, step.name))
+                .map_err(|e| {
+                    journal_failed = Some(e);
+                    PersoError::Stopped {
+                        step: step.name.to_owned(),
+                    }
+                })
+        };
+        let result =
+            personalize_observed(card, profile, &self.issuer, info, &job, now, &mut on_start);
+        if let Some(e) = journal_failed {
+            // The card keeps its application (`writing`): it resumes once
+            // the journal works again.
+            return Err(e.into());
+        }
+        match result {
             Ok(outcome) => {
                 self.record_steps(tracking, &outcome)?;
-                self.journal().mark_written(tracking)?;
+                self.journal(|j| j.mark_written(tracking))?;
                 let pin = std::str::from_utf8(pins.id_pin.expose())
                     .ok()
                     .and_then(|digits| Pin::parse(digits).ok());
@@ -397,9 +456,21 @@ impl Station {
                 tracking: tracking.clone(),
                 csn,
             }),
+            // Refused after data of this application reached the card: the
+            // card is never released for another one, it is spoiled.
+            Err(e) if wrote => {
+                let reason = bounded(&format!(
+                    "{e}; data of this application had reached the card, so the card is spoiled and never reused"
+                ));
+                self.journal(|j| j.mark_spoiled(tracking, &reason))?;
+                Ok(Served::Spoiled {
+                    tracking: tracking.clone(),
+                    reason,
+                })
+            }
             Err(e) => {
                 let reason = bounded(&e.to_string());
-                self.journal().mark_failed(tracking, &reason)?;
+                self.journal(|j| j.mark_failed(tracking, &reason))?;
                 Ok(Served::Failed {
                     tracking: tracking.clone(),
                     reason,
@@ -409,20 +480,21 @@ impl Station {
     }
 
     fn record_steps(&self, tracking: &TrackingCode, outcome: &Outcome) -> Result<(), StationError> {
-        let mut journal = self.journal();
-        for s in &outcome.steps {
-            journal.mark_step(
-                tracking,
-                &Step::new(
-                    s.name.clone(),
-                    s.duration,
-                    u32::try_from(s.apdus).unwrap_or(u32::MAX),
-                    s.bytes_sent,
-                    s.bytes_received,
-                ),
-            )?;
-        }
-        Ok(())
+        self.journal(|journal| {
+            for s in &outcome.steps {
+                journal.mark_step(
+                    tracking,
+                    &Step::new(
+                        s.name.clone(),
+                        s.duration,
+                        u32::try_from(s.apdus).unwrap_or(u32::MAX),
+                        s.bytes_sent,
+                        s.bytes_received,
+                    ),
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Verifies the card with [`crate::verify`]; marks the application
@@ -453,7 +525,7 @@ impl Station {
         };
         match judged {
             Ok(()) => {
-                self.journal().mark_verified(tracking)?;
+                self.journal(|j| j.mark_verified(tracking))?;
                 let csn = self.status(tracking)?.card_serial.unwrap_or_default();
                 Ok(Served::Issued {
                     tracking: tracking.clone(),
@@ -464,7 +536,7 @@ impl Station {
             }
             Err(reason) => {
                 let reason = bounded(&format!("verification failed: {reason}"));
-                self.journal().mark_spoiled(tracking, &reason)?;
+                self.journal(|j| j.mark_spoiled(tracking, &reason))?;
                 Ok(Served::Spoiled {
                     tracking: tracking.clone(),
                     reason,
@@ -473,9 +545,14 @@ impl Station {
         }
     }
 
-    /// Claims the next queued application for `reader`.
+    /// Claims the next queued application for `reader`, renewing the
+    /// leases of the claims this station's other readers hold: a station
+    /// at work keeps what it claimed.
     fn claim(&self, reader: &str) -> Result<Option<TrackingCode>, StationError> {
-        let claim = self.journal().claim_next(&self.name, reader)?;
+        let claim = self.journal(|j| {
+            j.renew_leases()?;
+            j.claim_next(&self.name, reader)
+        })?;
         Ok(claim.map(|c| c.tracking))
     }
 
@@ -483,8 +560,11 @@ impl Station {
         lock(&self.records).get(tracking.as_str()).cloned()
     }
 
-    fn journal(&self) -> MutexGuard<'_, Journal> {
-        lock(&self.journal)
+    /// Runs `f` on the journal. The guard lives only inside this call, so
+    /// no caller can hold the lock across another journal call (a guard kept
+    /// alive in an `if let` scrutinee deadlocked the station that way).
+    fn journal<R>(&self, f: impl FnOnce(&mut Journal) -> R) -> R {
+        f(&mut lock(&self.journal))
     }
 }
 

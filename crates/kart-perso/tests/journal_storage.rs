@@ -57,22 +57,25 @@ fn schema_is_versioned_and_a_newer_schema_is_refused() {
     let version: i64 = raw
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, kart_perso::journal::SCHEMA_VERSION);
+    assert!(
+        version >= 3,
+        "claims with owners and leases came in version 3"
+    );
     let mode: String = raw
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
     drop(Journal::open(&path).unwrap()); // re-opening migrates nothing and succeeds
-    raw.execute("UPDATE schema_version SET version = 7", [])
+    let newer = kart_perso::journal::SCHEMA_VERSION + 5;
+    raw.execute("UPDATE schema_version SET version = ?1", [newer])
         .unwrap();
     let err = Journal::open(&path).unwrap_err();
     assert!(
         matches!(
             err,
-            JournalError::SchemaTooNew {
-                found: 7,
-                supported: 2
-            }
+            JournalError::SchemaTooNew { found, supported }
+                if found == newer && supported == kart_perso::journal::SCHEMA_VERSION
         ),
         "{err}"
     );
@@ -280,10 +283,15 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
         journal.claim_next("st", "r0").unwrap();
         journal.mark_writing(&code, "CARD-7", "vendor-a").unwrap();
     }
-    // Undo migration 2 by hand: the file is now as version 1 wrote it.
+    // Undo migrations 3 and 2 by hand: the file is now as version 1 wrote it.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch("DROP INDEX applications_by_card; UPDATE schema_version SET version = 1;")
-        .unwrap();
+    raw.execute_batch(
+        "ALTER TABLE applications DROP COLUMN owner;
+         ALTER TABLE applications DROP COLUMN lease_until_ms;
+         DROP TABLE step_starts;
+         DROP INDEX applications_by_card; UPDATE schema_version SET version = 1;",
+    )
+    .unwrap();
     let index = |raw: &rusqlite::Connection| -> i64 {
         raw.query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'applications_by_card'",

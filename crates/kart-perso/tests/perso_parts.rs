@@ -156,7 +156,12 @@ fn pin_mailer_is_created_private_appends_and_refuses_a_readable_file() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().count(), 2, "append, not overwrite");
     let puk = std::str::from_utf8(pins.puk.expose()).unwrap();
-    assert!(text.lines().all(|l| l.ends_with(&format!("puk={puk}"))));
+    assert!(text
+        .lines()
+        .all(|l| l.contains(&format!(" puk={puk} superseded="))));
+    // The same application twice: the earlier line is superseded.
+    let ends: Vec<&str> = text.lines().map(|l| &l[l.len() - 13..]).collect();
+    assert_eq!(ends, [" superseded=1", " superseded=0"]);
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(matches!(
@@ -190,7 +195,7 @@ fn pin_values_never_cross_the_interface_in_clear() {
         let now = time::OffsetDateTime::now_utc();
         let job = Job::new(&record, &crn, &pins, now.date());
         personalize(&mut card, profile, &issuer, &info, &job, now).unwrap();
-        let wire = wire.lock().unwrap();
+        let wire = wire.lock().unwrap().clone();
         // CHANGE REFERENCE DATA (INS 24) went out, encrypted (C-DEC, spec §7).
         assert!(wire.lines().any(|l| l.starts_with("042401")), "{id}");
         assert!(!wire.contains("3733393134363238"), "{id}: ID PIN in clear");

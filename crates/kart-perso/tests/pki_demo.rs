@@ -124,14 +124,14 @@ fn demo_issuer_never_overwrites_existing_files() {
     let d = tempfile::tempdir().unwrap();
     let now = OffsetDateTime::now_utc();
     create_demo_issuer(d.path(), now).unwrap();
-    let before = std::fs::read(d.path().join("root.key.pem")).unwrap();
+    let before = std::fs::read(d.path().join("offline/root.key.pem")).unwrap();
     let err = create_demo_issuer(d.path(), now).unwrap_err();
     assert!(
         matches!(&err, PkiError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
         "{err:?}"
     );
     assert_eq!(
-        std::fs::read(d.path().join("root.key.pem")).unwrap(),
+        std::fs::read(d.path().join("offline/root.key.pem")).unwrap(),
         before
     );
 }

@@ -433,3 +433,27 @@ fn issuer_key_debug_is_redacted() {
         "IssuerKey { algorithm: EcdsaP256Sha256, key: <redacted> }"
     );
 }
+
+#[test]
+fn a_huge_subject_is_quoted_short_in_errors() {
+    use std::fmt::Write as _;
+    // 30 organizational units of 60 characters: an 1800-character subject.
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let ou = "u".repeat(60);
+    let mut subject = String::new();
+    for i in 0..30 {
+        write!(subject, "/OU={ou}{i:02}").unwrap();
+    }
+    subject.push_str("/CN=Big");
+    let key = ec_key(dir, "root", "prime256v1");
+    let root = root_ca(dir, "root", &key, &subject, 30);
+    let root = cert(&root);
+    assert!(root.subject().len() > 1800, "{}", root.subject());
+    let later = OffsetDateTime::now_utc() + Duration::days(365);
+    let err = validate_chain(&root, &[], &root, later, KeyUsage::Any).unwrap_err();
+    assert!(matches!(err, PkiError::Expired { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.len() < 400, "{} bytes: {msg}", msg.len());
+    assert!(msg.contains('…'), "{msg}");
+}

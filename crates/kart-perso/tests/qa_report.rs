@@ -128,3 +128,48 @@ fn write_puts_the_three_files_in_the_directory() {
         assert!(std::fs::metadata(p).unwrap().len() > 100);
     }
 }
+
+/// Every character a card or profile might put in a report: all of C0,
+/// DEL, C1, the non-characters U+FFFE and U+FFFF, the last BMP and the last
+/// Unicode characters, markup.
+fn hostile_text() -> String {
+    (0u32..0x100)
+        .chain([0xFFFD, 0xFFFE, 0xFFFF, 0x1_0000, 0x10_FFFF, 0x202E])
+        .filter_map(char::from_u32)
+        .chain("<&>\"']]>".chars())
+        .collect()
+}
+
+#[test]
+fn junit_is_well_formed_xml_for_any_text() {
+    let t = hostile_text();
+    let b = BatchReport::new(
+        vec![card(
+            &t,
+            vec![
+                check(&t, Outcome::Fail, &t, &t),
+                check(&t, Outcome::Skipped, &t, &t),
+                check(&t, Outcome::Pass, &t, &t),
+            ],
+        )],
+        time::OffsetDateTime::UNIX_EPOCH,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(JUNIT_FILE);
+    std::fs::write(&path, b.to_junit()).unwrap();
+    // Python's expat, an independent XML parser, must accept the file.
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(len(r.findall('.//testcase')))",
+        ])
+        .arg(&path)
+        .output()
+        .expect("python3 must be installed");
+    assert!(
+        out.status.success(),
+        "not well-formed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+}

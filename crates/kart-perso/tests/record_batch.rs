@@ -349,3 +349,73 @@ fn a_rejected_record_carries_its_tracking_code_only_when_that_field_is_valid() {
     assert!(error.has(Field::TrackingCode), "{error}");
     assert_eq!(error.tracking_code, None);
 }
+
+#[test]
+fn a_huge_unknown_column_is_quoted_short() {
+    let huge = "n".repeat(1_000_000);
+    let csv = format!("tracking_code,national_code,{huge},{huge}x\n");
+    let Err(e @ BatchError::BadHeader { .. }) = Batch::from_reader(
+        csv.as_bytes(),
+        BatchFormat::Csv,
+        PathBuf::new(),
+        validator(),
+    ) else {
+        panic!("expected a bad header");
+    };
+    let msg = e.to_string();
+    assert!(msg.len() < 1000, "{} bytes: {}", msg.len(), &msg[..1000]);
+    assert!(msg.contains("nnn…"), "{msg}");
+}
+
+#[test]
+fn a_fingerprint_swapped_for_a_fifo_after_validation_is_refused_without_blocking() {
+    let items = load("batch.csv");
+    let mut record = items
+        .into_iter()
+        .find_map(|r| r.ok().filter(|r| r.fingerprint.is_some()))
+        .expect("a record with a fingerprint");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("finger.fmr");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    for path in [fifo, PathBuf::from("/dev/zero")] {
+        record.fingerprint = Some(path);
+        let r = record.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(kart_perso::card_data::ef_finger(&r).map(drop));
+        });
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading the fingerprint blocked")
+            .unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+}
+
+#[test]
+fn a_huge_unknown_json_key_is_quoted_short() {
+    let huge = "k".repeat(500_000);
+    let jsonl = format!("{{\"{huge}\": \"x\", \"tracking_code\": \"140409040007\"}}\n");
+    let items: Vec<_> = Batch::from_reader(
+        jsonl.as_bytes(),
+        BatchFormat::JsonLines,
+        PathBuf::new(),
+        validator(),
+    )
+    .unwrap()
+    .collect();
+    let e = items[0].as_ref().unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("kkk…: is not a known field"),
+        "{}",
+        &msg[..300]
+    );
+    let unknown: Vec<String> = e.messages().filter(|m| m.contains("known field")).collect();
+    assert_eq!(unknown.len(), 1);
+    assert!(unknown[0].len() < 600, "{} bytes", unknown[0].len());
+}

@@ -317,3 +317,51 @@ fn photo_needs_soi_and_eoi_markers() {
     assert!(Photo::from_bytes(vec![0x89, b'P', b'N', b'G', 0xFF, 0xD9]).is_err());
     assert!(Photo::from_bytes(Vec::new()).is_err());
 }
+
+/// Runs `f` on another thread and gives up after a few seconds, so a read
+/// that blocks fails the test instead of hanging it.
+fn within_seconds<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the read blocked")
+}
+
+#[test]
+fn photos_are_read_only_from_regular_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("face.jpg");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let e = within_seconds(move || Photo::load(&fifo).unwrap_err());
+    assert!(
+        matches!(&e, Problem::File { reason, .. } if reason.contains("FIFO")),
+        "{e}"
+    );
+    let e = within_seconds(|| Photo::load(std::path::Path::new("/dev/zero")).unwrap_err());
+    assert!(
+        matches!(&e, Problem::File { reason, .. } if reason.contains("not a regular file")),
+        "{e}"
+    );
+    let e = Photo::load(dir.path()).unwrap_err();
+    assert!(matches!(&e, Problem::File { .. }), "{e}");
+}
+
+#[test]
+fn errors_quote_at_most_a_hundred_characters_of_a_huge_value() {
+    let huge = "1".repeat(1_000_000);
+    for e in [
+        kart_perso::record::SolarDate::parse(&huge).unwrap_err(),
+        Gender::parse(&huge).unwrap_err(),
+    ] {
+        let msg = e.to_string();
+        assert!(msg.len() < 300, "{} bytes: {}", msg.len(), &msg[..300]);
+    }
+    let e = Gender::parse("\u{1b}[2J").unwrap_err().to_string();
+    assert!(!e.contains('\u{1b}'), "{e}");
+}

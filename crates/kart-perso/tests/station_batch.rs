@@ -1,5 +1,6 @@
 //! A station runs a batch: valid records become verified cards, invalid ones
-//! are reported with their reasons, a card that refuses a write fails its
+//! are reported with their reasons, a card that refuses a write after data
+//! reached it is spoiled (never reused) while one refusing before fails its
 //! application, a card that answers garbage mid-write keeps its application
 //! until it works again, and the batch goes on.
 
@@ -8,9 +9,9 @@ mod perso_support;
 use std::os::unix::fs::PermissionsExt;
 
 use kart_apdu::{CardCaps, Transport, TransportError};
-use kart_perso::journal::State;
+use kart_perso::journal::{JournalError, State};
 use kart_perso::pki::SecureChannelAlgorithm;
-use kart_perso::station::Served;
+use kart_perso::station::{Served, StationError};
 use kart_sim::{Faults, SimCard};
 use kart_spec::Scp;
 use perso_support::*;
@@ -156,6 +157,14 @@ fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on(
     let status = station.status(&code(1)).unwrap();
     assert_eq!(status.state, State::Writing);
     assert_eq!(status.card_serial.as_deref(), Some(bad_csn.as_str()));
+    // The journal shows how far the card got: a step inside the channel,
+    // journaled before its first APDU though it never finished.
+    let last = status.last_step.expect("a step was started");
+    let report = station.report().unwrap();
+    assert!(
+        !report.steps.iter().any(|s| s.step == last),
+        "{last} did not finish"
+    );
 
     // The batch goes on with the next application on another card.
     let mut good = station_sim(dir.path(), profile, 2);
@@ -180,7 +189,7 @@ fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on(
 }
 
 #[test]
-fn card_refusing_a_write_fails_its_application_and_the_batch_goes_on() {
+fn card_refusing_a_write_after_data_reached_it_is_spoiled_never_reused_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
     let batch = batch_file(dir.path(), &rows, 3000);
@@ -199,15 +208,27 @@ fn card_refusing_a_write_fails_its_application_and_the_batch_goes_on() {
         card_sees_it: false,
     };
     match station.serve("reader-0", &mut refusing, profile).unwrap() {
-        Served::Failed { tracking, reason } => {
+        Served::Spoiled { tracking, reason } => {
             assert_eq!(tracking, code(1));
             assert!(reason.contains("6A84"), "{reason}");
+            assert!(reason.contains("never reused"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
+    // The journal says how far the card got: the step the card refused.
     let status = station.status(&code(1)).unwrap();
-    assert_eq!(status.state, State::Failed);
-    assert!(status.reason.is_some());
+    assert_eq!(status.state, State::Spoiled);
+    let last = status
+        .last_step
+        .expect("the refused step was journaled first");
+    assert!(status.reason.unwrap().contains(&last), "{last}");
+    // Identity data reached that card: it is never given to another application.
+    full.reinsert();
+    assert!(matches!(
+        station.serve("reader-0", &mut full, profile),
+        Err(StationError::Journal(JournalError::CardSpoiled { .. }))
+    ));
+    assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
 
     let mut good = station_sim(dir.path(), profile, 2);
     assert!(matches!(

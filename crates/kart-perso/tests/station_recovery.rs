@@ -7,7 +7,7 @@ mod perso_support;
 use std::time::Duration;
 
 use kart_apdu::{CardCaps, Transport, TransportError};
-use kart_perso::journal::{Journal, State};
+use kart_perso::journal::{Journal, JournalError, JournalOptions, State};
 use kart_perso::station::Served;
 use kart_sim::{Faults, SimCard};
 use perso_support::*;
@@ -84,6 +84,19 @@ fn card_pulled_at_any_point_resumes_to_one_verified_issuance() {
                 "{id} pulled after {pull_after}"
             );
             assert_eq!(status.attempts, 1, "{id}: claimed once");
+            // One current PIN-mailer line per application: a resumed card's
+            // earlier entry is marked superseded, so a print run takes one.
+            let mailer = std::fs::read_to_string(dir.path().join("pin-mailer.txt")).unwrap();
+            let own = format!("tracking={} ", code(1));
+            let (current, superseded): (Vec<&str>, Vec<&str>) = mailer
+                .lines()
+                .filter(|l| l.starts_with(&own))
+                .partition(|l| l.ends_with(" superseded=0"));
+            assert_eq!(current.len(), 1, "{id} pulled after {pull_after}: {mailer}");
+            assert!(
+                superseded.iter().all(|l| l.ends_with(" superseded=1")),
+                "{id} pulled after {pull_after}: {mailer}"
+            );
             // The second application was never touched, and goes to the next card.
             assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
             // The issued card is not given to the next application.
@@ -159,8 +172,13 @@ fn application_claimed_by_a_crashed_station_goes_back_to_the_queue() {
         station.load_batch(&batch, validator()).unwrap();
     }
     {
-        // Crash between claim and the first card command.
-        let mut journal = Journal::open(dir.path().join("journal.db")).unwrap();
+        // Crash between claim and the first card command; the crashed
+        // process never renews its lease, which has run out by now.
+        let expired = JournalOptions {
+            lease: Duration::ZERO,
+            ..JournalOptions::default()
+        };
+        let mut journal = Journal::open_with(dir.path().join("journal.db"), &expired).unwrap();
         journal
             .claim_next("station-1", "reader-0")
             .unwrap()
@@ -192,6 +210,66 @@ fn another_stations_claim_is_left_alone_at_start_up() {
         .unwrap();
     let _station = station(dir.path(), "station-1");
     assert_eq!(station_state(&journal), State::Claimed);
+}
+
+#[test]
+fn a_live_process_of_the_same_station_name_keeps_its_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    station(dir.path(), "kart")
+        .load_batch(&batch, validator())
+        .unwrap();
+    // Another `kart personalize` of the same name and directory, alive and
+    // between its claim and its first card command.
+    let mut running = Journal::open(dir.path().join("journal.db")).unwrap();
+    running.claim_next("kart", "reader-0").unwrap().unwrap();
+    let second = station(dir.path(), "kart");
+    assert_eq!(station_state(&running), State::Claimed);
+    // Its claim is still its own to write for; the second station cannot.
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = station_sim(dir.path(), profile, 7);
+    assert_eq!(
+        second.serve("reader-1", &mut card, profile).unwrap(),
+        Served::QueueEmpty
+    );
+    running
+        .mark_writing(&code(1), "4790503300000007", "vendor-b")
+        .unwrap();
+}
+
+#[test]
+fn only_the_owner_of_a_claim_writes_for_it_and_only_expired_leases_are_reclaimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let short = JournalOptions {
+        lease: Duration::from_secs(2),
+        ..JournalOptions::default()
+    };
+    let mut owner = Journal::open_with(&path, &short).unwrap();
+    owner.enqueue_batch("batch.csv", [&code(1)]).unwrap();
+    owner.claim_next("desk-1", "reader-0").unwrap().unwrap();
+    let mut other = Journal::open(&path).unwrap();
+    assert_ne!(owner.owner(), other.owner());
+    assert!(other.reclaim_expired().unwrap().is_empty());
+    match other.mark_writing(&code(1), "4790503300000001", "vendor-b") {
+        Err(JournalError::ClaimLost { owner: held, .. }) => assert_eq!(held, owner.owner()),
+        r => panic!("{r:?}"),
+    }
+    // Renewed, the lease outlives its first term; unrenewed, it runs out.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(owner.renew_leases().unwrap(), 1);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(other.reclaim_expired().unwrap().is_empty());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(other.reclaim_expired().unwrap(), [code(1)]);
+    assert_eq!(other.status(&code(1)).unwrap().state, State::Queued);
+    // The old owner lost it: it may not write for it any more.
+    other.claim_next("desk-2", "reader-0").unwrap().unwrap();
+    assert!(matches!(
+        owner.mark_writing(&code(1), "4790503300000001", "vendor-b"),
+        Err(JournalError::ClaimLost { .. })
+    ));
 }
 
 fn station_state(journal: &Journal) -> State {

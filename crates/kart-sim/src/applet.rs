@@ -179,7 +179,13 @@ impl Applet {
             0x0E => self.erase_binary(s, cmd, ctx),
             0xCA => self.get_data(cmd),
             0xDA => self.put_data(cmd, ctx),
-            0x20 => self.verify(s, cmd, ctx.defects.pin_counter_stuck),
+            0x20 => {
+                // Every presented PIN updates its try counter: a plain write.
+                if !cmd.data().is_empty() {
+                    ctx.work.card.plain_bytes += 1;
+                }
+                self.verify(s, cmd, ctx.defects.pin_counter_stuck)
+            }
             0x24 => self.change_reference_data(s, cmd, ctx),
             0x2C => self.reset_retry_counter(cmd),
             0x47 => self.generate_key(cmd, ctx),
@@ -297,7 +303,7 @@ impl Applet {
         let (_, f) = self.current(s)?;
         match f.ef.write(offset, cmd.data(), tear) {
             Ok(()) => {
-                ctx.work.eeprom_bytes += cmd.data().len();
+                ctx.work.card.atomic_bytes += cmd.data().len();
                 ok(Vec::new())
             }
             Err(WriteError::Offset) => refuse(sw::WRONG_OFFSET),
@@ -350,7 +356,7 @@ impl Applet {
             return refuse(sw::WRONG_DATA);
         }
         self.crn = Some(crn);
-        ctx.work.eeprom_bytes += crn.len();
+        ctx.work.card.atomic_bytes += crn.len();
         ok(Vec::new())
     }
 
@@ -455,7 +461,7 @@ impl Applet {
             }
             _ => return refuse(sw::P1P2),
         }
-        ctx.work.eeprom_bytes += BLOCK_LEN;
+        ctx.work.card.atomic_bytes += BLOCK_LEN;
         ok(Vec::new())
     }
 
@@ -523,7 +529,7 @@ impl Applet {
         let sig = pair
             .sign(ctx.rng, data)
             .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
-        ctx.work.signatures += 1;
+        ctx.work.card.signatures += 1;
         ok(sig.as_ref().to_vec())
     }
 
@@ -590,7 +596,7 @@ impl Applet {
             _ => return refuse(sw::CONDITIONS),
         };
         self.state = next;
-        ctx.work.eeprom_bytes += 1;
+        ctx.work.card.atomic_bytes += 1;
         ok(Vec::new())
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::applet::{Answer, Applet, Channel, Ctx, Session, Stop};
 use crate::faults::Faults;
-use crate::latency::{apdu_time, LatencyMode, Work};
+use crate::latency::{apdu_time, KeygenClock, LatencyMode, Work};
 use crate::log::{ApduLog, LogEntry};
 use crate::sw;
 use crate::vpcd::VirtualCard;
@@ -209,6 +209,8 @@ pub struct SimCard {
     latency: LatencyMode,
     clock: Duration,
     rng: SystemRandom,
+    /// Draws this card's key generation times (seeded: reproducible).
+    keygen_clock: KeygenClock,
     /// GET CHALLENGE answers of the `counter-challenge` defect so far.
     challenges: u64,
     /// Per INS, the CLA values the spec lists for it (secure messaging and
@@ -332,6 +334,7 @@ impl SimCard {
             latency: LatencyMode::Off,
             clock: Duration::ZERO,
             rng: SystemRandom::new(),
+            keygen_clock: KeygenClock::new(u64::from(u32::from_be_bytes(config.ic_serial))),
             challenges: 0,
             classes: classes(applet),
             store: None,
@@ -456,6 +459,12 @@ impl SimCard {
     pub fn set_faults(&mut self, faults: Faults) {
         self.faults = faults;
     }
+    /// Seeds the draws of this card's key generation times (by default
+    /// the IC serial: every card differs, every run repeats).
+    pub fn set_latency_seed(&mut self, seed: u64) {
+        self.keygen_clock = KeygenClock::new(seed);
+    }
+
     /// Chooses what to do with the latency model.
     pub fn set_latency(&mut self, mode: LatencyMode) {
         self.latency = mode;
@@ -549,7 +558,13 @@ impl SimCard {
             sw,
         });
         if self.latency != LatencyMode::Off {
-            let t = apdu_time(&self.profile.latency, raw.len(), out.len(), work);
+            let t = apdu_time(
+                &self.profile.latency,
+                &mut self.keygen_clock,
+                raw.len(),
+                out.len(),
+                work,
+            );
             self.clock += t;
             if self.latency == LatencyMode::Real {
                 std::thread::sleep(t);
@@ -642,6 +657,10 @@ impl SimCard {
             .channel
             .unwrap_command(raw)
             .map_err(|e| Stop::Sw(e.0))?;
+        if cmd.cla() & 0x0C != 0 {
+            // MAC checked (and data deciphered) over the whole command.
+            work.card.cipher_bytes += raw.len();
+        }
         let answer = self.chained(raw, plain, work);
         if !self.channel.is_open() {
             return answer;

@@ -151,9 +151,12 @@ impl<C> VpcdHandle<C> {
     /// Takes the card out of the reader: the connection to vpcd is closed,
     /// so `pcscd` reports the card removed. The card keeps its state.
     pub fn pull(&self) {
-        let mut ctl = self.shared.lock();
-        ctl.inserted = false;
-        if let Some(s) = ctl.stream.take() {
+        let stream = {
+            let mut ctl = self.shared.lock();
+            ctl.inserted = false;
+            ctl.stream.take()
+        };
+        if let Some(s) = stream {
             let _ = s.shutdown(Shutdown::Both);
         }
         self.shared.changed.notify_all();
@@ -161,9 +164,11 @@ impl<C> VpcdHandle<C> {
 
     /// Puts the card back: connects to vpcd again.
     pub fn insert(&self) {
-        let mut ctl = self.shared.lock();
-        ctl.inserted = true;
-        ctl.last_error = None;
+        {
+            let mut ctl = self.shared.lock();
+            ctl.inserted = true;
+            ctl.last_error = None;
+        }
         self.shared.changed.notify_all();
     }
 
@@ -188,6 +193,7 @@ impl<C> VpcdHandle<C> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        drop(ctl);
         true
     }
 
@@ -304,22 +310,26 @@ impl Worker {
     }
 
     /// Connects, retrying while pcscd is not listening yet (bounded).
+    // The lint misses that `ctl` is dropped before notifying or moved into
+    // `give_up`, which releases it while reporting.
+    #[allow(clippy::significant_drop_tightening)]
     fn connect(&self) -> Option<TcpStream> {
         let deadline = Instant::now() + self.options.connect_timeout;
         loop {
             match TcpStream::connect_timeout(&self.addr, self.options.connect_timeout) {
                 Ok(stream) => {
+                    let clone = stream.try_clone();
+                    let tuned = stream.set_nodelay(true).and_then(|()| quickack(&stream));
                     let mut ctl = self.shared.lock();
                     if !ctl.inserted || ctl.stop {
                         return None;
                     }
-                    let clone = stream.try_clone();
-                    let tuned = stream.set_nodelay(true).and_then(|()| quickack(&stream));
                     match (clone, tuned) {
                         (Ok(clone), Ok(())) => {
                             ctl.stream = Some(clone);
                             ctl.connections += 1;
                             ctl.last_error = None;
+                            drop(ctl);
                             self.shared.changed.notify_all();
                             return Some(stream);
                         }

@@ -108,7 +108,8 @@ fn log_counts_apdus_and_bytes_per_instruction() {
 
 #[test]
 fn accounted_latency_follows_the_profile_model() {
-    // vendor-a: 3500 µs turnaround, 190 µs per byte, 40 µs per EEPROM byte.
+    // vendor-a: 3500 µs per command, 190 µs per byte, atomic writes
+    // 2200 µs per 256 bytes (applets-spec/profiles/vendor-a.toml).
     let mut sim = test_mode("vendor-a");
     sim.set_latency(LatencyMode::Accounted);
     sim.clear_log();
@@ -116,21 +117,37 @@ fn accounted_latency_follows_the_profile_model() {
     assert_eq!(sim.modelled_time(), Duration::from_micros(3500 + 15 * 190));
     raw(&mut sim, &select_fid(0x011D)); // 7 + 2 bytes
     raw(&mut sim, &case3(0, 0xD6, 0, 0, &[1; 100])); // 105 + 2 bytes, 100 written
-    let want = (3500 + 15 * 190) + (3500 + 9 * 190) + (3500 + 107 * 190 + 100 * 40);
+    let want = (3500 + 15 * 190) + (3500 + 9 * 190) + (3500 + 107 * 190 + 100 * 2200 / 256);
     assert_eq!(sim.modelled_time(), Duration::from_micros(want));
 }
 
-#[test]
-fn accounted_latency_charges_key_generation() {
-    // vendor-c: keygen 1200 ms; GENERATE 5 bytes in, 70 + 2 out; 22 µs per byte.
+/// The modelled time of one GENERATE ASYMMETRIC KEY PAIR on a fresh
+/// vendor-c card whose key generation times are drawn from `seed`.
+fn keygen_time(seed: u64) -> Duration {
     let mut sim = test_mode("vendor-c");
+    sim.set_latency_seed(seed);
     sim.set_latency(LatencyMode::Accounted);
-    sim.clear_log();
     assert_eq!(raw(&mut sim, &[0, 0x47, 0x80, 0x01, 0x00]).1, 0x9000);
-    assert_eq!(
-        sim.modelled_time(),
-        Duration::from_micros(1500 + 77 * 22 + 1_200_000)
-    );
+    sim.modelled_time()
+}
+
+#[test]
+fn accounted_latency_draws_key_generation_from_the_profile_distribution() {
+    // vendor-c: GENERATE 5 bytes in, 70 + 2 out at 22 µs per byte, and a
+    // key generation drawn around 207 ms (σ 0.2), capped at 470 ms, the
+    // card's first 1.5 times slower.
+    let fixed = Duration::from_micros(1500 + 77 * 22);
+    let times: Vec<Duration> = (1..=40).map(keygen_time).collect();
+    for t in &times {
+        let keygen = t.checked_sub(fixed).expect("more than the fixed costs");
+        assert!(
+            keygen > Duration::from_millis(100) && keygen <= Duration::from_millis(705),
+            "{keygen:?}"
+        );
+    }
+    // Drawn, not constant; and the same seed draws the same time again.
+    assert!(times.iter().any(|t| *t != times[0]), "{times:?}");
+    assert_eq!(keygen_time(7), times[6]);
 }
 
 #[test]

@@ -395,7 +395,10 @@ impl AppletSpec {
             if f.fid.bytes().len() != 2 {
                 return err(
                     format!("files[{i}].fid"),
-                    format!("`{}` must be two bytes", f.fid),
+                    format!(
+                        "`{}` must be two bytes",
+                        crate::input::quote(&f.fid.to_string())
+                    ),
                 );
             }
             if !fids.insert(f.fid_u16()) {
@@ -472,7 +475,10 @@ impl AppletSpec {
             if p.reference.bytes().len() != 1 || !refs.insert(p.reference.clone()) {
                 return err(
                     format!("pins[{i}].reference"),
-                    format!("`{}` must be a unique one-byte reference", p.reference),
+                    format!(
+                        "`{}` must be a unique one-byte reference",
+                        crate::input::quote(&p.reference.to_string())
+                    ),
                 );
             }
             if !(1..=15).contains(&p.retries) {
@@ -525,7 +531,10 @@ pub(crate) fn check_aid(file: &str, field: &str, aid: &Hex) -> Result<(), SpecEr
         Err(SpecError::invalid(
             file,
             field,
-            format!("AID {aid} must be 5 to 16 bytes (ISO 7816-5)"),
+            format!(
+                "AID {} must be 5 to 16 bytes (ISO 7816-5)",
+                crate::input::quote(&aid.to_string())
+            ),
         ))
     }
 }

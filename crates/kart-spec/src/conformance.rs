@@ -58,7 +58,7 @@ impl Conformance {
                     field,
                     format!(
                         "`{}` is not <AREA>-<NNN> with AREA one of {}",
-                        c.id,
+                        crate::input::quote(&c.id),
                         AREAS.join(", ")
                     ),
                 ));
@@ -67,7 +67,10 @@ impl Conformance {
                 return Err(SpecError::invalid(
                     file,
                     field,
-                    format!("number {num} of `{}` is already used", c.id),
+                    format!(
+                        "number {num} of `{}` is already used",
+                        crate::input::quote(&c.id)
+                    ),
                 ));
             }
             if [&c.title, &c.clause, &c.procedure, &c.pass]
@@ -77,7 +80,10 @@ impl Conformance {
                 return Err(SpecError::invalid(
                     file,
                     format!("checks[{i}]"),
-                    format!("`{}` has an empty title, clause, procedure or pass", c.id),
+                    format!(
+                        "`{}` has an empty title, clause, procedure or pass",
+                        crate::input::quote(&c.id)
+                    ),
                 ));
             }
         }

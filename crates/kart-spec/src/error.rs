@@ -26,6 +26,10 @@ pub enum SpecError {
         /// The parser's message, with the position of the problem.
         message: String,
     },
+    /// A file of the spec directory is not a regular file, is too large or
+    /// cannot be read.
+    #[error("{0} — check the path points at an applets-spec/ directory")]
+    Read(crate::input::ReadError),
     /// The file parses but contradicts itself or the rest of the spec.
     #[error("{file}: field `{field}`: {problem}")]
     Invalid {
@@ -39,6 +43,20 @@ pub enum SpecError {
 }
 
 impl SpecError {
+    /// A TOML error as one line: the parser's message (input it quotes is
+    /// cut, see [`quote`](crate::input::quote)) and the line and column —
+    /// never the offending source line, which may be megabytes long.
+    pub(crate) fn parse(file: &str, text: &str, e: &toml::de::Error) -> Self {
+        let mut message = crate::input::quote(&e.message().lines().collect::<Vec<_>>().join(" "));
+        if let Some(span) = e.span() {
+            message = format!("{}: {message}", crate::input::position(text, span.start));
+        }
+        SpecError::Parse {
+            file: file.to_owned(),
+            message,
+        }
+    }
+
     pub(crate) fn invalid(
         file: &str,
         field: impl Into<String>,

@@ -25,8 +25,11 @@
 
 mod applet;
 mod conformance;
+pub mod deadline;
 mod error;
 mod hex;
+pub mod input;
+pub mod latency;
 mod profile;
 
 pub use crate::hex::Hex;
@@ -36,12 +39,16 @@ pub use applet::{
 };
 pub use conformance::{Check, Conformance, AREAS};
 pub use error::SpecError;
+pub use latency::{ChipClass, KeyGeneration, Latency};
 pub use profile::{
-    AtrInfo, Defect, Diversification, Latency, Limits, Profile, Protocol, Quirks, Scp,
-    SecureChannel, TestFixture, WrongLe,
+    AtrInfo, Defect, Diversification, Limits, Profile, Protocol, Quirks, Scp, SecureChannel,
+    TestFixture, WrongLe,
 };
 
 use std::path::Path;
+
+/// Largest spec file (applet, conformance catalogue, profile) read from disk.
+pub const MAX_SPEC_FILE_BYTES: u64 = 1024 * 1024;
 
 /// File name of the applet specification inside the spec directory.
 pub const APPLET_FILE: &str = "nid-applet.toml";
@@ -111,9 +118,9 @@ impl Spec {
     /// ```
     pub fn load(dir: &Path) -> Result<Spec, SpecError> {
         let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|source| SpecError::Io {
-                path: p.to_owned(),
-                source,
+            let bytes = input::read_regular(p, MAX_SPEC_FILE_BYTES).map_err(SpecError::Read)?;
+            String::from_utf8(bytes).map_err(|_| {
+                SpecError::invalid(&p.display().to_string(), "(file)", "is not UTF-8 text")
             })
         };
         let applet = read(&dir.join(APPLET_FILE))?;
@@ -147,17 +154,11 @@ impl Spec {
         conformance: &str,
         profiles: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Spec, SpecError> {
-        let parse_err = |file: &str| {
-            let file = file.to_owned();
-            move |e: toml::de::Error| SpecError::Parse {
-                file,
-                message: e.to_string(),
-            }
-        };
-        let applet: AppletSpec = toml::from_str(applet).map_err(parse_err(APPLET_FILE))?;
+        let applet: AppletSpec =
+            toml::from_str(applet).map_err(|e| SpecError::parse(APPLET_FILE, applet, &e))?;
         applet.validate(APPLET_FILE)?;
-        let conformance: Conformance =
-            toml::from_str(conformance).map_err(parse_err(CONFORMANCE_FILE))?;
+        let conformance: Conformance = toml::from_str(conformance)
+            .map_err(|e| SpecError::parse(CONFORMANCE_FILE, conformance, &e))?;
         conformance.validate(CONFORMANCE_FILE)?;
         let mut loaded: Vec<Profile> = Vec::new();
         for (file, text) in profiles {
@@ -169,7 +170,11 @@ impl Spec {
                 return Err(SpecError::invalid(
                     &file,
                     "id",
-                    format!("`{}` must equal the file name `{stem}`", p.id),
+                    format!(
+                        "`{}` must equal the file name `{}`",
+                        input::quote(&p.id),
+                        input::quote(stem)
+                    ),
                 ));
             }
             loaded.push(p);

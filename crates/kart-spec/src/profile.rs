@@ -3,6 +3,7 @@
 use crate::applet::check_aid;
 use crate::error::SpecError;
 use crate::hex::Hex;
+use crate::latency::Latency;
 use kart_apdu::CardCaps;
 use serde::Deserialize;
 
@@ -107,22 +108,6 @@ pub struct Quirks {
     pub wrong_le: WrongLe,
 }
 
-/// The card's timing, for the simulator's latency model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Latency {
-    /// Fixed cost per APDU, µs.
-    pub apdu_turnaround_us: u64,
-    /// Transfer cost per command or response byte, µs.
-    pub per_byte_us: u64,
-    /// EEPROM write cost per byte, µs.
-    pub eeprom_write_per_byte_us: u64,
-    /// Key pair generation, ms.
-    pub keygen_ms: u64,
-    /// One signature, ms.
-    pub sign_ms: u64,
-}
-
 /// One vendor's card.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,10 +172,7 @@ pub enum Defect {
 impl Profile {
     /// Parses and validates one profile file; `file` names it in errors.
     pub fn from_toml_str(file: &str, text: &str) -> Result<Profile, SpecError> {
-        let p: Profile = toml::from_str(text).map_err(|e| SpecError::Parse {
-            file: file.to_owned(),
-            message: e.to_string(),
-        })?;
+        let p: Profile = toml::from_str(text).map_err(|e| SpecError::parse(file, text, &e))?;
         p.validate(file)?;
         Ok(p)
     }
@@ -257,6 +239,9 @@ impl Profile {
                 )
             }
             _ => {}
+        }
+        if let Err((field, problem)) = self.latency.keygen.check() {
+            return err(&format!("latency.keygen.{field}"), problem);
         }
         let l = self.limits;
         if l.max_command_data == 0 || l.max_response_data == 0 {

@@ -40,7 +40,8 @@ fn three_profiles_differ_the_way_real_cards_do() {
         (Scp::Scp03, 32)
     );
     assert!(c.caps().chaining && !c.caps().extended_length);
-    assert!(c.latency.eeprom_write_per_byte_us > b.latency.eeprom_write_per_byte_us);
+    // Vendor C stands for the mid chip class with slow atomic writes.
+    assert!(c.latency.atomic_write_per_256_us > b.latency.atomic_write_per_256_us);
     // Each profile recognises its own ATR and no other's.
     for p in &spec.profiles {
         assert_eq!(
@@ -238,4 +239,77 @@ fn missing_directory_names_the_path() {
             .contains("/nonexistent/applets-spec/nid-applet.toml"),
         "{e}"
     );
+}
+
+/// A copy of applets-spec/ where `profiles/vendor-b.toml` is replaced by
+/// `make(path)`.
+fn spec_with_profile(make: impl Fn(&Path)) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = spec_dir();
+    std::fs::create_dir(tmp.path().join("profiles")).unwrap();
+    for f in [
+        "nid-applet.toml",
+        "conformance.toml",
+        "profiles/vendor-a.toml",
+        "profiles/vendor-c.toml",
+    ] {
+        std::fs::copy(src.join(f), tmp.path().join(f)).unwrap();
+    }
+    make(&tmp.path().join("profiles/vendor-b.toml"));
+    tmp
+}
+
+#[test]
+fn a_fifo_or_a_device_as_profile_is_refused_without_blocking() {
+    let fifo = spec_with_profile(|p| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    });
+    let e = Spec::load(fifo.path()).unwrap_err();
+    assert!(matches!(e, SpecError::Read(_)), "{e}");
+    assert!(e.to_string().contains("vendor-b.toml is a FIFO"), "{e}");
+
+    let zero = spec_with_profile(|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
+    let e = Spec::load(zero.path()).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+
+    let big = spec_with_profile(|p| {
+        let f = std::fs::File::create(p).unwrap();
+        f.set_len(kart_spec::MAX_SPEC_FILE_BYTES + 1).unwrap();
+    });
+    let e = Spec::load(big.path()).unwrap_err();
+    assert!(e.to_string().contains("larger than"), "{e}");
+}
+
+#[test]
+fn a_parse_error_quotes_at_most_a_hundred_characters_of_the_line() {
+    let long = "x".repeat(500_000);
+    let e = load_with("profiles/vendor-b.toml", |t| {
+        t.replacen("name = ", &format!("name = \"{long}\"\nname2 = "), 1)
+    });
+    let msg = e.to_string();
+    assert!(matches!(e, SpecError::Parse { .. }), "{msg}");
+    assert!(msg.len() < 400, "{} bytes: {}", msg.len(), &msg[..400]);
+    assert!(msg.contains("line "), "{msg}");
+
+    let e = load_with("profiles/vendor-b.toml", |t| {
+        format!("{t}\nunknown_key_{long} = 1\n")
+    });
+    let msg = e.to_string();
+    assert!(msg.len() < 400, "{} bytes: {}", msg.len(), &msg[..400]);
+
+    // A value that parses but is invalid is quoted short too.
+    let e = load_with("profiles/vendor-b.toml", |t| {
+        t.replacen("id = \"vendor-b\"", &format!("id = \"{long}\""), 1)
+    });
+    assert!(
+        matches!(e, SpecError::Invalid { .. }),
+        "{}",
+        &e.to_string()[..400]
+    );
+    let msg = e.to_string();
+    assert!(msg.len() < 400, "{} bytes: {}", msg.len(), &msg[..400]);
 }

@@ -19,6 +19,22 @@ proptest! {
         }
     }
 
+    /// Quoting and locating input in error messages never panics (any
+    /// offset, multi-byte text) and stays bounded.
+    #[test]
+    fn quoting_input_never_panics_and_is_bounded(
+        chars in proptest::collection::vec(any::<char>(), 0..300),
+        offset in 0usize..1500,
+    ) {
+        let text: String = chars.into_iter().collect();
+        let q = kart_spec::input::quote(&text);
+        prop_assert!(q.chars().count() <= kart_spec::input::QUOTE_MAX_CHARS + 1);
+        let p = kart_spec::input::position(&text, offset);
+        prop_assert!(p.chars().count() <= kart_spec::input::QUOTE_MAX_CHARS + 60, "{}", p);
+        let shown = kart_spec::input::printable(&text);
+        prop_assert!(!shown.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+    }
+
     #[test]
     fn profile_loader_never_panics(text in "\\PC{0,200}") {
         let _ = Profile::from_toml_str("fuzz.toml", &text);

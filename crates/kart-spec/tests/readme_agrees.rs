@@ -262,16 +262,10 @@ fn expected(spec: &Spec) -> Vec<(Vec<&'static str>, Rows)> {
             "GET RESPONSE needed",
             "Max read chunk",
             "Wrong Le answer",
-            "Turnaround µs",
-            "Per byte µs",
-            "EEPROM write per byte µs",
-            "Key generation ms",
-            "Signature ms",
         ],
         spec.profiles
             .iter()
             .map(|p| {
-                let l = p.latency;
                 row![
                     p.id,
                     yn(p.quirks.get_response),
@@ -281,11 +275,46 @@ fn expected(spec: &Spec) -> Vec<(Vec<&'static str>, Rows)> {
                     } else {
                         "6282"
                     },
-                    l.apdu_turnaround_us,
+                ]
+            })
+            .collect(),
+    ));
+    v.push((
+        vec![
+            "Profile",
+            "Chip class",
+            "Command µs",
+            "Per byte µs",
+            "Atomic write µs/256 B",
+            "Plain write µs/256 B",
+            "Cipher µs/256 B",
+            "Signature ms",
+            "Key generation median ms",
+            "Key generation σ",
+            "Key generation cap ms",
+            "First key generation ×",
+        ],
+        spec.profiles
+            .iter()
+            .map(|p| {
+                let l = p.latency;
+                row![
+                    p.id,
+                    match l.chip_class {
+                        kart_spec::ChipClass::Fast => "fast",
+                        kart_spec::ChipClass::Mid => "mid",
+                        kart_spec::ChipClass::Slow => "slow",
+                    },
+                    l.command_us,
                     l.per_byte_us,
-                    l.eeprom_write_per_byte_us,
-                    l.keygen_ms,
+                    l.atomic_write_per_256_us,
+                    l.plain_write_per_256_us,
+                    l.cipher_per_256_us,
                     l.sign_ms,
+                    l.keygen.median_ms,
+                    l.keygen.sigma,
+                    l.keygen.cap_ms,
+                    l.keygen.first_call_factor,
                 ]
             })
             .collect(),

@@ -5,10 +5,10 @@
 
 use crate::error::{CliError, Kind};
 use crate::progress::Progress;
-use crate::reader::{self, Source};
+use crate::reader::Source;
 use crate::simkeys::sim_config;
 use kart_apdu::Transport;
-use kart_pcsc::{EventWatch, Pcsc, ReaderEvent, Share};
+use kart_pcsc::{ConnectOptions, EventWatch, Pcsc, ReaderEvent, Share};
 use kart_perso::issuer::Issuer;
 use kart_perso::journal::{Journal, JournalOptions};
 use kart_perso::record::TrackingCode;
@@ -64,6 +64,8 @@ pub struct CardResult {
 /// Everything the workers did.
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// The station's name in the journal.
+    pub station: String,
     /// One entry per card served.
     pub results: Vec<CardResult>,
     /// Workers that stopped on an error, with it.
@@ -79,6 +81,7 @@ impl Tally {
     /// The results as JSON.
     pub fn to_json(&self) -> serde_json::Value {
         json!({
+            "station": self.station,
             "results": self.results.iter().map(|r| json!({
                 "tracking_code": r.tracking, "reader": r.reader, "result": r.result, "detail": r.detail,
                 "modelled_card_ms": r.modelled.map(|d| d.as_millis()),
@@ -93,7 +96,10 @@ impl Tally {
 /// Runs the station on every source until the queue is empty (or a reader
 /// fails); returns what happened.
 pub fn run_all(run: &Run<'_>, sources: &[Source]) -> Tally {
-    let tally = Mutex::new(Tally::default());
+    let tally = Mutex::new(Tally {
+        station: run.station.name().to_owned(),
+        ..Tally::default()
+    });
     std::thread::scope(|scope| {
         for (i, source) in sources.iter().enumerate() {
             let tally = &tally;
@@ -239,17 +245,27 @@ fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Res
         if !wait_for(&pcsc, name, true, run.card_timeout, queue_empty)? {
             return Ok(());
         }
-        let open = reader::open(&Source::Pcsc(name.to_owned()), Share::Exclusive, None)?;
+        let mut conn = pcsc.connect(
+            name,
+            ConnectOptions {
+                share: Share::Exclusive,
+                ..ConnectOptions::default()
+            },
+        )?;
+        let atr = conn.atr().to_vec();
         // A card the station cannot use is set aside; the station goes on.
-        let served = match run.spec.profile_for_atr(&open.atr) {
+        let served = match run.spec.profile_for_atr(&atr) {
             None => Err(format!(
                 "the card (ATR {}) matches no vendor profile; use a card of a supported vendor",
-                hex::encode_upper(&open.atr)
+                hex::encode_upper(&atr)
             )),
             Some(profile) => {
                 run.progress
                     .status(i, format!("personalizing ({})", profile.id));
-                match run.station.serve(name, open.transport, profile) {
+                // Each command waits what the vendor's model allows it.
+                let model = profile.latency;
+                conn.set_deadlines(Box::new(move |apdu: &[u8]| model.deadline(apdu)));
+                match run.station.serve(name, &mut conn, profile) {
                     Ok(served) => Ok(served),
                     Err(e @ (StationError::Probe(_) | StationError::CardLocked { .. })) => {
                         Err(e.to_string())
@@ -258,6 +274,23 @@ fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Res
                 }
             }
         };
+        // A card that let a deadline pass wedges its reader inside pcscd:
+        // every later command there would wait too. The reader is left out
+        // for the rest of the run; the others go on.
+        let wedged = conn.is_abandoned();
+        drop(conn);
+        if wedged {
+            if let Ok(served) = served {
+                record(run, i, name, served, None, |_| Ok(None), tally)?;
+            }
+            return Err(CliError::with_hint(
+                Kind::Reader,
+                format!(
+                    "reader '{name}' is wedged: its card did not answer within the vendor model's deadline; the reader is left out for the rest of the run"
+                ),
+                "re-insert the card (or restart pcscd), then run again: its application resumes",
+            ));
+        }
         match served {
             Ok(served) => {
                 if !record(run, i, name, served, None, |_| Ok(None), tally)? {

@@ -10,6 +10,7 @@
 //! issuer = "/srv/kart/issuer"        # --issuer
 //! station = "desk-3"                 # --station
 //! station_dir = "/srv/kart/station"  # --station-dir
+//! crn_register = "/srv/kart/crn.db"  # the issuer's CRN register, shared by every desk
 //! readers = ["all"]                  # --reader
 //! card_timeout = 120                 # --card-timeout, seconds
 //! sim_dir = "/srv/kart/sim-cards"    # --sim-dir: keep simulated cards
@@ -19,8 +20,8 @@
 //! prompt, keys from the issuer directory.
 
 use crate::error::{CliError, Kind};
+use kart_spec::input::{position, quote};
 use serde::Deserialize;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The file looked for in the working directory when `--config` is not given.
@@ -39,6 +40,9 @@ pub struct Config {
     pub station: Option<String>,
     /// The station's directory (journal, PIN mailer, CRN register).
     pub station_dir: Option<PathBuf>,
+    /// The issuer's CRN register (default: `crn.db` in the issuer
+    /// directory); every desk of one issuer must name the same file.
+    pub crn_register: Option<PathBuf>,
     /// Readers used when `--reader` is not given.
     #[serde(default)]
     pub readers: Vec<String>,
@@ -56,28 +60,35 @@ impl Config {
             None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
             None => return Ok(Self::default()),
         };
-        let mut text = String::new();
-        std::fs::File::open(&path)
-            .and_then(|f| f.take(MAX_BYTES).read_to_string(&mut text))
+        let text = kart_spec::input::read_regular(&path, MAX_BYTES)
+            .map_err(|e| e.to_string())
+            .and_then(|b| String::from_utf8(b).map_err(|_| "it is not UTF-8 text".to_owned()))
             .map_err(|e| {
                 CliError::with_hint(
                     Kind::Input,
                     format!("cannot read the configuration {}: {e}", path.display()),
-                    "give a readable TOML file with --config, or none",
+                    "give a readable TOML file of at most 64 KiB with --config, or none",
                 )
             })?;
         Self::parse(&text).map_err(|why| {
             CliError::with_hint(
                 Kind::Input,
                 format!("configuration {}: {why}", path.display()),
-                "keys are issuer, station, station_dir, readers, card_timeout, sim_dir (see crates/kart/README.md)",
+                "keys are issuer, station, station_dir, crn_register, readers, card_timeout, sim_dir (see crates/kart/README.md)",
             )
         })
     }
 
-    /// Parses the TOML text; the error says where and what.
+    /// Parses the TOML text; the error says where (line and column) and
+    /// what, quoting at most 100 characters of the input.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().lines().collect::<Vec<_>>().join(" "))
+        toml::from_str(text).map_err(|e| {
+            let what = quote(&e.message().lines().collect::<Vec<_>>().join(" "));
+            match e.span() {
+                Some(span) => format!("{}: {what}", position(text, span.start)),
+                None => what,
+            }
+        })
     }
 }
 

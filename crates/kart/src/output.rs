@@ -6,6 +6,7 @@
 //! tables. Progress and traces go to stderr.
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use kart_spec::input::printable;
 use serde_json::{Map, Value};
 use std::io::{IsTerminal, Write};
 
@@ -44,10 +45,11 @@ impl Output {
                 object.insert("result".into(), other);
             }
         }
-        println_flushed(&Value::Object(object).to_string());
+        write_stdout(&Value::Object(object).to_string());
     }
 
-    /// Prints a line of human output (ignored with `--json`).
+    /// Prints a line of human output (ignored with `--json`), without
+    /// terminal control characters (see [`println_flushed`]).
     pub fn line(self, text: impl std::fmt::Display) {
         if !self.json {
             println_flushed(&text.to_string());
@@ -55,8 +57,17 @@ impl Output {
     }
 }
 
-/// Writes a line to stdout; a closed pipe (`kart … | head`) is not an error.
+/// Writes a line of human text to stdout; a closed pipe (`kart … | head`)
+/// is not an error. Text from cards, readers, profiles and files passes
+/// through here, so terminal control characters and bidirectional
+/// overrides are replaced (U+FFFD) first: a card cannot clear the screen
+/// or hide what the operator reads.
 pub fn println_flushed(text: &str) {
+    write_stdout(&printable(text));
+}
+
+/// JSON already escapes control characters; its strings stay exact.
+fn write_stdout(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     let _ = out.flush();
@@ -71,10 +82,11 @@ pub fn print_bytes(bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
-/// Writes a line to stderr; a closed stderr is not worth a panic.
+/// Writes a line to stderr, without terminal control characters (as
+/// [`println_flushed`]); a closed stderr is not worth a panic.
 pub fn eprintln_flushed(text: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{text}");
+    let _ = writeln!(err, "{}", printable(text));
     let _ = err.flush();
 }
 

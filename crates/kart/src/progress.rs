@@ -34,7 +34,7 @@ impl Progress {
             .map(|r| {
                 let b = multi.add(ProgressBar::new_spinner());
                 b.set_style(reader_style.clone());
-                b.set_prefix(r.clone());
+                b.set_prefix(kart_spec::input::printable(r));
                 b
             })
             .collect();
@@ -51,7 +51,7 @@ impl Progress {
     /// Shows what reader `i` is doing now.
     pub fn status(&self, i: usize, msg: impl Into<String>) {
         if let Some(b) = self.readers.get(i) {
-            b.set_message(msg.into());
+            b.set_message(kart_spec::input::printable(&msg.into()));
             b.tick();
         }
     }
@@ -60,7 +60,7 @@ impl Progress {
     pub fn done(&self, i: usize, msg: impl Into<String>) {
         if let Some(b) = self.readers.get(i) {
             b.inc(1);
-            b.set_message(msg.into());
+            b.set_message(kart_spec::input::printable(&msg.into()));
         }
         self.total.inc(1);
     }

@@ -143,7 +143,8 @@ fn sim_sources(value: &str, id: &str, count: &str, spec: &Spec) -> Result<Vec<So
             CliError::with_hint(
                 Kind::Usage,
                 format!(
-                    "'{value}': the count after '*' must be a number from 1 to {MAX_SIM_CARDS}"
+                    "'{}': the count after '*' must be a number from 1 to {MAX_SIM_CARDS}",
+                    kart_spec::input::quote(value)
                 ),
                 "write e.g. --reader sim:vendor-a*4",
             )
@@ -154,7 +155,11 @@ fn sim_sources(value: &str, id: &str, count: &str, spec: &Spec) -> Result<Vec<So
         vec![spec.profile(id).ok_or_else(|| {
             CliError::with_hint(
                 Kind::Reader,
-                format!("unknown simulated reader '{value}': there is no vendor profile '{id}'"),
+                format!(
+                    "unknown simulated reader '{}': there is no vendor profile '{}'",
+                    kart_spec::input::quote(value),
+                    kart_spec::input::quote(id)
+                ),
                 sim_hint(spec),
             )
         })?]
@@ -239,7 +244,10 @@ fn match_reader(
             };
             Err(CliError::with_hint(
                 Kind::Reader,
-                format!("unknown reader '{value}' ({known})"),
+                format!(
+                    "unknown reader '{}' ({known})",
+                    kart_spec::input::quote(value)
+                ),
                 sim_hint(spec),
             ))
         }

@@ -4,7 +4,7 @@
 
 use crate::error::{CliError, Kind};
 use kart_perso::record::Pin;
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -57,12 +57,19 @@ pub fn read_pin(source: PinSource<'_>) -> Result<Option<Pin>, CliError> {
     Ok(None)
 }
 
-fn read_small(path: &Path) -> std::io::Result<Zeroizing<String>> {
-    let mut text = Zeroizing::new(String::new());
-    std::fs::File::open(path)?
-        .take(MAX_PIN_FILE)
-        .read_to_string(&mut text)?;
-    Ok(text)
+/// A regular file of at most [`MAX_PIN_FILE`] bytes, zeroized on drop; the
+/// error never shows the content.
+fn read_small(path: &Path) -> Result<Zeroizing<String>, String> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    kart_spec::input::read_regular_into(path, MAX_PIN_FILE, &mut bytes).map_err(|e| match e {
+        kart_spec::input::ReadError::Io { source, .. } => source.to_string(),
+        kart_spec::input::ReadError::TooLarge { max, .. } => {
+            format!("it holds more than {max} bytes")
+        }
+        e => e.to_string(),
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| "it is not UTF-8 text".to_owned())?;
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 fn parse(text: &str, from: &str, role: &str) -> Result<Pin, CliError> {

@@ -856,6 +856,20 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
     assert!(num(&c["bytes_received"]) >= 2.0 * apdus, "{c}");
     let modelled_ms = num(&c["modelled_card_ms"]);
     assert!(modelled_ms > 0.0 && num(&c["our_ms"]) > 0.0, "{c}");
+    // The card time's distribution, and the readers a station needs for a
+    // province's 12,000 cards in an 8-hour shift at the mean card time.
+    let (p50, p90, p99) = (
+        num(&c["modelled_card_ms_p50"]),
+        num(&c["modelled_card_ms_p90"]),
+        num(&c["modelled_card_ms_p99"]),
+    );
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99, "{c}");
+    let needed = (12_000.0 * modelled_ms / (8.0 * 3_600_000.0))
+        .ceil()
+        .max(1.0);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let needed = needed as u64;
+    assert_eq!(c["readers_for_shift"].as_u64(), Some(needed), "{c}");
     let runs = p["throughput"].as_array().unwrap();
     let readers: Vec<u64> = runs
         .iter()
@@ -892,6 +906,8 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
         "modelled card ms",
         "our ms/card",
         "cards/hour",
+        "card ms p90",
+        "readers for 12000 cards in 8 h",
     ] {
         assert!(text.contains(column), "{column}: {text}");
     }
@@ -1071,4 +1087,423 @@ fn spoil_refuses_verified_and_unknown_applications_with_a_hint() {
         "/nonexistent/j.db",
     ]);
     assert_eq!(code(&o), 7);
+}
+
+/// The CRNs of the issued cards of a personalize result (`CSN …, CRN …` details).
+fn issued_crns(v: &Value) -> Vec<String> {
+    issued_only(v)
+        .iter()
+        .map(|r| {
+            let detail = r["detail"].as_str().unwrap();
+            let crn = detail.split("CRN ").nth(1).expect("a CRN in the detail");
+            crn.chars().take_while(char::is_ascii_digit).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn two_station_directories_of_one_issuer_never_repeat_a_crn() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let (mut crns, mut stations) = (Vec::new(), Vec::new());
+    for (desk, lines) in [("desk-1", 2..=4), ("desk-2", 5..=7)] {
+        let rows = dir.path().join(desk);
+        let batch = sample_batch(&rows, |l| lines.contains(&l));
+        let o = kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--json",
+                "--reader",
+                "sim:vendor-b",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                "--station-dir",
+                desk,
+                batch.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let v = json(&o);
+        stations.push(v["station"].as_str().unwrap().to_owned());
+        let issued = issued_crns(&v);
+        assert_eq!(issued.len(), 3, "{desk}");
+        crns.extend(issued);
+    }
+    // Without --station, a desk is named after its machine.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(stations, [host.trim(), host.trim()]);
+    let distinct: std::collections::BTreeSet<&String> = crns.iter().collect();
+    assert_eq!(distinct.len(), 6, "a CRN repeated across desks: {crns:?}");
+    // The register is the issuer's, not a desk's.
+    assert!(issuer.join("crn.db").is_file());
+    assert!(!dir.path().join("desk-1/crn.db").exists());
+}
+
+#[test]
+fn a_crn_register_that_cannot_be_opened_stops_the_station_before_any_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let batch = sample_batch(dir.path(), |l| l <= 3);
+    std::fs::write(
+        dir.path().join("kart.toml"),
+        "crn_register = \"no/such/folder/crn.db\"\n",
+    )
+    .unwrap();
+    let o = kart_in(
+        dir.path(),
+        &[
+            "personalize",
+            "--reader",
+            "sim:vendor-b",
+            "--issuer",
+            issuer.to_str().unwrap(),
+            batch.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(line.contains("no/such/folder/crn.db"), "{line}");
+    assert!(line.contains("crn_register"), "{line}");
+    assert!(!dir.path().join("kart-station/pin-mailer.txt").exists());
+}
+
+#[test]
+fn issuer_init_puts_the_root_key_offline_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iss");
+    let o = kart(&["issuer", "init", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(path.join("offline/root.key.pem").is_file());
+    assert!(!path.join("root.key.pem").exists());
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("warning: ") && err.contains("offline") && err.contains("root key"),
+        "{err}"
+    );
+}
+
+/// A wrong issuer is refused with exit 6 before any card is touched: the
+/// journal of a station that already issued a card gains nothing (no
+/// application queued, none failed, no card spoiled).
+#[test]
+fn personalize_with_a_wrong_issuer_is_exit_code_6_and_touches_no_card() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let good = issuer(dir.path());
+    let other = dir.path().join("other");
+    let o = kart(&["issuer", "init", other.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let station = dir.path().join("station");
+    let run = |issuer: &Path, keep: usize| {
+        let batch_dir = dir.path().join(format!("batch-{keep}"));
+        let batch = sample_batch(&batch_dir, |line| line == keep);
+        kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--reader",
+                "sim:vendor-b",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                "--station-dir",
+                station.to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = run(&good, 2);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report = || {
+        let o = kart(&[
+            "report",
+            "--json",
+            "--station-dir",
+            station.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let v = json(&o);
+        (
+            v["issued"].clone(),
+            v["failed"].clone(),
+            v["spoiled"].clone(),
+            v["pending"].clone(),
+            v["in_progress"].clone(),
+        )
+    };
+    let before = report();
+    assert_eq!(before.0, 1);
+
+    // The card CA key of another issuer.
+    let wrong = dir.path().join("wrong-key");
+    copy_dir(&good, &wrong);
+    std::fs::copy(other.join("card-ca.key.pem"), wrong.join("card-ca.key.pem")).unwrap();
+    let o = run(&wrong, 3);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("card-ca.key.pem") && line.contains("does not belong"),
+        "{line}"
+    );
+    assert_eq!(report(), before);
+
+    // The document signer of another issuer: the chain is broken.
+    let wrong = dir.path().join("wrong-chain");
+    copy_dir(&good, &wrong);
+    for f in ["document-signer.pem", "document-signer.key.pem"] {
+        std::fs::copy(other.join(f), wrong.join(f)).unwrap();
+    }
+    let o = run(&wrong, 4);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("document-signer.pem") && line.contains("does not verify"),
+        "{line}"
+    );
+    assert_eq!(report(), before);
+
+    // A key file other users may read.
+    let wrong = dir.path().join("wrong-mode");
+    copy_dir(&good, &wrong);
+    let key = wrong.join("document-signer.key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = run(&wrong, 5);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    let line = one_line_error(&o);
+    assert!(
+        line.contains("document-signer.key.pem") && line.contains("chmod 600"),
+        "{line}"
+    );
+    assert_eq!(report(), before);
+}
+
+/// Copies the files of `from` (not its subfolders) to a new `to`, keeping modes.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// `kart args` in `dir`, killed (and the test failed) if it runs longer
+/// than 20 seconds: a read that blocks must not hang the suite.
+fn kart_bounded(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kart"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("KART_PIN")
+        .env_remove("KART_ISSUER")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kart");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("kart {args:?} blocked");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_or_a_device_given_as_a_file_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = Command::new("mkfifo").arg(d.join("fifo")).status().unwrap();
+    assert!(ok.success());
+    for args in [
+        &["--config", "fifo", "report"][..],
+        &["--config", "/dev/zero", "report"],
+        &["script", "--reader", "sim:vendor-a", "fifo"],
+        &["script", "--reader", "sim:vendor-a", "/dev/zero"],
+        &["read", "--reader", "sim:vendor-a", "--pin-file", "fifo"],
+        &[
+            "read",
+            "--reader",
+            "sim:vendor-a",
+            "--pin-file",
+            "/dev/zero",
+        ],
+    ] {
+        let o = kart_bounded(d, args);
+        assert_eq!(code(&o), 5, "{args:?}: {}", stderr(&o));
+        let line = one_line_error(&o);
+        assert!(line.contains("not a regular file"), "{args:?}: {line}");
+    }
+}
+
+#[test]
+fn a_huge_configuration_line_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(60_000);
+    std::fs::write(dir.path().join("long.toml"), format!("station = {long}\n")).unwrap();
+    let o = kart_in(dir.path(), &["--config", "long.toml", "report"]);
+    assert_eq!(code(&o), 5);
+    let line = one_line_error(&o);
+    assert!(line.len() < 500, "{} bytes: {}", line.len(), &line[..500]);
+    assert!(
+        line.contains("long.toml") && line.contains("line 1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_malformed_pin_command_is_not_echoed() {
+    // VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER with PIN-like
+    // data and a wrong length: refused, and the data is not in the error.
+    for apdu in [
+        "00200081083132333435363738393A",
+        "00 24 00 81 10 3132333435363738 3837363534333231 FF FF",
+        "002C0081083132333435363738:3837",
+        "0020008108313233343536373",
+    ] {
+        let o = kart(&["apdu", "--json", "--reader", "sim:vendor-a", apdu]);
+        assert_eq!(code(&o), 2, "{apdu}: {}", stderr(&o));
+        let out = stderr(&o) + &stdout(&o);
+        for secret in ["31323334", "3132 3334", "38373635"] {
+            assert!(!out.contains(secret), "{apdu}: {out}");
+        }
+        assert!(out.contains("withheld"), "{out}");
+    }
+    // Other commands are still quoted, so the operator sees the typo.
+    let o = kart(&["apdu", "--reader", "sim:vendor-a", "00A4040009F04B"]);
+    assert_eq!(code(&o), 2);
+    assert!(one_line_error(&o).contains("00A4040009F04B"));
+}
+
+#[test]
+fn text_from_a_profile_reaches_the_terminal_without_control_characters() {
+    // A spec directory whose vendor-b profile name carries a screen clear,
+    // a window-title sequence, a C1 CSI and a right-to-left override.
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../applets-spec");
+    let spec = dir.path().join("spec");
+    std::fs::create_dir_all(spec.join("profiles")).unwrap();
+    for f in [
+        "nid-applet.toml",
+        "conformance.toml",
+        "profiles/vendor-a.toml",
+        "profiles/vendor-b.toml",
+        "profiles/vendor-c.toml",
+    ] {
+        std::fs::copy(src.join(f), spec.join(f)).unwrap();
+    }
+    let b = spec.join("profiles/vendor-b.toml");
+    let text = std::fs::read_to_string(&b).unwrap();
+    let evil = text.replacen(
+        "name = \"Vendor B",
+        "name = \"\\u001B[2J\\u001B]0;owned\\u0007\\u009B31m\\u202EVendor B",
+        1,
+    );
+    assert_ne!(evil, text);
+    std::fs::write(&b, evil).unwrap();
+    let o = kart(&[
+        "--spec",
+        spec.to_str().unwrap(),
+        "info",
+        "--reader",
+        "sim:vendor-b",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("Vendor B"), "{out}");
+    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!out.contains(bad), "{bad:?} reached the terminal: {out:?}");
+    }
+    // JSON keeps the exact text, escaped.
+    let o = kart(&[
+        "--spec",
+        spec.to_str().unwrap(),
+        "info",
+        "--json",
+        "--reader",
+        "sim:vendor-b",
+    ]);
+    assert!(!stdout(&o).contains('\u{1b}'));
+    assert!(json(&o)["profile"]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("\u{1b}[2J"));
+}
+
+/// Every entry of `dir` with its permission bits.
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut v: Vec<(String, u32)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            (e.file_name().to_string_lossy().into_owned(), mode)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn station_files_are_0600_in_a_0700_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let station = dir.path().join("station");
+    let run = |keep: usize| {
+        let batch = sample_batch(&dir.path().join(format!("b{keep}")), |l| l == keep);
+        let o = kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--reader",
+                "sim:vendor-c",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                "--station-dir",
+                station.to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    };
+    let check = || {
+        let mode = std::fs::metadata(&station).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "station directory");
+        let files = modes(&station);
+        for name in ["journal.db", "pin-mailer.txt"] {
+            assert!(files.iter().any(|(n, _)| n == name), "{name}: {files:?}");
+        }
+        for (name, mode) in &files {
+            assert_eq!(*mode, 0o600, "{name}: {files:?}");
+        }
+    };
+    run(2);
+    check();
+    // A directory and journal opened up by hand are closed again.
+    std::fs::set_permissions(&station, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        station.join("journal.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    run(3);
+    check();
+}
+
+#[test]
+fn a_huge_reader_name_is_quoted_short() {
+    // (A PC/SC reader name needs pcscd: a simulated one goes through the
+    // same message.)
+    let long = format!("sim:{}", "v".repeat(100_000));
+    let o = kart(&["info", "--reader", &long]);
+    assert_eq!(code(&o), 3, "{} bytes on stderr", stderr(&o).len());
+    let line = one_line_error(&o);
+    assert!(line.len() < 1000, "{} bytes: {}", line.len(), &line[..1000]);
+    assert!(line.contains("vvv…"), "{line}");
 }

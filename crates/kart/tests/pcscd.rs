@@ -102,6 +102,11 @@ const TESTS: &[Test<Env>] = &[
         "watch_shows_a_card_pulled_out",
         watch_shows_a_card_pulled_out,
     ),
+    // Last: the mute card wedges its reader inside pcscd until it answers.
+    (
+        "a_mute_card_wedges_only_its_reader_and_the_run_ends_without_it",
+        a_mute_card_wedges_only_its_reader_and_the_run_ends_without_it,
+    ),
 ];
 
 fn main() {
@@ -472,4 +477,74 @@ fn watch_shows_a_card_pulled_out(env: &mut Env) {
     assert!(seen("card-removed"), "{events:?}");
     assert!(events.iter().all(|e| e["format"] == "kart/1"));
     let _ = card.stop();
+}
+
+/// How long the mute card stays silent: far beyond any deadline of its
+/// vendor's model for SELECT, short enough to end the test run soon after.
+const MUTE: Duration = Duration::from_secs(12);
+/// How long the test waits for the run: less than [`MUTE`], so a run that
+/// waits for the mute card to answer fails.
+const RUN_ENDS_WITHIN: Duration = Duration::from_secs(10);
+
+fn a_mute_card_wedges_only_its_reader_and_the_run_ends_without_it(env: &mut Env) {
+    let good = env.insert(0, "vendor-b", 0x0701);
+    let mut mute = env.blank_card("vendor-a", 0x0702);
+    mute.set_faults(Faults::default().slow_from(1, MUTE));
+    let mute = serve(("127.0.0.1", env.pcscd.readers()[1].port), mute).unwrap();
+    wait_card(env.reader(1), true);
+    let dir = env.dir.path().join("wedged");
+    std::fs::create_dir_all(&dir).unwrap();
+    let batch = one_record_batch(&dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kart"))
+        .args([
+            "personalize",
+            "--json",
+            "--reader",
+            "all",
+            // Far longer than the test waits: only a run that ends when the
+            // work is done, not when the wedged reader gives up, passes.
+            "--card-timeout",
+            "600",
+            "--station-dir",
+            dir.join("station").to_str().unwrap(),
+            "--issuer",
+            "issuer",
+            batch.to_str().unwrap(),
+        ])
+        .current_dir(env.dir.path())
+        .env_remove("KART_PIN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kart personalize");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("kart runs").is_none() {
+        if started.elapsed() > RUN_ENDS_WITHIN {
+            let _ = child.kill();
+            panic!("the run waited on the mute card's reader");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = child.wait_with_output().expect("kart output");
+    let v = json(&o);
+    assert_eq!(code(&o), 1, "a wedged reader is reported: {v}");
+    // The good reader issued the application.
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{v}");
+    assert_eq!(results[0]["result"], "issued", "{v}");
+    assert_eq!(results[0]["reader"], env.reader(0), "{v}");
+    // The mute one is named wedged, with what to do.
+    let errors = v["reader_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{v}");
+    assert_eq!(errors[0]["reader"], env.reader(1), "{v}");
+    let error = errors[0]["error"].to_string();
+    assert!(
+        error.contains("wedged") && error.contains("re-insert"),
+        "{error}"
+    );
+    good.stop();
+    // Once it answers, pcscd lets the reader go.
+    mute.stop();
+    wait_card(env.reader(0), false);
+    wait_card(env.reader(1), false);
 }

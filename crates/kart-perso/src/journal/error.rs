@@ -85,6 +85,15 @@ pub enum JournalError {
         /// The card named in the call.
         found: String,
     },
+    /// The claim was taken back after its lease ran out, or belongs to
+    /// another process: this station must not write for it.
+    #[error("application {tracking} is claimed by {owner}, not by this station; it was taken back after its lease ran out or belongs to another process")]
+    ClaimLost {
+        /// The application.
+        tracking: TrackingCode,
+        /// The owner of the claim now (`none` when it is no longer claimed).
+        owner: String,
+    },
     /// An argument the journal cannot store.
     #[error("{0}")]
     BadArgument(String),

@@ -47,6 +47,9 @@ pub use error::JournalError;
 pub use report::{DayCounts, Report, StepTiming, VendorCounts};
 pub use state::State;
 
+/// The schema version this program writes (older journals are migrated on open).
+pub const SCHEMA_VERSION: i64 = schema::VERSION;
+
 /// Longest free text (reasons, names, serials) stored, in bytes.
 const MAX_TEXT: usize = 1024;
 
@@ -60,6 +63,12 @@ pub struct JournalOptions {
     pub max_size_bytes: Option<u64>,
     /// Open for reports only; every change fails with [`JournalError::ReadOnly`].
     pub read_only: bool,
+    /// How long a claim made through this connection stays its own without
+    /// being renewed ([`Journal::renew_leases`]); after that another station
+    /// may take it back ([`Journal::reclaim_expired`]). A claim lives from
+    /// the claim to the first card command, milliseconds, so the default
+    /// leaves a wide margin for a slow disk or a busy journal.
+    pub lease: Duration,
 }
 
 impl Default for JournalOptions {
@@ -68,6 +77,7 @@ impl Default for JournalOptions {
             busy_timeout: Duration::from_secs(5),
             max_size_bytes: None,
             read_only: false,
+            lease: Duration::from_secs(60),
         }
     }
 }
@@ -154,6 +164,9 @@ pub struct Status {
     pub attempts: u32,
     /// Why it failed or was spoiled.
     pub reason: Option<String>,
+    /// The last step started on its card in the current attempt (recorded
+    /// before the step's first APDU): how far the card got.
+    pub last_step: Option<String>,
 }
 
 /// What the engine should do with an application a crashed station left behind.
@@ -178,9 +191,15 @@ pub struct Unfinished {
 }
 
 /// The journal database.
+///
+/// Each connection is one owner of claims: [`Journal::owner`] names the
+/// process and the connection (host, process id, a random part), so two
+/// processes of one station name never take each other's claims.
 #[derive(Debug)]
 pub struct Journal {
     conn: Connection,
+    owner: String,
+    lease: Duration,
 }
 
 impl Journal {
@@ -241,7 +260,81 @@ impl Journal {
             let page: u64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
             conn.pragma_update(None, "max_page_count", (max / page.max(1)).max(1))?;
         }
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            owner: owner_id()?,
+            lease: options.lease,
+        })
+    }
+
+    /// Who owns the claims made through this connection:
+    /// `HOST:PID:RANDOM`, unique per connection.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Extends the lease of every claim this connection holds; returns how
+    /// many there were.
+    pub fn renew_leases(&mut self) -> Result<usize, JournalError> {
+        let until = now_ms().saturating_add(millis(self.lease));
+        Ok(self.conn.execute(
+            "UPDATE applications SET lease_until_ms = ?2 WHERE state = 'claimed' AND owner = ?1",
+            params![self.owner, until],
+        )?)
+    }
+
+    /// Gives back to the queue every claim whose lease ran out (its owner
+    /// crashed, or stopped renewing) and returns them. Claims of live
+    /// owners are left alone, whatever their station's name.
+    ///
+    /// ```
+    /// use kart_perso::journal::{Journal, JournalOptions, State};
+    /// use kart_perso::record::TrackingCode;
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("journal.db");
+    /// let short = JournalOptions { lease: std::time::Duration::ZERO, ..JournalOptions::default() };
+    /// let mut crashed = Journal::open_with(&path, &short)?;
+    /// let code = TrackingCode::parse("140409040007").unwrap();
+    /// crashed.enqueue_batch("batch.csv", [&code])?;
+    /// crashed.claim_next("desk-1", "reader-0")?;
+    /// let mut other = Journal::open(&path)?;
+    /// assert_eq!(other.reclaim_expired()?, [code.clone()]);
+    /// assert_eq!(other.status(&code)?.state, State::Queued);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reclaim_expired(&mut self) -> Result<Vec<TrackingCode>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT tracking FROM applications WHERE state = 'claimed'
+             AND (lease_until_ms IS NULL OR lease_until_ms <= ?1) ORDER BY tracking",
+        )?;
+        let codes: Vec<String> = stmt
+            .query_map([now_ms()], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        drop(stmt);
+        let mut reclaimed = Vec::with_capacity(codes.len());
+        for code in &codes {
+            let tracking = parse_tracking(code)?;
+            // Renewed or moved on since the query: no longer expired, left alone.
+            match self.release_if_expired(&tracking) {
+                Ok(true) => reclaimed.push(tracking),
+                Ok(false) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(reclaimed)
+    }
+
+    fn release_if_expired(&mut self, tracking: &TrackingCode) -> Result<bool, JournalError> {
+        let expired: bool = self.conn.query_row(
+            "SELECT state = 'claimed' AND (lease_until_ms IS NULL OR lease_until_ms <= ?2)
+             FROM applications WHERE tracking = ?1",
+            params![tracking.as_str(), now_ms()],
+            |row| row.get(0),
+        )?;
+        if expired {
+            self.release(tracking)?;
+        }
+        Ok(expired)
     }
 
     /// Queues the applications of a batch. Idempotent: a code already in
@@ -344,10 +437,20 @@ impl Journal {
         let tracking = parse_tracking(&tracking)?;
         let current = load(&tx, &tracking)?;
         let attempt = current.attempts.saturating_add(1);
+        let now = now_ms();
         tx.execute(
             "UPDATE applications SET state = 'claimed', station = ?2, reader = ?3, card_serial = NULL,
-             vendor_profile = NULL, reason = NULL, attempts = ?4, updated_at_ms = ?5 WHERE tracking = ?1",
-            params![tracking.as_str(), station, reader, attempt, now_ms()],
+             vendor_profile = NULL, reason = NULL, attempts = ?4, updated_at_ms = ?5,
+             owner = ?6, lease_until_ms = ?7 WHERE tracking = ?1",
+            params![
+                tracking.as_str(),
+                station,
+                reader,
+                attempt,
+                now,
+                self.owner,
+                now.saturating_add(millis(self.lease))
+            ],
         )?;
         let after = Status {
             state: State::Claimed,
@@ -398,7 +501,23 @@ impl Journal {
     ) -> Result<(), JournalError> {
         let serial = bounded("card serial", card_serial)?.to_owned();
         let vendor = bounded("vendor profile", vendor_profile)?.to_owned();
+        let me = self.owner.clone();
         self.transition(tracking, State::Writing, move |tx, status| {
+            if status.state == State::Claimed {
+                // Only the claim's owner writes for it: another may have
+                // taken it back after the lease ran out.
+                let owner: Option<String> = tx.query_row(
+                    "SELECT owner FROM applications WHERE tracking = ?1",
+                    [tracking.as_str()],
+                    |row| row.get(0),
+                )?;
+                if owner.as_deref() != Some(me.as_str()) {
+                    return Err(JournalError::ClaimLost {
+                        tracking: tracking.clone(),
+                        owner: owner.unwrap_or_else(|| "none".into()),
+                    });
+                }
+            }
             if let Some(current) = status.card_serial.as_deref().filter(|c| *c != serial) {
                 return Err(JournalError::CardMismatch {
                     tracking: tracking.clone(),
@@ -411,6 +530,40 @@ impl Journal {
             status.vendor_profile = Some(vendor);
             Ok(())
         })
+    }
+
+    /// Records that `step` starts on the card, before its first APDU is
+    /// sent: after a crash, a pulled card or a failure, [`Status::last_step`]
+    /// tells how far the card got.
+    pub fn mark_step_started(
+        &mut self,
+        tracking: &TrackingCode,
+        step: &str,
+    ) -> Result<(), JournalError> {
+        let name = bounded("step name", step)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let status = load(&tx, tracking)?;
+        if status.state != State::Writing {
+            return Err(JournalError::BadArgument(format!(
+                "application {tracking} is {}; steps start only while writing",
+                status.state
+            )));
+        }
+        tx.execute(
+            "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                tracking.as_str(),
+                status.attempts,
+                status.card_serial,
+                name,
+                now_ms()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Records the measurements of one step while writing or verifying.
@@ -575,9 +728,11 @@ impl Journal {
         if to == State::Queued {
             status.reason = None;
         }
+        // Only a claim has an owner and a lease (claim_next sets them).
         tx.execute(
             "UPDATE applications SET state = ?2, station = ?3, reader = ?4, card_serial = ?5,
-             vendor_profile = ?6, reason = ?7, updated_at_ms = ?8 WHERE tracking = ?1",
+             vendor_profile = ?6, reason = ?7, updated_at_ms = ?8, owner = NULL,
+             lease_until_ms = NULL WHERE tracking = ?1",
             params![
                 tracking.as_str(),
                 to.as_str(),
@@ -708,7 +863,9 @@ fn set_card(tx: &Transaction<'_>, status: &Status, card_status: &str) -> Result<
 fn load(conn: &Connection, tracking: &TrackingCode) -> Result<Status, JournalError> {
     let row = conn
         .query_row(
-            "SELECT b.name, a.state, a.card_serial, a.vendor_profile, a.station, a.reader, a.attempts, a.reason
+            "SELECT b.name, a.state, a.card_serial, a.vendor_profile, a.station, a.reader, a.attempts, a.reason,
+                 (SELECT s.step FROM step_starts s WHERE s.tracking = a.tracking AND s.attempt = a.attempts
+                  ORDER BY s.id DESC LIMIT 1)
              FROM applications a JOIN batches b ON b.id = a.batch_id WHERE a.tracking = ?1",
             [tracking.as_str()],
             |row| {
@@ -721,11 +878,22 @@ fn load(conn: &Connection, tracking: &TrackingCode) -> Result<Status, JournalErr
                     row.get(5)?,
                     row.get::<_, u32>(6)?,
                     row.get(7)?,
+                    row.get(8)?,
                 ))
             },
         )
         .optional()?;
-    let Some((batch, state, card_serial, vendor_profile, station, reader, attempts, reason)) = row
+    let Some((
+        batch,
+        state,
+        card_serial,
+        vendor_profile,
+        station,
+        reader,
+        attempts,
+        reason,
+        last_step,
+    )) = row
     else {
         return Err(JournalError::UnknownApplication(tracking.clone()));
     };
@@ -741,6 +909,7 @@ fn load(conn: &Connection, tracking: &TrackingCode) -> Result<Status, JournalErr
         reader,
         attempts,
         reason,
+        last_step,
     })
 }
 
@@ -780,6 +949,25 @@ fn bounded<'a>(what: &str, text: &'a str) -> Result<&'a str, JournalError> {
         )));
     }
     Ok(text)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `HOST:PID:RANDOM`: this process on this machine, and one connection of it.
+fn owner_id() -> Result<String, JournalError> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut nonce = [0u8; 6];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| JournalError::BadArgument("the system random generator failed".into()))?;
+    Ok(format!(
+        "{}:{}:{}",
+        crate::host::name(),
+        std::process::id(),
+        hex::encode(nonce)
+    ))
 }
 
 fn now_ms() -> i64 {

@@ -67,6 +67,22 @@ CREATE TABLE steps (
 -- Finding the application awaiting a card presented in a reader.
 CREATE INDEX applications_by_card ON applications (card_serial) WHERE card_serial IS NOT NULL;
 ",
+    r"
+-- A claim belongs to one journal connection of one process (owner) until
+-- its lease runs out; only expired leases are taken back (issue 13).
+ALTER TABLE applications ADD COLUMN owner TEXT;
+ALTER TABLE applications ADD COLUMN lease_until_ms INTEGER;
+-- Each step's start, recorded before its first APDU: how far a card got.
+CREATE TABLE step_starts (
+    id INTEGER PRIMARY KEY,
+    tracking TEXT NOT NULL REFERENCES applications(tracking),
+    attempt INTEGER NOT NULL,
+    card_serial TEXT,
+    step TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX step_starts_by_tracking ON step_starts (tracking, id);
+",
 ];
 
 /// The schema version this program writes.

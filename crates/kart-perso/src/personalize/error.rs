@@ -62,6 +62,13 @@ pub enum PersoError {
         /// What the card holds, what the issuer offers, the diversification tried.
         explanation: String,
     },
+    /// The caller stopped the run before this step sent anything (its
+    /// step hook failed, e.g. the journal could not record the step).
+    #[error("stopped before step '{step}'; nothing of it was sent")]
+    Stopped {
+        /// The step that was not started.
+        step: String,
+    },
     /// The card is locked: it was personalized already.
     #[error("the card is LOCKED; it cannot be personalized again")]
     Locked,

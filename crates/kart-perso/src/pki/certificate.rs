@@ -8,6 +8,9 @@ use x509_parser::prelude::FromDer;
 use super::key::{first_pem, looks_like_pem};
 use super::PkiError;
 
+/// Largest certificate file read.
+pub const MAX_CERTIFICATE_FILE_BYTES: u64 = 64 * 1024;
+
 /// A DER-encoded X.509 certificate that is known to parse strictly
 /// (no trailing bytes).
 ///
@@ -52,9 +55,10 @@ impl Certificate {
         Self::from_der(pem.contents)
     }
 
-    /// Load a certificate file (PEM or DER).
+    /// Load a certificate file (PEM or DER): a regular file of at most
+    /// [`MAX_CERTIFICATE_FILE_BYTES`].
     pub fn load(path: &Path) -> Result<Self, PkiError> {
-        let bytes = std::fs::read(path).map_err(|e| PkiError::io(path, e))?;
+        let bytes = kart_spec::input::read_regular(path, MAX_CERTIFICATE_FILE_BYTES)?;
         Self::from_pem_or_der(&bytes)
     }
 

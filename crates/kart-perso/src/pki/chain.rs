@@ -67,7 +67,10 @@ pub fn validate_chain(
     Ok(())
 }
 
-fn check_validity(cert: &X509Certificate<'_>, at: OffsetDateTime) -> Result<(), PkiError> {
+pub(crate) fn check_validity(
+    cert: &X509Certificate<'_>,
+    at: OffsetDateTime,
+) -> Result<(), PkiError> {
     let t = at.unix_timestamp();
     let v = cert.validity();
     if t < v.not_before.timestamp() {
@@ -114,7 +117,7 @@ fn check_issued_by(
 }
 
 /// `below` = intermediate CAs between this CA and the leaf.
-fn check_ca(ca: &X509Certificate<'_>, below: u32) -> Result<(), PkiError> {
+pub(crate) fn check_ca(ca: &X509Certificate<'_>, below: u32) -> Result<(), PkiError> {
     let subject = || ca.subject().to_string();
     let bc = ca
         .basic_constraints()

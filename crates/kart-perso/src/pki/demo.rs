@@ -1,7 +1,7 @@
 //! A demo issuer hierarchy on disk, and the loader the engine uses for it.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -10,10 +10,17 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
+use super::chain::{check_ca, check_validity};
 use super::holder::random_serial;
-use super::{Certificate, IssuerKey, MasterKeys, PkiError};
+use super::{
+    validate_chain, verify_signature, Certificate, IssuerKey, KeyUsage, MasterKeys, PkiError,
+    SignatureError,
+};
 
 const ROOT: &str = "root.pem";
+/// The folder of an issuer directory that holds what stations never read:
+/// the root key (move it off the station machine).
+pub const OFFLINE_DIR: &str = "offline";
 const ROOT_KEY: &str = "root.key.pem";
 const CARD_CA: &str = "card-ca.pem";
 const CARD_CA_KEY: &str = "card-ca.key.pem";
@@ -26,7 +33,9 @@ const MASTER_KEYS: &str = "master-keys.json";
 pub struct DemoFiles {
     /// Issuer root certificate (`root.pem`), P-384, CA with pathLen 1, 20 years.
     pub root: PathBuf,
-    /// Its PKCS#8 key (`root.key.pem`, mode 0600).
+    /// Its PKCS#8 key (`offline/root.key.pem`, mode 0600, in a 0700
+    /// folder): only needed to issue new sub-CAs; stations never read it,
+    /// so move it off the station machine.
     pub root_key: PathBuf,
     /// Card CA certificate (`card-ca.pem`), P-256, CA with pathLen 0, 10 years;
     /// issues holder certificates.
@@ -43,8 +52,9 @@ pub struct DemoFiles {
 }
 
 /// Create a demo issuer hierarchy in `dir` (created if missing): root →
-/// card CA and root → document signer, PEM certificates and PKCS#8 keys,
-/// plus random secure-channel master keys. Existing files are never
+/// card CA and root → document signer, PEM certificates and PKCS#8 keys
+/// (the root key in the `offline/` folder), plus random secure-channel
+/// master keys. Existing files are never
 /// overwritten (the call fails with an `Io` error instead).
 ///
 /// ```
@@ -57,7 +67,7 @@ pub fn create_demo_issuer(dir: &Path, now: OffsetDateTime) -> Result<DemoFiles, 
     std::fs::create_dir_all(dir).map_err(|e| PkiError::io(dir, e))?;
     let files = DemoFiles {
         root: dir.join(ROOT),
-        root_key: dir.join(ROOT_KEY),
+        root_key: dir.join(OFFLINE_DIR).join(ROOT_KEY),
         card_ca: dir.join(CARD_CA),
         card_ca_key: dir.join(CARD_CA_KEY),
         document_signer: dir.join(SIGNER),
@@ -65,6 +75,11 @@ pub fn create_demo_issuer(dir: &Path, now: OffsetDateTime) -> Result<DemoFiles, 
         master_keys: dir.join(MASTER_KEYS),
     };
     let start = now - Duration::days(1);
+    let offline = dir.join(OFFLINE_DIR);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&offline)
+        .map_err(|e| PkiError::io(&offline, e))?;
 
     let root_key = new_key(&rcgen::PKCS_ECDSA_P384_SHA384, &files.root_key)?;
     let mut root = params(
@@ -159,15 +174,111 @@ pub struct IssuerPki {
 }
 
 impl IssuerPki {
-    /// Load the files laid out by [`create_demo_issuer`] from `dir` (the root
-    /// key is not loaded: it stays offline after issuing the sub-CAs).
+    /// Loads the files laid out by [`create_demo_issuer`] from `dir` and
+    /// checks them as a whole at the current time (see [`load_at`](Self::load_at)).
+    /// The root key is never read: it stays offline after issuing the sub-CAs.
     pub fn load(dir: &Path) -> Result<Self, PkiError> {
-        Ok(Self {
-            root: Certificate::load(&dir.join(ROOT))?,
-            card_ca: Certificate::load(&dir.join(CARD_CA))?,
-            card_ca_key: IssuerKey::load(&dir.join(CARD_CA_KEY))?,
-            document_signer: Certificate::load(&dir.join(SIGNER))?,
-            document_signer_key: IssuerKey::load(&dir.join(SIGNER_KEY))?,
-        })
+        Self::load_at(dir, OffsetDateTime::now_utc())
     }
+
+    /// Loads `dir` and refuses it unless the whole issuer works at `now`:
+    /// each certificate is valid at `now`; the card CA and the document
+    /// signer chain to the root (names, signatures, basic constraints, path
+    /// length); the card CA is a CA with keyCertSign, the document signer
+    /// has digitalSignature; each private key belongs to its certificate (a
+    /// probe signed with the key verifies with the certificate's public
+    /// key); key files are regular files readable by their owner only.
+    /// The error names the file and what is wrong with it, so a wrong
+    /// issuer is refused before any card is touched.
+    pub fn load_at(dir: &Path, now: OffsetDateTime) -> Result<Self, PkiError> {
+        let cert = |name: &str| {
+            let path = dir.join(name);
+            Certificate::load(&path).map_err(|e| PkiError::in_file(&path, e))
+        };
+        let key = |name: &str| {
+            let path = dir.join(name);
+            IssuerKey::load(&path).map_err(|e| PkiError::in_file(&path, e))
+        };
+        let pki = Self {
+            root: cert(ROOT)?,
+            card_ca: cert(CARD_CA)?,
+            card_ca_key: key(CARD_CA_KEY)?,
+            document_signer: cert(SIGNER)?,
+            document_signer_key: key(SIGNER_KEY)?,
+        };
+        pki.check(dir, now)?;
+        Ok(pki)
+    }
+
+    fn check(&self, dir: &Path, now: OffsetDateTime) -> Result<(), PkiError> {
+        let root = dir.join(ROOT);
+        let card_ca = dir.join(CARD_CA);
+        let signer = dir.join(SIGNER);
+        for (path, cert) in [
+            (&root, &self.root),
+            (&card_ca, &self.card_ca),
+            (&signer, &self.document_signer),
+        ] {
+            check_validity(&cert.parsed(), now).map_err(|e| PkiError::in_file(path, e))?;
+        }
+        validate_chain(&self.root, &[], &self.root, now, KeyUsage::Any)
+            .map_err(|e| PkiError::in_file(&root, e))?;
+        validate_chain(&self.card_ca, &[], &self.root, now, KeyUsage::KeyCertSign)
+            .and_then(|()| check_ca(&self.card_ca.parsed(), 0))
+            .map_err(|e| PkiError::in_file(&card_ca, e))?;
+        validate_chain(
+            &self.document_signer,
+            &[],
+            &self.root,
+            now,
+            KeyUsage::DigitalSignature,
+        )
+        .map_err(|e| PkiError::in_file(&signer, e))?;
+        check_key_matches(
+            &self.card_ca_key,
+            &self.card_ca,
+            &dir.join(CARD_CA_KEY),
+            &card_ca,
+        )?;
+        check_key_matches(
+            &self.document_signer_key,
+            &self.document_signer,
+            &dir.join(SIGNER_KEY),
+            &signer,
+        )
+    }
+}
+
+/// `key` belongs to `cert`: the public keys are equal, and a probe signed
+/// with the key verifies with the certificate's key.
+fn check_key_matches(
+    key: &IssuerKey,
+    cert: &Certificate,
+    key_path: &Path,
+    cert_path: &Path,
+) -> Result<(), PkiError> {
+    const PROBE: &[u8] = b"kart issuer key probe";
+    let mismatch = || PkiError::KeyMismatch {
+        key: key_path.to_owned(),
+        certificate: cert_path.to_owned(),
+    };
+    let parsed = cert.parsed();
+    let spki = parsed.public_key();
+    if spki.subject_public_key.as_ref() != key.public_key() {
+        return Err(mismatch());
+    }
+    let signature = key.sign(PROBE)?;
+    verify_signature(
+        spki,
+        key.algorithm().signature_oid(),
+        None,
+        PROBE,
+        &signature,
+    )
+    .map_err(|e| match e {
+        SignatureError::Unsupported(what) => {
+            PkiError::in_file(cert_path, PkiError::UnsupportedAlgorithm(what))
+        }
+        SignatureError::Invalid => mismatch(),
+    })
 }

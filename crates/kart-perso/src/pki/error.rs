@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use kart_spec::input::quote;
+
 /// What went wrong while loading, issuing or validating certificates and keys.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -26,7 +28,7 @@ pub enum PkiError {
     #[error("private key rejected ({0}); expected an unencrypted PKCS#8 ECDSA P-256/P-384 or RSA (2048-8192 bit) key — convert with `openssl pkcs8 -topk8 -nocrypt`")]
     KeyRejected(String),
     /// The certificate's notAfter is before the validation time.
-    #[error("certificate '{subject}' expired at {not_after}; renew it")]
+    #[error("certificate '{}' expired at {not_after}; renew it", quote(.subject))]
     Expired {
         /// Subject of the expired certificate.
         subject: String,
@@ -34,7 +36,7 @@ pub enum PkiError {
         not_after: String,
     },
     /// The certificate's notBefore is after the validation time.
-    #[error("certificate '{subject}' is not valid before {not_before}; check the clock")]
+    #[error("certificate '{}' is not valid before {not_before}; check the clock", quote(.subject))]
     NotYetValid {
         /// Subject of the certificate.
         subject: String,
@@ -42,7 +44,7 @@ pub enum PkiError {
         not_before: String,
     },
     /// The certificate names another issuer than the next one in the chain.
-    #[error("certificate '{subject}' was issued by '{issuer}', not by '{expected}'")]
+    #[error("certificate '{}' was issued by '{}', not by '{}'", quote(.subject), quote(.issuer), quote(.expected))]
     WrongIssuer {
         /// Subject of the certificate.
         subject: String,
@@ -52,7 +54,7 @@ pub enum PkiError {
         expected: String,
     },
     /// The signature on a certificate does not verify with the issuer's key.
-    #[error("signature on certificate '{subject}' does not verify with the key of '{issuer}'")]
+    #[error("signature on certificate '{}' does not verify with the key of '{}'", quote(.subject), quote(.issuer))]
     BadSignature {
         /// Subject of the certificate.
         subject: String,
@@ -60,19 +62,19 @@ pub enum PkiError {
         issuer: String,
     },
     /// A certificate that issues others lacks basicConstraints cA=TRUE.
-    #[error("certificate '{subject}' is not a CA (basicConstraints cA not set) and cannot issue certificates")]
+    #[error("certificate '{}' is not a CA (basicConstraints cA not set) and cannot issue certificates", quote(.subject))]
     NotCa {
         /// Subject of the certificate.
         subject: String,
     },
     /// The card's answer to a challenge does not verify with its holder certificate.
-    #[error("the card's signature does not verify with holder certificate '{subject}': the card does not hold that key")]
+    #[error("the card's signature does not verify with holder certificate '{}': the card does not hold that key", quote(.subject))]
     CardSignatureInvalid {
         /// Subject of the holder certificate.
         subject: String,
     },
     /// A CA's pathLenConstraint is smaller than the chain below it.
-    #[error("certificate '{subject}' allows {allowed} intermediate CA(s) below it, the chain has {found}")]
+    #[error("certificate '{}' allows {allowed} intermediate CA(s) below it, the chain has {found}", quote(.subject))]
     PathLengthExceeded {
         /// Subject of the CA.
         subject: String,
@@ -82,7 +84,7 @@ pub enum PkiError {
         found: u32,
     },
     /// The key usage extension does not allow what the certificate is used for.
-    #[error("certificate '{subject}' lacks key usage {usage}")]
+    #[error("certificate '{}' lacks key usage {usage}", quote(.subject))]
     MissingKeyUsage {
         /// Subject of the certificate.
         subject: String,
@@ -96,7 +98,7 @@ pub enum PkiError {
     #[error("holder public key is not an uncompressed P-256 point (65 bytes starting 04): {0}")]
     BadHolderKey(String),
     /// A holder attribute (CRN, national code) is not acceptable.
-    #[error("holder {field} '{value}' is invalid: {reason}")]
+    #[error("holder {field} '{}' is invalid: {reason}", quote(.value))]
     BadHolder {
         /// The field.
         field: &'static str,
@@ -106,7 +108,7 @@ pub enum PkiError {
         reason: &'static str,
     },
     /// The issuer certificate is no longer valid, so nothing can be issued under it.
-    #[error("issuer certificate '{subject}' expires at {not_after}, before the new certificate would start; renew the issuer")]
+    #[error("issuer certificate '{}' expires at {not_after}, before the new certificate would start; renew the issuer", quote(.subject))]
     IssuerExpired {
         /// Subject of the issuer certificate.
         subject: String,
@@ -119,12 +121,71 @@ pub enum PkiError {
     /// The secure-channel master keys file is invalid.
     #[error("master keys file: {0}")]
     MasterKeys(String),
+    /// A file of the issuer is wrong: `source` says what.
+    #[error("{}: {source}{}", path.display(), in_file_hint(source))]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: Box<PkiError>,
+    },
+    /// A file is not a regular file, is too large or cannot be read.
+    #[error(transparent)]
+    Read(#[from] kart_spec::input::ReadError),
+    /// A private key belongs to another certificate than its own.
+    #[error("{} does not belong to the certificate {} (they are of different key pairs) — put each issuer key with its own certificate", key.display(), certificate.display())]
+    KeyMismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        certificate: PathBuf,
+    },
+    /// A private key file may be read by other users.
+    #[error("{} has mode {mode:o}, so other users may read it, and it holds a private key — `chmod 600` it", path.display())]
+    KeyFileMode {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The system random generator failed.
     #[error("system random number generator failed")]
     Random,
 }
 
+/// What to do about a wrong issuer file, for the errors whose own message
+/// does not say.
+fn in_file_hint(e: &PkiError) -> &'static str {
+    match e {
+        PkiError::BadSignature { .. } | PkiError::WrongIssuer { .. } => {
+            " — it was not issued by this issuer's root: keep one issuer's root, card CA and document signer together"
+        }
+        PkiError::NotCa { .. }
+        | PkiError::MissingKeyUsage { .. }
+        | PkiError::PathLengthExceeded { .. } => {
+            " — reissue the certificate with the extensions of its role (see examples/issuer/README.md)"
+        }
+        _ => "",
+    }
+}
+
 impl PkiError {
+    /// `e` about the file `path` (unless `e` already names it or another file).
+    pub(crate) fn in_file(path: &std::path::Path, e: Self) -> Self {
+        match e {
+            e @ (Self::Io { .. }
+            | Self::Read(_)
+            | Self::InFile { .. }
+            | Self::KeyMismatch { .. }
+            | Self::KeyFileMode { .. }) => e,
+            e if e.to_string().contains(&path.display().to_string()) => e,
+            e => Self::InFile {
+                path: path.to_owned(),
+                source: Box::new(e),
+            },
+        }
+    }
+
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),

@@ -39,6 +39,25 @@ impl KeyAlgorithm {
     }
 }
 
+/// Largest private key file read (an 8192-bit RSA key in PEM is under 7 KiB).
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// Refuses a secret file that group or others may access.
+pub(crate) fn check_private_mode(path: &Path) -> Result<(), PkiError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| PkiError::io(path, e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(PkiError::KeyFileMode {
+            path: path.to_owned(),
+            mode: mode & 0o777,
+        });
+    }
+    Ok(())
+}
+
 enum Pair {
     Ecdsa(EcdsaKeyPair),
     Rsa(RsaKeyPair),
@@ -119,9 +138,13 @@ impl IssuerKey {
         }
     }
 
-    /// Load a PKCS#8 key file (PEM or DER); the file bytes are zeroized.
+    /// Load a PKCS#8 key file (PEM or DER) of at most [`MAX_KEY_FILE_BYTES`];
+    /// the file bytes are zeroized. Refuses anything but a regular file, and
+    /// a file that group or others may read or write (like the master keys).
     pub fn load(path: &Path) -> Result<Self, PkiError> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| PkiError::io(path, e))?);
+        check_private_mode(path)?;
+        let mut bytes = Zeroizing::new(Vec::new());
+        kart_spec::input::read_regular_into(path, MAX_KEY_FILE_BYTES, &mut bytes)?;
         Self::from_pem_or_der(&bytes)
     }
 

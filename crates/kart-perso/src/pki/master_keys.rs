@@ -248,9 +248,11 @@ impl MasterKeys {
             .map_err(|e| PkiError::MasterKeys(e.to_string()))
     }
 
-    /// Load a keys file; refuses files readable by group or others.
+    /// Load a keys file (a regular file of at most 64 KiB); refuses files
+    /// readable by group or others.
     pub fn load(path: &Path) -> Result<Self, PkiError> {
         use std::os::unix::fs::PermissionsExt;
+        const MAX_BYTES: u64 = 64 * 1024;
         let mode = std::fs::metadata(path)
             .map_err(|e| PkiError::io(path, e))?
             .permissions()
@@ -262,8 +264,10 @@ impl MasterKeys {
                 mode & 0o777
             )));
         }
-        let text =
-            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| PkiError::io(path, e))?);
-        Self::from_json(&text)
+        let mut bytes = Zeroizing::new(Vec::new());
+        kart_spec::input::read_regular_into(path, MAX_BYTES, &mut bytes)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| PkiError::MasterKeys(format!("{} is not UTF-8 text", path.display())))?;
+        Self::from_json(text)
     }
 }

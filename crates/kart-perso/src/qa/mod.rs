@@ -121,7 +121,7 @@ pub fn qa_issuer(
 ) -> Result<Issuer, PkiError> {
     create_demo_issuer(scratch, now)?;
     Ok(Issuer {
-        pki: IssuerPki::load(scratch)?,
+        pki: IssuerPki::load_at(scratch, now)?,
         master_keys,
     })
 }

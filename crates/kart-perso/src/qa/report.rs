@@ -361,7 +361,10 @@ fn anchor(reader: &str) -> String {
         .collect()
 }
 
-/// Escapes text for XML and HTML content and attribute values.
+/// Escapes text for XML and HTML content and attribute values; characters
+/// XML 1.0 does not allow (C0 controls but tab and newline, U+FFFE, U+FFFF)
+/// and the other controls become U+FFFD, so the report is well-formed
+/// whatever a card or profile said.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -371,7 +374,11 @@ fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
+            c if (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{FFFE}' | '\u{FFFF}') =>
+            {
+                out.push('\u{FFFD}');
+            }
             c => out.push(c),
         }
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use kart_spec::latency::{CommandHeader, KeygenPoint};
 use kart_spec::Latency;
 use serde::Serialize;
 
@@ -57,28 +58,35 @@ pub fn command_name(ins: u8) -> String {
     .to_owned()
 }
 
-/// What the profile's latency model says this APDU costs (README §5), µs.
+/// What the profile's latency model says this APDU typically costs
+/// (README §5; key generation at its median), µs.
 pub(crate) fn model_us(model: &Latency, e: &Exchange) -> u64 {
-    let bytes = (e.command_bytes + e.response_bytes) as u64;
-    let data = e.command_bytes.saturating_sub(5) as u64;
-    let work = match e.ins {
-        0xD6 | 0xDA | 0x24 => data * model.eeprom_write_per_byte_us,
-        0x47 if e.p1 == 0x80 => model.keygen_ms * 1000,
-        0x88 | 0x2A => model.sign_ms * 1000,
-        _ => 0,
-    };
-    model.apdu_turnaround_us + bytes * model.per_byte_us + work
+    micros(model.command_time(header(e), e.response_bytes, KeygenPoint::Median))
 }
 
-/// The most an APDU may take: the model with its allowance, never above
-/// the catalogue's bound.
+/// The most an APDU may take: the model's worst case (key generation at
+/// its tail) with its allowance, never above the catalogue's bound.
 pub(crate) fn bound_us(model: &Latency, e: &Exchange) -> u64 {
     let hard = if e.ins == 0x47 && e.p1 == 0x80 {
         KEYGEN_BOUND_US
     } else {
         APDU_BOUND_US
     };
-    (model_us(model, e) * MODEL_FACTOR + HOST_ALLOWANCE_US).min(hard)
+    let worst = micros(model.command_time(header(e), e.response_bytes, KeygenPoint::Tail));
+    (worst * MODEL_FACTOR + HOST_ALLOWANCE_US).min(hard)
+}
+
+fn header(e: &Exchange) -> CommandHeader {
+    CommandHeader {
+        cla: e.cla,
+        ins: e.ins,
+        p1: e.p1,
+        bytes: e.command_bytes,
+    }
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Per-command figures of `exchanges`.
@@ -124,31 +132,56 @@ mod tests {
     }
 
     const MODEL: Latency = Latency {
-        apdu_turnaround_us: 1000,
+        chip_class: kart_spec::ChipClass::Mid,
+        command_us: 1000,
         per_byte_us: 10,
-        eeprom_write_per_byte_us: 100,
-        keygen_ms: 500,
+        atomic_write_per_256_us: 25_600,
+        plain_write_per_256_us: 2560,
+        cipher_per_256_us: 2560,
         sign_ms: 50,
+        keygen: kart_spec::KeyGeneration {
+            median_ms: 500,
+            sigma: 0.5,
+            cap_ms: 2000,
+            first_call_factor: 1.0,
+        },
     };
 
     #[test]
     fn model_adds_transfer_and_card_work_as_readme_section_5_says() {
-        // UPDATE BINARY with 10 data bytes: 1000 + 17·10 + 10·100.
+        // UPDATE BINARY with 10 data bytes: 1000 + 17·10 + 10·25600/256.
         assert_eq!(model_us(&MODEL, &exchange(0xD6, 0, 15, 0)), 2170);
-        // Key generation: 1000 + 7·10 + 500 000.
+        // Under secure messaging (CLA 04) the 15 bytes also go through the
+        // cipher: + 15·2560/256.
+        let secured = Exchange {
+            cla: 0x04,
+            ..exchange(0xD6, 0, 15, 0)
+        };
+        assert_eq!(model_us(&MODEL, &secured), 2320);
+        // Key generation at its median: 1000 + 7·10 + 500 000.
         assert_eq!(model_us(&MODEL, &exchange(0x47, 0x80, 5, 0)), 501_070);
         // Reading the public key is no key generation.
         assert_eq!(model_us(&MODEL, &exchange(0x47, 0x81, 5, 0)), 1070);
     }
 
     #[test]
-    fn bound_is_twice_the_model_plus_allowance_capped_by_the_catalogue() {
+    fn bound_is_twice_the_worst_case_plus_allowance_capped_by_the_catalogue() {
         assert_eq!(
             bound_us(&MODEL, &exchange(0xCA, 0, 5, 0)),
             2 * 1070 + HOST_ALLOWANCE_US
         );
+        // Key generation at its tail: 500 ms × e^(0.5 × 3.09) = 2.33 s,
+        // capped at 2 s.
+        assert_eq!(
+            bound_us(&MODEL, &exchange(0x47, 0x80, 5, 0)),
+            2 * (1070 + 2_000_000) + HOST_ALLOWANCE_US
+        );
         let slow = Latency {
-            keygen_ms: 20_000,
+            keygen: kart_spec::KeyGeneration {
+                median_ms: 20_000,
+                cap_ms: 90_000,
+                ..MODEL.keygen
+            },
             ..MODEL
         };
         assert_eq!(

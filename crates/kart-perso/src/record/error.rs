@@ -1,6 +1,7 @@
 //! Errors of record loading: per-field problems, per-record errors with the
 //! line number, and batch-level errors.
 
+use kart_spec::input::quote;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -180,7 +181,7 @@ pub enum Problem {
         max: usize,
     },
     /// Not of the form YYYY/MM/DD.
-    #[error("{found:?} is not a Solar Hijri date of the form YYYY/MM/DD (e.g. 1399/05/19)")]
+    #[error("{:?} is not a Solar Hijri date of the form YYYY/MM/DD (e.g. 1399/05/19)", quote(.found))]
     DateFormat {
         /// The value (dates are not secret).
         found: String,
@@ -208,7 +209,7 @@ pub enum Problem {
         date: String,
     },
     /// Gender not M, F or X.
-    #[error("{found:?} is not a gender code; use M (male), F (female) or X (unspecified)")]
+    #[error("{:?} is not a gender code; use M (male), F (female) or X (unspecified)", quote(.found))]
     Gender {
         /// The value found.
         found: String,
@@ -303,7 +304,7 @@ impl RecordError {
     /// `line 7, national_code: check digit is 3, expected 5`.
     pub fn messages(&self) -> impl Iterator<Item = String> + '_ {
         self.problems.iter().map(move |p| match (&p.key, p.field) {
-            (Some(key), _) => format!("line {}, {key}: {}", self.line, p.problem),
+            (Some(key), _) => format!("line {}, {}: {}", self.line, quote(key), p.problem),
             (None, Some(field)) => format!("line {}, {field}: {}", self.line, p.problem),
             (None, None) => format!("line {}: {}", self.line, p.problem),
         })
@@ -346,7 +347,7 @@ pub enum BatchError {
     #[error("cannot read the CSV header row: {0}")]
     Header(String),
     /// The CSV header names unknown columns or lacks required ones.
-    #[error("bad CSV header: missing columns [{}], unknown columns [{}], repeated columns [{}]; expected columns: {}", .missing.join(", "), .unknown.join(", "), .repeated.join(", "), expected_columns())]
+    #[error("bad CSV header: missing columns [{}], unknown columns [{}], repeated columns [{}]; expected columns: {}", .missing.join(", "), quote_all(.unknown), quote_all(.repeated), expected_columns())]
     BadHeader {
         /// Required columns not present.
         missing: Vec<String>,
@@ -355,6 +356,18 @@ pub enum BatchError {
         /// Columns given twice.
         repeated: Vec<String>,
     },
+}
+
+/// Column names as found, each quoted at most 100 characters, and at most
+/// 100 characters of them in all.
+fn quote_all(columns: &[String]) -> String {
+    quote(
+        &columns
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 fn expected_columns() -> String {

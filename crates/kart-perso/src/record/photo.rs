@@ -1,9 +1,9 @@
 //! The facial image: a complete JPEG within the spec's size bound.
 
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
+
+use kart_spec::input::read_regular;
 
 use super::error::Problem;
 use super::limits::{FINGERPRINT_MAX_BYTES, PHOTO_MAX_BYTES};
@@ -57,24 +57,27 @@ pub(crate) fn check_fingerprint(path: &Path) -> Result<(), Problem> {
     read_bounded(path, FINGERPRINT_MAX_BYTES).map(drop)
 }
 
+/// Reads a regular file of at most `max` bytes (a FIFO or a device is
+/// refused before anything is read; at most `max + 1` bytes are read).
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, Problem> {
-    let file_error = |e: std::io::Error| Problem::File {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    };
-    let file = File::open(path).map_err(file_error)?;
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(file_error)?;
-    let len = bytes.len() as u64;
-    if len > max {
-        let size = std::fs::metadata(path).map_or(len, |m| m.len());
-        return Err(Problem::FileTooLarge {
+    use kart_spec::input::ReadError;
+    read_regular(path, max).map_err(|e| match e {
+        ReadError::TooLarge { .. } => Problem::FileTooLarge {
             path: path.to_owned(),
-            bytes: size,
+            bytes: std::fs::metadata(path).map_or(max + 1, |m| m.len()),
             max,
-        });
-    }
-    Ok(bytes)
+        },
+        ReadError::NotRegular { kind, .. } => Problem::File {
+            path: path.to_owned(),
+            reason: format!("it is a {kind}, not a regular file"),
+        },
+        ReadError::Io { source, .. } => Problem::File {
+            path: path.to_owned(),
+            reason: source.to_string(),
+        },
+        other => Problem::File {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    })
 }

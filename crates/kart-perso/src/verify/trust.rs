@@ -49,9 +49,10 @@ impl TrustAnchors {
 
     /// Load a root and intermediates from PEM or DER files.
     pub fn load(root: &Path, intermediates: &[&Path]) -> Result<Self, PkiError> {
-        let mut trust = Self::new(Certificate::load(root)?);
+        let load = |p: &Path| Certificate::load(p).map_err(|e| PkiError::in_file(p, e));
+        let mut trust = Self::new(load(root)?);
         for path in intermediates {
-            trust = trust.with_intermediate(Certificate::load(path)?);
+            trust = trust.with_intermediate(load(path)?);
         }
         Ok(trust)
     }

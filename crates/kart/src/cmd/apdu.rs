@@ -36,7 +36,11 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             parse_command(text).map_err(|why| {
                 CliError::with_hint(
                     Kind::Usage,
-                    format!("APDU {} ('{text}') is not a command APDU: {why}", i + 1),
+                    format!(
+                        "APDU {} ({}) is not a command APDU: {why}",
+                        i + 1,
+                        shown_input(text)
+                    ),
                     "write CLA INS P1 P2 [Lc data] [Le] in hex, e.g. 00A4040009F04B4152544E494401",
                 )
             })
@@ -79,6 +83,26 @@ pub(crate) fn parse_command(text: &str) -> Result<Command, String> {
     } else {
         cmd
     })
+}
+
+/// An APDU as typed, for an error message: quoted (at most 100
+/// characters), but only its header when its INS is VERIFY, CHANGE
+/// REFERENCE DATA or RESET RETRY COUNTER, whose data is a PIN.
+pub(crate) fn shown_input(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    let ins = clean.get(2..4).and_then(|h| u8::from_str_radix(h, 16).ok());
+    if matches!(ins, Some(0x20 | 0x24 | 0x2C)) {
+        let header = clean.get(..8).unwrap_or(&clean);
+        format!(
+            "'{}…', its data withheld: it may hold a PIN",
+            kart_spec::input::quote(header)
+        )
+    } else {
+        format!("'{}'", kart_spec::input::quote(text))
+    }
 }
 
 /// A trace hook that prints each APDU on stderr.

@@ -61,6 +61,11 @@ struct CardCost {
     ours: Duration,
 }
 
+/// A province's daily intake, and the shift that must issue it (issue 18).
+const SHIFT_CARDS: u32 = 12_000;
+/// The shift, hours.
+const SHIFT_HOURS: u32 = 8;
+
 /// Per-card means over `cards` cards of one profile.
 #[derive(Debug, serde::Serialize)]
 struct PerCard {
@@ -70,6 +75,14 @@ struct PerCard {
     bytes_received: f64,
     modelled_card_ms: f64,
     our_ms: f64,
+    /// The modelled card time's median, p90 and p99 over the cards (key
+    /// generation is drawn per key, so cards differ).
+    modelled_card_ms_p50: f64,
+    modelled_card_ms_p90: f64,
+    modelled_card_ms_p99: f64,
+    /// Readers one station needs to issue [`SHIFT_CARDS`] cards in
+    /// [`SHIFT_HOURS`] hours at the mean modelled card time.
+    readers_for_shift: u32,
 }
 
 /// One throughput run.
@@ -130,7 +143,7 @@ fn chosen_profiles<'a>(ids: &[String], ctx: &'a Ctx) -> Result<Vec<&'a Profile>,
                 let known: Vec<&str> = ctx.spec.profiles.iter().map(|p| p.id.as_str()).collect();
                 CliError::with_hint(
                     Kind::Usage,
-                    format!("unknown profile '{id}'"),
+                    format!("unknown profile '{}'", kart_spec::input::quote(id)),
                     format!("the profiles are {}", known.join(", ")),
                 )
             })
@@ -198,23 +211,50 @@ fn per_card(
     cards: u32,
 ) -> Result<PerCard, CliError> {
     let (mut apdus, mut sent, mut received) = (0u64, 0u64, 0u64);
-    let (mut modelled, mut ours) = (Duration::ZERO, Duration::ZERO);
+    let mut ours = Duration::ZERO;
+    let mut times = Vec::with_capacity(cards as usize);
     for _ in 0..cards {
         let c = one_card(issuer, profile, record, LatencyMode::Accounted)?;
         apdus += c.counters.apdus;
         sent += c.counters.bytes_sent;
         received += c.counters.bytes_received;
-        modelled += c.modelled;
+        times.push(c.modelled);
         ours += c.ours;
     }
+    let modelled: Duration = times.iter().sum();
+    let mean_ms = ms(modelled) / f64::from(cards);
+    times.sort_unstable();
     Ok(PerCard {
         cards,
         apdus: mean(apdus, cards),
         bytes_sent: mean(sent, cards),
         bytes_received: mean(received, cards),
-        modelled_card_ms: ms(modelled) / f64::from(cards),
+        modelled_card_ms: mean_ms,
         our_ms: ms(ours) / f64::from(cards),
+        modelled_card_ms_p50: ms(quantile(&times, 50)),
+        modelled_card_ms_p90: ms(quantile(&times, 90)),
+        modelled_card_ms_p99: ms(quantile(&times, 99)),
+        readers_for_shift: readers_for_shift(mean_ms),
     })
+}
+
+/// The `percent`-th percentile of sorted `times` (nearest rank).
+fn quantile(times: &[Duration], percent: usize) -> Duration {
+    let rank = (times.len() * percent).div_ceil(100).max(1);
+    times.get(rank - 1).copied().unwrap_or_default()
+}
+
+/// Readers that issue [`SHIFT_CARDS`] in [`SHIFT_HOURS`] at `card_ms` each.
+///
+/// Card time only: inserting and removing cards adds the operator's time.
+fn readers_for_shift(card_ms: f64) -> u32 {
+    let shift_ms = f64::from(SHIFT_HOURS) * 3_600_000.0;
+    let readers = (f64::from(SHIFT_CARDS) * card_ms / shift_ms).ceil();
+    // At least one; a card time of hours would need more readers than a
+    // station has, which u32 still counts.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let readers = readers.clamp(1.0, f64::from(u32::MAX)) as u32;
+    readers
 }
 
 #[allow(clippy::cast_precision_loss)] // counts of APDUs and bytes, far below 2^52
@@ -302,6 +342,25 @@ fn show(ctx: &Ctx, results: &[(String, PerCard, Vec<Throughput>)]) {
     }
     ctx.out
         .line("per card (latency model accounted, cards one after the other):");
+    ctx.out.line(t);
+    let mut t = table([
+        "profile",
+        "card ms p50",
+        "card ms p90",
+        "card ms p99",
+        &format!("readers for {SHIFT_CARDS} cards in {SHIFT_HOURS} h"),
+    ]);
+    for (id, c, _) in results {
+        t.add_row([
+            id.clone(),
+            format!("{:.0}", c.modelled_card_ms_p50),
+            format!("{:.0}", c.modelled_card_ms_p90),
+            format!("{:.0}", c.modelled_card_ms_p99),
+            c.readers_for_shift.to_string(),
+        ]);
+    }
+    ctx.out
+        .line("station sizing (modelled card time; operator handling not included):");
     ctx.out.line(t);
     let mut t = table(["profile", "readers", "cards", "seconds", "cards/hour"]);
     for (id, _, runs) in results {

@@ -98,7 +98,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     ));
 
     let trust = verify::trust_anchors(Some(&issuer_dir), None, None)?;
-    let files = station_files(&args.dir.join("station"))?;
+    let files = station_files(
+        &args.dir.join("station"),
+        &issuer_dir.join(kart_perso::station::CRN_REGISTER_FILE),
+    )?;
     let station = Station::open(
         "kart-demo",
         &files,

@@ -1,11 +1,12 @@
 //! `kart issuer init DIR`: a demo issuer hierarchy (root → card CA, root →
 //! document signer) and random secure-channel master keys, for tests and
-//! the demo. A production issuer brings its own keys (or an HSM).
+//! the demo. The root key goes to `DIR/offline/`, which stations never
+//! read. A production issuer brings its own keys (or an HSM).
 
 use super::{Ctx, Outcome};
 use crate::error::{CliError, Kind};
 use crate::output::table;
-use kart_perso::pki::create_demo_issuer;
+use kart_perso::pki::{create_demo_issuer, OFFLINE_DIR};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,8 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// Create a demo issuer in DIR (which must not hold one already).
+    /// Create a demo issuer in DIR (which must not hold one already); the
+    /// root key goes to DIR/offline/, which stations never read.
     Init {
         /// The issuer directory to create.
         #[arg(value_name = "DIR")]
@@ -31,6 +33,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     match &args.action {
         Action::Init { dir } => {
             let files = init(dir)?;
+            crate::output::eprintln_flushed(&format!(
+                "warning: move {} (the root key) off this machine: stations never read it, it is only needed to issue new sub-CAs",
+                dir.join(OFFLINE_DIR).display()
+            ));
             if ctx.out.json {
                 ctx.out.json(
                     "issuer init",
@@ -65,7 +71,10 @@ pub fn init(dir: &Path) -> Result<Vec<(String, &'static str)>, CliError> {
     let shown = |p: &Path| p.display().to_string();
     Ok(vec![
         (shown(&f.root), "issuer root certificate (trust anchor)"),
-        (shown(&f.root_key), "issuer root key (keep offline)"),
+        (
+            shown(&f.root_key),
+            "issuer root key (keep offline: stations never read it)",
+        ),
         (
             shown(&f.card_ca),
             "card CA certificate (issues holder certificates)",

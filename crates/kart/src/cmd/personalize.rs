@@ -35,12 +35,16 @@ pub struct Args {
     /// Issuer directory (certificates, keys, master keys).
     #[arg(long, value_name = "DIR", env = "KART_ISSUER")]
     issuer: Option<PathBuf>,
-    /// The station's directory: journal (`journal.db`), PIN mailer
-    /// (`pin-mailer.txt`, mode 0600) and CRN register (`crn.db`). A re-run
-    /// with the same directory resumes the batch. [default: kart-station]
+    /// The station's directory: journal (`journal.db`) and PIN mailer
+    /// (`pin-mailer.txt`, mode 0600). A re-run with the same directory
+    /// resumes the batch. CRNs come from the issuer's register (`crn.db` in
+    /// the issuer directory, or `crn_register` in kart.toml), shared by
+    /// every station directory. [default: kart-station]
     #[arg(long, value_name = "DIR")]
     station_dir: Option<PathBuf>,
-    /// The station's name in the journal. [default: kart]
+    /// The station's name in the journal (reports group by it). Claims belong to
+    /// the running process, not to the name, so desks may share one.
+    /// [default: the host name]
     #[arg(long, value_name = "NAME")]
     station: Option<String>,
     /// How long a PC/SC reader waits for the next card, in seconds. [default: 120]
@@ -63,12 +67,15 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let sources = reader::resolve(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let issuer_dir = ctx.issuer(args.issuer.as_deref())?;
     let issuer = load_issuer(&issuer_dir)?;
-    let files = station_files(&station_dir(ctx, args.station_dir.as_deref()))?;
+    let files = station_files(
+        &station_dir(ctx, args.station_dir.as_deref()),
+        &crn_register(ctx, &issuer_dir),
+    )?;
     let name = args
         .station
         .clone()
         .or_else(|| ctx.config.station.clone())
-        .unwrap_or_else(|| "kart".to_owned());
+        .unwrap_or_else(kart_perso::host::name);
     let card_timeout = args.card_timeout.or(ctx.config.card_timeout).unwrap_or(120);
     let station =
         Station::open(&name, &files, issuer, ctx.spec.clone()).map_err(station_open_error)?;
@@ -106,22 +113,69 @@ pub fn load_issuer(dir: &Path) -> Result<Issuer, CliError> {
     Ok(Issuer::load(dir)?)
 }
 
-/// The station's files in `dir`, created if missing.
-pub fn station_files(dir: &Path) -> Result<StationFiles, CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        CliError::new(
-            Kind::Io,
-            format!("cannot create the station directory {}: {e}", dir.display()),
-        )
-    })?;
-    Ok(StationFiles::in_dir(dir))
+/// The issuer's CRN register: the configuration's `crn_register`, else
+/// `crn.db` in the issuer directory.
+pub fn crn_register(ctx: &Ctx, issuer_dir: &Path) -> PathBuf {
+    ctx.config
+        .crn_register
+        .clone()
+        .unwrap_or_else(|| issuer_dir.join(kart_perso::station::CRN_REGISTER_FILE))
 }
 
-/// Station errors when opening: journal ones keep their exit code.
+/// The station's files in `dir` (created if missing) with the issuer's CRN
+/// register `crns`. The directory is made (or set) 0700, and the journal
+/// is created empty with mode 0600 before `SQLite` opens it (its `-wal`
+/// and `-shm` files take the database's mode), or set to 0600 if it
+/// exists: it holds holders' identity data. The CRN register is the
+/// issuer's, shared by its desks: its permissions are left alone.
+pub fn station_files(dir: &Path, crns: &Path) -> Result<StationFiles, CliError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let io = |what: &str, path: &Path, e: std::io::Error| {
+        CliError::new(Kind::Io, format!("cannot {what} {}: {e}", path.display()))
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io("create the station directory", dir, e))?;
+    let private = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io("restrict the permissions of", path, e))
+    };
+    private(dir, 0o700)?;
+    let files = StationFiles::for_issuer(dir, crns);
+    let db = &files.journal;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(db)
+        .map_err(|e| io("create", db, e))?;
+    private(db, 0o600)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = db.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if side.is_file() {
+            private(&side, 0o600)?;
+        }
+    }
+    Ok(files)
+}
+
+/// Station errors when opening: journal ones keep their exit code; a CRN
+/// register that cannot be opened stops the station before any card.
 pub fn station_open_error(e: kart_perso::station::StationError) -> CliError {
+    use kart_perso::crn::CrnError;
     use kart_perso::station::StationError as S;
     match e {
         S::Journal(j) => CliError::from(j),
+        e @ S::Crn(CrnError::Open { .. }) => CliError::with_hint(
+            Kind::Journal,
+            e.to_string(),
+            "every desk of an issuer needs the same writable register: fix its permissions, or name one with crn_register in kart.toml",
+        ),
         e => CliError::new(Kind::Io, e),
     }
 }
@@ -341,7 +395,10 @@ fn dry_run_profiles<'a>(args: &Args, ctx: &'a Ctx) -> Result<Vec<&'a Profile>, C
         vec![ctx.spec.profile(id).ok_or_else(|| {
             CliError::with_hint(
                 Kind::Usage,
-                format!("there is no vendor profile '{id}'"),
+                format!(
+                    "there is no vendor profile '{}'",
+                    kart_spec::input::quote(id)
+                ),
                 format!(
                     "choose one of {}",
                     ctx.spec

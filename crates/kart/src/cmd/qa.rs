@@ -137,7 +137,10 @@ fn resolve(values: &[String], ctx: &Ctx) -> Result<Vec<Source>, CliError> {
             .ok_or_else(|| {
                 CliError::with_hint(
                     Kind::Usage,
-                    format!("'{value}': the count after '*' must be a number from 1 to 256"),
+                    format!(
+                        "'{}': the count after '*' must be a number from 1 to 256",
+                        kart_spec::input::quote(value)
+                    ),
                     "write e.g. --reader sim:vendor-x-faulty*2",
                 )
             })?;

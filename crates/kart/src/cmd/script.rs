@@ -22,8 +22,8 @@ use crate::output::{hex, table};
 use crate::reader;
 use kart_apdu::{Card, Command, StatusWord};
 use kart_pcsc::Share;
+use kart_spec::input::quote;
 use serde_json::json;
-use std::io::Read;
 use std::path::PathBuf;
 
 /// Largest script read.
@@ -120,7 +120,8 @@ fn parse_script(text: &str) -> Result<Vec<Step>, (usize, String)> {
                             (
                                 line,
                                 format!(
-                                    "'{w}' is not a status word pattern (4 hex digits, X for any)"
+                                    "'{}' is not a status word pattern (4 hex digits, X for any)",
+                                    quote(w)
                                 ),
                             )
                         })
@@ -134,7 +135,10 @@ fn parse_script(text: &str) -> Result<Vec<Step>, (usize, String)> {
             Some(w) => {
                 return Err((
                     line,
-                    format!("unknown word '{w}' after ';' (only `expect SW...` is allowed)"),
+                    format!(
+                        "unknown word '{}' after ';' (only `expect SW...` is allowed)",
+                        quote(w)
+                    ),
                 ))
             }
         };
@@ -149,9 +153,9 @@ fn parse_script(text: &str) -> Result<Vec<Step>, (usize, String)> {
 
 /// Runs `kart script`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
-    let mut text = String::new();
-    std::fs::File::open(&args.file)
-        .and_then(|f| f.take(MAX_SCRIPT_BYTES).read_to_string(&mut text))
+    let text = kart_spec::input::read_regular(&args.file, MAX_SCRIPT_BYTES)
+        .map_err(|e| e.to_string())
+        .and_then(|b| String::from_utf8(b).map_err(|_| "it is not UTF-8 text".to_owned()))
         .map_err(|e| {
             CliError::with_hint(
                 Kind::Input,

@@ -1,0 +1,71 @@
+//! A station never deadlocks on its own journal: when the journal refuses a
+//! transition (a card serial already issued, spoiled or in use), the station
+//! gives the claim back and says why, and the other readers go on.
+
+mod perso_support;
+
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use kart_perso::journal::{JournalError, State};
+use kart_perso::station::{Served, StationError};
+use kart_spec::Profile;
+use perso_support::*;
+
+fn profile_of(id: &str) -> &'static Profile {
+    Box::leak(Box::new(spec().profile(id).unwrap().clone()))
+}
+
+/// Far beyond a served card (milliseconds with the latency model off): only
+/// a deadlocked station takes this long.
+const HUNG: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_card_serial_already_issued_is_refused_without_hanging_the_station() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
+    let batch = batch_file(dir.path(), &rows, 3000);
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut first = station_sim(dir.path(), profile, 100);
+    assert!(matches!(
+        station.serve("reader-0", &mut first, profile).unwrap(),
+        Served::Issued { .. }
+    ));
+
+    // A blank card carrying the serial of the card just issued (a vendor's
+    // duplicate): the journal refuses to write to it.
+    let twin = station_sim(dir.path(), profile, 100);
+    let station = Arc::new(station);
+    let (done, result) = mpsc::channel();
+    {
+        // Not a scoped thread: a deadlocked one must not hang the test too.
+        let station = Arc::clone(&station);
+        std::thread::spawn(move || {
+            let mut twin = twin;
+            let served = station.serve("reader-1", &mut twin, profile_of("vendor-b"));
+            // The journal must still answer this thread afterwards.
+            let report = station.report();
+            let _ = done.send((served, report));
+        });
+    }
+    let (served, report) = result
+        .recv_timeout(HUNG)
+        .expect("the station deadlocked on its journal");
+    match served {
+        Err(StationError::Journal(JournalError::CardIssued { serial, .. })) => {
+            assert!(serial.ends_with("0064"), "{serial}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.unwrap().issued, 1);
+    // The claim went back to the queue: the next good card takes it.
+    assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
+    let mut good = station_sim(dir.path(), profile, 101);
+    assert!(matches!(
+        station.serve("reader-1", &mut good, profile).unwrap(),
+        Served::Issued { ref tracking, .. } if *tracking == code(2)
+    ));
+}
