@@ -14,7 +14,7 @@ use std::process::Command as Process;
 use kart_apdu::{Card, CardError, Command, Transport, TransportError};
 use kart_e2e::{national_code, tracking_code, Photo, World, CSV_HEADER};
 use kart_perso::card_data::Cplc;
-use kart_perso::personalize::{personalize, probe, public_point, Job, PersoError};
+use kart_perso::personalize::{personalize, probe, Job, PersoError};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::pki::{validate_chain, Certificate, IssuerKey, KeyUsage, MasterKeys, PkiError};
 use kart_perso::read::{read_card, CardIdentity, IdentityError, ReadError};
@@ -520,6 +520,8 @@ fn invalid(field: &'static str) -> impl Fn(&SpecError) -> bool {
     move |e| matches!(e, SpecError::Invalid { field: f, .. } if f == field)
 }
 
+// One row per bad profile: a table reads better than the same split in two.
+#[allow(clippy::too_many_lines)]
 fn profile_cases() -> Vec<ProfileCase> {
     vec![
         (
@@ -1165,11 +1167,19 @@ fn bad_cplc_and_public_keys_from_a_card_are_named() {
         .copied()
         .chain([0xAB; 32])
         .collect::<Vec<_>>();
-    let err = public_point(&compressed).expect_err("compressed point");
-    assert!(
-        err.contains("33 bytes is not an uncompressed P-256 point"),
-        "{err}"
-    );
+    let err = kart_perso::pki::HolderKey::from_card(&compressed)
+        .expect_err("compressed point")
+        .to_string();
+    assert!(err.contains("EC point of 33 bytes, expected 65"), "{err}");
+    // … and 7F49 { 81 modulus 82 exponent } for RSA: a 512-bit modulus is
+    // no holder key.
+    let mut short_rsa = vec![0x7F, 0x49, 0x47, 0x81, 0x40];
+    short_rsa.extend([0xC3; 64]);
+    short_rsa.extend([0x82, 0x03, 0x01, 0x00, 0x01]);
+    let err = kart_perso::pki::HolderKey::from_card(&short_rsa)
+        .expect_err("short RSA modulus")
+        .to_string();
+    assert!(err.contains("RSA modulus of 512 bits"), "{err}");
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub use error::PersoError;
 use crate::card_data::{CardFacts, Cplc, Crn};
 use crate::issuer::Issuer;
 use crate::pin_mailer::Pins;
-use crate::pki::{issue_holder_certificate, Holder, HOLDER_VALIDITY_YEARS};
+use crate::pki::{issue_holder_certificate, Holder, HolderKey, HOLDER_VALIDITY_YEARS};
 use crate::plan::{self, Action, Derived, KeyRef, Lifecycle, Plan, PlanInput};
 use crate::record::IdentityRecord;
 use crate::security_object::build_security_object;
@@ -258,7 +258,7 @@ struct Run<'a> {
     job: &'a Job<'a>,
     now: OffsetDateTime,
     files: Vec<(u16, Vec<u8>)>,
-    keys: Vec<(KeyRef, Vec<u8>)>,
+    keys: Vec<(KeyRef, HolderKey)>,
     steps: Vec<StepReport>,
     on_start: &'a mut dyn FnMut(StepStart<'_>) -> Result<(), PersoError>,
 }
@@ -339,8 +339,9 @@ impl Run<'_> {
                 }
                 Action::PublicKey(key, cmd) => {
                     let answer = send_ok(&mut secure, &step.name, cmd)?;
-                    let point = public_point(&answer).map_err(|e| malformed(&step.name, &e))?;
-                    self.keys.push((*key, point));
+                    let public =
+                        HolderKey::from_card(&answer).map_err(|e| malformed(&step.name, &e))?;
+                    self.keys.push((*key, public));
                 }
                 Action::Write(derived) => {
                     let data = self.derive(*derived)?;
@@ -379,11 +380,11 @@ impl Run<'_> {
                 )?);
             }
         };
-        let point = self
+        let public_key = self
             .keys
             .iter()
             .find(|(k, _)| *k == key)
-            .map(|(_, p)| p.as_slice())
+            .map(|(_, p)| p)
             .ok_or_else(|| PersoError::Malformed {
                 step: format!("{derived:?}"),
                 what: "no public key was read for this certificate".into(),
@@ -391,7 +392,7 @@ impl Run<'_> {
         let holder = Holder {
             crn: self.job.crn.as_str(),
             national_code: self.job.record.national_code.as_str(),
-            public_point: point,
+            public_key,
         };
         let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, self.now)?;
         Ok(cert.der().to_vec())
@@ -406,19 +407,6 @@ impl Run<'_> {
             bytes_sent: d.bytes_sent,
             bytes_received: d.bytes_received,
         });
-    }
-}
-
-/// The uncompressed point of a `7F49 { 86 <04 X Y> }` answer (spec §8.9).
-pub fn public_point(answer: &[u8]) -> Result<Vec<u8>, String> {
-    let object = tlv::parse(answer).map_err(|e| e.to_string())?;
-    let point = tlv::value_at(&object, &[0x7F49, 0x86]).map_err(|e| e.to_string())?;
-    match point {
-        [0x04, rest @ ..] if rest.len() == 64 => Ok(point.to_vec()),
-        _ => Err(format!(
-            "public key of {} bytes is not an uncompressed P-256 point",
-            point.len()
-        )),
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`Certificate`] — a DER X.509 certificate loaded from PEM or DER.
 //! - [`validate_chain`] — validity, basic constraints, key usage and
 //!   signatures (checked with `ring`) from a leaf up to a trusted root.
+//! - [`HolderKey`] — a card's EC P-256 or RSA public key, from the card or a certificate.
 //! - [`issue_holder_certificate`] — a certificate for a key generated on the card.
 //! - [`create_demo_issuer`] / [`IssuerPki::load`] — a demo hierarchy on disk.
 //! - [`verify_card_signature`] — active authentication against a holder certificate.
@@ -27,6 +28,7 @@ mod chain;
 mod demo;
 mod error;
 mod holder;
+mod holder_key;
 mod key;
 mod master_keys;
 mod signature;
@@ -37,6 +39,7 @@ pub use chain::{validate_chain, KeyUsage};
 pub use demo::{create_demo_issuer, DemoFiles, IssuerPki, OFFLINE_DIR};
 pub use error::PkiError;
 pub use holder::{issue_holder_certificate, Holder, HOLDER_VALIDITY_YEARS};
+pub use holder_key::HolderKey;
 pub use key::{IssuerKey, KeyAlgorithm, MAX_KEY_FILE_BYTES};
 pub use master_keys::{MasterKeySet, MasterKeys, SecureChannelAlgorithm};
 pub(crate) use signature::{verify_signature, SignatureError};

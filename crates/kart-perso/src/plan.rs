@@ -254,7 +254,15 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         } else {
             (0x81, "read")
         };
-        let cmd = Command::new(0x00, 0x47, p1, key.byte()).with_le(256)?;
+        // An RSA-2048 public key (265 bytes) needs more than a short Le:
+        // a card with extended length takes one, others answer 61xx.
+        let le = if input.profile.limits.extended_length {
+            input.profile.limits.max_response_data.max(256)
+        } else {
+            256
+        };
+        let cmd =
+            Command::new(0x00, 0x47, p1, key.byte()).with_le(u32::try_from(le).unwrap_or(256))?;
         steps.push(step(&format!("{verb} {name}"), Action::PublicKey(key, cmd)));
     }
     steps.push(step(

@@ -9,8 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use kart_apdu::{Card, StatusWord};
 use kart_perso::card_data::{Cplc, Crn};
-use kart_perso::personalize::{lifecycle_of, personalize, probe, public_point, Job, PersoError};
+use kart_perso::personalize::{lifecycle_of, personalize, probe, Job, PersoError};
 use kart_perso::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
+use kart_perso::pki::HolderKey;
 use kart_perso::plan::Lifecycle;
 use kart_perso::record::Pin;
 use perso_support::*;
@@ -20,7 +21,7 @@ proptest! {
     #[test]
     fn card_answers_never_panic_the_parsers(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
         let _ = Cplc::parse(&bytes);
-        let _ = public_point(&bytes);
+        let _ = HolderKey::from_card(&bytes);
         let _ = lifecycle_of(&bytes);
     }
 }
@@ -37,15 +38,27 @@ fn cplc_of_the_wrong_length_is_a_typed_error() {
 }
 
 #[test]
-fn public_key_must_be_an_uncompressed_point() {
+fn public_key_must_be_an_uncompressed_point_on_the_curve() {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING as ALG};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ALG, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ALG, pkcs8.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref();
     // 7F49 { 86 <04 ‖ 64 bytes> } is accepted (spec §8.9) …
-    let mut good = vec![0x7F, 0x49, 0x43, 0x86, 0x41, 0x04];
-    good.extend_from_slice(&[7u8; 64]);
-    assert_eq!(public_point(&good).unwrap().len(), 65);
-    // … a compressed point (02 ‖ X) is not.
+    let mut good = vec![0x7F, 0x49, 0x43, 0x86, 0x41];
+    good.extend_from_slice(point);
+    assert_eq!(
+        HolderKey::from_card(&good).unwrap(),
+        HolderKey::EcP256(point.to_vec())
+    );
+    // … a point off the curve is not …
+    let mut off = good.clone();
+    off[69] ^= 1;
+    assert!(HolderKey::from_card(&off).is_err());
+    // … nor a compressed point (02 ‖ X).
     let mut compressed = vec![0x7F, 0x49, 0x23, 0x86, 0x21, 0x02];
-    compressed.extend_from_slice(&[7u8; 32]);
-    assert!(public_point(&compressed).is_err());
+    compressed.extend_from_slice(&point[1..33]);
+    assert!(HolderKey::from_card(&compressed).is_err());
 }
 
 #[test]

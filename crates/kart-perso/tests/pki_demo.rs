@@ -8,7 +8,7 @@ use std::path::Path;
 
 use kart_perso::pki::{
     create_demo_issuer, issue_holder_certificate, validate_chain, verify_card_signature,
-    Certificate, Holder, IssuerKey, IssuerPki, KeyUsage, MasterKeys, PkiError,
+    Certificate, Holder, HolderKey, IssuerKey, IssuerPki, KeyUsage, MasterKeys, PkiError,
     SecureChannelAlgorithm,
 };
 use pki_support::{ec_key, openssl, openssl_output, root_ca};
@@ -147,7 +147,7 @@ fn holder_certificate_verifies_with_openssl_and_carries_the_card_key() {
     let holder = Holder {
         crn: "1234567890",
         national_code: "0499370899",
-        public_point: card.public_key().as_ref(),
+        public_key: &HolderKey::ec_p256(card.public_key().as_ref()).unwrap(),
     };
     let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
     validate_chain(
@@ -255,7 +255,7 @@ fn holder_validity_is_clamped_to_the_issuer() {
     let holder = Holder {
         crn: "1234567890",
         national_code: "0499370899",
-        public_point: card.public_key().as_ref(),
+        public_key: &HolderKey::ec_p256(card.public_key().as_ref()).unwrap(),
     };
     // The card CA lives 10 years; issuing 9 years from now leaves about one.
     let late = now + Duration::days(365 * 9);
@@ -294,7 +294,7 @@ fn holder_certificate_from_an_openssl_ca_chains_to_it() {
     let holder = Holder {
         crn: "0000000019",
         national_code: "0499370899",
-        public_point: card.public_key().as_ref(),
+        public_key: &HolderKey::ec_p256(card.public_key().as_ref()).unwrap(),
     };
     let now = OffsetDateTime::now_utc();
     let cert = issue_holder_certificate(&ca_cert, &key, &holder, now).unwrap();
@@ -326,13 +326,8 @@ fn bad_holder_inputs_are_typed_errors() {
         &off_curve[..],
         &[][..],
     ] {
-        let holder = Holder {
-            crn: "1234567890",
-            national_code: "0499370899",
-            public_point: bad,
-        };
-        let err =
-            issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap_err();
+        // No certificate without a holder key, and no such key from these bytes.
+        let err = HolderKey::ec_p256(bad).unwrap_err();
         assert!(matches!(err, PkiError::BadHolderKey(_)), "{err:?}");
     }
     for (crn, code) in [
@@ -343,7 +338,7 @@ fn bad_holder_inputs_are_typed_errors() {
         let holder = Holder {
             crn,
             national_code: code,
-            public_point: &point,
+            public_key: &HolderKey::ec_p256(&point).unwrap(),
         };
         let err =
             issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap_err();
@@ -475,7 +470,7 @@ fn active_authentication_accepts_the_card_key_and_nothing_else() {
     let holder = Holder {
         crn: "1234567890",
         national_code: "0499370899",
-        public_point: point,
+        public_key: &HolderKey::ec_p256(point).unwrap(),
     };
     let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
 
@@ -514,7 +509,7 @@ fn active_authentication_accepts_the_card_key_and_nothing_else() {
     );
     let other = card_key();
     let other_holder = Holder {
-        public_point: other.public_key().as_ref(),
+        public_key: &HolderKey::ec_p256(other.public_key().as_ref()).unwrap(),
         ..holder
     };
     let other_cert =
@@ -532,5 +527,100 @@ fn active_authentication_accepts_the_card_key_and_nothing_else() {
     assert!(matches!(
         verify_card_signature(&pki.root, challenge, &raw),
         Err(PkiError::UnsupportedAlgorithm(_))
+    ));
+}
+
+/// An RSA-2048 card key made by openssl: its modulus and exponent, as the
+/// card's 7F49 { 81 82 } answer carries them, become a holder certificate
+/// that openssl verifies against the issuer chain, and an `openssl dgst
+/// -sha256 -sign` signature (RSASSA-PKCS1-v1_5) passes active authentication.
+#[test]
+fn rsa_holder_keys_certify_and_authenticate_with_openssl_as_the_card() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let now = OffsetDateTime::now_utc();
+    create_demo_issuer(dir, now).unwrap();
+    let pki = IssuerPki::load(dir).unwrap();
+    openssl(dir, &["genrsa", "-out", "card.key", "2048"]);
+    let text = openssl(dir, &["rsa", "-in", "card.key", "-noout", "-modulus"]);
+    let modulus = String::from_utf8_lossy(&text.stdout);
+    let modulus = hex::decode(modulus.trim().trim_start_matches("Modulus=")).unwrap();
+    assert_eq!(modulus.len(), 256);
+    let mut answer = vec![0x7F, 0x49, 0x82, 0x01, 0x09, 0x81, 0x82, 0x01, 0x00];
+    answer.extend_from_slice(&modulus);
+    answer.extend_from_slice(&[0x82, 0x03, 0x01, 0x00, 0x01]);
+    let key = HolderKey::from_card(&answer).unwrap();
+    assert_eq!(key.algorithm(), "RSA-2048");
+    let holder = Holder {
+        crn: "1234567890",
+        national_code: "0499370899",
+        public_key: &key,
+    };
+    let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
+    assert_eq!(HolderKey::from_certificate(&cert).unwrap(), key);
+    std::fs::write(dir.join("holder.der"), cert.der()).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            "holder.der",
+            "-out",
+            "holder.pem",
+        ],
+    );
+    let verified = openssl(
+        dir,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "card-ca.pem",
+            "holder.pem",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("holder.pem: OK"));
+    // The certificate carries the card's modulus.
+    let in_cert = openssl(dir, &["x509", "-in", "holder.pem", "-noout", "-modulus"]);
+    assert_eq!(
+        String::from_utf8_lossy(&in_cert.stdout).trim(),
+        format!("Modulus={}", hex::encode_upper(&modulus))
+    );
+
+    let challenge = b"0123456789abcdef";
+    std::fs::write(dir.join("challenge"), challenge).unwrap();
+    openssl(
+        dir,
+        &[
+            "dgst",
+            "-sha256",
+            "-sign",
+            "card.key",
+            "-out",
+            "sig.bin",
+            "challenge",
+        ],
+    );
+    let sig = std::fs::read(dir.join("sig.bin")).unwrap();
+    assert_eq!(sig.len(), 256);
+    verify_card_signature(&cert, challenge, &sig).unwrap();
+    assert!(matches!(
+        verify_card_signature(&cert, b"0123456789abcdeX", &sig),
+        Err(PkiError::CardSignatureInvalid { .. })
+    ));
+    assert!(matches!(
+        verify_card_signature(&cert, challenge, &sig[..64]),
+        Err(PkiError::Malformed { .. })
+    ));
+    // Too small a modulus is no card key.
+    let mut small = vec![0x7F, 0x49, 0x81, 0x87, 0x81, 0x81, 0x80];
+    small.extend_from_slice(&modulus[..128]);
+    small.extend_from_slice(&[0x82, 0x03, 0x01, 0x00, 0x01]);
+    assert!(matches!(
+        HolderKey::from_card(&small),
+        Err(PkiError::BadHolderKey(_))
     ));
 }

@@ -1,13 +1,13 @@
 //! The national-ID applet: files, PINs, keys, life cycle (README §4-§10).
 
 use crate::eeprom::{Ef, WriteError};
+use crate::keys::CardKey;
 use crate::latency::Work;
 use crate::pins::{Check, Pin, BLOCK_LEN};
 use crate::sw;
 use kart_apdu::Command;
-use kart_spec::{Access, AppletSpec, TagSpec};
+use kart_spec::{Access, AppletSpec, HolderKeyAlgorithm, TagSpec};
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
@@ -96,7 +96,9 @@ pub(crate) struct Applet {
     codes: [u8; 3],
     pins: [Pin; 3],
     /// Key pairs with their PKCS#8 document (kept for the stored card).
-    keys: [Option<(EcdsaKeyPair, Zeroizing<Vec<u8>>)>; 2],
+    keys: [Option<(CardKey, Zeroizing<Vec<u8>>)>; 2],
+    /// What GENERATE ASYMMETRIC KEY PAIR makes (the profile's `holder_key`).
+    holder_key: HolderKeyAlgorithm,
     crn: Option<[u8; 10]>,
     updates: u64,
     cplc: [u8; 42],
@@ -110,7 +112,7 @@ pub(crate) struct Session {
 }
 
 impl Applet {
-    pub(crate) fn new(spec: &AppletSpec, cplc: [u8; 42]) -> Self {
+    pub(crate) fn new(spec: &AppletSpec, cplc: [u8; 42], holder_key: HolderKeyAlgorithm) -> Self {
         let files = spec
             .files
             .iter()
@@ -142,6 +144,7 @@ impl Applet {
             ],
             pins: [pin("ID_PIN"), pin("SIGN_PIN"), pin("PUK")],
             keys: [None, None],
+            holder_key,
             crn: None,
             updates: 0,
             cplc,
@@ -511,26 +514,22 @@ impl Applet {
             if !ctx.channel.c_mac {
                 return refuse(sw::SECURITY);
             }
-            let alg = &ECDSA_P256_SHA256_FIXED_SIGNING;
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, ctx.rng)
+            let (key, pkcs8) = CardKey::generate(self.holder_key, ctx.rng)
                 .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
-            let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), ctx.rng)
-                .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
-            self.keys[k] = Some((pair, Zeroizing::new(pkcs8.as_ref().to_vec())));
+            self.keys[k] = Some((key, pkcs8));
             ctx.work.keygens += 1;
         }
-        let (pair, _) = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
-        let point = pair.public_key().as_ref();
-        ok(tlv(&[0x7F, 0x49], &tlv(&[0x86], point)))
+        let (key, _) = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        ok(key.public_template())
     }
 
     fn sign(&self, k: usize, data: &[u8], ctx: &mut Ctx<'_>) -> Answer {
-        let (pair, _) = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
-        let sig = pair
+        let (key, _) = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        let signature = key
             .sign(ctx.rng, data)
             .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
         ctx.work.card.signatures += 1;
-        ok(sig.as_ref().to_vec())
+        ok(signature)
     }
 
     fn internal_authenticate(&mut self, cmd: &Command, ctx: &mut Ctx<'_>) -> Answer {
@@ -685,12 +684,17 @@ impl Applet {
             }
         }
         let rng = SystemRandom::new();
-        let mut keys: [Option<(EcdsaKeyPair, Zeroizing<Vec<u8>>)>; 2] = [None, None];
+        let mut keys: [Option<(CardKey, Zeroizing<Vec<u8>>)>; 2] = [None, None];
         for (k, doc) in image.keys.iter().enumerate() {
             if let Some(doc) = doc {
-                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc, &rng)
-                    .map_err(|_| BadImage(format!("key {} is not a P-256 PKCS#8 key", k + 1)))?;
-                keys[k] = Some((pair, doc.clone()));
+                let key = CardKey::from_pkcs8(self.holder_key, doc, &rng).map_err(|_| {
+                    BadImage(format!(
+                        "key {} is not a PKCS#8 {:?} key of this profile",
+                        k + 1,
+                        self.holder_key
+                    ))
+                })?;
+                keys[k] = Some((key, doc.clone()));
             }
         }
         if image.crn.is_some_and(|c| !c.iter().all(u8::is_ascii_digit)) {

@@ -320,7 +320,7 @@ impl SimCard {
         Ok(SimCard {
             profile: profile.clone(),
             isd_aid: applet.card_manager.aid.bytes().to_vec(),
-            applet: Applet::new(applet, config.cplc()),
+            applet: Applet::new(applet, config.cplc(), profile.holder_key),
             session: Session::default(),
             selected: Selected::CardManager,
             channel,
@@ -371,7 +371,7 @@ impl SimCard {
         let Ok(spec) = Spec::embedded() else {
             return Vec::new();
         };
-        let blank = Applet::new(&spec.applet, [0; 42]);
+        let blank = Applet::new(&spec.applet, [0; 42], profile.holder_key);
         crate::store::StoredCard::new(&profile.id, serial, &blank.image()).encode()
     }
 

@@ -38,6 +38,7 @@ mod card;
 mod eeprom;
 mod faults;
 mod formats;
+mod keys;
 mod latency;
 mod log;
 mod manager;

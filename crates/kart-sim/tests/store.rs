@@ -10,15 +10,15 @@ use kart_sim::store::{CardStore, StoreError, FORMAT};
 use kart_sim::{default_test_key, SimCard, SimConfig};
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 
-const READER: &str = "sim:vendor-b#1";
+const READER: &str = "sim:vendor-c#1";
 
 fn config(serial: u8) -> SimConfig {
-    SimConfig::new([0, 0, 0, serial], &default_test_key(16))
+    SimConfig::new([0, 0, 0, serial], &default_test_key(32))
 }
 
 fn stored(store: &CardStore, serial: u8) -> SimCard {
     store
-        .card(READER, &profile("vendor-b"), &config(serial))
+        .card(READER, &profile("vendor-c"), &config(serial))
         .unwrap()
 }
 
@@ -60,9 +60,9 @@ fn a_stored_card_keeps_its_memory_between_processes() {
 
     // "Another process": the same card comes back from the file, with its
     // own serial whatever the opener's config says.
-    let mut again = Card::with_caps(stored(&store, 99), profile("vendor-b").caps());
+    let mut again = Card::with_caps(stored(&store, 99), profile("vendor-c").caps());
     assert_eq!(again.transport().ic_serial(), [0, 0, 0, 5]);
-    let aid = profile("vendor-b").applet_aid.bytes().to_vec();
+    let aid = profile("vendor-c").applet_aid.bytes().to_vec();
     again
         .send_ok(
             &Command::new(0x00, 0xA4, 0x04, 0x0C)
@@ -102,7 +102,7 @@ fn a_stored_card_keeps_its_memory_between_processes() {
         .unwrap();
     assert_eq!(again.send(&wrong).unwrap().sw().0, 0x63C2);
     drop(again);
-    let mut third = Card::with_caps(stored(&store, 1), profile("vendor-b").caps());
+    let mut third = Card::with_caps(stored(&store, 1), profile("vendor-c").caps());
     third
         .send_ok(
             &Command::new(0x00, 0xA4, 0x04, 0x0C)
@@ -124,15 +124,15 @@ fn the_file_has_a_format_version_no_channel_keys_and_mode_0600() {
     let (_, card) = personalize(stored(&store, 6));
     drop(card);
     let path = store.path(READER);
-    assert_eq!(path.file_name().unwrap(), "vendor-b-1.card.json");
+    assert_eq!(path.file_name().unwrap(), "vendor-c-1.card.json");
     let text = std::fs::read_to_string(&path).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["format"], FORMAT);
-    assert_eq!(v["profile"], "vendor-b");
+    assert_eq!(v["profile"], "vendor-c");
     assert_eq!(v["ic_serial"], "00000006");
     // Secure-channel keys are not part of the card file.
     assert!(
-        !text.contains(&hex::encode_upper(default_test_key(16))),
+        !text.contains(&hex::encode_upper(default_test_key(32))),
         "{text}"
     );
     #[cfg(unix)]
@@ -146,12 +146,12 @@ fn the_file_has_a_format_version_no_channel_keys_and_mode_0600() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, [std::ffi::OsString::from("vendor-b-1.card.json")]);
+    assert_eq!(names, [std::ffi::OsString::from("vendor-c-1.card.json")]);
 }
 
 fn refused(store: &CardStore) -> StoreError {
     store
-        .card(READER, &profile("vendor-b"), &config(1))
+        .card(READER, &profile("vendor-c"), &config(1))
         .unwrap_err()
 }
 
@@ -171,7 +171,7 @@ fn a_truncated_or_foreign_file_is_an_error_and_is_not_overwritten() {
     assert!(e.to_string().contains("left untouched"), "{e}");
     // A fresh card for that reader is refused too: the damaged card stays.
     assert!(store
-        .fresh_card(READER, &profile("vendor-b"), &config(2))
+        .fresh_card(READER, &profile("vendor-c"), &config(2))
         .is_err());
     assert_eq!(std::fs::read(&path).unwrap(), truncated);
 
@@ -188,7 +188,7 @@ fn a_truncated_or_foreign_file_is_an_error_and_is_not_overwritten() {
 
     let edited = String::from_utf8(whole.clone())
         .unwrap()
-        .replace("\"vendor-b\"", "\"vendor-c\"");
+        .replace("\"vendor-c\"", "\"vendor-a\"");
     std::fs::write(&path, &edited).unwrap();
     assert!(matches!(refused(&store), StoreError::Profile { .. }));
 
@@ -212,7 +212,7 @@ fn a_fresh_card_replaces_the_stored_one_when_it_first_changes() {
     drop(card);
     let before = std::fs::read(store.path(READER)).unwrap();
     let fresh = store
-        .fresh_card(READER, &profile("vendor-b"), &config(9))
+        .fresh_card(READER, &profile("vendor-c"), &config(9))
         .unwrap();
     assert_eq!(
         std::fs::read(store.path(READER)).unwrap(),
@@ -232,7 +232,7 @@ fn every_truncation_of_a_stored_card_is_refused_and_no_input_panics() {
     let (_, card) = personalize(stored(&store, 10));
     drop(card);
     let whole = std::fs::read(store.path(READER)).unwrap();
-    assert_eq!(kart_sim::store::validate(&whole).unwrap(), "vendor-b");
+    assert_eq!(kart_sim::store::validate(&whole).unwrap(), "vendor-c");
     // The JSON's closing brace and newline are the last 2 bytes: any cut
     // before them leaves a document that is not whole.
     for n in 0..whole.len() - 2 {
@@ -245,4 +245,49 @@ fn every_truncation_of_a_stored_card_is_refused_and_no_input_panics() {
         edited[at] = byte;
         let _ = kart_sim::store::validate(&edited);
     });
+}
+
+#[test]
+fn a_stored_rsa_card_keeps_its_rsa_key_pair() {
+    use ring::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
+    let dir = tempfile::tempdir().unwrap();
+    let store = CardStore::open(dir.path()).unwrap();
+    let p = profile("vendor-b");
+    let config = SimConfig::new([0, 0, 0, 3], &default_test_key(16));
+    let card = store.card("sim:vendor-b#1", &p, &config).unwrap();
+    let mut ch = open_channel(card);
+    let template = ch
+        .send_ok(&Command::new(0x00, 0x47, 0x80, 0x01).with_le(256).unwrap())
+        .unwrap();
+    drop(ch);
+    let mut again = Card::with_caps(store.card("sim:vendor-b#1", &p, &config).unwrap(), p.caps());
+    again
+        .send_ok(
+            &Command::new(0x00, 0xA4, 0x04, 0x0C)
+                .with_data(p.applet_aid.bytes())
+                .unwrap(),
+        )
+        .unwrap();
+    let read = again
+        .send_ok(&Command::new(0x00, 0x47, 0x81, 0x01).with_le(256).unwrap())
+        .unwrap();
+    assert_eq!(read, template, "the same RSA public key after a reload");
+    // 7F49 { 81 modulus, 82 exponent }: verify a signature of the reloaded card.
+    let object = kart_apdu::tlv::parse(&read).unwrap();
+    let n = kart_apdu::tlv::value_at(&object, &[0x7F49, 0x81]).unwrap();
+    let e = kart_apdu::tlv::value_at(&object, &[0x7F49, 0x82]).unwrap();
+    assert_eq!(n.len(), 256);
+    let challenge = [9u8; 16];
+    let sig = again
+        .send_ok(
+            &Command::new(0x00, 0x88, 0x00, 0x01)
+                .with_data(&challenge)
+                .unwrap()
+                .with_le(256)
+                .unwrap(),
+        )
+        .unwrap();
+    RsaPublicKeyComponents { n, e }
+        .verify(&RSA_PKCS1_2048_8192_SHA256, &challenge, &sig)
+        .expect("the stored RSA key signs");
 }

@@ -41,8 +41,8 @@ pub use conformance::{Check, Conformance, AREAS};
 pub use error::SpecError;
 pub use latency::{ChipClass, KeyGeneration, Latency};
 pub use profile::{
-    AtrInfo, Defect, Diversification, Limits, Profile, Protocol, Quirks, Scp, SecureChannel,
-    TestFixture, WrongLe,
+    AtrInfo, Defect, Diversification, HolderKeyAlgorithm, Limits, Profile, Protocol, Quirks, Scp,
+    SecureChannel, TestFixture, WrongLe,
 };
 
 use std::path::Path;

@@ -108,6 +108,34 @@ pub struct Quirks {
     pub wrong_le: WrongLe,
 }
 
+/// The algorithm of the holder keys (`AUTH_KEY`, `SIGN_KEY`) the card generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum HolderKeyAlgorithm {
+    /// EC P-256; signatures ECDSA with SHA-256, raw `r ‖ s`.
+    #[default]
+    #[serde(rename = "ec-p256")]
+    EcP256,
+    /// RSA-2048 (public exponent 65537); signatures RSASSA-PKCS1-v1_5 with
+    /// SHA-256, as the real card's holder keys.
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+}
+
+impl HolderKeyAlgorithm {
+    /// Bytes of the card's signatures (applet spec §8.10): raw `r ‖ s` or
+    /// one RSA-2048 block.
+    ///
+    /// ```
+    /// assert_eq!(kart_spec::HolderKeyAlgorithm::Rsa2048.signature_len(), 256);
+    /// ```
+    pub fn signature_len(self) -> usize {
+        match self {
+            Self::EcP256 => 64,
+            Self::Rsa2048 => 256,
+        }
+    }
+}
+
 /// One vendor's card.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +158,9 @@ pub struct Profile {
     pub secure_channel: SecureChannel,
     /// Quirks.
     pub quirks: Quirks,
+    /// The holder keys' algorithm (default `ec-p256`).
+    #[serde(default)]
+    pub holder_key: HolderKeyAlgorithm,
     /// Latency model.
     pub latency: Latency,
     /// Deliberate non-conformances the simulator plants in this profile's

@@ -262,6 +262,7 @@ fn expected(spec: &Spec) -> Vec<(Vec<&'static str>, Rows)> {
             "GET RESPONSE needed",
             "Max read chunk",
             "Wrong Le answer",
+            "Holder keys",
         ],
         spec.profiles
             .iter()
@@ -274,6 +275,10 @@ fn expected(spec: &Spec) -> Vec<(Vec<&'static str>, Rows)> {
                         "6CXX"
                     } else {
                         "6282"
+                    },
+                    match p.holder_key {
+                        kart_spec::HolderKeyAlgorithm::EcP256 => "ec-p256",
+                        kart_spec::HolderKeyAlgorithm::Rsa2048 => "rsa-2048",
                     },
                 ]
             })

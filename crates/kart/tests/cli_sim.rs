@@ -829,7 +829,7 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
         "bench",
         "--json",
         "--profile",
-        "vendor-b",
+        "vendor-c",
         "--cards",
         "2",
         "--parallel",
@@ -842,7 +842,7 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
     let profiles = v["profiles"].as_array().unwrap();
     assert_eq!(profiles.len(), 1, "{v}");
     let p = &profiles[0];
-    assert_eq!(p["profile"], "vendor-b");
+    assert_eq!(p["profile"], "vendor-c");
     let c = &p["per_card"];
     let num = |v: &Value| v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
     assert_eq!(c["cards"], 2);
@@ -879,9 +879,10 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
     for r in runs {
         assert_eq!(r["cards"], r["readers"], "one card per reader: {r}");
         let seconds = num(&r["seconds"]);
-        // Real latency: no run is faster than one card's modelled time.
+        // Real latency: no run is much faster than a card's modelled time
+        // (each card draws its own key generation times, so cards differ).
         assert!(
-            seconds * 1000.0 >= modelled_ms * 0.9,
+            seconds * 1000.0 >= modelled_ms * 0.5,
             "{r} vs {modelled_ms} ms"
         );
         let per_hour = num(&r["cards"]) * 3600.0 / seconds;
@@ -891,7 +892,7 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
     let o = kart(&[
         "bench",
         "--profile",
-        "vendor-b",
+        "vendor-c",
         "--cards",
         "1",
         "--parallel",

@@ -1,21 +1,16 @@
 //! Active authentication: a card's INTERNAL AUTHENTICATE answer checked
 //! against its holder certificate.
 
-use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use super::{Certificate, HolderKey, PkiError};
 
-use super::{Certificate, PkiError};
-
-const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
-const P256: &str = "1.2.840.10045.3.1.7";
-
-/// Check `signature` — raw `r ‖ s`, 64 bytes, ECDSA P-256 with SHA-256 over
-/// `challenge` as the applet spec (§8.10) defines it — with the public key of
-/// `holder`. Validate the holder certificate's chain first
+/// Check `signature` — ECDSA P-256 with SHA-256 as raw `r ‖ s` (64 bytes), or
+/// RSASSA-PKCS1-v1_5 with SHA-256, over `challenge` as the applet spec
+/// (§8.10) defines it — with the public key of `holder`. Validate the holder certificate's chain first
 /// ([`validate_chain`](super::validate_chain)); this checks only the signature.
 ///
 /// ```
 /// use kart_perso::pki::{create_demo_issuer, issue_holder_certificate,
-///     verify_card_signature, Holder, IssuerPki, PkiError};
+///     verify_card_signature, Holder, HolderKey, IssuerPki, PkiError};
 /// use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING as ALG};
 /// let dir = tempfile::tempdir()?;
 /// let now = time::OffsetDateTime::now_utc();
@@ -24,8 +19,8 @@ const P256: &str = "1.2.840.10045.3.1.7";
 /// let rng = ring::rand::SystemRandom::new();
 /// let card = EcdsaKeyPair::from_pkcs8(&ALG,
 ///     EcdsaKeyPair::generate_pkcs8(&ALG, &rng).unwrap().as_ref(), &rng).unwrap();
-/// let holder = Holder { crn: "1234567890", national_code: "0499370899",
-///     public_point: card.public_key().as_ref() };
+/// let key = HolderKey::ec_p256(card.public_key().as_ref())?;
+/// let holder = Holder { crn: "1234567890", national_code: "0499370899", public_key: &key };
 /// let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now)?;
 ///
 /// let challenge = [7u8; 16];
@@ -40,30 +35,23 @@ pub fn verify_card_signature(
     challenge: &[u8],
     signature: &[u8],
 ) -> Result<(), PkiError> {
-    let cert = holder.parsed();
-    let spki = cert.public_key();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|o| o.to_id_string());
-    if spki.algorithm.algorithm.to_id_string() != EC_PUBLIC_KEY || curve.as_deref() != Some(P256) {
-        return Err(PkiError::UnsupportedAlgorithm(format!(
-            "holder key {} (curve {}); cards sign with EC P-256",
-            spki.algorithm.algorithm,
-            curve.unwrap_or_default()
-        )));
-    }
-    if signature.len() != 64 {
+    let key = HolderKey::from_certificate(holder)?;
+    if signature.len() != key.signature_len() {
         return Err(PkiError::malformed(
             "card signature",
-            format!("{} bytes, expected 64 (r || s)", signature.len()),
+            format!(
+                "{} bytes, expected {} for its {} key",
+                signature.len(),
+                key.signature_len(),
+                key.algorithm()
+            ),
         ));
     }
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, spki.subject_public_key.as_ref())
-        .verify(challenge, signature)
-        .map_err(|_| PkiError::CardSignatureInvalid {
+    if key.verifies(challenge, signature) {
+        Ok(())
+    } else {
+        Err(PkiError::CardSignatureInvalid {
             subject: holder.subject().to_owned(),
         })
+    }
 }

@@ -94,8 +94,9 @@ pub enum PkiError {
     /// An algorithm (signature, key or curve) that kart does not support.
     #[error("unsupported algorithm {0}; kart supports ECDSA P-256/P-384 with SHA-256/384 and RSA PKCS#1 v1.5 with SHA-256/384/512")]
     UnsupportedAlgorithm(String),
-    /// The public key read from a card is not an uncompressed P-256 point.
-    #[error("holder public key is not an uncompressed P-256 point (65 bytes starting 04): {0}")]
+    /// The public key read from a card is not an EC P-256 point or an RSA
+    /// key of 2048 to 4096 bits.
+    #[error("holder public key rejected: {0}")]
     BadHolderKey(String),
     /// A holder attribute (CRN, national code) is not acceptable.
     #[error("holder {field} '{}' is invalid: {reason}", quote(.value))]

@@ -4,7 +4,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyUsagePurpose,
 use ring::rand::SecureRandom;
 use time::OffsetDateTime;
 
-use super::{Certificate, IssuerKey, PkiError};
+use super::{Certificate, HolderKey, IssuerKey, PkiError};
 
 /// Validity of a holder certificate, clamped to the issuer's notAfter.
 pub const HOLDER_VALIDITY_YEARS: i64 = 7;
@@ -17,9 +17,8 @@ pub struct Holder<'a> {
     pub crn: &'a str,
     /// Holder's national code (10 ASCII digits); becomes the subject serialNumber.
     pub national_code: &'a str,
-    /// The card's public key as read from the card: an uncompressed P-256
-    /// point (`04 || X || Y`, 65 bytes).
-    pub public_point: &'a [u8],
+    /// The public key the card generated ([`HolderKey::from_card`]).
+    pub public_key: &'a HolderKey,
 }
 
 /// Issue a holder certificate signed by `issuer_key`, the key of `issuer`.
@@ -30,7 +29,7 @@ pub struct Holder<'a> {
 ///
 /// ```
 /// use kart_perso::pki::{create_demo_issuer, issue_holder_certificate, validate_chain,
-///     Holder, IssuerPki, KeyUsage};
+///     Holder, HolderKey, IssuerPki, KeyUsage};
 /// use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 /// let dir = tempfile::tempdir()?;
 /// let now = time::OffsetDateTime::now_utc();
@@ -40,8 +39,8 @@ pub struct Holder<'a> {
 /// let rng = ring::rand::SystemRandom::new();
 /// let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
 /// let card_key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-/// let holder = Holder { crn: "1234567890", national_code: "0499370899",
-///     public_point: card_key.public_key().as_ref() };
+/// let key = HolderKey::ec_p256(card_key.public_key().as_ref())?;
+/// let holder = Holder { crn: "1234567890", national_code: "0499370899", public_key: &key };
 /// let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now)?;
 /// validate_chain(&cert, std::slice::from_ref(&pki.card_ca), &pki.root, now, KeyUsage::DigitalSignature)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -54,7 +53,6 @@ pub fn issue_holder_certificate(
 ) -> Result<Certificate, PkiError> {
     check_digits("CRN", holder.crn)?;
     check_digits("national code", holder.national_code)?;
-    let point = HolderPoint::new(holder.public_point)?;
 
     let parsed = issuer.parsed();
     let issuer_end = parsed.validity().not_after.to_datetime();
@@ -80,7 +78,7 @@ pub fn issue_holder_certificate(
     params.use_authority_key_identifier_extension = true;
 
     let rc_issuer = rcgen::Issuer::from_ca_cert_der(&issuer.der().to_vec().into(), issuer_key)?;
-    let cert = params.signed_by(&point, &rc_issuer)?;
+    let cert = params.signed_by(holder.public_key, &rc_issuer)?;
     Certificate::from_der(cert.der().to_vec())
 }
 
@@ -105,46 +103,5 @@ fn check_digits(field: &'static str, value: &str) -> Result<(), PkiError> {
             value: value.chars().take(32).collect(),
             reason: "must be exactly 10 ASCII digits",
         })
-    }
-}
-
-/// An uncompressed P-256 point as rcgen public key data.
-struct HolderPoint<'a>(&'a [u8]);
-
-impl<'a> HolderPoint<'a> {
-    fn new(point: &'a [u8]) -> Result<Self, PkiError> {
-        match point {
-            [0x04, rest @ ..] if rest.len() == 64 => {
-                on_curve(point)?;
-                Ok(Self(point))
-            }
-            [first, ..] if point.len() == 65 => Err(PkiError::BadHolderKey(format!(
-                "first byte is {first:02X}, expected 04 (uncompressed)"
-            ))),
-            _ => Err(PkiError::BadHolderKey(format!(
-                "{} bytes, expected 65",
-                point.len()
-            ))),
-        }
-    }
-}
-
-/// ring validates a peer's public key before ECDH; an ephemeral agreement is
-/// the cheapest way to ask it whether the point lies on P-256.
-fn on_curve(point: &[u8]) -> Result<(), PkiError> {
-    use ring::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey, ECDH_P256};
-    let rng = ring::rand::SystemRandom::new();
-    let ours = EphemeralPrivateKey::generate(&ECDH_P256, &rng).map_err(|_| PkiError::Random)?;
-    agree_ephemeral(ours, &UnparsedPublicKey::new(&ECDH_P256, point), |_| ())
-        .map_err(|_| PkiError::BadHolderKey("the point is not on the P-256 curve".into()))
-}
-
-impl rcgen::PublicKeyData for HolderPoint<'_> {
-    fn der_bytes(&self) -> &[u8] {
-        self.0
-    }
-
-    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        &rcgen::PKCS_ECDSA_P256_SHA256
     }
 }

@@ -13,7 +13,6 @@ use kart_apdu::gp::{KeySet, ScpParams, SecureChannel, SecurityLevel};
 use kart_apdu::{Card, Command, Response};
 use kart_spec::Protocol;
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use zeroize::Zeroizing;
 
 mod access;
@@ -115,7 +114,7 @@ struct Suite<'s, 't> {
     /// The ID PIN digits in force (PIN-018 changes it).
     id_pin: Option<Zeroizing<Vec<u8>>>,
     pins: Option<Pins>,
-    points: [Option<Vec<u8>>; 2],
+    keys: [Option<crate::pki::HolderKey>; 2],
 }
 
 pub(super) fn run(reader: &str, target: &mut dyn QaTarget, setup: &Setup<'_>) -> CardReport {
@@ -129,7 +128,7 @@ pub(super) fn run(reader: &str, target: &mut dyn QaTarget, setup: &Setup<'_>) ->
         rng: SystemRandom::new(),
         id_pin: None,
         pins: None,
-        points: [None, None],
+        keys: [None, None],
     };
     let (csn, lifecycle) = s.run_all(atr.as_deref(), protocol);
     s.report(reader, csn, lifecycle, started)
@@ -570,12 +569,4 @@ fn pin_block(digits: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut b = Zeroizing::new(digits.to_vec());
     b.resize(8, 0xFF);
     b
-}
-
-fn verifies(point: Option<&[u8]>, message: &[u8], signature: &[u8]) -> bool {
-    point.is_some_and(|p| {
-        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, p)
-            .verify(message, signature)
-            .is_ok()
-    })
 }

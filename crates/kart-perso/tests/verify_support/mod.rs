@@ -5,7 +5,8 @@
 
 use kart_apdu::{tlv, Card, Command};
 use kart_perso::pki::{
-    create_demo_issuer, issue_holder_certificate, Certificate, Holder, IssuerKey, IssuerPki,
+    create_demo_issuer, issue_holder_certificate, Certificate, Holder, HolderKey, IssuerKey,
+    IssuerPki,
 };
 use kart_perso::security_object::build_security_object;
 use kart_perso::verify::TrustAnchors;
@@ -124,8 +125,9 @@ pub fn select_applet(card: &mut Card<&mut SimCard>) {
 }
 
 /// GENERATE ASYMMETRIC KEY PAIR for `AUTH_KEY` and `SIGN_KEY` (spec §8.9):
-/// the uncompressed points.
-pub fn generate_keys(sim: &mut SimCard) -> [Vec<u8>; 2] {
+/// the public keys, of the algorithm the card's profile names.
+pub fn generate_keys(sim: &mut SimCard) -> [HolderKey; 2] {
+    let rsa = sim.profile().holder_key == kart_spec::HolderKeyAlgorithm::Rsa2048;
     let mut card = session(sim);
     select_applet(&mut card);
     [1u8, 2].map(|key| {
@@ -133,9 +135,14 @@ pub fn generate_keys(sim: &mut SimCard) -> [Vec<u8>; 2] {
             &mut card,
             &Command::new(0, 0x47, 0x80, key).with_le(256).unwrap(),
         );
-        // 7F49 43 86 41 <point>
-        assert_eq!(&r[..5], &[0x7F, 0x49, 0x43, 0x86, 0x41]);
-        r[5..].to_vec()
+        // 7F49 43 86 41 <point>, or 7F49 82 0109 81 82 0100 <modulus> 82 03 <exponent>
+        let template: &[u8] = if rsa {
+            &[0x7F, 0x49, 0x82, 0x01, 0x09, 0x81, 0x82, 0x01, 0x00]
+        } else {
+            &[0x7F, 0x49, 0x43, 0x86, 0x41]
+        };
+        assert_eq!(&r[..template.len()], template);
+        HolderKey::from_card(&r).unwrap()
     })
 }
 
@@ -145,14 +152,14 @@ pub fn card_data(
     pki: &IssuerPki,
     signer: (&Certificate, &IssuerKey),
     csn: [u8; 8],
-    points: &[Vec<u8>; 2],
+    points: &[HolderKey; 2],
     now: OffsetDateTime,
 ) -> CardData {
-    let cert = |point: &[u8]| {
+    let cert = |public_key: &HolderKey| {
         let holder = Holder {
             crn: CRN,
             national_code: NATIONAL_CODE,
-            public_point: point,
+            public_key,
         };
         issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now)
             .unwrap()

@@ -2,22 +2,22 @@
 
 use kart_apdu::{Command, Response};
 
-use crate::pki::{verify_card_signature, Certificate};
+use crate::pki::{verify_card_signature, Certificate, HolderKey};
 
-use super::{verifies, Obs, Step, Suite, Verdict, EF_CERT_AUTH, EF_CERT_SIGN, OK, SIGN_PIN};
+use super::{Obs, Step, Suite, Verdict, EF_CERT_AUTH, EF_CERT_SIGN, OK, SIGN_PIN};
 
 impl Suite<'_, '_> {
-    pub(super) fn read_point(&mut self, key: u8) -> Step<Result<Vec<u8>, String>> {
+    pub(super) fn read_key(&mut self, key: u8) -> Step<Result<HolderKey, String>> {
         let r = self.send(
             &Command::new(0x00, 0x47, 0x81, key)
                 .with_le(256)
                 .map_err(|e| e.to_string())?,
         )?;
-        Ok(match r.data() {
-            [0x7F, 0x49, 0x43, 0x86, 0x41, 0x04, ..] if r.data().len() == 70 && r.sw().0 == OK => {
-                Ok(r.data()[5..].to_vec())
-            }
-            d => Err(format!("{} {:04X}", hex::encode_upper(d), r.sw().0)),
+        Ok(if r.sw().0 == OK {
+            HolderKey::from_card(r.data())
+                .map_err(|e| format!("{}: {e}", hex::encode_upper(r.data())))
+        } else {
+            Err(format!("{:04X}", r.sw().0))
         })
     }
 
@@ -46,31 +46,31 @@ impl Suite<'_, '_> {
             .into_iter()
             .enumerate()
         {
-            match self.read_point(key)? {
-                Ok(point) => {
+            match self.read_key(key)? {
+                Ok(public) => {
                     obs.is(
                         &format!("{name} public key"),
                         true,
-                        "7F49 { 86 <65-byte uncompressed point> }",
+                        format!("7F49 template, {}", public.algorithm()),
                         "",
                     );
-                    self.points[i] = Some(point);
+                    self.keys[i] = Some(public);
                 }
                 Err(got) => obs.is(
                     &format!("{name} public key"),
                     false,
                     got,
-                    "7F49 43 86 41 04 <X> <Y>",
+                    "7F49 { 86 <04 X Y> } or 7F49 { 81 <modulus> 82 <exponent> }",
                 ),
             }
         }
-        // ring refuses a point that is not on P-256 when it verifies, so a
-        // signature from each key that verifies proves the point is on the curve.
+        // An EC point is checked on the curve when it is read; a signature
+        // from each key that verifies proves the card holds its private key.
         let message: [u8; 32] = self.random()?;
         let auth = self.sign(0x88, &message[..16])?;
         obs.is(
-            "AUTH_KEY point on P-256 (its signature verifies)",
-            verifies(self.points[0].as_deref(), &message[..16], auth.data()),
+            "AUTH_KEY signature verifies with its public key",
+            verifies(self.keys[0].as_ref(), &message[..16], auth.data()),
             format!("{:04X}", auth.sw().0),
             "a verifying signature",
         );
@@ -81,8 +81,8 @@ impl Suite<'_, '_> {
         );
         let sig = self.sign(0x2A, &message)?;
         obs.is(
-            "SIGN_KEY point on P-256 (its signature verifies)",
-            verifies(self.points[1].as_deref(), &message, sig.data()),
+            "SIGN_KEY signature verifies with its public key",
+            verifies(self.keys[1].as_ref(), &message, sig.data()),
             format!("{:04X}", sig.sw().0),
             "a verifying signature",
         );
@@ -99,18 +99,19 @@ impl Suite<'_, '_> {
 
     pub(super) fn active_authentication(&mut self) -> Step<Verdict> {
         self.select_applet()?;
-        let point = self.read_point(0x01)?;
+        let public = self.read_key(0x01)?;
         let challenge: [u8; 16] = self.random()?;
         self.select_applet()?;
         let r = self.sign(0x88, &challenge)?;
         let mut obs = Obs::default();
+        let expected_len = public.as_ref().map_or(64, HolderKey::signature_len);
         obs.is(
             "INTERNAL AUTHENTICATE",
-            r.sw().0 == OK && r.data().len() == 64,
+            r.sw().0 == OK && r.data().len() == expected_len,
             format!("{} bytes {:04X}", r.data().len(), r.sw().0),
-            "64 bytes 9000",
+            format!("{expected_len} bytes 9000"),
         );
-        match point {
+        match public {
             Ok(p) => obs.is(
                 "signature with the AUTH_KEY public key",
                 verifies(Some(&p), &challenge, r.data()),
@@ -137,19 +138,20 @@ impl Suite<'_, '_> {
         ] {
             let cert = self.certificate(fid)?;
             self.select_applet()?;
-            let point = self.read_point(key)?;
-            match (cert, point) {
+            let public = self.read_key(key)?;
+            match (cert, public) {
                 (Ok(c), Ok(p)) => {
-                    let in_cert = c.parsed().public_key().subject_public_key.data.to_vec();
+                    let in_cert = HolderKey::from_certificate(&c);
+                    let same = in_cert.as_ref().is_ok_and(|k| *k == p);
                     obs.is(
                         &format!("{name} key = key {key:02X}"),
-                        in_cert == p,
-                        if in_cert == p {
-                            "equal".to_owned()
-                        } else {
-                            hex::encode_upper(&in_cert)
+                        same,
+                        match &in_cert {
+                            Ok(_) if same => "equal".to_owned(),
+                            Ok(k) => format!("a different {} key", k.algorithm()),
+                            Err(e) => e.to_string(),
                         },
-                        hex::encode_upper(&p),
+                        format!("the card's {} key", p.algorithm()),
                     );
                 }
                 (Err(e), _) | (_, Err(e)) => obs.is(name, false, e, "certificate and public key"),
@@ -157,4 +159,9 @@ impl Suite<'_, '_> {
         }
         Ok(obs.verdict())
     }
+}
+
+/// Whether `signature` over `message` verifies with `key`.
+fn verifies(key: Option<&HolderKey>, message: &[u8], signature: &[u8]) -> bool {
+    key.is_some_and(|k| k.verifies(message, signature))
 }
