@@ -10,7 +10,7 @@
 //!    cards do and only our CPU work competes for the two cores).
 //!
 //! `cargo bench -p kart-e2e --bench perso`; environment:
-//! `KART_BENCH_CARDS` cards per profile in table 2 (default 10),
+//! `KART_BENCH_CARDS` cards per profile in table 2 (default 50),
 //! `KART_BENCH_READER_CARDS` cards per reader in table 3 (default 2),
 //! `KART_BENCH_READERS` (default `1,2,4,8,16`), `KART_BENCH_PROFILES`
 //! (default all).
@@ -36,7 +36,7 @@ fn main() {
             .collect(),
         Err(_) => world.spec.profiles.clone(),
     };
-    let cards = env_number("KART_BENCH_CARDS", 10);
+    let cards = env_number("KART_BENCH_CARDS", 50);
     let records = world
         .batch("bench.csv", 1, cards.max(1), Photo::Typical)
         .expect("records");
@@ -195,8 +195,18 @@ fn apdus_and_bytes(world: &World, profiles: &[Profile], record: &IdentityRecord)
 fn time_per_card(world: &World, profiles: &[Profile], records: &[IdentityRecord]) {
     println!("2. Time per card on the latency model (Accounted: virtual clock; {} cards per profile, medians)", records.len());
     println!(
-        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>12}",
-        "profile", "model ms", "ours ms", "card ms", "total ms", "ours/model", "cards/h/rdr"
+        "{:<10} {:<5} {:>10} {:>10} {:>10} {:>10} {:>9} {:>12} {:>10} {:>10} {:>10}",
+        "profile",
+        "chip",
+        "model ms",
+        "ours ms",
+        "card ms",
+        "total ms",
+        "ours/model",
+        "cards/h/rdr",
+        "mean ms",
+        "p90 ms",
+        "p99 ms"
     );
     for profile in profiles {
         let mut model = Vec::new();
@@ -214,24 +224,36 @@ fn time_per_card(world: &World, profiles: &[Profile], records: &[IdentityRecord]
             ours.push(run.wall.saturating_sub(run.in_card));
             card.push(run.in_card);
         }
+        let mean = model.iter().sum::<Duration>() / u32::try_from(model.len()).unwrap_or(1).max(1);
         let (m, o, s) = (median(&mut model), median(&mut ours), median(&mut card));
         let total = m + o;
         println!(
-            "{:<10} {:>10.1} {:>10.2} {:>10.2} {:>10.1} {:>8.2}% {:>12.0}",
+            "{:<10} {:<5} {:>10.1} {:>10.2} {:>10.2} {:>10.1} {:>8.2}% {:>12.0} {:>10.1} {:>10.1} {:>10.1}",
             profile.id,
+            format!("{:?}", profile.latency.chip_class).to_lowercase(),
             ms(m),
             ms(o),
             ms(s),
             ms(total),
             o.as_secs_f64() / m.as_secs_f64() * 100.0,
             3600.0 / total.as_secs_f64(),
+            ms(mean),
+            ms(quantile(&model, 90)),
+            ms(quantile(&model, 99)),
         );
     }
     println!(
         "   model = the profile's latency model summed over every APDU (probe + personalization);"
     );
     println!("   ours = wall time minus time inside the simulated card (plan, secure channel, certificates, security object);");
-    println!("   card = the simulator's own CPU time (not part of a real card's cost).\n");
+    println!("   card = the simulator's own CPU time (not part of a real card's cost);");
+    println!("   mean, p90, p99 = the model's card time over the cards (key generation is drawn per key).\n");
+}
+
+/// The `percent`-th percentile of sorted `v` (nearest rank).
+fn quantile(v: &[Duration], percent: usize) -> Duration {
+    let rank = (v.len() * percent).div_ceil(100).max(1);
+    v.get(rank - 1).copied().unwrap_or_default()
 }
 
 fn throughput(world: &World, profile: &Profile) {

@@ -51,7 +51,8 @@ use crate::card_data::Crn;
 use crate::crn::{CrnAllocator, CrnError};
 use crate::issuer::Issuer;
 use crate::journal::{
-    Journal, JournalError, JournalOptions, Recovery, Report, State, Status, Step,
+    BatchRow, Journal, JournalError, JournalOptions, Recovery, Report, State, Status, Step,
+    StoredRecord,
 };
 use crate::personalize::{
     personalize_observed, probe, CardInfo, Job, Outcome, PersoError, StepStart,
@@ -60,18 +61,22 @@ use crate::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use crate::plan::Lifecycle;
 use crate::record::{Batch, BatchError, IdentityRecord, Pin, RecordError, TrackingCode, Validator};
 use crate::verify::{TrustAnchors, Verifier};
+use sha2::{Digest, Sha256};
 
 mod judge;
-mod rejected;
+mod pins;
 mod spoil;
+mod stored;
 mod uncertain;
 
 use judge::{judge, Expected};
-use rejected::rejections;
-pub use spoil::{spoil, SpoilError, Spoiled};
+pub use spoil::{spoil, spoil_many, SpoilError, Spoiled};
 
 /// Longest reason stored in the journal.
 const MAX_REASON: usize = 900;
+
+/// Rows written to the journal per transaction while a batch streams in.
+const LOAD_CHUNK: usize = 2000;
 
 /// Where a station keeps its files.
 #[derive(Debug, Clone)]
@@ -146,7 +151,7 @@ pub enum StationError {
     Batch(#[from] BatchError),
     /// An application in the journal has no loaded record.
     #[error(
-        "application {0} is in the journal but its record is not loaded; load its batch file again"
+        "application {0} is in the journal but its record cannot be read (no valid row stored, its photo no longer reads as a JPEG within bounds, or the PIN its batch sets is not loaded); fix the photo if need be and load its batch file again"
     )]
     RecordMissing(TrackingCode),
 }
@@ -195,15 +200,25 @@ pub enum Served {
 /// What [`Station::load_batch`] did.
 #[derive(Debug, Default)]
 pub struct BatchLoad {
+    /// The batch's name in the journal: its file name and the start of
+    /// its content's SHA-256 (`applications.csv@3f2a…`), so that the same
+    /// file given by another path is the same batch.
+    pub batch: String,
     /// Valid applications newly queued.
     pub queued: usize,
     /// Valid records already in the journal (a re-run): their records are
-    /// loaded again for recovery, nothing is queued twice.
+    /// stored again for recovery, nothing is queued twice.
     pub already_present: usize,
-    /// Records that failed validation, with their reasons. Those with a
-    /// valid tracking code are also in the journal, already `failed` with
-    /// these reasons; no reader claims them.
+    /// Records rejected, by line, with their reasons: failed validation,
+    /// a tracking code on two rows (both rows), a tracking code of another
+    /// batch (issued on card X, queued in batch Y…), a holder with a live
+    /// application and no `replacement=yes`. Those whose tracking code is
+    /// valid and new are also in the journal, already `failed` with these
+    /// reasons; no reader claims them.
     pub rejected: Vec<RecordError>,
+    /// Earlier applications superseded by replacement rows: (earlier
+    /// application, its card if it was issued, the replacement).
+    pub superseded: Vec<(TrackingCode, Option<String>, TrackingCode)>,
 }
 
 /// A personalization station over one journal.
@@ -214,7 +229,9 @@ pub struct Station {
     journal: Mutex<Journal>,
     mailer: Mutex<PinMailer>,
     crns: Mutex<CrnAllocator>,
-    records: Mutex<HashMap<String, IdentityRecord>>,
+    /// PINs set by the loaded batches, by tracking code: the only part of a
+    /// record not kept in the journal (records are read from it on claim).
+    batch_pins: Mutex<pins::PinBook>,
     trust: TrustAnchors,
 }
 
@@ -259,7 +276,7 @@ impl Station {
             journal: Mutex::new(journal),
             mailer: Mutex::new(PinMailer::open(&files.mailer)?),
             crns: Mutex::new(crns),
-            records: Mutex::new(HashMap::new()),
+            batch_pins: Mutex::new(pins::PinBook::default()),
             trust: TrustAnchors::new(issuer.pki.root.clone())
                 .with_intermediate(issuer.pki.card_ca.clone()),
             issuer,
@@ -292,40 +309,97 @@ impl Station {
         Ok(self.journal(|j| j.status(tracking))?)
     }
 
-    /// Reads a batch file, queues its valid records (idempotent: a re-run
-    /// queues nothing twice but loads the records again, as a restarted
-    /// station must), records the rejected ones that have a valid tracking
-    /// code as failed applications, and returns every rejected one with its
-    /// reasons.
+    /// Streams a batch file into the journal: each row validated (its
+    /// photo read and checked, then dropped) and stored with its fields in
+    /// transactions of a few thousand rows, so that memory does not grow
+    /// with the batch; the batch rules are applied against the whole
+    /// journal (see [`BatchLoad::rejected`]). Idempotent: a re-run queues
+    /// nothing twice but stores the records again (and a PIN set by the
+    /// batch, kept in memory only), as a restarted station must. Photo and
+    /// fingerprint paths must stay in the batch file's folder.
     pub fn load_batch(&self, path: &Path, validator: Validator) -> Result<BatchLoad, StationError> {
-        let mut load = BatchLoad::default();
-        let mut valid = Vec::new();
-        for item in Batch::open_with(path, validator)? {
+        self.load_batch_confined(path, validator, None)
+    }
+
+    /// Like [`Station::load_batch`]; photo and fingerprint paths must lead
+    /// inside `photo_root` when given (the `photo_root` of `kart.toml`).
+    pub fn load_batch_confined(
+        &self,
+        path: &Path,
+        validator: Validator,
+        photo_root: Option<&Path>,
+    ) -> Result<BatchLoad, StationError> {
+        let records = Batch::open_confined(path, validator, photo_root)?;
+        let name = batch_name(path)?;
+        // A journal from before batches were named by content knows this
+        // one by the path as typed: it keeps its applications, renamed.
+        let legacy = path.display().to_string();
+        let batch = self.journal(|journal| {
+            journal.adopt_batch(&legacy, &name)?;
+            journal.open_batch(&name)
+        })?;
+        let mut load = BatchLoad {
+            batch: name,
+            ..BatchLoad::default()
+        };
+        let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+        let mut pins = HashMap::new();
+        for (seq, item) in (0u64..).zip(records) {
             match item {
-                Ok(record) => valid.push(record),
-                Err(rejected) => load.rejected.push(rejected),
+                Ok(record) => {
+                    if let Some(pin) = &record.pin {
+                        pins.insert(record.tracking_code.as_str().to_owned(), pin.clone());
+                    }
+                    chunk.push(BatchRow::Valid {
+                        seq,
+                        record: Box::new(StoredRecord::of(&record)),
+                    });
+                }
+                Err(error) if error.tracking_code.is_some() => {
+                    chunk.push(BatchRow::Rejected { seq, error });
+                }
+                Err(error) => load.rejected.push(error),
+            }
+            if chunk.len() >= LOAD_CHUNK {
+                self.store_rows(batch, &mut chunk, &mut pins, &mut load)?;
             }
         }
-        let rejected = rejections(&load.rejected);
-        let name = path.display().to_string();
-        let report = self.journal(|journal| {
-            // Rejections first: a code both rejected and valid in one file fails.
-            journal.reject(
-                &name,
-                rejected
-                    .iter()
-                    .map(|(code, reason)| (code, reason.as_str())),
-            )?;
-            journal.enqueue_batch(&name, valid.iter().map(|r| &r.tracking_code))
-        })?;
-        load.queued = report.added;
-        load.already_present = report.already_present;
-        lock(&self.records).extend(
-            valid
-                .into_iter()
-                .map(|record| (record.tracking_code.as_str().to_owned(), record)),
-        );
+        self.store_rows(batch, &mut chunk, &mut pins, &mut load)?;
+        load.rejected.sort_by_key(|e| e.line);
         Ok(load)
+    }
+
+    /// Stores a chunk of rows; keeps the batch PINs (`pins`) of the rows
+    /// that stand for their application, no other row's.
+    fn store_rows(
+        &self,
+        batch: i64,
+        chunk: &mut Vec<BatchRow>,
+        pins: &mut HashMap<String, Pin>,
+        load: &mut BatchLoad,
+    ) -> Result<(), StationError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::replace(chunk, Vec::with_capacity(LOAD_CHUNK));
+        let loaded = self.journal(|journal| journal.load_rows(batch, rows))?;
+        if !pins.is_empty() {
+            let accepted: Vec<(&TrackingCode, Pin)> = loaded
+                .accepted
+                .iter()
+                .filter_map(|t| pins.remove(t.as_str()).map(|pin| (t, pin)))
+                .collect();
+            pins.clear();
+            let mut book = lock(&self.batch_pins);
+            for (tracking, pin) in &accepted {
+                book.insert(tracking, pin);
+            }
+        }
+        load.queued += loaded.queued;
+        load.already_present += loaded.already_present;
+        load.rejected.extend(loaded.rejected);
+        load.superseded.extend(loaded.superseded);
+        Ok(())
     }
 
     /// Serves the card behind `transport`, a card of `profile`, in `reader`.
@@ -556,8 +630,18 @@ impl Station {
         Ok(claim.map(|c| c.tracking))
     }
 
+    /// The claimed application's record, read from the journal, its photo
+    /// read now; `None` when its row was not valid, its batch PIN is not
+    /// in memory (its batch was not loaded by this process), or its photo
+    /// no longer reads as a valid JPEG.
     fn record(&self, tracking: &TrackingCode) -> Option<IdentityRecord> {
-        lock(&self.records).get(tracking.as_str()).cloned()
+        let stored = self.journal(|journal| journal.record(tracking)).ok()??;
+        let pin = if stored.has_pin {
+            Some(lock(&self.batch_pins).get(tracking)?)
+        } else {
+            None
+        };
+        stored::identity(stored, pin).ok()
     }
 
     /// Runs `f` on the journal. The guard lives only inside this call, so
@@ -572,6 +656,24 @@ impl Station {
 /// behind it (journal connection, file handle, map) is still sound.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The batch's name in the journal: its file name and the first 16 hex
+/// digits of its content's SHA-256.
+fn batch_name(path: &Path) -> Result<String, BatchError> {
+    let open_error = |source| BatchError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(open_error)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(open_error)?;
+    let digest = hex::encode(hasher.finalize());
+    let file_name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Ok(format!("{file_name}@{}", &digest[..16]))
 }
 
 fn bounded(reason: &str) -> String {

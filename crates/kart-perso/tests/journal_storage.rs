@@ -59,8 +59,8 @@ fn schema_is_versioned_and_a_newer_schema_is_refused() {
         .unwrap();
     assert_eq!(version, kart_perso::journal::SCHEMA_VERSION);
     assert!(
-        version >= 3,
-        "claims with owners and leases came in version 3"
+        version >= 4,
+        "claims with owners and leases came in version 3, batch records in 4"
     );
     let mode: String = raw
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -283,10 +283,11 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
         journal.claim_next("st", "r0").unwrap();
         journal.mark_writing(&code, "CARD-7", "vendor-a").unwrap();
     }
-    // Undo migrations 3 and 2 by hand: the file is now as version 1 wrote it.
+    // Undo migrations 4, 3 and 2 by hand: the file is now as version 1 wrote it.
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
-        "ALTER TABLE applications DROP COLUMN owner;
+        "DROP TABLE superseded; DROP TABLE records;
+         ALTER TABLE applications DROP COLUMN owner;
          ALTER TABLE applications DROP COLUMN lease_until_ms;
          DROP TABLE step_starts;
          DROP INDEX applications_by_card; UPDATE schema_version SET version = 1;",
@@ -303,6 +304,22 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
     assert_eq!(index(&raw), 0);
     let journal = Journal::open(&path).unwrap();
     assert_eq!(index(&raw), 1, "migration 2 adds the card index");
+    let records: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('records', 'superseded')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        records, 2,
+        "migration 4 adds the records and superseded tables"
+    );
+    assert_eq!(
+        journal.record(&code).unwrap(),
+        None,
+        "no record stored before"
+    );
     let waiting = journal.unfinished_for_card("CARD-7").unwrap().unwrap();
     assert_eq!(waiting.status.tracking, code);
     assert_eq!(waiting.status.state, State::Writing);

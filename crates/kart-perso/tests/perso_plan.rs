@@ -144,7 +144,9 @@ fn fixed_commands_have_the_bytes_of_the_spec() {
     let Action::PublicKey(_, gen) = find("generate authentication key") else {
         panic!()
     };
-    assert_eq!(hex::encode_upper(gen.to_vec()), "0047800100");
+    // Vendor B's RSA-2048 public key (270 bytes) needs an extended Le
+    // (ISO 7816-4 §5.1, case 2E: 00 Le1 Le2): the profile's 2048.
+    assert_eq!(hex::encode_upper(gen.to_vec()), "00478001000800");
 }
 
 #[test]

@@ -146,7 +146,7 @@ fn json_lines_batch_matches_csv_and_reports_json_problems() {
     assert!(bad.to_string().starts_with("line 10: is not a JSON object"));
     let bad = items[9].as_ref().unwrap_err();
     assert_eq!(messages(&items[9]), [
-        "line 11, nickname: is not a known field (known: tracking_code, national_code, given_name_fa, family_name_fa, father_name_fa, given_name_en, family_name_en, father_name_en, birth_date, gender, pin, photo, fingerprint)"
+        "line 11, nickname: is not a known field (known: tracking_code, national_code, given_name_fa, family_name_fa, father_name_fa, given_name_en, family_name_en, father_name_en, birth_date, gender, pin, photo, fingerprint, replacement)"
     ], "{bad}");
 }
 
@@ -348,6 +348,61 @@ fn a_rejected_record_carries_its_tracking_code_only_when_that_field_is_valid() {
     let error = items[0].as_ref().unwrap_err();
     assert!(error.has(Field::TrackingCode), "{error}");
     assert_eq!(error.tracking_code, None);
+}
+
+#[test]
+fn the_replacement_column_takes_yes_or_no_and_json_booleans() {
+    let header = "tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,\
+                  given_name_en,family_name_en,father_name_en,birth_date,gender,photo,replacement";
+    let row =
+        "140409040007,0012345679,علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,photos/holder1.jpg";
+    let text = format!("{header}\n{row},yes\n{row},\n{row},No\n{row},perhaps\n");
+    let items: Vec<_> =
+        Batch::from_reader(text.as_bytes(), BatchFormat::Csv, fixtures(), validator())
+            .unwrap()
+            .collect();
+    let flags: Vec<Option<bool>> = items
+        .iter()
+        .map(|r| r.as_ref().ok().map(|r| r.replacement))
+        .collect();
+    assert_eq!(flags, [Some(true), Some(false), Some(false), None]);
+    let bad = items[3].as_ref().unwrap_err();
+    assert_eq!(
+        bad.messages().collect::<Vec<_>>(),
+        ["line 5, replacement: \"perhaps\" is not yes or no"]
+    );
+    let json = r#"{"tracking_code":"140409040007","national_code":"0012345679","given_name_fa":"علی","family_name_fa":"کریمی","father_name_fa":"حسین","given_name_en":"Ali","family_name_en":"Karimi","father_name_en":"Hossein","birth_date":"1369/06/31","gender":"M","photo":"photos/holder1.jpg","replacement":true}"#;
+    let items: Vec<_> = Batch::from_reader(
+        json.as_bytes(),
+        BatchFormat::JsonLines,
+        fixtures(),
+        validator(),
+    )
+    .unwrap()
+    .collect();
+    assert!(items[0].as_ref().unwrap().replacement);
+}
+
+#[test]
+fn photo_paths_may_not_leave_the_batch_folder() {
+    let header = "tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,\
+                  given_name_en,family_name_en,father_name_en,birth_date,gender,photo";
+    // The fixture photo, reached through the parent folder: the same file,
+    // but the path leaves the folder the batch is read from.
+    let base = fixtures().join("photos");
+    let text = format!(
+        "{header}\n140409040007,0012345679,علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,../photos/holder1.jpg\n\
+         140409040015,0012345679,علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,../batch.csv\n"
+    );
+    let items: Vec<_> =
+        Batch::from_reader(text.as_bytes(), BatchFormat::Csv, base.clone(), validator())
+            .unwrap()
+            .collect();
+    assert!(items[0].is_ok(), "{:?}", items[0]);
+    let outside = items[1].as_ref().unwrap_err();
+    assert!(outside.has(Field::Photo), "{outside}");
+    assert!(outside.to_string().contains("is outside"), "{outside}");
+    assert!(outside.to_string().contains("photo_root"), "{outside}");
 }
 
 #[test]

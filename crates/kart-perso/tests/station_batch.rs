@@ -20,8 +20,10 @@ use perso_support::*;
 fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
     let dir = tempfile::tempdir().unwrap();
     let mut rows: Vec<String> = (1..=3).map(|n| row(n, "face.jpg")).collect();
-    // Line 5: national code with a wrong check digit (…678 needs 9).
-    rows.push(row(4, "face.jpg").replace("0012345679", "0012345678"));
+    // Line 5: national code with a wrong check digit.
+    let good = national(1_234_570);
+    let bad = format!("{}{}", &good[..9], (good.as_bytes()[9] - b'0' + 1) % 10);
+    rows.push(row(4, "face.jpg").replace(&good, &bad));
     let batch = batch_file(dir.path(), &rows, 3000);
     let station = station(dir.path(), "station-1");
     let load = station.load_batch(&batch, validator()).unwrap();
@@ -333,6 +335,360 @@ fn station_cards_are_keyed_with_the_issuers_three_distinct_master_keys() {
     let mut card = station_sim(dir.path(), profile, 1);
     match station.serve("reader-0", &mut card, profile).unwrap() {
         Served::Issued { tracking, .. } => assert_eq!(tracking, code(4)),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Writes `name` in `dir` with `header` and `rows` (the photo `face.jpg`
+/// must exist).
+fn write_batch(
+    dir: &std::path::Path,
+    name: &str,
+    header: &str,
+    rows: &[String],
+) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let mut text = String::from(header);
+    for r in rows {
+        text.push('\n');
+        text.push_str(r);
+    }
+    text.push('\n');
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn messages(load: &kart_perso::station::BatchLoad) -> Vec<String> {
+    load.rejected
+        .iter()
+        .flat_map(kart_perso::record::RecordError::messages)
+        .collect()
+}
+
+#[test]
+fn a_tracking_code_on_two_rows_rejects_both_rows_with_both_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // Lines 2 and 4 share application 1 (for two different holders).
+    let twin = row(1, "face.jpg").replace(&national(1_234_567), &national(7_000_001));
+    let batch = batch_file(
+        dir.path(),
+        &[row(1, "face.jpg"), row(2, "face.jpg"), twin],
+        2000,
+    );
+    let station = station(dir.path(), "station-1");
+    let load = station.load_batch(&batch, validator()).unwrap();
+    let lines: Vec<u64> = load.rejected.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 4], "{:?}", messages(&load));
+    let text = messages(&load).join("\n");
+    assert!(
+        text.contains("line 2, tracking_code: is also on line 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 4, tracking_code: is also on line 2"),
+        "{text}"
+    );
+    assert_eq!(load.queued, 1);
+    // Neither row is issued: the application is failed with both lines.
+    let status = station.status(&code(1)).unwrap();
+    assert_eq!(status.state, State::Failed);
+    assert!(status.reason.unwrap().contains("line 2 and line 4"));
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, .. } => assert_eq!(tracking, code(2)),
+        other => panic!("{other:?}"),
+    }
+    let mut spare = station_sim(dir.path(), profile, 2);
+    assert_eq!(
+        station.serve("reader-0", &mut spare, profile).unwrap(),
+        Served::QueueEmpty
+    );
+    // A re-run says the same and queues nothing.
+    let again = station.load_batch(&batch, validator()).unwrap();
+    assert_eq!(again.queued, 0);
+    assert_eq!(
+        again.rejected.iter().map(|r| r.line).collect::<Vec<_>>(),
+        [2, 4]
+    );
+}
+
+#[test]
+fn a_tracking_code_of_another_batch_is_reported_with_its_card_or_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = batch_file(dir.path(), &[row(1, "face.jpg"), row(2, "face.jpg")], 2000);
+    let station = station(dir.path(), "station-1");
+    let loaded = station.load_batch(&first, validator()).unwrap();
+    assert!(loaded.batch.starts_with("batch.csv@"), "{}", loaded.batch);
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    let csn = match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, csn, .. } => {
+            assert_eq!(tracking, code(1));
+            csn
+        }
+        other => panic!("{other:?}"),
+    };
+    // A later batch repeats applications 1 (issued) and 2 (queued).
+    let rows = [row(1, "face.jpg"), row(2, "face.jpg"), row(3, "face.jpg")];
+    let later = write_batch(dir.path(), "later.csv", HEADER, &rows);
+    let load = station.load_batch(&later, validator()).unwrap();
+    assert_eq!(load.queued, 1);
+    let text = messages(&load);
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(
+        text[0].starts_with("line 2, tracking_code: ")
+            && text[0].contains(&format!(
+                "is already issued on card {csn} (batch {}",
+                loaded.batch
+            )),
+        "{text:?}"
+    );
+    assert!(
+        text[1].starts_with("line 3, tracking_code: ")
+            && text[1].contains(&format!("is already queued in batch {}", loaded.batch)),
+        "{text:?}"
+    );
+    // Left as they were.
+    assert_eq!(station.status(&code(1)).unwrap().state, State::Verified);
+    assert_eq!(station.status(&code(2)).unwrap().batch, loaded.batch);
+}
+
+#[test]
+fn the_same_file_by_another_path_is_the_same_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 2000);
+    let station = station(dir.path(), "station-1");
+    let load = station.load_batch(&batch, validator()).unwrap();
+    assert_eq!(load.queued, 1);
+    let other_path = dir.path().join("sub").join("..").join("batch.csv");
+    let again = station.load_batch(&other_path, validator()).unwrap();
+    assert_eq!((again.queued, again.already_present), (0, 1));
+    assert!(again.rejected.is_empty(), "{:?}", messages(&again));
+    assert_eq!(again.batch, load.batch);
+}
+
+#[test]
+fn a_holder_with_a_live_application_is_rejected_unless_the_row_is_a_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = format!("{HEADER},replacement");
+    // Line 3: a second application for holder 1, not a replacement.
+    let second = row(2, "face.jpg").replace(&national(1_234_568), &national(1_234_567));
+    let batch = batch_file(dir.path(), &[], 2000);
+    let batch = write_batch(
+        dir.path(),
+        batch.file_name().unwrap().to_str().unwrap(),
+        &header,
+        &[format!("{},", row(1, "face.jpg")), format!("{second},no")],
+    );
+    let station = station(dir.path(), "station-1");
+    let load = station.load_batch(&batch, validator()).unwrap();
+    assert_eq!(load.queued, 1);
+    let text = messages(&load);
+    assert_eq!(text.len(), 1, "{text:?}");
+    assert!(
+        text[0].starts_with(&format!(
+            "line 3, national_code: {} already has a live application {} (queued",
+            national(1_234_567),
+            tracking(1)
+        )) && text[0].contains("replacement=yes"),
+        "{text:?}"
+    );
+    assert_eq!(station.status(&code(2)).unwrap().state, State::Failed);
+    // A re-run says so again.
+    let again = station.load_batch(&batch, validator()).unwrap();
+    let text = messages(&again);
+    assert_eq!(
+        (again.queued, again.already_present, text.len()),
+        (0, 1, 1),
+        "{text:?}"
+    );
+    assert!(
+        text[0].starts_with("line 3, tracking_code: was rejected when this batch was first loaded")
+            && text[0].contains("already has a live application"),
+        "{text:?}"
+    );
+
+    // Issued; then a replacement card for the same holder in a later batch.
+    let spec = spec();
+    let profile = spec.profile("vendor-a").unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    let csn = match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { csn, .. } => csn,
+        other => panic!("{other:?}"),
+    };
+    let replacement = row(3, "face.jpg").replace(&national(1_234_569), &national(1_234_567));
+    let later = write_batch(
+        dir.path(),
+        "later.csv",
+        &header,
+        &[format!("{replacement},yes")],
+    );
+    let load = station.load_batch(&later, validator()).unwrap();
+    assert!(load.rejected.is_empty(), "{:?}", messages(&load));
+    assert_eq!(load.queued, 1);
+    assert_eq!(load.superseded, [(code(1), Some(csn.clone()), code(3))]);
+    let journal = kart_perso::journal::Journal::open(dir.path().join("journal.db")).unwrap();
+    assert_eq!(
+        journal.superseded_by(&code(1)).unwrap(),
+        Some((code(3), Some(csn.clone())))
+    );
+    let listed = journal.superseded().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            &listed[0].tracking,
+            listed[0].card_serial.as_deref(),
+            &listed[0].by
+        ),
+        (&code(1), Some(csn.as_str()), &code(3))
+    );
+    drop(journal);
+    let mut card = station_sim(dir.path(), profile, 2);
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, .. } => assert_eq!(tracking, code(3)),
+        other => panic!("{other:?}"),
+    }
+
+    // A replacement of a queued application fails the earlier one.
+    let queued = write_batch(
+        dir.path(),
+        "queued.csv",
+        &header,
+        &[
+            format!("{},", row(4, "face.jpg")),
+            format!(
+                "{},yes",
+                row(5, "face.jpg").replace(&national(1_234_571), &national(1_234_570))
+            ),
+        ],
+    );
+    let load = station.load_batch(&queued, validator()).unwrap();
+    assert!(load.rejected.is_empty(), "{:?}", messages(&load));
+    assert_eq!(load.queued, 1);
+    let earlier = station.status(&code(4)).unwrap();
+    assert_eq!(earlier.state, State::Failed);
+    assert!(earlier
+        .reason
+        .unwrap()
+        .contains(&format!("superseded by application {}", tracking(5))));
+}
+
+#[test]
+fn photos_may_not_leave_the_batch_folder_unless_a_photo_root_allows_it() {
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("batches");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(outer.path().join("outside.jpg"), jpeg(2000)).unwrap();
+    std::os::unix::fs::symlink(outer.path().join("outside.jpg"), dir.join("link.jpg")).unwrap();
+    let batch = batch_file(
+        &dir,
+        &[
+            row(1, "../outside.jpg"),
+            row(2, "link.jpg"),
+            row(3, "face.jpg"),
+        ],
+        2000,
+    );
+    let station = station(&dir, "station-1");
+    let load = station.load_batch(&batch, validator()).unwrap();
+    assert_eq!(load.queued, 1);
+    let text = messages(&load);
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(
+        text[0].starts_with("line 2, photo: ") && text[0].contains("is outside"),
+        "{text:?}"
+    );
+    assert!(
+        text[1].starts_with("line 3, photo: ") && text[1].contains("is outside"),
+        "{text:?}"
+    );
+
+    // With the outer folder as photo root both load (in a fresh journal).
+    let other = outer.path().join("station-2");
+    std::fs::create_dir(&other).unwrap();
+    let station = kart_perso::station::Station::open(
+        "station-2",
+        &kart_perso::station::StationFiles::in_dir(&other),
+        station_issuer(&dir),
+        spec(),
+    )
+    .unwrap();
+    let load = station
+        .load_batch_confined(&batch, validator(), Some(outer.path()))
+        .unwrap();
+    assert!(load.rejected.is_empty(), "{:?}", messages(&load));
+    assert_eq!(load.queued, 3);
+}
+
+#[test]
+fn records_are_read_from_the_journal_so_a_restarted_station_serves_without_reloading() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 2000);
+    station(dir.path(), "station-1")
+        .load_batch(&batch, validator())
+        .unwrap();
+    // A new process: the batch is not loaded again.
+    let restarted = station(dir.path(), "station-1");
+    let spec = spec();
+    let profile = spec.profile("vendor-c").unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    match restarted.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, .. } => assert_eq!(tracking, code(1)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_batch_pin_is_taken_only_from_the_row_that_stands_for_its_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = HEADER.replace(",photo", ",pin,photo");
+    let with_pin =
+        |pin: &str| row(1, "face.jpg").replace(",M,face.jpg", &format!(",M,{pin},face.jpg"));
+    let _ = batch_file(dir.path(), &[], 2000);
+    let first = write_batch(dir.path(), "first.csv", &header, &[with_pin("1234")]);
+    let station = station(dir.path(), "station-1");
+    station.load_batch(&first, validator()).unwrap();
+    // Another batch repeats the application with another PIN: reported, and
+    // its PIN is not the one the card gets.
+    let later = write_batch(dir.path(), "later.csv", &header, &[with_pin("9999")]);
+    let load = station.load_batch(&later, validator()).unwrap();
+    assert_eq!(load.rejected.len(), 1, "{:?}", messages(&load));
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, .. } => assert_eq!(tracking, code(1)),
+        other => panic!("{other:?}"),
+    }
+    let mailer = std::fs::read_to_string(dir.path().join("pin-mailer.txt")).unwrap();
+    assert!(mailer.contains(" id_pin=1234"), "the first batch's PIN");
+    assert!(!mailer.contains("9999"));
+}
+
+#[test]
+fn a_batch_queued_before_the_upgrade_resumes_under_its_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg"), row(2, "face.jpg")], 2000);
+    // As the station queued batches before: by the path as typed, no records.
+    let mut journal = kart_perso::journal::Journal::open(dir.path().join("journal.db")).unwrap();
+    journal
+        .enqueue_batch(&batch.display().to_string(), [&code(1), &code(2)])
+        .unwrap();
+    drop(journal);
+    let station = station(dir.path(), "station-1");
+    let load = station.load_batch(&batch, validator()).unwrap();
+    assert!(load.rejected.is_empty(), "{:?}", messages(&load));
+    assert_eq!((load.queued, load.already_present), (0, 2));
+    assert_eq!(station.status(&code(1)).unwrap().batch, load.batch);
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = station_sim(dir.path(), profile, 1);
+    match station.serve("reader-0", &mut card, profile).unwrap() {
+        Served::Issued { tracking, .. } => assert_eq!(tracking, code(1)),
         other => panic!("{other:?}"),
     }
 }

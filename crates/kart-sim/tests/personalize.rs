@@ -8,7 +8,9 @@ mod common;
 use common::*;
 use kart_apdu::{Card, Command};
 use kart_sim::{SimCard, SimConfig};
-use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use ring::signature::{
+    RsaPublicKeyComponents, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256,
+};
 
 const ID_PIN: &str = "482916";
 const SIGN_PIN: &str = "73019264";
@@ -18,8 +20,27 @@ fn ok(card: &mut Channel, cmd: &Command) -> Vec<u8> {
     card.send_ok(cmd).unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
-/// The uncompressed point inside `7F49 43 86 41 …`.
-fn point(public: &[u8]) -> Vec<u8> {
+/// A holder public key as GENERATE ASYMMETRIC KEY PAIR answers it (spec §8.9).
+#[derive(Debug, PartialEq)]
+enum Public {
+    /// The uncompressed point inside `7F49 43 86 41 …`.
+    Ec(Vec<u8>),
+    /// Modulus and exponent inside `7F49 82 0109 81 82 0100 … 82 03 …`.
+    Rsa(Vec<u8>, Vec<u8>),
+}
+
+fn public_key(p: &kart_spec::Profile, public: &[u8]) -> Public {
+    if p.holder_key == kart_spec::HolderKeyAlgorithm::Rsa2048 {
+        assert_eq!(
+            &public[..9],
+            [0x7F, 0x49, 0x82, 0x01, 0x09, 0x81, 0x82, 0x01, 0x00],
+            "RSA public key template"
+        );
+        assert_eq!(public.len(), 9 + 256 + 5);
+        assert_eq!(&public[265..267], [0x82, 0x03], "exponent tag");
+        assert_eq!(public[9] & 0x80, 0x80, "a full 2048-bit modulus");
+        return Public::Rsa(public[9..265].to_vec(), public[267..].to_vec());
+    }
     assert_eq!(
         &public[..5],
         [0x7F, 0x49, 0x43, 0x86, 0x41],
@@ -27,7 +48,19 @@ fn point(public: &[u8]) -> Vec<u8> {
     );
     assert_eq!(public.len(), 5 + 65);
     assert_eq!(public[5], 0x04, "uncompressed point");
-    public[5..].to_vec()
+    Public::Ec(public[5..].to_vec())
+}
+
+/// The card's signature check (§8.10): ECDSA P-256 raw r‖s, or RSASSA-PKCS1-v1_5, SHA-256.
+fn verifies(key: &Public, message: &[u8], signature: &[u8]) -> bool {
+    match key {
+        Public::Ec(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+            .verify(message, signature)
+            .is_ok(),
+        Public::Rsa(n, e) => RsaPublicKeyComponents { n, e }
+            .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
+            .is_ok(),
+    }
 }
 
 fn personalize(id: &str) {
@@ -65,11 +98,13 @@ fn personalize(id: &str) {
     }
     let mut points = Vec::new();
     for key in [0x01, 0x02] {
+        // An RSA-2048 public key (270 bytes) needs an extended Le.
+        let le = if p.limits.extended_length { 2048 } else { 256 };
         let public = ok(
             &mut card,
-            &Command::new(0x00, 0x47, 0x80, key).with_le(256).unwrap(),
+            &Command::new(0x00, 0x47, 0x80, key).with_le(le).unwrap(),
         );
-        points.push(point(&public));
+        points.push(public_key(&p, &public));
     }
     assert_ne!(points[0], points[1], "two distinct key pairs");
     // Stand-ins for the certificates (the simulator stores, never parses them).
@@ -101,7 +136,7 @@ struct Written {
     id_record: Vec<u8>,
     face: Vec<u8>,
     sod: Vec<u8>,
-    points: Vec<Vec<u8>>,
+    points: Vec<Public>,
 }
 
 /// Holder side, no secure channel.
@@ -149,7 +184,8 @@ fn use_as_holder(p: &kart_spec::Profile, mut sim: SimCard, w: &Written) -> SimCa
         .unwrap();
     assert_eq!(crn, tlv(&[0xDF, 0x72], b"1234567890"));
 
-    // Active authentication: ECDSA P-256 SHA-256, raw r||s over the challenge.
+    // Active authentication: ECDSA P-256 SHA-256 (raw r||s) or RSASSA-PKCS1-v1_5
+    // SHA-256 over the challenge, as the profile's holder key.
     let challenge = *b"terminal-chal-16";
     let sig = holder
         .send_ok(
@@ -160,13 +196,13 @@ fn use_as_holder(p: &kart_spec::Profile, mut sim: SimCard, w: &Written) -> SimCa
                 .unwrap(),
         )
         .unwrap();
-    assert_eq!(sig.len(), 64);
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &points[0])
-        .verify(&challenge, &sig)
-        .expect("AA signature verifies with AUTH_KEY");
-    assert!(UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &points[1])
-        .verify(&challenge, &sig)
-        .is_err());
+    let rsa = p.holder_key == kart_spec::HolderKeyAlgorithm::Rsa2048;
+    assert_eq!(sig.len(), if rsa { 256 } else { 64 });
+    assert!(
+        verifies(&points[0], &challenge, &sig),
+        "AA signature verifies with AUTH_KEY"
+    );
+    assert!(!verifies(&points[1], &challenge, &sig));
 
     // Signing needs SIGN PIN, once per verification.
     let doc = b"document digest stand-in";
@@ -184,9 +220,10 @@ fn use_as_holder(p: &kart_spec::Profile, mut sim: SimCard, w: &Written) -> SimCa
         )
         .unwrap();
     let sig = holder.send_ok(&pso).unwrap();
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &points[1])
-        .verify(doc, &sig)
-        .expect("signature verifies with SIGN_KEY");
+    assert!(
+        verifies(&points[1], doc, &sig),
+        "signature verifies with SIGN_KEY"
+    );
     assert_eq!(holder.send(&pso).unwrap().sw().0, 0x6982);
     drop(holder);
     assert!(sim.log().apdus() > apdus_before);

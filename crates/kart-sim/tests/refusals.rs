@@ -327,9 +327,10 @@ fn t0_profile_needs_get_response_for_case_4() {
         &[0, 0x47, 0x80, 0x01, 0x00],
         0x9000,
     );
+    // Vendor B's holder keys are RSA-2048: one 256-byte signature block.
     assert_eq!(
         expect_sw(&mut b, "INTERNAL AUTHENTICATE", &auth, 0x9000).len(),
-        64
+        256
     );
 }
 

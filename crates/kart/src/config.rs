@@ -13,8 +13,12 @@
 //! crn_register = "/srv/kart/crn.db"  # the issuer's CRN register, shared by every desk
 //! readers = ["all"]                  # --reader
 //! card_timeout = 120                 # --card-timeout, seconds
+//! photo_root = "/srv/kart/photos"    # photos may be anywhere below it
 //! sim_dir = "/srv/kart/sim-cards"    # --sim-dir: keep simulated cards
 //! ```
+//!
+//! Without `photo_root`, a batch's photo and fingerprint paths (relative to
+//! the batch file) must stay inside the batch file's folder.
 //!
 //! Secrets never go here: PINs come from files, the environment or a
 //! prompt, keys from the issuer directory.
@@ -48,6 +52,9 @@ pub struct Config {
     pub readers: Vec<String>,
     /// How long a PC/SC reader waits for the next card, in seconds.
     pub card_timeout: Option<u64>,
+    /// The folder batch photos (and fingerprints) may come from; without
+    /// it, they must be in the batch file's folder.
+    pub photo_root: Option<PathBuf>,
     /// Where simulated cards are kept between commands.
     pub sim_dir: Option<PathBuf>,
 }
@@ -74,7 +81,7 @@ impl Config {
             CliError::with_hint(
                 Kind::Input,
                 format!("configuration {}: {why}", path.display()),
-                "keys are issuer, station, station_dir, crn_register, readers, card_timeout, sim_dir (see crates/kart/README.md)",
+                "keys are issuer, station, station_dir, crn_register, readers, card_timeout, photo_root, sim_dir (see crates/kart/README.md)",
             )
         })
     }

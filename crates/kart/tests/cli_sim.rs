@@ -932,12 +932,26 @@ fn station_with_a_lost_card(dir: &Path) -> (PathBuf, PathBuf) {
     let issuer = issuer(dir);
     let batch = sample_batch(dir, |line| line <= 3);
     std::fs::create_dir_all(dir.join("kart-station")).unwrap();
-    let mut journal = Journal::open(dir.join("kart-station/journal.db")).unwrap();
+    // The batch loaded as `kart personalize` loads it.
     let lost = TrackingCode::parse("140409040023").unwrap();
-    journal
-        .enqueue_batch(&batch.display().to_string(), [&lost])
+    let station = kart_perso::station::Station::open(
+        "kart",
+        &kart_perso::station::StationFiles::in_dir(dir.join("kart-station")),
+        kart_perso::issuer::Issuer::load(&issuer).unwrap(),
+        kart_spec::Spec::embedded().unwrap(),
+    )
+    .unwrap();
+    station
+        .load_batch(&batch, kart_perso::record::Validator::new())
         .unwrap();
-    journal.claim_next("kart", "sim-0").unwrap().unwrap();
+    drop(station);
+    // Claims go in file order: the first application is claimed and given
+    // back so that the second is the one written to the lost card.
+    let mut journal = Journal::open(dir.join("kart-station/journal.db")).unwrap();
+    let first = journal.claim_next("kart", "sim-0").unwrap().unwrap();
+    let second = journal.claim_next("kart", "sim-0").unwrap().unwrap();
+    assert_eq!(second.tracking, lost);
+    journal.release(&first.tracking).unwrap();
     journal
         .mark_writing(&lost, "DEAD0000CHIP0001", "vendor-a")
         .unwrap();
@@ -1090,6 +1104,245 @@ fn spoil_refuses_verified_and_unknown_applications_with_a_hint() {
     assert_eq!(code(&o), 7);
 }
 
+#[test]
+fn stranded_applications_are_named_after_the_run_and_listed_by_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (issuer, batch) = station_with_a_lost_card(dir.path());
+    // The run's last line names the application and the card it waits for.
+    let o = kart_in(
+        dir.path(),
+        &[
+            "personalize",
+            "--reader",
+            "sim:vendor-a",
+            "--issuer",
+            issuer.to_str().unwrap(),
+            batch.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let last = stdout(&o).lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.contains("1 application(s) wait for their card: 140409040023 (card DEAD0000CHIP0001)")
+            && last.contains("kart spoil --stranded")
+            && !last.contains("still to do"),
+        "{last}"
+    );
+    // The report lists it with its card and since when.
+    let o = kart_in(dir.path(), &["report"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("140409040023") && text.contains("DEAD0000CHIP0001") && text.contains(" UTC"),
+        "{text}"
+    );
+    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    let stranded = v["stranded"].as_array().unwrap();
+    assert_eq!(stranded.len(), 1, "{v}");
+    assert_eq!(stranded[0]["tracking_code"], "140409040023");
+    assert_eq!(stranded[0]["state"], "writing");
+    assert_eq!(stranded[0]["card_serial"], "DEAD0000CHIP0001");
+    assert!(
+        stranded[0]["since"].as_str().unwrap().ends_with(" UTC"),
+        "{v}"
+    );
+    assert!(stranded[0]["waiting_s"].is_u64(), "{v}");
+}
+
+#[test]
+fn spoil_takes_many_codes_or_the_stranded_ones_older_than_a_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    station_with_a_lost_card(dir.path());
+    // Many codes: one is verified, so nothing is spoiled.
+    let o = kart_in(
+        dir.path(),
+        &["spoil", "140409040023", "140409040015", "--reason", "lost"],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(one_line_error(&o).contains("140409040015"));
+    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    assert_eq!(v["stranded"].as_array().unwrap().len(), 1, "{v}");
+    // Usage errors.
+    for args in [
+        &["spoil", "--stranded", "140409040023", "--reason", "x"][..],
+        &["spoil", "--older-than", "1d", "--reason", "x"],
+        &[
+            "spoil",
+            "--stranded",
+            "--older-than",
+            "soon",
+            "--reason",
+            "x",
+        ],
+        &["spoil", "--reason", "x"],
+    ] {
+        let o = kart_in(dir.path(), args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+    }
+    // None has waited a day yet.
+    let o = kart_in(
+        dir.path(),
+        &[
+            "spoil",
+            "--stranded",
+            "--older-than",
+            "1d",
+            "--reason",
+            "lost",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("no application waits for its card for 1d 0h or more"),
+        "{}",
+        stdout(&o)
+    );
+    // Every stranded one, requeued.
+    let o = kart_in(
+        dir.path(),
+        &[
+            "spoil",
+            "--stranded",
+            "--reason",
+            "lost in transit",
+            "--requeue",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let spoiled = v["spoiled"].as_array().unwrap();
+    assert_eq!(spoiled.len(), 1, "{v}");
+    assert_eq!(spoiled[0]["tracking"], "140409040023");
+    assert_eq!(spoiled[0]["card_serial"], "DEAD0000CHIP0001");
+    assert_eq!(v["state"], "queued", "{v}");
+    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    assert!(v["stranded"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(v["pending"], 1, "{v}");
+}
+
+#[test]
+fn report_reads_a_journal_it_cannot_write_beside_and_names_a_path_it_cannot_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    std::fs::create_dir(&archive).unwrap();
+    let path = archive.join("journal.db");
+    let mut journal = kart_perso::journal::Journal::open(&path).unwrap();
+    let code_1 = kart_perso::record::TrackingCode::parse("140409040015").unwrap();
+    journal.enqueue_batch("batch.csv", [&code_1]).unwrap();
+    drop(journal);
+    assert!(!archive.join("journal.db-shm").exists());
+
+    // Not a journal: the path is named.
+    let other = dir.path().join("notes.db");
+    std::fs::write(&other, b"these are not the droids").unwrap();
+    let o = kart(&["report", "--journal", other.to_str().unwrap()]);
+    assert_eq!(code(&o), 7);
+    assert!(
+        one_line_error(&o).contains(other.to_str().unwrap()),
+        "{}",
+        stderr(&o)
+    );
+
+    // An archived journal in a folder nobody may write to. Root writes
+    // anywhere, so the report runs as nobody (when the test runs as root).
+    let root = std::process::Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&root.stdout).trim() != "0"
+        || std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("not root or no setpriv: the read-only case is not run");
+        return;
+    }
+    for (p, mode) in [
+        (dir.path(), 0o755),
+        (archive.as_path(), 0o555),
+        (path.as_path(), 0o444),
+    ] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_kart"))
+        .args(["report", "--json", "--journal", path.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["pending"], 1);
+}
+
+#[test]
+fn photos_outside_the_batch_folder_need_a_photo_root_in_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    // The batch in its own folder, its photos beside that folder.
+    sample_batch(dir.path(), |line| line == 2);
+    let batches = dir.path().join("batches");
+    std::fs::create_dir(&batches).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("applications.csv")).unwrap();
+    let batch = batches.join("applications.csv");
+    std::fs::write(&batch, text.replace(",photos/", ",../photos/")).unwrap();
+    let run = || {
+        kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--json",
+                "--reader",
+                "sim:vendor-b",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = run();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    let problems = v["rejected"][0]["problems"].to_string();
+    assert!(
+        problems.contains("line 2, photo: ")
+            && problems.contains("is outside")
+            && problems.contains("photo_root"),
+        "{v}"
+    );
+    assert!(
+        v["journal_batch"]
+            .as_str()
+            .unwrap()
+            .starts_with("applications.csv@"),
+        "{v}"
+    );
+
+    // The photo root names the folder above: the same batch file, fixed
+    // nowhere, loads (a new station directory: the row is failed in the first).
+    std::fs::write(
+        dir.path().join("kart.toml"),
+        format!(
+            "photo_root = {:?}\nstation_dir = \"station-2\"\n",
+            dir.path().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let o = run();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(issued_only(&json(&o)).len(), 1);
+
+    std::fs::write(
+        dir.path().join("kart.toml"),
+        "photo_root = \"no-such-folder\"\n",
+    )
+    .unwrap();
+    let o = run();
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(one_line_error(&o).contains("no-such-folder"));
+}
+
 /// The CRNs of the issued cards of a personalize result (`CSN …, CRN …` details).
 fn issued_crns(v: &Value) -> Vec<String> {
     issued_only(v)
@@ -1167,6 +1420,69 @@ fn a_crn_register_that_cannot_be_opened_stops_the_station_before_any_card() {
     assert!(line.contains("no/such/folder/crn.db"), "{line}");
     assert!(line.contains("crn_register"), "{line}");
     assert!(!dir.path().join("kart-station/pin-mailer.txt").exists());
+}
+
+#[test]
+fn a_replacement_row_supersedes_the_holders_issued_card_and_the_report_lists_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = issuer(dir.path());
+    let batch = sample_batch(dir.path(), |line| line == 2);
+    let personalize = |batch: &Path| {
+        kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--json",
+                "--reader",
+                "sim:vendor-b",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = personalize(&batch);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let first = issued_only(&json(&o));
+    let csn = first[0]["detail"].as_str().unwrap()[4..]
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The same holder again: refused without replacement=yes, issued with it.
+    let text = std::fs::read_to_string(&batch).unwrap();
+    let row = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .replace("140409040015", "140409040106");
+    let header = text.lines().next().unwrap();
+    let again = dir.path().join("again.csv");
+    std::fs::write(&again, format!("{header}\n{row}\n")).unwrap();
+    let o = personalize(&again);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = json(&o);
+    assert!(
+        v["rejected"][0]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("already has a live application 140409040015"),
+        "{v}"
+    );
+    let replacement = dir.path().join("replacement.csv");
+    let row = row.replace("140409040106", "140409040114");
+    std::fs::write(&replacement, format!("{header},replacement\n{row},yes\n")).unwrap();
+    let o = personalize(&replacement);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["superseded"][0]["tracking_code"], "140409040015", "{v}");
+    assert_eq!(v["superseded"][0]["card_serial"], csn.as_str(), "{v}");
+    assert_eq!(v["superseded"][0]["by"], "140409040114", "{v}");
+    assert_eq!(issued_only(&v)[0]["tracking_code"], "140409040114");
+    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    assert_eq!(v["superseded"][0]["tracking_code"], "140409040015", "{v}");
+    let o = kart_in(dir.path(), &["report"]);
+    assert!(stdout(&o).contains("replaced by"), "{}", stdout(&o));
 }
 
 #[test]

@@ -29,10 +29,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod archived;
 mod error;
+mod records;
 mod report;
 mod schema;
 mod state;
+mod stranded;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -44,8 +47,10 @@ use rusqlite::{
 use crate::record::TrackingCode;
 
 pub use error::JournalError;
+pub use records::{BatchRow, RowsLoaded, StoredRecord, Superseded};
 pub use report::{DayCounts, Report, StepTiming, VendorCounts};
 pub use state::State;
+pub use stranded::Stranded;
 
 /// The schema version this program writes (older journals are migrated on open).
 pub const SCHEMA_VERSION: i64 = schema::VERSION;

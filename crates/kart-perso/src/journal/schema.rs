@@ -83,6 +83,39 @@ CREATE TABLE step_starts (
 );
 CREATE INDEX step_starts_by_tracking ON step_starts (tracking, id);
 ",
+    r"
+-- Each row of a loaded batch that has a valid tracking code: its line (to
+-- tell a re-run from a repeated code) and, for a valid row, the validated
+-- fields, so that a station reads a record only when it claims it. The
+-- photo is stored as its resolved path, never its bytes; a PIN set by the
+-- batch is never stored (has_pin only).
+CREATE TABLE records (
+    tracking TEXT PRIMARY KEY REFERENCES applications(tracking),
+    line INTEGER NOT NULL,
+    national_code TEXT,
+    given_name_fa TEXT,
+    family_name_fa TEXT,
+    father_name_fa TEXT,
+    given_name_en TEXT,
+    family_name_en TEXT,
+    father_name_en TEXT,
+    birth_date TEXT,
+    gender TEXT,
+    photo BLOB,
+    fingerprint BLOB,
+    has_pin INTEGER NOT NULL DEFAULT 0,
+    replacement INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX records_by_national_code ON records (national_code) WHERE national_code IS NOT NULL;
+-- An application replaced by a later one for the same holder: its card (if
+-- issued) is superseded.
+CREATE TABLE superseded (
+    tracking TEXT PRIMARY KEY REFERENCES applications(tracking),
+    by_tracking TEXT NOT NULL REFERENCES applications(tracking),
+    card_serial TEXT,
+    at_ms INTEGER NOT NULL
+);
+",
 ];
 
 /// The schema version this program writes.

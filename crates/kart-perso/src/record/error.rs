@@ -36,11 +36,14 @@ pub enum Field {
     Photo,
     /// `fingerprint` (optional)
     Fingerprint,
+    /// `replacement` (optional): `yes` when this application replaces the
+    /// holder's earlier card, `no` or empty otherwise
+    Replacement,
 }
 
 impl Field {
     /// Every field, in the canonical column order.
-    pub const ALL: [Field; 13] = [
+    pub const ALL: [Field; 14] = [
         Field::TrackingCode,
         Field::NationalCode,
         Field::GivenNameFa,
@@ -54,6 +57,7 @@ impl Field {
         Field::Pin,
         Field::Photo,
         Field::Fingerprint,
+        Field::Replacement,
     ];
 
     /// The column / key name.
@@ -72,6 +76,7 @@ impl Field {
             Field::Pin => "pin",
             Field::Photo => "photo",
             Field::Fingerprint => "fingerprint",
+            Field::Replacement => "replacement",
         }
     }
 
@@ -82,7 +87,7 @@ impl Field {
 
     /// Optional fields may be absent or empty.
     pub fn is_optional(self) -> bool {
-        matches!(self, Field::Pin | Field::Fingerprint)
+        matches!(self, Field::Pin | Field::Fingerprint | Field::Replacement)
     }
 
     pub(crate) fn index(self) -> usize {
@@ -252,11 +257,73 @@ pub enum Problem {
     #[error("must be a JSON string")]
     NotString,
     /// A JSON key that no field has.
-    #[error("is not a known field (known: tracking_code, national_code, given_name_fa, family_name_fa, father_name_fa, given_name_en, family_name_en, father_name_en, birth_date, gender, pin, photo, fingerprint)")]
+    #[error("is not a known field (known: tracking_code, national_code, given_name_fa, family_name_fa, father_name_fa, given_name_en, family_name_en, father_name_en, birth_date, gender, pin, photo, fingerprint, replacement)")]
     UnknownField,
     /// The line itself is malformed (bad JSON, wrong number of CSV fields).
     #[error("{0}")]
     Syntax(String),
+    /// A photo or fingerprint path that leads out of the folder allowed for
+    /// them (the batch file's folder, or the configured photo root).
+    #[error("{path} is outside {folder}; photos and fingerprints must be in the batch file's folder (or set photo_root in kart.toml)")]
+    OutsideFolder {
+        /// The resolved path.
+        path: PathBuf,
+        /// The folder allowed.
+        folder: PathBuf,
+    },
+    /// `replacement` is neither `yes` nor `no`.
+    #[error("{found:?} is not yes or no")]
+    YesNo {
+        /// The value found.
+        found: String,
+    },
+    /// Another row of the same batch has the same tracking code: both are rejected.
+    #[error("is also on line {other_line}; both rows are rejected — give each application its own tracking code")]
+    DuplicateTrackingCode {
+        /// The other row's line.
+        other_line: u64,
+    },
+    /// The tracking code belongs to an application of another batch.
+    #[error("{tracking} is already {}; not queued again", known_as(.state, .card_serial.as_deref(), .batch))]
+    KnownFromOtherBatch {
+        /// The tracking code.
+        tracking: TrackingCode,
+        /// The batch that has it.
+        batch: String,
+        /// Its state there (`verified`, `queued`, …).
+        state: String,
+        /// Its card, if one was written.
+        card_serial: Option<String>,
+    },
+    /// The holder already has a live application and this row is no replacement.
+    #[error("{national_code} already has a live application {tracking} ({state}, batch {batch}); if this card replaces that one, set replacement=yes")]
+    NationalCodeLive {
+        /// The national code.
+        national_code: String,
+        /// The earlier application.
+        tracking: TrackingCode,
+        /// Its state.
+        state: String,
+        /// Its batch.
+        batch: String,
+    },
+    /// A replacement of an application whose card is being written now.
+    #[error("replaces application {tracking}, whose card {card_serial} is being written ({state}); let it finish, or close it with `kart spoil`, then load the batch again")]
+    ReplacesUnfinished {
+        /// The earlier application.
+        tracking: TrackingCode,
+        /// Its state (`claimed`, `writing` or `written`).
+        state: String,
+        /// Its card.
+        card_serial: String,
+    },
+    /// A re-run: the row was rejected when its batch was first loaded, and
+    /// its application stays failed.
+    #[error("was rejected when this batch was first loaded, and stays so: {reason}")]
+    RejectedBefore {
+        /// The reason recorded then.
+        reason: String,
+    },
     /// Reading the batch stopped here.
     #[error("reading the batch failed here: {0}; the rest of the file was not read")]
     Read(String),
@@ -356,6 +423,14 @@ pub enum BatchError {
         /// Columns given twice.
         repeated: Vec<String>,
     },
+}
+
+fn known_as(state: &str, card_serial: Option<&str>, batch: &str) -> String {
+    match (state, card_serial) {
+        ("verified", Some(card)) => format!("issued on card {card} (batch {batch})"),
+        (state, Some(card)) => format!("{state} on card {card} in batch {batch}"),
+        (state, None) => format!("{state} in batch {batch}"),
+    }
 }
 
 /// Column names as found, each quoted at most 100 characters, and at most

@@ -51,6 +51,17 @@ impl Batch {
         path: impl AsRef<Path>,
         validator: Validator,
     ) -> Result<Records<File>, BatchError> {
+        Self::open_confined(path, validator, None)
+    }
+
+    /// Like [`Batch::open_with`]; photo and fingerprint paths (relative to
+    /// the batch file) must lead inside `photo_root` when given, else inside
+    /// the batch file's folder.
+    pub fn open_confined(
+        path: impl AsRef<Path>,
+        validator: Validator,
+        photo_root: Option<&Path>,
+    ) -> Result<Records<File>, BatchError> {
         let path = path.as_ref();
         let format = BatchFormat::from_path(path).ok_or_else(|| BatchError::UnknownFormat {
             path: path.to_owned(),
@@ -60,10 +71,15 @@ impl Batch {
             source,
         })?;
         let base = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
-        Self::from_reader(file, format, base, validator)
+        let mut records = Self::from_reader(file, format, base, validator)?;
+        if let Some(root) = photo_root {
+            records.folder = resolved_folder(root);
+        }
+        Ok(records)
     }
 
-    /// Reads a batch from any reader; relative file paths resolve against `base`.
+    /// Reads a batch from any reader; relative file paths resolve against
+    /// `base` and must lead inside it.
     ///
     /// ```
     /// use kart_perso::record::{Batch, BatchFormat, SolarDate, Validator};
@@ -93,6 +109,7 @@ impl Batch {
         };
         Ok(Records {
             inner,
+            folder: resolved_folder(&base),
             base,
             validator,
             done: false,
@@ -107,6 +124,8 @@ impl Batch {
 pub struct Records<R> {
     inner: Inner<R>,
     base: PathBuf,
+    /// Where photo and fingerprint paths must lead (resolved).
+    folder: PathBuf,
     validator: Validator,
     done: bool,
 }
@@ -115,6 +134,7 @@ impl<R> std::fmt::Debug for Records<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Records")
             .field("base", &self.base)
+            .field("folder", &self.folder)
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
@@ -146,7 +166,9 @@ impl<R: Read> Iterator for Records<R> {
             Inner::Json(source) => source.next(),
         };
         match next {
-            Next::Fields(line, raw) => Some(self.validator.record(&raw, line, &self.base)),
+            Next::Fields(line, raw) => {
+                Some(self.validator.record(&raw, line, &self.base, &self.folder))
+            }
             Next::Bad(error) => Some(Err(error)),
             Next::Fatal(error) => {
                 self.done = true;
@@ -158,6 +180,19 @@ impl<R: Read> Iterator for Records<R> {
             }
         }
     }
+}
+
+/// The folder with symbolic links resolved (`.` for an empty path); as
+/// given when it does not resolve, so that nothing resolved is inside it.
+fn resolved_folder(folder: &Path) -> PathBuf {
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    folder
+        .canonicalize()
+        .unwrap_or_else(|_| folder.to_path_buf())
 }
 
 struct CsvSource<R> {
@@ -320,6 +355,12 @@ fn fields_of(map: serde_json::Map<String, serde_json::Value>) -> RawFields {
             }),
             (Some(_), serde_json::Value::Null) => {}
             (Some(field), serde_json::Value::String(text)) => raw.set(field, text),
+            (Some(Field::Replacement), serde_json::Value::Bool(yes)) => {
+                raw.set(
+                    Field::Replacement,
+                    if yes { "yes" } else { "no" }.to_owned(),
+                );
+            }
             (Some(field), _) => raw.problem(FieldError {
                 field: Some(field),
                 key: None,

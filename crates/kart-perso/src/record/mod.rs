@@ -14,6 +14,11 @@
 //! | `pin` | optional, 4–8 digits, secret ([`Pin`]) |
 //! | `photo` | JPEG path, relative to the batch file ([`Photo`]) |
 //! | `fingerprint` | optional template path, relative to the batch file |
+//! | `replacement` | optional, `yes` when the application replaces the holder's earlier card (`no` or empty otherwise) |
+//!
+//! Photo and fingerprint paths resolve relative to the batch file and must
+//! stay inside its folder (symbolic links resolved), unless a photo root is
+//! given ([`Batch::open_confined`]): then they must be inside that folder.
 //!
 //! Persian and Arabic-Indic digits are accepted everywhere digits are.
 //!
@@ -124,8 +129,13 @@ pub struct IdentityRecord {
     pub pin: Option<Pin>,
     /// Facial image.
     pub photo: Photo,
+    /// Where the facial image was read from (resolved, symbolic links
+    /// followed), so that it can be read again when the card is written.
+    pub photo_path: PathBuf,
     /// Fingerprint template file, checked readable and within bounds.
     pub fingerprint: Option<PathBuf>,
+    /// The row says this application replaces the holder's earlier card.
+    pub replacement: bool,
 }
 
 /// Checks raw field values into [`IdentityRecord`]s against a fixed "today".
@@ -170,11 +180,13 @@ impl Validator {
     }
 
     /// Validates every field, collecting one [`FieldError`] per problem.
+    /// File paths resolve against `base` and must lead inside `folder`.
     pub(crate) fn record(
         self,
         raw: &RawFields,
         line: u64,
         base: &Path,
+        folder: &Path,
     ) -> Result<IdentityRecord, RecordError> {
         let mut c = Collector {
             raw,
@@ -192,11 +204,15 @@ impl Validator {
         let birth_date = c.required(Field::BirthDate, |v| self.birth_date(v));
         let gender = c.required(Field::Gender, Gender::parse);
         let pin = c.optional(Field::Pin, Pin::parse);
-        let photo = c.required(Field::Photo, |v| Photo::load(&base.join(v)));
+        let photo = c.required(Field::Photo, |v| {
+            let path = inside(&base.join(v), folder)?;
+            Photo::load(&path).map(|photo| (photo, path))
+        });
         let fingerprint = c.optional(Field::Fingerprint, |v| {
-            let path = base.join(v);
+            let path = inside(&base.join(v), folder)?;
             photo::check_fingerprint(&path).map(|()| path)
         });
+        let replacement = c.optional(Field::Replacement, yes_no);
         let (
             Some(tracking_code),
             Some(national_code),
@@ -209,8 +225,9 @@ impl Validator {
             Some(birth_date),
             Some(gender),
             Ok(pin),
-            Some(photo),
+            Some((photo, photo_path)),
             Ok(fingerprint),
+            Ok(replacement),
             true,
         ) = (
             tracking_code,
@@ -226,6 +243,7 @@ impl Validator {
             pin,
             photo,
             fingerprint,
+            replacement,
             c.problems.is_empty(),
         )
         else {
@@ -255,8 +273,42 @@ impl Validator {
             gender,
             pin,
             photo,
+            photo_path,
             fingerprint,
+            replacement: replacement.unwrap_or(false),
         })
+    }
+}
+
+/// `path` with symbolic links resolved, refused when it leads out of
+/// `folder` (itself resolved). A path that does not resolve (no such file)
+/// or is no regular file (a device, a FIFO) is given back as it is, for the
+/// file check to report — without opening it.
+fn inside(path: &Path, folder: &Path) -> Result<PathBuf, Problem> {
+    let Ok(resolved) = path.canonicalize() else {
+        return Ok(path.to_path_buf());
+    };
+    if !resolved.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if resolved.starts_with(folder) {
+        Ok(resolved)
+    } else {
+        Err(Problem::OutsideFolder {
+            path: path.to_path_buf(),
+            folder: folder.to_path_buf(),
+        })
+    }
+}
+
+/// `yes` / `no` (either case; `y`, `n`, `true`, `false`, `1`, `0` too).
+fn yes_no(raw: &str) -> Result<bool, Problem> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "1" => Ok(true),
+        "no" | "n" | "false" | "0" => Ok(false),
+        _ => Err(Problem::YesNo {
+            found: raw.trim().chars().take(16).collect(),
+        }),
     }
 }
 

@@ -88,28 +88,7 @@ pub fn spoil(
     requeue: bool,
 ) -> Result<Spoiled, SpoilError> {
     let before = journal.status(tracking)?;
-    let newly_spoiled = match before.state {
-        State::Writing | State::Written => true,
-        State::Spoiled if requeue => false,
-        State::Spoiled => {
-            return Err(SpoilError::AlreadySpoiled {
-                tracking: tracking.clone(),
-                reason: before.reason.unwrap_or_default(),
-            })
-        }
-        State::Verified => {
-            return Err(SpoilError::Verified {
-                tracking: tracking.clone(),
-                serial: before.card_serial.unwrap_or_default(),
-            })
-        }
-        state @ (State::Queued | State::Claimed | State::Failed) => {
-            return Err(SpoilError::NoCard {
-                tracking: tracking.clone(),
-                state,
-            })
-        }
-    };
+    let newly_spoiled = check(&before, requeue)?;
     if newly_spoiled {
         // The journal re-checks the state in its own transaction: a station
         // that verified the card meanwhile makes this fail, not spoil it.
@@ -123,6 +102,75 @@ pub fn spoil(
         newly_spoiled,
         status: journal.status(tracking)?,
     })
+}
+
+/// [`spoil`] for many applications: every one is checked first, and if any
+/// would be refused (or is unknown, or the reason is empty) nothing is
+/// changed and that refusal is returned; then each is spoiled (and
+/// requeued) in turn. A code given twice is handled once.
+///
+/// ```
+/// use kart_perso::journal::{Journal, State};
+/// use kart_perso::record::TrackingCode;
+/// use kart_perso::station::spoil_many;
+/// # let dir = tempfile::tempdir()?;
+/// let mut journal = Journal::open(dir.path().join("journal.db"))?;
+/// let codes = [TrackingCode::parse("140409040007").unwrap(), TrackingCode::parse("140409040015").unwrap()];
+/// journal.enqueue_batch("batch.csv", &codes)?;
+/// for (code, card) in codes.iter().zip(["4790503300001234", "4790503300005678"]) {
+///     journal.claim_next("station-1", "reader-0")?;
+///     journal.mark_writing(code, card, "vendor-a")?;
+/// }
+/// let done = spoil_many(&mut journal, &codes, "cards lost in transit", true)?;
+/// assert!(done.iter().all(|d| d.status.state == State::Queued));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn spoil_many(
+    journal: &mut Journal,
+    codes: &[TrackingCode],
+    reason: &str,
+    requeue: bool,
+) -> Result<Vec<Spoiled>, SpoilError> {
+    if reason.trim().is_empty() {
+        return Err(SpoilError::Journal(JournalError::BadArgument(
+            "reason is empty".into(),
+        )));
+    }
+    let mut unique: Vec<&TrackingCode> = Vec::with_capacity(codes.len());
+    for code in codes {
+        if !unique.contains(&code) {
+            unique.push(code);
+        }
+    }
+    for code in &unique {
+        check(&journal.status(code)?, requeue)?;
+    }
+    unique
+        .into_iter()
+        .map(|code| spoil(journal, code, reason, requeue))
+        .collect()
+}
+
+/// Whether [`spoil`] may proceed: `Ok(true)` when the card is to be
+/// spoiled now, `Ok(false)` when it already is (only the requeue is left).
+fn check(before: &Status, requeue: bool) -> Result<bool, SpoilError> {
+    let tracking = &before.tracking;
+    match before.state {
+        State::Writing | State::Written => Ok(true),
+        State::Spoiled if requeue => Ok(false),
+        State::Spoiled => Err(SpoilError::AlreadySpoiled {
+            tracking: tracking.clone(),
+            reason: before.reason.clone().unwrap_or_default(),
+        }),
+        State::Verified => Err(SpoilError::Verified {
+            tracking: tracking.clone(),
+            serial: before.card_serial.clone().unwrap_or_default(),
+        }),
+        state @ (State::Queued | State::Claimed | State::Failed) => Err(SpoilError::NoCard {
+            tracking: tracking.clone(),
+            state,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -231,6 +279,33 @@ mod tests {
             );
             assert_eq!(journal.status(&tracking).unwrap().state, state);
         }
+    }
+
+    #[test]
+    fn many_codes_are_all_checked_before_any_is_spoiled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (code("140409040007"), code("140409040015"));
+        let mut journal = journal_with(dir.path(), &first, State::Writing);
+        journal.enqueue_batch("batch.csv", [&second]).unwrap();
+        // The second is still queued: no card to spoil, so neither is touched.
+        let refused =
+            spoil_many(&mut journal, &[first.clone(), second.clone()], "lost", true).unwrap_err();
+        assert!(matches!(refused, SpoilError::NoCard { .. }), "{refused}");
+        assert_eq!(journal.status(&first).unwrap().state, State::Writing);
+        journal.claim_next("station-1", "reader-0").unwrap();
+        journal
+            .mark_writing(&second, "4790503300005678", "vendor-a")
+            .unwrap();
+        let done = spoil_many(
+            &mut journal,
+            &[first.clone(), second.clone(), first.clone()],
+            "lost",
+            false,
+        )
+        .unwrap();
+        assert_eq!(done.len(), 2);
+        assert!(done.iter().all(|d| d.status.state == State::Spoiled));
+        assert_eq!(journal.report().unwrap().spoiled, 2);
     }
 
     #[test]

@@ -55,12 +55,27 @@ pub fn tracking(n: u32) -> String {
 
 pub const HEADER: &str = "tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,given_name_en,family_name_en,father_name_en,birth_date,gender,photo";
 
-/// One valid CSV row (national code 0012345679: check digit by the spec's
-/// formula, s = 112, r = 2, d9 = 9).
+/// A valid national code for holder `n`: 9 digits and the mod-11 check
+/// digit (design §3); `national(1234567)` is 0012345679 (s = 112, r = 2,
+/// d9 = 9).
+pub fn national(n: u32) -> String {
+    let body = format!("{n:09}");
+    let s: u32 = body
+        .bytes()
+        .zip((2..=10).rev())
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let r = s % 11;
+    format!("{body}{}", if r < 2 { r } else { 11 - r })
+}
+
+/// One valid CSV row, application `n` of holder `n` (each row its own
+/// holder: a holder has one live application).
 pub fn row(n: u32, photo: &str) -> String {
     format!(
-        "{},0012345679,علی,کریمی,حسین,ALI,KARIMI,HOSSEIN,1369/06/30,M,{photo}",
-        tracking(n)
+        "{},{},علی,کریمی,حسین,ALI,KARIMI,HOSSEIN,1369/06/30,M,{photo}",
+        tracking(n),
+        national(1_234_566 + n)
     )
 }
 

@@ -109,7 +109,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ctx.spec.clone(),
     )
     .map_err(station_open_error)?;
-    let load = load_batch(&station, &batch)?;
+    let load = load_batch(&station, &batch, None)?;
     let mailer = files.mailer.clone();
     let spec = &ctx.spec;
     // Full verification of each issued card, with the ID PIN its holder
@@ -133,8 +133,8 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         Duration::from_secs(120),
         Some(&check),
     )?;
-    let report = report::load(&files.journal)?;
-    show(ctx, "demo", &batch, &load, &tally, &report);
+    let (report, stranded) = report::load_with_stranded(&files.journal)?;
+    show(ctx, "demo", &batch, &load, &tally, &report, &stranded);
     // Rejected rows may come back from the station as failed applications
     // (with their validation reasons); every valid one must be issued.
     let issued = tally

@@ -79,7 +79,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let card_timeout = args.card_timeout.or(ctx.config.card_timeout).unwrap_or(120);
     let station =
         Station::open(&name, &files, issuer, ctx.spec.clone()).map_err(station_open_error)?;
-    let load = load_batch(&station, &args.batch)?;
+    let load = load_batch(&station, &args.batch, ctx.config.photo_root.as_deref())?;
     let tally = personalize_loaded(
         ctx,
         &station,
@@ -88,8 +88,16 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         Duration::from_secs(card_timeout),
         None,
     )?;
-    let report = report::load(&files.journal)?;
-    show(ctx, "personalize", &args.batch, &load, &tally, &report);
+    let (report, stranded) = report::load_with_stranded(&files.journal)?;
+    show(
+        ctx,
+        "personalize",
+        &args.batch,
+        &load,
+        &tally,
+        &report,
+        &stranded,
+    );
     finish(&load, tally)
 }
 
@@ -180,16 +188,30 @@ pub fn station_open_error(e: kart_perso::station::StationError) -> CliError {
     }
 }
 
-/// Queues the batch; rejected records are reported, not fatal.
-pub fn load_batch(station: &Station, batch: &Path) -> Result<BatchLoad, CliError> {
-    station.load_batch(batch, Validator::new()).map_err(|e| {
-        use kart_perso::station::StationError as S;
-        match e {
-            S::Batch(b) => CliError::from(b),
-            S::Journal(j) => CliError::from(j),
-            e => CliError::new(Kind::Input, e),
-        }
-    })
+/// Queues the batch; rejected records are reported, not fatal. Photos must
+/// be in the batch file's folder, or in `photo_root` when given.
+pub fn load_batch(
+    station: &Station,
+    batch: &Path,
+    photo_root: Option<&Path>,
+) -> Result<BatchLoad, CliError> {
+    if let Some(root) = photo_root.filter(|r| !r.is_dir()) {
+        return Err(CliError::with_hint(
+            Kind::Input,
+            format!("the photo root {} is not a folder", root.display()),
+            "set photo_root in kart.toml to the folder holding the batches' photos, or remove it",
+        ));
+    }
+    station
+        .load_batch_confined(batch, Validator::new(), photo_root)
+        .map_err(|e| {
+            use kart_perso::station::StationError as S;
+            match e {
+                S::Batch(b) => CliError::from(b),
+                S::Journal(j) => CliError::from(j),
+                e => CliError::new(Kind::Input, e),
+            }
+        })
 }
 
 /// Runs the queued applications on `sources` with progress bars.
@@ -246,13 +268,19 @@ pub fn show(
     load: &BatchLoad,
     tally: &Tally,
     report: &kart_perso::journal::Report,
+    stranded: &[kart_perso::journal::Stranded],
 ) {
     if ctx.out.json {
         let mut body = json!({
             "batch": batch.display().to_string(),
+            "journal_batch": load.batch,
             "queued": load.queued,
             "already_in_journal": load.already_present,
             "rejected": rejected_json(load),
+            "superseded": load.superseded.iter().map(|(earlier, card, by)| json!({
+                "tracking_code": earlier.as_str(), "card_serial": card, "by": by.as_str(),
+            })).collect::<Vec<_>>(),
+            "stranded": report::stranded_json(stranded),
             "report": report::to_json(report),
         });
         if let (Some(b), serde_json::Value::Object(t)) = (body.as_object_mut(), tally.to_json()) {
@@ -278,20 +306,50 @@ pub fn show(
         crate::output::eprintln_flushed(&format!("reader {reader} stopped: {e}"));
     }
     report::show(ctx, report);
+    for (earlier, card, by) in &load.superseded {
+        let card = card
+            .as_ref()
+            .map_or_else(String::new, |c| format!(" (card {c} superseded)"));
+        ctx.out
+            .line(format!("application {earlier} is replaced by {by}{card}"));
+    }
     let issued = tally.results.iter().filter(|r| r.ok).count();
-    ctx.out.line(format!(
-        "this run: {issued} card(s) issued, {} not; {} row(s) rejected{}",
+    let waiting = stranded.len();
+    let to_do = usize::try_from(report.pending + report.in_progress)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(waiting);
+    let mut line = format!(
+        "this run: {issued} card(s) issued, {} not; {} row(s) rejected",
         tally.results.len() - issued,
         load.rejected.len(),
-        if report.pending + report.in_progress > 0 {
-            format!(
-                "; {} application(s) still to do: run again with the same --station-dir to resume",
-                report.pending + report.in_progress
-            )
-        } else {
-            String::new()
+    );
+    if to_do > 0 {
+        line.push_str("; ");
+        line.push_str(&to_do.to_string());
+        line.push_str(
+            " application(s) still to do: run again with the same --station-dir to resume",
+        );
+    }
+    if waiting > 0 {
+        const NAMED: usize = 10;
+        let mut named: Vec<String> = stranded
+            .iter()
+            .take(NAMED)
+            .map(|s| format!("{} (card {})", s.tracking, s.card_serial))
+            .collect();
+        if waiting > NAMED {
+            named.push(format!(
+                "and {} more (`kart report` lists them)",
+                waiting - NAMED
+            ));
         }
-    ));
+        line.push_str("; ");
+        line.push_str(&waiting.to_string());
+        line.push_str(" application(s) wait for their card: ");
+        line.push_str(&named.join(", "));
+        line.push_str(" — put each card back in a reader and run again, or close a card that will not come back with `kart spoil --stranded --reason …` (add --requeue to issue it on a new card)");
+    }
+    ctx.out.line(line);
 }
 
 /// Prints the records the batch loader refused, with every reason.
@@ -317,7 +375,8 @@ fn dry_run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let crn = Crn::parse("0000000000").map_err(|e| CliError::new(Kind::Io, e))?;
     let mut rejected = Vec::new();
     let mut plans = Vec::new();
-    for item in Batch::open(&args.batch)? {
+    let photo_root = ctx.config.photo_root.as_deref();
+    for item in Batch::open_confined(&args.batch, Validator::new(), photo_root)? {
         let record = match item {
             Ok(r) => r,
             Err(e) => {

@@ -4,7 +4,7 @@
 use super::{Ctx, Outcome};
 use crate::error::{CliError, Kind};
 use crate::output::table;
-use kart_perso::journal::{Journal, JournalOptions, Report};
+use kart_perso::journal::{Journal, Report, Stranded};
 use kart_perso::station::StationFiles;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -29,13 +29,62 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ))
         .journal
     });
-    let report = load(&journal)?;
+    let opened = open(&journal)?;
+    let (report, stranded) = (opened.report()?, opened.stranded(None)?);
+    let superseded = opened.superseded()?;
+    if ctx.out.json {
+        let mut body = to_json(&report);
+        if let Some(b) = body.as_object_mut() {
+            b.insert("stranded".into(), stranded_json(&stranded));
+            b.insert(
+                "superseded".into(),
+                superseded
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "tracking_code": s.tracking.as_str(),
+                            "card_serial": s.card_serial,
+                            "by": s.by.as_str(),
+                            "at": utc(s.at),
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        ctx.out.json("report", body);
+        return Ok(Outcome::Ok);
+    }
     show(ctx, &report);
+    if !superseded.is_empty() {
+        let mut t = table(["superseded application", "its card", "replaced by", "at"]);
+        for s in &superseded {
+            t.add_row([
+                s.tracking.to_string(),
+                s.card_serial.clone().unwrap_or_else(|| "-".into()),
+                s.by.to_string(),
+                utc(s.at),
+            ]);
+        }
+        ctx.out.line(t);
+    }
+    show_stranded(ctx, &stranded);
     Ok(Outcome::Ok)
 }
 
 /// Opens the journal read-only and builds its report.
 pub fn load(path: &Path) -> Result<Report, CliError> {
+    Ok(open(path)?.report()?)
+}
+
+/// The report and the applications waiting for their card.
+pub fn load_with_stranded(path: &Path) -> Result<(Report, Vec<Stranded>), CliError> {
+    let journal = open(path)?;
+    Ok((journal.report()?, journal.stranded(None)?))
+}
+
+/// Opens the journal for reading only: a live station's, a read-only or
+/// an archived one.
+fn open(path: &Path) -> Result<Journal, CliError> {
     if !path.is_file() {
         return Err(CliError::with_hint(
             Kind::Journal,
@@ -43,14 +92,76 @@ pub fn load(path: &Path) -> Result<Report, CliError> {
             "give the station's directory with --station-dir DIR (kart personalize writes the journal there)",
         ));
     }
-    let journal = Journal::open_with(
-        path,
-        &JournalOptions {
-            read_only: true,
-            ..JournalOptions::default()
-        },
-    )?;
-    Ok(journal.report()?)
+    Ok(Journal::open_for_report(path)?)
+}
+
+/// When, in UTC (`2026-12-02 06:44:10 UTC`).
+pub fn utc(at: std::time::SystemTime) -> String {
+    let t = time::OffsetDateTime::from(at);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn waited(at: std::time::SystemTime) -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(at)
+        .unwrap_or_default()
+}
+
+/// The waiting applications as JSON.
+pub fn stranded_json(stranded: &[Stranded]) -> serde_json::Value {
+    stranded
+        .iter()
+        .map(|s| {
+            json!({
+                "tracking_code": s.tracking.as_str(),
+                "state": s.state.as_str(),
+                "card_serial": s.card_serial,
+                "vendor_profile": s.vendor_profile,
+                "station": s.station,
+                "reader": s.reader,
+                "since": utc(s.since),
+                "waiting_s": waited(s.since).as_secs(),
+            })
+        })
+        .collect()
+}
+
+/// Lists the applications waiting for their card, and the way out.
+pub fn show_stranded(ctx: &Ctx, stranded: &[Stranded]) {
+    if stranded.is_empty() {
+        return;
+    }
+    let mut t = table([
+        "waiting for its card",
+        "state",
+        "card serial",
+        "reader",
+        "since",
+        "waiting",
+    ]);
+    for s in stranded {
+        t.add_row([
+            s.tracking.to_string(),
+            s.state.as_str().to_owned(),
+            s.card_serial.clone(),
+            s.reader.clone().unwrap_or_default(),
+            utc(s.since),
+            super::spoil::human(waited(s.since)),
+        ]);
+    }
+    ctx.out.line(t);
+    ctx.out.line(format!(
+        "{} application(s) wait for their card: put each card back in a reader and run `kart personalize` again; for a card that will not come back: `kart spoil --stranded [--older-than 1d] --reason \"…\" [--requeue]`",
+        stranded.len()
+    ));
 }
 
 /// The report as JSON.
