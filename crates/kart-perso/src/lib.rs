@@ -10,6 +10,7 @@ pub mod crn;
 pub mod host;
 pub mod issuer;
 pub mod journal;
+pub mod keyinfo;
 pub mod personalize;
 pub mod pin_mailer;
 pub mod pki;

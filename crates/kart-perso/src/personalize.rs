@@ -304,13 +304,15 @@ impl Run<'_> {
             Scp::Scp03 if profile.secure_channel.i & 0x20 != 0 => SecurityLevel::C_DEC_C_MAC_R_MAC,
             _ => SecurityLevel::C_DEC_C_MAC,
         };
-        let channel =
-            SecureChannel::open(&mut *card, &keys, &params, level).map_err(|e| match e.error {
-                GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
-                    step: open_name.clone(),
-                },
-                other => PersoError::SecureChannel(other),
-            })?;
+        let channel = match SecureChannel::open(&mut *card, &keys, &params, level) {
+            Ok(channel) => channel,
+            Err(e) => {
+                let error = e.error;
+                return Err(channel_error(
+                    card, profile, &keys, params, &open_name, error,
+                ));
+            }
+        };
         // The card's INITIALIZE UPDATE must describe the card the CPLC described (spec §7).
         if channel.info().key_diversification_data != self.kdd {
             return Err(PersoError::Malformed {
@@ -422,6 +424,42 @@ fn get_data(p1: u8, p2: u8) -> Command {
     Command::new(0x00, 0xCA, p1, p2)
         .with_le(256)
         .unwrap_or_else(|_| Command::new(0x00, 0xCA, p1, p2))
+}
+
+/// Why the secure channel did not open. A card cryptogram that does not
+/// match is explained from the card's key information template (GET DATA
+/// `00E0`, GP 2.3.1 §11.3.3.1): what the card holds against what the issuer
+/// offers.
+fn channel_error<T: Transport>(
+    card: &mut Card<T>,
+    profile: &Profile,
+    keys: &kart_apdu::gp::KeySet,
+    params: kart_apdu::gp::ScpParams,
+    step: &str,
+    error: GpError,
+) -> PersoError {
+    match error {
+        GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
+            step: step.to_owned(),
+        },
+        GpError::CardCryptogramMismatch => {
+            let isd = kart_spec::Spec::embedded()
+                .map(|s| s.applet.card_manager.aid.bytes().to_vec())
+                .unwrap_or_default();
+            let held = crate::keyinfo::read_key_information(card, &isd)
+                .ok()
+                .flatten();
+            PersoError::CardKeys {
+                explanation: crate::keyinfo::explain_cryptogram_mismatch(
+                    held.as_deref(),
+                    keys,
+                    &params,
+                    &profile.id,
+                ),
+            }
+        }
+        other => PersoError::SecureChannel(other),
+    }
 }
 
 /// Sends one command, mapping delivery failures to typed errors naming the step.

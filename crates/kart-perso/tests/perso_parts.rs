@@ -7,7 +7,6 @@ mod perso_support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use kart_apdu::gp::GpError;
 use kart_apdu::{Card, StatusWord};
 use kart_perso::card_data::{Cplc, Crn};
 use kart_perso::personalize::{lifecycle_of, personalize, probe, Job, PersoError};
@@ -90,13 +89,22 @@ fn wrong_master_keys_fail_the_channel_before_any_write() {
         now,
     )
     .unwrap_err();
+    // The card's key information template says why: same version and
+    // length as the issuer's set, so the key values differ.
+    let PersoError::CardKeys { explanation } = &err else {
+        panic!("not a key mismatch: {err}");
+    };
+    let sc = profile.secure_channel;
     assert!(
-        matches!(
-            err,
-            PersoError::SecureChannel(GpError::CardCryptogramMismatch)
-        ),
+        explanation.starts_with(&format!(
+            "the card holds key version {:02X}, AES-{}",
+            sc.key_version,
+            sc.key_length * 8
+        )),
         "{err}"
     );
+    assert!(explanation.contains("diversification tried: KDF3"), "{err}");
+    assert!(explanation.contains("key values differ"), "{err}");
     // Nothing was written: the card is still fresh, without a CRN.
     let after = probe(&mut card, profile).unwrap();
     assert_eq!(

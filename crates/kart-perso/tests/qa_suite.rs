@@ -295,3 +295,100 @@ fn a_wrong_cryptogram_answered_6982_instead_of_6300_fails_sc_011_only() {
     assert!(sc.observed.contains("6982"), "{}", sc.observed);
     assert!(sc.detail.contains("6300"), "{}", sc.detail);
 }
+
+/// A card as the simulator was before README §2.1 and the strict §8: case-1
+/// commands get their data, any class is taken, and the card manager knows
+/// no GET STATUS (`6D00`) — what a lenient vendor card does.
+struct Lenient(Simulated);
+
+impl Transport for Lenient {
+    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
+        let mut a = apdu.to_vec();
+        if a.get(1) == Some(&0xF2) {
+            *rx = vec![0x6D, 0x00];
+            return Ok(());
+        }
+        if a.len() == 4 {
+            a.push(0x00);
+        }
+        if matches!(a.get(1), Some(0xC0 | 0x84 | 0xDA)) {
+            a[0] &= 0x7F;
+        }
+        self.0.transmit(&a, rx)
+    }
+    fn capabilities(&self) -> CardCaps {
+        self.0.capabilities()
+    }
+}
+
+impl QaTarget for Lenient {
+    fn atr(&self) -> Option<Vec<u8>> {
+        self.0.atr()
+    }
+    fn protocol(&self) -> Option<Protocol> {
+        self.0.protocol()
+    }
+    fn reset(&mut self) -> Result<bool, TransportError> {
+        self.0.reset()
+    }
+    fn tear_next_update(&mut self) -> bool {
+        self.0.tear_next_update()
+    }
+    fn reinsert(&mut self) -> Result<(), TransportError> {
+        self.0.reinsert()
+    }
+}
+
+#[test]
+fn a_lenient_card_fails_the_strict_form_and_card_manager_checks_only() {
+    let spec = spec();
+    let p = spec.profile("vendor-b").unwrap();
+    let (_dir, issuer) = demo();
+    let mut card = Lenient(Simulated(sim_for(&issuer, p, 11)));
+    let r = qa(&mut card, p, &issuer);
+    let failed: BTreeSet<&str> = r.failed_ids().into_iter().collect();
+    let want: BTreeSet<&str> = ["APDU-029", "APDU-030", "GP-031"].into_iter().collect();
+    assert_eq!(failed, want, "\n{}", summary(&r));
+    let observed = |id: &str| r.check(id).unwrap().observed.clone();
+    assert!(
+        observed("APDU-029").contains("9000"),
+        "{}",
+        observed("APDU-029")
+    );
+    assert!(
+        observed("APDU-030").contains("GET RESPONSE with CLA 80"),
+        "{}",
+        observed("APDU-030")
+    );
+    assert!(
+        observed("GP-031").contains("GET STATUS ISD: 6D00"),
+        "{}",
+        observed("GP-031")
+    );
+}
+
+#[test]
+fn a_card_keyed_for_another_issuer_fails_sc_010_with_what_the_card_holds() {
+    let spec = spec();
+    let p = spec.profile("vendor-c").unwrap();
+    let (_dir, issuer) = demo();
+    let sc = p.secure_channel;
+    let other = kart_sim::SimConfig::new([0, 0, 0, 12], &vec![0x11; sc.key_length]);
+    let mut card = Simulated(SimCard::with_config(p, &other).unwrap());
+    let r = qa(&mut card, p, &issuer);
+    let sc010 = r.check("SC-010").unwrap();
+    assert_eq!(sc010.outcome, Outcome::Fail);
+    assert!(
+        sc010.observed.contains(&format!(
+            "the card holds key version {:02X}, AES-256; the issuer offers key version {:02X}, AES-256 for vendor-c; diversification tried: KDF3",
+            sc.key_version, sc.key_version
+        )),
+        "{}",
+        sc010.observed
+    );
+    assert!(
+        sc010.observed.contains("key values differ"),
+        "{}",
+        sc010.observed
+    );
+}

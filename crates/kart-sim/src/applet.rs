@@ -9,6 +9,7 @@ use kart_apdu::Command;
 use kart_spec::{Access, AppletSpec, HolderKeyAlgorithm, TagSpec};
 use ring::rand::SystemRandom;
 use std::collections::BTreeMap;
+use zeroize::Zeroizing;
 
 /// Why a command produced no normal answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,8 @@ pub(crate) struct Applet {
     state: Lifecycle,
     codes: [u8; 3],
     pins: [Pin; 3],
-    keys: [Option<CardKey>; 2],
+    /// Key pairs with their PKCS#8 document (kept for the stored card).
+    keys: [Option<(CardKey, Zeroizing<Vec<u8>>)>; 2],
     /// What GENERATE ASYMMETRIC KEY PAIR makes (the profile's `holder_key`).
     holder_key: HolderKeyAlgorithm,
     crn: Option<[u8; 10]>,
@@ -152,6 +154,19 @@ impl Applet {
     /// UPDATE BINARY commands that reached a file so far.
     pub(crate) fn updates(&self) -> u64 {
         self.updates
+    }
+
+    /// The 42 CPLC bytes.
+    pub(crate) fn cplc(&self) -> &[u8; 42] {
+        &self.cplc
+    }
+
+    /// The card serial number from the CPLC: IC fabricator ‖ IC type ‖ IC serial.
+    pub(crate) fn csn(&self) -> [u8; 8] {
+        let mut csn = [0; 8];
+        csn[..4].copy_from_slice(&self.cplc[..4]);
+        csn[4..].copy_from_slice(&self.cplc[12..16]);
+        csn
     }
 
     pub(crate) fn state_code(&self) -> u8 {
@@ -499,17 +514,17 @@ impl Applet {
             if !ctx.channel.c_mac {
                 return refuse(sw::SECURITY);
             }
-            let (key, _pkcs8) = CardKey::generate(self.holder_key, ctx.rng)
+            let (key, pkcs8) = CardKey::generate(self.holder_key, ctx.rng)
                 .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
-            self.keys[k] = Some(key);
+            self.keys[k] = Some((key, pkcs8));
             ctx.work.keygens += 1;
         }
-        let key = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        let (key, _) = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
         ok(key.public_template())
     }
 
     fn sign(&self, k: usize, data: &[u8], ctx: &mut Ctx<'_>) -> Answer {
-        let key = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
+        let (key, _) = self.keys[k].as_ref().ok_or(Stop::Sw(sw::REF_NOT_FOUND))?;
         let signature = key
             .sign(ctx.rng, data)
             .map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
@@ -597,6 +612,107 @@ fn get_challenge(cmd: &Command, rng: &SystemRandom) -> Answer {
     let mut out = vec![0; n];
     rng.fill(&mut out).map_err(|_| Stop::Sw(sw::NO_DIAGNOSIS))?;
     ok(out)
+}
+
+/// The applet's non-volatile memory, as a stored card keeps it.
+pub(crate) struct AppletImage {
+    /// Life-cycle code.
+    pub state: u8,
+    pub crn: Option<[u8; 10]>,
+    /// Contents of every file that holds data, by FID.
+    pub files: BTreeMap<u16, Vec<u8>>,
+    /// ID PIN, SIGN PIN, PUK: block (when set) and tries left.
+    pub pins: [(Option<Zeroizing<[u8; BLOCK_LEN]>>, u8); 3],
+    /// AUTH_KEY, SIGN_KEY as PKCS#8 (when generated).
+    pub keys: [Option<Zeroizing<Vec<u8>>>; 2],
+}
+
+/// Why an image does not fit this applet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadImage(pub String);
+
+impl Applet {
+    /// The non-volatile memory.
+    pub(crate) fn image(&self) -> AppletImage {
+        AppletImage {
+            state: self.state_code(),
+            crn: self.crn,
+            files: self
+                .files
+                .iter()
+                .filter(|(fid, f)| **fid != PIN_STATUS_FID && !f.ef.contents().is_empty())
+                .map(|(fid, f)| (*fid, f.ef.contents().to_vec()))
+                .collect(),
+            pins: [0, 1, 2].map(|i| (self.pins[i].block(), self.pins[i].tries_left())),
+            keys: [0, 1].map(|k| self.keys[k].as_ref().map(|(_, p)| p.clone())),
+        }
+    }
+
+    /// Puts `image` into a fresh applet: every value is checked against the
+    /// spec (file sizes, PIN blocks, key documents) before anything is kept.
+    pub(crate) fn restore(&mut self, image: &AppletImage) -> Result<(), BadImage> {
+        let state = match image.state {
+            c if c == self.codes[0] => Lifecycle::PrePersonalized,
+            c if c == self.codes[1] => Lifecycle::Personalized,
+            c if c == self.codes[2] => Lifecycle::Locked,
+            c => return Err(BadImage(format!("unknown life-cycle code {c:02X}"))),
+        };
+        for (fid, data) in &image.files {
+            let f = self
+                .files
+                .get(fid)
+                .filter(|_| *fid != PIN_STATUS_FID)
+                .ok_or_else(|| BadImage(format!("no file {fid:04X} in the applet")))?;
+            if f.ef.write_would_fit(data.len()).is_err() {
+                return Err(BadImage(format!(
+                    "file {fid:04X} holds {} bytes, more than its capacity",
+                    data.len()
+                )));
+            }
+        }
+        for (i, (block, tries)) in image.pins.iter().enumerate() {
+            if let Some(b) = block {
+                if !self.pins[i].well_formed(b.as_slice()) {
+                    return Err(BadImage(format!(
+                        "PIN {} is not a well-formed block",
+                        i + 1
+                    )));
+                }
+            }
+            if *tries > self.pins[i].max_tries() {
+                return Err(BadImage(format!("PIN {} has {tries} tries left", i + 1)));
+            }
+        }
+        let rng = SystemRandom::new();
+        let mut keys: [Option<(CardKey, Zeroizing<Vec<u8>>)>; 2] = [None, None];
+        for (k, doc) in image.keys.iter().enumerate() {
+            if let Some(doc) = doc {
+                let key = CardKey::from_pkcs8(self.holder_key, doc, &rng).map_err(|_| {
+                    BadImage(format!(
+                        "key {} is not a PKCS#8 {:?} key of this profile",
+                        k + 1,
+                        self.holder_key
+                    ))
+                })?;
+                keys[k] = Some((key, doc.clone()));
+            }
+        }
+        if image.crn.is_some_and(|c| !c.iter().all(u8::is_ascii_digit)) {
+            return Err(BadImage("the CRN is not 10 digits".into()));
+        }
+        for (fid, data) in &image.files {
+            if let Some(f) = self.files.get_mut(fid) {
+                f.ef.set(data);
+            }
+        }
+        for (i, (block, tries)) in image.pins.iter().enumerate() {
+            self.pins[i].restore(block.as_ref().map(|b| b.as_slice()), *tries);
+        }
+        self.keys = keys;
+        self.state = state;
+        self.crn = image.crn;
+        Ok(())
+    }
 }
 
 /// Encodes one BER-TLV (definite length, short or long form).

@@ -12,6 +12,7 @@ use kart_apdu::gp::{diversify, Diversification as GpDiv, GpError, KeySet};
 use kart_apdu::{CardCaps, Command, Response, StatusWord, Transport, TransportError, CLA_CHAINING};
 use kart_spec::{AppletSpec, Defect, Diversification, Profile, Scp, Spec, SpecError, WrongLe};
 use ring::rand::{SecureRandom, SystemRandom};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -212,6 +213,44 @@ pub struct SimCard {
     keygen_clock: KeygenClock,
     /// GET CHALLENGE answers of the `counter-challenge` defect so far.
     challenges: u64,
+    /// Per INS, the CLA values the spec lists for it (secure messaging and
+    /// chaining bits cleared).
+    classes: BTreeMap<u8, Vec<u8>>,
+    /// The stored card file this card is written to (`store`).
+    store: Option<Attached>,
+}
+
+/// A card's file in a [`crate::store::CardStore`].
+#[derive(Debug)]
+struct Attached {
+    path: std::path::PathBuf,
+    /// The image last written (or found), to write only what changed.
+    written: Vec<u8>,
+    /// Why the last write failed; the card has left the reader since.
+    failed: Option<String>,
+}
+
+/// ISO 7816-4 `6581` memory failure: the stored card could not be written.
+const MEMORY_FAILURE: u16 = 0x6581;
+
+/// CLA bit of GP / ISO secure messaging.
+const CLA_SECURE_MESSAGING: u8 = 0x04;
+
+/// Per INS, the classes of `applet.commands` (`"00/80"` → `[00, 80]`).
+fn classes(applet: &AppletSpec) -> BTreeMap<u8, Vec<u8>> {
+    let mut out: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+    for c in &applet.commands {
+        let Some(&ins) = c.ins.bytes().first() else {
+            continue;
+        };
+        let listed = c
+            .cla
+            .split('/')
+            .filter_map(|v| u8::from_str_radix(v.trim(), 16).ok())
+            .map(|v| v & !(CLA_SECURE_MESSAGING | CLA_CHAINING));
+        out.entry(ins).or_default().extend(listed);
+    }
+    out
 }
 
 /// How long GET DATA takes on a card with the `slow-get-data` defect.
@@ -297,6 +336,8 @@ impl SimCard {
             rng: SystemRandom::new(),
             keygen_clock: KeygenClock::new(u64::from(u32::from_be_bytes(config.ic_serial))),
             challenges: 0,
+            classes: classes(applet),
+            store: None,
         })
     }
 
@@ -308,6 +349,98 @@ impl SimCard {
     pub fn with_test_mode_writes(mut self) -> Self {
         self.test_mode = true;
         self
+    }
+
+    /// Writes this card to `path` (a [`crate::store::CardStore`] file)
+    /// after every command that changes its non-volatile memory.
+    pub(crate) fn attach_store(&mut self, path: std::path::PathBuf) {
+        let written = if path.is_file() {
+            self.stored_image()
+        } else {
+            // A new card: written when it first changes.
+            SimCard::blank_image(&self.profile, self.ic_serial())
+        };
+        self.store = Some(Attached {
+            path,
+            written,
+            failed: None,
+        });
+    }
+
+    fn blank_image(profile: &Profile, serial: [u8; 4]) -> Vec<u8> {
+        let Ok(spec) = Spec::embedded() else {
+            return Vec::new();
+        };
+        let blank = Applet::new(&spec.applet, [0; 42], profile.holder_key);
+        crate::store::StoredCard::new(&profile.id, serial, &blank.image()).encode()
+    }
+
+    /// The stored card file this card is written to, if any.
+    pub fn stored_at(&self) -> Option<&std::path::Path> {
+        self.store.as_ref().map(|s| s.path.as_path())
+    }
+
+    /// Why writing the stored card failed (the card answered `6581` and
+    /// left the reader), if it did.
+    pub fn store_error(&self) -> Option<&str> {
+        self.store.as_ref().and_then(|s| s.failed.as_deref())
+    }
+
+    /// The card serial number: IC fabricator ‖ IC type ‖ IC serial (CPLC).
+    pub fn csn(&self) -> [u8; 8] {
+        self.applet.csn()
+    }
+
+    /// The IC serial number (CPLC bytes 13-16).
+    pub fn ic_serial(&self) -> [u8; 4] {
+        let c = self.applet.cplc();
+        [c[12], c[13], c[14], c[15]]
+    }
+
+    /// The card's life-cycle code (`07`, `0F`, `83`).
+    pub fn lifecycle_code(&self) -> u8 {
+        self.applet.state_code()
+    }
+
+    fn stored_image(&self) -> Vec<u8> {
+        crate::store::StoredCard::new(&self.profile.id, self.ic_serial(), &self.applet.image())
+            .encode()
+    }
+
+    pub(crate) fn restore(
+        &mut self,
+        image: &crate::applet::AppletImage,
+    ) -> Result<(), crate::applet::BadImage> {
+        self.applet.restore(image)
+    }
+
+    /// Writes the stored card if the last command changed it; `false` when
+    /// the write failed.
+    fn persist(&mut self) -> bool {
+        let Some(store) = &self.store else {
+            return true;
+        };
+        if store.failed.is_some() {
+            return false;
+        }
+        let now = self.stored_image();
+        if now == store.written {
+            return true;
+        }
+        let result = crate::store::write_atomic(&store.path, &now);
+        let Some(store) = &mut self.store else {
+            return true;
+        };
+        match result {
+            Ok(()) => {
+                store.written = now;
+                true
+            }
+            Err(e) => {
+                store.failed = Some(format!("{}: {e}", store.path.display()));
+                false
+            }
+        }
     }
 
     /// The vendor profile this card follows.
@@ -400,6 +533,21 @@ impl SimCard {
                 return None;
             }
         };
+        // Commands that never change non-volatile memory need no write-back
+        // check (SELECT, READ BINARY, GET DATA, GET CHALLENGE, GET RESPONSE,
+        // GET STATUS, INITIALIZE UPDATE).
+        let read_only = matches!(
+            raw.get(1),
+            Some(0xA4 | 0xB0 | 0xCA | 0x84 | 0xC0 | 0xF2 | 0x50)
+        );
+        let (data, sw) = if read_only || self.persist() {
+            (data, sw)
+        } else {
+            // The card's memory could not be written: it answers a memory
+            // failure and leaves the reader.
+            self.removed = true;
+            (Vec::new(), MEMORY_FAILURE)
+        };
         let mut out = data;
         out.extend_from_slice(&sw.to_be_bytes());
         self.log.push(LogEntry {
@@ -440,6 +588,16 @@ impl SimCard {
         }
         if cla & 0x03 != 0 {
             return Err(Stop::Sw(sw::LOGICAL_CHANNEL));
+        }
+        // README §8: a command in a class the spec does not list for it is
+        // refused, so that a terminal sending the wrong form is caught.
+        let base = cla & !(CLA_SECURE_MESSAGING | CLA_CHAINING);
+        if self
+            .classes
+            .get(&cmd.ins())
+            .is_some_and(|listed| !listed.contains(&base))
+        {
+            return Err(Stop::Sw(sw::CLA));
         }
         if cmd.ins() == 0xC0 {
             return self.get_response(&cmd);
@@ -556,7 +714,21 @@ impl SimCard {
             }
             None => cmd,
         };
-        self.dispatch(&cmd, work)
+        let answer = self.dispatch(&cmd, work);
+        // README §8: a command without Le gets no response data. Case 1
+        // (nothing but the answer) is a wrong length; case 3 keeps its
+        // effect and status word. On a T=0 profile a case-4 command arrives
+        // as case 3 and its data comes with GET RESPONSE (`handle`).
+        if cmd.le().is_some() || (self.profile.quirks.get_response && !cmd.data().is_empty()) {
+            return answer;
+        }
+        match answer {
+            Ok((data, _)) if !data.is_empty() && cmd.data().is_empty() => {
+                Err(Stop::Sw(sw::WRONG_LENGTH))
+            }
+            Ok((_, sw)) => Ok((Vec::new(), sw)),
+            other => other,
+        }
     }
 
     /// The selected application.
@@ -596,8 +768,19 @@ impl SimCard {
             writes_when_locked: self.has(Defect::WritesWhenLocked),
         };
         match self.selected {
-            Selected::CardManager if cmd.ins() == 0xCA && (cmd.p1(), cmd.p2()) == (0x9F, 0x7F) => {
-                self.applet.get_data(cmd)
+            Selected::CardManager if matches!(cmd.ins(), 0xCA | 0xF2) => {
+                let registry = crate::manager::Registry {
+                    profile: &self.profile,
+                    isd_aid: &self.isd_aid,
+                    applet_state: self.applet.state_code(),
+                    csn: self.applet.csn(),
+                    cplc: self.applet.cplc(),
+                };
+                if cmd.ins() == 0xCA {
+                    registry.get_data(cmd)
+                } else {
+                    registry.get_status(cmd)
+                }
             }
             Selected::CardManager | Selected::None => Err(Stop::Sw(if cmd.ins() == 0xA4 {
                 sw::NOT_FOUND

@@ -30,6 +30,15 @@ impl Ef {
         &self.data
     }
 
+    /// Whether `len` bytes fit the capacity.
+    pub(crate) fn write_would_fit(&self, len: usize) -> Result<(), WriteError> {
+        if len <= self.capacity {
+            Ok(())
+        } else {
+            Err(WriteError::Capacity)
+        }
+    }
+
     /// Replaces the content wholesale (card-maintained files).
     pub(crate) fn set(&mut self, bytes: &[u8]) {
         self.data = bytes.to_vec();

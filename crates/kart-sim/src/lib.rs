@@ -12,7 +12,8 @@
 //! [`vpcd::VirtualCard`] that [`vpcd::serve`] puts behind a real `pcscd`.
 //! [`Faults`] pulls the card, tears writes, answers garbage or slowly;
 //! [`ApduLog`] counts APDUs and bytes; [`LatencyMode`] runs the vendor's
-//! timing model on a virtual clock or for real.
+//! timing model on a virtual clock or for real; [`store`] keeps a card in a
+//! file between processes, as a card left in a reader.
 //!
 //! ```
 //! use kart_apdu::{Card, Command, StatusWord};
@@ -40,7 +41,9 @@ mod formats;
 mod keys;
 mod latency;
 mod log;
+mod manager;
 mod pins;
+pub mod store;
 mod sw;
 pub mod vpcd;
 

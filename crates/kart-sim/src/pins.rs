@@ -92,6 +92,27 @@ impl Pin {
         self.tries_left = self.max_tries;
     }
 
+    /// The stored block, when set (for the stored card).
+    pub(crate) fn block(&self) -> Option<Zeroizing<[u8; BLOCK_LEN]>> {
+        self.block.clone()
+    }
+
+    /// The most tries this PIN has.
+    pub(crate) fn max_tries(&self) -> u8 {
+        self.max_tries
+    }
+
+    /// Restores a stored state: the block (well-formed, checked by the
+    /// caller) or none, and the tries left.
+    pub(crate) fn restore(&mut self, block: Option<&[u8]>, tries_left: u8) {
+        self.block = block.map(|b| {
+            let mut v = Zeroizing::new([0xFF; BLOCK_LEN]);
+            v.copy_from_slice(b.get(..BLOCK_LEN).unwrap_or(&[0xFF; BLOCK_LEN]));
+            v
+        });
+        self.tries_left = tries_left.min(self.max_tries);
+    }
+
     /// Puts the try counter back to `tries` (the `pin-counter-not-decremented` defect).
     pub(crate) fn restore_tries(&mut self, tries: u8) {
         self.tries_left = tries.min(self.max_tries);

@@ -301,7 +301,8 @@ fn a_wrong_mac_closes_the_channel() {
     );
     // A secured UPDATE BINARY with a MAC the card did not compute.
     let sim = card.transport_mut().inner_mut().transport_mut();
-    let forged = [0x84, 0xD6, 0x00, 0x00, 0x09, 0xAA, 0, 0, 0, 0, 0, 0, 0, 0];
+    // CLA 04: the ISO class with secure messaging (84 would be refused as 6E00).
+    let forged = [0x04, 0xD6, 0x00, 0x00, 0x09, 0xAA, 0, 0, 0, 0, 0, 0, 0, 0];
     assert_eq!(raw(sim, &forged).1, 0x6988);
     assert_eq!(
         raw(sim, &forged).1,

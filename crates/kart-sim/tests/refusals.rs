@@ -128,6 +128,14 @@ fn file_and_application_selection() {
     // SELECT with FCI: 6F { 84 AID, 8A lifecycle }.
     let mut fci = select_aid(&aid);
     fci[3] = 0x00;
+    // Without Le (case 3) the applet is selected but no FCI returned (README §8).
+    let (data, sw) = raw(&mut sim, &fci);
+    assert_eq!(
+        (data.as_slice(), sw),
+        (&[][..], 0x9000),
+        "SELECT P2=00 without Le"
+    );
+    fci.push(0x00);
     let data = expect_sw(&mut sim, "SELECT", &fci, 0x9000);
     let mut want = tlv(&[0x84], &aid);
     want.extend_from_slice(&[0x8A, 0x01, 0x07]);

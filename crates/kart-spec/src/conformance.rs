@@ -5,8 +5,8 @@ use serde::Deserialize;
 use std::collections::HashSet;
 
 /// Areas a check id may start with.
-pub const AREAS: [&str; 10] = [
-    "ATR", "APDU", "SC", "AC", "PIN", "KEY", "RND", "ATOM", "DATA", "TIME",
+pub const AREAS: [&str; 11] = [
+    "ATR", "APDU", "SC", "AC", "PIN", "KEY", "RND", "ATOM", "DATA", "TIME", "GP",
 ];
 
 /// One conformance check.

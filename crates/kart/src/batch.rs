@@ -13,7 +13,7 @@ use kart_perso::issuer::Issuer;
 use kart_perso::journal::{Journal, JournalOptions};
 use kart_perso::record::TrackingCode;
 use kart_perso::station::{Served, Station, StationError};
-use kart_sim::{LatencyMode, SimCard};
+use kart_sim::LatencyMode;
 use kart_spec::{Profile, Spec};
 use serde_json::json;
 use std::path::Path;
@@ -207,9 +207,11 @@ fn sim_worker(
     profile: &Profile,
     tally: &Mutex<Tally>,
 ) -> Result<(), CliError> {
+    let mut first = true;
     loop {
         let config = sim_config(run.issuer, profile)?;
-        let mut sim = SimCard::with_config(profile, &config)?;
+        let first_card = std::mem::take(&mut first);
+        let mut sim = crate::simstore::station_card(name, profile, &config, first_card)?;
         // The model's clock costs nothing and tells what a real card would take.
         sim.set_latency(LatencyMode::Accounted);
         run.progress.status(i, "personalizing");

@@ -27,6 +27,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub spec: Option<PathBuf>,
 
+    /// Keep simulated cards in this directory between commands (one file
+    /// per `sim:` reader), as cards left in real readers.
+    #[arg(long, global = true, value_name = "DIR", env = "KART_SIM_DIR")]
+    pub sim_dir: Option<PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

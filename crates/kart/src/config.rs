@@ -14,6 +14,7 @@
 //! readers = ["all"]                  # --reader
 //! card_timeout = 120                 # --card-timeout, seconds
 //! photo_root = "/srv/kart/photos"    # photos may be anywhere below it
+//! sim_dir = "/srv/kart/sim-cards"    # --sim-dir: keep simulated cards
 //! ```
 //!
 //! Without `photo_root`, a batch's photo and fingerprint paths (relative to
@@ -54,6 +55,8 @@ pub struct Config {
     /// The folder batch photos (and fingerprints) may come from; without
     /// it, they must be in the batch file's folder.
     pub photo_root: Option<PathBuf>,
+    /// Where simulated cards are kept between commands.
+    pub sim_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -78,7 +81,7 @@ impl Config {
             CliError::with_hint(
                 Kind::Input,
                 format!("configuration {}: {why}", path.display()),
-                "keys are issuer, station, station_dir, crn_register, readers, card_timeout, photo_root (see crates/kart/README.md)",
+                "keys are issuer, station, station_dir, crn_register, readers, card_timeout, photo_root, sim_dir (see crates/kart/README.md)",
             )
         })
     }

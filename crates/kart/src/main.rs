@@ -15,6 +15,7 @@ mod progress;
 mod reader;
 mod secrets;
 mod simkeys;
+mod simstore;
 
 use clap::Parser;
 use cli::Cli;
@@ -48,6 +49,10 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(out, cli.command.name(), &e),
     };
+    let sim_dir = cli.sim_dir.as_deref().or(config.sim_dir.as_deref());
+    if let Err(e) = simstore::init(sim_dir) {
+        return fail(out, cli.command.name(), &e);
+    }
     let ctx = Ctx { out, spec, config };
     let name = cli.command.name();
     match cmd::run(cli.command, &ctx) {

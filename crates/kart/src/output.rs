@@ -73,6 +73,15 @@ fn write_stdout(text: &str) {
     let _ = out.flush();
 }
 
+/// Writes bytes to stdout as they are; a closed pipe is not an error.
+pub fn print_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Writes a line to stderr, without terminal control characters (as
 /// [`println_flushed`]); a closed stderr is not worth a panic.
 pub fn eprintln_flushed(text: &str) {

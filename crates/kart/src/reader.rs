@@ -12,12 +12,13 @@
 //!
 //! Without `--reader`, every PC/SC reader holding a card is used.
 //! Simulated cards live inside this kart process: they start blank
-//! (`PRE_PERSONALIZED`) every time and are gone when the command ends.
+//! (`PRE_PERSONALIZED`) every time and are gone when the command ends —
+//! unless `--sim-dir` keeps them between commands (`crate::simstore`).
 
 use crate::error::{CliError, Kind};
 use kart_apdu::Transport;
 use kart_pcsc::{ConnectOptions, Pcsc, Share};
-use kart_sim::{SimCard, SimConfig};
+use kart_sim::SimConfig;
 use kart_spec::{Profile, Protocol, Spec};
 
 /// Most simulated cards one `sim:` value may ask for.
@@ -289,10 +290,7 @@ pub fn open(
             })
         }
         Source::Sim { profile, .. } => {
-            let card = match config {
-                Some(c) => SimCard::with_config(profile, c)?,
-                None => SimCard::new(profile)?,
-            };
+            let card = crate::simstore::open_card(&source.name(), profile, config)?;
             Ok(OpenCard {
                 reader: source.name(),
                 atr: profile.atr.bytes().to_vec(),

@@ -132,7 +132,7 @@ fn every_vendor_profile_conforms_and_three_reports_are_written() {
     );
     for card in json["cards"].as_array().unwrap() {
         let checks = card["checks"].as_array().unwrap();
-        assert_eq!(checks.len(), 28);
+        assert_eq!(checks.len(), 31);
         assert!(checks.iter().all(|c| c["outcome"] == "pass"), "{card}");
         assert!(!card["latencies"].as_array().unwrap().is_empty());
     }
@@ -140,9 +140,9 @@ fn every_vendor_profile_conforms_and_three_reports_are_written() {
     let junit = std::fs::read_to_string(out.join("qa-report.xml")).unwrap();
     well_formed(&junit).unwrap();
     assert_eq!(junit.matches("<testsuite ").count(), 3);
-    assert_eq!(junit.matches("<testcase ").count(), 3 * 28);
+    assert_eq!(junit.matches("<testcase ").count(), 3 * 31);
     assert!(
-        junit.contains("<testsuites name=\"kart qa\" tests=\"84\" failures=\"0\" skipped=\"0\">")
+        junit.contains("<testsuites name=\"kart qa\" tests=\"93\" failures=\"0\" skipped=\"0\">")
     );
     assert!(junit.contains("name=\"PIN-016\""));
 
@@ -150,7 +150,7 @@ fn every_vendor_profile_conforms_and_three_reports_are_written() {
     let elements = well_formed(&html).unwrap();
     assert!(elements > 100);
     assert!(html.contains("<table class=\"matrix\">"));
-    assert_eq!(html.matches("<td class=\"pass\" title=\"").count(), 3 * 28);
+    assert_eq!(html.matches("<td class=\"pass\" title=\"").count(), 3 * 31);
     assert_eq!(html.matches("<svg ").count(), 3);
     assert!(
         !html.contains("http://")

@@ -54,6 +54,14 @@ pub enum PersoError {
     /// The secure channel could not be opened.
     #[error("secure channel: {0}")]
     SecureChannel(GpError),
+    /// The card's cryptogram did not match the issuer's keys; the card's
+    /// key information template (GET DATA `00E0`) against what the issuer
+    /// offers says why (see [`crate::keyinfo`]).
+    #[error("secure channel: the card cryptogram does not match: {explanation}")]
+    CardKeys {
+        /// What the card holds, what the issuer offers, the diversification tried.
+        explanation: String,
+    },
     /// The caller stopped the run before this step sent anything (its
     /// step hook failed, e.g. the journal could not record the step).
     #[error("stopped before step '{step}'; nothing of it was sent")]

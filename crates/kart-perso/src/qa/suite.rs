@@ -21,6 +21,7 @@ mod channel;
 mod commands;
 mod keys;
 mod lifecycle;
+mod manager;
 mod measure;
 mod pins;
 
@@ -160,6 +161,9 @@ impl<'t> Suite<'_, 't> {
             .map_or_else(|| format!("{state:02X}"), |l| l.name.clone());
         self.check("APDU-003", Self::unknown_instruction);
         self.check("APDU-004", Self::unsupported_class);
+        self.check("APDU-029", Self::no_le_no_data);
+        self.check("APDU-030", Self::foreign_classes);
+        self.check("GP-031", Self::card_manager_discovery);
         self.check("RND-024", Self::randomness);
         if blank {
             self.check("SC-009", Self::plain_writes_refused);
@@ -387,11 +391,29 @@ impl<'t> Suite<'_, 't> {
         let (keys, params) = self.applet_channel_keys()?;
         let caps = self.setup.profile.caps();
         let inner = Card::with_caps(&mut self.probe, caps);
-        let mut ch = SecureChannel::open(inner, &keys, &params, level).map_err(|e| {
+        let isd = self.setup.spec.applet.card_manager.aid.bytes().to_vec();
+        let profile = &self.setup.profile.id;
+        let mut ch = SecureChannel::open(inner, &keys, &params, level).map_err(|mut e| {
+            let why = if matches!(e.error, kart_apdu::gp::GpError::CardCryptogramMismatch) {
+                // What the card holds against what QA was given (GET DATA 00E0).
+                let held = crate::keyinfo::read_key_information(&mut e.transport, &isd)
+                    .ok()
+                    .flatten();
+                format!(
+                    "the card cryptogram does not match: {}",
+                    crate::keyinfo::explain_cryptogram_mismatch(
+                        held.as_deref(),
+                        &keys,
+                        &params,
+                        profile
+                    )
+                )
+            } else {
+                e.error.to_string()
+            };
             format!(
-                "the secure channel at level {:02X} did not open: {}",
-                level.bits(),
-                e.error
+                "the secure channel at level {:02X} did not open: {why}",
+                level.bits()
             )
         })?;
         f(&mut ch)

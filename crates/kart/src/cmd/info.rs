@@ -26,6 +26,8 @@ struct Facts {
     applet_aid: Option<Vec<u8>>,
     lifecycle: Option<(u8, String)>,
     crn: Option<String>,
+    /// The card manager's key information template (GET DATA `00E0`).
+    keys: Option<Vec<kart_perso::keyinfo::KeyInfo>>,
     notes: Vec<String>,
 }
 
@@ -48,8 +50,13 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
                 "profile": profile.map(|p| json!({ "id": p.id, "name": p.name })),
                 "family": family.map(|f| json!({ "atr_prefix": f.prefix, "description": f.description })),
                 "applet_aid": facts.applet_aid.as_deref().map(hex),
+                "applet_label": facts.applet_aid.as_deref().and_then(aid_label),
                 "csn": facts.csn.as_deref().map(hex),
                 "crn": facts.crn,
+                "card_keys": facts.keys.as_ref().map(|keys| keys.iter().map(|k| json!({
+                    "id": format!("{:02X}", k.id), "version": format!("{:02X}", k.version),
+                    "type": k.kind.to_string(), "length": k.length,
+                })).collect::<Vec<_>>()),
                 "lifecycle": lifecycle.map(|(code, name)| json!({ "code": format!("{code:02X}"), "name": name })),
                 "notes": facts.notes,
             }),
@@ -76,10 +83,13 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     }
     t.add_row([
         "applet".to_owned(),
-        facts
-            .applet_aid
-            .as_deref()
-            .map_or_else(|| "not found".to_owned(), hex),
+        facts.applet_aid.as_deref().map_or_else(
+            || "not found".to_owned(),
+            |aid| match aid_label(aid) {
+                Some(label) => format!("{} \"{label}\"", hex(aid)),
+                None => hex(aid),
+            },
+        ),
     ]);
     t.add_row([
         "life cycle".to_owned(),
@@ -90,11 +100,31 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         facts.csn.as_deref().map_or_else(none, hex),
     ]);
     t.add_row(["CRN".to_owned(), facts.crn.clone().unwrap_or_else(none)]);
+    t.add_row([
+        "card keys".to_owned(),
+        facts.keys.as_ref().map_or_else(none, |keys| {
+            keys.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
+    ]);
     ctx.out.line(t);
     for n in &facts.notes {
         ctx.out.line(format!("note: {n}"));
     }
     Ok(Outcome::Ok)
+}
+
+/// The text an AID spells, when it holds one: its longest run of at
+/// least 4 printable ASCII characters, trailing spaces cut
+/// (`4E49442C56454E444F522D41202020` → `NID,VENDOR-A`).
+fn aid_label(aid: &[u8]) -> Option<String> {
+    let best = aid
+        .split(|b| !(0x20..=0x7E).contains(b))
+        .max_by_key(|run| run.len())?;
+    let text = String::from_utf8_lossy(best).trim_end().to_owned();
+    (text.trim_start().len() >= 4).then_some(text)
 }
 
 /// Asks the card manager for the CPLC, then the applet (the profile's AID
@@ -135,6 +165,10 @@ fn probe<T: Transport>(
                 cplc.len()
             )),
             Err(sw) => facts.notes.push(format!("GET DATA CPLC answered {sw}")),
+        }
+        // What a GP host tool reads before opening a channel (GP 2.3.1 §11.3.3.1).
+        if let Ok(kit) = get_data(card, 0x00E0)? {
+            facts.keys = kart_perso::keyinfo::parse_key_information(&kit).ok();
         }
     } else {
         facts
@@ -220,4 +254,25 @@ fn lifecycle_name(spec: &Spec, code: u8) -> String {
         .iter()
         .find(|s| s.code.bytes() == [code])
         .map_or_else(|| "unknown".to_owned(), |s| s.name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aid_label;
+
+    #[test]
+    fn printable_aids_get_their_text_and_others_none() {
+        let label = |h: &str| aid_label(&hex::decode(h).unwrap());
+        assert_eq!(
+            label("4E49442C56454E444F522D41202020").as_deref(),
+            Some("NID,VENDOR-A")
+        );
+        assert_eq!(
+            label("4B415254204944204341524420432020").as_deref(),
+            Some("KART ID CARD C")
+        );
+        assert_eq!(label("F04B4152544E494401").as_deref(), Some("KARTNID"));
+        assert_eq!(label("A000000151000000"), None);
+        assert_eq!(label("F0414201"), None);
+    }
 }

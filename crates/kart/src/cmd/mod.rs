@@ -2,7 +2,9 @@
 
 pub mod apdu;
 pub mod bench;
+pub mod completions;
 pub mod demo;
+pub mod dump;
 pub mod info;
 pub mod issuer;
 pub mod personalize;
@@ -11,6 +13,7 @@ pub mod read;
 pub mod readers;
 pub mod report;
 pub mod script;
+pub mod sim;
 pub mod spoil;
 pub mod verify;
 
@@ -95,6 +98,9 @@ pub enum Command {
     Read(read::Args),
     /// Run the QA conformance suite on cards.
     Qa(qa::Args),
+    /// Write every file the given credentials can read, raw, with a
+    /// manifest (FIDs, sizes, SHA-256), for checking with other tools.
+    Dump(dump::Args),
     /// Issuer directory: create a demo issuer hierarchy and master keys.
     Issuer(issuer::Args),
     /// Batch status from the journal: issued, failed with reasons, pending.
@@ -104,6 +110,13 @@ pub enum Command {
     Spoil(spoil::Args),
     /// The full flow on simulated cards: demo issuer, sample batch, report.
     Demo(demo::Args),
+    /// Simulated cards as a product: `kart sim serve` puts reference cards
+    /// in vpcd readers of a real pcscd, for any PC/SC program.
+    Sim(sim::Args),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(completions::Args),
+    /// Write man pages (kart.1 and one per command) to a directory.
+    Man(completions::ManArgs),
     /// Measure per-card cost (APDUs, bytes, card and software time) and
     /// throughput with parallel readers, on simulated cards.
     Bench(bench::Args),
@@ -121,11 +134,15 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Read(_) => "read",
             Command::Qa(_) => "qa",
+            Command::Dump(_) => "dump",
             Command::Issuer(_) => "issuer",
             Command::Report(_) => "report",
             Command::Spoil(_) => "spoil",
             Command::Demo(_) => "demo",
             Command::Bench(_) => "bench",
+            Command::Sim(_) => "sim",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -141,10 +158,14 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<Outcome, CliError> {
         Command::Verify(a) => verify::run(&a, ctx),
         Command::Read(a) => read::run(&a, ctx),
         Command::Qa(a) => qa::run(&a, ctx),
+        Command::Dump(a) => dump::run(&a, ctx),
         Command::Issuer(a) => issuer::run(&a, ctx),
         Command::Report(a) => report::run(&a, ctx),
         Command::Spoil(a) => spoil::run(&a, ctx),
         Command::Demo(a) => demo::run(&a, ctx),
         Command::Bench(a) => bench::run(&a, ctx),
+        Command::Sim(a) => sim::run(&a, ctx),
+        Command::Completions(a) => completions::run(&a, ctx),
+        Command::Man(a) => completions::run_man(&a, ctx),
     }
 }

@@ -161,7 +161,8 @@ fn qa_one(
 ) -> Result<CardReport, CliError> {
     let (profile, mut target): (Profile, Box<dyn QaTarget>) = match source {
         Source::Sim { profile, .. } => {
-            let card = SimCard::with_config(profile, &sim_config(issuer, profile)?)?;
+            let config = sim_config(issuer, profile)?;
+            let card = crate::simstore::open_card(&source.name(), profile, Some(&config))?;
             ((**profile).clone(), Box::new(Simulated(card)))
         }
         Source::Pcsc(name) => {

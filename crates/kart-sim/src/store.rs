@@ -1,0 +1,470 @@
+//! Stored simulated cards: a card that stays in its reader between
+//! processes, as a real card left in a real reader does.
+//!
+//! A [`CardStore`] is a directory with one file per simulated reader
+//! (`sim:vendor-b#1` → `vendor-b-1.card.json`). The file is the card's
+//! non-volatile memory — IC serial, life cycle, CRN, every file, PIN blocks
+//! and try counters, the on-card key pairs as PKCS#8 — in JSON that carries
+//! its format version ([`FORMAT`]). It is written atomically (a temporary
+//! file in the same directory, `fsync`, `rename`, `fsync` of the directory)
+//! with mode 0600, after every command that changed the card: a process
+//! killed mid-way leaves the card as it was after its last whole command.
+//!
+//! The secure-channel keys are not stored: whoever opens the card keys it
+//! ([`SimConfig`]), with an issuer's master keys or the GP test key, and the
+//! IC serial (so the diversified keys) comes from the file.
+//!
+//! A file that is truncated, unparseable, of another format version or of
+//! another profile is an error ([`StoreError`]) and is never overwritten.
+//!
+//! ```
+//! use kart_apdu::{Card, Command};
+//! use kart_sim::{store::CardStore, SimCard, SimConfig};
+//! let spec = kart_spec::Spec::embedded()?;
+//! let profile = spec.profile("vendor-b").unwrap();
+//! let dir = tempfile::tempdir()?;
+//! let store = CardStore::open(dir.path())?;
+//! let config = SimConfig::new([0, 0, 0, 7], &kart_sim::default_test_key(16));
+//! // No card stored yet: a blank one, written when it first changes.
+//! let card = store.card("sim:vendor-b#1", profile, &config)?;
+//! assert!(!store.path("sim:vendor-b#1").exists());
+//! drop(card);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::applet::AppletImage;
+use crate::card::{SimCard, SimConfig, SimError};
+use kart_spec::{AppletSpec, Profile, Spec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// The format version written in, and required of, every stored card.
+pub const FORMAT: &str = "kart-sim-card/1";
+
+/// Largest stored card file read (the EFs of the spec fit in far less).
+const MAX_FILE: u64 = 1 << 20;
+
+/// Why a stored card could not be read or written.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The directory or a file could not be read or written.
+    #[error("simulated card store {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not a whole stored card (truncated, edited, not JSON).
+    #[error("the stored card {path} is damaged ({why}) and was left untouched — move the file away to put a blank card in the reader")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The file was written by another format version.
+    #[error("the stored card {path} has format '{found}', this kart reads '{FORMAT}'; it was left untouched — use the kart that wrote it, or move the file away")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version the file names.
+        found: String,
+    },
+    /// The file holds a card of another profile.
+    #[error("the stored card {path} is a {stored} card, not {wanted}; it was left untouched — move the file away, or use the reader sim:{stored}")]
+    Profile {
+        /// The file.
+        path: PathBuf,
+        /// Profile in the file.
+        stored: String,
+        /// Profile of the reader.
+        wanted: String,
+    },
+    /// The card could not be made.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+}
+
+/// A directory of stored simulated cards, one file per reader.
+#[derive(Debug, Clone)]
+pub struct CardStore {
+    dir: PathBuf,
+}
+
+impl CardStore {
+    /// Opens (creating it, mode 0700) the directory `dir`.
+    pub fn open(dir: &Path) -> Result<CardStore, StoreError> {
+        let io = |source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir).map_err(io)?;
+        Ok(CardStore {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of the card in reader `reader` (`sim:vendor-b#1` →
+    /// `DIR/vendor-b-1.card.json`; characters outside `[A-Za-z0-9._-]` become `_`).
+    pub fn path(&self, reader: &str) -> PathBuf {
+        let name: String = reader
+            .strip_prefix("sim:")
+            .unwrap_or(reader)
+            .replace('#', "-")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.dir.join(format!("{name}.card.json"))
+    }
+
+    /// The card in `reader`: the stored one (keyed with `config`'s keys and
+    /// its own stored IC serial), or a blank one with `config`'s serial when
+    /// none is stored. Either is written back after every command that
+    /// changes it.
+    pub fn card(
+        &self,
+        reader: &str,
+        profile: &Profile,
+        config: &SimConfig,
+    ) -> Result<SimCard, StoreError> {
+        let spec = Spec::embedded().map_err(SimError::from)?;
+        self.card_with_spec(&spec.applet, reader, profile, config)
+    }
+
+    /// [`card`](Self::card) for an applet spec of your own.
+    pub fn card_with_spec(
+        &self,
+        applet: &AppletSpec,
+        reader: &str,
+        profile: &Profile,
+        config: &SimConfig,
+    ) -> Result<SimCard, StoreError> {
+        let path = self.path(reader);
+        let mut card = match Self::load(applet, &path, profile, config)? {
+            Some(card) => card,
+            None => SimCard::with_spec(applet, profile, config)?,
+        };
+        card.attach_store(path);
+        Ok(card)
+    }
+
+    /// A blank card with `config` in `reader`, replacing the stored one
+    /// when it first changes (a new card put in the reader). The stored
+    /// file must still be a readable card: a damaged one is never replaced.
+    pub fn fresh_card(
+        &self,
+        reader: &str,
+        profile: &Profile,
+        config: &SimConfig,
+    ) -> Result<SimCard, StoreError> {
+        let spec = Spec::embedded().map_err(SimError::from)?;
+        let path = self.path(reader);
+        Self::load(&spec.applet, &path, profile, config)?;
+        let mut card = SimCard::with_spec(&spec.applet, profile, config)?;
+        card.attach_store(path);
+        Ok(card)
+    }
+
+    /// Whether a card is stored for `reader`.
+    pub fn has_card(&self, reader: &str) -> bool {
+        self.path(reader).is_file()
+    }
+
+    fn load(
+        applet: &AppletSpec,
+        path: &Path,
+        profile: &Profile,
+        config: &SimConfig,
+    ) -> Result<Option<SimCard>, StoreError> {
+        let bytes = match read_bounded(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let image = StoredCard::decode(&bytes).map_err(|e| e.at(path))?;
+        Self::load_image(applet, path, &image, profile, config).map(Some)
+    }
+
+    fn load_image(
+        applet: &AppletSpec,
+        path: &Path,
+        image: &StoredCard,
+        profile: &Profile,
+        config: &SimConfig,
+    ) -> Result<SimCard, StoreError> {
+        if image.profile != profile.id {
+            return Err(StoreError::Profile {
+                path: path.to_path_buf(),
+                stored: image.profile.clone(),
+                wanted: profile.id.clone(),
+            });
+        }
+        let damaged = |why: String| StoreError::Damaged {
+            path: path.to_path_buf(),
+            why,
+        };
+        let mut config = config.clone();
+        config.ic_serial = image.ic_serial().map_err(damaged)?;
+        let mut card = SimCard::with_spec(applet, profile, &config)?;
+        let applet_image = image.applet_image().map_err(damaged)?;
+        card.restore(&applet_image).map_err(|e| damaged(e.0))?;
+        Ok(card)
+    }
+}
+
+/// Checks the bytes of a stored card file as [`CardStore::card`] would
+/// before using it — format version, every field, every value against the
+/// applet spec and the profile it names — and returns that profile's id.
+/// Errors name the file as `<stored card>`.
+///
+/// ```
+/// use kart_sim::store::{validate, StoreError};
+/// assert!(matches!(validate(b"{\"format\":\"kart-sim-card/0\"}"), Err(StoreError::Version { .. })));
+/// assert!(matches!(validate(b"{\"format\":"), Err(StoreError::Damaged { .. })));
+/// ```
+pub fn validate(bytes: &[u8]) -> Result<String, StoreError> {
+    let path = Path::new("<stored card>");
+    let image = StoredCard::decode(bytes).map_err(|e| e.at(path))?;
+    let spec = Spec::embedded().map_err(SimError::from)?;
+    let profile = spec
+        .profile(&image.profile)
+        .or_else(|| spec.test_profile(&image.profile))
+        .ok_or_else(|| StoreError::Damaged {
+            path: path.to_path_buf(),
+            why: format!("no profile '{}'", image.profile),
+        })?;
+    let config = SimConfig::new(
+        [0; 4],
+        &crate::default_test_key(profile.secure_channel.key_length),
+    );
+    CardStore::load_image(&spec.applet, path, &image, profile, &config)?;
+    Ok(image.profile)
+}
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE} bytes"),
+        ));
+    }
+    Ok(out)
+}
+
+/// A decoding failure before the path is known.
+pub(crate) enum Decode {
+    Damaged(String),
+    Version(String),
+}
+
+impl Decode {
+    fn at(self, path: &Path) -> StoreError {
+        match self {
+            Decode::Damaged(why) => StoreError::Damaged {
+                path: path.to_path_buf(),
+                why,
+            },
+            Decode::Version(found) => StoreError::Version {
+                path: path.to_path_buf(),
+                found,
+            },
+        }
+    }
+}
+
+/// One stored card, as written in its file (hex for bytes).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredCard {
+    format: String,
+    profile: String,
+    ic_serial: String,
+    lifecycle: String,
+    crn: Option<String>,
+    /// FID (hex) → contents (hex).
+    files: BTreeMap<String, String>,
+    /// ID PIN, SIGN PIN, PUK.
+    pins: Vec<StoredPin>,
+    /// AUTH_KEY, SIGN_KEY: PKCS#8 (hex), when generated.
+    key_pairs: Vec<Option<String>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredPin {
+    block: Option<String>,
+    tries_left: u8,
+}
+
+fn unhex(what: &str, v: &str) -> Result<Vec<u8>, String> {
+    hex::decode(v).map_err(|e| format!("{what} is not hex: {e}"))
+}
+
+impl StoredCard {
+    pub(crate) fn new(profile: &str, ic_serial: [u8; 4], image: &AppletImage) -> StoredCard {
+        StoredCard {
+            format: FORMAT.to_owned(),
+            profile: profile.to_owned(),
+            ic_serial: hex::encode_upper(ic_serial),
+            lifecycle: format!("{:02X}", image.state),
+            crn: image
+                .crn
+                .map(|c| c.iter().map(|b| char::from(*b)).collect()),
+            files: image
+                .files
+                .iter()
+                .map(|(fid, d)| (format!("{fid:04X}"), hex::encode_upper(d)))
+                .collect(),
+            pins: image
+                .pins
+                .iter()
+                .map(|(b, t)| StoredPin {
+                    block: b.as_ref().map(|b| hex::encode_upper(b.as_slice())),
+                    tries_left: *t,
+                })
+                .collect(),
+            key_pairs: image
+                .keys
+                .iter()
+                .map(|k| k.as_ref().map(|d| hex::encode_upper(d.as_slice())))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // Serializing plain strings and maps cannot fail.
+        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<StoredCard, Decode> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| Decode::Damaged(format!("not a whole JSON document: {e}")))?;
+        match value.get("format").and_then(serde_json::Value::as_str) {
+            Some(FORMAT) => {}
+            Some(other) => return Err(Decode::Version(other.to_owned())),
+            None => return Err(Decode::Damaged("it names no format".into())),
+        }
+        serde_json::from_value(value).map_err(|e| Decode::Damaged(e.to_string()))
+    }
+
+    fn ic_serial(&self) -> Result<[u8; 4], String> {
+        unhex("ic_serial", &self.ic_serial)?
+            .try_into()
+            .map_err(|_| "ic_serial is not 4 bytes".to_owned())
+    }
+
+    fn applet_image(&self) -> Result<AppletImage, String> {
+        let state = match unhex("lifecycle", &self.lifecycle)?.as_slice() {
+            [c] => *c,
+            _ => return Err("lifecycle is not one byte".into()),
+        };
+        let crn = match &self.crn {
+            None => None,
+            Some(c) => {
+                Some(<[u8; 10]>::try_from(c.as_bytes()).map_err(|_| "crn is not 10 digits")?)
+            }
+        };
+        let mut files = BTreeMap::new();
+        for (fid, data) in &self.files {
+            let fid = u16::from_str_radix(fid, 16)
+                .ok()
+                .filter(|_| fid.len() == 4)
+                .ok_or_else(|| format!("file id '{fid}' is not 4 hex digits"))?;
+            files.insert(fid, unhex(&format!("file {fid:04X}"), data)?);
+        }
+        let [id_pin, sign_pin, puk] = self.pins.as_slice() else {
+            return Err(format!("{} PINs stored, not 3", self.pins.len()));
+        };
+        let pin = |p: &StoredPin, i: usize| -> Result<_, String> {
+            let block = match &p.block {
+                None => None,
+                Some(text) => {
+                    let value = Zeroizing::new(unhex(&format!("PIN {i}"), text)?);
+                    let mut block = Zeroizing::new([0u8; 8]);
+                    if value.len() != 8 {
+                        return Err(format!("PIN {i} is not an 8-byte block"));
+                    }
+                    block.copy_from_slice(&value);
+                    Some(block)
+                }
+            };
+            Ok((block, p.tries_left))
+        };
+        let pins = [pin(id_pin, 1)?, pin(sign_pin, 2)?, pin(puk, 3)?];
+        let [k1, k2] = self.key_pairs.as_slice() else {
+            return Err(format!("{} key pairs stored, not 2", self.key_pairs.len()));
+        };
+        let key = |k: &Option<String>, i: usize| -> Result<_, String> {
+            k.as_ref()
+                .map(|h| unhex(&format!("key {i}"), h).map(Zeroizing::new))
+                .transpose()
+        };
+        Ok(AppletImage {
+            state,
+            crn,
+            files,
+            pins,
+            keys: [key(k1, 1)?, key(k2, 2)?],
+        })
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory (mode 0600), `fsync`, `rename` over `path`, `fsync` of the directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let result = (|| {
+        let mut f = o.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

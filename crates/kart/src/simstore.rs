@@ -1,0 +1,98 @@
+//! Persistent simulated cards (`--sim-dir DIR`, `sim_dir` in kart.toml):
+//! the card in `sim:vendor-b#1` is kept in `DIR/vendor-b-1.card.json`
+//! between commands, as a card left in a real reader (see
+//! `kart_sim::store`). Without a directory, simulated cards live inside one
+//! `kart` process, as before.
+//!
+//! The directory is chosen once per process ([`init`]), before any command
+//! runs, so that every place that makes a simulated card (reader opening,
+//! the station's reader workers, QA) sees the same cards.
+
+use crate::error::{CliError, Kind};
+use kart_sim::store::{CardStore, StoreError};
+use kart_sim::{default_test_key, SimCard, SimConfig};
+use kart_spec::Profile;
+use ring::rand::{SecureRandom, SystemRandom};
+use std::path::Path;
+use std::sync::OnceLock;
+
+static STORE: OnceLock<Option<CardStore>> = OnceLock::new();
+
+/// Chooses the card directory for this process (`None`: cards are not
+/// kept). The first call wins.
+pub fn init(dir: Option<&Path>) -> Result<(), CliError> {
+    let store = dir.map(CardStore::open).transpose().map_err(store_error)?;
+    let _ = STORE.set(store);
+    Ok(())
+}
+
+/// The card directory, when simulated cards are kept.
+pub fn store() -> Option<&'static CardStore> {
+    STORE.get().and_then(Option::as_ref)
+}
+
+/// A stored-card failure as a CLI error: a damaged or foreign card file is
+/// a card error (exit 4), a file system failure exit 8.
+pub fn store_error(e: StoreError) -> CliError {
+    let kind = match e {
+        StoreError::Io { .. } => Kind::Io,
+        _ => Kind::Card,
+    };
+    CliError::new(kind, e)
+}
+
+/// A blank card's identity when nothing says otherwise: a random IC serial
+/// and the GP test key.
+fn test_config(profile: &Profile) -> Result<SimConfig, CliError> {
+    let mut serial = [0u8; 4];
+    SystemRandom::new()
+        .fill(&mut serial)
+        .map_err(|_| CliError::new(Kind::Io, "the system random generator failed"))?;
+    Ok(SimConfig::new(
+        serial,
+        &default_test_key(profile.secure_channel.key_length),
+    ))
+}
+
+/// The card in simulated reader `reader`: the stored one when cards are
+/// kept (keyed with `config`'s keys, or the test key), else a fresh blank
+/// card with `config` (or a random serial and the test key).
+pub fn open_card(
+    reader: &str,
+    profile: &Profile,
+    config: Option<&SimConfig>,
+) -> Result<SimCard, CliError> {
+    let config = match config {
+        Some(c) => c.clone(),
+        None => test_config(profile)?,
+    };
+    match store() {
+        Some(s) => s.card(reader, profile, &config).map_err(store_error),
+        None => Ok(SimCard::with_config(profile, &config)?),
+    }
+}
+
+/// The card a station worker personalizes next in `reader`. With kept
+/// cards, the first one is the card left in the reader unless it is locked
+/// (an issued card is taken out); every later one, or a locked one, is a
+/// new blank card that replaces the stored one once written.
+pub fn station_card(
+    reader: &str,
+    profile: &Profile,
+    config: &SimConfig,
+    first: bool,
+) -> Result<SimCard, CliError> {
+    let Some(s) = store() else {
+        return Ok(SimCard::with_config(profile, config)?);
+    };
+    if first && s.has_card(reader) {
+        let card = s.card(reader, profile, config).map_err(store_error)?;
+        let locked = kart_spec::Spec::embedded()
+            .ok()
+            .and_then(|spec| spec.applet.lifecycle_code("LOCKED"));
+        if Some(card.lifecycle_code()) != locked {
+            return Ok(card);
+        }
+    }
+    s.fresh_card(reader, profile, config).map_err(store_error)
+}
