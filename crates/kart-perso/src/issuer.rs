@@ -16,7 +16,7 @@
 
 use std::path::Path;
 
-use kart_apdu::gp::{self, KeySet, ScpParams, ScpVersion};
+use kart_apdu::gp::{self, CardKeySource, KeySet, ScpParams, ScpVersion, SoftwareKeys};
 use kart_spec::{Diversification, Profile, Scp};
 
 use crate::pki::{IssuerPki, MasterKeys, PkiError, SecureChannelAlgorithm};
@@ -40,6 +40,20 @@ impl Issuer {
             pki: IssuerPki::load(dir)?,
             master_keys: MasterKeys::load(&dir.join(MASTER_KEYS_FILE))?,
         })
+    }
+
+    /// Where the static keys of a card of `profile` come from, and the
+    /// channel parameters: what the station opens secure channels with
+    /// ([`SecureChannel::open_from`](kart_apdu::gp::SecureChannel::open_from)).
+    pub fn card_key_source(
+        &self,
+        profile: &Profile,
+    ) -> Result<(Box<dyn CardKeySource>, ScpParams), PkiError> {
+        let (keys, params) = self.channel_keys(profile)?;
+        Ok((
+            Box::new(SoftwareKeys::new(keys, params.diversification)),
+            params,
+        ))
     }
 
     /// The master keys and channel parameters for a card of `profile`: the

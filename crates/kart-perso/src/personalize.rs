@@ -299,17 +299,19 @@ impl Run<'_> {
         let Some((open_name, t, before)) = open_step else {
             return Ok(());
         };
-        let (keys, params) = self.issuer.channel_keys(profile)?;
+        let (keys, params) = self.issuer.card_key_source(profile)?;
         let level = match profile.secure_channel.scp {
             Scp::Scp03 if profile.secure_channel.i & 0x20 != 0 => SecurityLevel::C_DEC_C_MAC_R_MAC,
             _ => SecurityLevel::C_DEC_C_MAC,
         };
         let channel =
-            SecureChannel::open(&mut *card, &keys, &params, level).map_err(|e| match e.error {
-                GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
-                    step: open_name.clone(),
-                },
-                other => PersoError::SecureChannel(other),
+            SecureChannel::open_from(&mut *card, &*keys, &params, level).map_err(|e| {
+                match e.error {
+                    GpError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved {
+                        step: open_name.clone(),
+                    },
+                    other => PersoError::SecureChannel(other),
+                }
             })?;
         // The card's INITIALIZE UPDATE must describe the card the CPLC described (spec §7).
         if channel.info().key_diversification_data != self.kdd {

@@ -3,6 +3,8 @@
 //!
 //! - [`IssuerKey`] — a PKCS#8 private key (ECDSA P-256/P-384 or RSA) held by
 //!   `ring`; its file bytes are zeroized and `Debug` never shows it.
+//! - [`IssuerSigner`] — the seam every signing goes through: an [`IssuerKey`]
+//!   file, or a key in an HSM through PKCS#11.
 //! - [`Certificate`] — a DER X.509 certificate loaded from PEM or DER.
 //! - [`validate_chain`] — validity, basic constraints, key usage and
 //!   signatures (checked with `ring`) from a leaf up to a trusted root.
@@ -30,6 +32,7 @@ mod holder;
 mod key;
 mod master_keys;
 mod signature;
+mod signer;
 
 pub use active_auth::verify_card_signature;
 pub use certificate::Certificate;
@@ -40,3 +43,4 @@ pub use holder::{issue_holder_certificate, Holder, HOLDER_VALIDITY_YEARS};
 pub use key::{IssuerKey, KeyAlgorithm};
 pub use master_keys::{MasterKeySet, MasterKeys, SecureChannelAlgorithm};
 pub(crate) use signature::{verify_signature, SignatureError};
+pub use signer::IssuerSigner;

@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::holder::random_serial;
-use super::{Certificate, IssuerKey, MasterKeys, PkiError};
+use super::{Certificate, IssuerKey, IssuerSigner, MasterKeys, PkiError};
 
 const ROOT: &str = "root.pem";
 const ROOT_KEY: &str = "root.key.pem";
@@ -150,12 +150,12 @@ pub struct IssuerPki {
     pub root: Certificate,
     /// Issues holder certificates.
     pub card_ca: Certificate,
-    /// Key of `card_ca`.
-    pub card_ca_key: IssuerKey,
+    /// Key of `card_ca` (a file or a token object).
+    pub card_ca_key: Box<dyn IssuerSigner>,
     /// Signs security objects.
     pub document_signer: Certificate,
-    /// Key of `document_signer`.
-    pub document_signer_key: IssuerKey,
+    /// Key of `document_signer` (a file or a token object).
+    pub document_signer_key: Box<dyn IssuerSigner>,
 }
 
 impl IssuerPki {
@@ -165,9 +165,9 @@ impl IssuerPki {
         Ok(Self {
             root: Certificate::load(&dir.join(ROOT))?,
             card_ca: Certificate::load(&dir.join(CARD_CA))?,
-            card_ca_key: IssuerKey::load(&dir.join(CARD_CA_KEY))?,
+            card_ca_key: Box::new(IssuerKey::load(&dir.join(CARD_CA_KEY))?),
             document_signer: Certificate::load(&dir.join(SIGNER))?,
-            document_signer_key: IssuerKey::load(&dir.join(SIGNER_KEY))?,
+            document_signer_key: Box::new(IssuerKey::load(&dir.join(SIGNER_KEY))?),
         })
     }
 }

@@ -30,7 +30,7 @@ impl KeyAlgorithm {
         }
     }
 
-    fn rcgen(self) -> &'static rcgen::SignatureAlgorithm {
+    pub(crate) fn rcgen(self) -> &'static rcgen::SignatureAlgorithm {
         match self {
             Self::EcdsaP256Sha256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             Self::EcdsaP384Sha384 => &rcgen::PKCS_ECDSA_P384_SHA384,

@@ -13,7 +13,7 @@ use x509_cert::spki::AlgorithmIdentifierOwned;
 
 use super::lds::{DataGroupHash, LdsSecurityObject};
 use super::{SecurityObjectError, LDS_SECURITY_OBJECT_OID, MAX_FILES};
-use crate::pki::{Certificate, IssuerKey, KeyAlgorithm};
+use crate::pki::{Certificate, IssuerSigner, KeyAlgorithm};
 
 pub(super) const SIGNED_DATA: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
@@ -35,7 +35,7 @@ const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113
 pub fn build_security_object(
     files: &[(u16, &[u8])],
     signer: &Certificate,
-    signer_key: &IssuerKey,
+    signer_key: &dyn IssuerSigner,
     signing_time: OffsetDateTime,
 ) -> Result<Vec<u8>, SecurityObjectError> {
     if files.is_empty() || files.len() > MAX_FILES {

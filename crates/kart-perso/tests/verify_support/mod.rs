@@ -5,7 +5,7 @@
 
 use kart_apdu::{tlv, Card, Command};
 use kart_perso::pki::{
-    create_demo_issuer, issue_holder_certificate, Certificate, Holder, IssuerKey, IssuerPki,
+    create_demo_issuer, issue_holder_certificate, Certificate, Holder, IssuerPki, IssuerSigner,
 };
 use kart_perso::security_object::build_security_object;
 use kart_perso::verify::TrustAnchors;
@@ -143,7 +143,7 @@ pub fn generate_keys(sim: &mut SimCard) -> [Vec<u8>; 2] {
 /// the SOD signed by `signer`.
 pub fn card_data(
     pki: &IssuerPki,
-    signer: (&Certificate, &IssuerKey),
+    signer: (&Certificate, &dyn IssuerSigner),
     csn: [u8; 8],
     points: &[Vec<u8>; 2],
     now: OffsetDateTime,
