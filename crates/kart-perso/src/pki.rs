@@ -31,8 +31,10 @@ mod error;
 mod holder;
 mod key;
 mod master_keys;
+pub mod pkcs11;
 mod signature;
 mod signer;
+pub mod token_issuer;
 
 pub use active_auth::verify_card_signature;
 pub use certificate::Certificate;

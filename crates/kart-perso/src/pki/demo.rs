@@ -106,7 +106,7 @@ pub fn create_demo_issuer(dir: &Path, now: OffsetDateTime) -> Result<DemoFiles, 
     Ok(files)
 }
 
-fn params(
+pub(crate) fn params(
     cn: &str,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
@@ -131,7 +131,7 @@ fn new_key(alg: &'static rcgen::SignatureAlgorithm, path: &Path) -> Result<Issue
     IssuerKey::from_pkcs8(pair.serialized_der())
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PkiError {
+    /// A key in a PKCS#11 token could not be used.
+    #[error(transparent)]
+    Pkcs11(#[from] super::pkcs11::Pkcs11Error),
     /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {
