@@ -383,3 +383,152 @@ pub fn create(
     super::demo::write_file(&toml_path, config.to_toml()?.as_bytes(), 0o644)?;
     Ok(files.to_vec())
 }
+
+/// One key of an issuer as `kart issuer show` prints it: never a secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    /// `root`, `card CA`, `document signer`, `master keys 3des`, ….
+    pub role: String,
+    /// Where the key lives: a file path or a PKCS#11 URI with its module.
+    pub location: String,
+    /// `EC P-256`, `EC P-384`, `RSA 2048`, `3DES`, `AES-128`, ….
+    pub algorithm: String,
+    /// The certificate's subject (signing keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Its notBefore (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// Its notAfter (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+}
+
+/// Where each key of the issuer in `dir` lives, its algorithm and its
+/// certificate's validity, from the files alone (no PIN, no key is opened).
+pub fn describe(dir: &Path) -> Result<Vec<KeyInfo>, PkiError> {
+    let config = if dir.join(ISSUER_TOML).exists() {
+        Some(IssuerConfig::load(dir)?)
+    } else {
+        None
+    };
+    let module = config
+        .as_ref()
+        .map(|c| c.pkcs11.module.display().to_string())
+        .unwrap_or_default();
+    let in_token = |uri: &str| format!("{uri} (module {module})");
+    let mut out = Vec::new();
+    for (role, cert_file, key_file, uri) in [
+        (
+            "root",
+            "root.pem",
+            "root.key.pem",
+            config.as_ref().and_then(|c| c.keys.root.clone()),
+        ),
+        (
+            "card CA",
+            "card-ca.pem",
+            "card-ca.key.pem",
+            config.as_ref().map(|c| c.keys.card_ca.clone()),
+        ),
+        (
+            "document signer",
+            "document-signer.pem",
+            "document-signer.key.pem",
+            config.as_ref().map(|c| c.keys.document_signer.clone()),
+        ),
+    ] {
+        let cert = Certificate::load(&dir.join(cert_file))?;
+        let parsed = cert.parsed();
+        let location = match (&config, uri) {
+            (Some(_), Some(uri)) => in_token(&uri),
+            (Some(_), None) => "not named in issuer.toml (kept offline)".into(),
+            (None, _) => {
+                let f = dir.join(key_file);
+                let offline = dir.join("offline").join(key_file);
+                if f.exists() {
+                    format!("file {}", f.display())
+                } else if offline.exists() {
+                    format!("file {}", offline.display())
+                } else {
+                    "not in the issuer directory (kept offline)".into()
+                }
+            }
+        };
+        let validity = parsed.validity();
+        out.push(KeyInfo {
+            role: role.into(),
+            location,
+            algorithm: spki_algorithm(&parsed),
+            subject: Some(cert.subject().to_owned()),
+            not_before: Some(rfc3339(validity.not_before.to_datetime())),
+            not_after: Some(rfc3339(validity.not_after.to_datetime())),
+        });
+    }
+    if let Some(c) = &config {
+        for set in &c.master_keys {
+            out.push(KeyInfo {
+                role: format!("master keys {}", alg_name(set.algorithm)),
+                location: format!(
+                    "ENC {}, MAC {}, DEK {} (module {module})",
+                    set.enc, set.mac, set.dek
+                ),
+                algorithm: alg_name(set.algorithm).into(),
+                subject: None,
+                not_before: None,
+                not_after: None,
+            });
+        }
+    } else {
+        let path = dir.join("master-keys.json");
+        for set in super::MasterKeys::load(&path)?.sets() {
+            out.push(KeyInfo {
+                role: format!("master keys {}", alg_name(set.algorithm)),
+                location: format!("file {}", path.display()),
+                algorithm: alg_name(set.algorithm).into(),
+                subject: None,
+                not_before: None,
+                not_after: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn alg_name(a: SecureChannelAlgorithm) -> &'static str {
+    match a {
+        SecureChannelAlgorithm::TripleDes => "3DES",
+        SecureChannelAlgorithm::Aes128 => "AES-128",
+        SecureChannelAlgorithm::Aes256 => "AES-256",
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn spki_algorithm(cert: &x509_parser::certificate::X509Certificate<'_>) -> String {
+    let spki = cert.public_key();
+    match spki.algorithm.algorithm.to_id_string().as_str() {
+        "1.2.840.10045.2.1" => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_default();
+            match curve.as_str() {
+                "1.2.840.10045.3.1.7" => "EC P-256".into(),
+                "1.3.132.0.34" => "EC P-384".into(),
+                other => format!("EC {other}"),
+            }
+        }
+        "1.2.840.113549.1.1.1" => match spki.parsed() {
+            Ok(x509_parser::public_key::PublicKey::RSA(k)) => format!("RSA {}", k.key_size()),
+            _ => "RSA".into(),
+        },
+        other => other.to_owned(),
+    }
+}

@@ -18,9 +18,19 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// Create a demo issuer in DIR (which must not hold one already).
+    /// Create a demo issuer in DIR (which must not hold one already); with
+    /// --pkcs11 and --token, generate every key inside a PKCS#11 token.
     Init {
         /// The issuer directory to create.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        hsm: super::issuer_hsm::InitArgs,
+    },
+    /// Where each key of the issuer in DIR lives, its algorithm and its
+    /// certificate's validity (never a secret).
+    Show {
+        /// The issuer directory.
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
@@ -29,7 +39,9 @@ enum Action {
 /// Runs `kart issuer`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     match &args.action {
-        Action::Init { dir } => {
+        Action::Show { dir } => super::issuer_hsm::show(dir, ctx),
+        Action::Init { dir, hsm } if hsm.pkcs11.is_some() => super::issuer_hsm::init(dir, hsm, ctx),
+        Action::Init { dir, .. } => {
             let files = init(dir)?;
             if ctx.out.json {
                 ctx.out.json(

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod demo;
 pub mod info;
 pub mod issuer;
+pub mod issuer_hsm;
 pub mod personalize;
 pub mod qa;
 pub mod read;

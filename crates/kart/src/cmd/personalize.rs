@@ -110,7 +110,10 @@ pub fn load_issuer(dir: &Path) -> Result<Issuer, CliError> {
             "give --issuer DIR (create a demo one with `kart issuer init DIR`)",
         ));
     }
-    Ok(Issuer::load(dir)?)
+    Ok(Issuer::load_with_prompt(
+        dir,
+        Some(&super::issuer_hsm::prompt),
+    )?)
 }
 
 /// The issuer's CRN register: the configuration's `crn_register`, else
