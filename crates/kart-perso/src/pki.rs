@@ -27,6 +27,7 @@ mod active_auth;
 mod certificate;
 mod chain;
 mod demo;
+pub mod encrypted;
 mod error;
 mod holder;
 mod key;

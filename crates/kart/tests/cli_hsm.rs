@@ -2,7 +2,8 @@
 //! --pkcs11 … --token …`, `kart issuer show`, `kart personalize` and `kart qa`
 //! on simulated cards of every profile, and the faults (wrong PIN, no PIN,
 //! absent token, missing object) as one-line errors with exit code 6. Each
-//! test has its own token directory through `SOFTHSM2_CONF`.
+//! test has its own token directory through `SOFTHSM2_CONF`. Also issuer key
+//! files in encrypted PKCS#8.
 #![allow(clippy::doc_markdown)] // proper names (SoftHSM) are not code
 
 use serde_json::Value;
@@ -266,4 +267,88 @@ fn token_faults_are_one_line_errors_with_exit_code_6() {
     );
     assert_eq!(o.status.code(), Some(6), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already holds a key"));
+}
+
+/// A demo issuer whose card CA and document signer keys are encrypted
+/// PKCS#8 (converted by `openssl pkcs8 -topk8 -v2 aes-256-cbc`): personalize
+/// works with the passphrase from `KART_KEY_PASSPHRASE_FILE`, and without
+/// it fails with exit 6, naming the key file, never printing the passphrase.
+#[test]
+fn encrypted_key_files_open_with_a_passphrase_file() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let kart = |envs: &[(&str, &Path)], args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kart"));
+        c.args(args)
+            .current_dir(dir)
+            .env_remove("KART_KEY_PASSPHRASE")
+            .env_remove("KART_KEY_PASSPHRASE_FILE")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = kart(&[], &["issuer", "init", "issuer"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::write(dir.join("pw"), "a long passphrase 42\n").unwrap();
+    for key in ["card-ca.key.pem", "document-signer.key.pem"] {
+        let path = dir.join("issuer").join(key);
+        let out = Command::new("openssl")
+            .args([
+                "pkcs8",
+                "-topk8",
+                "-v2",
+                "aes-256-cbc",
+                "-passout",
+                "file:pw",
+                "-out",
+                "enc.pem",
+                "-in",
+            ])
+            .arg(&path)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(dir.join("enc.pem"), &path).unwrap();
+    }
+    std::fs::write(
+        dir.join("batch.csv"),
+        include_str!("../../../examples/batch/applications.csv"),
+    )
+    .unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch/photos"),
+        &dir.join("photos"),
+    );
+    let args = [
+        "--json",
+        "personalize",
+        "--issuer",
+        "issuer",
+        "--reader",
+        "sim:vendor-b",
+        "--station-dir",
+        "st",
+        "batch.csv",
+    ];
+    let o = kart(&[], &args);
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("card-ca.key.pem"),
+        "{}",
+        text(&o)
+    );
+    let o = kart(&[("KART_KEY_PASSPHRASE_FILE", &dir.join("pw"))], &args);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    let results = v["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    assert!(results.iter().all(|r| r["result"] == "issued"), "{v}");
+    assert!(!text(&o).contains("a long passphrase"));
 }

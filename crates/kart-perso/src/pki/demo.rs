@@ -165,9 +165,9 @@ impl IssuerPki {
         Ok(Self {
             root: Certificate::load(&dir.join(ROOT))?,
             card_ca: Certificate::load(&dir.join(CARD_CA))?,
-            card_ca_key: Box::new(IssuerKey::load(&dir.join(CARD_CA_KEY))?),
+            card_ca_key: Box::new(super::encrypted::load_key(&dir.join(CARD_CA_KEY))?),
             document_signer: Certificate::load(&dir.join(SIGNER))?,
-            document_signer_key: Box::new(IssuerKey::load(&dir.join(SIGNER_KEY))?),
+            document_signer_key: Box::new(super::encrypted::load_key(&dir.join(SIGNER_KEY))?),
         })
     }
 }

@@ -126,3 +126,13 @@ pub fn show(dir: &Path, ctx: &Ctx) -> Result<Outcome, CliError> {
     }
     Ok(Outcome::Ok)
 }
+
+/// Asks for the passphrase of an encrypted key file on the terminal, if there is one.
+pub fn prompt_passphrase(key_file: &Path) -> Option<Zeroizing<String>> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    rpassword::prompt_password(format!("passphrase of {}: ", key_file.display()))
+        .ok()
+        .map(Zeroizing::new)
+}

@@ -110,6 +110,7 @@ pub fn load_issuer(dir: &Path) -> Result<Issuer, CliError> {
             "give --issuer DIR (create a demo one with `kart issuer init DIR`)",
         ));
     }
+    kart_perso::pki::encrypted::set_prompt(super::issuer_hsm::prompt_passphrase);
     Ok(Issuer::load_with_prompt(
         dir,
         Some(&super::issuer_hsm::prompt),
