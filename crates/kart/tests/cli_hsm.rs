@@ -352,3 +352,79 @@ fn encrypted_key_files_open_with_a_passphrase_file() {
     assert!(results.iter().all(|r| r["result"] == "issued"), "{v}");
     assert!(!text(&o).contains("a long passphrase"));
 }
+
+/// `--import-master-keys`: known master keys (a vendor's) go into the token
+/// as sensitive, non-extractable keys, as `pkcs11-tool` (OpenSC) reports,
+/// and cannot be read out.
+#[test]
+fn imported_master_keys_are_sensitive_and_not_extractable() {
+    let hsm = Hsm::new();
+    let o = hsm.kart(None, &["issuer", "init", "files"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = hsm.kart(
+        Some(PIN),
+        &[
+            "issuer",
+            "init",
+            "--pkcs11",
+            MODULE,
+            "--token",
+            "kart",
+            "--import-master-keys",
+            "files/master-keys.json",
+            "issuer",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            MODULE,
+            "--token-label",
+            "kart",
+            "--login",
+            "--pin",
+            PIN,
+            "-O",
+        ])
+        .env("SOFTHSM2_CONF", hsm.conf())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for label in ["gp-3des-enc", "gp-aes128-mac", "gp-aes256-dek"] {
+        let block = listing
+            .split("Object;")
+            .find(|b| b.contains(&format!("label:      {label}\n")))
+            .unwrap_or_else(|| panic!("{label}: {listing}"));
+        let access = block.lines().find(|l| l.contains("Access:")).unwrap();
+        // A key that was outside the token cannot be "never extractable"
+        // (CKA_NEVER_EXTRACTABLE); it is sensitive and not extractable now.
+        assert!(access.contains("sensitive"), "{label}: {access}");
+        assert!(
+            !access
+                .replace("never extractable", "")
+                .contains("extractable"),
+            "{label}: {access}"
+        );
+        assert!(!block.contains("wrap"), "{label}: {block}");
+        let read = Command::new("pkcs11-tool")
+            .args([
+                "--module",
+                MODULE,
+                "--token-label",
+                "kart",
+                "--login",
+                "--pin",
+                PIN,
+            ])
+            .args(["--read-object", "--type", "secrkey", "--label", label])
+            .env("SOFTHSM2_CONF", hsm.conf())
+            .output()
+            .unwrap();
+        assert!(!read.status.success(), "{label} could be read out");
+    }
+    let o = hsm.kart(Some(PIN), &["issuer", "show", "issuer"]);
+    assert!(!text(&o).contains(
+        &std::fs::read_to_string(hsm.dir.path().join("files/master-keys.json")).unwrap()[..20]
+    ));
+}

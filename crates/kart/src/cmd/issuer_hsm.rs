@@ -24,6 +24,11 @@ pub struct InitArgs {
     /// File holding the token's user PIN (recorded in issuer.toml as a path).
     #[arg(long, value_name = "FILE", requires = "pkcs11")]
     pub hsm_pin_file: Option<PathBuf>,
+    /// Import these known master keys (a master-keys.json, mode 0600: cards
+    /// a vendor already keyed) into the token instead of generating them;
+    /// they are sensitive and never extractable there. Delete the file after.
+    #[arg(long, value_name = "FILE", requires = "pkcs11")]
+    pub import_master_keys: Option<PathBuf>,
 }
 
 /// Asks for a token's user PIN on the terminal, if there is one.
@@ -51,12 +56,14 @@ pub fn init(dir: &Path, args: &InitArgs, ctx: &Ctx) -> Result<Outcome, CliError>
     let pin = Pin::obtain(label, args.hsm_pin_file.as_deref(), Some(&prompt))
         .map_err(kart_perso::pki::PkiError::from)?;
     let token = Token::open(module, label, pin).map_err(kart_perso::pki::PkiError::from)?;
-    let files = token_issuer::create(
-        dir,
-        &token,
-        MasterKeySource::Generate,
-        time::OffsetDateTime::now_utc(),
-    )?;
+    let known = match &args.import_master_keys {
+        Some(file) => Some(kart_perso::pki::MasterKeys::load(file)?),
+        None => None,
+    };
+    let master = known
+        .as_ref()
+        .map_or(MasterKeySource::Generate, MasterKeySource::Import);
+    let files = token_issuer::create(dir, &token, master, time::OffsetDateTime::now_utc())?;
     if let Some(pin_file) = &args.hsm_pin_file {
         // Record where the PIN is (never the PIN) for the station.
         let mut config = IssuerConfig::load(dir)?;
