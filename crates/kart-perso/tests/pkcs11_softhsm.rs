@@ -416,3 +416,79 @@ fn faults_are_typed_and_name_what_is_wrong() {
         assert!(!err.to_string().contains("4321"), "{err}");
     });
 }
+
+/// P-384 and RSA 2048/3072 key pairs generated in the token sign what their
+/// public keys (read from the token's public key objects) verify, with
+/// ring's verifiers (another implementation than SoftHSM's OpenSSL one).
+#[test]
+fn p384_and_rsa_keys_in_the_token_sign_verifiably() {
+    use kart_perso::pki::pkcs11::{generate_key_pair, KeyPairKind};
+    use kart_perso::pki::KeyAlgorithm;
+    use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_ASN1, RSA_PKCS1_2048_8192_SHA256};
+    with_token("p384_and_rsa_keys_in_the_token_sign_verifiably", |_| {
+        let t = token();
+        for (label, kind) in [
+            ("p384", KeyPairKind::P384),
+            ("rsa2048", KeyPairKind::Rsa(2048)),
+            ("rsa3072", KeyPairKind::Rsa(3072)),
+        ] {
+            generate_key_pair(&t, label, label.as_bytes(), kind).unwrap();
+            let signer = TokenSigner::open(&t, label).unwrap();
+            let msg = b"signed attributes of a security object";
+            let sig = signer.sign(msg).unwrap();
+            let alg: &dyn ring::signature::VerificationAlgorithm = match signer.algorithm() {
+                KeyAlgorithm::EcdsaP384Sha384 => &ECDSA_P384_SHA384_ASN1,
+                KeyAlgorithm::RsaPkcs1Sha256 => &RSA_PKCS1_2048_8192_SHA256,
+                other @ KeyAlgorithm::EcdsaP256Sha256 => panic!("{label}: {other:?}"),
+            };
+            UnparsedPublicKey::new(alg, signer.public_key())
+                .verify(msg, &sig)
+                .unwrap_or_else(|_| panic!("{label}: signature does not verify"));
+            assert!(UnparsedPublicKey::new(alg, signer.public_key())
+                .verify(b"other", &sig)
+                .is_err());
+        }
+        // RSA outside 2048-4096 is refused before the token is asked.
+        assert!(generate_key_pair(&t, "rsa1024", b"x", KeyPairKind::Rsa(1024)).is_err());
+    });
+}
+
+/// A token object that is not the certificate's key is refused at load;
+/// a PIN the token refused is never offered to it again.
+#[test]
+fn a_key_that_is_not_the_certificates_is_refused_and_a_refused_pin_is_not_retried() {
+    use kart_perso::pki::pkcs11::{generate_key_pair, KeyPairKind};
+    with_token(
+        "a_key_that_is_not_the_certificates_is_refused_and_a_refused_pin_is_not_retried",
+        |hsm| {
+            let dir = token_issuer(hsm, MasterKeySource::Generate);
+            generate_key_pair(&token(), "impostor", b"\x09", KeyPairKind::P256).unwrap();
+            let toml = std::fs::read_to_string(dir.join("issuer.toml")).unwrap();
+            std::fs::write(
+                dir.join("issuer.toml"),
+                toml.replace("object=document-signer", "object=impostor"),
+            )
+            .unwrap();
+            let err = Issuer::load(&dir).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("'impostor' is not the key of document-signer.pem"),
+                "{err}"
+            );
+
+            // SoftHSM counts wrong PINs; one refused login leaves the count at one.
+            let before = pkcs11_tool(&["-T"]);
+            let err = Token::open(Path::new(MODULE), TOKEN, Pin::new("111111")).unwrap_err();
+            assert!(matches!(err, Pkcs11Error::PinIncorrect { .. }));
+            let after = pkcs11_tool(&["-T"]);
+            assert!(!before.contains("PIN count low"), "{before}");
+            assert!(
+                after.contains("PIN count low") || after == before,
+                "{after}"
+            );
+            assert!(!after.contains("PIN locked"), "{after}");
+            // The right PIN still works.
+            token();
+        },
+    );
+}

@@ -428,6 +428,9 @@ pub struct Token {
     label: String,
     module: PathBuf,
     pin: Pin,
+    /// Set once the token refused the PIN: never offered again (a token
+    /// locks after a few wrong PINs).
+    pin_refused: std::sync::atomic::AtomicBool,
     pool: Mutex<Vec<Session>>,
 }
 
@@ -472,6 +475,7 @@ impl Token {
             label: label.to_owned(),
             module: module.to_owned(),
             pin,
+            pin_refused: std::sync::atomic::AtomicBool::new(false),
             pool: Mutex::new(Vec::new()),
         };
         let session = token.new_session()?;
@@ -497,9 +501,24 @@ impl Token {
     }
 
     fn login(&self, session: &Session) -> Result<(), Pkcs11Error> {
+        use std::sync::atomic::Ordering;
+        if self.pin_refused.load(Ordering::SeqCst) {
+            return Err(Pkcs11Error::PinIncorrect {
+                token: self.label.clone(),
+            });
+        }
         match session.login(UserType::User, Some(&self.pin.auth())) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
-            Err(e) => Err(self.map_err("C_Login", &e)),
+            Err(e) => {
+                let err = self.map_err("C_Login", &e);
+                if matches!(
+                    err,
+                    Pkcs11Error::PinIncorrect { .. } | Pkcs11Error::PinLocked { .. }
+                ) {
+                    self.pin_refused.store(true, Ordering::SeqCst);
+                }
+                Err(err)
+            }
         }
     }
 

@@ -28,7 +28,7 @@ use kart_apdu::gp::Diversification;
 use serde::{Deserialize, Serialize};
 
 use super::pkcs11::{Pin, Pkcs11Error, Pkcs11Uri, Token, TokenMasterKeys, TokenSigner};
-use super::{Certificate, IssuerPki, PkiError, SecureChannelAlgorithm};
+use super::{Certificate, IssuerPki, IssuerSigner as _, PkiError, SecureChannelAlgorithm};
 
 /// Name of the configuration file of a token issuer.
 pub const ISSUER_TOML: &str = "issuer.toml";
@@ -251,11 +251,31 @@ pub fn load(
             0,
         )?);
     }
+    let card_ca = Certificate::load(&dir.join("card-ca.pem"))?;
+    let document_signer = Certificate::load(&dir.join("document-signer.pem"))?;
+    for (cert, file, key) in [
+        (&card_ca, "card-ca.pem", &card_ca_key),
+        (
+            &document_signer,
+            "document-signer.pem",
+            &document_signer_key,
+        ),
+    ] {
+        if cert.parsed().public_key().subject_public_key.data.as_ref() != key.public_key() {
+            return Err(PkiError::malformed(
+                "issuer.toml",
+                format!(
+                    "token object '{}' is not the key of {file}: its public key differs from the certificate's",
+                    key.object()
+                ),
+            ));
+        }
+    }
     let pki = IssuerPki {
         root: Certificate::load(&dir.join("root.pem"))?,
-        card_ca: Certificate::load(&dir.join("card-ca.pem"))?,
+        card_ca,
         card_ca_key: Box::new(card_ca_key),
-        document_signer: Certificate::load(&dir.join("document-signer.pem"))?,
+        document_signer,
         document_signer_key: Box::new(document_signer_key),
     };
     Ok((pki, sets))
