@@ -439,7 +439,9 @@ fn p384_and_rsa_keys_in_the_token_sign_verifiably() {
             let alg: &dyn ring::signature::VerificationAlgorithm = match signer.algorithm() {
                 KeyAlgorithm::EcdsaP384Sha384 => &ECDSA_P384_SHA384_ASN1,
                 KeyAlgorithm::RsaPkcs1Sha256 => &RSA_PKCS1_2048_8192_SHA256,
-                other @ KeyAlgorithm::EcdsaP256Sha256 => panic!("{label}: {other:?}"),
+                other @ (KeyAlgorithm::EcdsaP256Sha256 | KeyAlgorithm::RsaPssSha256) => {
+                    panic!("{label}: {other:?}")
+                }
             };
             UnparsedPublicKey::new(alg, signer.public_key())
                 .verify(msg, &sig)
@@ -491,4 +493,203 @@ fn a_key_that_is_not_the_certificates_is_refused_and_a_refused_pin_is_not_retrie
             token();
         },
     );
+}
+
+/// An RSA 2048 document signer in the token signing with RSASSA-PSS: the
+/// security object verifies with `openssl cms -verify` and with kart's own
+/// passive authentication; a PSS key refuses to sign certificates.
+#[test]
+fn rsa_pss_document_signer_in_the_token_verifies_with_openssl_cms() {
+    use kart_perso::pki::pkcs11::{generate_key_pair, KeyPairKind};
+    use kart_perso::pki::{Certificate, KeyAlgorithm};
+    use kart_perso::security_object::SecurityObject;
+    with_token(
+        "rsa_pss_document_signer_in_the_token_verifies_with_openssl_cms",
+        |hsm| {
+            let t = token();
+            generate_key_pair(&t, "ds-rsa", b"\x0d", KeyPairKind::Rsa(2048)).unwrap();
+            let ds_key = TokenSigner::open_pss(&t, "ds-rsa").unwrap();
+            assert_eq!(ds_key.algorithm(), KeyAlgorithm::RsaPssSha256);
+
+            let dir = &hsm.dir;
+            let ds_cert = openssl_document_signer(dir, ds_key.public_key());
+
+            let files: [(u16, &[u8]); 2] = [(0x0101, b"identity"), (0x0102, b"face")];
+            let now = time::OffsetDateTime::now_utc();
+            let sod = build_security_object(&files, &ds_cert, &ds_key, now).unwrap();
+            std::fs::write(dir.join("sod.der"), &sod).unwrap();
+            let out = Command::new("openssl")
+                .current_dir(dir)
+                .args([
+                    "cms",
+                    "-verify",
+                    "-inform",
+                    "DER",
+                    "-in",
+                    "sod.der",
+                    "-binary",
+                    "-purpose",
+                    "any",
+                    "-out",
+                    "content.der",
+                    "-CAfile",
+                    "root.pem",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let root = Certificate::load(&dir.join("root.pem")).unwrap();
+            let verification = SecurityObject::parse(&sod)
+                .unwrap()
+                .verify(&root, &files, now);
+            assert!(verification.passed(), "{:?}", verification.failures());
+
+            // Certificates cannot be signed with a PSS key (rcgen has no PSS).
+            let holder = kart_perso::pki::Holder {
+                crn: "1234567890",
+                national_code: "0499370899",
+                public_point: &rcgen_point(),
+            };
+            assert!(
+                kart_perso::pki::issue_holder_certificate(&ds_cert, &ds_key, &holder, now).is_err()
+            );
+        },
+    );
+}
+
+/// A root made by openssl issues a document signer certificate for an RSA
+/// public key (given as `RSAPublicKey`), written out as a PEM
+/// SubjectPublicKeyInfo; `dir/root.pem` is the root.
+fn openssl_document_signer(dir: &Path, rsa_public_key: &[u8]) -> kart_perso::pki::Certificate {
+    // A root made by openssl issues the document signer certificate for
+    // the token's public key (written out as a PEM SubjectPublicKeyInfo).
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/C=IR/CN=PSS test root",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    let spki = rsa_spki_pem(rsa_public_key);
+    std::fs::write(dir.join("ds.pub.pem"), spki).unwrap();
+    std::fs::write(
+        dir.join("ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-new",
+        "-subj",
+        "/C=IR/CN=PSS document signer",
+        "-force_pubkey",
+        "ds.pub.pem",
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-days",
+        "10",
+        "-extfile",
+        "ext",
+        "-out",
+        "ds.pem",
+    ]);
+    kart_perso::pki::Certificate::load(&dir.join("ds.pem")).unwrap()
+}
+
+/// A valid P-256 point (from ring) for a holder.
+fn rcgen_point() -> Vec<u8> {
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+        .unwrap()
+        .public_key()
+        .as_ref()
+        .to_vec()
+}
+
+/// PEM SubjectPublicKeyInfo (rsaEncryption) around an `RSAPublicKey`.
+fn rsa_spki_pem(rsa_public_key: &[u8]) -> String {
+    use base64_lite::encode;
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(rsa_public_key);
+    let alg = h("300d06092a864886f70d0101010500");
+    let mut body = alg;
+    body.extend(der_tlv(0x03, &bits));
+    let spki = der_tlv(0x30, &body);
+    let b64 = encode(&spki);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+fn der_tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = value.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend([0x81, len as u8]);
+    } else {
+        out.extend([0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+mod base64_lite {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    pub fn encode(data: &[u8]) -> String {
+        let mut s = String::new();
+        for c in data.chunks(3) {
+            let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= c.len() {
+                    s.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        s
+    }
 }

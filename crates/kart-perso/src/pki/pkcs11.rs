@@ -8,8 +8,9 @@
 //!   pool of sessions, one per thread using it at a time.
 //! - [`TokenSigner`]: an [`IssuerSigner`] whose private key never leaves the
 //!   token: ECDSA P-256/P-384 (`CKM_ECDSA` over a digest made here), RSA
-//!   PKCS#1 v1.5 (`CKM_SHA256_RSA_PKCS`). (RSA-PSS is not offered: rcgen,
-//!   which builds the certificates, has no PSS.)
+//!   PKCS#1 v1.5 (`CKM_SHA256_RSA_PKCS`) and PSS (`CKM_SHA256_RSA_PKCS_PSS`,
+//!   [`TokenSigner::open_pss`]; security objects only: rcgen, which builds
+//!   the certificates, has no PSS).
 //! - [`TokenMasterKeys`]: a [`CardKeySource`] that diversifies GlobalPlatform
 //!   master keys inside the token — EMV CPS v1.1 and VISA2 by `CKM_DES3_ECB`
 //!   encryption, KDF3 by `CKM_AES_CMAC` — so that a master key never enters
@@ -31,7 +32,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
@@ -713,6 +715,16 @@ impl TokenSigner {
     /// The private key labelled `object` and its public key (the public key
     /// object of the same label).
     pub fn open(token: &Arc<Token>, object: &str) -> Result<Self, Pkcs11Error> {
+        Self::open_with(token, object, false)
+    }
+
+    /// [`open`](Self::open), an RSA key signing with RSASSA-PSS (SHA-256,
+    /// MGF1-SHA-256, 32-byte salt) instead of PKCS#1 v1.5.
+    pub fn open_pss(token: &Arc<Token>, object: &str) -> Result<Self, Pkcs11Error> {
+        Self::open_with(token, object, true)
+    }
+
+    fn open_with(token: &Arc<Token>, object: &str, pss: bool) -> Result<Self, Pkcs11Error> {
         let handle = token.find(object, ObjectClass::PRIVATE_KEY)?;
         let (kt, attrs) = token.key_type(handle)?;
         let wrong = |found: String| Pkcs11Error::WrongKeyType {
@@ -731,6 +743,8 @@ impl TokenSigner {
                 Some(P384_PARAMS) => KeyAlgorithm::EcdsaP384Sha384,
                 _ => return Err(wrong("an EC key on another curve".into())),
             }
+        } else if kt == KeyType::RSA && pss {
+            KeyAlgorithm::RsaPssSha256
         } else if kt == KeyType::RSA {
             KeyAlgorithm::RsaPkcs1Sha256
         } else {
@@ -879,6 +893,14 @@ impl IssuerSigner for TokenSigner {
             }
             KeyAlgorithm::RsaPkcs1Sha256 => self.token.with_session("C_Sign", |s| {
                 s.sign(&Mechanism::Sha256RsaPkcs, handle, message)
+            })?,
+            KeyAlgorithm::RsaPssSha256 => self.token.with_session("C_Sign", |s| {
+                let params = PkcsPssParams {
+                    hash_alg: MechanismType::SHA256,
+                    mgf: PkcsMgfType::MGF1_SHA256,
+                    s_len: 32.into(),
+                };
+                s.sign(&Mechanism::Sha256RsaPkcsPss(params), handle, message)
             })?,
         };
         Ok(sig)

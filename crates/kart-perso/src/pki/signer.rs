@@ -96,6 +96,10 @@ impl rcgen::PublicKeyData for RcgenSigner<'_> {
 
 impl rcgen::SigningKey for RcgenSigner<'_> {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        if self.0.algorithm() == KeyAlgorithm::RsaPssSha256 {
+            // rcgen would label a PSS signature PKCS#1 v1.5.
+            return Err(rcgen::Error::UnsupportedSignatureAlgorithm);
+        }
         self.0.sign(msg).map_err(|_| rcgen::Error::RingUnspecified)
     }
 }

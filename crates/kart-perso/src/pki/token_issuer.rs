@@ -71,6 +71,10 @@ pub struct KeysSection {
     pub card_ca: String,
     /// The document signer's key.
     pub document_signer: String,
+    /// `pss` for an RSA document signer key that signs with RSASSA-PSS
+    /// (default `pkcs1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_signer_scheme: Option<String>,
 }
 
 /// `[[master_keys]]`: one set, three secret key objects.
@@ -108,6 +112,7 @@ impl IssuerConfig {
                 root: Some(uri("root")),
                 card_ca: uri("card-ca"),
                 document_signer: uri("document-signer"),
+                document_signer_scheme: None,
             },
             master_keys: algorithms
                 .iter()
@@ -231,7 +236,19 @@ pub fn load(
         Ok(TokenSigner::open(&token, &object)?)
     };
     let card_ca_key = signer(&mut tokens, &config.keys.card_ca)?;
-    let document_signer_key = signer(&mut tokens, &config.keys.document_signer)?;
+    let document_signer_key = match config.keys.document_signer_scheme.as_deref() {
+        None | Some("pkcs1") => signer(&mut tokens, &config.keys.document_signer)?,
+        Some("pss") => {
+            let (token, object) = tokens.resolve(&config.keys.document_signer)?;
+            TokenSigner::open_pss(&token, &object)?
+        }
+        Some(other) => {
+            return Err(PkiError::malformed(
+                "issuer.toml",
+                format!("document_signer_scheme is '{other}', expected 'pkcs1' or 'pss'"),
+            ))
+        }
+    };
     let mut sets = Vec::new();
     for set in &config.master_keys {
         let (token, enc) = tokens.resolve(&set.enc)?;
