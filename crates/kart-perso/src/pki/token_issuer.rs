@@ -12,6 +12,7 @@
 //! root = "pkcs11:token=kart-issuer;object=root"
 //! card_ca = "pkcs11:token=kart-issuer;object=card-ca"
 //! document_signer = "pkcs11:token=kart-issuer;object=document-signer"
+//! # document_signer_scheme = "pss"   # an RSA document signer signing with RSASSA-PSS
 //!
 //! [[master_keys]]
 //! algorithm = "3des"              # or "aes128", "aes256"
