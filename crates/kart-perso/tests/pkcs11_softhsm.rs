@@ -693,3 +693,40 @@ mod base64_lite {
         s
     }
 }
+
+/// 16 reader threads share one token: one login, a pool of at most one
+/// session per thread, every signature good.
+#[test]
+fn sixteen_threads_share_one_logged_in_token() {
+    use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+    with_token("sixteen_threads_share_one_logged_in_token", |hsm| {
+        let dir = token_issuer(hsm, MasterKeySource::Generate);
+        let issuer = Issuer::load(&dir).unwrap();
+        let spec = spec();
+        let profile = spec.profile("vendor-c").unwrap();
+        let key = &*issuer.pki.card_ca_key;
+        std::thread::scope(|s| {
+            for n in 0..16u8 {
+                let issuer = &issuer;
+                s.spawn(move || {
+                    let (source, params) = issuer.card_key_source(profile).unwrap();
+                    for i in 0..20u8 {
+                        let msg = [n, i];
+                        let sig = key.sign(&msg).unwrap();
+                        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key.public_key())
+                            .verify(&msg, &sig)
+                            .unwrap();
+                        source
+                            .card_keys(&[n, i, 0, 0, 0, 0, 0, 0, 0, 0], params.key_version)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        // The signers and the master key sets share one token (one login);
+        // its pool holds at most one session per thread that used it at once.
+        let shared = issuer.token_master_keys[0].token();
+        let idle = shared.idle_sessions();
+        assert!((1..=17).contains(&idle), "{idle} sessions");
+    });
+}

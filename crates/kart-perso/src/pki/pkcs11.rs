@@ -496,6 +496,15 @@ impl Token {
         &self.module
     }
 
+    /// Sessions idle in the pool (each thread that used the token at the same
+    /// time as another left one; all share the one login).
+    pub fn idle_sessions(&self) -> usize {
+        self.pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
     fn new_session(&self) -> Result<Session, Pkcs11Error> {
         self.ctx
             .open_rw_session(self.slot)
