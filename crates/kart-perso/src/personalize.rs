@@ -299,18 +299,16 @@ impl Run<'_> {
         let Some((open_name, t, before)) = open_step else {
             return Ok(());
         };
-        let (keys, params) = self.issuer.channel_keys(profile)?;
+        let (keys, params) = self.issuer.card_key_source(profile)?;
         let level = match profile.secure_channel.scp {
             Scp::Scp03 if profile.secure_channel.i & 0x20 != 0 => SecurityLevel::C_DEC_C_MAC_R_MAC,
             _ => SecurityLevel::C_DEC_C_MAC,
         };
-        let channel = match SecureChannel::open(&mut *card, &keys, &params, level) {
+        let channel = match SecureChannel::open_from(&mut *card, &*keys, &params, level) {
             Ok(channel) => channel,
             Err(e) => {
                 let error = e.error;
-                return Err(channel_error(
-                    card, profile, &keys, params, &open_name, error,
-                ));
+                return Err(channel_error(card, profile, params, &open_name, error));
             }
         };
         // The card's INITIALIZE UPDATE must describe the card the CPLC described (spec §7).
@@ -433,7 +431,6 @@ fn get_data(p1: u8, p2: u8) -> Command {
 fn channel_error<T: Transport>(
     card: &mut Card<T>,
     profile: &Profile,
-    keys: &kart_apdu::gp::KeySet,
     params: kart_apdu::gp::ScpParams,
     step: &str,
     error: GpError,
@@ -452,7 +449,7 @@ fn channel_error<T: Transport>(
             PersoError::CardKeys {
                 explanation: crate::keyinfo::explain_cryptogram_mismatch(
                     held.as_deref(),
-                    keys,
+                    profile.secure_channel.key_length,
                     &params,
                     &profile.id,
                 ),

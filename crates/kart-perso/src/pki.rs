@@ -3,6 +3,8 @@
 //!
 //! - [`IssuerKey`] — a PKCS#8 private key (ECDSA P-256/P-384 or RSA) held by
 //!   `ring`; its file bytes are zeroized and `Debug` never shows it.
+//! - [`IssuerSigner`] — the seam every signing goes through: an [`IssuerKey`]
+//!   file, or a key in an HSM through PKCS#11.
 //! - [`Certificate`] — a DER X.509 certificate loaded from PEM or DER.
 //! - [`validate_chain`] — validity, basic constraints, key usage and
 //!   signatures (checked with `ring`) from a leaf up to a trusted root.
@@ -26,12 +28,16 @@ mod active_auth;
 mod certificate;
 mod chain;
 mod demo;
+pub mod encrypted;
 mod error;
 mod holder;
 mod holder_key;
 mod key;
 mod master_keys;
+pub mod pkcs11;
 mod signature;
+mod signer;
+pub mod token_issuer;
 
 pub use active_auth::verify_card_signature;
 pub use certificate::{Certificate, MAX_CERTIFICATE_FILE_BYTES};
@@ -43,3 +49,4 @@ pub use holder_key::HolderKey;
 pub use key::{IssuerKey, KeyAlgorithm, MAX_KEY_FILE_BYTES};
 pub use master_keys::{MasterKeySet, MasterKeys, SecureChannelAlgorithm};
 pub(crate) use signature::{verify_signature, SignatureError};
+pub use signer::IssuerSigner;

@@ -169,7 +169,7 @@ fn security_object_from_a_foreign_signer_fails_signer_trust() {
         .unwrap()
         .with_test_mode_writes();
     let points = generate_keys(&mut sim);
-    let signer = (&other.document_signer, &other.document_signer_key);
+    let signer = (&other.document_signer, &*other.document_signer_key);
     let data = card_data(&pki, signer, cfg.csn(), &points, now);
     write_card(&mut sim, &data, true);
 

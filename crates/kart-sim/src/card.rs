@@ -66,6 +66,9 @@ enum MasterKeys {
     One(Zeroizing<Vec<u8>>),
     /// Three keys with their key version, as an issuer keeps them.
     Set(KeySet),
+    /// The card's own static keys, already diversified (by an HSM that
+    /// never gives out the master keys).
+    Card(KeySet),
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -78,6 +81,7 @@ impl std::fmt::Debug for SimConfig {
                 &format_args!("<{} bytes redacted>", key.len()),
             ),
             MasterKeys::Set(set) => d.field("master_keys", set),
+            MasterKeys::Card(set) => d.field("card_keys", set),
         };
         d.finish()
     }
@@ -112,12 +116,23 @@ impl SimConfig {
         }
     }
 
+    /// A card with this IC serial keyed with its own static keys, already
+    /// diversified for its key diversification data (see
+    /// [`key_diversification_data`](Self::key_diversification_data)) — as a
+    /// key source in an HSM derives them; the profile's method is not applied again.
+    pub fn with_card_keys(ic_serial: [u8; 4], card_keys: KeySet) -> Self {
+        SimConfig {
+            ic_serial,
+            keys: MasterKeys::Card(card_keys),
+        }
+    }
+
     /// The master key set for a card of a profile with `key_length`-byte
     /// keys under `key_version`.
     fn master_keys(&self, key_length: usize, key_version: u8) -> Result<KeySet, GpError> {
         let set = match &self.keys {
             MasterKeys::One(key) => KeySet::from_master(key, key_version)?,
-            MasterKeys::Set(set) => set.clone(),
+            MasterKeys::Set(set) | MasterKeys::Card(set) => set.clone(),
         };
         if set.key_len() != key_length {
             return Err(GpError::InvalidKey(format!(
@@ -309,6 +324,11 @@ impl SimCard {
             Diversification::Kdf3 => GpDiv::Kdf3,
         };
         let kdd = config.key_diversification_data();
+        let method = if matches!(config.keys, MasterKeys::Card(_)) {
+            GpDiv::None
+        } else {
+            method
+        };
         let keys = diversify(&master, method, &kdd).map_err(key_err)?;
         let mut gp = match sc.scp {
             Scp::Scp02 => CardConfig::scp02(kdd),

@@ -188,7 +188,22 @@ impl From<kart_spec::SpecError> for CliError {
 
 impl From<kart_perso::pki::PkiError> for CliError {
     fn from(e: kart_perso::pki::PkiError) -> Self {
-        CliError::new(Kind::Issuer, e)
+        use kart_perso::pki::pkcs11::Pkcs11Error as P;
+        let hint = match &e {
+            kart_perso::pki::PkiError::Pkcs11(p) => Some(match p {
+                P::PinIncorrect { .. } => "check KART_HSM_PIN or the PIN file; kart tried once and will not retry (the token locks after a few wrong PINs)",
+                P::PinLocked { .. } => "the token's security officer must unlock the user PIN",
+                P::NoPin { .. } => "set KART_HSM_PIN, name a pin_file in issuer.toml, or run on a terminal",
+                P::TokenAbsent { .. } | P::TokenRemoved { .. } => "insert or reconnect the token (softhsm2-util --show-slots / pkcs11-tool -L lists tokens)",
+                P::ObjectMissing { .. } | P::WrongKeyType { .. } => "check the object names in issuer.toml against `pkcs11-tool -O` (see `kart issuer show`)",
+                _ => "check the PKCS#11 module path and the token",
+            }),
+            _ => None,
+        };
+        match hint {
+            Some(h) => CliError::with_hint(Kind::Issuer, e.to_string(), h),
+            None => CliError::new(Kind::Issuer, e),
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! The host side: opening a secure channel and wrapping every command in it.
 
 use super::crypto::{AES_BLOCK, DES_BLOCK};
+use super::key_source::Borrowed;
 use super::scp02::Scp02;
 use super::scp03::Scp03;
 use super::session::Session;
-use super::{diversify, Diversification, GpError, KeySet, ScpVersion, SecurityLevel, MAC_LEN};
+use super::{CardKeySource, Diversification, GpError, KeySet, ScpVersion, SecurityLevel, MAC_LEN};
 use crate::transport::transmit_command;
 use crate::{CardCaps, Command, Response, StatusWord, Transport, TransportError};
 use subtle::ConstantTimeEq;
@@ -137,6 +138,23 @@ impl<T: Transport> SecureChannel<T> {
         params: &ScpParams,
         level: SecurityLevel,
     ) -> Result<Self, OpenFailed<T>> {
+        let source = Borrowed {
+            master: keys,
+            method: params.diversification,
+        };
+        Self::open_from(transport, &source, params, level)
+    }
+
+    /// [`open`](Self::open) with the card's static keys from `source`, given
+    /// the key diversification data and key version of the card's INITIALIZE
+    /// UPDATE response (`params.diversification` is the source's business and
+    /// is not used here).
+    pub fn open_from(
+        transport: T,
+        source: &dyn CardKeySource,
+        params: &ScpParams,
+        level: SecurityLevel,
+    ) -> Result<Self, OpenFailed<T>> {
         let mut challenge = [0u8; 8];
         if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut challenge).is_err()
         {
@@ -145,18 +163,33 @@ impl<T: Transport> SecureChannel<T> {
                 transport,
             });
         }
-        Self::open_with_challenge(transport, keys, params, level, challenge)
+        Self::open_from_with_challenge(transport, source, params, level, challenge)
     }
 
     /// [`open`](Self::open) with a given host challenge (to replay recorded transcripts).
     pub fn open_with_challenge(
-        mut transport: T,
+        transport: T,
         keys: &KeySet,
         params: &ScpParams,
         level: SecurityLevel,
         host_challenge: [u8; 8],
     ) -> Result<Self, OpenFailed<T>> {
-        match handshake(&mut transport, keys, *params, level, host_challenge) {
+        let source = Borrowed {
+            master: keys,
+            method: params.diversification,
+        };
+        Self::open_from_with_challenge(transport, &source, params, level, host_challenge)
+    }
+
+    /// [`open_from`](Self::open_from) with a given host challenge.
+    pub fn open_from_with_challenge(
+        mut transport: T,
+        source: &dyn CardKeySource,
+        params: &ScpParams,
+        level: SecurityLevel,
+        host_challenge: [u8; 8],
+    ) -> Result<Self, OpenFailed<T>> {
+        match handshake(&mut transport, source, *params, level, host_challenge) {
             Ok((session, info)) => Ok(Self {
                 inner: transport,
                 session,
@@ -215,10 +248,25 @@ impl<T: Transport> SecureChannel<T> {
         params: &ScpParams,
         level: SecurityLevel,
     ) -> Result<StatusWord, GpError> {
+        let source = Borrowed {
+            master: keys,
+            method: params.diversification,
+        };
+        Self::wrong_host_cryptogram_from(transport, &source, params, level)
+    }
+
+    /// [`open_with_wrong_host_cryptogram`](Self::open_with_wrong_host_cryptogram)
+    /// with the card's keys from `source`. **Conformance testing only.**
+    pub fn wrong_host_cryptogram_from(
+        transport: &mut T,
+        source: &dyn CardKeySource,
+        params: &ScpParams,
+        level: SecurityLevel,
+    ) -> Result<StatusWord, GpError> {
         let mut challenge = [0u8; 8];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut challenge)
             .map_err(|_| GpError::Random)?;
-        let (mut session, _) = initialize_update(transport, keys, *params, level, challenge)?;
+        let (mut session, _) = initialize_update(transport, source, *params, level, challenge)?;
         let mut wrong = session.host_cryptogram()?;
         wrong[0] ^= 0x01;
         Ok(external_authenticate(transport, &mut session, level, wrong)?.sw())
@@ -277,7 +325,7 @@ impl<T: Transport> SecureChannel<T> {
 
 fn handshake<T: Transport>(
     t: &mut T,
-    keys: &KeySet,
+    keys: &dyn CardKeySource,
     params: ScpParams,
     level: SecurityLevel,
     host_challenge: [u8; 8],
@@ -296,7 +344,7 @@ fn handshake<T: Transport>(
 /// authenticated to the card.
 fn initialize_update<T: Transport>(
     t: &mut T,
-    keys: &KeySet,
+    keys: &dyn CardKeySource,
     params: ScpParams,
     level: SecurityLevel,
     host_challenge: [u8; 8],
@@ -324,9 +372,10 @@ fn initialize_update<T: Transport>(
             found: version,
         });
     }
-    let card_keys = diversify(keys, params.diversification, kdd)?;
     let mut kdd_arr = [0u8; 10];
     kdd_arr.copy_from_slice(kdd);
+    // The card's static keys: in memory for this session only, zeroized on drop.
+    let card_keys = keys.card_keys(&kdd_arr, key_version)?;
     let (session, i, seq, cryptogram) = match version {
         ScpVersion::Scp02 => {
             let d: &[u8; 28] = d.try_into().map_err(|_| {

@@ -96,6 +96,18 @@ impl KeySet {
         self.enc.bytes().len()
     }
 
+    /// The key check values of ENC, MAC and DEK (GlobalPlatform: the first
+    /// 3 bytes of the key encrypting `01`×16 for AES, `00`×8 for 3DES): how
+    /// a key ceremony compares keys without showing them.
+    pub fn check_values(&self, aes: bool) -> Result<[[u8; 3]; 3], GpError> {
+        use super::crypto::key_check_value;
+        Ok([
+            key_check_value(self.enc(), aes)?,
+            key_check_value(self.mac(), aes)?,
+            key_check_value(self.dek(), aes)?,
+        ])
+    }
+
     pub(crate) fn enc(&self) -> &[u8] {
         self.enc.bytes()
     }

@@ -1,7 +1,9 @@
 //! GlobalPlatform secure channels SCP02 and SCP03, host side and card side.
 //!
 //! - [`KeySet`]: static ENC/MAC/DEK keys of one key version (zeroized, never printed);
-//!   [`diversify`] turns master keys into a card's keys (EMV CPS v1.1, VISA2, KDF3).
+//!   [`diversify`] turns master keys into a card's keys (EMV CPS v1.1, VISA2, KDF3);
+//!   [`CardKeySource`] is the seam a channel takes them through ([`SoftwareKeys`] in
+//!   memory, an HSM above this crate).
 //! - [`SecureChannel`]: the host side. [`SecureChannel::open`] sends INITIALIZE UPDATE,
 //!   derives the session keys, checks the card cryptogram in constant time and sends
 //!   EXTERNAL AUTHENTICATE; afterwards every command is wrapped (CLA bit `04`, C-MAC,
@@ -79,6 +81,7 @@ pub mod card;
 pub mod crypto;
 mod diversify;
 mod host;
+mod key_source;
 mod keys;
 mod scp02;
 mod scp03;
@@ -86,6 +89,7 @@ mod session;
 
 pub use diversify::{diversify, Diversification};
 pub use host::{ChannelInfo, OpenFailed, ScpParams, SecureChannel};
+pub use key_source::{CardKeySource, KeySourceError, KeySourceFault, SoftwareKeys};
 pub use keys::KeySet;
 
 use crate::{CommandError, StatusWord, TransportError};
@@ -219,4 +223,7 @@ pub enum GpError {
     /// A command could not be built.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// The [`CardKeySource`] could not give the card's keys.
+    #[error("card keys: {0}")]
+    KeySource(#[from] KeySourceError),
 }

@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 use super::chain::{check_ca, check_validity};
 use super::holder::random_serial;
 use super::{
-    validate_chain, verify_signature, Certificate, IssuerKey, KeyUsage, MasterKeys, PkiError,
-    SignatureError,
+    validate_chain, verify_signature, Certificate, IssuerKey, IssuerSigner, KeyUsage, MasterKeys,
+    PkiError, SignatureError,
 };
 
 const ROOT: &str = "root.pem";
@@ -121,7 +121,7 @@ pub fn create_demo_issuer(dir: &Path, now: OffsetDateTime) -> Result<DemoFiles, 
     Ok(files)
 }
 
-fn params(
+pub(crate) fn params(
     cn: &str,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
@@ -146,7 +146,7 @@ fn new_key(alg: &'static rcgen::SignatureAlgorithm, path: &Path) -> Result<Issue
     IssuerKey::from_pkcs8(pair.serialized_der())
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -165,12 +165,12 @@ pub struct IssuerPki {
     pub root: Certificate,
     /// Issues holder certificates.
     pub card_ca: Certificate,
-    /// Key of `card_ca`.
-    pub card_ca_key: IssuerKey,
+    /// Key of `card_ca` (a file or a token object).
+    pub card_ca_key: Box<dyn IssuerSigner>,
     /// Signs security objects.
     pub document_signer: Certificate,
-    /// Key of `document_signer`.
-    pub document_signer_key: IssuerKey,
+    /// Key of `document_signer` (a file or a token object).
+    pub document_signer_key: Box<dyn IssuerSigner>,
 }
 
 impl IssuerPki {
@@ -195,9 +195,12 @@ impl IssuerPki {
             let path = dir.join(name);
             Certificate::load(&path).map_err(|e| PkiError::in_file(&path, e))
         };
-        let key = |name: &str| {
+        // Plain or encrypted PKCS#8 (the passphrase asked for when needed).
+        let key = |name: &str| -> Result<Box<dyn IssuerSigner>, PkiError> {
             let path = dir.join(name);
-            IssuerKey::load(&path).map_err(|e| PkiError::in_file(&path, e))
+            super::encrypted::load_key(&path)
+                .map(|k| Box::new(k) as Box<dyn IssuerSigner>)
+                .map_err(|e| PkiError::in_file(&path, e))
         };
         let pki = Self {
             root: cert(ROOT)?,
@@ -211,6 +214,32 @@ impl IssuerPki {
     }
 
     fn check(&self, dir: &Path, now: OffsetDateTime) -> Result<(), PkiError> {
+        self.check_certificates(dir, now)?;
+        let card_ca = dir.join(CARD_CA);
+        let signer = dir.join(SIGNER);
+        check_key_matches(
+            &self.card_ca_key,
+            &self.card_ca,
+            &dir.join(CARD_CA_KEY),
+            &card_ca,
+        )?;
+        check_key_matches(
+            &self.document_signer_key,
+            &self.document_signer,
+            &dir.join(SIGNER_KEY),
+            &signer,
+        )
+    }
+
+    /// The certificates of `dir` as a whole at `now`: validity, the chains
+    /// to the root, the card CA a CA with keyCertSign, the document signer
+    /// with digitalSignature. (A token issuer's keys are matched to their
+    /// certificates when the token objects are opened.)
+    pub(crate) fn check_certificates(
+        &self,
+        dir: &Path,
+        now: OffsetDateTime,
+    ) -> Result<(), PkiError> {
         let root = dir.join(ROOT);
         let card_ca = dir.join(CARD_CA);
         let signer = dir.join(SIGNER);
@@ -233,26 +262,14 @@ impl IssuerPki {
             now,
             KeyUsage::DigitalSignature,
         )
-        .map_err(|e| PkiError::in_file(&signer, e))?;
-        check_key_matches(
-            &self.card_ca_key,
-            &self.card_ca,
-            &dir.join(CARD_CA_KEY),
-            &card_ca,
-        )?;
-        check_key_matches(
-            &self.document_signer_key,
-            &self.document_signer,
-            &dir.join(SIGNER_KEY),
-            &signer,
-        )
+        .map_err(|e| PkiError::in_file(&signer, e))
     }
 }
 
 /// `key` belongs to `cert`: the public keys are equal, and a probe signed
 /// with the key verifies with the certificate's key.
 fn check_key_matches(
-    key: &IssuerKey,
+    key: &dyn IssuerSigner,
     cert: &Certificate,
     key_path: &Path,
     cert_path: &Path,

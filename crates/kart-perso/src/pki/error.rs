@@ -8,6 +8,17 @@ use kart_spec::input::quote;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PkiError {
+    /// An encrypted PKCS#8 key file could not be opened.
+    #[error("private key {path}: {reason}")]
+    EncryptedKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why (never the passphrase).
+        reason: String,
+    },
+    /// A key in a PKCS#11 token could not be used.
+    #[error(transparent)]
+    Pkcs11(#[from] super::pkcs11::Pkcs11Error),
     /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {

@@ -4,7 +4,8 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyUsagePurpose,
 use ring::rand::SecureRandom;
 use time::OffsetDateTime;
 
-use super::{Certificate, HolderKey, IssuerKey, PkiError};
+use super::signer::RcgenSigner;
+use super::{Certificate, HolderKey, IssuerSigner, PkiError};
 
 /// Validity of a holder certificate, clamped to the issuer's notAfter.
 pub const HOLDER_VALIDITY_YEARS: i64 = 7;
@@ -47,7 +48,7 @@ pub struct Holder<'a> {
 /// ```
 pub fn issue_holder_certificate(
     issuer: &Certificate,
-    issuer_key: &IssuerKey,
+    issuer_key: &dyn IssuerSigner,
     holder: &Holder<'_>,
     now: OffsetDateTime,
 ) -> Result<Certificate, PkiError> {
@@ -77,7 +78,8 @@ pub fn issue_holder_certificate(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
 
-    let rc_issuer = rcgen::Issuer::from_ca_cert_der(&issuer.der().to_vec().into(), issuer_key)?;
+    let rc_issuer =
+        rcgen::Issuer::from_ca_cert_der(&issuer.der().to_vec().into(), RcgenSigner(issuer_key))?;
     let cert = params.signed_by(holder.public_key, &rc_issuer)?;
     Certificate::from_der(cert.der().to_vec())
 }

@@ -18,6 +18,9 @@ pub enum KeyAlgorithm {
     EcdsaP384Sha384,
     /// RSA PKCS#1 v1.5 with SHA-256.
     RsaPkcs1Sha256,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 4055):
+    /// security objects only (rcgen, which builds certificates, has no PSS).
+    RsaPssSha256,
 }
 
 impl KeyAlgorithm {
@@ -27,14 +30,17 @@ impl KeyAlgorithm {
             Self::EcdsaP256Sha256 => "1.2.840.10045.4.3.2",
             Self::EcdsaP384Sha384 => "1.2.840.10045.4.3.3",
             Self::RsaPkcs1Sha256 => "1.2.840.113549.1.1.11",
+            Self::RsaPssSha256 => "1.2.840.113549.1.1.10",
         }
     }
 
-    fn rcgen(self) -> &'static rcgen::SignatureAlgorithm {
+    pub(crate) fn rcgen(self) -> &'static rcgen::SignatureAlgorithm {
         match self {
             Self::EcdsaP256Sha256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             Self::EcdsaP384Sha384 => &rcgen::PKCS_ECDSA_P384_SHA384,
-            Self::RsaPkcs1Sha256 => &rcgen::PKCS_RSA_SHA256,
+            // The SubjectPublicKeyInfo is rsaEncryption either way; certificate
+            // signing with a PSS key is refused by `RcgenSigner`.
+            Self::RsaPkcs1Sha256 | Self::RsaPssSha256 => &rcgen::PKCS_RSA_SHA256,
         }
     }
 }

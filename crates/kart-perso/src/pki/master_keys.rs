@@ -124,6 +124,11 @@ pub struct MasterKeys {
 }
 
 impl MasterKeys {
+    /// No key sets (a token issuer keeps its master keys in the token).
+    pub fn empty() -> Self {
+        Self { sets: Vec::new() }
+    }
+
     /// Fresh random key sets `scp02` (3DES), `scp03-aes128` and `scp03-aes256`, version 1.
     pub fn generate() -> Result<Self, PkiError> {
         let rng = SystemRandom::new();

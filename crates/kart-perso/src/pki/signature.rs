@@ -51,6 +51,11 @@ pub(crate) fn verify_signature(
             }
         }
         RSA_ENCRYPTION => match (sig_alg, digest_alg) {
+            // RSASSA-PSS: ring checks SHA-256, MGF1-SHA-256 and a 32-byte
+            // salt; other parameters fail as a bad signature.
+            ("1.2.840.113549.1.1.10", Some("2.16.840.1.101.3.4.2.1")) => {
+                &signature::RSA_PSS_2048_8192_SHA256
+            }
             ("1.2.840.113549.1.1.11", _) | (RSA_ENCRYPTION, Some("2.16.840.1.101.3.4.2.1")) => {
                 &signature::RSA_PKCS1_2048_8192_SHA256
             }

@@ -123,6 +123,7 @@ pub fn qa_issuer(
     Ok(Issuer {
         pki: IssuerPki::load_at(scratch, now)?,
         master_keys,
+        token_master_keys: Vec::new(),
     })
 }
 

@@ -9,7 +9,7 @@
 use std::fmt::Display;
 use std::time::Instant;
 
-use kart_apdu::gp::{KeySet, ScpParams, SecureChannel, SecurityLevel};
+use kart_apdu::gp::{CardKeySource, ScpParams, SecureChannel, SecurityLevel};
 use kart_apdu::{Card, Command, Response};
 use kart_spec::Protocol;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -374,11 +374,11 @@ impl<'t> Suite<'_, 't> {
     }
 
     /// Selects the applet and gives the issuer's keys for this card's profile.
-    fn applet_channel_keys(&mut self) -> Step<(KeySet, ScpParams)> {
+    fn applet_channel_keys(&mut self) -> Step<(Box<dyn CardKeySource>, ScpParams)> {
         self.select_applet()?;
         self.setup
             .issuer
-            .channel_keys(self.setup.profile)
+            .card_key_source(self.setup.profile)
             .map_err(|e| e.to_string())
     }
 
@@ -393,7 +393,7 @@ impl<'t> Suite<'_, 't> {
         let inner = Card::with_caps(&mut self.probe, caps);
         let isd = self.setup.spec.applet.card_manager.aid.bytes().to_vec();
         let profile = &self.setup.profile.id;
-        let mut ch = SecureChannel::open(inner, &keys, &params, level).map_err(|mut e| {
+        let mut ch = SecureChannel::open_from(inner, &*keys, &params, level).map_err(|mut e| {
             let why = if matches!(e.error, kart_apdu::gp::GpError::CardCryptogramMismatch) {
                 // What the card holds against what QA was given (GET DATA 00E0).
                 let held = crate::keyinfo::read_key_information(&mut e.transport, &isd)
@@ -403,7 +403,7 @@ impl<'t> Suite<'_, 't> {
                     "the card cryptogram does not match: {}",
                     crate::keyinfo::explain_cryptogram_mismatch(
                         held.as_deref(),
-                        &keys,
+                        self.setup.profile.secure_channel.key_length,
                         &params,
                         profile
                     )
@@ -425,7 +425,7 @@ impl<'t> Suite<'_, 't> {
     fn wrong_host_cryptogram(&mut self, level: SecurityLevel) -> Step<u16> {
         let (keys, params) = self.applet_channel_keys()?;
         let mut inner = Card::with_caps(&mut self.probe, self.setup.profile.caps());
-        let sw = SecureChannel::open_with_wrong_host_cryptogram(&mut inner, &keys, &params, level)
+        let sw = SecureChannel::wrong_host_cryptogram_from(&mut inner, &*keys, &params, level)
             .map_err(|e| format!("EXTERNAL AUTHENTICATE was not reached: {e}"))?;
         Ok(sw.0)
     }

@@ -13,7 +13,7 @@ use x509_cert::spki::AlgorithmIdentifierOwned;
 
 use super::lds::{DataGroupHash, LdsSecurityObject};
 use super::{SecurityObjectError, LDS_SECURITY_OBJECT_OID, MAX_FILES};
-use crate::pki::{Certificate, IssuerKey, KeyAlgorithm};
+use crate::pki::{Certificate, IssuerSigner, KeyAlgorithm};
 
 pub(super) const SIGNED_DATA: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
@@ -24,6 +24,13 @@ pub(super) const CONTENT_TYPE: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 pub(super) const MESSAGE_DIGEST: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+/// RSASSA-PSS-params (RFC 4055 §3.1): SHA-256, MGF1 with SHA-256, salt 32.
+const PSS_SHA256: &[u8] = &[
+    0x30, 0x34, 0xA0, 0x0F, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+    0x01, 0x05, 0x00, 0xA1, 0x1C, 0x30, 0x1A, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01,
+    0x01, 0x08, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0xA2, 0x03, 0x02, 0x01, 0x20,
+];
 const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
 
 /// Build and sign a security object over `files` (file id, contents).
@@ -35,7 +42,7 @@ const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113
 pub fn build_security_object(
     files: &[(u16, &[u8])],
     signer: &Certificate,
-    signer_key: &IssuerKey,
+    signer_key: &dyn IssuerSigner,
     signing_time: OffsetDateTime,
 ) -> Result<Vec<u8>, SecurityObjectError> {
     if files.is_empty() || files.len() > MAX_FILES {
@@ -67,14 +74,15 @@ pub fn build_security_object(
 
     let (digest_oid, digest) = match signer_key.algorithm() {
         KeyAlgorithm::EcdsaP384Sha384 => (SHA384, &ring::digest::SHA384),
-        KeyAlgorithm::EcdsaP256Sha256 | KeyAlgorithm::RsaPkcs1Sha256 => {
-            (SHA256, &ring::digest::SHA256)
-        }
+        KeyAlgorithm::EcdsaP256Sha256
+        | KeyAlgorithm::RsaPkcs1Sha256
+        | KeyAlgorithm::RsaPssSha256 => (SHA256, &ring::digest::SHA256),
     };
     let (sig_oid, sig_params) = match signer_key.algorithm() {
         KeyAlgorithm::EcdsaP256Sha256 => ("1.2.840.10045.4.3.2", None),
         KeyAlgorithm::EcdsaP384Sha384 => ("1.2.840.10045.4.3.3", None),
         KeyAlgorithm::RsaPkcs1Sha256 => ("1.2.840.113549.1.1.11", Some(Any::null())),
+        KeyAlgorithm::RsaPssSha256 => ("1.2.840.113549.1.1.10", Some(Any::from_der(PSS_SHA256)?)),
     };
 
     let signed_attrs = SetOfVec::try_from(vec![

@@ -27,6 +27,12 @@ pub(super) fn perso(e: &PersoError) -> bool {
         PersoError::Card { source, .. } => card(source),
         PersoError::SecureChannel(gp) => secure_channel(gp),
         PersoError::CardRefused { sw, .. } => !is_status_word(*sw),
+        // The issuer's token went away: nothing is wrong with the card, which
+        // stays bound to its application and resumes when the token is back.
+        PersoError::Issuer(crate::pki::PkiError::Pkcs11(p))
+        | PersoError::SecurityObject(crate::security_object::SecurityObjectError::Pki(
+            crate::pki::PkiError::Pkcs11(p),
+        )) => p.is_unavailable(),
         _ => false,
     }
 }

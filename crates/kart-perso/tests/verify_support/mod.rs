@@ -5,8 +5,8 @@
 
 use kart_apdu::{tlv, Card, Command};
 use kart_perso::pki::{
-    create_demo_issuer, issue_holder_certificate, Certificate, Holder, HolderKey, IssuerKey,
-    IssuerPki,
+    create_demo_issuer, issue_holder_certificate, Certificate, Holder, HolderKey, IssuerPki,
+    IssuerSigner,
 };
 use kart_perso::security_object::build_security_object;
 use kart_perso::verify::TrustAnchors;
@@ -150,7 +150,7 @@ pub fn generate_keys(sim: &mut SimCard) -> [HolderKey; 2] {
 /// the SOD signed by `signer`.
 pub fn card_data(
     pki: &IssuerPki,
-    signer: (&Certificate, &IssuerKey),
+    signer: (&Certificate, &dyn IssuerSigner),
     csn: [u8; 8],
     points: &[HolderKey; 2],
     now: OffsetDateTime,

@@ -50,6 +50,11 @@ pub struct Args {
     #[arg(long, default_value_t = 2, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=100))]
     reader_cards: u32,
+
+    /// Measure with this issuer's keys (files or a PKCS#11 token) instead
+    /// of a throw-away demo issuer.
+    #[arg(long, value_name = "DIR")]
+    issuer: Option<std::path::PathBuf>,
 }
 
 /// One personalized card: what crossed the wire and what the time went to.
@@ -99,8 +104,12 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let profiles = chosen_profiles(&args.profiles, ctx)?;
     let scratch = Scratch::new()?;
     let now = time::OffsetDateTime::now_utc();
-    kart_perso::pki::create_demo_issuer(&scratch.0.join("issuer"), now)?;
-    let issuer = Issuer::load(&scratch.0.join("issuer"))?;
+    let issuer = if let Some(dir) = &args.issuer {
+        super::personalize::load_issuer(dir)?
+    } else {
+        kart_perso::pki::create_demo_issuer(&scratch.0.join("issuer"), now)?;
+        Issuer::load(&scratch.0.join("issuer"))?
+    };
     let record = sample_record(&scratch.0)?;
     let mut results = Vec::new();
     for profile in profiles {

@@ -20,9 +20,19 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Create a demo issuer in DIR (which must not hold one already); the
-    /// root key goes to DIR/offline/, which stations never read.
+    /// root key goes to DIR/offline/, which stations never read. With
+    /// --pkcs11 and --token, generate every key inside a PKCS#11 token.
     Init {
         /// The issuer directory to create.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        hsm: super::issuer_hsm::InitArgs,
+    },
+    /// Where each key of the issuer in DIR lives, its algorithm and its
+    /// certificate's validity (never a secret).
+    Show {
+        /// The issuer directory.
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
@@ -31,7 +41,9 @@ enum Action {
 /// Runs `kart issuer`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     match &args.action {
-        Action::Init { dir } => {
+        Action::Show { dir } => super::issuer_hsm::show(dir, ctx),
+        Action::Init { dir, hsm } if hsm.pkcs11.is_some() => super::issuer_hsm::init(dir, hsm, ctx),
+        Action::Init { dir, .. } => {
             let files = init(dir)?;
             crate::output::eprintln_flushed(&format!(
                 "warning: move {} (the root key) off this machine: stations never read it, it is only needed to issue new sub-CAs",

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dump;
 pub mod info;
 pub mod issuer;
+pub mod issuer_hsm;
 pub mod personalize;
 pub mod qa;
 pub mod read;

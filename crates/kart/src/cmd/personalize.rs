@@ -118,7 +118,11 @@ pub fn load_issuer(dir: &Path) -> Result<Issuer, CliError> {
             "give --issuer DIR (create a demo one with `kart issuer init DIR`)",
         ));
     }
-    Ok(Issuer::load(dir)?)
+    kart_perso::pki::encrypted::set_prompt(super::issuer_hsm::prompt_passphrase);
+    Ok(Issuer::load_with_prompt(
+        dir,
+        Some(&super::issuer_hsm::prompt),
+    )?)
 }
 
 /// The issuer's CRN register: the configuration's `crn_register`, else

@@ -57,8 +57,19 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let scratch = Scratch::new()?;
     let now = time::OffsetDateTime::now_utc();
     let record = sample_record(&scratch.0)?;
-    let issuer_keys = MasterKeys::load(&dir.join(MASTER_KEYS_FILE))?;
-    let issuer = qa_issuer(issuer_keys, &scratch.0.join("qa-pki"), now)?;
+    let issuer = if dir
+        .join(kart_perso::pki::token_issuer::ISSUER_TOML)
+        .exists()
+    {
+        // Master keys in a token: QA opens channels through it.
+        let token = super::personalize::load_issuer(dir)?;
+        let mut qa = qa_issuer(MasterKeys::empty(), &scratch.0.join("qa-pki"), now)?;
+        qa.token_master_keys = token.token_master_keys;
+        qa
+    } else {
+        let issuer_keys = MasterKeys::load(&dir.join(MASTER_KEYS_FILE))?;
+        qa_issuer(issuer_keys, &scratch.0.join("qa-pki"), now)?
+    };
     let names: Vec<String> = sources.iter().map(Source::name).collect();
     let progress = Progress::new(ctx.out, &names, names.len() as u64);
     let results: Vec<Result<CardReport, CliError>> = std::thread::scope(|scope| {

@@ -1,0 +1,77 @@
+//! The issuer's token goes away in the middle of a card: the signer fails
+//! with a typed "token removed" error after data reached the card. The card
+//! is not spoiled nor failed: it stays bound to its application (as a
+//! pulled card does) and, once the token is back, the same card resumes to
+//! one verified issuance.
+
+mod perso_support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use kart_perso::pki::pkcs11::Pkcs11Error;
+use kart_perso::pki::{IssuerSigner, KeyAlgorithm, PkiError};
+use kart_perso::station::{Served, Station, StationFiles};
+use perso_support::*;
+
+/// A signer whose token can be "removed".
+#[derive(Debug)]
+struct Removable {
+    inner: Box<dyn IssuerSigner>,
+    removed: Arc<AtomicBool>,
+}
+
+impl IssuerSigner for Removable {
+    fn algorithm(&self) -> KeyAlgorithm {
+        self.inner.algorithm()
+    }
+    fn public_key(&self) -> &[u8] {
+        self.inner.public_key()
+    }
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+        if self.removed.load(Ordering::SeqCst) {
+            return Err(PkiError::Pkcs11(Pkcs11Error::TokenRemoved {
+                token: "kart".into(),
+                rv: "CKR_DEVICE_REMOVED".into(),
+            }));
+        }
+        self.inner.sign(message)
+    }
+    fn location(&self) -> String {
+        "test token".into()
+    }
+}
+
+#[test]
+fn token_removed_mid_card_keeps_the_card_bound_and_it_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
+    let mut issuer = station_issuer(dir.path());
+    let removed = Arc::new(AtomicBool::new(true));
+    // The security object is signed after the data files are written.
+    let ds = std::mem::replace(
+        &mut issuer.pki.document_signer_key,
+        Box::new(Removable {
+            inner: Box::new(
+                kart_perso::pki::IssuerKey::load(
+                    &dir.path().join("issuer/document-signer.key.pem"),
+                )
+                .unwrap(),
+            ),
+            removed: Arc::clone(&removed),
+        }),
+    );
+    drop(ds);
+    let files = StationFiles::in_dir(dir.path());
+    let station = Station::open("hsm", &files, issuer, spec()).unwrap();
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile("vendor-b").unwrap();
+    let mut card = station_sim(dir.path(), profile, 7);
+
+    let served = station.serve("r", &mut card, profile).unwrap();
+    assert!(matches!(served, Served::Pulled { .. }), "{served:?}");
+    removed.store(false, Ordering::SeqCst);
+    let served = station.serve("r", &mut card, profile).unwrap();
+    assert!(matches!(served, Served::Issued { .. }), "{served:?}");
+}
