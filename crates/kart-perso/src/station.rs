@@ -154,6 +154,11 @@ pub enum StationError {
         "application {0} is in the journal but its record cannot be read (no valid row stored, its photo no longer reads as a JPEG within bounds, or the PIN its batch sets is not loaded); fix the photo if need be and load its batch file again"
     )]
     RecordMissing(TrackingCode),
+    /// The issuer's keys cannot be used (its PKCS#11 token is absent or was
+    /// removed): the station takes no new application until they can; cards
+    /// in progress stay bound to theirs and resume.
+    #[error("the issuer's keys are unavailable ({0}); the station is paused and takes no new application until they are back")]
+    IssuerUnavailable(String),
 }
 
 /// What happened to the card in the reader.
@@ -233,6 +238,9 @@ pub struct Station {
     /// record not kept in the journal (records are read from it on claim).
     batch_pins: Mutex<pins::PinBook>,
     trust: TrustAnchors,
+    /// Set when a card stopped on the issuer's token being unavailable;
+    /// cleared once the issuer's keys sign again.
+    issuer_down: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Station {
@@ -277,6 +285,7 @@ impl Station {
             mailer: Mutex::new(PinMailer::open(&files.mailer)?),
             crns: Mutex::new(crns),
             batch_pins: Mutex::new(pins::PinBook::default()),
+            issuer_down: std::sync::atomic::AtomicBool::new(false),
             trust: TrustAnchors::new(issuer.pki.root.clone())
                 .with_intermediate(issuer.pki.card_ca.clone()),
             issuer,
@@ -409,6 +418,7 @@ impl Station {
         transport: T,
         profile: &Profile,
     ) -> Result<Served, StationError> {
+        self.check_issuer()?;
         let mut card = Card::with_caps(transport, profile.caps());
         let info = probe(&mut card, profile).map_err(StationError::Probe)?;
         let csn = info.cplc.csn_hex();
@@ -526,10 +536,16 @@ impl Station {
             }
             // The card may have carried out the command whose answer was
             // lost: it stays bound to the application, never freed.
-            Err(e) if uncertain::perso(&e) => Ok(Served::Pulled {
-                tracking: tracking.clone(),
-                csn,
-            }),
+            Err(e) if uncertain::perso(&e) => {
+                if uncertain::issuer_unavailable(&e) {
+                    self.issuer_down
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok(Served::Pulled {
+                    tracking: tracking.clone(),
+                    csn,
+                })
+            }
             // Refused after data of this application reached the card: the
             // card is never released for another one, it is spoiled.
             Err(e) if wrote => {
@@ -642,6 +658,24 @@ impl Station {
             None
         };
         stored::identity(stored, pin).ok()
+    }
+
+    /// While the issuer's token is known to be away, a probe signature with
+    /// each issuer key: until both sign again no card is touched, so no new
+    /// application is bound to a card that cannot be finished.
+    fn check_issuer(&self) -> Result<(), StationError> {
+        use std::sync::atomic::Ordering;
+        const PROBE: &[u8] = b"kart station: is the issuer back?";
+        if !self.issuer_down.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let pki = &self.issuer.pki;
+        pki.document_signer_key
+            .sign(PROBE)
+            .and_then(|_| pki.card_ca_key.sign(PROBE))
+            .map_err(|e| StationError::IssuerUnavailable(e.to_string()))?;
+        self.issuer_down.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Runs `f` on the journal. The guard lives only inside this call, so

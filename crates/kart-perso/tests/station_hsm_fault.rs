@@ -75,3 +75,56 @@ fn token_removed_mid_card_keeps_the_card_bound_and_it_resumes() {
     let served = station.serve("r", &mut card, profile).unwrap();
     assert!(matches!(served, Served::Issued { .. }), "{served:?}");
 }
+
+/// While the token is away the station pauses: the next card is not
+/// touched and no new application is claimed (it would be bound to a card
+/// that cannot be finished); once the token is back both cards are issued.
+#[test]
+fn a_station_whose_token_is_away_takes_no_new_application_until_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = batch_file(dir.path(), &[row(1, "face.jpg"), row(2, "face.jpg")], 3000);
+    let mut issuer = station_issuer(dir.path());
+    let removed = Arc::new(AtomicBool::new(true));
+    let ds = std::mem::replace(
+        &mut issuer.pki.document_signer_key,
+        Box::new(Removable {
+            inner: Box::new(
+                kart_perso::pki::IssuerKey::load(
+                    &dir.path().join("issuer/document-signer.key.pem"),
+                )
+                .unwrap(),
+            ),
+            removed: Arc::clone(&removed),
+        }),
+    );
+    drop(ds);
+    let station = Station::open("hsm", &StationFiles::in_dir(dir.path()), issuer, spec()).unwrap();
+    station.load_batch(&batch, validator()).unwrap();
+    let spec = spec();
+    let profile = spec.profile("vendor-c").unwrap();
+    let mut first = station_sim(dir.path(), profile, 7);
+    assert!(matches!(
+        station.serve("r0", &mut first, profile).unwrap(),
+        Served::Pulled { .. }
+    ));
+    // Paused: the second card is not even probed, application 2 stays queued.
+    let mut second = station_sim(dir.path(), profile, 8);
+    assert!(matches!(
+        station.serve("r1", &mut second, profile),
+        Err(kart_perso::station::StationError::IssuerUnavailable(_))
+    ));
+    assert_eq!(second.log().apdus(), 0, "the paused station touched a card");
+    assert_eq!(
+        station.status(&code(2)).unwrap().state,
+        kart_perso::journal::State::Queued
+    );
+    removed.store(false, Ordering::SeqCst);
+    assert!(matches!(
+        station.serve("r1", &mut second, profile).unwrap(),
+        Served::Issued { .. }
+    ));
+    assert!(matches!(
+        station.serve("r0", &mut first, profile).unwrap(),
+        Served::Issued { .. }
+    ));
+}

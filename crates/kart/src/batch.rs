@@ -215,9 +215,7 @@ fn sim_worker(
         // The model's clock costs nothing and tells what a real card would take.
         sim.set_latency(LatencyMode::Accounted);
         run.progress.status(i, "personalizing");
-        let served = run
-            .station
-            .serve(name, &mut sim, profile)
+        let served = serve_unless_paused(run, i, || run.station.serve(name, &mut sim, profile))
             .map_err(station_error)?;
         let modelled = Some(sim.modelled_time());
         let check = |t: &TrackingCode| match run.after_issue {
@@ -265,7 +263,7 @@ fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Res
                 // Each command waits what the vendor's model allows it.
                 let model = profile.latency;
                 conn.set_deadlines(Box::new(move |apdu: &[u8]| model.deadline(apdu)));
-                match run.station.serve(name, &mut conn, profile) {
+                match serve_unless_paused(run, i, || run.station.serve(name, &mut conn, profile)) {
                     Ok(served) => Ok(served),
                     Err(e @ (StationError::Probe(_) | StationError::CardLocked { .. })) => {
                         Err(e.to_string())
@@ -370,8 +368,38 @@ fn wait_for(
     }
 }
 
+/// Serves a card; while the issuer's keys are unavailable (its token is out)
+/// the reader pauses, trying again each second, for at most the card
+/// timeout: no card is touched and no application claimed meanwhile.
+fn serve_unless_paused(
+    run: &Run<'_>,
+    i: usize,
+    mut serve: impl FnMut() -> Result<Served, StationError>,
+) -> Result<Served, StationError> {
+    let paused = Instant::now();
+    loop {
+        match serve() {
+            Err(StationError::IssuerUnavailable(_)) if paused.elapsed() < run.card_timeout => {
+                run.progress.status(
+                    i,
+                    "paused: the issuer's token is unavailable — reconnect it",
+                );
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn station_error(e: StationError) -> CliError {
     use StationError as S;
+    if matches!(e, S::IssuerUnavailable(_)) {
+        return CliError::with_hint(
+            Kind::Issuer,
+            e.to_string(),
+            "reconnect the issuer's token (pkcs11-tool -L lists tokens), then run again: cards in progress resume",
+        );
+    }
     let kind = match &e {
         S::Journal(_) => Kind::Journal,
         S::Probe(_) | S::CardLocked { .. } => Kind::Card,

@@ -29,6 +29,15 @@ pub(super) fn perso(e: &PersoError) -> bool {
         PersoError::CardRefused { sw, .. } => !is_status_word(*sw),
         // The issuer's token went away: nothing is wrong with the card, which
         // stays bound to its application and resumes when the token is back.
+        e if issuer_unavailable(e) => true,
+        _ => false,
+    }
+}
+
+/// Whether personalization stopped because the issuer's token is absent or
+/// was removed: the station pauses instead of taking new applications.
+pub(super) fn issuer_unavailable(e: &PersoError) -> bool {
+    match e {
         PersoError::Issuer(crate::pki::PkiError::Pkcs11(p))
         | PersoError::SecurityObject(crate::security_object::SecurityObjectError::Pki(
             crate::pki::PkiError::Pkcs11(p),
