@@ -87,15 +87,8 @@ pub fn read_regular_into(path: &Path, max: u64, buf: &mut Vec<u8>) -> Result<(),
         path: path.to_owned(),
         source,
     };
-    let file = open_nonblocking(path).map_err(io)?;
+    let file = open_regular(path)?;
     let meta = file.metadata().map_err(io)?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        return Err(ReadError::NotRegular {
-            path: path.to_owned(),
-            kind: describe(kind),
-        });
-    }
     // Room for the whole file and the byte that shows EOF, so that the
     // buffer is not reallocated while reading (a reallocation would leave
     // a copy of a secret behind in freed memory).
@@ -112,6 +105,31 @@ pub fn read_regular_into(path: &Path, max: u64, buf: &mut Vec<u8>) -> Result<(),
         });
     }
     Ok(())
+}
+
+/// Opens `path` for reading if it is a regular file (checked on the opened
+/// file, which a FIFO does not block), for a reader that streams it (a
+/// batch) and bounds what it reads itself.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// assert!(kart_spec::input::open_regular(dir.path()).is_err()); // a directory
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn open_regular(path: &Path) -> Result<File, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = open_nonblocking(path).map_err(io)?;
+    let kind = file.metadata().map_err(io)?.file_type();
+    if !kind.is_file() {
+        return Err(ReadError::NotRegular {
+            path: path.to_owned(),
+            kind: describe(kind),
+        });
+    }
+    Ok(file)
 }
 
 fn open_nonblocking(path: &Path) -> std::io::Result<File> {

@@ -1636,8 +1636,20 @@ fn a_fifo_or_a_device_given_as_a_file_is_refused_without_blocking() {
     let d = dir.path();
     let ok = Command::new("mkfifo").arg(d.join("fifo")).status().unwrap();
     assert!(ok.success());
+    let ok = Command::new("mkfifo")
+        .arg(d.join("batch.csv"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
     for args in [
         &["--config", "fifo", "report"][..],
+        &[
+            "personalize",
+            "--dry-run",
+            "--profile",
+            "vendor-a",
+            "batch.csv",
+        ],
         &["--config", "/dev/zero", "report"],
         &["script", "--reader", "sim:vendor-a", "fifo"],
         &["script", "--reader", "sim:vendor-a", "/dev/zero"],

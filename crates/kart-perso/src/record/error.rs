@@ -404,6 +404,9 @@ pub enum BatchError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The path is no regular file (a FIFO, a device, a directory).
+    #[error("batch {0}")]
+    NotRegular(kart_spec::input::ReadError),
     /// The file name says neither CSV nor JSON Lines.
     #[error("cannot tell the format of {path}: name it *.csv or *.jsonl (JSON Lines)")]
     UnknownFormat {

@@ -66,9 +66,13 @@ impl Batch {
         let format = BatchFormat::from_path(path).ok_or_else(|| BatchError::UnknownFormat {
             path: path.to_owned(),
         })?;
-        let file = File::open(path).map_err(|source| BatchError::Open {
-            path: path.to_owned(),
-            source,
+        // Only a regular file: a FIFO or a device would block or never end.
+        let file = kart_spec::input::open_regular(path).map_err(|e| match e {
+            kart_spec::input::ReadError::Io { source, .. } => BatchError::Open {
+                path: path.to_owned(),
+                source,
+            },
+            other => BatchError::NotRegular(other),
         })?;
         let base = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
         let mut records = Self::from_reader(file, format, base, validator)?;
