@@ -13,9 +13,15 @@
 //!    and marks it `verified`, or `failed` with the reason. A card pulled
 //!    mid-way leaves the application `writing` until the card comes back.
 //!
-//! Only the card's own refusal (a status word) or a failure before the card
-//! is written fails an application and frees the card for another; only a
-//! card read back and found wrong is spoiled. A lost answer (reader
+//! Only the card's own refusal (a status word) before any data of the
+//! application reached the card, or a failure before the card is written,
+//! fails an application and frees the card for another; a card refused
+//! after data reached it, or read back and found wrong, is spoiled and
+//! never reused. Each step's start is journaled before its first APDU. A
+//! claim belongs to this station's journal connection and its lease; only
+//! expired leases of others are taken back. While the issuer's token is
+//! away the station touches no card and claims nothing
+//! ([`StationError::IssuerUnavailable`]). A lost answer (reader
 //! time-out, card reset, reader gone) or garbage from the card leaves the
 //! card's state unknown — it may be LOCKED and authentic already — so it is
 //! handled as a pulled card: the application stays `writing` or `written`,
