@@ -42,28 +42,27 @@ impl IssuerSigner for Removable {
     }
 }
 
+/// A station over `dir` whose document signer sits in a token that starts
+/// out removed (the security object is signed after the data files are
+/// written); the flag puts it back.
+fn station_with_removable_token(dir: &std::path::Path) -> (Station, Arc<AtomicBool>) {
+    let mut issuer = station_issuer(dir);
+    let removed = Arc::new(AtomicBool::new(true));
+    let key =
+        kart_perso::pki::IssuerKey::load(&dir.join("issuer/document-signer.key.pem")).unwrap();
+    issuer.pki.document_signer_key = Box::new(Removable {
+        inner: Box::new(key),
+        removed: Arc::clone(&removed),
+    });
+    let station = Station::open("hsm", &StationFiles::in_dir(dir), issuer, spec()).unwrap();
+    (station, removed)
+}
+
 #[test]
 fn token_removed_mid_card_keeps_the_card_bound_and_it_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
-    let mut issuer = station_issuer(dir.path());
-    let removed = Arc::new(AtomicBool::new(true));
-    // The security object is signed after the data files are written.
-    let ds = std::mem::replace(
-        &mut issuer.pki.document_signer_key,
-        Box::new(Removable {
-            inner: Box::new(
-                kart_perso::pki::IssuerKey::load(
-                    &dir.path().join("issuer/document-signer.key.pem"),
-                )
-                .unwrap(),
-            ),
-            removed: Arc::clone(&removed),
-        }),
-    );
-    drop(ds);
-    let files = StationFiles::in_dir(dir.path());
-    let station = Station::open("hsm", &files, issuer, spec()).unwrap();
+    let (station, removed) = station_with_removable_token(dir.path());
     station.load_batch(&batch, validator()).unwrap();
     let spec = spec();
     let profile = spec.profile("vendor-b").unwrap();
@@ -83,22 +82,7 @@ fn token_removed_mid_card_keeps_the_card_bound_and_it_resumes() {
 fn a_station_whose_token_is_away_takes_no_new_application_until_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let batch = batch_file(dir.path(), &[row(1, "face.jpg"), row(2, "face.jpg")], 3000);
-    let mut issuer = station_issuer(dir.path());
-    let removed = Arc::new(AtomicBool::new(true));
-    let ds = std::mem::replace(
-        &mut issuer.pki.document_signer_key,
-        Box::new(Removable {
-            inner: Box::new(
-                kart_perso::pki::IssuerKey::load(
-                    &dir.path().join("issuer/document-signer.key.pem"),
-                )
-                .unwrap(),
-            ),
-            removed: Arc::clone(&removed),
-        }),
-    );
-    drop(ds);
-    let station = Station::open("hsm", &StationFiles::in_dir(dir.path()), issuer, spec()).unwrap();
+    let (station, removed) = station_with_removable_token(dir.path());
     station.load_batch(&batch, validator()).unwrap();
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
