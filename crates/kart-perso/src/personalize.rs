@@ -153,7 +153,7 @@ pub fn probe<T: Transport>(card: &mut Card<T>, profile: &Profile) -> Result<Card
             let text = std::str::from_utf8(digits).map_err(|e| malformed(step, &e))?;
             Some(Crn::parse(text).map_err(|e| malformed(step, &e))?)
         }
-        r if r.sw() == StatusWord::new(0x6A, 0x88) => None,
+        r if r.sw() == StatusWord::REFERENCED_DATA_NOT_FOUND => None,
         r => {
             return Err(PersoError::CardRefused {
                 step: step.into(),

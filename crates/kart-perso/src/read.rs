@@ -424,7 +424,7 @@ fn verify_pin<T: Transport>(card: &mut Card<T>, pin: &Pin) -> Result<PinStatus, 
     const STEP: &str = "VERIFY ID PIN";
     let digits = pin.expose_digits();
     if digits.len() > PIN_BLOCK_LEN {
-        return Ok(PinStatus::Refused(StatusWord::new(0x6A, 0x80)));
+        return Ok(PinStatus::Refused(StatusWord::WRONG_DATA));
     }
     let mut block = Zeroizing::new([0xFFu8; PIN_BLOCK_LEN]);
     block

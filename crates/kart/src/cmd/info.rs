@@ -7,7 +7,7 @@ use crate::error::CliError;
 use crate::families;
 use crate::output::{hex, table};
 use crate::reader;
-use kart_apdu::{tlv, Card, CardError, Command, Transport};
+use kart_apdu::{tlv, Card, CardError, Command, StatusWord, Transport};
 use kart_pcsc::Share;
 use kart_spec::Spec;
 use serde_json::json;
@@ -211,7 +211,7 @@ fn probe<T: Transport>(
         facts.lifecycle = code.map(|c| (c, lifecycle_name(spec, c)));
         match get_data(card, 0xDF72)? {
             Ok(crn) => facts.crn = Some(String::from_utf8_lossy(&crn).into_owned()),
-            Err(sw) if sw.0 == 0x6A88 => {}
+            Err(sw) if sw == StatusWord::REFERENCED_DATA_NOT_FOUND => {}
             Err(sw) => facts.notes.push(format!("GET DATA CRN answered {sw}")),
         }
         break;

@@ -154,7 +154,7 @@ impl Suite<'_, '_> {
         let mut obs = Obs::default();
         obs.sw(
             "PSO without VERIFY",
-            self.sign(0x2A, &digest)?.sw().0,
+            self.sign(0x2A, &digest)?.sw(),
             SECURITY,
         );
         obs.sw(
@@ -163,8 +163,8 @@ impl Suite<'_, '_> {
             OK,
         );
         let sig = self.sign(0x2A, &digest)?;
-        obs.sw("PSO after VERIFY", sig.sw().0, OK);
-        obs.sw("second PSO", self.sign(0x2A, &digest)?.sw().0, SECURITY);
+        obs.sw("PSO after VERIFY", sig.sw(), OK);
+        obs.sw("second PSO", self.sign(0x2A, &digest)?.sw(), SECURITY);
         Ok(obs.verdict())
     }
 }
