@@ -257,7 +257,7 @@ pub fn read_card<T: Transport>(
     atr: Option<&[u8]>,
     pin: Option<&Pin>,
 ) -> Result<CardContent, ReadError> {
-    let profile = select_applet(card, spec, atr)?;
+    let profile = crate::probe::find_applet(card, spec, atr)?;
     let cplc = get_data(card, 0x9F7F, "GET DATA CPLC (9F7F)")?
         .ok_or_else(|| ReadError::malformed("GET DATA CPLC (9F7F)", "the card has no CPLC"))?;
     let csn = csn_of(&cplc)?;
@@ -303,61 +303,6 @@ pub fn read_card<T: Transport>(
         pin,
         files,
     })
-}
-
-/// SELECT the applet of the profile matching `atr`, or of the first profile
-/// whose AID answers; narrows the session to that profile's limits.
-fn select_applet<'s, T: Transport>(
-    card: &mut Card<T>,
-    spec: &'s Spec,
-    atr: Option<&[u8]>,
-) -> Result<&'s Profile, ReadError> {
-    let transport_caps = card.caps();
-    let candidates: Vec<&Profile> = match atr.and_then(|a| spec.profile_for_atr(a)) {
-        Some(p) => vec![p],
-        None => spec.profiles.iter().collect(),
-    };
-    let mut tried: Vec<String> = Vec::new();
-    for profile in candidates {
-        let aid = profile.applet_aid.bytes();
-        let aid_hex = hex::encode_upper(aid);
-        if tried.contains(&aid_hex) {
-            continue;
-        }
-        tried.push(aid_hex);
-        let select = Command::new(0x00, 0xA4, 0x04, 0x0C)
-            .with_data(aid)
-            .map_err(|e| ReadError::card("SELECT applet", e.into()))?;
-        let r = card
-            .send(&select)
-            .map_err(|e| ReadError::card("SELECT applet", e))?;
-        match r.sw().status() {
-            Status::Success => {
-                card.set_caps(narrow(transport_caps, profile.caps()));
-                return Ok(profile);
-            }
-            Status::FileNotFound | Status::IncorrectP1P2 | Status::FunctionNotSupported => {}
-            _ => {
-                return Err(ReadError::Unexpected {
-                    step: format!("SELECT applet {}", hex::encode_upper(aid)),
-                    sw: r.sw(),
-                })
-            }
-        }
-    }
-    Err(ReadError::NoApplet {
-        tried: tried.join(", "),
-    })
-}
-
-/// What both the reader and the card can take.
-fn narrow(a: CardCaps, b: CardCaps) -> CardCaps {
-    CardCaps {
-        extended_length: a.extended_length && b.extended_length,
-        chaining: a.chaining && b.chaining,
-        max_command_data: a.max_command_data.min(b.max_command_data),
-        max_response_data: a.max_response_data.min(b.max_response_data),
-    }
 }
 
 /// GET DATA `tag`: the value inside the `tag L value` answer, `None` on `6A88`.
