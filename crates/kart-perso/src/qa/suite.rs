@@ -28,6 +28,7 @@ mod pins;
 use super::probe::{Probe, Tamper};
 use super::timing::{command_name, model_us, per_command};
 use super::{CardReport, CheckResult, CommandSamples, Outcome, QaTarget, Setup};
+use crate::applet::{self, PinRef};
 use crate::card_data::Cplc;
 use crate::pin_mailer::Pins;
 
@@ -82,15 +83,16 @@ impl Obs {
     }
 }
 
-const EF_ID: u16 = 0x0101;
-const EF_FACE: u16 = 0x0102;
-const EF_FINGER: u16 = 0x0103;
-const EF_PIN_STATUS: u16 = 0x0104;
-const EF_SOD: u16 = 0x011D;
-const EF_CERT_AUTH: u16 = 0x0201;
-const EF_CERT_SIGN: u16 = 0x0202;
-const ID_PIN: u8 = 0x81;
-const SIGN_PIN: u8 = 0x82;
+// FIDs and PIN references as the suite's raw APDUs take them; the
+// vocabulary itself is the applet module's.
+const EF_ID: u16 = applet::EF_ID.fid;
+const EF_SOD: u16 = applet::EF_SOD.fid;
+const EF_CERT_AUTH: u16 = applet::EF_CERT_AUTH.fid;
+const EF_CERT_SIGN: u16 = applet::EF_CERT_SIGN.fid;
+const EF_FACE: u16 = applet::EF_FACE.fid;
+const EF_FINGER: u16 = applet::EF_FINGER.fid;
+const ID_PIN: u8 = PinRef::IdPin.reference();
+const SIGN_PIN: u8 = PinRef::SignPin.reference();
 const OK: StatusWord = StatusWord::SUCCESS;
 const SECURITY: StatusWord = StatusWord::SECURITY_STATUS_NOT_SATISFIED;
 const BLOCKED: StatusWord = StatusWord::AUTH_METHOD_BLOCKED;
