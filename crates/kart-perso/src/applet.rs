@@ -250,6 +250,14 @@ pub fn get_data(tag: u16) -> Command {
     cmd.clone().with_le(256).unwrap_or(cmd)
 }
 
+/// GET DATA of `tag` with the `GlobalPlatform` class byte `80`, as card
+/// managers expect it (the applet takes `00` and `80` alike), Le 256.
+pub fn gp_get_data(tag: u16) -> Command {
+    let [p1, p2] = tag.to_be_bytes();
+    let cmd = Command::new(0x80, 0xCA, p1, p2);
+    cmd.clone().with_le(256).unwrap_or(cmd)
+}
+
 /// PUT DATA of `tag` (the CRN, inside the secure channel).
 pub fn put_data(tag: u16, data: &[u8]) -> Result<Command, CommandError> {
     let [p1, p2] = tag.to_be_bytes();
@@ -326,7 +334,10 @@ mod tests {
     fn pin_key_and_lifecycle_codes_are_the_spec_codes() {
         let spec = spec();
         for pin in PinRef::ALL {
-            let s = spec.applet.pin(pin.name()).expect(pin.name());
+            let s = spec
+                .applet
+                .pin(pin.name())
+                .unwrap_or_else(|| panic!("{}", pin.name()));
             assert_eq!(s.reference.bytes(), [pin.reference()], "{}", pin.name());
         }
         for key in [KeyRef::Auth, KeyRef::Sign] {
@@ -335,7 +346,7 @@ mod tests {
                 .keys
                 .iter()
                 .find(|k| k.name == key.name())
-                .expect(key.name());
+                .unwrap_or_else(|| panic!("{}", key.name()));
             assert_eq!(s.reference.bytes(), [key.byte()], "{}", key.name());
         }
         assert_eq!(spec.applet.lifecycle.len(), Lifecycle::KNOWN.len());
@@ -388,6 +399,10 @@ mod tests {
         );
         assert_eq!(erase_binary(0x0010).to_vec(), [0x00, 0x0E, 0x00, 0x10]);
         assert_eq!(get_data(TAG_CRN).to_vec(), [0x00, 0xCA, 0xDF, 0x72, 0x00]);
+        assert_eq!(
+            gp_get_data(TAG_CPLC).to_vec(),
+            [0x80, 0xCA, 0x9F, 0x7F, 0x00]
+        );
         assert_eq!(
             put_data(TAG_CRN, b"1")?.to_vec(),
             [0x00, 0xDA, 0xDF, 0x72, 0x01, b'1']

@@ -257,7 +257,7 @@ fn get_data<T: Transport>(
     step: &str,
 ) -> Result<Option<Vec<u8>>, ReadError> {
     let r = card
-        .send(&applet::get_data(tag))
+        .send(&applet::gp_get_data(tag))
         .map_err(|e| ReadError::card(step, e))?;
     match r.sw().status() {
         Status::Success => {}
