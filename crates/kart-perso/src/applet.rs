@@ -291,6 +291,14 @@ pub fn public_key(key: KeyRef, generate: bool, le: u32) -> Result<Command, Comma
     Command::new(0x00, 0x47, p1, key.byte()).with_le(le)
 }
 
+/// INTERNAL AUTHENTICATE of `challenge` with the authentication key (P2
+/// `01`), Le 256: the card signs the challenge (active authentication).
+pub fn internal_authenticate(challenge: &[u8]) -> Result<Command, CommandError> {
+    Command::new(0x00, 0x88, 0x00, KeyRef::Auth.byte())
+        .with_data(challenge)?
+        .with_le(256)
+}
+
 /// The life cycle from a SELECT FCI `6F { 84 AID, 8A state }`, if it has one.
 pub fn lifecycle_of_fci(fci: &[u8]) -> Option<Lifecycle> {
     let object = kart_apdu::tlv::parse(fci).ok()?;
@@ -418,6 +426,10 @@ mod tests {
             Some(&[0x00, 0x20, 0x00, 0x81, 0x08][..])
         );
         assert!(set_pin(PinRef::Puk, &[0x31; 8])?.is_sensitive());
+        assert_eq!(
+            internal_authenticate(&[0xC0, 0xFF])?.to_vec(),
+            [0x00, 0x88, 0x00, 0x01, 0x02, 0xC0, 0xFF, 0x00]
+        );
         assert_eq!(
             public_key(KeyRef::Sign, true, 256)?.to_vec(),
             [0x00, 0x47, 0x80, 0x02, 0x00]

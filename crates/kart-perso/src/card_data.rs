@@ -78,7 +78,8 @@ impl Cplc {
     pub fn parse(answer: &[u8]) -> Result<Self, CardDataError> {
         let bad = |why: String| CardDataError::BadCplc(why);
         let object = tlv::parse(answer).map_err(|e| bad(e.to_string()))?;
-        let value = tlv::value_at(&object, &[0x9F7F]).map_err(|e| bad(e.to_string()))?;
+        let value = tlv::value_at(&object, &[u32::from(crate::applet::TAG_CPLC)])
+            .map_err(|e| bad(e.to_string()))?;
         if value.len() != CPLC_LEN {
             return Err(bad(format!("{} bytes, expected {CPLC_LEN}", value.len())));
         }

@@ -35,7 +35,7 @@
 mod trust;
 mod verdict;
 
-use kart_apdu::{Card, CardError, Command, Transport};
+use kart_apdu::{Card, CardError, Transport};
 use kart_spec::{Spec, SpecError};
 use ring::rand::{SecureRandom, SystemRandom};
 use thiserror::Error;
@@ -534,10 +534,7 @@ fn active_authentication<T: Transport>(
     SystemRandom::new()
         .fill(&mut challenge)
         .map_err(|_| VerifyError::Random)?;
-    let cmd = Command::new(0x00, 0x88, 0x00, 0x01)
-        .with_data(&challenge)
-        .and_then(|c| c.with_le(256))
-        .map_err(CardError::from)?;
+    let cmd = crate::applet::internal_authenticate(&challenge).map_err(CardError::from)?;
     let response = card.send(&cmd)?;
     if !response.is_success() {
         return Ok(Outcome::Fail(format!(
