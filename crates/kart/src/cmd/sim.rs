@@ -18,10 +18,10 @@
 //! `event`, `reader`, `vpcd`, …).
 
 use super::{Ctx, Outcome};
-use kart_perso::applet::Lifecycle;
 use crate::error::{CliError, Kind};
 use crate::simkeys::sim_config;
 use crate::simstore;
+use kart_perso::applet::Lifecycle;
 use kart_perso::issuer::Issuer;
 use kart_sim::vpcd::{serve_with, ServeOptions, VirtualCard, VpcdHandle};
 use kart_sim::{SimCard, SimConfig};
