@@ -107,6 +107,17 @@ impl PinRef {
     }
 }
 
+/// The PIN block of `digits` for `pin` (spec §3): ASCII digits right-padded
+/// with `FF` to [`PIN_BLOCK_LEN`] bytes; the PUK is its 8 digits unpadded.
+/// Digits longer than a block are kept whole, for the card to refuse.
+pub fn pin_block(pin: PinRef, digits: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut block = zeroize::Zeroizing::new(digits.to_vec());
+    if pin != PinRef::Puk && block.len() < PIN_BLOCK_LEN {
+        block.resize(PIN_BLOCK_LEN, 0xFF);
+    }
+    block
+}
+
 /// The holder key pairs (spec §10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyRef {
@@ -376,6 +387,20 @@ mod tests {
                 "{tag:04X}"
             );
         }
+    }
+
+    #[test]
+    fn pin_blocks_pad_pins_but_not_the_puk() {
+        assert_eq!(
+            pin_block(PinRef::IdPin, b"4821").as_slice(),
+            [b'4', b'8', b'2', b'1', 0xFF, 0xFF, 0xFF, 0xFF]
+        );
+        assert_eq!(
+            pin_block(PinRef::SignPin, b"73914628").as_slice(),
+            b"73914628"
+        );
+        assert_eq!(pin_block(PinRef::Puk, b"12345678").as_slice(), b"12345678");
+        assert_eq!(pin_block(PinRef::IdPin, b"123456789").len(), 9);
     }
 
     #[test]

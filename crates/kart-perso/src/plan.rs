@@ -29,7 +29,7 @@ use crate::applet::{
     self, PinRef, EF_CERT_AUTH, EF_CERT_SIGN, EF_FACE, EF_FINGER, EF_ID, EF_SOD, TAG_CRN,
 };
 use crate::card_data::{self, CardDataError, CardFacts};
-use crate::pin_mailer::{Pins, Secret};
+use crate::pin_mailer::Pins;
 use crate::record::IdentityRecord;
 
 /// Length of a C-MAC on the wire (GP SCP02 and SCP03).
@@ -224,7 +224,7 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         (PinRef::SignPin, "set SIGN PIN", &input.pins.sign_pin),
         (PinRef::Puk, "set PUK", &input.pins.puk),
     ] {
-        let block = pin_block(pin, secret);
+        let block = applet::pin_block(pin, secret.expose());
         steps.push(step(
             name,
             Action::Send(vec![applet::set_pin(pin, &block)?]),
@@ -377,14 +377,4 @@ fn write_file(
 fn offset(at: usize) -> u16 {
     // Callers keep `at` within MAX_OFFSET, so it fits 15 bits.
     u16::try_from(at.min(MAX_OFFSET)).unwrap_or(0x7FFF)
-}
-
-/// PIN block (spec §3): ASCII digits right-padded with `FF` to 8 bytes; the
-/// PUK (reference 83) is its 8 digits unpadded.
-fn pin_block(pin: PinRef, secret: &Secret) -> zeroize::Zeroizing<Vec<u8>> {
-    let mut block = zeroize::Zeroizing::new(secret.expose().to_vec());
-    if pin != PinRef::Puk {
-        block.resize(applet::PIN_BLOCK_LEN, 0xFF);
-    }
-    block
 }

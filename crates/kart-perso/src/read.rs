@@ -33,7 +33,6 @@ use std::fmt;
 
 use kart_apdu::{tlv, Card, CardCaps, Status, StatusWord, Transport};
 use kart_spec::{Access, Profile, Spec};
-use zeroize::Zeroizing;
 
 pub use error::ReadError;
 pub use identity::{CardIdentity, GregorianDate, IdentityError, IDENTITY_TEMPLATE};
@@ -314,13 +313,8 @@ fn verify_pin<T: Transport>(card: &mut Card<T>, pin: &Pin) -> Result<PinStatus, 
     if digits.len() > applet::PIN_BLOCK_LEN {
         return Ok(PinStatus::Refused(StatusWord::WRONG_DATA));
     }
-    let mut block = Zeroizing::new([0xFFu8; applet::PIN_BLOCK_LEN]);
-    block
-        .get_mut(..digits.len())
-        .unwrap_or_default()
-        .copy_from_slice(digits);
-    let cmd = applet::verify(PinRef::IdPin, block.as_slice())
-        .map_err(|e| ReadError::card(STEP, e.into()))?;
+    let block = applet::pin_block(PinRef::IdPin, digits);
+    let cmd = applet::verify(PinRef::IdPin, &block).map_err(|e| ReadError::card(STEP, e.into()))?;
     let r = card.send(&cmd).map_err(|e| ReadError::card(STEP, e))?;
     Ok(match r.sw().status() {
         Status::Success => PinStatus::Verified,

@@ -482,7 +482,14 @@ impl<'t> Suite<'_, 't> {
     }
 
     fn verify_pin(&mut self, reference: u8, digits: &[u8]) -> Step<StatusWord> {
-        self.sw(&apdu(0x00, 0x20, 0x00, reference, &pin_block(digits), None))
+        self.sw(&apdu(
+            0x00,
+            0x20,
+            0x00,
+            reference,
+            &applet::pin_block(PinRef::IdPin, digits),
+            None,
+        ))
     }
 
     fn random<const N: usize>(&self) -> Step<[u8; N]> {
@@ -564,11 +571,4 @@ fn update_binary(data: &[u8], extended: bool) -> Vec<u8> {
     }
     v.extend_from_slice(data);
     v
-}
-
-/// README §3: ASCII digits right-padded with `FF` to 8 bytes.
-fn pin_block(digits: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut b = Zeroizing::new(digits.to_vec());
-    b.resize(8, 0xFF);
-    b
 }
