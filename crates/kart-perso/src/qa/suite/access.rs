@@ -7,8 +7,7 @@ use crate::read::CardIdentity;
 use crate::security_object::SecurityObject;
 
 use super::{
-    read_binary, Obs, Step, Suite, Verdict, EF_CERT_AUTH, EF_CERT_SIGN, EF_FACE, EF_FINGER, EF_ID,
-    EF_SOD, ID_PIN, OK, SECURITY, WRONG_OFFSET,
+    read_binary, Obs, Step, Suite, Verdict, EF_ID, EF_SOD, ID_PIN, OK, SECURITY, WRONG_OFFSET,
 };
 
 impl Suite<'_, '_> {
@@ -117,8 +116,19 @@ impl Suite<'_, '_> {
     }
 
     pub(super) fn security_object(&mut self) -> Step<Verdict> {
+        // The security object covers every file personalization writes
+        // (the spec's SC-written files) except itself.
+        let covered: Vec<u16> = self
+            .setup
+            .spec
+            .applet
+            .files
+            .iter()
+            .filter(|f| f.write == Access::Sc && f.fid_u16() != EF_SOD)
+            .map(kart_spec::FileSpec::fid_u16)
+            .collect();
         let mut files = Vec::new();
-        for fid in [EF_ID, EF_FACE, EF_FINGER, EF_CERT_AUTH, EF_CERT_SIGN] {
+        for fid in covered {
             let data = self.read_with_pin(fid)?;
             if !data.is_empty() {
                 files.push((fid, data));
