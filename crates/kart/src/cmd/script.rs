@@ -71,7 +71,7 @@ impl SwPattern {
     }
 
     fn matches(self, sw: StatusWord) -> bool {
-        sw.0 & self.mask == self.value
+        u16::from(sw) & self.mask == self.value
     }
 }
 
@@ -208,7 +208,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
                     "line": s.line,
                     "command": shown_command(&s.command),
                     "data": hex(r.data()),
-                    "sw": format!("{:04X}", r.sw().0),
+                    "sw": format!("{:04X}", r.sw()),
                     "expected": expected(s),
                     "ok": ok,
                 })
