@@ -3,8 +3,6 @@
 //! anything is written, PINs are random digits, and the PIN mailer is the
 //! owner's alone.
 
-mod perso_support;
-
 use std::os::unix::fs::PermissionsExt;
 
 use kart_apdu::{Card, StatusWord};
@@ -14,7 +12,7 @@ use kart_perso::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use kart_perso::pki::HolderKey;
 use kart_perso::plan::Lifecycle;
 use kart_perso::record::Pin;
-use perso_support::*;
+use kart_testkit::engine::*;
 use proptest::prelude::*;
 
 proptest! {

@@ -2,15 +2,13 @@
 //! fewest-APDU chunk sizes, the executed session matching the plan, and the
 //! dry-run print without PIN digits.
 
-mod perso_support;
-
 use kart_apdu::Card;
 use kart_perso::card_data::{CardFacts, Crn};
 use kart_perso::personalize::{personalize, probe, Job};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::plan::{self, max_write_chunk, Action, Lifecycle, PlanInput};
 use kart_perso::record::{IdentityRecord, Pin};
-use perso_support::*;
+use kart_testkit::engine::*;
 
 /// The record of `row(1, …)` with a 6000-byte photo. By hand, from the spec's
 /// tag table: EF.ID values are C1 10, C2 "علی" 6, C3 "کریمی" 10, C4 "حسین" 8,

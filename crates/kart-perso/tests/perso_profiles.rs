@@ -2,8 +2,6 @@
 //! and reads back correctly through the independent reader (`read`) and
 //! verifier (`verify`) modules.
 
-mod perso_support;
-
 use kart_apdu::Card;
 use kart_perso::card_data::Crn;
 use kart_perso::personalize::{personalize, probe, Job, PersoError};
@@ -12,7 +10,7 @@ use kart_perso::plan::Lifecycle;
 use kart_perso::read::{read_card, Lifecycle as ReadLifecycle};
 use kart_perso::record::Pin;
 use kart_perso::verify::{TrustAnchors, Verifier};
-use perso_support::*;
+use kart_testkit::engine::*;
 
 fn personalize_one(profile_id: &str) {
     let dir = tempfile::tempdir().unwrap();

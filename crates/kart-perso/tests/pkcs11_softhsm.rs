@@ -7,8 +7,6 @@
 //! Each test has its own token directory (`softhsm_support`).
 
 #![allow(clippy::doc_markdown)] // proper names (SoftHSM, OpenSC) are not code
-mod perso_support;
-mod softhsm_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,8 +28,8 @@ use kart_perso::security_object::build_security_object;
 use kart_perso::verify::{TrustAnchors, Verifier};
 use kart_sim::{SimCard, SimConfig};
 use kart_spec::{Profile, Scp};
-use perso_support::*;
-use softhsm_support::{pkcs11_tool, with_token, SoftHsm, MODULE, PIN, TOKEN};
+use kart_testkit::engine::*;
+use kart_testkit::softhsm::{pkcs11_tool, with_token, SoftHsm, MODULE, PIN, TOKEN};
 
 fn token() -> Arc<Token> {
     Token::open(Path::new(MODULE), TOKEN, Pin::new(PIN)).unwrap()

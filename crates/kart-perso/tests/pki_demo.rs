@@ -1,8 +1,6 @@
 //! The demo issuer hierarchy, holder certificates and master keys, checked
 //! with the system `openssl` as an independent verifier.
 
-mod pki_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -11,7 +9,7 @@ use kart_perso::pki::{
     Certificate, Holder, HolderKey, IssuerKey, IssuerPki, KeyUsage, MasterKeys, PkiError,
     SecureChannelAlgorithm,
 };
-use pki_support::{ec_key, openssl, openssl_output, root_ca};
+use kart_testkit::openssl::{ec_key, openssl, openssl_output, root_ca};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use time::{Duration, OffsetDateTime};
 

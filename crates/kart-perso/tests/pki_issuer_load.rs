@@ -5,14 +5,12 @@
 //! key usages, key files others may read, files that are not regular files.
 //! Every error names the file.
 
-mod pki_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use kart_perso::issuer::Issuer;
 use kart_perso::pki::{create_demo_issuer, IssuerPki, PkiError};
-use pki_support::openssl;
+use kart_testkit::openssl::openssl;
 use time::OffsetDateTime;
 
 /// `openssl ca` configuration: any subject, the extensions we name.

@@ -2,12 +2,10 @@
 //! implementation) load and validate in kart's chain code, and bad chains
 //! fail with the right typed error.
 
-mod pki_support;
-
 use std::path::Path;
 
 use kart_perso::pki::{validate_chain, Certificate, IssuerKey, KeyAlgorithm, KeyUsage, PkiError};
-use pki_support::{ec_key, issue, openssl, openssl_output, root_ca, rsa_key};
+use kart_testkit::openssl::{ec_key, issue, openssl, openssl_output, root_ca, rsa_key};
 use time::{Duration, OffsetDateTime};
 
 fn cert(path: &Path) -> Certificate {

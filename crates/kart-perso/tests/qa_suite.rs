@@ -3,8 +3,6 @@
 //! planted defects break; a locked card, a reader without hooks and a card
 //! that is pulled mid-run are reported, not crashed on.
 
-mod perso_support;
-
 use std::collections::BTreeSet;
 
 use kart_apdu::{CardCaps, Transport, TransportError};
@@ -12,7 +10,7 @@ use kart_perso::issuer::Issuer;
 use kart_perso::qa::{run_card, CardReport, Outcome, QaTarget, Setup};
 use kart_sim::{vpcd::VirtualCard, Faults, SimCard};
 use kart_spec::{Profile, Protocol};
-use perso_support::*;
+use kart_testkit::engine::*;
 
 /// A simulated card in a reader that reports the ATR, resets and tears.
 struct Simulated(SimCard);

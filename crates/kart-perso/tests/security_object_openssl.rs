@@ -3,14 +3,12 @@
 //! `openssl cms -sign` over an LDS content built by `openssl asn1parse
 //! -genconf` verifies in kart.
 
-mod pki_support;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
 use kart_perso::pki::{create_demo_issuer, Certificate, IssuerKey, IssuerPki};
 use kart_perso::security_object::{build_security_object, FileStatus, SecurityObject};
-use pki_support::{ec_key, issue, openssl, openssl_output, root_ca, rsa_key};
+use kart_testkit::openssl::{ec_key, issue, openssl, openssl_output, root_ca, rsa_key};
 use time::OffsetDateTime;
 
 const FILES: [(u16, &[u8]); 3] = [

@@ -4,8 +4,6 @@
 //! application, a card that answers garbage mid-write keeps its application
 //! until it works again, and the batch goes on.
 
-mod perso_support;
-
 use std::os::unix::fs::PermissionsExt;
 
 use kart_apdu::{CardCaps, Transport, TransportError};
@@ -14,7 +12,7 @@ use kart_perso::pki::SecureChannelAlgorithm;
 use kart_perso::station::{Served, StationError};
 use kart_sim::{Faults, SimCard};
 use kart_spec::Scp;
-use perso_support::*;
+use kart_testkit::engine::*;
 
 #[test]
 fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {

@@ -2,15 +2,13 @@
 //! transition (a card serial already issued, spoiled or in use), the station
 //! gives the claim back and says why, and the other readers go on.
 
-mod perso_support;
-
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use kart_perso::journal::{JournalError, State};
 use kart_perso::station::{Served, StationError};
 use kart_spec::Profile;
-use perso_support::*;
+use kart_testkit::engine::*;
 
 fn profile_of(id: &str) -> &'static Profile {
     Box::leak(Box::new(spec().profile(id).unwrap().clone()))

@@ -2,15 +2,13 @@
 //! the card comes back, and the run ends verified with exactly one issuance.
 //! A reader that loses the card's answer is handled like a pulled card.
 
-mod perso_support;
-
 use std::time::Duration;
 
-use kart_apdu::{CardCaps, Transport, TransportError};
 use kart_perso::journal::{Journal, JournalError, JournalOptions, State};
 use kart_perso::station::Served;
 use kart_sim::{Faults, SimCard};
-use perso_support::*;
+use kart_testkit::engine::*;
+use kart_testkit::transport::LosingReader;
 
 /// APDUs a complete personalization plus read-back takes on a clean card.
 fn full_run_apdus(profile_id: &str) -> u64 {
@@ -309,28 +307,6 @@ fn locked_card_that_does_not_verify_is_spoiled() {
         other => panic!("{other:?}"),
     }
     assert_eq!(station.status(&code(1)).unwrap().state, State::Spoiled);
-}
-
-/// A reader that times out on the answer to APDU `at` after the card
-/// carried the command out (the answer is lost on the way back).
-struct LosingReader<'a> {
-    card: &'a mut SimCard,
-    at: u64,
-    sent: u64,
-}
-
-impl Transport for LosingReader<'_> {
-    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        self.sent += 1;
-        let answer = self.card.transmit(apdu, rx);
-        if self.sent == self.at {
-            return Err(TransportError::Timeout(Duration::from_secs(5)));
-        }
-        answer
-    }
-    fn capabilities(&self) -> CardCaps {
-        self.card.capabilities()
-    }
 }
 
 /// Position (1-based) of the SET STATUS LOCKED command (INS F0, the last

@@ -2,14 +2,12 @@
 //! by hand in the simulator's test mode: a genuine card passes every check;
 //! each kind of forgery fails the check that should catch it.
 
-mod verify_support;
-
 use kart_perso::pki::create_demo_issuer;
 use kart_perso::record::Pin;
 use kart_perso::verify::{verify_card, Outcome, Verdict, Verifier};
 use kart_sim::SimCard;
+use kart_testkit::cards::*;
 use time::{Duration, OffsetDateTime};
-use verify_support::*;
 
 fn pin(p: &str) -> Pin {
     Pin::parse(p).unwrap()

@@ -3,11 +3,9 @@
 //! GP secure channel (SCP02 or SCP03 per the profile) — then read it back,
 //! authenticate it and sign with it, and lock it.
 
-mod common;
-
-use common::*;
 use kart_apdu::{Card, Command};
 use kart_sim::{SimCard, SimConfig};
+use kart_testkit::raw::*;
 use ring::signature::{
     RsaPublicKeyComponents, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256,
 };

@@ -2,12 +2,10 @@
 //! non-volatile between processes (files, PIN counters, key pairs, life
 //! cycle, CRN) and a damaged or foreign file is refused, never overwritten.
 
-mod common;
-
-use common::*;
 use kart_apdu::{Card, Command};
 use kart_sim::store::{CardStore, StoreError, FORMAT};
 use kart_sim::{default_test_key, SimCard, SimConfig};
+use kart_testkit::raw::*;
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 
 const READER: &str = "sim:vendor-c#1";

@@ -1,6 +1,5 @@
-//! Shared fixtures for the personalization and station tests: demo issuers,
+//! Fixtures for the personalization and station tests: demo issuers,
 //! batch files with photos, and simulated cards keyed for an issuer.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -17,56 +16,19 @@ pub fn demo_issuer(dir: &Path) -> Issuer {
     Issuer::load(dir).expect("load issuer")
 }
 
-/// A syntactically complete JPEG of `len` bytes (SOI … EOI).
-pub fn jpeg(len: usize) -> Vec<u8> {
-    let mut j = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    j.extend((0..len.saturating_sub(6)).map(|i| (i % 200) as u8));
-    j.extend_from_slice(&[0xFF, 0xD9]);
-    j
-}
+pub use crate::ids::{jpeg, luhn};
 
-/// Luhn check digit appended to `body` (ISO/IEC 7812-1), computed here.
-pub fn luhn(body: &str) -> String {
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-/// Tracking code number `n` (12 digits with Luhn).
+/// Tracking code number `n` (12 digits with Luhn), `n` below 1000.
 pub fn tracking(n: u32) -> String {
     luhn(&format!("14040904{n:03}"))
 }
 
+/// The CSV header of the batches [`batch_file`] writes.
 pub const HEADER: &str = "tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,given_name_en,family_name_en,father_name_en,birth_date,gender,photo";
 
-/// A valid national code for holder `n`: 9 digits and the mod-11 check
-/// digit (design §3); `national(1234567)` is 0012345679 (s = 112, r = 2,
-/// d9 = 9).
+/// A valid national code for holder `n` ([`crate::ids::national_code`]).
 pub fn national(n: u32) -> String {
-    let body = format!("{n:09}");
-    let s: u32 = body
-        .bytes()
-        .zip((2..=10).rev())
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    let r = s % 11;
-    format!("{body}{}", if r < 2 { r } else { 11 - r })
+    crate::ids::national_code(u64::from(n))
 }
 
 /// One valid CSV row, application `n` of holder `n` (each row its own
@@ -93,6 +55,7 @@ pub fn batch_file(dir: &Path, rows: &[String], photo_len: usize) -> PathBuf {
     path
 }
 
+/// A validator as of 1404/09/04, the date the test batches are valid on.
 pub fn validator() -> Validator {
     Validator::as_of(SolarDate::parse("1404/09/04").expect("date"))
 }
@@ -105,6 +68,7 @@ pub fn records(path: &Path) -> Vec<IdentityRecord> {
         .collect()
 }
 
+/// The embedded applet spec.
 pub fn spec() -> Spec {
     Spec::embedded().expect("spec")
 }

@@ -1,6 +1,5 @@
-//! Shared helpers for the PKI and security-object tests: an independent
-//! issuer built with the system `openssl` command.
-#![allow(dead_code)]
+//! An independent issuer built with the system `openssl` command, for the
+//! PKI and security-object tests: keys, a root CA and certificates it signs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -48,7 +47,7 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Output {
 fn cnf(dir: &Path) -> PathBuf {
     let path = dir.join("openssl.cnf");
     if !path.exists() {
-        std::fs::write(&path, OPENSSL_CNF).unwrap();
+        std::fs::write(&path, OPENSSL_CNF).expect("write openssl.cnf");
     }
     path
 }
@@ -99,11 +98,11 @@ pub fn root_ca(dir: &Path, name: &str, key: &Path, subj: &str, days: u32) -> Pat
             "-x509",
             "-new",
             "-config",
-            cnf.to_str().unwrap(),
+            cnf.to_str().expect("UTF-8 path"),
             "-extensions",
             "ca_ext",
             "-key",
-            key.to_str().unwrap(),
+            key.to_str().expect("UTF-8 path"),
             "-subj",
             subj,
             "-days",
@@ -138,9 +137,9 @@ pub fn issue(
             "req",
             "-new",
             "-config",
-            cnf.to_str().unwrap(),
+            cnf.to_str().expect("UTF-8 path"),
             "-key",
-            key.to_str().unwrap(),
+            key.to_str().expect("UTF-8 path"),
             "-subj",
             subj,
             "-out",
@@ -155,12 +154,12 @@ pub fn issue(
             "-in",
             &csr,
             "-CA",
-            ca.to_str().unwrap(),
+            ca.to_str().expect("UTF-8 path"),
             "-CAkey",
-            ca_key.to_str().unwrap(),
+            ca_key.to_str().expect("UTF-8 path"),
             "-CAcreateserial",
             "-extfile",
-            cnf.to_str().unwrap(),
+            cnf.to_str().expect("UTF-8 path"),
             "-extensions",
             ext,
             "-days",

@@ -1,21 +1,26 @@
-//! Helpers shared by the simulator's integration tests: hand-built APDUs and
-//! TLVs, written here from applets-spec/README.md, not taken from any engine.
-#![allow(dead_code)]
+//! Hand-built APDUs and TLVs for simulated cards, written here from
+//! applets-spec/README.md, not taken from any engine: what the simulator's
+//! tests send, and what other tests use to look at a card on their own.
 
 use kart_apdu::gp::{Diversification, KeySet, ScpParams, ScpVersion, SecureChannel, SecurityLevel};
 use kart_apdu::{Card, Command, Response, Transport};
 use kart_sim::{default_test_key, SimCard};
 use kart_spec::{Profile, Scp, Spec};
 
+/// The embedded applet spec.
 pub fn spec() -> Spec {
     Spec::embedded().expect("embedded spec")
 }
 
+/// The vendor profile `id` of the embedded spec.
 pub fn profile(id: &str) -> Profile {
     spec().profile(id).expect("profile").clone()
 }
 
-pub const PROFILES: [&str; 3] = ["vendor-a", "vendor-b", "vendor-c"];
+/// The ids of every vendor profile the embedded spec ships, in its order.
+pub fn profile_ids() -> Vec<String> {
+    spec().profiles.iter().map(|p| p.id.clone()).collect()
+}
 
 /// Sends raw bytes to the simulator, no session layer.
 pub fn raw(sim: &mut SimCard, apdu: &[u8]) -> (Vec<u8>, u16) {
@@ -142,6 +147,7 @@ pub fn host_keys(p: &Profile) -> (KeySet, ScpParams) {
     (keys, params)
 }
 
+/// A session over a secure channel over a simulated card.
 pub type Channel = Card<SecureChannel<Card<SimCard>>>;
 
 /// Selects the applet in plain and opens a secure channel with C-MAC and C-DEC.
@@ -184,7 +190,7 @@ pub fn write_file<T: Transport>(card: &mut Card<T>, fid: u16, data: &[u8]) {
     }
 }
 
-/// Reads EF `fid` to its end with READ BINARY.
+/// Reads EF `fid` to its end with READ BINARY; `Err` holds the refusing status word.
 pub fn read_file<T: Transport>(card: &mut Card<T>, fid: u16) -> Result<Vec<u8>, u16> {
     let [hi, lo] = fid.to_be_bytes();
     let r = card

@@ -2,8 +2,6 @@
 //! when a process initializes the module, so each test re-runs itself as a
 //! child process (`--exact NAME`) with its own configuration and token
 //! directory, removed when the test ends.
-#![allow(clippy::doc_markdown)] // proper names (SoftHSM, OpenSC) are not code
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
