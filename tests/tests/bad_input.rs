@@ -656,17 +656,7 @@ fn every_bad_profile_names_the_file_and_the_field() {
 // ───────────────────────── certificates and keys ─────────────────────────
 
 fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Process::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    kart_testkit::openssl::openssl(dir, args).stdout
 }
 
 #[test]

@@ -9,7 +9,7 @@ use kart_perso::pki::{
     Certificate, Holder, HolderKey, IssuerKey, IssuerPki, KeyUsage, MasterKeys, PkiError,
     SecureChannelAlgorithm,
 };
-use kart_testkit::openssl::{ec_key, openssl, openssl_output, root_ca};
+use kart_testkit::openssl::{ec_key, ec_root, openssl, openssl_output};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use time::{Duration, OffsetDateTime};
 
@@ -278,11 +278,10 @@ fn holder_validity_is_clamped_to_the_issuer() {
 fn holder_certificate_from_an_openssl_ca_chains_to_it() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let ca_key = ec_key(dir, "ca", "secp384r1");
-    let ca = root_ca(
+    let (ca, ca_key) = ec_root(
         dir,
         "ca",
-        &ca_key,
+        "secp384r1",
         "/C=IR/O=NOCR Test/CN=Digital Citizen Test CA",
         3650,
     );

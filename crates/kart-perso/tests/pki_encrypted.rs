@@ -7,7 +7,6 @@
 #![allow(clippy::doc_markdown)] // proper names (OpenSSL) are not code
 
 use std::path::Path;
-use std::process::Command;
 
 use kart_perso::pki::encrypted::{decrypt_pkcs8, Passphrase};
 use kart_perso::pki::{IssuerKey, KeyAlgorithm, PkiError};
@@ -15,17 +14,7 @@ use kart_perso::pki::{IssuerKey, KeyAlgorithm, PkiError};
 const PASS: &str = "tr0ub4dor&3 passphrase";
 
 fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    kart_testkit::openssl::openssl(dir, args).stdout
 }
 
 /// The public key openssl derives, as the SubjectPublicKeyInfo BIT STRING holds it.

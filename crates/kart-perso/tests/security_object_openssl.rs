@@ -8,7 +8,9 @@ use std::path::Path;
 
 use kart_perso::pki::{create_demo_issuer, Certificate, IssuerKey, IssuerPki};
 use kart_perso::security_object::{build_security_object, FileStatus, SecurityObject};
-use kart_testkit::openssl::{ec_key, issue, openssl, openssl_output, root_ca, rsa_key};
+use kart_testkit::openssl::{
+    ec_key, ec_leaf, ec_root, issue, openssl, openssl_output, root_ca, rsa_key,
+};
 use time::OffsetDateTime;
 
 const FILES: [(u16, &[u8]); 3] = [
@@ -152,14 +154,12 @@ fn rsa_and_p384_document_signers_from_openssl_verify_both_ways() {
         "leaf_ext",
         365,
     );
-    let ec_ds_key = ec_key(dir, "p384-ds", "secp384r1");
-    let ec_ds = issue(
+    let (ec_ds, ec_ds_key) = ec_leaf(
         dir,
         "p384-ds",
-        &ec_ds_key,
+        "secp384r1",
         "/CN=P-384 DS",
-        &root,
-        &root_key,
+        (&root, &root_key),
         "leaf_ext",
         365,
     );
@@ -189,8 +189,7 @@ fn rsa_and_p384_document_signers_from_openssl_verify_both_ways() {
 fn security_object_signed_by_openssl_verifies_in_kart() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let root_key = ec_key(dir, "root", "prime256v1");
-    let root = root_ca(dir, "root", &root_key, "/C=IR/CN=OpenSSL CSCA", 3650);
+    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/C=IR/CN=OpenSSL CSCA", 3650);
     let ds_key = ec_key(dir, "ds", "prime256v1");
     issue(
         dir,

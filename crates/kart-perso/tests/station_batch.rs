@@ -129,10 +129,7 @@ const MID_WRITE: u64 = 12;
 #[test]
 fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
-    let batch = batch_file(dir.path(), &rows, 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 2, 3000);
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
 
@@ -191,10 +188,7 @@ fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on(
 #[test]
 fn card_refusing_a_write_after_data_reached_it_is_spoiled_never_reused_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
-    let batch = batch_file(dir.path(), &rows, 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 2, 3000);
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
 
@@ -241,9 +235,7 @@ fn card_refusing_a_write_after_data_reached_it_is_spoiled_never_reused_and_the_b
 #[test]
 fn card_answering_garbage_before_anything_is_claimed_touches_no_application() {
     let dir = tempfile::tempdir().unwrap();
-    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 1, 3000);
     let spec = spec();
     let profile = spec.profile("vendor-a").unwrap();
     let mut bad = station_sim(dir.path(), profile, 1);
@@ -292,10 +284,7 @@ fn rejected_json_lines_record_is_failed_in_the_journal() {
 #[test]
 fn station_cards_are_keyed_with_the_issuers_three_distinct_master_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (1..=4).map(|n| row(n, "face.jpg")).collect();
-    let batch = batch_file(dir.path(), &rows, 2000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 4, 2000);
     let issuer = station_issuer(dir.path());
     let spec = spec();
     for (n, id) in [(1u32, "vendor-a"), (2, "vendor-b"), (3, "vendor-c")] {
@@ -458,9 +447,7 @@ fn a_tracking_code_of_another_batch_is_reported_with_its_card_or_batch() {
 fn the_same_file_by_another_path_is_the_same_batch() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("sub")).unwrap();
-    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 2000);
-    let station = station(dir.path(), "station-1");
-    let load = station.load_batch(&batch, validator()).unwrap();
+    let (station, load) = loaded_station(dir.path(), 1, 2000);
     assert_eq!(load.queued, 1);
     let other_path = dir.path().join("sub").join("..").join("batch.csv");
     let again = station.load_batch(&other_path, validator()).unwrap();

@@ -21,10 +21,7 @@ const HUNG: Duration = Duration::from_secs(60);
 #[test]
 fn a_card_serial_already_issued_is_refused_without_hanging_the_station() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
-    let batch = batch_file(dir.path(), &rows, 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 2, 3000);
     let spec = spec();
     let profile = spec.profile("vendor-b").unwrap();
     let mut first = station_sim(dir.path(), profile, 100);

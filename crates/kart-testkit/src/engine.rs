@@ -111,3 +111,20 @@ pub fn station(dir: &Path, name: &str) -> kart_perso::station::Station {
 pub fn code(n: u32) -> kart_perso::record::TrackingCode {
     kart_perso::record::TrackingCode::parse(&tracking(n)).expect("tracking code")
 }
+
+/// `station-1` over `dir` with a batch of applications 1 to `rows` (each its
+/// own holder, a photo of `photo_len` bytes) loaded: the start of most
+/// station tests. Returns the station and what the load reported.
+pub fn loaded_station(
+    dir: &Path,
+    rows: u32,
+    photo_len: usize,
+) -> (kart_perso::station::Station, kart_perso::station::BatchLoad) {
+    let rows: Vec<String> = (1..=rows).map(|n| row(n, "face.jpg")).collect();
+    let batch = batch_file(dir, &rows, photo_len);
+    let station = station(dir, "station-1");
+    let load = station
+        .load_batch(&batch, validator())
+        .expect("batch loads");
+    (station, load)
+}

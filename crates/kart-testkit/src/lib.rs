@@ -12,6 +12,7 @@
 //! | [`pcscd`] | a private pcscd and waiting for its readers |
 //! | [`openssl`] | an independent CA built with the `openssl` command |
 //! | [`softhsm`] | a private SoftHSM2 token per test |
+//! | [`process`] | running system tools and showing what they said on failure |
 //! | `engine` (feature) | demo issuers, batches, stations, keyed simulated cards |
 //! | `cards` (feature) | cards personalized by hand, APDU recorders |
 //!
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod ids;
 pub mod openssl;
 pub mod pcscd;
+pub mod process;
 pub mod raw;
 pub mod softhsm;
 pub mod test_card;

@@ -26,22 +26,18 @@ subjectKeyIdentifier = hash
 
 /// Run `openssl args...` in `dir`, returning its output whatever the status.
 pub fn openssl_output(dir: &Path, args: &[&str]) -> Output {
-    Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command must be installed (scripts/setup installs it)")
+    crate::process::output(
+        Command::new("openssl").args(args).current_dir(dir),
+        "the openssl command must be installed (scripts/setup installs it)",
+    )
 }
 
 /// Run `openssl args...` in `dir` and require success.
 pub fn openssl(dir: &Path, args: &[&str]) -> Output {
-    let out = openssl_output(dir, args);
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    crate::process::run_ok(
+        Command::new("openssl").args(args).current_dir(dir),
+        "the openssl command must be installed (scripts/setup installs it)",
+    )
 }
 
 fn cnf(dir: &Path) -> PathBuf {
@@ -170,4 +166,26 @@ pub fn issue(
         ],
     );
     dir.join(out)
+}
+
+/// An EC key `<name>.key` on `curve` and the self-signed CA `<name>.pem`
+/// over it: `(certificate, key)`.
+pub fn ec_root(dir: &Path, name: &str, curve: &str, subj: &str, days: u32) -> (PathBuf, PathBuf) {
+    let key = ec_key(dir, name, curve);
+    (root_ca(dir, name, &key, subj, days), key)
+}
+
+/// An EC key `<name>.key` on `curve` and its certificate `<name>.pem` signed
+/// by `ca` = (certificate, key) with extensions `ext`: `(certificate, key)`.
+pub fn ec_leaf(
+    dir: &Path,
+    name: &str,
+    curve: &str,
+    subj: &str,
+    ca: (&Path, &Path),
+    ext: &str,
+    days: u32,
+) -> (PathBuf, PathBuf) {
+    let key = ec_key(dir, name, curve);
+    (issue(dir, name, &key, subj, ca.0, ca.1, ext, days), key)
 }

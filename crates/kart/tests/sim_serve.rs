@@ -112,16 +112,11 @@ fn batch(dir: &Path, name: &str, rows: usize) -> String {
 }
 
 fn opensc(reader: &str, args: &[&str]) -> String {
-    let o = Command::new("opensc-tool")
-        .args(["--reader", reader])
-        .args(args)
-        .output()
-        .expect("opensc-tool (package opensc, scripts/setup)");
-    assert!(
-        o.status.success(),
-        "opensc-tool {args:?}: {}{}",
-        text(&o.stdout),
-        text(&o.stderr)
+    let o = kart_testkit::process::run_ok(
+        Command::new("opensc-tool")
+            .args(["--reader", reader])
+            .args(args),
+        "opensc-tool (package opensc, scripts/setup)",
     );
     text(&o.stdout)
 }
