@@ -14,18 +14,14 @@ use std::sync::Arc;
 
 use kart_apdu::gp::{CardKeySource, Diversification, KeySet, SoftwareKeys};
 use kart_apdu::Card;
-use kart_perso::card_data::Crn;
 use kart_perso::issuer::Issuer;
-use kart_perso::personalize::{personalize, probe, Job};
-use kart_perso::pin_mailer::Pins;
 use kart_perso::pki::pkcs11::{
     import_master_key, Pin, Pkcs11Error, Token, TokenMasterKeys, TokenSigner,
 };
 use kart_perso::pki::token_issuer::{create, MasterKeySource};
 use kart_perso::pki::{IssuerSigner, MasterKeys, PkiError, SecureChannelAlgorithm};
-use kart_perso::record::Pin as CardPin;
 use kart_perso::security_object::build_security_object;
-use kart_perso::verify::{TrustAnchors, Verifier};
+use kart_perso::verify::Verifier;
 use kart_sim::{SimCard, SimConfig};
 use kart_spec::{Profile, Scp};
 use kart_testkit::engine::*;
@@ -95,17 +91,12 @@ fn every_profile_is_personalized_and_verified_with_all_keys_in_the_token() {
                 let cfg = SimConfig::with_keys([0, 0, 1, 2], vendor_keys(&known, profile));
                 let mut sim = SimCard::with_config(profile, &cfg).unwrap();
                 let mut card = Card::with_caps(&mut sim, profile.caps());
-                let info = probe(&mut card, profile).unwrap();
-                let crn = Crn::parse("0000000018").unwrap();
-                let pins = Pins::generate(None).unwrap();
                 let now = time::OffsetDateTime::now_utc();
-                let job = Job::new(&record, &crn, &pins, now.date());
-                personalize(&mut card, profile, &issuer, &info, &job, now)
-                    .unwrap_or_else(|e| panic!("{}: {e}", profile.id));
-                let pin =
-                    CardPin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();
-                let trust = TrustAnchors::new(issuer.pki.root.clone())
-                    .with_intermediate(issuer.pki.card_ca.clone());
+                let (outcome, pins) =
+                    personalize_fresh(&mut card, profile, &issuer, &record, "0000000018", now);
+                outcome.unwrap_or_else(|e| panic!("{}: {e}", profile.id));
+                let pin = id_pin(&pins);
+                let trust = trust_of(&issuer);
                 let verdict = Verifier::new(&trust, now)
                     .spec(&spec)
                     .pin(&pin)

@@ -10,7 +10,7 @@ use kart_perso::card_data::Crn;
 use kart_perso::personalize::{personalize, probe, Job};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::record::Pin;
-use kart_perso::verify::{verify_card, Outcome, TrustAnchors};
+use kart_perso::verify::{verify_card, Outcome};
 use kart_sim::SimCard;
 use time::OffsetDateTime;
 
@@ -32,9 +32,8 @@ fn engine_personalized_card_is_genuine_and_its_clone_is_not() {
         let job = Job::new(&record, &crn, &pins, now.date());
         personalize(&mut card, profile, &issuer, &info, &job, now).unwrap()
     };
-    let trust =
-        TrustAnchors::new(issuer.pki.root.clone()).with_intermediate(issuer.pki.card_ca.clone());
-    let pin = Pin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();
+    let trust = engine::trust_of(&issuer);
+    let pin = engine::id_pin(&pins);
 
     let verdict = verify_card(&mut sim, &trust, Some(&pin), now).unwrap();
     assert!(verdict.is_genuine(), "{verdict}");

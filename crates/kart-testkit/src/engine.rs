@@ -128,3 +128,40 @@ pub fn loaded_station(
         .expect("batch loads");
     (station, load)
 }
+
+/// Personalizes the card in `card` as a station does: probe, a job for
+/// `record` with CRN `crn` and fresh random PINs, personalize at `now`.
+/// Returns the engine's result and the PINs the job carried.
+///
+/// # Panics
+/// When the CRN is malformed or the probe fails (a test's setup is wrong).
+pub fn personalize_fresh<T: kart_apdu::Transport>(
+    card: &mut kart_apdu::Card<T>,
+    profile: &Profile,
+    issuer: &Issuer,
+    record: &IdentityRecord,
+    crn: &str,
+    now: time::OffsetDateTime,
+) -> (
+    Result<kart_perso::personalize::Outcome, kart_perso::personalize::PersoError>,
+    kart_perso::pin_mailer::Pins,
+) {
+    use kart_perso::personalize::{personalize, probe, Job};
+    let info = probe(card, profile).expect("probe");
+    let crn = kart_perso::card_data::Crn::parse(crn).expect("CRN");
+    let pins = kart_perso::pin_mailer::Pins::generate(None).expect("PINs");
+    let job = Job::new(record, &crn, &pins, now.date());
+    (personalize(card, profile, issuer, &info, &job, now), pins)
+}
+
+/// The ID PIN of `pins`, as the holder types it from the PIN mailer.
+pub fn id_pin(pins: &kart_perso::pin_mailer::Pins) -> kart_perso::record::Pin {
+    let digits = std::str::from_utf8(pins.id_pin.expose()).expect("ASCII digits");
+    kart_perso::record::Pin::parse(digits).expect("a valid PIN")
+}
+
+/// The trust anchors a verifier of `issuer`'s cards needs: root and card CA.
+pub fn trust_of(issuer: &Issuer) -> kart_perso::verify::TrustAnchors {
+    kart_perso::verify::TrustAnchors::new(issuer.pki.root.clone())
+        .with_intermediate(issuer.pki.card_ca.clone())
+}
