@@ -25,6 +25,7 @@ use kart_perso::verify::Verifier;
 use kart_sim::{SimCard, SimConfig};
 use kart_spec::{Profile, Scp};
 use kart_testkit::engine::*;
+use kart_testkit::openssl::cms_verify;
 use kart_testkit::softhsm::{pkcs11_tool, with_token, SoftHsm, MODULE, PIN, TOKEN};
 
 fn token() -> Arc<Token> {
@@ -128,25 +129,12 @@ fn security_object_signed_in_the_token_verifies_with_openssl_cms() {
             )
             .unwrap();
             std::fs::write(hsm.dir.join("sod.der"), &sod).unwrap();
-            let out = Command::new("openssl")
-                .current_dir(&hsm.dir)
-                .args([
-                    "cms",
-                    "-verify",
-                    "-inform",
-                    "DER",
-                    "-in",
-                    "sod.der",
-                    "-binary",
-                    "-purpose",
-                    "any",
-                    "-out",
-                    "content.der",
-                    "-CAfile",
-                ])
-                .arg(dir.join("root.pem"))
-                .output()
-                .unwrap();
+            let out = cms_verify(
+                &hsm.dir,
+                "sod.der",
+                &dir.join("root.pem").to_string_lossy(),
+                "content.der",
+            );
             assert!(
                 out.status.success(),
                 "{}",
@@ -158,15 +146,12 @@ fn security_object_signed_in_the_token_verifies_with_openssl_cms() {
             let n = bad.len();
             bad[n - 5] ^= 0x01;
             std::fs::write(hsm.dir.join("bad.der"), &bad).unwrap();
-            let out = Command::new("openssl")
-                .current_dir(&hsm.dir)
-                .args([
-                    "cms", "-verify", "-inform", "DER", "-in", "bad.der", "-binary", "-purpose",
-                    "any", "-out", "bad.out", "-CAfile",
-                ])
-                .arg(dir.join("root.pem"))
-                .output()
-                .unwrap();
+            let out = cms_verify(
+                &hsm.dir,
+                "bad.der",
+                &dir.join("root.pem").to_string_lossy(),
+                "bad.out",
+            );
             assert!(!out.status.success());
         },
     );
@@ -507,25 +492,7 @@ fn rsa_pss_document_signer_in_the_token_verifies_with_openssl_cms() {
             let now = time::OffsetDateTime::now_utc();
             let sod = build_security_object(&files, &ds_cert, &ds_key, now).unwrap();
             std::fs::write(dir.join("sod.der"), &sod).unwrap();
-            let out = Command::new("openssl")
-                .current_dir(dir)
-                .args([
-                    "cms",
-                    "-verify",
-                    "-inform",
-                    "DER",
-                    "-in",
-                    "sod.der",
-                    "-binary",
-                    "-purpose",
-                    "any",
-                    "-out",
-                    "content.der",
-                    "-CAfile",
-                    "root.pem",
-                ])
-                .output()
-                .unwrap();
+            let out = cms_verify(dir, "sod.der", "root.pem", "content.der");
             assert!(
                 out.status.success(),
                 "{}",

@@ -9,7 +9,7 @@ use std::path::Path;
 use kart_perso::pki::{create_demo_issuer, Certificate, IssuerKey, IssuerPki};
 use kart_perso::security_object::{build_security_object, FileStatus, SecurityObject};
 use kart_testkit::openssl::{
-    ec_key, ec_leaf, ec_root, issue, openssl, openssl_output, root_ca, rsa_key,
+    cms_verify, ec_key, ec_leaf, ec_root, issue, openssl, root_ca, rsa_key,
 };
 use time::OffsetDateTime;
 
@@ -21,24 +21,7 @@ const FILES: [(u16, &[u8]); 3] = [
 
 /// `openssl cms -verify` exactly as the task states it, writing the content to `content.der`.
 fn openssl_cms_verify(dir: &Path, sod: &str, root: &str) -> std::process::Output {
-    openssl_output(
-        dir,
-        &[
-            "cms",
-            "-verify",
-            "-inform",
-            "DER",
-            "-in",
-            sod,
-            "-CAfile",
-            root,
-            "-binary",
-            "-purpose",
-            "any",
-            "-out",
-            "content.der",
-        ],
-    )
+    cms_verify(dir, sod, root, "content.der")
 }
 
 /// SHA-256 of `data` computed by `openssl dgst`.

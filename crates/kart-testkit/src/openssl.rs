@@ -189,3 +189,17 @@ pub fn ec_leaf(
     let key = ec_key(dir, name, curve);
     (issue(dir, name, &key, subj, ca.0, ca.1, ext, days), key)
 }
+
+/// `openssl cms -verify -binary -purpose any` of the DER security object in
+/// file `sod` against the CA file `ca`, writing the signed content to `out`
+/// (paths relative to `dir`); the output whatever the status. A successful
+/// verification says "Verification successful" on stderr.
+pub fn cms_verify(dir: &Path, sod: &str, ca: &str, out: &str) -> Output {
+    openssl_output(
+        dir,
+        &[
+            "cms", "-verify", "-inform", "DER", "-in", sod, "-CAfile", ca, "-binary", "-purpose",
+            "any", "-out", out,
+        ],
+    )
+}

@@ -224,34 +224,18 @@ fn check_dump(dir: &Path, crn: &str, pin: &str) {
         sod["size"],
         std::fs::metadata(out.join("EF.SOD")).unwrap().len()
     );
-    let sums = Command::new("sha256sum")
-        .args(["-c", "--quiet", "SHA256SUMS"])
-        .current_dir(&out)
-        .output()
-        .unwrap();
-    assert!(
-        sums.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sums.stdout)
+    kart_testkit::process::run_ok(
+        Command::new("sha256sum")
+            .args(["-c", "--quiet", "SHA256SUMS"])
+            .current_dir(&out),
+        "sha256sum (coreutils)",
     );
-    let cms = Command::new("openssl")
-        .args([
-            "cms",
-            "-verify",
-            "-inform",
-            "DER",
-            "-in",
-            "EF.SOD",
-            "-purpose",
-            "any",
-            "-out",
-            "sod-content.der",
-            "-CAfile",
-        ])
-        .arg(dir.join("issuer/root.pem"))
-        .current_dir(&out)
-        .output()
-        .unwrap();
+    let cms = kart_testkit::openssl::cms_verify(
+        &out,
+        "EF.SOD",
+        &dir.join("issuer/root.pem").to_string_lossy(),
+        "sod-content.der",
+    );
     assert!(
         cms.status.success(),
         "openssl cms: {}",
@@ -271,8 +255,9 @@ fn check_dump(dir: &Path, crn: &str, pin: &str) {
 /// The certificate names the CRN; every dumped file is 0600 and no file
 /// holds the PIN.
 fn check_certificate_and_secrecy(out: &Path, crn: &str, pin: &str) {
-    let x509 = Command::new("openssl")
-        .args([
+    let x509 = kart_testkit::openssl::openssl(
+        out,
+        &[
             "x509",
             "-inform",
             "DER",
@@ -280,11 +265,8 @@ fn check_certificate_and_secrecy(out: &Path, crn: &str, pin: &str) {
             "EF.CERT_AUTH",
             "-noout",
             "-subject",
-        ])
-        .current_dir(out)
-        .output()
-        .unwrap();
-    assert!(x509.status.success());
+        ],
+    );
     assert!(
         String::from_utf8_lossy(&x509.stdout).contains(crn),
         "CRN in the certificate's CN"
