@@ -9,6 +9,7 @@ use kart_perso::pki::{
     Certificate, Holder, HolderKey, IssuerKey, IssuerPki, KeyUsage, MasterKeys, PkiError,
     SecureChannelAlgorithm,
 };
+use kart_testkit::cards::issuer as demo_pki;
 use kart_testkit::openssl::{ec_key, ec_root, openssl, openssl_output};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use time::{Duration, OffsetDateTime};
@@ -136,11 +137,9 @@ fn demo_issuer_never_overwrites_existing_files() {
 
 #[test]
 fn holder_certificate_verifies_with_openssl_and_carries_the_card_key() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
     let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
+    let (d, pki) = demo_pki(now);
+    let dir = d.path();
     let card = card_key();
     let holder = Holder {
         crn: "1234567890",
@@ -440,11 +439,9 @@ fn malformed_certificate_and_key_files_are_typed_errors() {
 /// accepted signature is an independent vector.
 #[test]
 fn active_authentication_accepts_the_card_key_and_nothing_else() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
     let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
+    let (d, pki) = demo_pki(now);
+    let dir = d.path();
 
     ec_key(dir, "card", "prime256v1");
     openssl(
@@ -533,11 +530,9 @@ fn active_authentication_accepts_the_card_key_and_nothing_else() {
 /// -sha256 -sign` signature (RSASSA-PKCS1-v1_5) passes active authentication.
 #[test]
 fn rsa_holder_keys_certify_and_authenticate_with_openssl_as_the_card() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
     let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
+    let (d, pki) = demo_pki(now);
+    let dir = d.path();
     openssl(dir, &["genrsa", "-out", "card.key", "2048"]);
     let text = openssl(dir, &["rsa", "-in", "card.key", "-noout", "-modulus"]);
     let modulus = String::from_utf8_lossy(&text.stdout);

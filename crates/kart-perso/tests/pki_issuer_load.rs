@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use kart_perso::issuer::Issuer;
 use kart_perso::pki::{create_demo_issuer, IssuerPki, PkiError};
-use kart_testkit::openssl::openssl;
+use kart_testkit::openssl::{genpkey, openssl};
 use time::OffsetDateTime;
 
 /// `openssl ca` configuration: any subject, the extensions we name.
@@ -358,31 +358,14 @@ fn openssl_rsa_and_p384_keys_with_their_certificates_load() {
     // mismatches.
     let d = demo();
     let dir = d.path();
-    openssl(
+    genpkey(
         dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            "document-signer.key.pem",
-        ],
+        "document-signer.key.pem",
+        "RSA",
+        "rsa_keygen_bits:2048",
     );
     std::fs::remove_file(dir.join("card-ca.key.pem")).unwrap();
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-384",
-            "-out",
-            "card-ca.key.pem",
-        ],
-    );
+    genpkey(dir, "card-ca.key.pem", "EC", "ec_paramgen_curve:P-384");
     for key in ["document-signer.key.pem", "card-ca.key.pem"] {
         std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600)).unwrap();
     }

@@ -6,8 +6,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use kart_perso::pki::{create_demo_issuer, Certificate, IssuerKey, IssuerPki};
+use kart_perso::pki::{create_demo_issuer, Certificate, IssuerKey};
 use kart_perso::security_object::{build_security_object, FileStatus, SecurityObject};
+use kart_testkit::cards::issuer as demo_pki;
 use kart_testkit::openssl::{
     cms_verify, ec_key, ec_leaf, ec_root, issue, openssl, root_ca, rsa_key,
 };
@@ -40,11 +41,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn demo_security_object_verifies_with_openssl_cms() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
     let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
+    let (d, pki) = demo_pki(now);
+    let dir = d.path();
     let sod =
         build_security_object(&FILES, &pki.document_signer, &pki.document_signer_key, now).unwrap();
     std::fs::write(dir.join("sod.der"), &sod).unwrap();
@@ -87,11 +86,9 @@ fn demo_security_object_verifies_with_openssl_cms() {
 
 #[test]
 fn tampered_security_object_fails_openssl_cms_verify() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
     let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
+    let (d, pki) = demo_pki(now);
+    let dir = d.path();
     let sod =
         build_security_object(&FILES, &pki.document_signer, &pki.document_signer_key, now).unwrap();
     let hash = openssl_sha256(dir, FILES[1].1);

@@ -65,28 +65,33 @@ pub fn ec_key(dir: &Path, name: &str, curve: &str) -> PathBuf {
     dir.join(key)
 }
 
-/// A 2048-bit RSA PKCS#8 key `<name>.key`.
-pub fn rsa_key(dir: &Path, name: &str) -> PathBuf {
-    let key = format!("{name}.key");
+/// `openssl genpkey -algorithm <algorithm> -pkeyopt <option> -out <file>` in `dir`.
+pub fn genpkey(dir: &Path, file: &str, algorithm: &str, option: &str) -> PathBuf {
     openssl(
         dir,
         &[
             "genpkey",
             "-algorithm",
-            "RSA",
+            algorithm,
             "-pkeyopt",
-            "rsa_keygen_bits:2048",
+            option,
             "-out",
-            &key,
+            file,
         ],
     );
-    dir.join(key)
+    dir.join(file)
+}
+
+/// A 2048-bit RSA PKCS#8 key `<name>.key`.
+pub fn rsa_key(dir: &Path, name: &str) -> PathBuf {
+    genpkey(dir, &format!("{name}.key"), "RSA", "rsa_keygen_bits:2048")
 }
 
 /// Self-signed CA `<name>.pem` (pathlen 1, keyCertSign) with key `<key>`.
 pub fn root_ca(dir: &Path, name: &str, key: &Path, subj: &str, days: u32) -> PathBuf {
-    let cnf = cnf(dir);
+    let (cnf, key, days) = (cnf(dir), utf8(key), days.to_string());
     let out = format!("{name}.pem");
+    let cnf = utf8(&cnf);
     openssl(
         dir,
         &[
@@ -94,15 +99,15 @@ pub fn root_ca(dir: &Path, name: &str, key: &Path, subj: &str, days: u32) -> Pat
             "-x509",
             "-new",
             "-config",
-            cnf.to_str().expect("UTF-8 path"),
+            cnf,
             "-extensions",
             "ca_ext",
             "-key",
-            key.to_str().expect("UTF-8 path"),
+            key,
             "-subj",
             subj,
             "-days",
-            &days.to_string(),
+            &days,
             "-sha256",
             "-out",
             &out,
@@ -124,22 +129,14 @@ pub fn issue(
     ext: &str,
     days: u32,
 ) -> PathBuf {
-    let cnf = cnf(dir);
+    let (cnf, days) = (cnf(dir), days.to_string());
+    let (cnf, key, ca, ca_key) = (utf8(&cnf), utf8(key), utf8(ca), utf8(ca_key));
     let csr = format!("{name}.csr");
     let out = format!("{name}.pem");
     openssl(
         dir,
         &[
-            "req",
-            "-new",
-            "-config",
-            cnf.to_str().expect("UTF-8 path"),
-            "-key",
-            key.to_str().expect("UTF-8 path"),
-            "-subj",
-            subj,
-            "-out",
-            &csr,
+            "req", "-new", "-config", cnf, "-key", key, "-subj", subj, "-out", &csr,
         ],
     );
     openssl(
@@ -150,22 +147,26 @@ pub fn issue(
             "-in",
             &csr,
             "-CA",
-            ca.to_str().expect("UTF-8 path"),
+            ca,
             "-CAkey",
-            ca_key.to_str().expect("UTF-8 path"),
+            ca_key,
             "-CAcreateserial",
             "-extfile",
-            cnf.to_str().expect("UTF-8 path"),
+            cnf,
             "-extensions",
             ext,
             "-days",
-            &days.to_string(),
+            &days,
             "-sha256",
             "-out",
             &out,
         ],
     );
     dir.join(out)
+}
+
+fn utf8(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
 }
 
 /// An EC key `<name>.key` on `curve` and the self-signed CA `<name>.pem`
