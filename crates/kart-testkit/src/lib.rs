@@ -5,6 +5,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
+//! | [`cli`] | running the `kart` binary away from the operator's environment |
 //! | [`ids`] | Luhn tracking codes, national codes, JPEG-shaped photos |
 //! | [`raw`] | hand-built APDUs and TLVs for simulated cards, from the spec tables |
 //! | [`transport`] | test transports: a reader that loses one answer |
@@ -26,6 +27,7 @@
 
 #[cfg(feature = "engine")]
 pub mod cards;
+pub mod cli;
 #[cfg(feature = "engine")]
 pub mod engine;
 pub mod ids;

@@ -35,13 +35,9 @@ impl Hsm {
     }
 
     fn kart(&self, pin: Option<&str>, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kart"));
+        let mut c = kart_testkit::cli::command(env!("CARGO_BIN_EXE_kart"), self.dir.path());
         c.args(args)
-            .current_dir(self.dir.path())
             .env("SOFTHSM2_CONF", self.conf())
-            .env_remove("KART_PIN")
-            .env_remove("KART_ISSUER")
-            .env_remove("KART_HSM_PIN")
             .stdin(std::process::Stdio::null());
         if let Some(pin) = pin {
             c.env("KART_HSM_PIN", pin);

@@ -7,51 +7,21 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kart_testkit::cli::{self, code, one_line_error, stderr, stdout};
+
 fn kart(args: &[&str]) -> Output {
     kart_in(Path::new("."), args)
 }
 
 fn kart_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kart"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("KART_PIN")
-        .env_remove("KART_ISSUER")
-        .output()
-        .expect("run kart")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    cli::run(env!("CARGO_BIN_EXE_kart"), dir, args)
 }
 
 /// The JSON document on stdout, checked to carry the format version.
 fn json(o: &Output) -> Value {
-    let v: Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)));
+    let v = cli::json(o);
     assert_eq!(v["format"], "kart/1", "{v}");
     v
-}
-
-/// Asserts the one-line error format and returns the line.
-fn one_line_error(o: &Output) -> String {
-    let err = stderr(o);
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr: {err}");
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains(" — hint: "),
-        "{err}"
-    );
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"));
-    lines[0].to_owned()
 }
 
 fn examples() -> PathBuf {

@@ -8,34 +8,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kart_testkit::cli::{self, code, json, stderr};
+
 fn kart(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kart"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("KART_PIN")
-        .env_remove("KART_ISSUER")
-        .env_remove("KART_SIM_DIR")
-        .env_remove("KART_CONFIG")
-        .output()
-        .expect("run kart")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            stderr(o)
-        )
-    })
+    cli::run(env!("CARGO_BIN_EXE_kart"), dir, args)
 }
 
 fn ok(o: &Output) -> Value {

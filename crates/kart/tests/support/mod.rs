@@ -10,7 +10,7 @@ use kart_sim::SimCard;
 use kart_spec::{Profile, Spec};
 pub use kart_testkit::pcscd::wait_card;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// What every test gets: the daemon, a work directory with an issuer.
 pub struct Env {
@@ -85,12 +85,6 @@ impl Env {
     /// Runs the `kart` binary in the work directory, with no PIN or issuer
     /// from the environment.
     pub fn kart(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kart"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("KART_PIN")
-            .env_remove("KART_ISSUER")
-            .output()
-            .expect("run kart")
+        kart_testkit::cli::run(env!("CARGO_BIN_EXE_kart"), self.dir.path(), args)
     }
 }
