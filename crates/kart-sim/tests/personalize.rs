@@ -318,15 +318,7 @@ fn a_wrong_mac_closes_the_channel() {
 fn wrong_master_key_does_not_open_a_channel() {
     let p = profile("vendor-a");
     let config = SimConfig::new([1, 2, 3, 4], &[0x77; 16]);
-    let sim = SimCard::with_config(&p, &config).unwrap();
-    let mut inner = Card::with_caps(sim, p.caps());
-    inner
-        .send_ok(
-            &Command::new(0x00, 0xA4, 0x04, 0x0C)
-                .with_data(p.applet_aid.bytes())
-                .unwrap(),
-        )
-        .unwrap();
+    let inner = applet_selected(SimCard::with_config(&p, &config).unwrap());
     let (keys, params) = host_keys(&p);
     let level = kart_apdu::gp::SecurityLevel::C_MAC;
     let Err(failed) = kart_apdu::gp::SecureChannel::open(inner, &keys, &params, level) else {

@@ -59,6 +59,14 @@ pub fn config(serial: u8, profile: &Profile) -> SimConfig {
     )
 }
 
+/// A blank card of `profile` configured by `config`, that takes writes
+/// without a secure channel (test mode).
+pub fn blank(profile: &Profile, config: &SimConfig) -> SimCard {
+    SimCard::with_config(profile, config)
+        .expect("simulated card")
+        .with_test_mode_writes()
+}
+
 /// EF.ID per spec §6.1, tag by tag. Birth date 1399/05/19 is 2020-08-09
 /// (Nowruz 1399 fell on 2020-03-20; months 1-5 have 31 days: day 143 of the
 /// year is 142 days later).
@@ -267,9 +275,7 @@ pub fn write_card(sim: &mut SimCard, data: &CardData, lock: bool) {
 pub fn genuine(profile_id: &str, pki: &IssuerPki, now: OffsetDateTime) -> (SimCard, CardData) {
     let p = profile(profile_id);
     let cfg = config(7, &p);
-    let mut sim = SimCard::with_config(&p, &cfg)
-        .unwrap()
-        .with_test_mode_writes();
+    let mut sim = blank(&p, &cfg);
     let points = generate_keys(&mut sim);
     let data = card_data(
         pki,

@@ -150,17 +150,24 @@ pub fn host_keys(p: &Profile) -> (KeySet, ScpParams) {
 /// A session over a secure channel over a simulated card.
 pub type Channel = Card<SecureChannel<Card<SimCard>>>;
 
+/// A plain session on `sim` with the applet selected (no FCI).
+pub fn applet_selected(sim: SimCard) -> Card<SimCard> {
+    let caps = sim.profile().caps();
+    let aid = sim.profile().applet_aid.bytes().to_vec();
+    let mut card = Card::with_caps(sim, caps);
+    card.send_ok(
+        &Command::new(0x00, 0xA4, 0x04, 0x0C)
+            .with_data(&aid)
+            .unwrap(),
+    )
+    .expect("select applet");
+    card
+}
+
 /// Selects the applet in plain and opens a secure channel with C-MAC and C-DEC.
 pub fn open_channel(sim: SimCard) -> Channel {
     let p = sim.profile().clone();
-    let mut inner = Card::with_caps(sim, p.caps());
-    inner
-        .send_ok(
-            &Command::new(0x00, 0xA4, 0x04, 0x0C)
-                .with_data(p.applet_aid.bytes())
-                .unwrap(),
-        )
-        .expect("select applet");
+    let inner = applet_selected(sim);
     let (keys, params) = host_keys(&p);
     let ch = SecureChannel::open(inner, &keys, &params, SecurityLevel::C_DEC_C_MAC)
         .unwrap_or_else(|e| panic!("open channel on {}: {}", p.id, e.error));
