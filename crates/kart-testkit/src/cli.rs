@@ -67,3 +67,15 @@ pub fn one_line_error(o: &Output) -> String {
     assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"));
     lines[0].to_owned()
 }
+
+/// What comes before `#` in the `"reader"` field of each of `results` (the
+/// profile of a simulated reader `vendor-x#2`), each once.
+pub fn reader_profiles(results: &[Value]) -> std::collections::BTreeSet<String> {
+    results
+        .iter()
+        .map(|r| {
+            let reader = r["reader"].as_str().expect("a reader name");
+            reader.split('#').next().unwrap_or(reader).to_owned()
+        })
+        .collect()
+}

@@ -122,18 +122,7 @@ fn token_issuer_personalizes_every_profile_and_passes_qa() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
     let results = v["results"].as_array().unwrap();
     assert!(!results.is_empty(), "{v}");
-    let profiles: std::collections::BTreeSet<_> = results
-        .iter()
-        .map(|r| {
-            r["reader"]
-                .as_str()
-                .unwrap()
-                .split('#')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let profiles = kart_testkit::cli::reader_profiles(results);
     for r in results {
         assert_eq!(r["result"], "issued", "{r}");
     }

@@ -65,6 +65,27 @@ fn issued_only(v: &Value) -> Vec<Value> {
     issued
 }
 
+/// `kart personalize --json --reader <reader> --issuer <issuer> <batch>` in `dir`.
+fn personalize_json(dir: &Path, reader: &str, issuer: &Path, batch: &Path) -> Output {
+    personalize(dir, &["--json", "--reader", reader], issuer, batch)
+}
+
+/// `kart personalize --reader <reader> --issuer <issuer> <batch>` in `dir`.
+fn personalize_text(dir: &Path, reader: &str, issuer: &Path, batch: &Path) -> Output {
+    personalize(dir, &["--reader", reader], issuer, batch)
+}
+
+fn personalize(dir: &Path, options: &[&str], issuer: &Path, batch: &Path) -> Output {
+    let mut args = vec!["personalize"];
+    args.extend_from_slice(options);
+    args.extend([
+        "--issuer",
+        issuer.to_str().unwrap(),
+        batch.to_str().unwrap(),
+    ]);
+    kart_in(dir, &args)
+}
+
 fn issuer(dir: &Path) -> PathBuf {
     let path = dir.join("issuer");
     let o = kart(&["issuer", "init", path.to_str().unwrap()]);
@@ -468,17 +489,7 @@ fn only_valid_rows_exit_0() {
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
     let batch = sample_batch(dir.path(), |line| line <= 3);
-    let o = kart_in(
-        dir.path(),
-        &[
-            "personalize",
-            "--reader",
-            "sim:vendor-a",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_text(dir.path(), "sim:vendor-a", &issuer, &batch);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("issued"));
 }
@@ -691,18 +702,7 @@ fn demo_issues_and_verifies_the_sample_batch_on_every_profile() {
     assert_eq!(v["rejected"].as_array().unwrap().len(), 3);
     let results = issued_only(&v);
     assert_eq!(results.len(), 6, "{v}");
-    let profiles: std::collections::BTreeSet<String> = results
-        .iter()
-        .map(|r| {
-            r["reader"]
-                .as_str()
-                .unwrap()
-                .split('#')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let profiles = cli::reader_profiles(&results);
     assert_eq!(profiles.len(), 3, "every vendor profile used: {profiles:?}");
     // A second run replaces its own directory …
     let o = kart(&["demo", "--dir", work.to_str().unwrap()]);
@@ -926,18 +926,7 @@ fn station_with_a_lost_card(dir: &Path) -> (PathBuf, PathBuf) {
         .mark_writing(&lost, "DEAD0000CHIP0001", "vendor-a")
         .unwrap();
     drop(journal);
-    let o = kart_in(
-        dir,
-        &[
-            "personalize",
-            "--json",
-            "--reader",
-            "sim:vendor-a",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_json(dir, "sim:vendor-a", &issuer, &batch);
     let v = json(&o);
     let issued = issued_only(&v);
     assert_eq!(issued.len(), 1, "{v}");
@@ -994,18 +983,7 @@ fn spoil_closes_an_application_whose_card_never_came_back_and_requeue_reissues_i
         "{}",
         stdout(&o)
     );
-    let o = kart_in(
-        dir.path(),
-        &[
-            "personalize",
-            "--json",
-            "--reader",
-            "sim:vendor-a",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_json(dir.path(), "sim:vendor-a", &issuer, &batch);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
     let issued = issued_only(&v);
@@ -1079,17 +1057,7 @@ fn stranded_applications_are_named_after_the_run_and_listed_by_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let (issuer, batch) = station_with_a_lost_card(dir.path());
     // The run's last line names the application and the card it waits for.
-    let o = kart_in(
-        dir.path(),
-        &[
-            "personalize",
-            "--reader",
-            "sim:vendor-a",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_text(dir.path(), "sim:vendor-a", &issuer, &batch);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let last = stdout(&o).lines().last().unwrap_or_default().to_owned();
     assert!(
@@ -1257,20 +1225,7 @@ fn photos_outside_the_batch_folder_need_a_photo_root_in_the_configuration() {
     let text = std::fs::read_to_string(dir.path().join("applications.csv")).unwrap();
     let batch = batches.join("applications.csv");
     std::fs::write(&batch, text.replace(",photos/", ",../photos/")).unwrap();
-    let run = || {
-        kart_in(
-            dir.path(),
-            &[
-                "personalize",
-                "--json",
-                "--reader",
-                "sim:vendor-b",
-                "--issuer",
-                issuer.to_str().unwrap(),
-                batch.to_str().unwrap(),
-            ],
-        )
-    };
+    let run = || personalize_json(dir.path(), "sim:vendor-b", &issuer, &batch);
     let o = run();
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let v = json(&o);
@@ -1374,17 +1329,7 @@ fn a_crn_register_that_cannot_be_opened_stops_the_station_before_any_card() {
         "crn_register = \"no/such/folder/crn.db\"\n",
     )
     .unwrap();
-    let o = kart_in(
-        dir.path(),
-        &[
-            "personalize",
-            "--reader",
-            "sim:vendor-b",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_text(dir.path(), "sim:vendor-b", &issuer, &batch);
     assert_eq!(code(&o), 7, "{}", stderr(&o));
     let line = one_line_error(&o);
     assert!(line.contains("no/such/folder/crn.db"), "{line}");
@@ -1397,20 +1342,7 @@ fn a_replacement_row_supersedes_the_holders_issued_card_and_the_report_lists_it(
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
     let batch = sample_batch(dir.path(), |line| line == 2);
-    let personalize = |batch: &Path| {
-        kart_in(
-            dir.path(),
-            &[
-                "personalize",
-                "--json",
-                "--reader",
-                "sim:vendor-b",
-                "--issuer",
-                issuer.to_str().unwrap(),
-                batch.to_str().unwrap(),
-            ],
-        )
-    };
+    let personalize = |batch: &Path| personalize_json(dir.path(), "sim:vendor-b", &issuer, batch);
     let o = personalize(&batch);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let first = issued_only(&json(&o));
