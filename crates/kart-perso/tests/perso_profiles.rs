@@ -8,7 +8,6 @@ use kart_perso::personalize::{personalize, probe, Job, PersoError};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::plan::Lifecycle;
 use kart_perso::read::{read_card, Lifecycle as ReadLifecycle};
-use kart_perso::verify::Verifier;
 use kart_testkit::engine::*;
 
 fn personalize_one(profile_id: &str) {
@@ -47,12 +46,7 @@ fn personalize_one(profile_id: &str) {
     assert_eq!(content.photo().unwrap(), jpeg(6000).as_slice());
 
     // The verifier judges the card genuine (passive + active authentication).
-    let trust = trust_of(&issuer);
-    let verdict = Verifier::new(&trust, now)
-        .spec(&spec)
-        .pin(&pin)
-        .verify(&mut card)
-        .unwrap();
+    let verdict = verdict(&mut card, &issuer, &spec, &pin, now);
     assert!(verdict.is_genuine(), "{verdict}");
 
     // A locked card refuses a second personalization before any write.
@@ -107,12 +101,7 @@ fn fingerprint_template_is_written_to_ef_finger_and_covered_by_the_sod() {
     let mut expected = vec![0x5F, 0x2E, 0x82, 0x02, 0xBC];
     expected.extend_from_slice(&template);
     assert_eq!(content.data("EF.FINGER").unwrap(), expected.as_slice());
-    let trust = trust_of(&issuer);
-    let verdict = Verifier::new(&trust, now)
-        .spec(&spec)
-        .pin(&pin)
-        .verify(&mut card)
-        .unwrap();
+    let verdict = verdict(&mut card, &issuer, &spec, &pin, now);
     assert!(verdict.is_genuine(), "{verdict}");
     assert!(verdict.check("hash.0103").unwrap().passed());
 }

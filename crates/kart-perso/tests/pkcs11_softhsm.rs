@@ -21,7 +21,6 @@ use kart_perso::pki::pkcs11::{
 use kart_perso::pki::token_issuer::{create, MasterKeySource};
 use kart_perso::pki::{IssuerSigner, MasterKeys, PkiError, SecureChannelAlgorithm};
 use kart_perso::security_object::build_security_object;
-use kart_perso::verify::Verifier;
 use kart_sim::{SimCard, SimConfig};
 use kart_spec::{Profile, Scp};
 use kart_testkit::engine::*;
@@ -97,12 +96,7 @@ fn every_profile_is_personalized_and_verified_with_all_keys_in_the_token() {
                     personalize_fresh(&mut card, profile, &issuer, &record, "0000000018", now);
                 outcome.unwrap_or_else(|e| panic!("{}: {e}", profile.id));
                 let pin = id_pin(&pins);
-                let trust = trust_of(&issuer);
-                let verdict = Verifier::new(&trust, now)
-                    .spec(&spec)
-                    .pin(&pin)
-                    .verify(&mut card)
-                    .unwrap();
+                let verdict = verdict(&mut card, &issuer, &spec, &pin, now);
                 assert!(verdict.is_genuine(), "{}: {verdict}", profile.id);
                 done += 1;
             }

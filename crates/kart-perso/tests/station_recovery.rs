@@ -189,13 +189,8 @@ fn application_claimed_by_a_crashed_station_goes_back_to_the_queue() {
     let station = station(dir.path(), "station-1");
     assert_eq!(station.status(&code(1)).unwrap().state, State::Queued);
     station.load_batch(&batch, validator()).unwrap();
-    let spec = spec();
-    let profile = spec.profile("vendor-b").unwrap();
-    let mut card = station_sim(dir.path(), profile, 3);
-    assert!(matches!(
-        station.serve("reader-0", &mut card, profile).unwrap(),
-        Served::Issued { .. }
-    ));
+    let (_card, served) = serve_new_card(&station, "reader-0", dir.path(), "vendor-b", 3);
+    assert!(matches!(served, Served::Issued { .. }));
 }
 
 #[test]

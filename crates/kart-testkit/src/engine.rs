@@ -165,3 +165,41 @@ pub fn trust_of(issuer: &Issuer) -> kart_perso::verify::TrustAnchors {
     kart_perso::verify::TrustAnchors::new(issuer.pki.root.clone())
         .with_intermediate(issuer.pki.card_ca.clone())
 }
+
+/// The verifier's verdict on the card in `card`, issued by `issuer`, read
+/// with `pin` at `now` against `spec`.
+///
+/// # Panics
+/// When verification cannot run at all (the card does not answer).
+pub fn verdict<T: kart_apdu::Transport>(
+    card: &mut kart_apdu::Card<T>,
+    issuer: &Issuer,
+    spec: &Spec,
+    pin: &kart_perso::record::Pin,
+    now: time::OffsetDateTime,
+) -> kart_perso::verify::Verdict {
+    kart_perso::verify::Verifier::new(&trust_of(issuer), now)
+        .spec(spec)
+        .pin(pin)
+        .verify(card)
+        .expect("verification runs")
+}
+
+/// A fresh card of profile `profile_id` with serial `serial`, keyed for the
+/// stations over `dir`, served once by `station` in `reader`: the card and
+/// what the station made of it.
+pub fn serve_new_card(
+    station: &kart_perso::station::Station,
+    reader: &str,
+    dir: &Path,
+    profile_id: &str,
+    serial: u32,
+) -> (SimCard, kart_perso::station::Served) {
+    let spec = spec();
+    let profile = spec.profile(profile_id).expect("profile");
+    let mut card = station_sim(dir, profile, serial);
+    let served = station
+        .serve(reader, &mut card, profile)
+        .expect("station serves");
+    (card, served)
+}
