@@ -35,17 +35,24 @@ fn openssl_sha256(dir: &Path, data: &[u8]) -> Vec<u8> {
     std::fs::read(dir.join("dgst.out")).unwrap()
 }
 
+/// A demo issuer in a temporary directory, and the security object over
+/// [`FILES`] its document signer signs now.
+fn demo_security_object() -> (tempfile::TempDir, Vec<u8>) {
+    let now = OffsetDateTime::now_utc();
+    let (d, pki) = demo_pki(now);
+    let sod =
+        build_security_object(&FILES, &pki.document_signer, &pki.document_signer_key, now).unwrap();
+    (d, sod)
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[test]
 fn demo_security_object_verifies_with_openssl_cms() {
-    let now = OffsetDateTime::now_utc();
-    let (d, pki) = demo_pki(now);
+    let (d, sod) = demo_security_object();
     let dir = d.path();
-    let sod =
-        build_security_object(&FILES, &pki.document_signer, &pki.document_signer_key, now).unwrap();
     std::fs::write(dir.join("sod.der"), &sod).unwrap();
 
     let out = openssl_cms_verify(dir, "sod.der", "root.pem");
@@ -86,11 +93,8 @@ fn demo_security_object_verifies_with_openssl_cms() {
 
 #[test]
 fn tampered_security_object_fails_openssl_cms_verify() {
-    let now = OffsetDateTime::now_utc();
-    let (d, pki) = demo_pki(now);
+    let (d, sod) = demo_security_object();
     let dir = d.path();
-    let sod =
-        build_security_object(&FILES, &pki.document_signer, &pki.document_signer_key, now).unwrap();
     let hash = openssl_sha256(dir, FILES[1].1);
     let at = sod
         .windows(hash.len())
@@ -107,7 +111,7 @@ fn tampered_security_object_fails_openssl_cms_verify() {
 
     // A different issuer's root must not be accepted either.
     let other = tempfile::tempdir().unwrap();
-    create_demo_issuer(other.path(), now).unwrap();
+    create_demo_issuer(other.path(), OffsetDateTime::now_utc()).unwrap();
     std::fs::write(dir.join("sod.der"), &sod).unwrap();
     let out = openssl_cms_verify(
         dir,

@@ -204,15 +204,7 @@ fn third_party_clients_and_a_station_use_the_served_card(env: &mut Env) {
 
     // A station personalizes it through pcscd (the card has the issuer's keys).
     let one = batch(env.dir.path(), "one.csv", 1);
-    let v = ok_json(&env.kart(&[
-        "personalize",
-        "--json",
-        "--reader",
-        &reader,
-        "--issuer",
-        "issuer",
-        &one,
-    ]));
+    let v = ok_json(&env.personalize(&reader, &[], &one));
     assert_eq!(v["report"]["issued"], 1, "{v}");
 
     // pyscard reads the card manager and EF.SOD; openssl verifies the SOD.
@@ -289,19 +281,11 @@ fn swap_feeds_the_station_a_fresh_card_after_each_locked_one(env: &mut Env) {
     wait_card(env.reader(0), true);
     wait_card(&reader, true);
     let two = batch(env.dir.path(), "two.csv", 2);
-    let v = ok_json(&env.kart(&[
-        "personalize",
-        "--json",
-        "--reader",
+    let v = ok_json(&env.personalize(
         &reader,
-        "--issuer",
-        "issuer",
-        "--station-dir",
-        "swap-station",
-        "--card-timeout",
-        "20",
+        &["--station-dir", "swap-station", "--card-timeout", "20"],
         &two,
-    ]));
+    ));
     assert_eq!(v["report"]["issued"], 2, "{v}");
     let swapped = server.wait_event("swapped in", 1, 5);
     assert_eq!(swapped["lifecycle"], "PRE_PERSONALIZED", "{swapped}");

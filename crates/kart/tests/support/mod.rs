@@ -82,6 +82,23 @@ impl Env {
         handle
     }
 
+    /// `kart personalize --json --reader <reader> --issuer issuer <options> <batch>`
+    /// in the work directory.
+    #[allow(dead_code)] // qa_pcscd does not personalize
+    pub fn personalize(&self, reader: &str, options: &[&str], batch: &str) -> Output {
+        let mut args = vec![
+            "personalize",
+            "--json",
+            "--reader",
+            reader,
+            "--issuer",
+            "issuer",
+        ];
+        args.extend_from_slice(options);
+        args.push(batch);
+        self.kart(&args)
+    }
+
     /// Runs the `kart` binary in the work directory, with no PIN or issuer
     /// from the environment.
     pub fn kart(&self, args: &[&str]) -> Output {
