@@ -185,15 +185,7 @@ fn use_as_holder(p: &kart_spec::Profile, mut sim: SimCard, w: &Written) -> SimCa
     // Active authentication: ECDSA P-256 SHA-256 (raw r||s) or RSASSA-PKCS1-v1_5
     // SHA-256 over the challenge, as the profile's holder key.
     let challenge = *b"terminal-chal-16";
-    let sig = holder
-        .send_ok(
-            &Command::new(0x00, 0x88, 0x00, 0x01)
-                .with_data(&challenge)
-                .unwrap()
-                .with_le(256)
-                .unwrap(),
-        )
-        .unwrap();
+    let sig = holder.send_ok(&internal_authenticate(&challenge)).unwrap();
     let rsa = p.holder_key == kart_spec::HolderKeyAlgorithm::Rsa2048;
     assert_eq!(sig.len(), if rsa { 256 } else { 64 });
     assert!(

@@ -6,18 +6,6 @@ use kart_sim::vpcd::VirtualCard;
 use kart_sim::SimCard;
 use kart_testkit::raw::*;
 
-fn fresh(id: &str) -> SimCard {
-    let p = profile(id);
-    let mut sim = SimCard::new(&p).unwrap();
-    expect_sw(
-        &mut sim,
-        "SELECT",
-        &select_aid(p.applet_aid.bytes()),
-        0x9000,
-    );
-    sim
-}
-
 fn test_mode(id: &str) -> SimCard {
     let p = profile(id);
     let mut sim = SimCard::new(&p).unwrap().with_test_mode_writes();
@@ -57,7 +45,7 @@ fn with_pins(id: &str) -> SimCard {
 #[test]
 fn personalization_writes_need_a_secure_channel() {
     for id in &profile_ids() {
-        let mut sim = fresh(id);
+        let mut sim = selected(id);
         expect_sw(&mut sim, "SELECT", &select_fid(0x0101), 0x9000);
         expect_sw(
             &mut sim,
@@ -97,7 +85,7 @@ fn personalization_writes_need_a_secure_channel() {
 
 #[test]
 fn file_and_application_selection() {
-    let mut sim = fresh("vendor-b");
+    let mut sim = selected("vendor-b");
     expect_sw(&mut sim, "SELECT", &select_fid(0x0999), 0x6A82);
     expect_sw(
         &mut sim,
@@ -142,7 +130,7 @@ fn file_and_application_selection() {
 
 #[test]
 fn unknown_instruction_class_and_channel() {
-    let mut sim = fresh("vendor-b");
+    let mut sim = selected("vendor-b");
     expect_sw(&mut sim, "SELECT", &[0x00, 0x7E, 0x00, 0x00], 0x6D00);
     expect_sw(
         &mut sim,
@@ -476,7 +464,7 @@ fn pin_format_errors_cost_no_try() {
 
 #[test]
 fn pins_not_set_and_keys_not_generated() {
-    let mut sim = fresh("vendor-b");
+    let mut sim = selected("vendor-b");
     expect_sw(
         &mut sim,
         "VERIFY",
@@ -566,7 +554,7 @@ fn put_data_checks_the_crn() {
 
 #[test]
 fn get_challenge_is_fresh_and_bounded() {
-    let mut sim = fresh("vendor-c");
+    let mut sim = selected("vendor-c");
     let a = expect_sw(&mut sim, "GET CHALLENGE", &[0, 0x84, 0, 0, 16], 0x9000);
     let b = expect_sw(&mut sim, "GET CHALLENGE", &[0, 0x84, 0, 0, 16], 0x9000);
     assert_eq!(a.len(), 16);

@@ -82,15 +82,7 @@ fn a_stored_card_keeps_its_memory_between_processes() {
         .unwrap();
     assert_eq!(&read_point[5..], point.as_slice());
     let challenge = [7u8; 16];
-    let sig = again
-        .send_ok(
-            &Command::new(0x00, 0x88, 0x00, 0x01)
-                .with_data(&challenge)
-                .unwrap()
-                .with_le(256)
-                .unwrap(),
-        )
-        .unwrap();
+    let sig = again.send_ok(&internal_authenticate(&challenge)).unwrap();
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
         .verify(&challenge, &sig)
         .expect("the stored key signs");
@@ -276,15 +268,7 @@ fn a_stored_rsa_card_keeps_its_rsa_key_pair() {
     let e = kart_apdu::tlv::value_at(&object, &[0x7F49, 0x82]).unwrap();
     assert_eq!(n.len(), 256);
     let challenge = [9u8; 16];
-    let sig = again
-        .send_ok(
-            &Command::new(0x00, 0x88, 0x00, 0x01)
-                .with_data(&challenge)
-                .unwrap()
-                .with_le(256)
-                .unwrap(),
-        )
-        .unwrap();
+    let sig = again.send_ok(&internal_authenticate(&challenge)).unwrap();
     RsaPublicKeyComponents { n, e }
         .verify(&RSA_PKCS1_2048_8192_SHA256, &challenge, &sig)
         .expect("the stored RSA key signs");

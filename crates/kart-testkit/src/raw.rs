@@ -150,6 +150,29 @@ pub fn host_keys(p: &Profile) -> (KeySet, ScpParams) {
 /// A session over a secure channel over a simulated card.
 pub type Channel = Card<SecureChannel<Card<SimCard>>>;
 
+/// A fresh card of profile `id` with the applet selected in plain; the
+/// SELECT checked against the spec's status words.
+pub fn selected(id: &str) -> SimCard {
+    let p = profile(id);
+    let mut sim = SimCard::new(&p).expect("simulated card");
+    expect_sw(
+        &mut sim,
+        "SELECT",
+        &select_aid(p.applet_aid.bytes()),
+        0x9000,
+    );
+    sim
+}
+
+/// INTERNAL AUTHENTICATE (active authentication) of `challenge` with the
+/// authentication key, `00 88 00 01 Lc challenge Le`.
+pub fn internal_authenticate(challenge: &[u8]) -> Command {
+    Command::new(0x00, 0x88, 0x00, 0x01)
+        .with_data(challenge)
+        .and_then(|c| c.with_le(256))
+        .expect("a short challenge")
+}
+
 /// A plain session on `sim` with the applet selected (no FCI).
 pub fn applet_selected(sim: SimCard) -> Card<SimCard> {
     let caps = sim.profile().caps();
