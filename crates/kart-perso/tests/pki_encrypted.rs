@@ -10,27 +10,19 @@ use std::path::Path;
 
 use kart_perso::pki::encrypted::{decrypt_pkcs8, Passphrase};
 use kart_perso::pki::{IssuerKey, KeyAlgorithm, PkiError};
-use kart_testkit::openssl::genpkey;
+use kart_testkit::openssl::{genpkey, genpkey_with};
 
 const PASS: &str = "tr0ub4dor&3 passphrase";
 
 /// `openssl genpkey` of an `algorithm` key with `option`, encrypted with
 /// AES-256 under the passphrase in the file `pw`, written to `out`.
 fn encrypted_key(dir: &Path, algorithm: &str, option: &str, out: &str) {
-    openssl(
+    genpkey_with(
         dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            algorithm,
-            "-pkeyopt",
-            option,
-            "-aes256",
-            "-pass",
-            "file:pw",
-            "-out",
-            out,
-        ],
+        out,
+        algorithm,
+        option,
+        &["-aes256", "-pass", "file:pw"],
     );
 }
 

@@ -7,15 +7,7 @@ use kart_sim::SimCard;
 use kart_testkit::raw::*;
 
 fn test_mode(id: &str) -> SimCard {
-    let p = profile(id);
-    let mut sim = SimCard::new(&p).unwrap().with_test_mode_writes();
-    expect_sw(
-        &mut sim,
-        "SELECT",
-        &select_aid(p.applet_aid.bytes()),
-        0x9000,
-    );
-    sim
+    with_applet_selected(SimCard::new(&profile(id)).unwrap().with_test_mode_writes())
 }
 
 /// A test-mode card with its PINs set (ID 1234, SIGN 123456, PUK 12345678).

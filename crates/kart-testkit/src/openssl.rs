@@ -67,18 +67,21 @@ pub fn ec_key(dir: &Path, name: &str, curve: &str) -> PathBuf {
 
 /// `openssl genpkey -algorithm <algorithm> -pkeyopt <option> -out <file>` in `dir`.
 pub fn genpkey(dir: &Path, file: &str, algorithm: &str, option: &str) -> PathBuf {
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            algorithm,
-            "-pkeyopt",
-            option,
-            "-out",
-            file,
-        ],
-    );
+    genpkey_with(dir, file, algorithm, option, &[])
+}
+
+/// [`genpkey`] with `extra` options before `-out` (such as `-aes256 -pass file:pw`).
+pub fn genpkey_with(
+    dir: &Path,
+    file: &str,
+    algorithm: &str,
+    option: &str,
+    extra: &[&str],
+) -> PathBuf {
+    let mut args = vec!["genpkey", "-algorithm", algorithm, "-pkeyopt", option];
+    args.extend_from_slice(extra);
+    args.extend(["-out", file]);
+    openssl(dir, &args);
     dir.join(file)
 }
 

@@ -153,14 +153,13 @@ pub type Channel = Card<SecureChannel<Card<SimCard>>>;
 /// A fresh card of profile `id` with the applet selected in plain; the
 /// SELECT checked against the spec's status words.
 pub fn selected(id: &str) -> SimCard {
-    let p = profile(id);
-    let mut sim = SimCard::new(&p).expect("simulated card");
-    expect_sw(
-        &mut sim,
-        "SELECT",
-        &select_aid(p.applet_aid.bytes()),
-        0x9000,
-    );
+    with_applet_selected(SimCard::new(&profile(id)).expect("simulated card"))
+}
+
+/// `sim` after a SELECT of its applet in plain, checked against the spec.
+pub fn with_applet_selected(mut sim: SimCard) -> SimCard {
+    let aid = sim.profile().applet_aid.bytes().to_vec();
+    expect_sw(&mut sim, "SELECT", &select_aid(&aid), 0x9000);
     sim
 }
 
