@@ -92,30 +92,19 @@ pub fn rsa_key(dir: &Path, name: &str) -> PathBuf {
 
 /// Self-signed CA `<name>.pem` (pathlen 1, keyCertSign) with key `<key>`.
 pub fn root_ca(dir: &Path, name: &str, key: &Path, subj: &str, days: u32) -> PathBuf {
-    let (cnf, key, days) = (cnf(dir), utf8(key), days.to_string());
+    let cnf = cnf(dir);
     let out = format!("{name}.pem");
-    let cnf = utf8(&cnf);
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-config",
-            cnf,
-            "-extensions",
-            "ca_ext",
-            "-key",
-            key,
-            "-subj",
-            subj,
-            "-days",
-            &days,
-            "-sha256",
-            "-out",
-            &out,
-        ],
-    );
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-new",
+        "-config",
+        utf8(&cnf),
+        "-extensions",
+        "ca_ext",
+    ];
+    args.extend(["-key", utf8(key), "-subj", subj]);
+    signed(dir, &args, days, &out);
     dir.join(out)
 }
 
@@ -132,40 +121,47 @@ pub fn issue(
     ext: &str,
     days: u32,
 ) -> PathBuf {
-    let (cnf, days) = (cnf(dir), days.to_string());
-    let (cnf, key, ca, ca_key) = (utf8(&cnf), utf8(key), utf8(ca), utf8(ca_key));
+    let cnf = cnf(dir);
+    let cnf = utf8(&cnf);
     let csr = format!("{name}.csr");
     let out = format!("{name}.pem");
     openssl(
         dir,
         &[
-            "req", "-new", "-config", cnf, "-key", key, "-subj", subj, "-out", &csr,
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            ca,
-            "-CAkey",
-            ca_key,
-            "-CAcreateserial",
-            "-extfile",
+            "req",
+            "-new",
+            "-config",
             cnf,
-            "-extensions",
-            ext,
-            "-days",
-            &days,
-            "-sha256",
+            "-key",
+            utf8(key),
+            "-subj",
+            subj,
             "-out",
-            &out,
+            &csr,
         ],
     );
+    let mut args = vec![
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        utf8(ca),
+        "-CAkey",
+        utf8(ca_key),
+    ];
+    args.extend(["-CAcreateserial", "-extfile", cnf, "-extensions", ext]);
+    signed(dir, &args, days, &out);
     dir.join(out)
+}
+
+/// Runs `openssl args… -days <days> -sha256 -out <out>`: a certificate
+/// valid for `days`, signed with SHA-256.
+fn signed(dir: &Path, args: &[&str], days: u32, out: &str) {
+    let days = days.to_string();
+    let mut all = args.to_vec();
+    all.extend(["-days", &days, "-sha256", "-out", out]);
+    openssl(dir, &all);
 }
 
 fn utf8(path: &Path) -> &str {

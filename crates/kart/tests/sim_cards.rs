@@ -53,7 +53,8 @@ fn pin_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn personalize(dir: &Path, sim: &[&str]) -> Value {
+/// `kart <sim…> personalize --json --issuer issuer --reader sim:vendor-a one.csv`.
+fn personalize_run(dir: &Path, sim: &[&str]) -> Output {
     let mut args = sim.to_vec();
     args.extend([
         "personalize",
@@ -64,7 +65,11 @@ fn personalize(dir: &Path, sim: &[&str]) -> Value {
         "sim:vendor-a",
         "one.csv",
     ]);
-    let v = ok(&kart(dir, &args));
+    kart(dir, &args)
+}
+
+fn personalize(dir: &Path, sim: &[&str]) -> Value {
+    let v = ok(&personalize_run(dir, sim));
     assert_eq!(v["report"]["issued"], 1, "{v}");
     v
 }
@@ -144,20 +149,7 @@ fn a_personalized_simulated_card_stays_in_its_reader_across_commands() {
 
     // A second personalize run finds nothing to issue: the stored card stays.
     let before = std::fs::read(&card).unwrap();
-    let again = kart(
-        dir,
-        &[
-            "--sim-dir",
-            "cards",
-            "personalize",
-            "--json",
-            "--issuer",
-            "issuer",
-            "--reader",
-            "sim:vendor-a",
-            "one.csv",
-        ],
-    );
+    let again = personalize_run(dir, &["--sim-dir", "cards"]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert_eq!(
         std::fs::read(&card).unwrap(),
