@@ -79,3 +79,25 @@ pub fn reader_profiles(results: &[Value]) -> std::collections::BTreeSet<String> 
         })
         .collect()
 }
+
+/// A copy of the sample batch `examples/batch` in `dir`: its photos in
+/// `dir/photos`, and `dir/<name>` with the header and the rows whose
+/// 1-based line number `keep` accepts (the header is line 1).
+pub fn sample_batch(dir: &Path, name: &str, keep: impl Fn(usize) -> bool) -> std::path::PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
+    std::fs::create_dir_all(dir.join("photos")).expect("photos directory");
+    for e in std::fs::read_dir(src.join("photos")).expect("sample photos") {
+        let e = e.expect("sample photo");
+        std::fs::copy(e.path(), dir.join("photos").join(e.file_name())).expect("copy photo");
+    }
+    let text = std::fs::read_to_string(src.join("applications.csv")).expect("sample batch");
+    let kept: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || keep(i + 1))
+        .map(|(_, l)| l)
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, kept.join("\n") + "\n").expect("write batch");
+    path
+}

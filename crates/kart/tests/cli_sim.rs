@@ -31,22 +31,7 @@ fn examples() -> PathBuf {
 /// A copy of the sample batch (and its photos) in `dir`, keeping only
 /// the data rows for which `keep(line_number)` is true.
 fn sample_batch(dir: &Path, keep: impl Fn(usize) -> bool) -> PathBuf {
-    let src = examples().join("batch");
-    std::fs::create_dir_all(dir.join("photos")).unwrap();
-    for e in std::fs::read_dir(src.join("photos")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join("photos").join(e.file_name())).unwrap();
-    }
-    let text = std::fs::read_to_string(src.join("applications.csv")).unwrap();
-    let kept: Vec<&str> = text
-        .lines()
-        .enumerate()
-        .filter(|(i, _)| *i == 0 || keep(i + 1))
-        .map(|(_, l)| l)
-        .collect();
-    let path = dir.join("applications.csv");
-    std::fs::write(&path, kept.join("\n") + "\n").unwrap();
-    path
+    cli::sample_batch(dir, "applications.csv", keep)
 }
 
 /// The issued cards of a personalize/demo result; checks that every other

@@ -41,18 +41,7 @@ fn stderr(o: &Output) -> String {
 
 /// The first valid application of the sample batch, with its photo, in `dir`.
 fn one_record_batch(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
-    std::fs::create_dir_all(dir.join("photos")).unwrap();
-    std::fs::copy(
-        src.join("photos/photo-1.jpg"),
-        dir.join("photos/photo-1.jpg"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(src.join("applications.csv")).unwrap();
-    let lines: Vec<&str> = text.lines().take(2).collect();
-    let path = dir.join("one.csv");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
+    kart_testkit::cli::sample_batch(dir, "one.csv", |line| line <= 2)
 }
 
 /// The ID PIN the PIN mailer holds for `tracking`, written to a 0600 file.

@@ -27,15 +27,7 @@ fn ok(o: &Output) -> Value {
 
 /// An issuer and a one-application batch (with its photo) in `dir`.
 fn setup(dir: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
-    std::fs::create_dir_all(dir.join("photos")).unwrap();
-    for e in std::fs::read_dir(src.join("photos")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join("photos").join(e.file_name())).unwrap();
-    }
-    let text = std::fs::read_to_string(src.join("applications.csv")).unwrap();
-    let two: Vec<&str> = text.lines().take(2).collect();
-    std::fs::write(dir.join("one.csv"), two.join("\n") + "\n").unwrap();
+    cli::sample_batch(dir, "one.csv", |line| line <= 2);
     ok(&kart(dir, &["issuer", "init", "--json", "issuer"]));
 }
 

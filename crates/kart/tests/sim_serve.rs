@@ -99,15 +99,7 @@ impl Drop for Server {
 
 /// The first `rows` applications of the sample batch, with their photos, in `dir/NAME`.
 fn batch(dir: &Path, name: &str, rows: usize) -> String {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
-    std::fs::create_dir_all(dir.join("photos")).unwrap();
-    for e in std::fs::read_dir(src.join("photos")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join("photos").join(e.file_name())).unwrap();
-    }
-    let csv = std::fs::read_to_string(src.join("applications.csv")).unwrap();
-    let lines: Vec<&str> = csv.lines().take(rows + 1).collect();
-    std::fs::write(dir.join(name), lines.join("\n") + "\n").unwrap();
+    kart_testkit::cli::sample_batch(dir, name, |line| line <= rows + 1);
     name.to_owned()
 }
 
