@@ -126,13 +126,7 @@ fn tampered_identity_file_fails_its_hash_check_by_name() {
     let cfg = config(9, &p);
     let mut sim = blank(&p, &cfg);
     let points = generate_keys(&mut sim);
-    let data = card_data(
-        &pki,
-        (&pki.document_signer, &pki.document_signer_key),
-        cfg.csn(),
-        &points,
-        now,
-    );
+    let data = signed_card_data(&pki, cfg.csn(), &points, now);
     // Personalized but not locked: files can still be rewritten.
     write_card(&mut sim, &data, false);
     write_file(&mut sim, 0x0101, &ef_id(cfg.csn(), CRN, "MARYAM"));
@@ -247,13 +241,7 @@ fn csn_of_another_chip_in_the_identity_file_is_caught() {
     let mut sim = blank(&p, &cfg);
     let points = generate_keys(&mut sim);
     // Data (and its correctly signed SOD) made for the chip with serial 22.
-    let data = card_data(
-        &pki,
-        (&pki.document_signer, &pki.document_signer_key),
-        config(22, &p).csn(),
-        &points,
-        now,
-    );
+    let data = signed_card_data(&pki, config(22, &p).csn(), &points, now);
     write_card(&mut sim, &data, true);
     let verdict = verify_card(&mut sim, &trust(&pki), Some(&pin(ID_PIN)), now).unwrap();
     assert!(fail_reason(&verdict, "id.csn").contains("another card"));

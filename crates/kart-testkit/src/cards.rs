@@ -174,6 +174,22 @@ pub fn generate_keys(sim: &mut SimCard) -> [HolderKey; 2] {
     })
 }
 
+/// [`card_data`] signed by `pki`'s own document signer.
+pub fn signed_card_data(
+    pki: &IssuerPki,
+    csn: [u8; 8],
+    points: &[HolderKey; 2],
+    now: OffsetDateTime,
+) -> CardData {
+    card_data(
+        pki,
+        (&pki.document_signer, &pki.document_signer_key),
+        csn,
+        points,
+        now,
+    )
+}
+
 /// Certificates and the security object for a card whose keys are `points`,
 /// the SOD signed by `signer`.
 pub fn card_data(
@@ -277,13 +293,7 @@ pub fn genuine(profile_id: &str, pki: &IssuerPki, now: OffsetDateTime) -> (SimCa
     let cfg = config(7, &p);
     let mut sim = blank(&p, &cfg);
     let points = generate_keys(&mut sim);
-    let data = card_data(
-        pki,
-        (&pki.document_signer, &pki.document_signer_key),
-        cfg.csn(),
-        &points,
-        now,
-    );
+    let data = signed_card_data(pki, cfg.csn(), &points, now);
     write_card(&mut sim, &data, true);
     (sim, data)
 }
