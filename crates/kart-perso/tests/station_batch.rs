@@ -104,6 +104,20 @@ struct Tampering<'a> {
     card_sees_it: bool,
 }
 
+impl<'a> Tampering<'a> {
+    /// From APDU `from` on, `card` (which sees the command when
+    /// `card_sees_it`) seems to answer `answer`.
+    fn new(card: &'a mut SimCard, from: u64, answer: &'static [u8], card_sees_it: bool) -> Self {
+        Self {
+            card,
+            from,
+            sent: 0,
+            answer,
+            card_sees_it,
+        }
+    }
+}
+
 impl Transport for Tampering<'_> {
     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
         self.sent += 1;
@@ -136,13 +150,7 @@ fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on(
     // 34 56 is no status word (ISO/IEC 7816-4 §5.6: SW1 is 6X or 9X), so
     // what the card did with the command is unknown.
     let mut bad = station_sim(dir.path(), profile, 1);
-    let mut garbling = Tampering {
-        card: &mut bad,
-        from: MID_WRITE,
-        sent: 0,
-        answer: &[0x12, 0x34, 0x56],
-        card_sees_it: true,
-    };
+    let mut garbling = Tampering::new(&mut bad, MID_WRITE, &[0x12, 0x34, 0x56], true);
     let bad_csn = match station.serve("reader-0", &mut garbling, profile).unwrap() {
         Served::Pulled { tracking, csn } => {
             assert_eq!(tracking, code(1));
@@ -164,11 +172,8 @@ fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on(
     );
 
     // The batch goes on with the next application on another card.
-    let mut good = station_sim(dir.path(), profile, 2);
-    assert!(matches!(
-        station.serve("reader-0", &mut good, profile).unwrap(),
-        Served::Issued { ref tracking, .. } if *tracking == code(2)
-    ));
+    let (_good, served) = serve_new_card(&station, "reader-0", dir.path(), &profile.id, 2);
+    assert!(matches!(served, Served::Issued { ref tracking, .. } if *tracking == code(2)));
 
     // Working again, the card resumes its own application.
     bad.reinsert();
@@ -194,13 +199,7 @@ fn card_refusing_a_write_after_data_reached_it_is_spoiled_never_reused_and_the_b
 
     // 6A84, not enough memory: the card said no and did nothing.
     let mut full = station_sim(dir.path(), profile, 1);
-    let mut refusing = Tampering {
-        card: &mut full,
-        from: MID_WRITE,
-        sent: 0,
-        answer: &[0x6A, 0x84],
-        card_sees_it: false,
-    };
+    let mut refusing = Tampering::new(&mut full, MID_WRITE, &[0x6A, 0x84], false);
     match station.serve("reader-0", &mut refusing, profile).unwrap() {
         Served::Spoiled { tracking, reason } => {
             assert_eq!(tracking, code(1));
@@ -224,11 +223,8 @@ fn card_refusing_a_write_after_data_reached_it_is_spoiled_never_reused_and_the_b
     ));
     assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
 
-    let mut good = station_sim(dir.path(), profile, 2);
-    assert!(matches!(
-        station.serve("reader-0", &mut good, profile).unwrap(),
-        Served::Issued { ref tracking, .. } if *tracking == code(2)
-    ));
+    let (_good, served) = serve_new_card(&station, "reader-0", dir.path(), &profile.id, 2);
+    assert!(matches!(served, Served::Issued { ref tracking, .. } if *tracking == code(2)));
     assert_eq!(station.status(&code(2)).unwrap().state, State::Verified);
 }
 

@@ -58,9 +58,6 @@ fn a_card_serial_already_issued_is_refused_without_hanging_the_station() {
     assert_eq!(report.unwrap().issued, 1);
     // The claim went back to the queue: the next good card takes it.
     assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
-    let mut good = station_sim(dir.path(), profile, 101);
-    assert!(matches!(
-        station.serve("reader-1", &mut good, profile).unwrap(),
-        Served::Issued { ref tracking, .. } if *tracking == code(2)
-    ));
+    let (_good, served) = serve_new_card(&station, "reader-1", dir.path(), &profile.id, 101);
+    assert!(matches!(served, Served::Issued { ref tracking, .. } if *tracking == code(2)));
 }
