@@ -234,29 +234,18 @@ fn a_class_the_command_does_not_take_is_refused() {
         }
         // The right classes still work: GET DATA with 00 and 80; the secured
         // ISO class 04 outside a channel is a security refusal, not a class one.
-        expect_sw(
+        expect_all(
             &mut sim,
-            "GET DATA",
-            &[0x00, 0xCA, 0xDF, 0x71, 0x00],
-            0x9000,
-        );
-        expect_sw(
-            &mut sim,
-            "GET DATA",
-            &[0x80, 0xCA, 0xDF, 0x71, 0x00],
-            0x9000,
-        );
-        expect_sw(
-            &mut sim,
-            "PUT DATA",
-            &case3(0x04, 0xDA, 0xDF, 0x72, b"1234567890"),
-            0x6982,
-        );
-        expect_sw(
-            &mut sim,
-            "GET RESPONSE",
-            &[0x00, 0xC0, 0x00, 0x00, 0x00],
-            0x6985,
+            &[
+                ("GET DATA", vec![0x00, 0xCA, 0xDF, 0x71, 0x00], 0x9000),
+                ("GET DATA", vec![0x80, 0xCA, 0xDF, 0x71, 0x00], 0x9000),
+                (
+                    "PUT DATA",
+                    case3(0x04, 0xDA, 0xDF, 0x72, b"1234567890"),
+                    0x6982,
+                ),
+                ("GET RESPONSE", vec![0x00, 0xC0, 0x00, 0x00, 0x00], 0x6985),
+            ],
         );
     }
 }

@@ -52,6 +52,14 @@ pub fn expect_sw(sim: &mut SimCard, command: &str, apdu: &[u8], want: u16) -> Ve
     data
 }
 
+/// [`expect_sw`] for each `(command, apdu, status word)` in turn: a table of
+/// what a card must answer.
+pub fn expect_all(sim: &mut SimCard, rows: &[(&str, Vec<u8>, u16)]) {
+    for (command, apdu, want) in rows {
+        expect_sw(sim, command, apdu, *want);
+    }
+}
+
 /// `00 A4 04 0C Lc AID`.
 pub fn select_aid(aid: &[u8]) -> Vec<u8> {
     let mut v = vec![0x00, 0xA4, 0x04, 0x0C, aid.len() as u8];
