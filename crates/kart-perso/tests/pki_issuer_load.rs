@@ -104,6 +104,23 @@ fn reissue(issuer: &Path, key: &str, cert: &str, subject: &str, ext: &str, start
     std::fs::copy(w.join("x.pem"), issuer.join(cert)).unwrap();
 }
 
+/// Key file, certificate file and subject of a certificate the demo issuer holds.
+type Held = (&'static str, &'static str, &'static str);
+const DOCUMENT_SIGNER: Held = ("document-signer.key.pem", "document-signer.pem", DS_SUBJECT);
+const CARD_CA: Held = ("card-ca.key.pem", "card-ca.pem", CA_SUBJECT);
+
+/// The demo issuer with `held` re-issued by the root with extensions `ext`,
+/// valid from `start` to `end`: why it is refused at load, which must name
+/// the re-issued certificate's file.
+fn refused_reissued(held: Held, ext: &str, start: &str, end: &str) -> PkiError {
+    let d = demo();
+    let (key, cert, subject) = held;
+    reissue(d.path(), key, cert, subject, ext, start, end);
+    let e = load_err(d.path());
+    assert_names(&e, cert);
+    e
+}
+
 fn load_err(dir: &Path) -> PkiError {
     Issuer::load(dir).expect_err("the wrong issuer must be refused at load")
 }
@@ -210,51 +227,29 @@ fn a_root_of_another_issuer_breaks_both_chains() {
 
 #[test]
 fn an_expired_document_signer_is_refused() {
-    let d = demo();
-    reissue(
-        d.path(),
-        "document-signer.key.pem",
-        "document-signer.pem",
-        DS_SUBJECT,
+    let e = refused_reissued(
+        DOCUMENT_SIGNER,
         "ds_ext",
         "20200101000000Z",
         "20210101000000Z",
     );
-    let e = load_err(d.path());
     assert!(matches!(inner(&e), PkiError::Expired { .. }), "{e:?}");
-    assert_names(&e, "document-signer.pem");
 }
 
 #[test]
 fn a_card_ca_not_yet_valid_is_refused() {
-    let d = demo();
-    reissue(
-        d.path(),
-        "card-ca.key.pem",
-        "card-ca.pem",
-        CA_SUBJECT,
-        "ca_ext",
-        "20900101000000Z",
-        "20950101000000Z",
-    );
-    let e = load_err(d.path());
+    let e = refused_reissued(CARD_CA, "ca_ext", "20900101000000Z", "20950101000000Z");
     assert!(matches!(inner(&e), PkiError::NotYetValid { .. }), "{e:?}");
-    assert_names(&e, "card-ca.pem");
 }
 
 #[test]
 fn a_document_signer_without_digital_signature_is_refused() {
-    let d = demo();
-    reissue(
-        d.path(),
-        "document-signer.key.pem",
-        "document-signer.pem",
-        DS_SUBJECT,
+    let e = refused_reissued(
+        DOCUMENT_SIGNER,
         "ds_wrong_usage",
         "20240101000000Z",
         "20400101000000Z",
     );
-    let e = load_err(d.path());
     assert!(
         matches!(
             inner(&e),
@@ -265,24 +260,12 @@ fn a_document_signer_without_digital_signature_is_refused() {
         ),
         "{e:?}"
     );
-    assert_names(&e, "document-signer.pem");
 }
 
 #[test]
 fn a_card_ca_that_is_not_a_ca_is_refused() {
-    let d = demo();
-    reissue(
-        d.path(),
-        "card-ca.key.pem",
-        "card-ca.pem",
-        CA_SUBJECT,
-        "ca_not_a_ca",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
-    let e = load_err(d.path());
+    let e = refused_reissued(CARD_CA, "ca_not_a_ca", "20240101000000Z", "20400101000000Z");
     assert!(matches!(inner(&e), PkiError::NotCa { .. }), "{e:?}");
-    assert_names(&e, "card-ca.pem");
 }
 
 #[test]
