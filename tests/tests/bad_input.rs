@@ -9,7 +9,6 @@
 //! certificates are made here with the `openssl` command line tool.
 
 use std::path::Path;
-use std::process::Command as Process;
 
 use kart_apdu::{Card, CardError, Command, Transport, TransportError};
 use kart_e2e::{national_code, tracking_code, Photo, World, CSV_HEADER};
@@ -68,11 +67,7 @@ fn record_dir() -> tempfile::TempDir {
     put("huge.jpg", &huge);
     // FIFOs block a reader that opens them without checking: refused.
     for fifo in ["fifo.jpg", "fifo.fmr"] {
-        let ok = Process::new("mkfifo")
-            .arg(dir.path().join(fifo))
-            .status()
-            .expect("mkfifo runs");
-        assert!(ok.success());
+        kart_testkit::process::mkfifo(&dir.path().join(fifo), &[]);
     }
     dir
 }

@@ -59,11 +59,31 @@ fn demo() -> tempfile::TempDir {
     d
 }
 
-/// With `openssl ca` and the issuer's own root key, certifies the issuer's
-/// key `key` (a file name in `issuer`) for `subject` with the extension
-/// section `ext`, valid from `start` to `end` (`YYYYMMDDHHMMSSZ`), and puts
-/// the certificate in place of `cert` (a file name in `issuer`).
-fn reissue(issuer: &Path, key: &str, cert: &str, subject: &str, ext: &str, start: &str, end: &str) {
+/// Both the document signer and the card CA re-issued with their proper
+/// extensions and dates that hold now.
+fn reissue_both_well(issuer: &Path) {
+    reissue(
+        issuer,
+        DOCUMENT_SIGNER,
+        "ds_ext",
+        "20240101000000Z",
+        "20400101000000Z",
+    );
+    reissue(
+        issuer,
+        CARD_CA,
+        "ca_ext",
+        "20240101000000Z",
+        "20400101000000Z",
+    );
+}
+
+/// With `openssl ca` and the issuer's own root key, certifies the `held`
+/// certificate's key again for its subject with the extension section
+/// `ext`, valid from `start` to `end` (`YYYYMMDDHHMMSSZ`), and puts the
+/// certificate in place of its file.
+fn reissue(issuer: &Path, held: Held, ext: &str, start: &str, end: &str) {
+    let (key, cert, subject) = held;
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("ca.cnf"), CA_CNF).unwrap();
@@ -114,8 +134,8 @@ const CARD_CA: Held = ("card-ca.key.pem", "card-ca.pem", CA_SUBJECT);
 /// the re-issued certificate's file.
 fn refused_reissued(held: Held, ext: &str, start: &str, end: &str) -> PkiError {
     let d = demo();
-    let (key, cert, subject) = held;
-    reissue(d.path(), key, cert, subject, ext, start, end);
+    let (_, cert, _) = held;
+    reissue(d.path(), held, ext, start, end);
     let e = load_err(d.path());
     assert_names(&e, cert);
     e
@@ -155,24 +175,7 @@ fn a_good_issuer_loads_without_its_offline_root_key() {
 fn a_certificate_reissued_by_openssl_with_good_dates_loads() {
     // The control for the tests below: openssl's output itself is accepted.
     let d = demo();
-    reissue(
-        d.path(),
-        "document-signer.key.pem",
-        "document-signer.pem",
-        DS_SUBJECT,
-        "ds_ext",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
-    reissue(
-        d.path(),
-        "card-ca.key.pem",
-        "card-ca.pem",
-        CA_SUBJECT,
-        "ca_ext",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
+    reissue_both_well(d.path());
     Issuer::load(d.path()).unwrap();
 }
 
@@ -298,11 +301,7 @@ fn a_fifo_or_a_device_in_place_of_a_certificate_is_refused_without_blocking() {
     let d = demo();
     let root = d.path().join("root.pem");
     std::fs::remove_file(&root).unwrap();
-    let ok = std::process::Command::new("mkfifo")
-        .arg(&root)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    kart_testkit::process::mkfifo(&root, &[]);
     let e = load_err(d.path());
     assert!(matches!(e, PkiError::Read(_)), "{e:?}");
     assert!(e.to_string().contains("root.pem is a FIFO"), "{e}");
@@ -325,12 +324,7 @@ fn a_fifo_in_place_of_a_key_is_refused() {
     let d = demo();
     let key = d.path().join("card-ca.key.pem");
     std::fs::remove_file(&key).unwrap();
-    let ok = std::process::Command::new("mkfifo")
-        .args(["-m", "600"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    kart_testkit::process::mkfifo(&key, &["-m", "600"]);
     let e = load_err(d.path());
     assert!(e.to_string().contains("card-ca.key.pem is a FIFO"), "{e}");
 }
@@ -352,24 +346,7 @@ fn openssl_rsa_and_p384_keys_with_their_certificates_load() {
     for key in ["document-signer.key.pem", "card-ca.key.pem"] {
         std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    reissue(
-        dir,
-        "document-signer.key.pem",
-        "document-signer.pem",
-        DS_SUBJECT,
-        "ds_ext",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
-    reissue(
-        dir,
-        "card-ca.key.pem",
-        "card-ca.pem",
-        CA_SUBJECT,
-        "ca_ext",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
+    reissue_both_well(dir);
     let issuer = Issuer::load(dir).unwrap();
     assert_eq!(
         issuer.pki.document_signer_key.algorithm(),

@@ -431,11 +431,7 @@ fn a_fingerprint_swapped_for_a_fifo_after_validation_is_refused_without_blocking
         .expect("a record with a fingerprint");
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("finger.fmr");
-    let ok = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    kart_testkit::process::mkfifo(&fifo, &[]);
     for path in [fifo, PathBuf::from("/dev/zero")] {
         record.fingerprint = Some(path);
         let r = record.clone();

@@ -29,3 +29,12 @@ pub fn run_ok(cmd: &mut Command, missing: &str) -> Output {
     );
     out
 }
+
+/// Makes a FIFO at `path` with `mkfifo`, `options` first (such as `-m 600`):
+/// what a reader that opens files without checking their type blocks on.
+pub fn mkfifo(path: &std::path::Path, options: &[&str]) {
+    run_ok(
+        Command::new("mkfifo").args(options).arg(path),
+        "mkfifo (coreutils)",
+    );
+}

@@ -1521,13 +1521,8 @@ fn kart_bounded(dir: &Path, args: &[&str]) -> Output {
 fn a_fifo_or_a_device_given_as_a_file_is_refused_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ok = Command::new("mkfifo").arg(d.join("fifo")).status().unwrap();
-    assert!(ok.success());
-    let ok = Command::new("mkfifo")
-        .arg(d.join("batch.csv"))
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    kart_testkit::process::mkfifo(&d.join("fifo"), &[]);
+    kart_testkit::process::mkfifo(&d.join("batch.csv"), &[]);
     for args in [
         &["--config", "fifo", "report"][..],
         &[
