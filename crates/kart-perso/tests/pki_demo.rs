@@ -135,27 +135,9 @@ fn demo_issuer_never_overwrites_existing_files() {
     );
 }
 
-#[test]
-fn holder_certificate_verifies_with_openssl_and_carries_the_card_key() {
-    let now = OffsetDateTime::now_utc();
-    let (d, pki) = demo_pki(now);
-    let dir = d.path();
-    let card = card_key();
-    let holder = Holder {
-        crn: "1234567890",
-        national_code: "0499370899",
-        public_key: &HolderKey::ec_p256(card.public_key().as_ref()).unwrap(),
-    };
-    let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
-    validate_chain(
-        &cert,
-        std::slice::from_ref(&pki.card_ca),
-        &pki.root,
-        now,
-        KeyUsage::DigitalSignature,
-    )
-    .unwrap();
-
+/// Writes `cert` as `holder.pem` and has `openssl verify` check it up to
+/// the demo root through the card CA (required to succeed).
+fn verify_holder_pem(dir: &Path, cert: &Certificate) -> std::process::Output {
     std::fs::write(dir.join("holder.der"), cert.der()).unwrap();
     openssl(
         dir,
@@ -179,7 +161,31 @@ fn holder_certificate_verifies_with_openssl_and_carries_the_card_key() {
             "card-ca.pem",
             "holder.pem",
         ],
-    );
+    )
+}
+
+#[test]
+fn holder_certificate_verifies_with_openssl_and_carries_the_card_key() {
+    let now = OffsetDateTime::now_utc();
+    let (d, pki) = demo_pki(now);
+    let dir = d.path();
+    let card = card_key();
+    let holder = Holder {
+        crn: "1234567890",
+        national_code: "0499370899",
+        public_key: &HolderKey::ec_p256(card.public_key().as_ref()).unwrap(),
+    };
+    let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
+    validate_chain(
+        &cert,
+        std::slice::from_ref(&pki.card_ca),
+        &pki.root,
+        now,
+        KeyUsage::DigitalSignature,
+    )
+    .unwrap();
+
+    verify_holder_pem(dir, &cert);
     let subject = openssl(
         dir,
         &[
@@ -550,30 +556,7 @@ fn rsa_holder_keys_certify_and_authenticate_with_openssl_as_the_card() {
     };
     let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
     assert_eq!(HolderKey::from_certificate(&cert).unwrap(), key);
-    std::fs::write(dir.join("holder.der"), cert.der()).unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            "holder.der",
-            "-out",
-            "holder.pem",
-        ],
-    );
-    let verified = openssl(
-        dir,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "card-ca.pem",
-            "holder.pem",
-        ],
-    );
+    let verified = verify_holder_pem(dir, &cert);
     assert!(String::from_utf8_lossy(&verified.stdout).contains("holder.pem: OK"));
     // The certificate carries the card's modulus.
     let in_cert = openssl(dir, &["x509", "-in", "holder.pem", "-noout", "-modulus"]);
