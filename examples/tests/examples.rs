@@ -2,17 +2,22 @@
 
 use std::process::Command;
 
-#[test]
-fn personalize_one_locks_a_card_of_every_profile() {
-    let o = Command::new(env!("CARGO_BIN_EXE_personalize_one"))
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
+/// Runs the example `bin` without arguments, requires it to succeed and
+/// returns what it printed.
+fn succeeds(bin: &str) -> String {
+    let o = Command::new(bin).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
         o.status.success(),
         "{out}{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    out
+}
+
+#[test]
+fn personalize_one_locks_a_card_of_every_profile() {
+    let out = succeeds(env!("CARGO_BIN_EXE_personalize_one"));
     for profile in ["vendor-a", "vendor-b", "vendor-c"] {
         assert!(out.contains(&format!("{profile}: card ")), "{out}");
     }
@@ -26,15 +31,7 @@ fn personalize_one_locks_a_card_of_every_profile() {
 
 #[test]
 fn read_and_verify_finds_a_freshly_personalized_card_genuine() {
-    let o = Command::new(env!("CARGO_BIN_EXE_read_and_verify"))
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = succeeds(env!("CARGO_BIN_EXE_read_and_verify"));
     assert!(
         out.contains("علی کریمی (ALI KARIMI), national code 0012345679"),
         "{out}"

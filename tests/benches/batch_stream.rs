@@ -52,14 +52,9 @@ fn main() {
         "journal MB"
     );
     for rows in sizes {
-        let out = Command::new(&exe)
-            .env(CHILD, rows.to_string())
-            .output()
-            .expect("child run");
-        assert!(
-            out.status.success(),
-            "child failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = kart_testkit::process::run_ok(
+            Command::new(&exe).env(CHILD, rows.to_string()),
+            "child run",
         );
         print!("{}", String::from_utf8_lossy(&out.stdout));
     }

@@ -206,53 +206,8 @@ impl World {
 /// The CSV header of a batch, every field in canonical order.
 pub const CSV_HEADER: &str = "tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,given_name_en,family_name_en,father_name_en,birth_date,gender,pin,photo,fingerprint\n";
 
-/// A valid 12-digit tracking code for `seq`: 11 digits and the Luhn check
-/// digit (ISO/IEC 7812-1).
-///
-/// ```
-/// assert_eq!(kart_e2e::tracking_code(0), "000000000000");
-/// assert_eq!(kart_e2e::tracking_code(14040904000), "140409040007");
-/// ```
-pub fn tracking_code(seq: u64) -> String {
-    let body = format!("{:011}", seq % 100_000_000_000);
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-/// A valid national code for `seq`: 9 digits and the mod-11 check digit
-/// (design §3). Never all one digit for `seq` ≥ 1.
-///
-/// ```
-/// assert_eq!(kart_e2e::national_code(1234567), "0012345679");
-/// ```
-pub fn national_code(seq: u64) -> String {
-    let body = format!("{:09}", seq % 1_000_000_000);
-    let s: u32 = body
-        .bytes()
-        .zip((2..=10).rev())
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    let r = s % 11;
-    let check = if r < 2 { r } else { 11 - r };
-    format!("{body}{check}")
-}
+/// Valid tracking and national codes for a sequence number (the kit's, re-exported).
+pub use kart_testkit::ids::{national_code, tracking_code};
 
 /// Master keys in the engine's JSON format whose ENC, MAC and DEK are all the
 /// `GlobalPlatform` test key, as on [`kart_sim::SimCard`] test cards.

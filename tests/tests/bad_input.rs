@@ -9,7 +9,6 @@
 //! certificates are made here with the `openssl` command line tool.
 
 use std::path::Path;
-use std::process::Command as Process;
 
 use kart_apdu::{Card, CardError, Command, Transport, TransportError};
 use kart_e2e::{national_code, tracking_code, Photo, World, CSV_HEADER};
@@ -68,11 +67,7 @@ fn record_dir() -> tempfile::TempDir {
     put("huge.jpg", &huge);
     // FIFOs block a reader that opens them without checking: refused.
     for fifo in ["fifo.jpg", "fifo.fmr"] {
-        let ok = Process::new("mkfifo")
-            .arg(dir.path().join(fifo))
-            .status()
-            .expect("mkfifo runs");
-        assert!(ok.success());
+        kart_testkit::process::mkfifo(&dir.path().join(fifo), &[]);
     }
     dir
 }
@@ -656,17 +651,7 @@ fn every_bad_profile_names_the_file_and_the_field() {
 // ───────────────────────── certificates and keys ─────────────────────────
 
 fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Process::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    kart_testkit::openssl::openssl(dir, args).stdout
 }
 
 #[test]

@@ -31,6 +31,7 @@ use kart_perso::station::{Served, Station, StationError, StationFiles};
 use kart_perso::verify::Verifier;
 use kart_sim::{Faults, SimCard};
 use kart_spec::Profile;
+use kart_testkit::transport::LosingReader;
 
 /// How the run is interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,28 +286,6 @@ fn concurrent_readers(profile_id: &str) {
     drop(station);
     check_outcomes(&rig, Fault::Pull, &mut cards);
     check_journal(&rig.files.journal, READERS * PER_READER);
-}
-
-/// A reader that loses the card's answer to APDU `at` after the card
-/// processed it (a reader time-out on the way back).
-struct LosingReader<'a> {
-    card: &'a mut SimCard,
-    at: u64,
-    sent: u64,
-}
-
-impl Transport for LosingReader<'_> {
-    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        self.sent += 1;
-        let result = self.card.transmit(apdu, rx);
-        if self.sent == self.at {
-            return Err(TransportError::Timeout(std::time::Duration::from_secs(5)));
-        }
-        result
-    }
-    fn capabilities(&self) -> CardCaps {
-        self.card.capabilities()
-    }
 }
 
 /// The reader loses the answer to each APDU of a full run in turn; the card

@@ -4,12 +4,10 @@
 //!
 //! `cargo bench -p kart-pcsc --bench roundtrip` (as root; see scripts/setup).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use kart_apdu::Transport;
 use kart_pcsc::{ConnectOptions, Pcsc};
-use kart_pcscd_harness::{enter_private_namespace, Pcscd};
+use kart_testkit::pcscd::{start_private, wait_card};
+use kart_testkit::test_card::TestCard;
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
@@ -19,18 +17,11 @@ const N: usize = 5_000;
 const ROUNDS: usize = 3;
 
 fn main() {
-    if let Err(e) = enter_private_namespace() {
-        eprintln!("benchmark needs the PC/SC environment: {e}");
-        std::process::exit(1);
-    }
-    let pcscd = Pcscd::start(1).unwrap_or_else(|e| {
-        eprintln!("could not start pcscd: {e}");
-        std::process::exit(1);
-    });
+    let pcscd = start_private(1);
     let reader = pcscd.readers()[0].clone();
-    let card = kart_sim::vpcd::serve(("127.0.0.1", reader.port), support::TestCard::t1())
-        .expect("serve the card");
-    wait_present(&reader.name);
+    let card =
+        kart_sim::vpcd::serve(("127.0.0.1", reader.port), TestCard::t1()).expect("serve the card");
+    wait_card(&reader.name, true);
 
     let mut ours = Vec::new();
     let mut raw = Vec::new();
@@ -61,20 +52,6 @@ fn micros(d: Duration) -> f64 {
 
 fn fmt_rounds(v: &[Duration]) -> Vec<String> {
     v.iter().map(|d| format!("{:.1}", micros(*d))).collect()
-}
-
-fn wait_present(reader: &str) {
-    let pcsc = Pcsc::establish().expect("pcscd");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !pcsc
-        .readers()
-        .expect("readers")
-        .iter()
-        .any(|r| r.name == reader && r.card.has_card())
-    {
-        assert!(Instant::now() < deadline, "card not seen in {reader}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Mean time per APDU through kart-pcsc.

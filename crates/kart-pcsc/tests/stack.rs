@@ -8,21 +8,20 @@
 //! them the run FAILS with a message saying so. Run one test with
 //! `cargo test -p kart-pcsc --test stack -- NAME_SUBSTRING`.
 
-mod support;
-
 use kart_apdu::{Card, CardCaps, Command, Transport, TransportError};
 use kart_pcsc::{
     CardArrival, CardState, ConnectOptions, Disposition, EventWatch, Pcsc, PcscError, Protocol,
     ProtocolChoice, ReaderEvent, Share, Watcher, WatcherOptions,
 };
 use kart_pcscd_harness::runner::{run, Test};
-use kart_pcscd_harness::{enter_private_namespace, Pcscd};
+use kart_pcscd_harness::Pcscd;
 use kart_sim::vpcd::{serve, VpcdHandle};
+use kart_testkit::pcscd::{start_private, wait_card};
+use kart_testkit::test_card::{self as support, TestCard};
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::TestCard;
 
 /// What every test gets: the daemon and its readers.
 struct Env {
@@ -80,17 +79,7 @@ fn main() {
             return;
         }
     }
-    if let Err(e) = enter_private_namespace() {
-        eprintln!("FAILED to set up the PC/SC test environment: {e}");
-        std::process::exit(1);
-    }
-    let pcscd = match Pcscd::start(5) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("FAILED to start a private pcscd: {e}");
-            std::process::exit(1);
-        }
-    };
+    let pcscd = start_private(5);
     let mut env = Env { pcscd };
     let failed = run(&mut env, &all_tests());
     if !failed.is_empty() {
@@ -192,28 +181,6 @@ fn all_tests() -> Vec<Test<Env>> {
 
 fn pcsc() -> Pcsc {
     Pcsc::establish().expect("pcscd answers")
-}
-
-/// Waits (bounded) until pcscd reports a card in `reader` (or none).
-fn wait_card(reader: &str, present: bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let p = pcsc();
-    loop {
-        let state = p
-            .readers()
-            .expect("reader states")
-            .into_iter()
-            .find(|r| r.name == reader)
-            .map(|r| r.card);
-        if state.is_some_and(|s| s.has_card() == present) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reader {reader}: card present={present} not seen in 10 s (state {state:?})"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn connect(reader: &str) -> kart_pcsc::Connection {

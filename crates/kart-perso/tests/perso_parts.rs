@@ -3,8 +3,6 @@
 //! anything is written, PINs are random digits, and the PIN mailer is the
 //! owner's alone.
 
-mod perso_support;
-
 use std::os::unix::fs::PermissionsExt;
 
 use kart_apdu::{Card, StatusWord};
@@ -14,7 +12,7 @@ use kart_perso::pin_mailer::{MailerEntry, MailerError, PinMailer, Pins};
 use kart_perso::pki::HolderKey;
 use kart_perso::plan::Lifecycle;
 use kart_perso::record::Pin;
-use perso_support::*;
+use kart_testkit::engine::*;
 use proptest::prelude::*;
 
 proptest! {
@@ -76,19 +74,10 @@ fn wrong_master_keys_fail_the_channel_before_any_write() {
     )
     .unwrap();
     let mut card = Card::with_caps(&mut sim, profile.caps());
-    let info = probe(&mut card, profile).unwrap();
-    let crn = Crn::parse("0000000018").unwrap();
-    let pins = Pins::generate(None).unwrap();
     let now = time::OffsetDateTime::now_utc();
-    let err = personalize(
-        &mut card,
-        profile,
-        &issuer,
-        &info,
-        &Job::new(&record, &crn, &pins, now.date()),
-        now,
-    )
-    .unwrap_err();
+    let (outcome, _pins) =
+        personalize_fresh(&mut card, profile, &issuer, &record, "0000000018", now);
+    let err = outcome.unwrap_err();
     // The card's key information template says why: same version and
     // length as the issuer's set, so the key values differ.
     let PersoError::CardKeys { explanation } = &err else {

@@ -2,15 +2,12 @@
 //! fewest-APDU chunk sizes, the executed session matching the plan, and the
 //! dry-run print without PIN digits.
 
-mod perso_support;
-
 use kart_apdu::Card;
 use kart_perso::card_data::{CardFacts, Crn};
-use kart_perso::personalize::{personalize, probe, Job};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::plan::{self, max_write_chunk, Action, Lifecycle, PlanInput};
 use kart_perso::record::{IdentityRecord, Pin};
-use perso_support::*;
+use kart_testkit::engine::*;
 
 /// The record of `row(1, …)` with a 6000-byte photo. By hand, from the spec's
 /// tag table: EF.ID values are C1 10, C2 "علی" 6, C3 "کریمی" 10, C4 "حسین" 8,
@@ -220,19 +217,10 @@ fn executed_session_sends_the_planned_updates_and_no_more() {
         let mut sim = sim_for(&issuer, profile, 7);
         sim.set_latency(kart_sim::LatencyMode::Accounted);
         let mut card = Card::with_caps(&mut sim, profile.caps());
-        let info = probe(&mut card, profile).unwrap();
-        let crn = Crn::parse("0000000026").unwrap();
-        let pins = Pins::generate(None).unwrap();
         let now = time::OffsetDateTime::now_utc();
-        let outcome = personalize(
-            &mut card,
-            profile,
-            &issuer,
-            &info,
-            &Job::new(&record, &crn, &pins, now.date()),
-            now,
-        )
-        .unwrap();
+        let (outcome, _pins) =
+            personalize_fresh(&mut card, profile, &issuer, &record, "0000000026", now);
+        let outcome = outcome.unwrap();
         let chunk = max_write_chunk(profile);
         let expected: usize = outcome
             .files

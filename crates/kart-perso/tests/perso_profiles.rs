@@ -2,17 +2,13 @@
 //! and reads back correctly through the independent reader (`read`) and
 //! verifier (`verify`) modules.
 
-mod perso_support;
-
 use kart_apdu::Card;
 use kart_perso::card_data::Crn;
 use kart_perso::personalize::{personalize, probe, Job, PersoError};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::plan::Lifecycle;
 use kart_perso::read::{read_card, Lifecycle as ReadLifecycle};
-use kart_perso::record::Pin;
-use kart_perso::verify::{TrustAnchors, Verifier};
-use perso_support::*;
+use kart_testkit::engine::*;
 
 fn personalize_one(profile_id: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -39,7 +35,7 @@ fn personalize_one(profile_id: &str) {
     assert!(outcome.steps.iter().any(|s| s.name == "write EF.FACE"));
 
     // Read back with the ID PIN through the reader module.
-    let pin = Pin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();
+    let pin = id_pin(&pins);
     let content = read_card(&mut card, &spec, None, Some(&pin)).unwrap();
     assert_eq!(content.lifecycle, ReadLifecycle::Locked);
     assert_eq!(content.crn.as_deref(), Some("0000000018"));
@@ -50,13 +46,7 @@ fn personalize_one(profile_id: &str) {
     assert_eq!(content.photo().unwrap(), jpeg(6000).as_slice());
 
     // The verifier judges the card genuine (passive + active authentication).
-    let trust =
-        TrustAnchors::new(issuer.pki.root.clone()).with_intermediate(issuer.pki.card_ca.clone());
-    let verdict = Verifier::new(&trust, now)
-        .spec(&spec)
-        .pin(&pin)
-        .verify(&mut card)
-        .unwrap();
+    let verdict = verdict(&mut card, &issuer, &spec, &pin, now);
     assert!(verdict.is_genuine(), "{verdict}");
 
     // A locked card refuses a second personalization before any write.
@@ -99,34 +89,19 @@ fn fingerprint_template_is_written_to_ef_finger_and_covered_by_the_sod() {
     let profile = spec.profile("vendor-c").unwrap();
     let mut sim = sim_for(&issuer, profile, 5);
     let mut card = Card::with_caps(&mut sim, profile.caps());
-    let info = probe(&mut card, profile).unwrap();
-    let crn = Crn::parse("0000000018").unwrap();
-    let pins = Pins::generate(None).unwrap();
     let now = time::OffsetDateTime::now_utc();
-    let outcome = personalize(
-        &mut card,
-        profile,
-        &issuer,
-        &info,
-        &Job::new(&record, &crn, &pins, now.date()),
-        now,
-    )
-    .unwrap();
+    let (outcome, pins) =
+        personalize_fresh(&mut card, profile, &issuer, &record, "0000000018", now);
+    let outcome = outcome.unwrap();
     assert!(outcome.steps.iter().any(|s| s.name == "write EF.FINGER"));
 
-    let pin = Pin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();
+    let pin = id_pin(&pins);
     let content = read_card(&mut card, &spec, None, Some(&pin)).unwrap();
     // 5F2E 82 02BC ‖ template (spec §6.1: EF.FINGER holds one 5F2E object).
     let mut expected = vec![0x5F, 0x2E, 0x82, 0x02, 0xBC];
     expected.extend_from_slice(&template);
     assert_eq!(content.data("EF.FINGER").unwrap(), expected.as_slice());
-    let trust =
-        TrustAnchors::new(issuer.pki.root.clone()).with_intermediate(issuer.pki.card_ca.clone());
-    let verdict = Verifier::new(&trust, now)
-        .spec(&spec)
-        .pin(&pin)
-        .verify(&mut card)
-        .unwrap();
+    let verdict = verdict(&mut card, &issuer, &spec, &pin, now);
     assert!(verdict.is_genuine(), "{verdict}");
     assert!(verdict.check("hash.0103").unwrap().passed());
 }

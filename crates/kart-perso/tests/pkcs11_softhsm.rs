@@ -7,8 +7,6 @@
 //! Each test has its own token directory (`softhsm_support`).
 
 #![allow(clippy::doc_markdown)] // proper names (SoftHSM, OpenSC) are not code
-mod perso_support;
-mod softhsm_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,22 +14,18 @@ use std::sync::Arc;
 
 use kart_apdu::gp::{CardKeySource, Diversification, KeySet, SoftwareKeys};
 use kart_apdu::Card;
-use kart_perso::card_data::Crn;
 use kart_perso::issuer::Issuer;
-use kart_perso::personalize::{personalize, probe, Job};
-use kart_perso::pin_mailer::Pins;
 use kart_perso::pki::pkcs11::{
     import_master_key, Pin, Pkcs11Error, Token, TokenMasterKeys, TokenSigner,
 };
 use kart_perso::pki::token_issuer::{create, MasterKeySource};
 use kart_perso::pki::{IssuerSigner, MasterKeys, PkiError, SecureChannelAlgorithm};
-use kart_perso::record::Pin as CardPin;
 use kart_perso::security_object::build_security_object;
-use kart_perso::verify::{TrustAnchors, Verifier};
 use kart_sim::{SimCard, SimConfig};
 use kart_spec::{Profile, Scp};
-use perso_support::*;
-use softhsm_support::{pkcs11_tool, with_token, SoftHsm, MODULE, PIN, TOKEN};
+use kart_testkit::engine::*;
+use kart_testkit::openssl::cms_verify;
+use kart_testkit::softhsm::{pkcs11_tool, with_token, SoftHsm, MODULE, PIN, TOKEN};
 
 fn token() -> Arc<Token> {
     Token::open(Path::new(MODULE), TOKEN, Pin::new(PIN)).unwrap()
@@ -97,22 +91,12 @@ fn every_profile_is_personalized_and_verified_with_all_keys_in_the_token() {
                 let cfg = SimConfig::with_keys([0, 0, 1, 2], vendor_keys(&known, profile));
                 let mut sim = SimCard::with_config(profile, &cfg).unwrap();
                 let mut card = Card::with_caps(&mut sim, profile.caps());
-                let info = probe(&mut card, profile).unwrap();
-                let crn = Crn::parse("0000000018").unwrap();
-                let pins = Pins::generate(None).unwrap();
                 let now = time::OffsetDateTime::now_utc();
-                let job = Job::new(&record, &crn, &pins, now.date());
-                personalize(&mut card, profile, &issuer, &info, &job, now)
-                    .unwrap_or_else(|e| panic!("{}: {e}", profile.id));
-                let pin =
-                    CardPin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();
-                let trust = TrustAnchors::new(issuer.pki.root.clone())
-                    .with_intermediate(issuer.pki.card_ca.clone());
-                let verdict = Verifier::new(&trust, now)
-                    .spec(&spec)
-                    .pin(&pin)
-                    .verify(&mut card)
-                    .unwrap();
+                let (outcome, pins) =
+                    personalize_fresh(&mut card, profile, &issuer, &record, "0000000018", now);
+                outcome.unwrap_or_else(|e| panic!("{}: {e}", profile.id));
+                let pin = id_pin(&pins);
+                let verdict = verdict(&mut card, &issuer, &spec, &pin, now);
                 assert!(verdict.is_genuine(), "{}: {verdict}", profile.id);
                 done += 1;
             }
@@ -139,25 +123,12 @@ fn security_object_signed_in_the_token_verifies_with_openssl_cms() {
             )
             .unwrap();
             std::fs::write(hsm.dir.join("sod.der"), &sod).unwrap();
-            let out = Command::new("openssl")
-                .current_dir(&hsm.dir)
-                .args([
-                    "cms",
-                    "-verify",
-                    "-inform",
-                    "DER",
-                    "-in",
-                    "sod.der",
-                    "-binary",
-                    "-purpose",
-                    "any",
-                    "-out",
-                    "content.der",
-                    "-CAfile",
-                ])
-                .arg(dir.join("root.pem"))
-                .output()
-                .unwrap();
+            let out = cms_verify(
+                &hsm.dir,
+                "sod.der",
+                &dir.join("root.pem").to_string_lossy(),
+                "content.der",
+            );
             assert!(
                 out.status.success(),
                 "{}",
@@ -169,15 +140,12 @@ fn security_object_signed_in_the_token_verifies_with_openssl_cms() {
             let n = bad.len();
             bad[n - 5] ^= 0x01;
             std::fs::write(hsm.dir.join("bad.der"), &bad).unwrap();
-            let out = Command::new("openssl")
-                .current_dir(&hsm.dir)
-                .args([
-                    "cms", "-verify", "-inform", "DER", "-in", "bad.der", "-binary", "-purpose",
-                    "any", "-out", "bad.out", "-CAfile",
-                ])
-                .arg(dir.join("root.pem"))
-                .output()
-                .unwrap();
+            let out = cms_verify(
+                &hsm.dir,
+                "bad.der",
+                &dir.join("root.pem").to_string_lossy(),
+                "bad.out",
+            );
             assert!(!out.status.success());
         },
     );
@@ -518,25 +486,7 @@ fn rsa_pss_document_signer_in_the_token_verifies_with_openssl_cms() {
             let now = time::OffsetDateTime::now_utc();
             let sod = build_security_object(&files, &ds_cert, &ds_key, now).unwrap();
             std::fs::write(dir.join("sod.der"), &sod).unwrap();
-            let out = Command::new("openssl")
-                .current_dir(dir)
-                .args([
-                    "cms",
-                    "-verify",
-                    "-inform",
-                    "DER",
-                    "-in",
-                    "sod.der",
-                    "-binary",
-                    "-purpose",
-                    "any",
-                    "-out",
-                    "content.der",
-                    "-CAfile",
-                    "root.pem",
-                ])
-                .output()
-                .unwrap();
+            let out = cms_verify(dir, "sod.der", "root.pem", "content.der");
             assert!(
                 out.status.success(),
                 "{}",

@@ -1,8 +1,6 @@
 //! The demo issuer hierarchy, holder certificates and master keys, checked
 //! with the system `openssl` as an independent verifier.
 
-mod pki_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -11,7 +9,8 @@ use kart_perso::pki::{
     Certificate, Holder, HolderKey, IssuerKey, IssuerPki, KeyUsage, MasterKeys, PkiError,
     SecureChannelAlgorithm,
 };
-use pki_support::{ec_key, openssl, openssl_output, root_ca};
+use kart_testkit::cards::issuer as demo_pki;
+use kart_testkit::openssl::{ec_key, ec_root, openssl, openssl_output};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use time::{Duration, OffsetDateTime};
 
@@ -136,29 +135,9 @@ fn demo_issuer_never_overwrites_existing_files() {
     );
 }
 
-#[test]
-fn holder_certificate_verifies_with_openssl_and_carries_the_card_key() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
-    let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
-    let card = card_key();
-    let holder = Holder {
-        crn: "1234567890",
-        national_code: "0499370899",
-        public_key: &HolderKey::ec_p256(card.public_key().as_ref()).unwrap(),
-    };
-    let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
-    validate_chain(
-        &cert,
-        std::slice::from_ref(&pki.card_ca),
-        &pki.root,
-        now,
-        KeyUsage::DigitalSignature,
-    )
-    .unwrap();
-
+/// Writes `cert` as `holder.pem` and has `openssl verify` check it up to
+/// the demo root through the card CA (required to succeed).
+fn verify_holder_pem(dir: &Path, cert: &Certificate) -> std::process::Output {
     std::fs::write(dir.join("holder.der"), cert.der()).unwrap();
     openssl(
         dir,
@@ -182,7 +161,31 @@ fn holder_certificate_verifies_with_openssl_and_carries_the_card_key() {
             "card-ca.pem",
             "holder.pem",
         ],
-    );
+    )
+}
+
+#[test]
+fn holder_certificate_verifies_with_openssl_and_carries_the_card_key() {
+    let now = OffsetDateTime::now_utc();
+    let (d, pki) = demo_pki(now);
+    let dir = d.path();
+    let card = card_key();
+    let holder = Holder {
+        crn: "1234567890",
+        national_code: "0499370899",
+        public_key: &HolderKey::ec_p256(card.public_key().as_ref()).unwrap(),
+    };
+    let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
+    validate_chain(
+        &cert,
+        std::slice::from_ref(&pki.card_ca),
+        &pki.root,
+        now,
+        KeyUsage::DigitalSignature,
+    )
+    .unwrap();
+
+    verify_holder_pem(dir, &cert);
     let subject = openssl(
         dir,
         &[
@@ -280,11 +283,10 @@ fn holder_validity_is_clamped_to_the_issuer() {
 fn holder_certificate_from_an_openssl_ca_chains_to_it() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let ca_key = ec_key(dir, "ca", "secp384r1");
-    let ca = root_ca(
+    let (ca, ca_key) = ec_root(
         dir,
         "ca",
-        &ca_key,
+        "secp384r1",
         "/C=IR/O=NOCR Test/CN=Digital Citizen Test CA",
         3650,
     );
@@ -443,11 +445,9 @@ fn malformed_certificate_and_key_files_are_typed_errors() {
 /// accepted signature is an independent vector.
 #[test]
 fn active_authentication_accepts_the_card_key_and_nothing_else() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
     let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
+    let (d, pki) = demo_pki(now);
+    let dir = d.path();
 
     ec_key(dir, "card", "prime256v1");
     openssl(
@@ -536,11 +536,9 @@ fn active_authentication_accepts_the_card_key_and_nothing_else() {
 /// -sha256 -sign` signature (RSASSA-PKCS1-v1_5) passes active authentication.
 #[test]
 fn rsa_holder_keys_certify_and_authenticate_with_openssl_as_the_card() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
     let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
+    let (d, pki) = demo_pki(now);
+    let dir = d.path();
     openssl(dir, &["genrsa", "-out", "card.key", "2048"]);
     let text = openssl(dir, &["rsa", "-in", "card.key", "-noout", "-modulus"]);
     let modulus = String::from_utf8_lossy(&text.stdout);
@@ -558,30 +556,7 @@ fn rsa_holder_keys_certify_and_authenticate_with_openssl_as_the_card() {
     };
     let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
     assert_eq!(HolderKey::from_certificate(&cert).unwrap(), key);
-    std::fs::write(dir.join("holder.der"), cert.der()).unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            "holder.der",
-            "-out",
-            "holder.pem",
-        ],
-    );
-    let verified = openssl(
-        dir,
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-untrusted",
-            "card-ca.pem",
-            "holder.pem",
-        ],
-    );
+    let verified = verify_holder_pem(dir, &cert);
     assert!(String::from_utf8_lossy(&verified.stdout).contains("holder.pem: OK"));
     // The certificate carries the card's modulus.
     let in_cert = openssl(dir, &["x509", "-in", "holder.pem", "-noout", "-modulus"]);

@@ -7,25 +7,27 @@
 #![allow(clippy::doc_markdown)] // proper names (OpenSSL) are not code
 
 use std::path::Path;
-use std::process::Command;
 
 use kart_perso::pki::encrypted::{decrypt_pkcs8, Passphrase};
 use kart_perso::pki::{IssuerKey, KeyAlgorithm, PkiError};
+use kart_testkit::openssl::{genpkey, genpkey_with};
 
 const PASS: &str = "tr0ub4dor&3 passphrase";
 
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+/// `openssl genpkey` of an `algorithm` key with `option`, encrypted with
+/// AES-256 under the passphrase in the file `pw`, written to `out`.
+fn encrypted_key(dir: &Path, algorithm: &str, option: &str, out: &str) {
+    genpkey_with(
+        dir,
+        out,
+        algorithm,
+        option,
+        &["-aes256", "-pass", "file:pw"],
     );
-    out.stdout
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    kart_testkit::openssl::openssl(dir, args).stdout
 }
 
 /// The public key openssl derives, as the SubjectPublicKeyInfo BIT STRING holds it.
@@ -52,33 +54,8 @@ fn keys_encrypted_by_openssl_decrypt_to_the_same_keys() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     std::fs::write(dir.join("pw"), format!("{PASS}\n")).unwrap();
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-aes256",
-            "-pass",
-            "file:pw",
-            "-out",
-            "p256.pem",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-384",
-            "-out",
-            "p384.plain.pem",
-        ],
-    );
+    encrypted_key(dir, "EC", "ec_paramgen_curve:P-256", "p256.pem");
+    genpkey(dir, "p384.plain.pem", "EC", "ec_paramgen_curve:P-384");
     openssl(
         dir,
         &[
@@ -93,21 +70,7 @@ fn keys_encrypted_by_openssl_decrypt_to_the_same_keys() {
             "p384.pem",
         ],
     );
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-aes256",
-            "-pass",
-            "file:pw",
-            "-out",
-            "rsa.pem",
-        ],
-    );
+    encrypted_key(dir, "RSA", "rsa_keygen_bits:2048", "rsa.pem");
     assert!(std::fs::read_to_string(dir.join("p256.pem"))
         .unwrap()
         .contains("BEGIN ENCRYPTED PRIVATE KEY"));
@@ -131,21 +94,7 @@ fn a_wrong_passphrase_is_an_error_that_never_quotes_it() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     std::fs::write(dir.join("pw"), PASS).unwrap();
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-aes256",
-            "-pass",
-            "file:pw",
-            "-out",
-            "k.pem",
-        ],
-    );
+    encrypted_key(dir, "EC", "ec_paramgen_curve:P-256", "k.pem");
     let bytes = std::fs::read(dir.join("k.pem")).unwrap();
     let err = decrypt_pkcs8(&bytes, &Passphrase::new("not the passphrase")).unwrap_err();
     assert!(matches!(err, PkiError::Malformed { .. }), "{err}");

@@ -5,14 +5,12 @@
 //! key usages, key files others may read, files that are not regular files.
 //! Every error names the file.
 
-mod pki_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use kart_perso::issuer::Issuer;
 use kart_perso::pki::{create_demo_issuer, IssuerPki, PkiError};
-use pki_support::openssl;
+use kart_testkit::openssl::{genpkey, openssl};
 use time::OffsetDateTime;
 
 /// `openssl ca` configuration: any subject, the extensions we name.
@@ -61,11 +59,31 @@ fn demo() -> tempfile::TempDir {
     d
 }
 
-/// With `openssl ca` and the issuer's own root key, certifies the issuer's
-/// key `key` (a file name in `issuer`) for `subject` with the extension
-/// section `ext`, valid from `start` to `end` (`YYYYMMDDHHMMSSZ`), and puts
-/// the certificate in place of `cert` (a file name in `issuer`).
-fn reissue(issuer: &Path, key: &str, cert: &str, subject: &str, ext: &str, start: &str, end: &str) {
+/// Both the document signer and the card CA re-issued with their proper
+/// extensions and dates that hold now.
+fn reissue_both_well(issuer: &Path) {
+    reissue(
+        issuer,
+        DOCUMENT_SIGNER,
+        "ds_ext",
+        "20240101000000Z",
+        "20400101000000Z",
+    );
+    reissue(
+        issuer,
+        CARD_CA,
+        "ca_ext",
+        "20240101000000Z",
+        "20400101000000Z",
+    );
+}
+
+/// With `openssl ca` and the issuer's own root key, certifies the `held`
+/// certificate's key again for its subject with the extension section
+/// `ext`, valid from `start` to `end` (`YYYYMMDDHHMMSSZ`), and puts the
+/// certificate in place of its file.
+fn reissue(issuer: &Path, held: Held, ext: &str, start: &str, end: &str) {
+    let (key, cert, subject) = held;
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("ca.cnf"), CA_CNF).unwrap();
@@ -106,6 +124,23 @@ fn reissue(issuer: &Path, key: &str, cert: &str, subject: &str, ext: &str, start
     std::fs::copy(w.join("x.pem"), issuer.join(cert)).unwrap();
 }
 
+/// Key file, certificate file and subject of a certificate the demo issuer holds.
+type Held = (&'static str, &'static str, &'static str);
+const DOCUMENT_SIGNER: Held = ("document-signer.key.pem", "document-signer.pem", DS_SUBJECT);
+const CARD_CA: Held = ("card-ca.key.pem", "card-ca.pem", CA_SUBJECT);
+
+/// The demo issuer with `held` re-issued by the root with extensions `ext`,
+/// valid from `start` to `end`: why it is refused at load, which must name
+/// the re-issued certificate's file.
+fn refused_reissued(held: Held, ext: &str, start: &str, end: &str) -> PkiError {
+    let d = demo();
+    let (_, cert, _) = held;
+    reissue(d.path(), held, ext, start, end);
+    let e = load_err(d.path());
+    assert_names(&e, cert);
+    e
+}
+
 fn load_err(dir: &Path) -> PkiError {
     Issuer::load(dir).expect_err("the wrong issuer must be refused at load")
 }
@@ -140,24 +175,7 @@ fn a_good_issuer_loads_without_its_offline_root_key() {
 fn a_certificate_reissued_by_openssl_with_good_dates_loads() {
     // The control for the tests below: openssl's output itself is accepted.
     let d = demo();
-    reissue(
-        d.path(),
-        "document-signer.key.pem",
-        "document-signer.pem",
-        DS_SUBJECT,
-        "ds_ext",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
-    reissue(
-        d.path(),
-        "card-ca.key.pem",
-        "card-ca.pem",
-        CA_SUBJECT,
-        "ca_ext",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
+    reissue_both_well(d.path());
     Issuer::load(d.path()).unwrap();
 }
 
@@ -212,51 +230,29 @@ fn a_root_of_another_issuer_breaks_both_chains() {
 
 #[test]
 fn an_expired_document_signer_is_refused() {
-    let d = demo();
-    reissue(
-        d.path(),
-        "document-signer.key.pem",
-        "document-signer.pem",
-        DS_SUBJECT,
+    let e = refused_reissued(
+        DOCUMENT_SIGNER,
         "ds_ext",
         "20200101000000Z",
         "20210101000000Z",
     );
-    let e = load_err(d.path());
     assert!(matches!(inner(&e), PkiError::Expired { .. }), "{e:?}");
-    assert_names(&e, "document-signer.pem");
 }
 
 #[test]
 fn a_card_ca_not_yet_valid_is_refused() {
-    let d = demo();
-    reissue(
-        d.path(),
-        "card-ca.key.pem",
-        "card-ca.pem",
-        CA_SUBJECT,
-        "ca_ext",
-        "20900101000000Z",
-        "20950101000000Z",
-    );
-    let e = load_err(d.path());
+    let e = refused_reissued(CARD_CA, "ca_ext", "20900101000000Z", "20950101000000Z");
     assert!(matches!(inner(&e), PkiError::NotYetValid { .. }), "{e:?}");
-    assert_names(&e, "card-ca.pem");
 }
 
 #[test]
 fn a_document_signer_without_digital_signature_is_refused() {
-    let d = demo();
-    reissue(
-        d.path(),
-        "document-signer.key.pem",
-        "document-signer.pem",
-        DS_SUBJECT,
+    let e = refused_reissued(
+        DOCUMENT_SIGNER,
         "ds_wrong_usage",
         "20240101000000Z",
         "20400101000000Z",
     );
-    let e = load_err(d.path());
     assert!(
         matches!(
             inner(&e),
@@ -267,24 +263,12 @@ fn a_document_signer_without_digital_signature_is_refused() {
         ),
         "{e:?}"
     );
-    assert_names(&e, "document-signer.pem");
 }
 
 #[test]
 fn a_card_ca_that_is_not_a_ca_is_refused() {
-    let d = demo();
-    reissue(
-        d.path(),
-        "card-ca.key.pem",
-        "card-ca.pem",
-        CA_SUBJECT,
-        "ca_not_a_ca",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
-    let e = load_err(d.path());
+    let e = refused_reissued(CARD_CA, "ca_not_a_ca", "20240101000000Z", "20400101000000Z");
     assert!(matches!(inner(&e), PkiError::NotCa { .. }), "{e:?}");
-    assert_names(&e, "card-ca.pem");
 }
 
 #[test]
@@ -317,11 +301,7 @@ fn a_fifo_or_a_device_in_place_of_a_certificate_is_refused_without_blocking() {
     let d = demo();
     let root = d.path().join("root.pem");
     std::fs::remove_file(&root).unwrap();
-    let ok = std::process::Command::new("mkfifo")
-        .arg(&root)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    kart_testkit::process::mkfifo(&root, &[]);
     let e = load_err(d.path());
     assert!(matches!(e, PkiError::Read(_)), "{e:?}");
     assert!(e.to_string().contains("root.pem is a FIFO"), "{e}");
@@ -344,12 +324,7 @@ fn a_fifo_in_place_of_a_key_is_refused() {
     let d = demo();
     let key = d.path().join("card-ca.key.pem");
     std::fs::remove_file(&key).unwrap();
-    let ok = std::process::Command::new("mkfifo")
-        .args(["-m", "600"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    kart_testkit::process::mkfifo(&key, &["-m", "600"]);
     let e = load_err(d.path());
     assert!(e.to_string().contains("card-ca.key.pem is a FIFO"), "{e}");
 }
@@ -360,52 +335,18 @@ fn openssl_rsa_and_p384_keys_with_their_certificates_load() {
     // mismatches.
     let d = demo();
     let dir = d.path();
-    openssl(
+    genpkey(
         dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            "document-signer.key.pem",
-        ],
+        "document-signer.key.pem",
+        "RSA",
+        "rsa_keygen_bits:2048",
     );
     std::fs::remove_file(dir.join("card-ca.key.pem")).unwrap();
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-384",
-            "-out",
-            "card-ca.key.pem",
-        ],
-    );
+    genpkey(dir, "card-ca.key.pem", "EC", "ec_paramgen_curve:P-384");
     for key in ["document-signer.key.pem", "card-ca.key.pem"] {
         std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    reissue(
-        dir,
-        "document-signer.key.pem",
-        "document-signer.pem",
-        DS_SUBJECT,
-        "ds_ext",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
-    reissue(
-        dir,
-        "card-ca.key.pem",
-        "card-ca.pem",
-        CA_SUBJECT,
-        "ca_ext",
-        "20240101000000Z",
-        "20400101000000Z",
-    );
+    reissue_both_well(dir);
     let issuer = Issuer::load(dir).unwrap();
     assert_eq!(
         issuer.pki.document_signer_key.algorithm(),

@@ -2,51 +2,58 @@
 //! implementation) load and validate in kart's chain code, and bad chains
 //! fail with the right typed error.
 
-mod pki_support;
-
 use std::path::Path;
 
 use kart_perso::pki::{validate_chain, Certificate, IssuerKey, KeyAlgorithm, KeyUsage, PkiError};
-use pki_support::{ec_key, issue, openssl, openssl_output, root_ca, rsa_key};
+use kart_testkit::openssl::{
+    ec_key, ec_leaf, ec_root, issue, openssl, openssl_output, root_ca, rsa_key,
+};
 use time::{Duration, OffsetDateTime};
 
 fn cert(path: &Path) -> Certificate {
     Certificate::load(path).unwrap()
 }
 
+/// [`validate_chain`] of the document-signer-like leaf in file `leaf` up to
+/// the root in file `root`, for a digital signature at `at`.
+fn validate_ds(
+    leaf: &Path,
+    intermediates: &[Certificate],
+    root: &Path,
+    at: OffsetDateTime,
+) -> Result<(), PkiError> {
+    validate_chain(
+        &cert(leaf),
+        intermediates,
+        &cert(root),
+        at,
+        KeyUsage::DigitalSignature,
+    )
+}
+
 #[test]
 fn openssl_ec_chain_validates() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let root_key = ec_key(dir, "root", "secp384r1");
-    let root = root_ca(
+    let (root, root_key) = ec_root(
         dir,
         "root",
-        &root_key,
+        "secp384r1",
         "/C=IR/O=OpenSSL Test/CN=OpenSSL Root",
         3650,
     );
-    let ds_key = ec_key(dir, "ds", "prime256v1");
-    let ds = issue(
+    let (ds, ds_key) = ec_leaf(
         dir,
         "ds",
-        &ds_key,
+        "prime256v1",
         "/C=IR/CN=OpenSSL DS",
-        &root,
-        &root_key,
+        (&root, &root_key),
         "leaf_ext",
         365,
     );
 
     let now = OffsetDateTime::now_utc();
-    validate_chain(
-        &cert(&ds),
-        &[],
-        &cert(&root),
-        now,
-        KeyUsage::DigitalSignature,
-    )
-    .unwrap();
+    validate_ds(&ds, &[], &root, now).unwrap();
     assert_eq!(cert(&ds).subject(), "C=IR, CN=OpenSSL DS");
     assert_eq!(
         IssuerKey::load(&root_key).unwrap().algorithm(),
@@ -75,39 +82,24 @@ fn openssl_rsa_chain_with_intermediate_validates() {
         "ca_ext",
         1000,
     );
-    let leaf_key = ec_key(dir, "leaf", "prime256v1");
-    let leaf = issue(
+    let (leaf, _) = ec_leaf(
         dir,
         "leaf",
-        &leaf_key,
+        "prime256v1",
         "/C=IR/CN=Leaf",
-        &ca,
-        &ca_key,
+        (&ca, &ca_key),
         "leaf_ext",
         365,
     );
 
     let now = OffsetDateTime::now_utc();
-    validate_chain(
-        &cert(&leaf),
-        &[cert(&ca)],
-        &cert(&root),
-        now,
-        KeyUsage::DigitalSignature,
-    )
-    .unwrap();
+    validate_ds(&leaf, &[cert(&ca)], &root, now).unwrap();
     assert_eq!(
         IssuerKey::load(&root_key).unwrap().algorithm(),
         KeyAlgorithm::RsaPkcs1Sha256
     );
     // The intermediate is missing: the leaf does not name the root as issuer.
-    let err = validate_chain(
-        &cert(&leaf),
-        &[],
-        &cert(&root),
-        now,
-        KeyUsage::DigitalSignature,
-    );
+    let err = validate_ds(&leaf, &[], &root, now);
     assert!(matches!(err, Err(PkiError::WrongIssuer { .. })), "{err:?}");
 }
 
@@ -115,8 +107,7 @@ fn openssl_rsa_chain_with_intermediate_validates() {
 fn der_certificate_and_der_key_load_too() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let key = ec_key(dir, "root", "prime256v1");
-    let root = root_ca(dir, "root", &key, "/CN=DER Root", 30);
+    let (root, _) = ec_root(dir, "root", "prime256v1", "/CN=DER Root", 30);
     openssl(
         dir,
         &[
@@ -145,40 +136,25 @@ fn der_certificate_and_der_key_load_too() {
 fn expired_and_not_yet_valid_certificates_are_rejected() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let root_key = ec_key(dir, "root", "prime256v1");
-    let root = root_ca(dir, "root", &root_key, "/CN=Root", 3650);
-    let ds_key = ec_key(dir, "ds", "prime256v1");
-    let ds = issue(
+    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/CN=Root", 3650);
+    let (ds, _) = ec_leaf(
         dir,
         "ds",
-        &ds_key,
+        "prime256v1",
         "/CN=Short DS",
-        &root,
-        &root_key,
+        (&root, &root_key),
         "leaf_ext",
         30,
     );
 
     let later = OffsetDateTime::now_utc() + Duration::days(60);
-    let err = validate_chain(
-        &cert(&ds),
-        &[],
-        &cert(&root),
-        later,
-        KeyUsage::DigitalSignature,
-    );
+    let err = validate_ds(&ds, &[], &root, later);
     match err {
         Err(PkiError::Expired { subject, .. }) => assert_eq!(subject, "CN=Short DS"),
         other => panic!("expected Expired, got {other:?}"),
     }
     let earlier = OffsetDateTime::now_utc() - Duration::days(2);
-    let err = validate_chain(
-        &cert(&ds),
-        &[],
-        &cert(&root),
-        earlier,
-        KeyUsage::DigitalSignature,
-    );
+    let err = validate_ds(&ds, &[], &root, earlier);
     assert!(matches!(err, Err(PkiError::NotYetValid { .. })), "{err:?}");
 }
 
@@ -186,51 +162,40 @@ fn expired_and_not_yet_valid_certificates_are_rejected() {
 fn certificate_signed_by_another_key_with_the_same_name_is_a_bad_signature() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let real_key = ec_key(dir, "real", "prime256v1");
-    let real = root_ca(dir, "real", &real_key, "/CN=Issuer Root", 3650);
-    let fake_key = ec_key(dir, "fake", "prime256v1");
-    let fake = root_ca(dir, "fake", &fake_key, "/CN=Issuer Root", 3650);
-    let ds_key = ec_key(dir, "ds", "prime256v1");
-    let ds = issue(
-        dir, "ds", &ds_key, "/CN=DS", &fake, &fake_key, "leaf_ext", 365,
+    let (real, _) = ec_root(dir, "real", "prime256v1", "/CN=Issuer Root", 3650);
+    let (fake, fake_key) = ec_root(dir, "fake", "prime256v1", "/CN=Issuer Root", 3650);
+    let (ds, _) = ec_leaf(
+        dir,
+        "ds",
+        "prime256v1",
+        "/CN=DS",
+        (&fake, &fake_key),
+        "leaf_ext",
+        365,
     );
 
     let now = OffsetDateTime::now_utc();
-    let err = validate_chain(
-        &cert(&ds),
-        &[],
-        &cert(&real),
-        now,
-        KeyUsage::DigitalSignature,
-    );
+    let err = validate_ds(&ds, &[], &real, now);
     assert!(matches!(err, Err(PkiError::BadSignature { .. })), "{err:?}");
-    validate_chain(
-        &cert(&ds),
-        &[],
-        &cert(&fake),
-        now,
-        KeyUsage::DigitalSignature,
-    )
-    .unwrap();
+    validate_ds(&ds, &[], &fake, now).unwrap();
 }
 
 #[test]
 fn certificate_from_a_differently_named_root_is_wrong_issuer() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let a_key = ec_key(dir, "a", "prime256v1");
-    let a = root_ca(dir, "a", &a_key, "/CN=Root A", 3650);
-    let b_key = ec_key(dir, "b", "prime256v1");
-    let b = root_ca(dir, "b", &b_key, "/CN=Root B", 3650);
-    let ds_key = ec_key(dir, "ds", "prime256v1");
-    let ds = issue(dir, "ds", &ds_key, "/CN=DS", &b, &b_key, "leaf_ext", 365);
-    let err = validate_chain(
-        &cert(&ds),
-        &[],
-        &cert(&a),
-        OffsetDateTime::now_utc(),
-        KeyUsage::DigitalSignature,
+    let (a, _) = ec_root(dir, "a", "prime256v1", "/CN=Root A", 3650);
+    let (b, b_key) = ec_root(dir, "b", "prime256v1", "/CN=Root B", 3650);
+    let (ds, _) = ec_leaf(
+        dir,
+        "ds",
+        "prime256v1",
+        "/CN=DS",
+        (&b, &b_key),
+        "leaf_ext",
+        365,
     );
+    let err = validate_ds(&ds, &[], &a, OffsetDateTime::now_utc());
     match err {
         Err(PkiError::WrongIssuer {
             issuer, expected, ..
@@ -248,23 +213,26 @@ fn certificate_from_a_differently_named_root_is_wrong_issuer() {
 fn leaf_used_as_issuer_is_not_a_ca() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let root_key = ec_key(dir, "root", "prime256v1");
-    let root = root_ca(dir, "root", &root_key, "/CN=Root", 3650);
-    let ds_key = ec_key(dir, "ds", "prime256v1");
-    let ds = issue(
-        dir, "ds", &ds_key, "/CN=DS", &root, &root_key, "leaf_ext", 365,
+    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/CN=Root", 3650);
+    let (ds, ds_key) = ec_leaf(
+        dir,
+        "ds",
+        "prime256v1",
+        "/CN=DS",
+        (&root, &root_key),
+        "leaf_ext",
+        365,
     );
-    let leaf_key = ec_key(dir, "leaf", "prime256v1");
-    let leaf = issue(
-        dir, "leaf", &leaf_key, "/CN=Leaf", &ds, &ds_key, "leaf_ext", 100,
+    let (leaf, _) = ec_leaf(
+        dir,
+        "leaf",
+        "prime256v1",
+        "/CN=Leaf",
+        (&ds, &ds_key),
+        "leaf_ext",
+        100,
     );
-    let err = validate_chain(
-        &cert(&leaf),
-        &[cert(&ds)],
-        &cert(&root),
-        OffsetDateTime::now_utc(),
-        KeyUsage::DigitalSignature,
-    );
+    let err = validate_ds(&leaf, &[cert(&ds)], &root, OffsetDateTime::now_utc());
     match err {
         Err(PkiError::NotCa { subject }) => assert_eq!(subject, "CN=DS"),
         other => panic!("expected NotCa, got {other:?}"),
@@ -276,20 +244,39 @@ fn path_length_constraint_is_enforced() {
     // root (pathlen 1) -> ca1 (pathlen 1) -> ca2 (pathlen 1) -> leaf: two CAs below root.
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let root_key = ec_key(dir, "root", "prime256v1");
-    let root = root_ca(dir, "root", &root_key, "/CN=Root", 3650);
-    let k1 = ec_key(dir, "ca1", "prime256v1");
-    let ca1 = issue(dir, "ca1", &k1, "/CN=CA1", &root, &root_key, "ca_ext", 1000);
-    let k2 = ec_key(dir, "ca2", "prime256v1");
-    let ca2 = issue(dir, "ca2", &k2, "/CN=CA2", &ca1, &k1, "ca_ext", 1000);
-    let lk = ec_key(dir, "leaf", "prime256v1");
-    let leaf = issue(dir, "leaf", &lk, "/CN=Leaf", &ca2, &k2, "leaf_ext", 100);
-    let err = validate_chain(
-        &cert(&leaf),
+    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/CN=Root", 3650);
+    let (ca1, k1) = ec_leaf(
+        dir,
+        "ca1",
+        "prime256v1",
+        "/CN=CA1",
+        (&root, &root_key),
+        "ca_ext",
+        1000,
+    );
+    let (ca2, k2) = ec_leaf(
+        dir,
+        "ca2",
+        "prime256v1",
+        "/CN=CA2",
+        (&ca1, &k1),
+        "ca_ext",
+        1000,
+    );
+    let (leaf, _) = ec_leaf(
+        dir,
+        "leaf",
+        "prime256v1",
+        "/CN=Leaf",
+        (&ca2, &k2),
+        "leaf_ext",
+        100,
+    );
+    let err = validate_ds(
+        &leaf,
         &[cert(&ca2), cert(&ca1)],
-        &cert(&root),
+        &root,
         OffsetDateTime::now_utc(),
-        KeyUsage::DigitalSignature,
     );
     match err {
         Err(PkiError::PathLengthExceeded {
@@ -320,27 +307,18 @@ fn path_length_constraint_is_enforced() {
 fn leaf_without_key_usage_fails_when_digital_signature_is_required() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let root_key = ec_key(dir, "root", "prime256v1");
-    let root = root_ca(dir, "root", &root_key, "/CN=Root", 3650);
-    let k = ec_key(dir, "leaf", "prime256v1");
-    let leaf = issue(
+    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/CN=Root", 3650);
+    let (leaf, _) = ec_leaf(
         dir,
         "leaf",
-        &k,
+        "prime256v1",
         "/CN=No KU",
-        &root,
-        &root_key,
+        (&root, &root_key),
         "leaf_no_ku",
         100,
     );
     let now = OffsetDateTime::now_utc();
-    let err = validate_chain(
-        &cert(&leaf),
-        &[],
-        &cert(&root),
-        now,
-        KeyUsage::DigitalSignature,
-    );
+    let err = validate_ds(&leaf, &[], &root, now);
     assert!(
         matches!(
             err,

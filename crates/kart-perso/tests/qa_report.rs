@@ -158,18 +158,14 @@ fn junit_is_well_formed_xml_for_any_text() {
     let path = dir.path().join(JUNIT_FILE);
     std::fs::write(&path, b.to_junit()).unwrap();
     // Python's expat, an independent XML parser, must accept the file.
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(len(r.findall('.//testcase')))",
-        ])
-        .arg(&path)
-        .output()
-        .expect("python3 must be installed");
-    assert!(
-        out.status.success(),
-        "not well-formed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = kart_testkit::process::run_ok(
+        std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(len(r.findall('.//testcase')))",
+            ])
+            .arg(&path),
+        "python3 must be installed",
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
 }

@@ -3,8 +3,6 @@
 //! planted defects break; a locked card, a reader without hooks and a card
 //! that is pulled mid-run are reported, not crashed on.
 
-mod perso_support;
-
 use std::collections::BTreeSet;
 
 use kart_apdu::{CardCaps, Transport, TransportError};
@@ -12,7 +10,7 @@ use kart_perso::issuer::Issuer;
 use kart_perso::qa::{run_card, CardReport, Outcome, QaTarget, Setup};
 use kart_sim::{vpcd::VirtualCard, Faults, SimCard};
 use kart_spec::{Profile, Protocol};
-use perso_support::*;
+use kart_testkit::engine::*;
 
 /// A simulated card in a reader that reports the ATR, resets and tears.
 struct Simulated(SimCard);
@@ -248,38 +246,56 @@ fn a_card_pulled_mid_run_fails_the_rest_with_the_reason() {
     assert!(last.observed.contains("card removed"), "{}", last.observed);
 }
 
-/// A card whose EXTERNAL AUTHENTICATE answers `6982` where the spec says
-/// `6300` (a wrong host cryptogram under a valid C-MAC).
-struct MacBlamed(Simulated);
+/// How an [`Altered`] card answers an APDU.
+type Transmit = fn(&mut Simulated, &[u8], &mut Vec<u8>) -> Result<(), TransportError>;
 
-impl Transport for MacBlamed {
+/// A simulated card whose answers `transmit` alters: a non-conforming
+/// vendor card, for the QA suite to catch.
+struct Altered {
+    card: Simulated,
+    transmit: Transmit,
+}
+
+impl Transport for Altered {
     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        self.0.transmit(apdu, rx)?;
-        if apdu.get(1) == Some(&0x82) && rx.ends_with(&[0x63, 0x00]) {
-            let n = rx.len();
-            rx[n - 2..].copy_from_slice(&[0x69, 0x82]);
-        }
-        Ok(())
+        (self.transmit)(&mut self.card, apdu, rx)
     }
     fn capabilities(&self) -> CardCaps {
-        self.0.capabilities()
+        self.card.capabilities()
     }
 }
-impl QaTarget for MacBlamed {
+
+impl QaTarget for Altered {
     fn atr(&self) -> Option<Vec<u8>> {
-        self.0.atr()
+        self.card.atr()
     }
     fn protocol(&self) -> Option<Protocol> {
-        self.0.protocol()
+        self.card.protocol()
     }
     fn reset(&mut self) -> Result<bool, TransportError> {
-        self.0.reset()
+        self.card.reset()
     }
     fn tear_next_update(&mut self) -> bool {
-        self.0.tear_next_update()
+        self.card.tear_next_update()
     }
     fn reinsert(&mut self) -> Result<(), TransportError> {
-        self.0.reinsert()
+        self.card.reinsert()
+    }
+}
+
+/// A card whose EXTERNAL AUTHENTICATE answers `6982` where the spec says
+/// `6300` (a wrong host cryptogram under a valid C-MAC).
+fn mac_blamed(card: Simulated) -> Altered {
+    Altered {
+        card,
+        transmit: |card, apdu, rx| {
+            card.transmit(apdu, rx)?;
+            if apdu.get(1) == Some(&0x82) && rx.ends_with(&[0x63, 0x00]) {
+                let n = rx.len();
+                rx[n - 2..].copy_from_slice(&[0x69, 0x82]);
+            }
+            Ok(())
+        },
     }
 }
 
@@ -288,7 +304,7 @@ fn a_wrong_cryptogram_answered_6982_instead_of_6300_fails_sc_011_only() {
     let spec = spec();
     let p = spec.profile("vendor-b").unwrap();
     let (_dir, issuer) = demo();
-    let mut card = MacBlamed(Simulated(sim_for(&issuer, p, 13)));
+    let mut card = mac_blamed(Simulated(sim_for(&issuer, p, 13)));
     let r = qa(&mut card, p, &issuer);
     assert_eq!(r.failed_ids(), ["SC-011"], "\n{}", summary(&r));
     let sc = r.check("SC-011").unwrap();
@@ -299,43 +315,23 @@ fn a_wrong_cryptogram_answered_6982_instead_of_6300_fails_sc_011_only() {
 /// A card as the simulator was before README §2.1 and the strict §8: case-1
 /// commands get their data, any class is taken, and the card manager knows
 /// no GET STATUS (`6D00`) — what a lenient vendor card does.
-struct Lenient(Simulated);
-
-impl Transport for Lenient {
-    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        let mut a = apdu.to_vec();
-        if a.get(1) == Some(&0xF2) {
-            *rx = vec![0x6D, 0x00];
-            return Ok(());
-        }
-        if a.len() == 4 {
-            a.push(0x00);
-        }
-        if matches!(a.get(1), Some(0xC0 | 0x84 | 0xDA)) {
-            a[0] &= 0x7F;
-        }
-        self.0.transmit(&a, rx)
-    }
-    fn capabilities(&self) -> CardCaps {
-        self.0.capabilities()
-    }
-}
-
-impl QaTarget for Lenient {
-    fn atr(&self) -> Option<Vec<u8>> {
-        self.0.atr()
-    }
-    fn protocol(&self) -> Option<Protocol> {
-        self.0.protocol()
-    }
-    fn reset(&mut self) -> Result<bool, TransportError> {
-        self.0.reset()
-    }
-    fn tear_next_update(&mut self) -> bool {
-        self.0.tear_next_update()
-    }
-    fn reinsert(&mut self) -> Result<(), TransportError> {
-        self.0.reinsert()
+fn lenient(card: Simulated) -> Altered {
+    Altered {
+        card,
+        transmit: |card, apdu, rx| {
+            let mut a = apdu.to_vec();
+            if a.get(1) == Some(&0xF2) {
+                *rx = vec![0x6D, 0x00];
+                return Ok(());
+            }
+            if a.len() == 4 {
+                a.push(0x00);
+            }
+            if matches!(a.get(1), Some(0xC0 | 0x84 | 0xDA)) {
+                a[0] &= 0x7F;
+            }
+            card.transmit(&a, rx)
+        },
     }
 }
 
@@ -344,7 +340,7 @@ fn a_lenient_card_fails_the_strict_form_and_card_manager_checks_only() {
     let spec = spec();
     let p = spec.profile("vendor-b").unwrap();
     let (_dir, issuer) = demo();
-    let mut card = Lenient(Simulated(sim_for(&issuer, p, 11)));
+    let mut card = lenient(Simulated(sim_for(&issuer, p, 11)));
     let r = qa(&mut card, p, &issuer);
     let failed: BTreeSet<&str> = r.failed_ids().into_iter().collect();
     let want: BTreeSet<&str> = ["APDU-029", "APDU-030", "GP-031"].into_iter().collect();

@@ -2,16 +2,14 @@
 //! within each profile's chunk size, and a card that answers garbage, leaves
 //! the reader or is blank gives a typed error or a clear report — no panic.
 
-mod verify_support;
-
 use kart_apdu::{Card, CardCaps, CardError, Transport, TransportError};
 use kart_perso::read::{read_card, FileContent, Lifecycle, PinStatus, ReadError};
 use kart_perso::record::Pin;
 use kart_perso::verify::{verify_card, Outcome};
 use kart_sim::{Faults, SimCard};
+use kart_testkit::cards::*;
 use proptest::prelude::*;
 use time::OffsetDateTime;
-use verify_support::*;
 
 #[test]
 fn reads_back_what_was_written_within_each_profiles_chunk() {

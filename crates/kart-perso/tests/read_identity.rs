@@ -1,13 +1,11 @@
 //! EF.ID decoding against the applet spec §6.1 table, and no panic on any
 //! input (property tests over arbitrary bytes and mutated valid files).
 
-mod verify_support;
-
 use kart_apdu::tlv;
 use kart_perso::read::{CardIdentity, IdentityError};
 use kart_perso::record::Gender;
+use kart_testkit::cards::*;
 use proptest::prelude::*;
-use verify_support::*;
 
 const CSN: [u8; 8] = [0x4B, 0x41, 0x00, 0x01, 0x10, 0x20, 0x30, 0x07];
 

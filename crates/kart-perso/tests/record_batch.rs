@@ -23,6 +23,15 @@ fn load(name: &str) -> Vec<Result<IdentityRecord, RecordError>> {
         .collect()
 }
 
+/// `items` has `total` entries, `valid` of them records, and those are the
+/// expected ones ([`assert_good_records`]).
+fn assert_items(items: &[Result<IdentityRecord, RecordError>], total: usize, valid: usize) {
+    assert_eq!(items.len(), total);
+    let good: Vec<&IdentityRecord> = items.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(good.len(), valid);
+    assert_good_records(&good);
+}
+
 fn assert_good_records(good: &[&IdentityRecord]) {
     let ali = good[0];
     assert_eq!(ali.tracking_code.as_str(), "140409040007");
@@ -65,10 +74,7 @@ fn messages(result: &Result<IdentityRecord, RecordError>) -> Vec<String> {
 #[test]
 fn csv_batch_yields_good_records_and_one_error_per_problem() {
     let items = load("batch.csv");
-    assert_eq!(items.len(), 9);
-    let good: Vec<&IdentityRecord> = items.iter().filter_map(|r| r.as_ref().ok()).collect();
-    assert_eq!(good.len(), 3);
-    assert_good_records(&good);
+    assert_items(&items, 9, 3);
     assert_eq!(
         messages(&items[2]),
         ["line 4, national_code: check digit is 8, expected 9"]
@@ -125,10 +131,7 @@ fn csv_batch_yields_good_records_and_one_error_per_problem() {
 #[test]
 fn json_lines_batch_matches_csv_and_reports_json_problems() {
     let items = load("batch.jsonl");
-    assert_eq!(items.len(), 10);
-    let good: Vec<&IdentityRecord> = items.iter().filter_map(|r| r.as_ref().ok()).collect();
-    assert_eq!(good.len(), 2);
-    assert_good_records(&good);
+    assert_items(&items, 10, 2);
     assert_eq!(
         messages(&items[2]),
         ["line 3, national_code: check digit is 8, expected 9"]
@@ -431,11 +434,7 @@ fn a_fingerprint_swapped_for_a_fifo_after_validation_is_refused_without_blocking
         .expect("a record with a fingerprint");
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("finger.fmr");
-    let ok = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    kart_testkit::process::mkfifo(&fifo, &[]);
     for path in [fifo, PathBuf::from("/dev/zero")] {
         record.fingerprint = Some(path);
         let r = record.clone();

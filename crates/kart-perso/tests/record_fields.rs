@@ -333,11 +333,7 @@ fn within_seconds<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 fn photos_are_read_only_from_regular_files() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("face.jpg");
-    let ok = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    kart_testkit::process::mkfifo(&fifo, &[]);
     let e = within_seconds(move || Photo::load(&fifo).unwrap_err());
     assert!(
         matches!(&e, Problem::File { reason, .. } if reason.contains("FIFO")),

@@ -3,14 +3,15 @@
 //! `openssl cms -sign` over an LDS content built by `openssl asn1parse
 //! -genconf` verifies in kart.
 
-mod pki_support;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
-use kart_perso::pki::{create_demo_issuer, Certificate, IssuerKey, IssuerPki};
+use kart_perso::pki::{create_demo_issuer, Certificate, IssuerKey};
 use kart_perso::security_object::{build_security_object, FileStatus, SecurityObject};
-use pki_support::{ec_key, issue, openssl, openssl_output, root_ca, rsa_key};
+use kart_testkit::cards::issuer as demo_pki;
+use kart_testkit::openssl::{
+    cms_verify, ec_key, ec_leaf, ec_root, issue, openssl, root_ca, rsa_key,
+};
 use time::OffsetDateTime;
 
 const FILES: [(u16, &[u8]); 3] = [
@@ -21,24 +22,7 @@ const FILES: [(u16, &[u8]); 3] = [
 
 /// `openssl cms -verify` exactly as the task states it, writing the content to `content.der`.
 fn openssl_cms_verify(dir: &Path, sod: &str, root: &str) -> std::process::Output {
-    openssl_output(
-        dir,
-        &[
-            "cms",
-            "-verify",
-            "-inform",
-            "DER",
-            "-in",
-            sod,
-            "-CAfile",
-            root,
-            "-binary",
-            "-purpose",
-            "any",
-            "-out",
-            "content.der",
-        ],
-    )
+    cms_verify(dir, sod, root, "content.der")
 }
 
 /// SHA-256 of `data` computed by `openssl dgst`.
@@ -51,19 +35,24 @@ fn openssl_sha256(dir: &Path, data: &[u8]) -> Vec<u8> {
     std::fs::read(dir.join("dgst.out")).unwrap()
 }
 
+/// A demo issuer in a temporary directory, and the security object over
+/// [`FILES`] its document signer signs now.
+fn demo_security_object() -> (tempfile::TempDir, Vec<u8>) {
+    let now = OffsetDateTime::now_utc();
+    let (d, pki) = demo_pki(now);
+    let sod =
+        build_security_object(&FILES, &pki.document_signer, &pki.document_signer_key, now).unwrap();
+    (d, sod)
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[test]
 fn demo_security_object_verifies_with_openssl_cms() {
-    let d = tempfile::tempdir().unwrap();
+    let (d, sod) = demo_security_object();
     let dir = d.path();
-    let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
-    let sod =
-        build_security_object(&FILES, &pki.document_signer, &pki.document_signer_key, now).unwrap();
     std::fs::write(dir.join("sod.der"), &sod).unwrap();
 
     let out = openssl_cms_verify(dir, "sod.der", "root.pem");
@@ -104,13 +93,8 @@ fn demo_security_object_verifies_with_openssl_cms() {
 
 #[test]
 fn tampered_security_object_fails_openssl_cms_verify() {
-    let d = tempfile::tempdir().unwrap();
+    let (d, sod) = demo_security_object();
     let dir = d.path();
-    let now = OffsetDateTime::now_utc();
-    create_demo_issuer(dir, now).unwrap();
-    let pki = IssuerPki::load(dir).unwrap();
-    let sod =
-        build_security_object(&FILES, &pki.document_signer, &pki.document_signer_key, now).unwrap();
     let hash = openssl_sha256(dir, FILES[1].1);
     let at = sod
         .windows(hash.len())
@@ -127,7 +111,7 @@ fn tampered_security_object_fails_openssl_cms_verify() {
 
     // A different issuer's root must not be accepted either.
     let other = tempfile::tempdir().unwrap();
-    create_demo_issuer(other.path(), now).unwrap();
+    create_demo_issuer(other.path(), OffsetDateTime::now_utc()).unwrap();
     std::fs::write(dir.join("sod.der"), &sod).unwrap();
     let out = openssl_cms_verify(
         dir,
@@ -154,14 +138,12 @@ fn rsa_and_p384_document_signers_from_openssl_verify_both_ways() {
         "leaf_ext",
         365,
     );
-    let ec_ds_key = ec_key(dir, "p384-ds", "secp384r1");
-    let ec_ds = issue(
+    let (ec_ds, ec_ds_key) = ec_leaf(
         dir,
         "p384-ds",
-        &ec_ds_key,
+        "secp384r1",
         "/CN=P-384 DS",
-        &root,
-        &root_key,
+        (&root, &root_key),
         "leaf_ext",
         365,
     );
@@ -191,8 +173,7 @@ fn rsa_and_p384_document_signers_from_openssl_verify_both_ways() {
 fn security_object_signed_by_openssl_verifies_in_kart() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let root_key = ec_key(dir, "root", "prime256v1");
-    let root = root_ca(dir, "root", &root_key, "/C=IR/CN=OpenSSL CSCA", 3650);
+    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/C=IR/CN=OpenSSL CSCA", 3650);
     let ds_key = ec_key(dir, "ds", "prime256v1");
     issue(
         dir,

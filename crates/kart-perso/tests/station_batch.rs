@@ -4,8 +4,6 @@
 //! application, a card that answers garbage mid-write keeps its application
 //! until it works again, and the batch goes on.
 
-mod perso_support;
-
 use std::os::unix::fs::PermissionsExt;
 
 use kart_apdu::{CardCaps, Transport, TransportError};
@@ -14,7 +12,7 @@ use kart_perso::pki::SecureChannelAlgorithm;
 use kart_perso::station::{Served, StationError};
 use kart_sim::{Faults, SimCard};
 use kart_spec::Scp;
-use perso_support::*;
+use kart_testkit::engine::*;
 
 #[test]
 fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
@@ -106,6 +104,20 @@ struct Tampering<'a> {
     card_sees_it: bool,
 }
 
+impl<'a> Tampering<'a> {
+    /// From APDU `from` on, `card` (which sees the command when
+    /// `card_sees_it`) seems to answer `answer`.
+    fn new(card: &'a mut SimCard, from: u64, answer: &'static [u8], card_sees_it: bool) -> Self {
+        Self {
+            card,
+            from,
+            sent: 0,
+            answer,
+            card_sees_it,
+        }
+    }
+}
+
 impl Transport for Tampering<'_> {
     fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
         self.sent += 1;
@@ -131,23 +143,14 @@ const MID_WRITE: u64 = 12;
 #[test]
 fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
-    let batch = batch_file(dir.path(), &rows, 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 2, 3000);
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
 
     // 34 56 is no status word (ISO/IEC 7816-4 §5.6: SW1 is 6X or 9X), so
     // what the card did with the command is unknown.
     let mut bad = station_sim(dir.path(), profile, 1);
-    let mut garbling = Tampering {
-        card: &mut bad,
-        from: MID_WRITE,
-        sent: 0,
-        answer: &[0x12, 0x34, 0x56],
-        card_sees_it: true,
-    };
+    let mut garbling = Tampering::new(&mut bad, MID_WRITE, &[0x12, 0x34, 0x56], true);
     let bad_csn = match station.serve("reader-0", &mut garbling, profile).unwrap() {
         Served::Pulled { tracking, csn } => {
             assert_eq!(tracking, code(1));
@@ -169,11 +172,8 @@ fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on(
     );
 
     // The batch goes on with the next application on another card.
-    let mut good = station_sim(dir.path(), profile, 2);
-    assert!(matches!(
-        station.serve("reader-0", &mut good, profile).unwrap(),
-        Served::Issued { ref tracking, .. } if *tracking == code(2)
-    ));
+    let (_good, served) = serve_new_card(&station, "reader-0", dir.path(), &profile.id, 2);
+    assert!(matches!(served, Served::Issued { ref tracking, .. } if *tracking == code(2)));
 
     // Working again, the card resumes its own application.
     bad.reinsert();
@@ -193,22 +193,13 @@ fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on(
 #[test]
 fn card_refusing_a_write_after_data_reached_it_is_spoiled_never_reused_and_the_batch_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
-    let batch = batch_file(dir.path(), &rows, 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 2, 3000);
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
 
     // 6A84, not enough memory: the card said no and did nothing.
     let mut full = station_sim(dir.path(), profile, 1);
-    let mut refusing = Tampering {
-        card: &mut full,
-        from: MID_WRITE,
-        sent: 0,
-        answer: &[0x6A, 0x84],
-        card_sees_it: false,
-    };
+    let mut refusing = Tampering::new(&mut full, MID_WRITE, &[0x6A, 0x84], false);
     match station.serve("reader-0", &mut refusing, profile).unwrap() {
         Served::Spoiled { tracking, reason } => {
             assert_eq!(tracking, code(1));
@@ -232,20 +223,15 @@ fn card_refusing_a_write_after_data_reached_it_is_spoiled_never_reused_and_the_b
     ));
     assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
 
-    let mut good = station_sim(dir.path(), profile, 2);
-    assert!(matches!(
-        station.serve("reader-0", &mut good, profile).unwrap(),
-        Served::Issued { ref tracking, .. } if *tracking == code(2)
-    ));
+    let (_good, served) = serve_new_card(&station, "reader-0", dir.path(), &profile.id, 2);
+    assert!(matches!(served, Served::Issued { ref tracking, .. } if *tracking == code(2)));
     assert_eq!(station.status(&code(2)).unwrap().state, State::Verified);
 }
 
 #[test]
 fn card_answering_garbage_before_anything_is_claimed_touches_no_application() {
     let dir = tempfile::tempdir().unwrap();
-    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 1, 3000);
     let spec = spec();
     let profile = spec.profile("vendor-a").unwrap();
     let mut bad = station_sim(dir.path(), profile, 1);
@@ -294,10 +280,7 @@ fn rejected_json_lines_record_is_failed_in_the_journal() {
 #[test]
 fn station_cards_are_keyed_with_the_issuers_three_distinct_master_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (1..=4).map(|n| row(n, "face.jpg")).collect();
-    let batch = batch_file(dir.path(), &rows, 2000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 4, 2000);
     let issuer = station_issuer(dir.path());
     let spec = spec();
     for (n, id) in [(1u32, "vendor-a"), (2, "vendor-b"), (3, "vendor-c")] {
@@ -460,9 +443,7 @@ fn a_tracking_code_of_another_batch_is_reported_with_its_card_or_batch() {
 fn the_same_file_by_another_path_is_the_same_batch() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("sub")).unwrap();
-    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 2000);
-    let station = station(dir.path(), "station-1");
-    let load = station.load_batch(&batch, validator()).unwrap();
+    let (station, load) = loaded_station(dir.path(), 1, 2000);
     assert_eq!(load.queued, 1);
     let other_path = dir.path().join("sub").join("..").join("batch.csv");
     let again = station.load_batch(&other_path, validator()).unwrap();

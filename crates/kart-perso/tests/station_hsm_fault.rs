@@ -4,15 +4,13 @@
 //! pulled card does) and, once the token is back, the same card resumes to
 //! one verified issuance.
 
-mod perso_support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use kart_perso::pki::pkcs11::Pkcs11Error;
 use kart_perso::pki::{IssuerSigner, KeyAlgorithm, PkiError};
 use kart_perso::station::{Served, Station, StationFiles};
-use perso_support::*;
+use kart_testkit::engine::*;
 
 /// A signer whose token can be "removed".
 #[derive(Debug)]

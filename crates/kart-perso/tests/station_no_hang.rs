@@ -2,15 +2,13 @@
 //! transition (a card serial already issued, spoiled or in use), the station
 //! gives the claim back and says why, and the other readers go on.
 
-mod perso_support;
-
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use kart_perso::journal::{JournalError, State};
 use kart_perso::station::{Served, StationError};
 use kart_spec::Profile;
-use perso_support::*;
+use kart_testkit::engine::*;
 
 fn profile_of(id: &str) -> &'static Profile {
     Box::leak(Box::new(spec().profile(id).unwrap().clone()))
@@ -23,10 +21,7 @@ const HUNG: Duration = Duration::from_secs(60);
 #[test]
 fn a_card_serial_already_issued_is_refused_without_hanging_the_station() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
-    let batch = batch_file(dir.path(), &rows, 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 2, 3000);
     let spec = spec();
     let profile = spec.profile("vendor-b").unwrap();
     let mut first = station_sim(dir.path(), profile, 100);
@@ -63,9 +58,6 @@ fn a_card_serial_already_issued_is_refused_without_hanging_the_station() {
     assert_eq!(report.unwrap().issued, 1);
     // The claim went back to the queue: the next good card takes it.
     assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
-    let mut good = station_sim(dir.path(), profile, 101);
-    assert!(matches!(
-        station.serve("reader-1", &mut good, profile).unwrap(),
-        Served::Issued { ref tracking, .. } if *tracking == code(2)
-    ));
+    let (_good, served) = serve_new_card(&station, "reader-1", dir.path(), &profile.id, 101);
+    assert!(matches!(served, Served::Issued { ref tracking, .. } if *tracking == code(2)));
 }

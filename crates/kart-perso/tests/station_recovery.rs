@@ -2,18 +2,17 @@
 //! the card comes back, and the run ends verified with exactly one issuance.
 //! A reader that loses the card's answer is handled like a pulled card.
 
-mod perso_support;
-
 use std::time::Duration;
 
-use kart_apdu::{CardCaps, Transport, TransportError};
 use kart_perso::journal::{Journal, JournalError, JournalOptions, State};
 use kart_perso::station::Served;
 use kart_sim::{Faults, SimCard};
-use perso_support::*;
+use kart_testkit::engine::*;
+use kart_testkit::transport::LosingReader;
 
-/// APDUs a complete personalization plus read-back takes on a clean card.
-fn full_run_apdus(profile_id: &str) -> u64 {
+/// The card of a clean run (personalization plus read-back, application 1),
+/// with its APDU log.
+fn clean_run(profile_id: &str) -> SimCard {
     let dir = tempfile::tempdir().unwrap();
     let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
     let station = station(dir.path(), "probe");
@@ -25,7 +24,12 @@ fn full_run_apdus(profile_id: &str) -> u64 {
         station.serve("r", &mut card, profile).unwrap(),
         Served::Issued { .. }
     ));
-    card.log().entries().len() as u64
+    card
+}
+
+/// APDUs a complete personalization plus read-back takes on a clean card.
+fn full_run_apdus(profile_id: &str) -> u64 {
+    clean_run(profile_id).log().entries().len() as u64
 }
 
 /// Serves `card` until the application is verified, re-inserting it after each pull.
@@ -113,9 +117,7 @@ fn card_pulled_at_any_point_resumes_to_one_verified_issuance() {
 #[test]
 fn torn_write_resumes_to_one_verified_issuance() {
     let dir = tempfile::tempdir().unwrap();
-    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 1, 3000);
     let spec = spec();
     let profile = spec.profile("vendor-a").unwrap();
     let mut card = station_sim(dir.path(), profile, 9);
@@ -187,13 +189,8 @@ fn application_claimed_by_a_crashed_station_goes_back_to_the_queue() {
     let station = station(dir.path(), "station-1");
     assert_eq!(station.status(&code(1)).unwrap().state, State::Queued);
     station.load_batch(&batch, validator()).unwrap();
-    let spec = spec();
-    let profile = spec.profile("vendor-b").unwrap();
-    let mut card = station_sim(dir.path(), profile, 3);
-    assert!(matches!(
-        station.serve("reader-0", &mut card, profile).unwrap(),
-        Served::Issued { .. }
-    ));
+    let (_card, served) = serve_new_card(&station, "reader-0", dir.path(), "vendor-b", 3);
+    assert!(matches!(served, Served::Issued { .. }));
 }
 
 #[test]
@@ -311,42 +308,10 @@ fn locked_card_that_does_not_verify_is_spoiled() {
     assert_eq!(station.status(&code(1)).unwrap().state, State::Spoiled);
 }
 
-/// A reader that times out on the answer to APDU `at` after the card
-/// carried the command out (the answer is lost on the way back).
-struct LosingReader<'a> {
-    card: &'a mut SimCard,
-    at: u64,
-    sent: u64,
-}
-
-impl Transport for LosingReader<'_> {
-    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        self.sent += 1;
-        let answer = self.card.transmit(apdu, rx);
-        if self.sent == self.at {
-            return Err(TransportError::Timeout(Duration::from_secs(5)));
-        }
-        answer
-    }
-    fn capabilities(&self) -> CardCaps {
-        self.card.capabilities()
-    }
-}
-
 /// Position (1-based) of the SET STATUS LOCKED command (INS F0, the last
 /// one of a run) in a clean run.
 fn set_status_locked_at(profile_id: &str) -> u64 {
-    let dir = tempfile::tempdir().unwrap();
-    let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 3000);
-    let station = station(dir.path(), "probe");
-    station.load_batch(&batch, validator()).unwrap();
-    let spec = spec();
-    let profile = spec.profile(profile_id).unwrap();
-    let mut card = station_sim(dir.path(), profile, 1);
-    assert!(matches!(
-        station.serve("r", &mut card, profile).unwrap(),
-        Served::Issued { .. }
-    ));
+    let card = clean_run(profile_id);
     let entries = card.log().entries();
     let at = entries.iter().rposition(|e| e.ins == 0xF0).unwrap();
     at as u64 + 1
@@ -357,10 +322,7 @@ fn set_status_locked_at(profile_id: &str) -> u64 {
 /// and the card put back must end issued to that one application.
 fn lost_answer_resumes(profile_id: &str, at: u64, left: State) {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (1..=2).map(|n| row(n, "face.jpg")).collect();
-    let batch = batch_file(dir.path(), &rows, 3000);
-    let station = station(dir.path(), "station-1");
-    station.load_batch(&batch, validator()).unwrap();
+    let (station, _) = loaded_station(dir.path(), 2, 3000);
     let spec = spec();
     let profile = spec.profile(profile_id).unwrap();
     let mut card = station_sim(dir.path(), profile, 1);

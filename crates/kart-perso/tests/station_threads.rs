@@ -1,13 +1,11 @@
 //! One station, several readers: one thread per reader, each with its own
 //! cards, sharing the journal. Every application is issued exactly once.
 
-mod perso_support;
-
 use std::collections::HashSet;
 
 use kart_perso::journal::State;
 use kart_perso::station::Served;
-use perso_support::*;
+use kart_testkit::engine::*;
 
 #[test]
 fn three_readers_share_one_journal_without_double_issuance() {

@@ -2,14 +2,11 @@
 //! by hand in the simulator's test mode: a genuine card passes every check;
 //! each kind of forgery fails the check that should catch it.
 
-mod verify_support;
-
 use kart_perso::pki::create_demo_issuer;
 use kart_perso::record::Pin;
 use kart_perso::verify::{verify_card, Outcome, Verdict, Verifier};
-use kart_sim::SimCard;
+use kart_testkit::cards::*;
 use time::{Duration, OffsetDateTime};
-use verify_support::*;
 
 fn pin(p: &str) -> Pin {
     Pin::parse(p).unwrap()
@@ -127,17 +124,9 @@ fn tampered_identity_file_fails_its_hash_check_by_name() {
     let (_dir, pki) = issuer(now);
     let p = profile("vendor-c");
     let cfg = config(9, &p);
-    let mut sim = SimCard::with_config(&p, &cfg)
-        .unwrap()
-        .with_test_mode_writes();
+    let mut sim = blank(&p, &cfg);
     let points = generate_keys(&mut sim);
-    let data = card_data(
-        &pki,
-        (&pki.document_signer, &pki.document_signer_key),
-        cfg.csn(),
-        &points,
-        now,
-    );
+    let data = signed_card_data(&pki, cfg.csn(), &points, now);
     // Personalized but not locked: files can still be rewritten.
     write_card(&mut sim, &data, false);
     write_file(&mut sim, 0x0101, &ef_id(cfg.csn(), CRN, "MARYAM"));
@@ -165,9 +154,7 @@ fn security_object_from_a_foreign_signer_fails_signer_trust() {
     let (_other_dir, other) = issuer(now);
     let p = profile("vendor-b");
     let cfg = config(11, &p);
-    let mut sim = SimCard::with_config(&p, &cfg)
-        .unwrap()
-        .with_test_mode_writes();
+    let mut sim = blank(&p, &cfg);
     let points = generate_keys(&mut sim);
     let signer = (&other.document_signer, &*other.document_signer_key);
     let data = card_data(&pki, signer, cfg.csn(), &points, now);
@@ -215,9 +202,7 @@ fn cloned_card_with_another_key_fails_active_authentication() {
     let (_original, data) = genuine("vendor-b", &pki, now);
     // Same chip serial, same files byte for byte, but its own key pair.
     let p = profile("vendor-b");
-    let mut clone = SimCard::with_config(&p, &config(7, &p))
-        .unwrap()
-        .with_test_mode_writes();
+    let mut clone = blank(&p, &config(7, &p));
     generate_keys(&mut clone);
     write_card(&mut clone, &data, true);
 
@@ -253,18 +238,10 @@ fn csn_of_another_chip_in_the_identity_file_is_caught() {
     let (_dir, pki) = issuer(now);
     let p = profile("vendor-a");
     let cfg = config(21, &p);
-    let mut sim = SimCard::with_config(&p, &cfg)
-        .unwrap()
-        .with_test_mode_writes();
+    let mut sim = blank(&p, &cfg);
     let points = generate_keys(&mut sim);
     // Data (and its correctly signed SOD) made for the chip with serial 22.
-    let data = card_data(
-        &pki,
-        (&pki.document_signer, &pki.document_signer_key),
-        config(22, &p).csn(),
-        &points,
-        now,
-    );
+    let data = signed_card_data(&pki, config(22, &p).csn(), &points, now);
     write_card(&mut sim, &data, true);
     let verdict = verify_card(&mut sim, &trust(&pki), Some(&pin(ID_PIN)), now).unwrap();
     assert!(fail_reason(&verdict, "id.csn").contains("another card"));

@@ -3,28 +3,26 @@
 //! back by the independent reader: genuine as issued; a clone carrying the
 //! same files on another chip key fails active authentication only.
 
-#[path = "perso_support/mod.rs"]
-mod perso_support;
-mod verify_support;
+use kart_testkit::{cards, engine};
 
 use kart_apdu::Card;
 use kart_perso::card_data::Crn;
 use kart_perso::personalize::{personalize, probe, Job};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::record::Pin;
-use kart_perso::verify::{verify_card, Outcome, TrustAnchors};
+use kart_perso::verify::{verify_card, Outcome};
 use kart_sim::SimCard;
 use time::OffsetDateTime;
 
 #[test]
 fn engine_personalized_card_is_genuine_and_its_clone_is_not() {
     let dir = tempfile::tempdir().unwrap();
-    let issuer = perso_support::demo_issuer(&dir.path().join("issuer"));
-    let batch = perso_support::batch_file(dir.path(), &[perso_support::row(1, "face.jpg")], 4000);
-    let record = perso_support::records(&batch).remove(0);
-    let spec = perso_support::spec();
+    let issuer = engine::demo_issuer(&dir.path().join("issuer"));
+    let batch = engine::batch_file(dir.path(), &[engine::row(1, "face.jpg")], 4000);
+    let record = engine::records(&batch).remove(0);
+    let spec = engine::spec();
     let profile = spec.profile("vendor-a").unwrap();
-    let mut sim = perso_support::sim_for(&issuer, profile, 0x0A0B_0C0D);
+    let mut sim = engine::sim_for(&issuer, profile, 0x0A0B_0C0D);
     let now = OffsetDateTime::now_utc();
     let crn = Crn::parse("0000000026").unwrap();
     let pins = Pins::generate(None).unwrap();
@@ -34,15 +32,14 @@ fn engine_personalized_card_is_genuine_and_its_clone_is_not() {
         let job = Job::new(&record, &crn, &pins, now.date());
         personalize(&mut card, profile, &issuer, &info, &job, now).unwrap()
     };
-    let trust =
-        TrustAnchors::new(issuer.pki.root.clone()).with_intermediate(issuer.pki.card_ca.clone());
-    let pin = Pin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();
+    let trust = engine::trust_of(&issuer);
+    let pin = engine::id_pin(&pins);
 
     let verdict = verify_card(&mut sim, &trust, Some(&pin), now).unwrap();
     assert!(verdict.is_genuine(), "{verdict}");
     let identity = verdict.content.identity().unwrap().unwrap();
     assert_eq!(identity.crn, "0000000026");
-    assert_eq!(identity.tracking_code, perso_support::tracking(1));
+    assert_eq!(identity.tracking_code, engine::tracking(1));
     assert_eq!(hex::encode_upper(identity.csn), verdict.csn);
 
     // The clone: same chip serial, the engine's files byte for byte, its own key.
@@ -52,17 +49,17 @@ fn engine_personalized_card_is_genuine_and_its_clone_is_not() {
     )
     .unwrap()
     .with_test_mode_writes();
-    verify_support::generate_keys(&mut clone);
-    let data = verify_support::CardData {
+    cards::generate_keys(&mut clone);
+    let data = cards::CardData {
         csn: verdict.content.csn,
         crn: "0000000026".into(),
         files: outcome.files.clone(),
     };
-    verify_support::write_card(&mut clone, &data, true);
+    cards::write_card(&mut clone, &data, true);
     let verdict = verify_card(
         &mut clone,
         &trust,
-        Some(&Pin::parse(verify_support::ID_PIN).unwrap()),
+        Some(&Pin::parse(cards::ID_PIN).unwrap()),
         now,
     )
     .unwrap();

@@ -4,10 +4,8 @@
 //! does not take and commands without Le. Expected bytes are written here
 //! from the GP specification, not taken from the simulator.
 
-mod common;
-
-use common::*;
 use kart_sim::SimCard;
+use kart_testkit::raw::*;
 
 const ISD: [u8; 8] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00];
 
@@ -111,7 +109,7 @@ fn iin_cin_and_cplc_answer_their_tags_and_unknown_tags_6a88() {
 
 #[test]
 fn get_status_lists_the_isd_the_applet_and_its_load_file() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let p = profile(id);
         let aid = p.applet_aid.bytes().to_vec();
         let elf = &aid[..aid.len() - 1];
@@ -173,7 +171,7 @@ fn get_status_lists_the_isd_the_applet_and_its_load_file() {
 
 #[test]
 fn a_command_without_le_gets_no_response_data() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let mut sim = at_isd(id);
         // Case 1: GET DATA CPLC without Le.
         assert_eq!(
@@ -205,7 +203,7 @@ fn a_command_without_le_gets_no_response_data() {
 
 #[test]
 fn a_class_the_command_does_not_take_is_refused() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let p = profile(id);
         let mut sim = SimCard::new(&p).unwrap();
         expect_sw(
@@ -236,29 +234,18 @@ fn a_class_the_command_does_not_take_is_refused() {
         }
         // The right classes still work: GET DATA with 00 and 80; the secured
         // ISO class 04 outside a channel is a security refusal, not a class one.
-        expect_sw(
+        expect_all(
             &mut sim,
-            "GET DATA",
-            &[0x00, 0xCA, 0xDF, 0x71, 0x00],
-            0x9000,
-        );
-        expect_sw(
-            &mut sim,
-            "GET DATA",
-            &[0x80, 0xCA, 0xDF, 0x71, 0x00],
-            0x9000,
-        );
-        expect_sw(
-            &mut sim,
-            "PUT DATA",
-            &case3(0x04, 0xDA, 0xDF, 0x72, b"1234567890"),
-            0x6982,
-        );
-        expect_sw(
-            &mut sim,
-            "GET RESPONSE",
-            &[0x00, 0xC0, 0x00, 0x00, 0x00],
-            0x6985,
+            &[
+                ("GET DATA", vec![0x00, 0xCA, 0xDF, 0x71, 0x00], 0x9000),
+                ("GET DATA", vec![0x80, 0xCA, 0xDF, 0x71, 0x00], 0x9000),
+                (
+                    "PUT DATA",
+                    case3(0x04, 0xDA, 0xDF, 0x72, b"1234567890"),
+                    0x6982,
+                ),
+                ("GET RESPONSE", vec![0x00, 0xC0, 0x00, 0x00, 0x00], 0x6985),
+            ],
         );
     }
 }

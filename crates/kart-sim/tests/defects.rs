@@ -1,10 +1,8 @@
 //! The test profile `vendor-x-faulty`: each planted defect does what its name
 //! says, against the README clause it breaks; its cards otherwise behave.
 
-mod common;
-
-use common::*;
 use kart_sim::SimCard;
+use kart_testkit::raw::*;
 use std::time::{Duration, Instant};
 
 fn faulty() -> SimCard {

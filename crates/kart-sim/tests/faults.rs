@@ -1,11 +1,9 @@
 //! Fault injection, the APDU log and the latency model.
 
-mod common;
-
-use common::*;
 use kart_apdu::{Card, CardError, Command, TransportError};
 use kart_sim::vpcd::VirtualCard;
 use kart_sim::{Faults, LatencyMode, SimCard};
+use kart_testkit::raw::*;
 use std::time::{Duration, Instant};
 
 fn test_mode(id: &str) -> SimCard {
@@ -34,7 +32,7 @@ fn pulled_card_answers_nothing() {
 
 #[test]
 fn torn_update_leaves_old_or_new_content_never_a_mix() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let p = profile(id);
         let mut sim = test_mode(id);
         let old = vec![0x0A; 200];

@@ -3,11 +3,9 @@
 //! GP secure channel (SCP02 or SCP03 per the profile) — then read it back,
 //! authenticate it and sign with it, and lock it.
 
-mod common;
-
-use common::*;
 use kart_apdu::{Card, Command};
 use kart_sim::{SimCard, SimConfig};
+use kart_testkit::raw::*;
 use ring::signature::{
     RsaPublicKeyComponents, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256,
 };
@@ -187,15 +185,7 @@ fn use_as_holder(p: &kart_spec::Profile, mut sim: SimCard, w: &Written) -> SimCa
     // Active authentication: ECDSA P-256 SHA-256 (raw r||s) or RSASSA-PKCS1-v1_5
     // SHA-256 over the challenge, as the profile's holder key.
     let challenge = *b"terminal-chal-16";
-    let sig = holder
-        .send_ok(
-            &Command::new(0x00, 0x88, 0x00, 0x01)
-                .with_data(&challenge)
-                .unwrap()
-                .with_le(256)
-                .unwrap(),
-        )
-        .unwrap();
+    let sig = holder.send_ok(&internal_authenticate(&challenge)).unwrap();
     let rsa = p.holder_key == kart_spec::HolderKeyAlgorithm::Rsa2048;
     assert_eq!(sig.len(), if rsa { 256 } else { 64 });
     assert!(
@@ -320,15 +310,7 @@ fn a_wrong_mac_closes_the_channel() {
 fn wrong_master_key_does_not_open_a_channel() {
     let p = profile("vendor-a");
     let config = SimConfig::new([1, 2, 3, 4], &[0x77; 16]);
-    let sim = SimCard::with_config(&p, &config).unwrap();
-    let mut inner = Card::with_caps(sim, p.caps());
-    inner
-        .send_ok(
-            &Command::new(0x00, 0xA4, 0x04, 0x0C)
-                .with_data(p.applet_aid.bytes())
-                .unwrap(),
-        )
-        .unwrap();
+    let inner = applet_selected(SimCard::with_config(&p, &config).unwrap());
     let (keys, params) = host_keys(&p);
     let level = kart_apdu::gp::SecurityLevel::C_MAC;
     let Err(failed) = kart_apdu::gp::SecureChannel::open(inner, &keys, &params, level) else {

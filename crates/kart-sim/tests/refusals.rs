@@ -2,91 +2,68 @@
 //! Raw APDUs straight to the simulator; each status word is also checked
 //! against the command's list in nid-applet.toml.
 
-mod common;
-
-use common::*;
 use kart_sim::vpcd::VirtualCard;
 use kart_sim::SimCard;
-
-fn fresh(id: &str) -> SimCard {
-    let p = profile(id);
-    let mut sim = SimCard::new(&p).unwrap();
-    expect_sw(
-        &mut sim,
-        "SELECT",
-        &select_aid(p.applet_aid.bytes()),
-        0x9000,
-    );
-    sim
-}
+use kart_testkit::raw::*;
 
 fn test_mode(id: &str) -> SimCard {
-    let p = profile(id);
-    let mut sim = SimCard::new(&p).unwrap().with_test_mode_writes();
-    expect_sw(
-        &mut sim,
-        "SELECT",
-        &select_aid(p.applet_aid.bytes()),
-        0x9000,
-    );
-    sim
+    with_applet_selected(SimCard::new(&profile(id)).unwrap().with_test_mode_writes())
 }
 
 /// A test-mode card with its PINs set (ID 1234, SIGN 123456, PUK 12345678).
 fn with_pins(id: &str) -> SimCard {
     let mut sim = test_mode(id);
-    expect_sw(
+    expect_all(
         &mut sim,
-        "CHANGE REFERENCE DATA",
-        &case3(0, 0x24, 0x01, 0x81, &pin_block("1234")),
-        0x9000,
-    );
-    expect_sw(
-        &mut sim,
-        "CHANGE REFERENCE DATA",
-        &case3(0, 0x24, 0x01, 0x82, &pin_block("123456")),
-        0x9000,
-    );
-    expect_sw(
-        &mut sim,
-        "CHANGE REFERENCE DATA",
-        &case3(0, 0x24, 0x01, 0x83, b"12345678"),
-        0x9000,
+        &[
+            (
+                "CHANGE REFERENCE DATA",
+                case3(0, 0x24, 0x01, 0x81, &pin_block("1234")),
+                0x9000,
+            ),
+            (
+                "CHANGE REFERENCE DATA",
+                case3(0, 0x24, 0x01, 0x82, &pin_block("123456")),
+                0x9000,
+            ),
+            (
+                "CHANGE REFERENCE DATA",
+                case3(0, 0x24, 0x01, 0x83, b"12345678"),
+                0x9000,
+            ),
+        ],
     );
     sim
 }
 
 #[test]
 fn personalization_writes_need_a_secure_channel() {
-    for id in PROFILES {
-        let mut sim = fresh(id);
-        expect_sw(&mut sim, "SELECT", &select_fid(0x0101), 0x9000);
-        expect_sw(
+    for id in &profile_ids() {
+        let mut sim = selected(id);
+        expect_all(
             &mut sim,
-            "UPDATE BINARY",
-            &case3(0, 0xD6, 0, 0, b"x"),
-            0x6982,
+            &[
+                ("SELECT", select_fid(0x0101), 0x9000),
+                ("UPDATE BINARY", case3(0, 0xD6, 0, 0, b"x"), 0x6982),
+                ("ERASE BINARY", vec![0, 0x0E, 0, 0], 0x6982),
+                (
+                    "PUT DATA",
+                    case3(0, 0xDA, 0xDF, 0x72, b"1234567890"),
+                    0x6982,
+                ),
+                (
+                    "GENERATE ASYMMETRIC KEY PAIR",
+                    vec![0, 0x47, 0x80, 0x01, 0x00],
+                    0x6982,
+                ),
+                (
+                    "CHANGE REFERENCE DATA",
+                    case3(0, 0x24, 0x01, 0x81, &pin_block("1234")),
+                    0x6982,
+                ),
+                ("SET STATUS", vec![0x84, 0xF0, 0x40, 0x0F], 0x6982),
+            ],
         );
-        expect_sw(&mut sim, "ERASE BINARY", &[0, 0x0E, 0, 0], 0x6982);
-        expect_sw(
-            &mut sim,
-            "PUT DATA",
-            &case3(0, 0xDA, 0xDF, 0x72, b"1234567890"),
-            0x6982,
-        );
-        expect_sw(
-            &mut sim,
-            "GENERATE ASYMMETRIC KEY PAIR",
-            &[0, 0x47, 0x80, 0x01, 0x00],
-            0x6982,
-        );
-        expect_sw(
-            &mut sim,
-            "CHANGE REFERENCE DATA",
-            &case3(0, 0x24, 0x01, 0x81, &pin_block("1234")),
-            0x6982,
-        );
-        expect_sw(&mut sim, "SET STATUS", &[0x84, 0xF0, 0x40, 0x0F], 0x6982);
         // A secured command with no channel open.
         expect_sw(
             &mut sim,
@@ -99,32 +76,31 @@ fn personalization_writes_need_a_secure_channel() {
 
 #[test]
 fn file_and_application_selection() {
-    let mut sim = fresh("vendor-b");
-    expect_sw(&mut sim, "SELECT", &select_fid(0x0999), 0x6A82);
-    expect_sw(
+    let mut sim = selected("vendor-b");
+    expect_all(
         &mut sim,
-        "SELECT",
-        &select_aid(&[0xA0, 0, 0, 0, 0x99, 0x01]),
-        0x6A82,
-    );
-    expect_sw(
-        &mut sim,
-        "SELECT",
-        &[0, 0xA4, 0x02, 0x0C, 0x01, 0x01],
-        0x6700,
-    );
-    expect_sw(
-        &mut sim,
-        "SELECT",
-        &[0, 0xA4, 0x01, 0x0C, 0x02, 0x01, 0x01],
-        0x6A86,
+        &[
+            ("SELECT", select_fid(0x0999), 0x6A82),
+            ("SELECT", select_aid(&[0xA0, 0, 0, 0, 0x99, 0x01]), 0x6A82),
+            ("SELECT", vec![0, 0xA4, 0x02, 0x0C, 0x01, 0x01], 0x6700),
+            (
+                "SELECT",
+                vec![0, 0xA4, 0x01, 0x0C, 0x02, 0x01, 0x01],
+                0x6A86,
+            ),
+        ],
     );
     // The previous selection survived the failed SELECT: the FID still resolves.
     expect_sw(&mut sim, "SELECT", &select_fid(0x011D), 0x9000);
     // READ BINARY with no current EF, after re-selecting the applet.
     let aid = profile("vendor-b").applet_aid.bytes().to_vec();
-    expect_sw(&mut sim, "SELECT", &select_aid(&aid), 0x9000);
-    expect_sw(&mut sim, "READ BINARY", &[0, 0xB0, 0, 0, 0x10], 0x6986);
+    expect_all(
+        &mut sim,
+        &[
+            ("SELECT", select_aid(&aid), 0x9000),
+            ("READ BINARY", vec![0, 0xB0, 0, 0, 0x10], 0x6986),
+        ],
+    );
     // SELECT with FCI: 6F { 84 AID, 8A lifecycle }.
     let mut fci = select_aid(&aid);
     fci[3] = 0x00;
@@ -144,23 +120,22 @@ fn file_and_application_selection() {
 
 #[test]
 fn unknown_instruction_class_and_channel() {
-    let mut sim = fresh("vendor-b");
-    expect_sw(&mut sim, "SELECT", &[0x00, 0x7E, 0x00, 0x00], 0x6D00);
-    expect_sw(
+    let mut sim = selected("vendor-b");
+    expect_all(
         &mut sim,
-        "SELECT",
-        &select_aid(&[0; 5])
-            .iter()
-            .enumerate()
-            .map(|(i, b)| if i == 0 { 0x40 } else { *b })
-            .collect::<Vec<_>>(),
-        0x6E00,
-    );
-    expect_sw(
-        &mut sim,
-        "SELECT",
-        &[0x01, 0xA4, 0x04, 0x0C, 0x01, 0x00],
-        0x6881,
+        &[
+            ("SELECT", vec![0x00, 0x7E, 0x00, 0x00], 0x6D00),
+            (
+                "SELECT",
+                select_aid(&[0; 5])
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| if i == 0 { 0x40 } else { *b })
+                    .collect::<Vec<_>>(),
+                0x6E00,
+            ),
+            ("SELECT", vec![0x01, 0xA4, 0x04, 0x0C, 0x01, 0x00], 0x6881),
+        ],
     );
     // Fewer than four bytes is not a command.
     expect_sw(&mut sim, "SELECT", &[0x00, 0xA4], 0x6700);
@@ -269,8 +244,13 @@ fn command_chaining_per_profile() {
     let part2 = case3(0x00, 0xD6, 0, 0, &[2; 100]);
     for id in ["vendor-a", "vendor-b"] {
         let mut sim = test_mode(id);
-        expect_sw(&mut sim, "SELECT", &select_fid(0x011D), 0x9000);
-        expect_sw(&mut sim, "UPDATE BINARY", &part1, 0x6884);
+        expect_all(
+            &mut sim,
+            &[
+                ("SELECT", select_fid(0x011D), 0x9000),
+                ("UPDATE BINARY", part1.clone(), 0x6884),
+            ],
+        );
     }
     let mut c = test_mode("vendor-c");
     expect_sw(&mut c, "SELECT", &select_fid(0x011D), 0x9000);
@@ -346,40 +326,48 @@ fn key_generation_only_before_finalization_and_card_manager_face() {
         0x9000,
     );
     assert_eq!((cplc.len(), &cplc[..3]), (45, &[0x9F, 0x7F, 0x2A][..]));
-    expect_sw(&mut sim, "VERIFY", &[0, 0x20, 0, 0x81], 0x6D00);
-    expect_sw(
+    expect_all(
         &mut sim,
-        "SELECT",
-        &select_aid(&[0xA0, 0, 0, 0x01, 0x51, 0, 0, 0]),
-        0x9000,
+        &[
+            ("VERIFY", vec![0, 0x20, 0, 0x81], 0x6D00),
+            (
+                "SELECT",
+                select_aid(&[0xA0, 0, 0, 0x01, 0x51, 0, 0, 0]),
+                0x9000,
+            ),
+        ],
     );
 }
 
 #[test]
 fn pin_tries_block_and_puk_unblocks() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let mut sim = with_pins(id);
         let wrong = case3(0, 0x20, 0, 0x81, &pin_block("9999"));
-        expect_sw(&mut sim, "VERIFY", &[0, 0x20, 0, 0x81], 0x63C3);
-        expect_sw(&mut sim, "VERIFY", &wrong, 0x63C2);
-        expect_sw(&mut sim, "VERIFY", &[0, 0x20, 0, 0x81], 0x63C2);
+        expect_all(
+            &mut sim,
+            &[
+                ("VERIFY", vec![0, 0x20, 0, 0x81], 0x63C3),
+                ("VERIFY", wrong.clone(), 0x63C2),
+                ("VERIFY", vec![0, 0x20, 0, 0x81], 0x63C2),
+            ],
+        );
         // Counters are non-volatile: a reset keeps them.
         sim.reset();
-        expect_sw(
+        expect_all(
             &mut sim,
-            "SELECT",
-            &select_aid(profile(id).applet_aid.bytes()),
-            0x9000,
+            &[
+                ("SELECT", select_aid(profile(id).applet_aid.bytes()), 0x9000),
+                ("VERIFY", wrong.clone(), 0x63C1),
+                ("VERIFY", wrong.clone(), 0x63C0),
+                (
+                    "VERIFY",
+                    case3(0, 0x20, 0, 0x81, &pin_block("1234")),
+                    0x6983,
+                ),
+                ("VERIFY", vec![0, 0x20, 0, 0x81], 0x6983),
+            ],
         );
-        expect_sw(&mut sim, "VERIFY", &wrong, 0x63C1);
-        expect_sw(&mut sim, "VERIFY", &wrong, 0x63C0);
-        expect_sw(
-            &mut sim,
-            "VERIFY",
-            &case3(0, 0x20, 0, 0x81, &pin_block("1234")),
-            0x6983,
-        );
-        expect_sw(&mut sim, "VERIFY", &[0, 0x20, 0, 0x81], 0x6983);
         // Wrong PUK counts on the PUK, from 10.
         expect_sw(
             &mut sim,
@@ -389,19 +377,22 @@ fn pin_tries_block_and_puk_unblocks() {
         );
         let mut unblock = b"12345678".to_vec();
         unblock.extend_from_slice(&pin_block("4321"));
-        expect_sw(
+        expect_all(
             &mut sim,
-            "RESET RETRY COUNTER",
-            &case3(0, 0x2C, 0x00, 0x81, &unblock),
-            0x9000,
+            &[
+                (
+                    "RESET RETRY COUNTER",
+                    case3(0, 0x2C, 0x00, 0x81, &unblock),
+                    0x9000,
+                ),
+                (
+                    "VERIFY",
+                    case3(0, 0x20, 0, 0x81, &pin_block("4321")),
+                    0x9000,
+                ),
+                ("VERIFY", vec![0, 0x20, 0, 0x81], 0x9000),
+            ],
         );
-        expect_sw(
-            &mut sim,
-            "VERIFY",
-            &case3(0, 0x20, 0, 0x81, &pin_block("4321")),
-            0x9000,
-        );
-        expect_sw(&mut sim, "VERIFY", &[0, 0x20, 0, 0x81], 0x9000);
         // EF.PIN_STATUS: tries and state of ID, SIGN, PUK.
         expect_sw(&mut sim, "SELECT", &select_fid(0x0104), 0x9000);
         assert_eq!(
@@ -420,37 +411,29 @@ fn pin_tries_block_and_puk_unblocks() {
 #[test]
 fn pin_format_errors_cost_no_try() {
     let mut sim = with_pins("vendor-c");
-    expect_sw(
+    expect_all(
         &mut sim,
-        "VERIFY",
-        &case3(0, 0x20, 0, 0x81, b"1234"),
-        0x6700,
+        &[
+            ("VERIFY", case3(0, 0x20, 0, 0x81, b"1234"), 0x6700),
+            ("VERIFY", case3(0, 0x20, 0, 0x81, &pin_block("12")), 0x6A80),
+            (
+                "VERIFY",
+                case3(0, 0x20, 0, 0x81, b"12a4\xFF\xFF\xFF\xFF"),
+                0x6A80,
+            ),
+            (
+                "VERIFY",
+                case3(0, 0x20, 0, 0x99, &pin_block("1234")),
+                0x6A88,
+            ),
+            (
+                "VERIFY",
+                case3(0, 0x20, 1, 0x81, &pin_block("1234")),
+                0x6A86,
+            ),
+            ("VERIFY", vec![0, 0x20, 0, 0x81], 0x63C3),
+        ],
     );
-    expect_sw(
-        &mut sim,
-        "VERIFY",
-        &case3(0, 0x20, 0, 0x81, &pin_block("12")),
-        0x6A80,
-    );
-    expect_sw(
-        &mut sim,
-        "VERIFY",
-        &case3(0, 0x20, 0, 0x81, b"12a4\xFF\xFF\xFF\xFF"),
-        0x6A80,
-    );
-    expect_sw(
-        &mut sim,
-        "VERIFY",
-        &case3(0, 0x20, 0, 0x99, &pin_block("1234")),
-        0x6A88,
-    );
-    expect_sw(
-        &mut sim,
-        "VERIFY",
-        &case3(0, 0x20, 1, 0x81, &pin_block("1234")),
-        0x6A86,
-    );
-    expect_sw(&mut sim, "VERIFY", &[0, 0x20, 0, 0x81], 0x63C3);
     // Holder PIN change: old checked like VERIFY.
     let mut change = pin_block("1111");
     change.extend_from_slice(&pin_block("5678"));
@@ -462,101 +445,94 @@ fn pin_format_errors_cost_no_try() {
     );
     let mut change = pin_block("1234");
     change.extend_from_slice(&pin_block("5678"));
-    expect_sw(
+    expect_all(
         &mut sim,
-        "CHANGE REFERENCE DATA",
-        &case3(0, 0x24, 0, 0x81, &change),
-        0x9000,
-    );
-    expect_sw(
-        &mut sim,
-        "VERIFY",
-        &case3(0, 0x20, 0, 0x81, &pin_block("5678")),
-        0x9000,
+        &[
+            (
+                "CHANGE REFERENCE DATA",
+                case3(0, 0x24, 0, 0x81, &change),
+                0x9000,
+            ),
+            (
+                "VERIFY",
+                case3(0, 0x20, 0, 0x81, &pin_block("5678")),
+                0x9000,
+            ),
+        ],
     );
 }
 
 #[test]
 fn pins_not_set_and_keys_not_generated() {
-    let mut sim = fresh("vendor-b");
-    expect_sw(
+    let mut sim = selected("vendor-b");
+    expect_all(
         &mut sim,
-        "VERIFY",
-        &case3(0, 0x20, 0, 0x81, &pin_block("1234")),
-        0x6984,
+        &[
+            (
+                "VERIFY",
+                case3(0, 0x20, 0, 0x81, &pin_block("1234")),
+                0x6984,
+            ),
+            (
+                "INTERNAL AUTHENTICATE",
+                vec![0, 0x88, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0],
+                0x6A88,
+            ),
+            (
+                "INTERNAL AUTHENTICATE",
+                vec![0, 0x88, 0, 1, 4, 1, 2, 3, 4, 0],
+                0x6700,
+            ),
+            (
+                "INTERNAL AUTHENTICATE",
+                vec![0, 0x88, 0, 2, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0],
+                0x6A86,
+            ),
+            (
+                "GENERATE ASYMMETRIC KEY PAIR",
+                vec![0, 0x47, 0x81, 0x01, 0x00],
+                0x6A88,
+            ),
+            (
+                "GENERATE ASYMMETRIC KEY PAIR",
+                vec![0, 0x47, 0x81, 0x07, 0x00],
+                0x6A88,
+            ),
+            (
+                "GENERATE ASYMMETRIC KEY PAIR",
+                vec![0, 0x47, 0x82, 0x01, 0x00],
+                0x6A86,
+            ),
+            (
+                "PSO COMPUTE DIGITAL SIGNATURE",
+                vec![0, 0x2A, 0x9E, 0x9A, 1, 0xAA, 0],
+                0x6A88,
+            ),
+            ("GET DATA", vec![0, 0xCA, 0xDF, 0x72, 0], 0x6A88),
+            ("GET DATA", vec![0, 0xCA, 0x01, 0x02, 0], 0x6A88),
+        ],
     );
-    expect_sw(
-        &mut sim,
-        "INTERNAL AUTHENTICATE",
-        &[0, 0x88, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0],
-        0x6A88,
-    );
-    expect_sw(
-        &mut sim,
-        "INTERNAL AUTHENTICATE",
-        &[0, 0x88, 0, 1, 4, 1, 2, 3, 4, 0],
-        0x6700,
-    );
-    expect_sw(
-        &mut sim,
-        "INTERNAL AUTHENTICATE",
-        &[0, 0x88, 0, 2, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0],
-        0x6A86,
-    );
-    expect_sw(
-        &mut sim,
-        "GENERATE ASYMMETRIC KEY PAIR",
-        &[0, 0x47, 0x81, 0x01, 0x00],
-        0x6A88,
-    );
-    expect_sw(
-        &mut sim,
-        "GENERATE ASYMMETRIC KEY PAIR",
-        &[0, 0x47, 0x81, 0x07, 0x00],
-        0x6A88,
-    );
-    expect_sw(
-        &mut sim,
-        "GENERATE ASYMMETRIC KEY PAIR",
-        &[0, 0x47, 0x82, 0x01, 0x00],
-        0x6A86,
-    );
-    expect_sw(
-        &mut sim,
-        "PSO COMPUTE DIGITAL SIGNATURE",
-        &[0, 0x2A, 0x9E, 0x9A, 1, 0xAA, 0],
-        0x6A88,
-    );
-    expect_sw(&mut sim, "GET DATA", &[0, 0xCA, 0xDF, 0x72, 0], 0x6A88);
-    expect_sw(&mut sim, "GET DATA", &[0, 0xCA, 0x01, 0x02, 0], 0x6A88);
 }
 
 #[test]
 fn put_data_checks_the_crn() {
     let mut sim = test_mode("vendor-a");
-    expect_sw(
+    expect_all(
         &mut sim,
-        "PUT DATA",
-        &case3(0, 0xDA, 0xDF, 0x72, b"12345"),
-        0x6A80,
-    );
-    expect_sw(
-        &mut sim,
-        "PUT DATA",
-        &case3(0, 0xDA, 0xDF, 0x72, b"12345X7890"),
-        0x6A80,
-    );
-    expect_sw(
-        &mut sim,
-        "PUT DATA",
-        &case3(0, 0xDA, 0xDF, 0x71, &[0x0F]),
-        0x6A88,
-    );
-    expect_sw(
-        &mut sim,
-        "PUT DATA",
-        &case3(0, 0xDA, 0xDF, 0x72, b"0123456789"),
-        0x9000,
+        &[
+            ("PUT DATA", case3(0, 0xDA, 0xDF, 0x72, b"12345"), 0x6A80),
+            (
+                "PUT DATA",
+                case3(0, 0xDA, 0xDF, 0x72, b"12345X7890"),
+                0x6A80,
+            ),
+            ("PUT DATA", case3(0, 0xDA, 0xDF, 0x71, &[0x0F]), 0x6A88),
+            (
+                "PUT DATA",
+                case3(0, 0xDA, 0xDF, 0x72, b"0123456789"),
+                0x9000,
+            ),
+        ],
     );
     assert_eq!(
         expect_sw(&mut sim, "GET DATA", &[0, 0xCA, 0xDF, 0x72, 0x0D], 0x9000),
@@ -568,14 +544,19 @@ fn put_data_checks_the_crn() {
 
 #[test]
 fn get_challenge_is_fresh_and_bounded() {
-    let mut sim = fresh("vendor-c");
+    let mut sim = selected("vendor-c");
     let a = expect_sw(&mut sim, "GET CHALLENGE", &[0, 0x84, 0, 0, 16], 0x9000);
     let b = expect_sw(&mut sim, "GET CHALLENGE", &[0, 0x84, 0, 0, 16], 0x9000);
     assert_eq!(a.len(), 16);
     assert_ne!(a, b);
-    expect_sw(&mut sim, "GET CHALLENGE", &[0, 0x84, 0, 0, 33], 0x6700);
-    expect_sw(&mut sim, "GET CHALLENGE", &[0, 0x84, 0, 0], 0x6700);
-    expect_sw(&mut sim, "GET CHALLENGE", &[0, 0x84, 1, 0, 8], 0x6A86);
+    expect_all(
+        &mut sim,
+        &[
+            ("GET CHALLENGE", vec![0, 0x84, 0, 0, 33], 0x6700),
+            ("GET CHALLENGE", vec![0, 0x84, 0, 0], 0x6700),
+            ("GET CHALLENGE", vec![0, 0x84, 1, 0, 8], 0x6A86),
+        ],
+    );
 }
 
 #[test]
@@ -583,10 +564,15 @@ fn lifecycle_is_one_way() {
     // Test mode has no channel, so SET STATUS goes in plain (CLA 80).
     let mut sim = test_mode("vendor-b");
     // Nothing written yet: finalizing is refused.
-    expect_sw(&mut sim, "SET STATUS", &[0x80, 0xF0, 0x40, 0x0F], 0x6985);
-    expect_sw(&mut sim, "SET STATUS", &[0x80, 0xF0, 0x40, 0x83], 0x6985);
-    expect_sw(&mut sim, "SET STATUS", &[0x80, 0xF0, 0x40, 0x07], 0x6985);
-    expect_sw(&mut sim, "SET STATUS", &[0x80, 0xF0, 0x41, 0x0F], 0x6A86);
+    expect_all(
+        &mut sim,
+        &[
+            ("SET STATUS", vec![0x80, 0xF0, 0x40, 0x0F], 0x6985),
+            ("SET STATUS", vec![0x80, 0xF0, 0x40, 0x83], 0x6985),
+            ("SET STATUS", vec![0x80, 0xF0, 0x40, 0x07], 0x6985),
+            ("SET STATUS", vec![0x80, 0xF0, 0x41, 0x0F], 0x6A86),
+        ],
+    );
     assert_eq!(
         expect_sw(&mut sim, "GET DATA", &[0, 0xCA, 0xDF, 0x71, 0], 0x9000),
         [0xDF, 0x71, 1, 0x07]
@@ -653,22 +639,21 @@ fn finalize_needs_files_that_decode_per_the_spec() {
     put_file(&mut sim, 0x0102, &tlv(&[0x5F, 0x2E], b"GIF89a...."));
     expect_sw(&mut sim, "SET STATUS", &finalize, 0x6985);
     put_file(&mut sim, 0x0102, &face(300));
-    expect_sw(&mut sim, "SET STATUS", &finalize, 0x9000);
-    expect_sw(&mut sim, "SET STATUS", &finalize, 0x6985);
-    expect_sw(
+    expect_all(
         &mut sim,
-        "GENERATE ASYMMETRIC KEY PAIR",
-        &[0, 0x47, 0x80, 1, 0],
-        0x6985,
+        &[
+            ("SET STATUS", finalize.to_vec(), 0x9000),
+            ("SET STATUS", finalize.to_vec(), 0x6985),
+            (
+                "GENERATE ASYMMETRIC KEY PAIR",
+                vec![0, 0x47, 0x80, 1, 0],
+                0x6985,
+            ),
+            ("SET STATUS", vec![0x80, 0xF0, 0x40, 0x83], 0x9000),
+            ("UPDATE BINARY", case3(0, 0xD6, 0, 0, &[0x5F]), 0x6985),
+            ("SET STATUS", vec![0x80, 0xF0, 0x40, 0x83], 0x6985),
+        ],
     );
-    expect_sw(&mut sim, "SET STATUS", &[0x80, 0xF0, 0x40, 0x83], 0x9000);
-    expect_sw(
-        &mut sim,
-        "UPDATE BINARY",
-        &case3(0, 0xD6, 0, 0, &[0x5F]),
-        0x6985,
-    );
-    expect_sw(&mut sim, "SET STATUS", &[0x80, 0xF0, 0x40, 0x83], 0x6985);
     assert_eq!(
         expect_sw(&mut sim, "GET DATA", &[0, 0xCA, 0xDF, 0x71, 0], 0x9000),
         [0xDF, 0x71, 1, 0x83]

@@ -2,12 +2,10 @@
 //! non-volatile between processes (files, PIN counters, key pairs, life
 //! cycle, CRN) and a damaged or foreign file is refused, never overwritten.
 
-mod common;
-
-use common::*;
 use kart_apdu::{Card, Command};
 use kart_sim::store::{CardStore, StoreError, FORMAT};
 use kart_sim::{default_test_key, SimCard, SimConfig};
+use kart_testkit::raw::*;
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 
 const READER: &str = "sim:vendor-c#1";
@@ -84,15 +82,7 @@ fn a_stored_card_keeps_its_memory_between_processes() {
         .unwrap();
     assert_eq!(&read_point[5..], point.as_slice());
     let challenge = [7u8; 16];
-    let sig = again
-        .send_ok(
-            &Command::new(0x00, 0x88, 0x00, 0x01)
-                .with_data(&challenge)
-                .unwrap()
-                .with_le(256)
-                .unwrap(),
-        )
-        .unwrap();
+    let sig = again.send_ok(&internal_authenticate(&challenge)).unwrap();
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
         .verify(&challenge, &sig)
         .expect("the stored key signs");
@@ -278,15 +268,7 @@ fn a_stored_rsa_card_keeps_its_rsa_key_pair() {
     let e = kart_apdu::tlv::value_at(&object, &[0x7F49, 0x82]).unwrap();
     assert_eq!(n.len(), 256);
     let challenge = [9u8; 16];
-    let sig = again
-        .send_ok(
-            &Command::new(0x00, 0x88, 0x00, 0x01)
-                .with_data(&challenge)
-                .unwrap()
-                .with_le(256)
-                .unwrap(),
-        )
-        .unwrap();
+    let sig = again.send_ok(&internal_authenticate(&challenge)).unwrap();
     RsaPublicKeyComponents { n, e }
         .verify(&RSA_PKCS1_2048_8192_SHA256, &challenge, &sig)
         .expect("the stored RSA key signs");

@@ -4,12 +4,7 @@
 use std::process::{Command, Output};
 
 fn kart(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kart"))
-        .args(args)
-        .env_remove("KART_SIM_DIR")
-        .env_remove("KART_CONFIG")
-        .output()
-        .expect("run kart")
+    kart_testkit::cli::run(env!("CARGO_BIN_EXE_kart"), std::path::Path::new("."), args)
 }
 
 fn out(o: &Output) -> String {

@@ -10,7 +10,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+use kart_testkit::softhsm::{self, MODULE};
+
 const PIN: &str = "246810";
 
 /// A scratch directory with a SoftHSM configuration and one token `kart`.
@@ -25,36 +26,8 @@ impl Hsm {
             "{MODULE} missing: run scripts/setup"
         );
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("tokens")).unwrap();
-        std::fs::write(
-            dir.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}\nlog.level = ERROR\n",
-                dir.path().join("tokens").display()
-            ),
-        )
-        .unwrap();
-        let hsm = Self { dir };
-        let out = Command::new("softhsm2-util")
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                "kart",
-                "--pin",
-                PIN,
-                "--so-pin",
-                "13579",
-            ])
-            .env("SOFTHSM2_CONF", hsm.conf())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        hsm
+        softhsm::init_token(dir.path(), "kart", PIN);
+        Self { dir }
     }
 
     fn conf(&self) -> PathBuf {
@@ -62,13 +35,9 @@ impl Hsm {
     }
 
     fn kart(&self, pin: Option<&str>, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kart"));
+        let mut c = kart_testkit::cli::command(env!("CARGO_BIN_EXE_kart"), self.dir.path());
         c.args(args)
-            .current_dir(self.dir.path())
             .env("SOFTHSM2_CONF", self.conf())
-            .env_remove("KART_PIN")
-            .env_remove("KART_ISSUER")
-            .env_remove("KART_HSM_PIN")
             .stdin(std::process::Stdio::null());
         if let Some(pin) = pin {
             c.env("KART_HSM_PIN", pin);
@@ -153,18 +122,7 @@ fn token_issuer_personalizes_every_profile_and_passes_qa() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
     let results = v["results"].as_array().unwrap();
     assert!(!results.is_empty(), "{v}");
-    let profiles: std::collections::BTreeSet<_> = results
-        .iter()
-        .map(|r| {
-            r["reader"]
-                .as_str()
-                .unwrap()
-                .split('#')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let profiles = kart_testkit::cli::reader_profiles(results);
     for r in results {
         assert_eq!(r["result"], "issued", "{r}");
     }
@@ -294,8 +252,9 @@ fn encrypted_key_files_open_with_a_passphrase_file() {
     std::fs::write(dir.join("pw"), "a long passphrase 42\n").unwrap();
     for key in ["card-ca.key.pem", "document-signer.key.pem"] {
         let path = dir.join("issuer").join(key);
-        let out = Command::new("openssl")
-            .args([
+        kart_testkit::openssl::openssl(
+            dir,
+            &[
                 "pkcs8",
                 "-topk8",
                 "-v2",
@@ -305,15 +264,8 @@ fn encrypted_key_files_open_with_a_passphrase_file() {
                 "-out",
                 "enc.pem",
                 "-in",
-            ])
-            .arg(&path)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+                path.to_str().unwrap(),
+            ],
         );
         std::fs::remove_file(&path).unwrap();
         std::fs::rename(dir.join("enc.pem"), &path).unwrap();
@@ -376,17 +328,8 @@ fn imported_master_keys_are_sensitive_and_not_extractable() {
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let out = Command::new("pkcs11-tool")
-        .args([
-            "--module",
-            MODULE,
-            "--token-label",
-            "kart",
-            "--login",
-            "--pin",
-            PIN,
-            "-O",
-        ])
+    let out = softhsm::pkcs11_tool_command("kart")
+        .args(["--login", "--pin", PIN, "-O"])
         .env("SOFTHSM2_CONF", hsm.conf())
         .output()
         .unwrap();
@@ -407,16 +350,8 @@ fn imported_master_keys_are_sensitive_and_not_extractable() {
             "{label}: {access}"
         );
         assert!(!block.contains("wrap"), "{label}: {block}");
-        let read = Command::new("pkcs11-tool")
-            .args([
-                "--module",
-                MODULE,
-                "--token-label",
-                "kart",
-                "--login",
-                "--pin",
-                PIN,
-            ])
+        let read = softhsm::pkcs11_tool_command("kart")
+            .args(["--login", "--pin", PIN])
             .args(["--read-object", "--type", "secrkey", "--label", label])
             .env("SOFTHSM2_CONF", hsm.conf())
             .output()

@@ -7,51 +7,21 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kart_testkit::cli::{self, code, one_line_error, stderr, stdout};
+
 fn kart(args: &[&str]) -> Output {
     kart_in(Path::new("."), args)
 }
 
 fn kart_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kart"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("KART_PIN")
-        .env_remove("KART_ISSUER")
-        .output()
-        .expect("run kart")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    cli::run(env!("CARGO_BIN_EXE_kart"), dir, args)
 }
 
 /// The JSON document on stdout, checked to carry the format version.
 fn json(o: &Output) -> Value {
-    let v: Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)));
+    let v = cli::json(o);
     assert_eq!(v["format"], "kart/1", "{v}");
     v
-}
-
-/// Asserts the one-line error format and returns the line.
-fn one_line_error(o: &Output) -> String {
-    let err = stderr(o);
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr: {err}");
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains(" — hint: "),
-        "{err}"
-    );
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"));
-    lines[0].to_owned()
 }
 
 fn examples() -> PathBuf {
@@ -61,22 +31,7 @@ fn examples() -> PathBuf {
 /// A copy of the sample batch (and its photos) in `dir`, keeping only
 /// the data rows for which `keep(line_number)` is true.
 fn sample_batch(dir: &Path, keep: impl Fn(usize) -> bool) -> PathBuf {
-    let src = examples().join("batch");
-    std::fs::create_dir_all(dir.join("photos")).unwrap();
-    for e in std::fs::read_dir(src.join("photos")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join("photos").join(e.file_name())).unwrap();
-    }
-    let text = std::fs::read_to_string(src.join("applications.csv")).unwrap();
-    let kept: Vec<&str> = text
-        .lines()
-        .enumerate()
-        .filter(|(i, _)| *i == 0 || keep(i + 1))
-        .map(|(_, l)| l)
-        .collect();
-    let path = dir.join("applications.csv");
-    std::fs::write(&path, kept.join("\n") + "\n").unwrap();
-    path
+    cli::sample_batch(dir, "applications.csv", keep)
 }
 
 /// The issued cards of a personalize/demo result; checks that every other
@@ -93,6 +48,27 @@ fn issued_only(v: &Value) -> Vec<Value> {
         assert!(r["detail"].as_str().unwrap().starts_with("line "), "{r}");
     }
     issued
+}
+
+/// `kart personalize --json --reader <reader> --issuer <issuer> <batch>` in `dir`.
+fn personalize_json(dir: &Path, reader: &str, issuer: &Path, batch: &Path) -> Output {
+    personalize(dir, &["--json", "--reader", reader], issuer, batch)
+}
+
+/// `kart personalize --reader <reader> --issuer <issuer> <batch>` in `dir`.
+fn personalize_text(dir: &Path, reader: &str, issuer: &Path, batch: &Path) -> Output {
+    personalize(dir, &["--reader", reader], issuer, batch)
+}
+
+fn personalize(dir: &Path, options: &[&str], issuer: &Path, batch: &Path) -> Output {
+    let mut args = vec!["personalize"];
+    args.extend_from_slice(options);
+    args.extend([
+        "--issuer",
+        issuer.to_str().unwrap(),
+        batch.to_str().unwrap(),
+    ]);
+    kart_in(dir, &args)
 }
 
 fn issuer(dir: &Path) -> PathBuf {
@@ -498,17 +474,7 @@ fn only_valid_rows_exit_0() {
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
     let batch = sample_batch(dir.path(), |line| line <= 3);
-    let o = kart_in(
-        dir.path(),
-        &[
-            "personalize",
-            "--reader",
-            "sim:vendor-a",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_text(dir.path(), "sim:vendor-a", &issuer, &batch);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("issued"));
 }
@@ -721,18 +687,7 @@ fn demo_issues_and_verifies_the_sample_batch_on_every_profile() {
     assert_eq!(v["rejected"].as_array().unwrap().len(), 3);
     let results = issued_only(&v);
     assert_eq!(results.len(), 6, "{v}");
-    let profiles: std::collections::BTreeSet<String> = results
-        .iter()
-        .map(|r| {
-            r["reader"]
-                .as_str()
-                .unwrap()
-                .split('#')
-                .next()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let profiles = cli::reader_profiles(&results);
     assert_eq!(profiles.len(), 3, "every vendor profile used: {profiles:?}");
     // A second run replaces its own directory …
     let o = kart(&["demo", "--dir", work.to_str().unwrap()]);
@@ -956,18 +911,7 @@ fn station_with_a_lost_card(dir: &Path) -> (PathBuf, PathBuf) {
         .mark_writing(&lost, "DEAD0000CHIP0001", "vendor-a")
         .unwrap();
     drop(journal);
-    let o = kart_in(
-        dir,
-        &[
-            "personalize",
-            "--json",
-            "--reader",
-            "sim:vendor-a",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_json(dir, "sim:vendor-a", &issuer, &batch);
     let v = json(&o);
     let issued = issued_only(&v);
     assert_eq!(issued.len(), 1, "{v}");
@@ -1024,18 +968,7 @@ fn spoil_closes_an_application_whose_card_never_came_back_and_requeue_reissues_i
         "{}",
         stdout(&o)
     );
-    let o = kart_in(
-        dir.path(),
-        &[
-            "personalize",
-            "--json",
-            "--reader",
-            "sim:vendor-a",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_json(dir.path(), "sim:vendor-a", &issuer, &batch);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
     let issued = issued_only(&v);
@@ -1109,17 +1042,7 @@ fn stranded_applications_are_named_after_the_run_and_listed_by_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let (issuer, batch) = station_with_a_lost_card(dir.path());
     // The run's last line names the application and the card it waits for.
-    let o = kart_in(
-        dir.path(),
-        &[
-            "personalize",
-            "--reader",
-            "sim:vendor-a",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_text(dir.path(), "sim:vendor-a", &issuer, &batch);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let last = stdout(&o).lines().last().unwrap_or_default().to_owned();
     assert!(
@@ -1287,20 +1210,7 @@ fn photos_outside_the_batch_folder_need_a_photo_root_in_the_configuration() {
     let text = std::fs::read_to_string(dir.path().join("applications.csv")).unwrap();
     let batch = batches.join("applications.csv");
     std::fs::write(&batch, text.replace(",photos/", ",../photos/")).unwrap();
-    let run = || {
-        kart_in(
-            dir.path(),
-            &[
-                "personalize",
-                "--json",
-                "--reader",
-                "sim:vendor-b",
-                "--issuer",
-                issuer.to_str().unwrap(),
-                batch.to_str().unwrap(),
-            ],
-        )
-    };
+    let run = || personalize_json(dir.path(), "sim:vendor-b", &issuer, &batch);
     let o = run();
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let v = json(&o);
@@ -1404,17 +1314,7 @@ fn a_crn_register_that_cannot_be_opened_stops_the_station_before_any_card() {
         "crn_register = \"no/such/folder/crn.db\"\n",
     )
     .unwrap();
-    let o = kart_in(
-        dir.path(),
-        &[
-            "personalize",
-            "--reader",
-            "sim:vendor-b",
-            "--issuer",
-            issuer.to_str().unwrap(),
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_text(dir.path(), "sim:vendor-b", &issuer, &batch);
     assert_eq!(code(&o), 7, "{}", stderr(&o));
     let line = one_line_error(&o);
     assert!(line.contains("no/such/folder/crn.db"), "{line}");
@@ -1427,20 +1327,7 @@ fn a_replacement_row_supersedes_the_holders_issued_card_and_the_report_lists_it(
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
     let batch = sample_batch(dir.path(), |line| line == 2);
-    let personalize = |batch: &Path| {
-        kart_in(
-            dir.path(),
-            &[
-                "personalize",
-                "--json",
-                "--reader",
-                "sim:vendor-b",
-                "--issuer",
-                issuer.to_str().unwrap(),
-                batch.to_str().unwrap(),
-            ],
-        )
-    };
+    let personalize = |batch: &Path| personalize_json(dir.path(), "sim:vendor-b", &issuer, batch);
     let o = personalize(&batch);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let first = issued_only(&json(&o));
@@ -1634,13 +1521,8 @@ fn kart_bounded(dir: &Path, args: &[&str]) -> Output {
 fn a_fifo_or_a_device_given_as_a_file_is_refused_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ok = Command::new("mkfifo").arg(d.join("fifo")).status().unwrap();
-    assert!(ok.success());
-    let ok = Command::new("mkfifo")
-        .arg(d.join("batch.csv"))
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    kart_testkit::process::mkfifo(&d.join("fifo"), &[]);
+    kart_testkit::process::mkfifo(&d.join("batch.csv"), &[]);
     for args in [
         &["--config", "fifo", "report"][..],
         &[

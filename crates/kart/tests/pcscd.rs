@@ -41,18 +41,7 @@ fn stderr(o: &Output) -> String {
 
 /// The first valid application of the sample batch, with its photo, in `dir`.
 fn one_record_batch(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
-    std::fs::create_dir_all(dir.join("photos")).unwrap();
-    std::fs::copy(
-        src.join("photos/photo-1.jpg"),
-        dir.join("photos/photo-1.jpg"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(src.join("applications.csv")).unwrap();
-    let lines: Vec<&str> = text.lines().take(2).collect();
-    let path = dir.join("one.csv");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
+    kart_testkit::cli::sample_batch(dir, "one.csv", |line| line <= 2)
 }
 
 /// The ID PIN the PIN mailer holds for `tracking`, written to a 0600 file.
@@ -186,15 +175,7 @@ fn unknown_reader_name_is_exit_code_3(env: &mut Env) {
 fn personalize_then_verify_and_read_in_separate_processes(env: &mut Env) {
     let card = env.insert(0, "vendor-b", 0x0301);
     let batch = one_record_batch(env.dir.path());
-    let o = env.kart(&[
-        "personalize",
-        "--json",
-        "--reader",
-        env.reader(0),
-        "--issuer",
-        "issuer",
-        batch.to_str().unwrap(),
-    ]);
+    let o = env.personalize(env.reader(0), &[], batch.to_str().unwrap());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
     let results = v["results"].as_array().unwrap();
@@ -243,19 +224,16 @@ fn personalize_then_verify_and_read_in_separate_processes(env: &mut Env) {
 
     // Another station meets this locked card: it is set aside, not written.
     let other = env.dir.path().join("other-station");
-    let o = env.kart(&[
-        "personalize",
-        "--json",
-        "--reader",
+    let o = env.personalize(
         env.reader(0),
-        "--card-timeout",
-        "1",
-        "--station-dir",
-        other.to_str().unwrap(),
-        "--issuer",
-        "issuer",
+        &[
+            "--card-timeout",
+            "1",
+            "--station-dir",
+            other.to_str().unwrap(),
+        ],
         batch.to_str().unwrap(),
-    ]);
+    );
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["results"][0]["result"], "card refused", "{v}");
@@ -356,19 +334,16 @@ fn personalize_serves_two_readers_in_parallel(env: &mut Env) {
     let batch = dir.join("two.csv");
     std::fs::write(&batch, rows.join("\n") + "\n").unwrap();
     let station = dir.join("station");
-    let o = env.kart(&[
-        "personalize",
-        "--json",
-        "--reader",
+    let o = env.personalize(
         "all",
-        "--card-timeout",
-        "20",
-        "--station-dir",
-        station.to_str().unwrap(),
-        "--issuer",
-        "issuer",
+        &[
+            "--card-timeout",
+            "20",
+            "--station-dir",
+            station.to_str().unwrap(),
+        ],
         batch.to_str().unwrap(),
-    ]);
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
     let results = v["results"].as_array().unwrap();
@@ -409,19 +384,16 @@ fn a_card_pulled_mid_way_is_resumed_by_the_next_run(env: &mut Env) {
     let batch = one_record_batch(&dir);
     let station = dir.join("station");
     let run = || {
-        env.kart(&[
-            "personalize",
-            "--json",
-            "--reader",
+        env.personalize(
             env.reader(0),
-            "--card-timeout",
-            "2",
-            "--station-dir",
-            station.to_str().unwrap(),
-            "--issuer",
-            "issuer",
+            &[
+                "--card-timeout",
+                "2",
+                "--station-dir",
+                station.to_str().unwrap(),
+            ],
             batch.to_str().unwrap(),
-        ])
+        )
     };
     let o = run();
     assert_eq!(code(&o), 1, "{}", stderr(&o));
@@ -508,19 +480,16 @@ fn key_generation_at_the_models_tail_does_not_trip_its_deadline(env: &mut Env) {
     let dir = env.dir.path().join("slow-keygen");
     std::fs::create_dir_all(&dir).unwrap();
     let batch = one_record_batch(&dir);
-    let o = env.kart(&[
-        "personalize",
-        "--json",
-        "--reader",
+    let o = env.personalize(
         env.reader(0),
-        "--card-timeout",
-        "5",
-        "--station-dir",
-        dir.join("station").to_str().unwrap(),
-        "--issuer",
-        "issuer",
+        &[
+            "--card-timeout",
+            "5",
+            "--station-dir",
+            dir.join("station").to_str().unwrap(),
+        ],
         batch.to_str().unwrap(),
-    ]);
+    );
     let v = json(&o);
     assert_eq!(code(&o), 0, "{v} {}", stderr(&o));
     assert_eq!(v["results"][0]["result"], "issued", "{v}");

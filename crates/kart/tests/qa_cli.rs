@@ -6,14 +6,10 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn kart(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kart"))
-        .args(args)
-        .env_remove("KART_ISSUER")
-        .output()
-        .expect("run kart")
+    kart_testkit::cli::run(env!("CARGO_BIN_EXE_kart"), Path::new("."), args)
 }
 
 fn issuer(dir: &Path) -> String {

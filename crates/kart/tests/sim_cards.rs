@@ -8,34 +8,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kart_testkit::cli::{self, code, json, stderr};
+
 fn kart(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kart"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("KART_PIN")
-        .env_remove("KART_ISSUER")
-        .env_remove("KART_SIM_DIR")
-        .env_remove("KART_CONFIG")
-        .output()
-        .expect("run kart")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            stderr(o)
-        )
-    })
+    cli::run(env!("CARGO_BIN_EXE_kart"), dir, args)
 }
 
 fn ok(o: &Output) -> Value {
@@ -51,15 +27,7 @@ fn ok(o: &Output) -> Value {
 
 /// An issuer and a one-application batch (with its photo) in `dir`.
 fn setup(dir: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
-    std::fs::create_dir_all(dir.join("photos")).unwrap();
-    for e in std::fs::read_dir(src.join("photos")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join("photos").join(e.file_name())).unwrap();
-    }
-    let text = std::fs::read_to_string(src.join("applications.csv")).unwrap();
-    let two: Vec<&str> = text.lines().take(2).collect();
-    std::fs::write(dir.join("one.csv"), two.join("\n") + "\n").unwrap();
+    cli::sample_batch(dir, "one.csv", |line| line <= 2);
     ok(&kart(dir, &["issuer", "init", "--json", "issuer"]));
 }
 
@@ -77,7 +45,8 @@ fn pin_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn personalize(dir: &Path, sim: &[&str]) -> Value {
+/// `kart <sim…> personalize --json --issuer issuer --reader sim:vendor-a one.csv`.
+fn personalize_run(dir: &Path, sim: &[&str]) -> Output {
     let mut args = sim.to_vec();
     args.extend([
         "personalize",
@@ -88,7 +57,11 @@ fn personalize(dir: &Path, sim: &[&str]) -> Value {
         "sim:vendor-a",
         "one.csv",
     ]);
-    let v = ok(&kart(dir, &args));
+    kart(dir, &args)
+}
+
+fn personalize(dir: &Path, sim: &[&str]) -> Value {
+    let v = ok(&personalize_run(dir, sim));
     assert_eq!(v["report"]["issued"], 1, "{v}");
     v
 }
@@ -168,20 +141,7 @@ fn a_personalized_simulated_card_stays_in_its_reader_across_commands() {
 
     // A second personalize run finds nothing to issue: the stored card stays.
     let before = std::fs::read(&card).unwrap();
-    let again = kart(
-        dir,
-        &[
-            "--sim-dir",
-            "cards",
-            "personalize",
-            "--json",
-            "--issuer",
-            "issuer",
-            "--reader",
-            "sim:vendor-a",
-            "one.csv",
-        ],
-    );
+    let again = personalize_run(dir, &["--sim-dir", "cards"]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert_eq!(
         std::fs::read(&card).unwrap(),
@@ -224,34 +184,18 @@ fn check_dump(dir: &Path, crn: &str, pin: &str) {
         sod["size"],
         std::fs::metadata(out.join("EF.SOD")).unwrap().len()
     );
-    let sums = Command::new("sha256sum")
-        .args(["-c", "--quiet", "SHA256SUMS"])
-        .current_dir(&out)
-        .output()
-        .unwrap();
-    assert!(
-        sums.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sums.stdout)
+    kart_testkit::process::run_ok(
+        Command::new("sha256sum")
+            .args(["-c", "--quiet", "SHA256SUMS"])
+            .current_dir(&out),
+        "sha256sum (coreutils)",
     );
-    let cms = Command::new("openssl")
-        .args([
-            "cms",
-            "-verify",
-            "-inform",
-            "DER",
-            "-in",
-            "EF.SOD",
-            "-purpose",
-            "any",
-            "-out",
-            "sod-content.der",
-            "-CAfile",
-        ])
-        .arg(dir.join("issuer/root.pem"))
-        .current_dir(&out)
-        .output()
-        .unwrap();
+    let cms = kart_testkit::openssl::cms_verify(
+        &out,
+        "EF.SOD",
+        &dir.join("issuer/root.pem").to_string_lossy(),
+        "sod-content.der",
+    );
     assert!(
         cms.status.success(),
         "openssl cms: {}",
@@ -271,8 +215,9 @@ fn check_dump(dir: &Path, crn: &str, pin: &str) {
 /// The certificate names the CRN; every dumped file is 0600 and no file
 /// holds the PIN.
 fn check_certificate_and_secrecy(out: &Path, crn: &str, pin: &str) {
-    let x509 = Command::new("openssl")
-        .args([
+    let x509 = kart_testkit::openssl::openssl(
+        out,
+        &[
             "x509",
             "-inform",
             "DER",
@@ -280,11 +225,8 @@ fn check_certificate_and_secrecy(out: &Path, crn: &str, pin: &str) {
             "EF.CERT_AUTH",
             "-noout",
             "-subject",
-        ])
-        .current_dir(out)
-        .output()
-        .unwrap();
-    assert!(x509.status.success());
+        ],
+    );
     assert!(
         String::from_utf8_lossy(&x509.stdout).contains(crn),
         "CRN in the certificate's CN"
@@ -315,19 +257,7 @@ fn dump_without_the_pin_writes_the_public_files_only_and_never_overwrites() {
     setup(dir);
     std::fs::write(dir.join("kart.toml"), "sim_dir = \"cards\"\n").unwrap();
     // sim_dir from kart.toml.
-    let v = ok(&kart(
-        dir,
-        &[
-            "personalize",
-            "--json",
-            "--issuer",
-            "issuer",
-            "--reader",
-            "sim:vendor-a",
-            "one.csv",
-        ],
-    ));
-    assert_eq!(v["report"]["issued"], 1);
+    personalize(dir, &[]);
     assert!(dir.join("cards/vendor-a-1.card.json").is_file());
     let dump = ok(&kart(
         dir,

@@ -99,29 +99,16 @@ impl Drop for Server {
 
 /// The first `rows` applications of the sample batch, with their photos, in `dir/NAME`.
 fn batch(dir: &Path, name: &str, rows: usize) -> String {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
-    std::fs::create_dir_all(dir.join("photos")).unwrap();
-    for e in std::fs::read_dir(src.join("photos")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join("photos").join(e.file_name())).unwrap();
-    }
-    let csv = std::fs::read_to_string(src.join("applications.csv")).unwrap();
-    let lines: Vec<&str> = csv.lines().take(rows + 1).collect();
-    std::fs::write(dir.join(name), lines.join("\n") + "\n").unwrap();
+    kart_testkit::cli::sample_batch(dir, name, |line| line <= rows + 1);
     name.to_owned()
 }
 
 fn opensc(reader: &str, args: &[&str]) -> String {
-    let o = Command::new("opensc-tool")
-        .args(["--reader", reader])
-        .args(args)
-        .output()
-        .expect("opensc-tool (package opensc, scripts/setup)");
-    assert!(
-        o.status.success(),
-        "opensc-tool {args:?}: {}{}",
-        text(&o.stdout),
-        text(&o.stderr)
+    let o = kart_testkit::process::run_ok(
+        Command::new("opensc-tool")
+            .args(["--reader", reader])
+            .args(args),
+        "opensc-tool (package opensc, scripts/setup)",
     );
     text(&o.stdout)
 }
@@ -209,15 +196,7 @@ fn third_party_clients_and_a_station_use_the_served_card(env: &mut Env) {
 
     // A station personalizes it through pcscd (the card has the issuer's keys).
     let one = batch(env.dir.path(), "one.csv", 1);
-    let v = ok_json(&env.kart(&[
-        "personalize",
-        "--json",
-        "--reader",
-        &reader,
-        "--issuer",
-        "issuer",
-        &one,
-    ]));
+    let v = ok_json(&env.personalize(&reader, &[], &one));
     assert_eq!(v["report"]["issued"], 1, "{v}");
 
     // pyscard reads the card manager and EF.SOD; openssl verifies the SOD.
@@ -294,19 +273,11 @@ fn swap_feeds_the_station_a_fresh_card_after_each_locked_one(env: &mut Env) {
     wait_card(env.reader(0), true);
     wait_card(&reader, true);
     let two = batch(env.dir.path(), "two.csv", 2);
-    let v = ok_json(&env.kart(&[
-        "personalize",
-        "--json",
-        "--reader",
+    let v = ok_json(&env.personalize(
         &reader,
-        "--issuer",
-        "issuer",
-        "--station-dir",
-        "swap-station",
-        "--card-timeout",
-        "20",
+        &["--station-dir", "swap-station", "--card-timeout", "20"],
         &two,
-    ]));
+    ));
     assert_eq!(v["report"]["issued"], 2, "{v}");
     let swapped = server.wait_event("swapped in", 1, 5);
     assert_eq!(swapped["lifecycle"], "PRE_PERSONALIZED", "{swapped}");

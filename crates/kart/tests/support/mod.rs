@@ -3,14 +3,14 @@
 //! holding a demo issuer, and blank simulated cards keyed with that issuer's
 //! master keys, served to a reader.
 
-use kart_pcscd_harness::{enter_private_namespace, Pcscd};
+use kart_pcscd_harness::Pcscd;
 use kart_perso::issuer::Issuer;
 use kart_sim::vpcd::{serve, VpcdHandle};
-use kart_sim::{SimCard, SimConfig};
+use kart_sim::SimCard;
 use kart_spec::{Profile, Spec};
+pub use kart_testkit::pcscd::wait_card;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 /// What every test gets: the daemon, a work directory with an issuer.
 pub struct Env {
@@ -24,14 +24,7 @@ impl Env {
     /// the issuer `issuer/` in a fresh work directory (`kart issuer init`).
     /// Exits with a message when the machine cannot run these tests.
     pub fn start() -> Env {
-        if let Err(e) = enter_private_namespace() {
-            eprintln!("FAILED to set up the PC/SC test environment: {e}");
-            std::process::exit(1);
-        }
-        let pcscd = Pcscd::start(1).unwrap_or_else(|e| {
-            eprintln!("FAILED to start a private pcscd: {e}");
-            std::process::exit(1);
-        });
+        let pcscd = kart_testkit::pcscd::start_private(1);
         let env = Env {
             pcscd,
             dir: tempfile::tempdir().expect("temporary directory"),
@@ -77,9 +70,7 @@ impl Env {
     pub fn blank_card(&self, profile: &str, serial: u32) -> SimCard {
         let profile = self.profile(profile);
         let issuer = Issuer::load(&self.issuer()).expect("issuer");
-        let (keys, _) = issuer.channel_keys(profile).expect("channel keys");
-        SimCard::with_config(profile, &SimConfig::with_keys(serial.to_be_bytes(), keys))
-            .expect("simulated card")
+        kart_testkit::engine::sim_for(&issuer, profile, serial)
     }
 
     /// A blank card put into reader `i`; waits until pcscd sees it.
@@ -91,37 +82,26 @@ impl Env {
         handle
     }
 
+    /// `kart personalize --json --reader <reader> --issuer issuer <options> <batch>`
+    /// in the work directory.
+    #[allow(dead_code)] // qa_pcscd does not personalize
+    pub fn personalize(&self, reader: &str, options: &[&str], batch: &str) -> Output {
+        let mut args = vec![
+            "personalize",
+            "--json",
+            "--reader",
+            reader,
+            "--issuer",
+            "issuer",
+        ];
+        args.extend_from_slice(options);
+        args.push(batch);
+        self.kart(&args)
+    }
+
     /// Runs the `kart` binary in the work directory, with no PIN or issuer
     /// from the environment.
     pub fn kart(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kart"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("KART_PIN")
-            .env_remove("KART_ISSUER")
-            .output()
-            .expect("run kart")
-    }
-}
-
-/// Waits (at most 10 s) until pcscd reports `reader` with a card, or without.
-pub fn wait_card(reader: &str, present: bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let pcsc = kart_pcsc::Pcsc::establish().expect("pcscd");
-    loop {
-        let state = pcsc
-            .readers()
-            .expect("reader states")
-            .into_iter()
-            .find(|r| r.name == reader)
-            .map(|r| r.card);
-        if state.is_some_and(|s| s.has_card() == present) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reader {reader}: card present={present} not seen (state {state:?})"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+        kart_testkit::cli::run(env!("CARGO_BIN_EXE_kart"), self.dir.path(), args)
     }
 }

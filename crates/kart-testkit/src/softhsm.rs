@@ -2,8 +2,6 @@
 //! when a process initializes the module, so each test re-runs itself as a
 //! child process (`--exact NAME`) with its own configuration and token
 //! directory, removed when the test ends.
-#![allow(clippy::doc_markdown)] // proper names (SoftHSM, OpenSC) are not code
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,36 +33,7 @@ pub fn with_token(test: &str, body: impl FnOnce(&SoftHsm)) {
         "{MODULE} is missing: run scripts/setup (Debian packages softhsm2, opensc)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let init = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            TOKEN,
-            "--pin",
-            PIN,
-            "--so-pin",
-            SO_PIN,
-        ])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .expect("softhsm2-util runs (scripts/setup installs softhsm2)");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let conf = init_token(dir.path(), TOKEN, PIN);
     let out = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("SOFTHSM2_CONF", &conf)
@@ -84,17 +53,52 @@ pub fn with_token(test: &str, body: impl FnOnce(&SoftHsm)) {
     }
 }
 
+/// Writes `softhsm2.conf` in `dir` with a token directory `dir/tokens`,
+/// and initializes a token `label` with user PIN `pin` there. Returns the
+/// configuration's path, for `SOFTHSM2_CONF`.
+pub fn init_token(dir: &Path, label: &str, pin: &str) -> PathBuf {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir(&tokens).expect("token directory");
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .expect("softhsm2.conf");
+    crate::process::run_ok(
+        Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--pin",
+                pin,
+                "--so-pin",
+                SO_PIN,
+            ])
+            .env("SOFTHSM2_CONF", &conf),
+        "softhsm2-util runs (scripts/setup installs softhsm2)",
+    );
+    conf
+}
+
+/// A `pkcs11-tool` (OpenSC) command on the SoftHSM module and token `label`;
+/// the caller adds its arguments and environment.
+pub fn pkcs11_tool_command(label: &str) -> Command {
+    let mut c = Command::new("pkcs11-tool");
+    c.args(["--module", MODULE, "--token-label", label]);
+    c
+}
+
 /// `pkcs11-tool` (OpenSC) on the test token, with the environment of the child.
 pub fn pkcs11_tool(args: &[&str]) -> String {
-    let out = Command::new("pkcs11-tool")
-        .args(["--module", MODULE, "--token-label", TOKEN])
-        .args(args)
-        .output()
-        .expect("pkcs11-tool runs (scripts/setup installs opensc)");
-    assert!(
-        out.status.success(),
-        "pkcs11-tool {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::process::run_ok(
+        pkcs11_tool_command(TOKEN).args(args),
+        "pkcs11-tool runs (scripts/setup installs opensc)",
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

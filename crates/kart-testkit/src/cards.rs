@@ -1,7 +1,7 @@
-//! Shared by the read/verify tests: a demo issuer, hand-built card data
-//! (EF.ID TLV written here from the applet spec tables, not by the engine's
-//! encoder), and test-mode personalization of simulated cards with raw APDUs.
-#![allow(dead_code)]
+//! Cards personalized by hand for the read/verify tests: a demo issuer,
+//! card data (EF.ID TLV written here from the applet spec tables, not by the
+//! engine's encoder), and test-mode personalization of simulated cards with
+//! raw APDUs.
 
 use kart_apdu::{tlv, Card, Command};
 use kart_perso::pki::{
@@ -14,19 +14,26 @@ use kart_sim::{default_test_key, SimCard, SimConfig};
 use kart_spec::{Profile, Spec};
 use time::OffsetDateTime;
 
+/// The identification PIN written to the cards.
 pub const ID_PIN: &str = "4821";
+/// The signature PIN written to the cards.
 pub const SIGN_PIN: &str = "482193";
+/// The PUK written to the cards.
 pub const PUK: &str = "73920481";
+/// The card reference number written to the cards.
 pub const CRN: &str = "2025000017";
 /// Check digit by spec §6.1: s = 0·10+4·9+9·8+9·7+3·6+7·5+0·4+8·3+9·2 = 266,
 /// 266 mod 11 = 2, so the check digit is 11 − 2 = 9.
 pub const NATIONAL_CODE: &str = "0499370899";
+/// The tracking code in EF.ID.
 pub const TRACKING: &str = "140409040007";
 
+/// The embedded applet spec.
 pub fn spec() -> Spec {
     Spec::embedded().unwrap()
 }
 
+/// The vendor profile `id` of the embedded spec.
 pub fn profile(id: &str) -> Profile {
     spec().profile(id).unwrap().clone()
 }
@@ -39,15 +46,25 @@ pub fn issuer(now: OffsetDateTime) -> (tempfile::TempDir, IssuerPki) {
     (dir, pki)
 }
 
+/// The trust anchors (root and card CA) of `pki`.
 pub fn trust(pki: &IssuerPki) -> TrustAnchors {
     TrustAnchors::new(pki.root.clone()).with_intermediate(pki.card_ca.clone())
 }
 
+/// A card configuration with IC serial `10 20 30 serial` and the GP test key.
 pub fn config(serial: u8, profile: &Profile) -> SimConfig {
     SimConfig::new(
         [0x10, 0x20, 0x30, serial],
         &default_test_key(profile.secure_channel.key_length),
     )
+}
+
+/// A blank card of `profile` configured by `config`, that takes writes
+/// without a secure channel (test mode).
+pub fn blank(profile: &Profile, config: &SimConfig) -> SimCard {
+    SimCard::with_config(profile, config)
+        .expect("simulated card")
+        .with_test_mode_writes()
 }
 
 /// EF.ID per spec §6.1, tag by tag. Birth date 1399/05/19 is 2020-08-09
@@ -90,21 +107,31 @@ pub fn ef_face(len: usize) -> Vec<u8> {
 /// What gets written to one card.
 #[derive(Clone)]
 pub struct CardData {
+    /// The card serial number.
     pub csn: [u8; 8],
+    /// The card reference number.
     pub crn: String,
     /// (FID, content) of `EF.ID`, `EF.FACE`, `EF.CERT_AUTH`, `EF.CERT_SIGN`, `EF.SOD`.
     pub files: Vec<(u16, Vec<u8>)>,
 }
 
 impl CardData {
+    /// The content of EF `fid`.
     pub fn file(&self, fid: u16) -> &[u8] {
-        &self.files.iter().find(|(f, _)| *f == fid).unwrap().1
+        &self
+            .files
+            .iter()
+            .find(|(f, _)| *f == fid)
+            .expect("EF written")
+            .1
     }
+    /// Replaces the content of EF `fid`.
     pub fn set_file(&mut self, fid: u16, content: Vec<u8>) {
         self.files.iter_mut().find(|(f, _)| *f == fid).unwrap().1 = content;
     }
 }
 
+/// A session on `sim` with its profile's capabilities.
 pub fn session(sim: &mut SimCard) -> Card<&mut SimCard> {
     let caps = sim.profile().caps();
     Card::with_caps(sim, caps)
@@ -116,6 +143,7 @@ fn ok(card: &mut Card<&mut SimCard>, cmd: &Command) -> Vec<u8> {
     r.into_data().unwrap()
 }
 
+/// SELECT the applet by AID (no FCI).
 pub fn select_applet(card: &mut Card<&mut SimCard>) {
     let aid = card.transport().profile().applet_aid.bytes().to_vec();
     ok(
@@ -144,6 +172,22 @@ pub fn generate_keys(sim: &mut SimCard) -> [HolderKey; 2] {
         assert_eq!(&r[..template.len()], template);
         HolderKey::from_card(&r).unwrap()
     })
+}
+
+/// [`card_data`] signed by `pki`'s own document signer.
+pub fn signed_card_data(
+    pki: &IssuerPki,
+    csn: [u8; 8],
+    points: &[HolderKey; 2],
+    now: OffsetDateTime,
+) -> CardData {
+    card_data(
+        pki,
+        (&pki.document_signer, &pki.document_signer_key),
+        csn,
+        points,
+        now,
+    )
 }
 
 /// Certificates and the security object for a card whose keys are `points`,
@@ -183,6 +227,7 @@ pub fn card_data(
     }
 }
 
+/// Writes `content` to EF `fid` in test mode (CREATE-free: select, erase, update).
 pub fn write_file(sim: &mut SimCard, fid: u16, content: &[u8]) {
     let mut card = session(sim);
     select_applet(&mut card);
@@ -246,28 +291,23 @@ pub fn write_card(sim: &mut SimCard, data: &CardData, lock: bool) {
 pub fn genuine(profile_id: &str, pki: &IssuerPki, now: OffsetDateTime) -> (SimCard, CardData) {
     let p = profile(profile_id);
     let cfg = config(7, &p);
-    let mut sim = SimCard::with_config(&p, &cfg)
-        .unwrap()
-        .with_test_mode_writes();
+    let mut sim = blank(&p, &cfg);
     let points = generate_keys(&mut sim);
-    let data = card_data(
-        pki,
-        (&pki.document_signer, &pki.document_signer_key),
-        cfg.csn(),
-        &points,
-        now,
-    );
+    let data = signed_card_data(pki, cfg.csn(), &points, now);
     write_card(&mut sim, &data, true);
     (sim, data)
 }
 
 /// A transport that keeps a copy of every command APDU sent to the card.
 pub struct Recorder<'a> {
+    /// The card.
     pub sim: &'a mut SimCard,
+    /// Every command APDU sent, in order.
     pub commands: Vec<Vec<u8>>,
 }
 
 impl<'a> Recorder<'a> {
+    /// Records what is sent to `sim`.
     pub fn new(sim: &'a mut SimCard) -> Self {
         Self {
             sim,

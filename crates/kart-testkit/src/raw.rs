@@ -1,21 +1,26 @@
-//! Helpers shared by the simulator's integration tests: hand-built APDUs and
-//! TLVs, written here from applets-spec/README.md, not taken from any engine.
-#![allow(dead_code)]
+//! Hand-built APDUs and TLVs for simulated cards, written here from
+//! applets-spec/README.md, not taken from any engine: what the simulator's
+//! tests send, and what other tests use to look at a card on their own.
 
 use kart_apdu::gp::{Diversification, KeySet, ScpParams, ScpVersion, SecureChannel, SecurityLevel};
 use kart_apdu::{Card, Command, Response, Transport};
 use kart_sim::{default_test_key, SimCard};
 use kart_spec::{Profile, Scp, Spec};
 
+/// The embedded applet spec.
 pub fn spec() -> Spec {
     Spec::embedded().expect("embedded spec")
 }
 
+/// The vendor profile `id` of the embedded spec.
 pub fn profile(id: &str) -> Profile {
     spec().profile(id).expect("profile").clone()
 }
 
-pub const PROFILES: [&str; 3] = ["vendor-a", "vendor-b", "vendor-c"];
+/// The ids of every vendor profile the embedded spec ships, in its order.
+pub fn profile_ids() -> Vec<String> {
+    spec().profiles.iter().map(|p| p.id.clone()).collect()
+}
 
 /// Sends raw bytes to the simulator, no session layer.
 pub fn raw(sim: &mut SimCard, apdu: &[u8]) -> (Vec<u8>, u16) {
@@ -45,6 +50,14 @@ pub fn expect_sw(sim: &mut SimCard, command: &str, apdu: &[u8], want: u16) -> Ve
         "spec does not list {sw:04X} for {command}"
     );
     data
+}
+
+/// [`expect_sw`] for each `(command, apdu, status word)` in turn: a table of
+/// what a card must answer.
+pub fn expect_all(sim: &mut SimCard, rows: &[(&str, Vec<u8>, u16)]) {
+    for (command, apdu, want) in rows {
+        expect_sw(sim, command, apdu, *want);
+    }
 }
 
 /// `00 A4 04 0C Lc AID`.
@@ -142,19 +155,49 @@ pub fn host_keys(p: &Profile) -> (KeySet, ScpParams) {
     (keys, params)
 }
 
+/// A session over a secure channel over a simulated card.
 pub type Channel = Card<SecureChannel<Card<SimCard>>>;
+
+/// A fresh card of profile `id` with the applet selected in plain; the
+/// SELECT checked against the spec's status words.
+pub fn selected(id: &str) -> SimCard {
+    with_applet_selected(SimCard::new(&profile(id)).expect("simulated card"))
+}
+
+/// `sim` after a SELECT of its applet in plain, checked against the spec.
+pub fn with_applet_selected(mut sim: SimCard) -> SimCard {
+    let aid = sim.profile().applet_aid.bytes().to_vec();
+    expect_sw(&mut sim, "SELECT", &select_aid(&aid), 0x9000);
+    sim
+}
+
+/// INTERNAL AUTHENTICATE (active authentication) of `challenge` with the
+/// authentication key, `00 88 00 01 Lc challenge Le`.
+pub fn internal_authenticate(challenge: &[u8]) -> Command {
+    Command::new(0x00, 0x88, 0x00, 0x01)
+        .with_data(challenge)
+        .and_then(|c| c.with_le(256))
+        .expect("a short challenge")
+}
+
+/// A plain session on `sim` with the applet selected (no FCI).
+pub fn applet_selected(sim: SimCard) -> Card<SimCard> {
+    let caps = sim.profile().caps();
+    let aid = sim.profile().applet_aid.bytes().to_vec();
+    let mut card = Card::with_caps(sim, caps);
+    card.send_ok(
+        &Command::new(0x00, 0xA4, 0x04, 0x0C)
+            .with_data(&aid)
+            .unwrap(),
+    )
+    .expect("select applet");
+    card
+}
 
 /// Selects the applet in plain and opens a secure channel with C-MAC and C-DEC.
 pub fn open_channel(sim: SimCard) -> Channel {
     let p = sim.profile().clone();
-    let mut inner = Card::with_caps(sim, p.caps());
-    inner
-        .send_ok(
-            &Command::new(0x00, 0xA4, 0x04, 0x0C)
-                .with_data(p.applet_aid.bytes())
-                .unwrap(),
-        )
-        .expect("select applet");
+    let inner = applet_selected(sim);
     let (keys, params) = host_keys(&p);
     let ch = SecureChannel::open(inner, &keys, &params, SecurityLevel::C_DEC_C_MAC)
         .unwrap_or_else(|e| panic!("open channel on {}: {}", p.id, e.error));
@@ -184,7 +227,7 @@ pub fn write_file<T: Transport>(card: &mut Card<T>, fid: u16, data: &[u8]) {
     }
 }
 
-/// Reads EF `fid` to its end with READ BINARY.
+/// Reads EF `fid` to its end with READ BINARY; `Err` holds the refusing status word.
 pub fn read_file<T: Transport>(card: &mut Card<T>, fid: u16) -> Result<Vec<u8>, u16> {
     let [hi, lo] = fid.to_be_bytes();
     let r = card

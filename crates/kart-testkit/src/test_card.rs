@@ -1,6 +1,5 @@
-//! A small ISO 7816-4 test card for the vpcd face, and helpers shared by the
-//! PC/SC stack tests and the round-trip benchmark.
-#![allow(dead_code)] // each binary uses part of it
+//! A small ISO 7816-4 test card for the vpcd face, shared by the PC/SC stack
+//! tests and the round-trip benchmark.
 
 use kart_apdu::Command;
 use kart_sim::vpcd::VirtualCard;
@@ -37,12 +36,17 @@ pub struct Log {
 /// (`61xx` + GET RESPONSE), command chaining, a per-APDU delay and a pull
 /// after a number of APDUs.
 pub struct TestCard {
+    /// The answer to reset.
     pub atr: Vec<u8>,
+    /// T=0 behaviour: data waits for GET RESPONSE.
     pub t0: bool,
+    /// Time taken by each APDU.
     pub delay: Duration,
     /// Leave the reader (return `None`) on this APDU (1-based).
     pub pull_on: Option<usize>,
+    /// The transparent file (4 KiB of zeros at first).
     pub file: Vec<u8>,
+    /// What the card saw, shared with the test.
     pub log: Arc<Mutex<Log>>,
     pending: Vec<u8>,
     chain: Vec<u8>,
@@ -50,10 +54,12 @@ pub struct TestCard {
 }
 
 impl TestCard {
+    /// A T=1 card with extended lengths and chaining.
     pub fn t1() -> Self {
         Self::with_atr(atr_t1_extended(), false)
     }
 
+    /// A T=0-only card.
     pub fn t0() -> Self {
         Self::with_atr(atr_t0(), true)
     }
@@ -72,11 +78,15 @@ impl TestCard {
         }
     }
 
+    /// Takes `delay` on every APDU.
+    #[must_use]
     pub fn slow(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
 
+    /// Leaves the reader on APDU `n` (1-based).
+    #[must_use]
     pub fn pulled_on(mut self, n: usize) -> Self {
         self.pull_on = Some(n);
         self
