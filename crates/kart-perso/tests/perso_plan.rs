@@ -4,6 +4,7 @@
 
 use kart_apdu::Card;
 use kart_perso::card_data::{CardFacts, Crn};
+use kart_perso::personalize::{personalize, probe, Job};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::plan::{self, max_write_chunk, Action, Lifecycle, PlanInput};
 use kart_perso::record::{IdentityRecord, Pin};
