@@ -303,11 +303,7 @@ fn station_cards_are_keyed_with_the_issuers_three_distinct_master_keys() {
     for (n, id) in [(1u32, "vendor-a"), (2, "vendor-b"), (3, "vendor-c")] {
         let profile = spec.profile(id).unwrap();
         let sc = profile.secure_channel;
-        let algorithm = match (sc.scp, sc.key_length) {
-            (Scp::Scp02, _) => SecureChannelAlgorithm::TripleDes,
-            (_, 16) => SecureChannelAlgorithm::Aes128,
-            _ => SecureChannelAlgorithm::Aes256,
-        };
+        let algorithm = SecureChannelAlgorithm::for_channel(sc.scp, sc.key_length).unwrap();
         let set = issuer
             .master_keys
             .sets()

@@ -111,7 +111,7 @@ fn iin_cin_and_cplc_answer_their_tags_and_unknown_tags_6a88() {
 
 #[test]
 fn get_status_lists_the_isd_the_applet_and_its_load_file() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let p = profile(id);
         let aid = p.applet_aid.bytes().to_vec();
         let elf = &aid[..aid.len() - 1];
@@ -173,7 +173,7 @@ fn get_status_lists_the_isd_the_applet_and_its_load_file() {
 
 #[test]
 fn a_command_without_le_gets_no_response_data() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let mut sim = at_isd(id);
         // Case 1: GET DATA CPLC without Le.
         assert_eq!(
@@ -205,7 +205,7 @@ fn a_command_without_le_gets_no_response_data() {
 
 #[test]
 fn a_class_the_command_does_not_take_is_refused() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let p = profile(id);
         let mut sim = SimCard::new(&p).unwrap();
         expect_sw(

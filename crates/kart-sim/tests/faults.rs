@@ -34,7 +34,7 @@ fn pulled_card_answers_nothing() {
 
 #[test]
 fn torn_update_leaves_old_or_new_content_never_a_mix() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let p = profile(id);
         let mut sim = test_mode(id);
         let old = vec![0x0A; 200];

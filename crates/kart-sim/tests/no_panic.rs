@@ -34,8 +34,8 @@ fn apdu() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    fn any_apdu_sequence_gets_a_status_word(seq in proptest::collection::vec(apdu(), 1..40), profile_ix in 0usize..3) {
-        let p = profile(PROFILES[profile_ix]);
+    fn any_apdu_sequence_gets_a_status_word(seq in proptest::collection::vec(apdu(), 1..40), profile_ix in 0usize..profile_ids().len()) {
+        let p = profile(&profile_ids()[profile_ix]);
         let mut sim = SimCard::new(&p).unwrap().with_test_mode_writes();
         sim.process(&select_aid(p.applet_aid.bytes()));
         for a in &seq {

@@ -58,7 +58,7 @@ fn with_pins(id: &str) -> SimCard {
 
 #[test]
 fn personalization_writes_need_a_secure_channel() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let mut sim = fresh(id);
         expect_sw(&mut sim, "SELECT", &select_fid(0x0101), 0x9000);
         expect_sw(
@@ -357,7 +357,7 @@ fn key_generation_only_before_finalization_and_card_manager_face() {
 
 #[test]
 fn pin_tries_block_and_puk_unblocks() {
-    for id in PROFILES {
+    for id in &profile_ids() {
         let mut sim = with_pins(id);
         let wrong = case3(0, 0x20, 0, 0x81, &pin_block("9999"));
         expect_sw(&mut sim, "VERIFY", &[0, 0x20, 0, 0x81], 0x63C3);

@@ -15,7 +15,10 @@ pub fn profile(id: &str) -> Profile {
     spec().profile(id).expect("profile").clone()
 }
 
-pub const PROFILES: [&str; 3] = ["vendor-a", "vendor-b", "vendor-c"];
+/// The ids of every conforming profile of the spec.
+pub fn profile_ids() -> Vec<String> {
+    spec().profiles.into_iter().map(|p| p.id).collect()
+}
 
 /// Sends raw bytes to the simulator, no session layer.
 pub fn raw(sim: &mut SimCard, apdu: &[u8]) -> (Vec<u8>, u16) {
