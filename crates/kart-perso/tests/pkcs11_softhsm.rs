@@ -29,7 +29,7 @@ use kart_perso::record::Pin as CardPin;
 use kart_perso::security_object::build_security_object;
 use kart_perso::verify::{TrustAnchors, Verifier};
 use kart_sim::{SimCard, SimConfig};
-use kart_spec::{Profile, Scp};
+use kart_spec::Profile;
 use perso_support::*;
 use softhsm_support::{pkcs11_tool, with_token, SoftHsm, MODULE, PIN, TOKEN};
 
