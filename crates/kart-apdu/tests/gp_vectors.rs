@@ -440,11 +440,8 @@ fn scp03_aes192_handshake_matches_openssl() {
     // S-MAC = c021d7bbd0e8dc0723f5946b4dfbd90b7e68d68d5336bc67 by the script.
     let iu = "0102030405060708090a 33 03 00 1011121314151617 db68c08932725fb4 9000";
     let mut card = Playback::new(&[iu, "9000"]);
-    let keys = KeySet::from_master(
-        &h("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b"),
-        0x33,
-    )
-    .unwrap();
+    let keys =
+        KeySet::from_master(&h("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b"), 0x33).unwrap();
     let ch = SecureChannel::open_with_challenge(
         &mut card,
         &keys,

@@ -738,7 +738,10 @@ fn watcher_serves_several_readers_and_one_stuck_reader_stops_no_other(env: &mut 
 /// profile allows (T=0 GET RESPONSE, extended length, or chaining).
 fn every_vendor_profile_of_the_simulator_personalizes_through_pcscd(env: &mut Env) {
     let spec = kart_spec::Spec::embedded().expect("embedded spec");
-    assert!(!spec.profiles.is_empty(), "the spec has conforming profiles");
+    assert!(
+        !spec.profiles.is_empty(),
+        "the spec has conforming profiles"
+    );
     for (i, profile) in spec.profiles.iter().enumerate() {
         let id = &profile.id;
         let sim = kart_sim::SimCard::new(profile)

@@ -54,7 +54,11 @@ fn profiles_differ_the_way_real_cards_do() {
     // Vendor D: short APDUs with chaining under AES-192, 254-byte reads.
     let d = spec.profile("vendor-d").unwrap();
     assert_eq!(
-        (d.protocol, d.secure_channel.scp, d.secure_channel.key_length),
+        (
+            d.protocol,
+            d.secure_channel.scp,
+            d.secure_channel.key_length
+        ),
         (Protocol::T1, Scp::Scp03, 24)
     );
     assert!(d.caps().chaining && !d.caps().extended_length);

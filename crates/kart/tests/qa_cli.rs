@@ -116,7 +116,10 @@ fn every_vendor_profile_conforms_and_three_reports_are_written() {
     let spec = kart_spec::Spec::embedded().unwrap();
     let n = spec.profiles.len();
     assert_eq!(text.matches("conforms").count(), n, "{text}");
-    assert!(text.contains(&format!("{n} of {n} cards conform")), "{text}");
+    assert!(
+        text.contains(&format!("{n} of {n} cards conform")),
+        "{text}"
+    );
 
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("qa-report.json")).unwrap())

@@ -1200,8 +1200,8 @@ fn secret_template(label: &str, algorithm: SecureChannelAlgorithm) -> Vec<Attrib
         }
         // Diversification by AES-CMAC (KDF3).
         SecureChannelAlgorithm::Aes128
-                | SecureChannelAlgorithm::Aes192
-                | SecureChannelAlgorithm::Aes256 => {
+        | SecureChannelAlgorithm::Aes192
+        | SecureChannelAlgorithm::Aes256 => {
             t.extend([Attribute::Encrypt(false), Attribute::Sign(true)]);
         }
     }
@@ -1219,8 +1219,8 @@ pub fn generate_master_key(
     let mechanism = match algorithm {
         SecureChannelAlgorithm::TripleDes => Mechanism::Des2KeyGen,
         SecureChannelAlgorithm::Aes128
-                | SecureChannelAlgorithm::Aes192
-                | SecureChannelAlgorithm::Aes256 => {
+        | SecureChannelAlgorithm::Aes192
+        | SecureChannelAlgorithm::Aes256 => {
             t.push(Attribute::ValueLen((algorithm.key_len() as u64).into()));
             Mechanism::AesKeyGen
         }
