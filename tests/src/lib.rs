@@ -219,9 +219,10 @@ pub fn test_master_keys_json() -> String {
         )
     };
     format!(
-        r#"{{"format":"kart-master-keys/1","key_sets":[{},{},{}]}}"#,
+        r#"{{"format":"kart-master-keys/1","key_sets":[{},{},{},{}]}}"#,
         set("scp02", "3des", 16),
         set("scp03-aes128", "aes128", 16),
+        set("scp03-aes192", "aes192", 24),
         set("scp03-aes256", "aes256", 32)
     )
 }

@@ -22,6 +22,8 @@
 //! kdf128() { cmac $1 "0000000000000000000000${2}000080${3:-01}$4"; }
 //! kdf64() { first8 $(cmac $1 "0000000000000000000000${2}00004001$3"); }
 //! kdf256() { echo -n "$(cmac $1 0000000000000000000000${2}00010001$3)$(cmac $1 0000000000000000000000${2}00010002$3)"; }
+//! # L=192 (Amendment D §6.2.2: two blocks, the first 24 bytes)
+//! kdf192() { local b="$(cmac $1 0000000000000000000000${2}0000c001$3)$(cmac $1 0000000000000000000000${2}0000c002$3)"; echo -n "${b:0:48}"; }
 //!
 //! echo "== SCP03 AES-128 handshake"
 //! K=404142434445464748494a4b4c4d4e4f; HC=f0f1f2f3f4f5f6f7; CC=1011121314151617; CTX=$HC$CC
@@ -45,6 +47,14 @@
 //! echo "== SCP03 AES-256 handshake"
 //! K=603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4
 //! SMAC=$(kdf256 $K 06 $CTX); echo S-MAC=$SMAC
+//! CARDC=$(kdf64 $SMAC 00 $CTX); HOSTC=$(kdf64 $SMAC 01 $CTX)
+//! echo card_cryptogram=$CARDC host_cryptogram=$HOSTC
+//! EAH=8482030010
+//! echo EA_apdu=$EAH$HOSTC$(first8 $(cmac $SMAC "$Z16$EAH$HOSTC"))
+//!
+//! echo "== SCP03 AES-192 handshake"
+//! K=8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b
+//! SMAC=$(kdf192 $K 06 $CTX); echo S-MAC=$SMAC
 //! CARDC=$(kdf64 $SMAC 00 $CTX); HOSTC=$(kdf64 $SMAC 01 $CTX)
 //! echo card_cryptogram=$CARDC host_cryptogram=$HOSTC
 //! EAH=8482030010
@@ -420,6 +430,30 @@ fn scp03_aes256_handshake_matches_openssl() {
     assert_eq!(
         card.sent[1],
         h("84820300106175d12ee961459e93974510bc8668c1")
+    );
+}
+
+/// AES-192 (vendor-d's keys): the KDF's L is 192, two CMAC blocks cut to
+/// 24 bytes; master key from NIST SP 800-38B D.2.
+#[test]
+fn scp03_aes192_handshake_matches_openssl() {
+    // S-MAC = c021d7bbd0e8dc0723f5946b4dfbd90b7e68d68d5336bc67 by the script.
+    let iu = "0102030405060708090a 33 03 00 1011121314151617 db68c08932725fb4 9000";
+    let mut card = Playback::new(&[iu, "9000"]);
+    let keys =
+        KeySet::from_master(&h("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b"), 0x33).unwrap();
+    let ch = SecureChannel::open_with_challenge(
+        &mut card,
+        &keys,
+        &ScpParams::default(),
+        SecurityLevel::C_DEC_C_MAC,
+        h("f0f1f2f3f4f5f6f7").try_into().unwrap(),
+    )
+    .unwrap();
+    drop(ch);
+    assert_eq!(
+        card.sent[1],
+        h("848203001050c9fa691b0801ddced8edad4fef9813")
     );
 }
 

@@ -149,16 +149,11 @@ impl Issuer {
 /// The master key set algorithm a profile's secure channel needs.
 fn wanted_algorithm(profile: &Profile) -> Result<SecureChannelAlgorithm, PkiError> {
     let sc = &profile.secure_channel;
-    Ok(match (sc.scp, sc.key_length) {
-        (Scp::Scp02, 16) => SecureChannelAlgorithm::TripleDes,
-        (Scp::Scp03, 16) => SecureChannelAlgorithm::Aes128,
-        (Scp::Scp03, 32) => SecureChannelAlgorithm::Aes256,
-        (scp, len) => {
-            return Err(PkiError::MasterKeys(format!(
-            "profile {} asks for {scp:?} with {len}-byte keys, which no master key set provides",
-            profile.id
-        )))
-        }
+    SecureChannelAlgorithm::for_channel(sc.scp, sc.key_length).ok_or_else(|| {
+        PkiError::MasterKeys(format!(
+            "profile {} asks for {:?} with {}-byte keys, which no master key set provides",
+            profile.id, sc.scp, sc.key_length
+        ))
     })
 }
 

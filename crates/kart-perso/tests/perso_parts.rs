@@ -179,8 +179,8 @@ fn pin_values_never_cross_the_interface_in_clear() {
     let batch = batch_file(dir.path(), &[row(1, "face.jpg")], 2000);
     let record = records(&batch).remove(0);
     let spec = spec();
-    for id in ["vendor-a", "vendor-b", "vendor-c"] {
-        let profile = spec.profile(id).unwrap();
+    for profile in &spec.profiles {
+        let id = profile.id.as_str();
         let mut sim = sim_for(&issuer, profile, 3);
         let mut card = Card::with_caps(&mut sim, profile.caps());
         // Every APDU on the wire, unredacted.

@@ -44,6 +44,8 @@ fn write_chunk_is_the_largest_that_fits_after_mac_and_padding() {
     assert_eq!(max_write_chunk(spec.profile("vendor-b").unwrap()), 2031);
     // C: 255 − 8 = 247, whole AES blocks 240, minus one = 239.
     assert_eq!(max_write_chunk(spec.profile("vendor-c").unwrap()), 239);
+    // D: the same on AES-192 (the block is 16 bytes whatever the key length).
+    assert_eq!(max_write_chunk(spec.profile("vendor-d").unwrap()), 239);
 }
 
 #[test]
@@ -54,12 +56,18 @@ fn plan_counts_match_a_hand_computation_per_profile() {
     let card = facts();
     // Known APDUs: SELECT 1 + channel 2 + PUT DATA 1 + EF.ID (SELECT + 1)
     // + EF.FACE (SELECT + n) + 2 keys + 3 PINs + 2 SET STATUS = 14 + n.
-    // n = ⌈6005 / 239⌉ = 26 on A and C, ⌈6005 / 2031⌉ = 3 on B.
-    for (id, face_updates, total) in [
+    // n = ⌈6005 / 239⌉ = 26 on A, C and D, ⌈6005 / 2031⌉ = 3 on B.
+    let table = [
         ("vendor-a", 26, 40),
         ("vendor-b", 3, 17),
         ("vendor-c", 26, 40),
-    ] {
+        ("vendor-d", 26, 40),
+    ];
+    // Every profile of the spec has its hand-computed row.
+    let ids: Vec<&str> = spec.profiles.iter().map(|p| p.id.as_str()).collect();
+    let rows: Vec<&str> = table.iter().map(|r| r.0).collect();
+    assert_eq!(rows, ids, "add a row for each new profile");
+    for (id, face_updates, total) in table {
         let profile = spec.profile(id).unwrap();
         let plan = plan::build(&PlanInput {
             record: &record,
@@ -213,8 +221,8 @@ fn executed_session_sends_the_planned_updates_and_no_more() {
     let issuer_dir = tempfile::tempdir().unwrap();
     let issuer = demo_issuer(issuer_dir.path());
     let spec = spec();
-    for id in ["vendor-a", "vendor-b", "vendor-c"] {
-        let profile = spec.profile(id).unwrap();
+    for profile in &spec.profiles {
+        let id = profile.id.as_str();
         let mut sim = sim_for(&issuer, profile, 7);
         sim.set_latency(kart_sim::LatencyMode::Accounted);
         let mut card = Card::with_caps(&mut sim, profile.caps());

@@ -56,19 +56,15 @@ fn personalize_one(profile_id: &str) {
     assert!(matches!(again, Err(PersoError::Locked)));
 }
 
+/// Vendor A (T=0, SCP02), B (extended length, SCP03), C (chaining, AES-256),
+/// D (chaining, AES-192) and any profile added to the spec.
 #[test]
-fn vendor_a_t0_scp02_card_is_personalized_and_locked() {
-    personalize_one("vendor-a");
-}
-
-#[test]
-fn vendor_b_extended_length_scp03_card_is_personalized_and_locked() {
-    personalize_one("vendor-b");
-}
-
-#[test]
-fn vendor_c_chaining_scp03_aes256_card_is_personalized_and_locked() {
-    personalize_one("vendor-c");
+fn every_profile_card_is_personalized_and_locked() {
+    let spec = spec();
+    assert!(!spec.profiles.is_empty());
+    for profile in &spec.profiles {
+        personalize_one(&profile.id);
+    }
 }
 
 #[test]

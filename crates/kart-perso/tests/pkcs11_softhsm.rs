@@ -22,7 +22,7 @@ use kart_perso::pki::token_issuer::{create, MasterKeySource};
 use kart_perso::pki::{IssuerSigner, MasterKeys, PkiError, SecureChannelAlgorithm};
 use kart_perso::security_object::build_security_object;
 use kart_sim::{SimCard, SimConfig};
-use kart_spec::{Profile, Scp};
+use kart_spec::Profile;
 use kart_testkit::engine::*;
 use kart_testkit::openssl::cms_verify;
 use kart_testkit::softhsm::{pkcs11_tool, with_token, SoftHsm, MODULE, PIN, TOKEN};
@@ -44,11 +44,7 @@ fn h(s: &str) -> Vec<u8> {
 /// The known master set a vendor keyed `profile`'s cards with.
 fn vendor_keys(keys: &MasterKeys, profile: &Profile) -> KeySet {
     let sc = &profile.secure_channel;
-    let alg = match (sc.scp, sc.key_length) {
-        (Scp::Scp02, _) => SecureChannelAlgorithm::TripleDes,
-        (Scp::Scp03, 16) => SecureChannelAlgorithm::Aes128,
-        _ => SecureChannelAlgorithm::Aes256,
-    };
+    let alg = SecureChannelAlgorithm::for_channel(sc.scp, sc.key_length).unwrap();
     let set = keys.sets().iter().find(|s| s.algorithm == alg).unwrap();
     KeySet::new(set.enc(), set.mac(), set.dek(), sc.key_version).unwrap()
 }
@@ -179,13 +175,14 @@ fn pkcs11_tool_shows_private_and_secret_keys_never_extractable() {
                 );
                 keys += 1;
             }
-            // root, card CA, document signer; 3 master sets of ENC, MAC, DEK.
-            assert_eq!(keys, 3 + 9, "{listing}");
+            // root, card CA, document signer; 4 master sets of ENC, MAC, DEK.
+            assert_eq!(keys, 3 + 12, "{listing}");
             for label in [
                 "root",
                 "card-ca",
                 "document-signer",
                 "gp-3des-enc",
+                "gp-aes192-mac",
                 "gp-aes256-dek",
             ] {
                 assert!(

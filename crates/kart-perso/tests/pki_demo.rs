@@ -363,6 +363,7 @@ fn master_keys_file_round_trips_and_is_guarded() {
         [
             ("scp02", SecureChannelAlgorithm::TripleDes, 16),
             ("scp03-aes128", SecureChannelAlgorithm::Aes128, 16),
+            ("scp03-aes192", SecureChannelAlgorithm::Aes192, 24),
             ("scp03-aes256", SecureChannelAlgorithm::Aes256, 32),
         ]
     );

@@ -11,7 +11,6 @@ use kart_perso::journal::{JournalError, State};
 use kart_perso::pki::SecureChannelAlgorithm;
 use kart_perso::station::{Served, StationError};
 use kart_sim::{Faults, SimCard};
-use kart_spec::Scp;
 use kart_testkit::engine::*;
 
 #[test]
@@ -40,8 +39,9 @@ fn batch_with_valid_and_invalid_records_issues_the_valid_ones() {
 
     let spec = spec();
     let mut crns = Vec::new();
-    for (n, id) in [(1u32, "vendor-a"), (2, "vendor-b"), (3, "vendor-c")] {
-        let profile = spec.profile(id).unwrap();
+    // Three applications, on cards of the spec's profiles in turn.
+    for (n, profile) in (1u32..=3).zip(spec.profiles.iter().cycle()) {
+        let id = profile.id.as_str();
         let mut card = station_sim(dir.path(), profile, 100 + n);
         match station.serve("reader-0", &mut card, profile).unwrap() {
             Served::Issued { tracking, crn, .. } => {
@@ -283,14 +283,11 @@ fn station_cards_are_keyed_with_the_issuers_three_distinct_master_keys() {
     let (station, _) = loaded_station(dir.path(), 4, 2000);
     let issuer = station_issuer(dir.path());
     let spec = spec();
-    for (n, id) in [(1u32, "vendor-a"), (2, "vendor-b"), (3, "vendor-c")] {
-        let profile = spec.profile(id).unwrap();
+    // Three applications, on cards of the spec's profiles in turn.
+    for (n, profile) in (1u32..=3).zip(spec.profiles.iter().cycle()) {
+        let id = profile.id.as_str();
         let sc = profile.secure_channel;
-        let algorithm = match (sc.scp, sc.key_length) {
-            (Scp::Scp02, _) => SecureChannelAlgorithm::TripleDes,
-            (_, 16) => SecureChannelAlgorithm::Aes128,
-            _ => SecureChannelAlgorithm::Aes256,
-        };
+        let algorithm = SecureChannelAlgorithm::for_channel(sc.scp, sc.key_length).unwrap();
         let set = issuer
             .master_keys
             .sets()

@@ -55,9 +55,15 @@ fn serve_until_done(
     }
 }
 
+/// The ids of the spec's conforming profiles.
+fn profile_ids() -> Vec<String> {
+    spec().profiles.into_iter().map(|p| p.id).collect()
+}
+
 #[test]
 fn card_pulled_at_any_point_resumes_to_one_verified_issuance() {
-    for id in ["vendor-a", "vendor-b", "vendor-c"] {
+    for id in profile_ids() {
+        let id = id.as_str();
         let total = full_run_apdus(id);
         // Early (probe), during files, key generation, PINs, around the lock, during read-back.
         let points = [
@@ -128,7 +134,8 @@ fn torn_write_resumes_to_one_verified_issuance() {
 
 #[test]
 fn crashed_station_mid_write_recovers_on_restart() {
-    for id in ["vendor-a", "vendor-b", "vendor-c"] {
+    for id in profile_ids() {
+        let id = id.as_str();
         let total = full_run_apdus(id);
         for stop_after in [total / 3, total - 6] {
             let dir = tempfile::tempdir().unwrap();
@@ -357,14 +364,16 @@ fn lost_answer_resumes(profile_id: &str, at: u64, left: State) {
 
 #[test]
 fn answer_to_set_status_locked_lost_keeps_the_locked_card_bound_to_its_application() {
-    for profile_id in ["vendor-a", "vendor-b", "vendor-c"] {
+    for profile_id in profile_ids() {
+        let profile_id = profile_id.as_str();
         lost_answer_resumes(profile_id, set_status_locked_at(profile_id), State::Writing);
     }
 }
 
 #[test]
 fn answer_lost_during_read_back_leaves_the_application_written_until_verified() {
-    for profile_id in ["vendor-a", "vendor-b", "vendor-c"] {
+    for profile_id in profile_ids() {
+        let profile_id = profile_id.as_str();
         lost_answer_resumes(profile_id, full_run_apdus(profile_id), State::Written);
     }
 }

@@ -58,7 +58,8 @@ fn per_apdu(c: &mut Criterion) {
     });
 
     // The model's figure for the same UPDATE BINARY on each vendor.
-    for id in ["vendor-a", "vendor-b", "vendor-c"] {
+    for p in kart_spec::Spec::embedded().unwrap().profiles {
+        let id = p.id.as_str();
         let mut s = selected(id);
         s.set_latency(LatencyMode::Accounted);
         s.clear_log();

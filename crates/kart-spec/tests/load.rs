@@ -18,10 +18,19 @@ fn directory_and_embedded_copies_load_and_agree() {
 }
 
 #[test]
-fn three_profiles_differ_the_way_real_cards_do() {
+fn profiles_differ_the_way_real_cards_do() {
     let spec = Spec::embedded().unwrap();
-    let ids: Vec<_> = spec.profiles.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, ["vendor-a", "vendor-b", "vendor-c"]);
+    // Every conforming file of profiles/ is a profile, sorted by id.
+    let mut files: Vec<String> = std::fs::read_dir(spec_dir().join("profiles"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".toml").map(str::to_owned))
+        .filter(|id| spec.test_profile(id).is_none())
+        .collect();
+    files.sort();
+    let ids: Vec<_> = spec.profiles.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(ids, files);
+    assert!(ids.len() >= 4, "{ids:?}");
     let a = spec.profile("vendor-a").unwrap();
     let b = spec.profile("vendor-b").unwrap();
     let c = spec.profile("vendor-c").unwrap();
@@ -42,6 +51,18 @@ fn three_profiles_differ_the_way_real_cards_do() {
     assert!(c.caps().chaining && !c.caps().extended_length);
     // Vendor C stands for the mid chip class with slow atomic writes.
     assert!(c.latency.atomic_write_per_256_us > b.latency.atomic_write_per_256_us);
+    // Vendor D: short APDUs with chaining under AES-192, 254-byte reads.
+    let d = spec.profile("vendor-d").unwrap();
+    assert_eq!(
+        (
+            d.protocol,
+            d.secure_channel.scp,
+            d.secure_channel.key_length
+        ),
+        (Protocol::T1, Scp::Scp03, 24)
+    );
+    assert!(d.caps().chaining && !d.caps().extended_length);
+    assert_eq!(d.caps().max_response_data, 254);
     // Each profile recognises its own ATR and no other's.
     for p in &spec.profiles {
         assert_eq!(
@@ -50,7 +71,7 @@ fn three_profiles_differ_the_way_real_cards_do() {
         );
     }
     // T=1 ATRs carry "IRN" in their historical bytes, like the real cards.
-    for p in [b, c] {
+    for p in spec.profiles.iter().filter(|p| p.protocol == Protocol::T1) {
         let info = kart_spec::AtrInfo::parse(p.atr.bytes()).unwrap();
         assert!(info.historical.windows(3).any(|w| w == b"IRN"), "{}", p.id);
     }
@@ -88,13 +109,16 @@ fn load_with(file: &str, edit: impl Fn(String) -> String) -> SpecError {
     let tmp = tempfile::tempdir().unwrap();
     let src = spec_dir();
     std::fs::create_dir(tmp.path().join("profiles")).unwrap();
-    for f in [
-        "nid-applet.toml",
-        "conformance.toml",
-        "profiles/vendor-a.toml",
-        "profiles/vendor-b.toml",
-        "profiles/vendor-c.toml",
-    ] {
+    let spec = Spec::embedded().unwrap();
+    let profiles: Vec<String> = spec
+        .profiles
+        .iter()
+        .map(|p| format!("profiles/{}.toml", p.id))
+        .collect();
+    for f in ["nid-applet.toml", "conformance.toml"]
+        .into_iter()
+        .chain(profiles.iter().map(String::as_str))
+    {
         let mut text = std::fs::read_to_string(src.join(f)).unwrap();
         if f == file {
             let edited = edit(text.clone());
@@ -247,12 +271,17 @@ fn spec_with_profile(make: impl Fn(&Path)) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let src = spec_dir();
     std::fs::create_dir(tmp.path().join("profiles")).unwrap();
-    for f in [
-        "nid-applet.toml",
-        "conformance.toml",
-        "profiles/vendor-a.toml",
-        "profiles/vendor-c.toml",
-    ] {
+    let spec = Spec::embedded().unwrap();
+    let others: Vec<String> = spec
+        .profiles
+        .iter()
+        .filter(|p| p.id != "vendor-b")
+        .map(|p| format!("profiles/{}.toml", p.id))
+        .collect();
+    for f in ["nid-applet.toml", "conformance.toml"]
+        .into_iter()
+        .chain(others.iter().map(String::as_str))
+    {
         std::fs::copy(src.join(f), tmp.path().join(f)).unwrap();
     }
     make(&tmp.path().join("profiles/vendor-b.toml"));

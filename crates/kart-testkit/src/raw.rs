@@ -17,9 +17,9 @@ pub fn profile(id: &str) -> Profile {
     spec().profile(id).expect("profile").clone()
 }
 
-/// The ids of every vendor profile the embedded spec ships, in its order.
+/// The ids of every conforming profile of the spec.
 pub fn profile_ids() -> Vec<String> {
-    spec().profiles.iter().map(|p| p.id.clone()).collect()
+    spec().profiles.into_iter().map(|p| p.id).collect()
 }
 
 /// Sends raw bytes to the simulator, no session layer.

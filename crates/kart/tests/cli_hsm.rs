@@ -87,7 +87,8 @@ fn token_issuer_personalizes_every_profile_and_passes_qa() {
     assert_eq!(show.status.code(), Some(0), "{}", text(&show));
     let v: Value = serde_json::from_slice(&show.stdout).unwrap();
     let keys = v["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 6);
+    // Root, card CA, document signer; 3DES, AES-128, AES-192, AES-256 master sets.
+    assert_eq!(keys.len(), 7);
     assert_eq!(keys[0]["algorithm"], "EC P-384");
     assert!(keys[1]["location"]
         .as_str()

@@ -156,27 +156,35 @@ fn readers_lists_simulated_readers_with_their_profiles() {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "sim:vendor-a#1",
-            "sim:vendor-b#1",
-            "sim:vendor-c#1",
-            "sim:vendor-b#1",
-            "sim:vendor-b#2"
-        ]
-    );
+    // `sim:all`: one reader per conforming profile of the spec, in its order.
+    let spec = kart_spec::Spec::embedded().unwrap();
+    let mut want: Vec<String> = spec
+        .profiles
+        .iter()
+        .map(|p| format!("sim:{}#1", p.id))
+        .collect();
+    want.extend(["sim:vendor-b#1".into(), "sim:vendor-b#2".into()]);
+    assert_eq!(names, want);
     assert!(readers.iter().all(|r| r["card"] == "simulated"));
+    for (reader, p) in readers.iter().zip(&spec.profiles) {
+        assert_eq!(reader["profile"], p.id.as_str());
+    }
     assert_eq!(readers[2]["profile"], "vendor-c");
 }
 
 #[test]
 fn info_names_profile_family_and_blank_life_cycle_of_every_profile() {
-    for (id, protocol, prefix) in [
+    let table = [
         ("vendor-a", "T=0", "3B7F94"),
         ("vendor-b", "T=1", "3BFF96"),
         ("vendor-c", "T=1", "3BDB97"),
-    ] {
+        ("vendor-d", "T=1", "3BDB97"),
+    ];
+    // Every profile of the spec has its row.
+    let spec = kart_spec::Spec::embedded().unwrap();
+    let ids: Vec<&str> = spec.profiles.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(table.map(|r| r.0).to_vec(), ids, "add a row per profile");
+    for (id, protocol, prefix) in table {
         let o = kart(&["info", "--json", "--reader", &format!("sim:{id}")]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         let v = json(&o);
@@ -309,7 +317,8 @@ fn issuer_init_writes_distinct_enc_mac_and_dek_keys_per_set() {
         serde_json::from_str(&std::fs::read_to_string(path.join("master-keys.json")).unwrap())
             .unwrap();
     let sets = keys["key_sets"].as_array().unwrap();
-    assert_eq!(sets.len(), 3, "{keys}");
+    // 3DES, AES-128, AES-192, AES-256.
+    assert_eq!(sets.len(), 4, "{keys}");
     for set in sets {
         let (enc, mac, dek) = (&set["enc"], &set["mac"], &set["dek"]);
         assert!(enc.is_string(), "{}", set["name"]);
@@ -526,7 +535,7 @@ fn dry_run_prints_plans_without_pins_and_touches_nothing() {
     let v = json(&o);
     assert_eq!(
         v["plans"].as_array().unwrap().len(),
-        3,
+        kart_spec::Spec::embedded().unwrap().profiles.len(),
         "one plan per profile"
     );
 }
@@ -688,7 +697,12 @@ fn demo_issues_and_verifies_the_sample_batch_on_every_profile() {
     let results = issued_only(&v);
     assert_eq!(results.len(), 6, "{v}");
     let profiles = cli::reader_profiles(&results);
-    assert_eq!(profiles.len(), 3, "every vendor profile used: {profiles:?}");
+    let spec = kart_spec::Spec::embedded().unwrap();
+    assert_eq!(
+        profiles.len(),
+        spec.profiles.len(),
+        "every vendor profile used: {profiles:?}"
+    );
     // A second run replaces its own directory …
     let o = kart(&["demo", "--dir", work.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -1598,14 +1612,12 @@ fn text_from_a_profile_reaches_the_terminal_without_control_characters() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../applets-spec");
     let spec = dir.path().join("spec");
     std::fs::create_dir_all(spec.join("profiles")).unwrap();
-    for f in [
-        "nid-applet.toml",
-        "conformance.toml",
-        "profiles/vendor-a.toml",
-        "profiles/vendor-b.toml",
-        "profiles/vendor-c.toml",
-    ] {
+    for f in ["nid-applet.toml", "conformance.toml"] {
         std::fs::copy(src.join(f), spec.join(f)).unwrap();
+    }
+    for p in kart_spec::Spec::embedded().unwrap().profiles {
+        let f = format!("profiles/{}.toml", p.id);
+        std::fs::copy(src.join(&f), spec.join(&f)).unwrap();
     }
     let b = spec.join("profiles/vendor-b.toml");
     let text = std::fs::read_to_string(&b).unwrap();

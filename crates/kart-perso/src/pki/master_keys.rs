@@ -8,10 +8,12 @@
 //!     { "name": "scp02", "algorithm": "3des", "version": 1,
 //!       "enc": "<32 hex>", "mac": "<32 hex>", "dek": "<32 hex>" },
 //!     { "name": "scp03-aes128", "algorithm": "aes128", "version": 1, ... },
+//!     { "name": "scp03-aes192", "algorithm": "aes192", "version": 1, ... },
 //!     { "name": "scp03-aes256", "algorithm": "aes256", "version": 1, ... } ] }
 //! ```
 //!
-//! `3des` keys are 16 bytes (two-key triple DES), `aes128` 16 and `aes256` 32.
+//! `3des` keys are 16 bytes (two-key triple DES), `aes128` 16, `aes192` 24
+//! and `aes256` 32.
 //! These are issuer *master* keys; the engine diversifies them per card.
 
 use std::fmt;
@@ -34,6 +36,9 @@ pub enum SecureChannelAlgorithm {
     /// AES-128 (SCP03), 16-byte keys.
     #[serde(rename = "aes128")]
     Aes128,
+    /// AES-192 (SCP03), 24-byte keys.
+    #[serde(rename = "aes192")]
+    Aes192,
     /// AES-256 (SCP03), 32-byte keys.
     #[serde(rename = "aes256")]
     Aes256,
@@ -44,7 +49,28 @@ impl SecureChannelAlgorithm {
     pub fn key_len(self) -> usize {
         match self {
             Self::TripleDes | Self::Aes128 => 16,
+            Self::Aes192 => 24,
             Self::Aes256 => 32,
+        }
+    }
+
+    /// The algorithm of a secure channel with `scp` and `key_length`-byte
+    /// keys, if a master key set can provide it.
+    ///
+    /// ```
+    /// use kart_perso::pki::SecureChannelAlgorithm;
+    /// use kart_spec::Scp;
+    /// assert_eq!(SecureChannelAlgorithm::for_channel(Scp::Scp03, 24), Some(SecureChannelAlgorithm::Aes192));
+    /// assert_eq!(SecureChannelAlgorithm::for_channel(Scp::Scp02, 24), None);
+    /// ```
+    pub fn for_channel(scp: kart_spec::Scp, key_length: usize) -> Option<Self> {
+        use kart_spec::Scp;
+        match (scp, key_length) {
+            (Scp::Scp02, 16) => Some(Self::TripleDes),
+            (Scp::Scp03, 16) => Some(Self::Aes128),
+            (Scp::Scp03, 24) => Some(Self::Aes192),
+            (Scp::Scp03, 32) => Some(Self::Aes256),
+            _ => None,
         }
     }
 }
@@ -129,7 +155,8 @@ impl MasterKeys {
         Self { sets: Vec::new() }
     }
 
-    /// Fresh random key sets `scp02` (3DES), `scp03-aes128` and `scp03-aes256`, version 1.
+    /// Fresh random key sets `scp02` (3DES), `scp03-aes128`, `scp03-aes192`
+    /// and `scp03-aes256`, version 1.
     pub fn generate() -> Result<Self, PkiError> {
         let rng = SystemRandom::new();
         let random = |len: usize| {
@@ -152,6 +179,7 @@ impl MasterKeys {
             sets: vec![
                 set("scp02", SecureChannelAlgorithm::TripleDes)?,
                 set("scp03-aes128", SecureChannelAlgorithm::Aes128)?,
+                set("scp03-aes192", SecureChannelAlgorithm::Aes192)?,
                 set("scp03-aes256", SecureChannelAlgorithm::Aes256)?,
             ],
         })

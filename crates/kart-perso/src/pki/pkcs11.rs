@@ -969,7 +969,9 @@ impl TokenMasterKeys {
             });
             let ok = match algorithm {
                 SecureChannelAlgorithm::TripleDes => kt == KeyType::DES2 || kt == KeyType::DES3,
-                SecureChannelAlgorithm::Aes128 | SecureChannelAlgorithm::Aes256 => {
+                SecureChannelAlgorithm::Aes128
+                | SecureChannelAlgorithm::Aes192
+                | SecureChannelAlgorithm::Aes256 => {
                     kt == KeyType::AES && len.is_none_or(|l| l == algorithm.key_len())
                 }
             };
@@ -1101,6 +1103,7 @@ fn secret_kind(algorithm: SecureChannelAlgorithm) -> &'static str {
     match algorithm {
         SecureChannelAlgorithm::TripleDes => "DES2 (2-key 3DES)",
         SecureChannelAlgorithm::Aes128 => "16-byte AES",
+        SecureChannelAlgorithm::Aes192 => "24-byte AES",
         SecureChannelAlgorithm::Aes256 => "32-byte AES",
     }
 }
@@ -1196,7 +1199,9 @@ fn secret_template(label: &str, algorithm: SecureChannelAlgorithm) -> Vec<Attrib
             t.extend([Attribute::Encrypt(true), Attribute::Sign(false)]);
         }
         // Diversification by AES-CMAC (KDF3).
-        SecureChannelAlgorithm::Aes128 | SecureChannelAlgorithm::Aes256 => {
+        SecureChannelAlgorithm::Aes128
+        | SecureChannelAlgorithm::Aes192
+        | SecureChannelAlgorithm::Aes256 => {
             t.extend([Attribute::Encrypt(false), Attribute::Sign(true)]);
         }
     }
@@ -1213,7 +1218,9 @@ pub fn generate_master_key(
     let mut t = secret_template(label, algorithm);
     let mechanism = match algorithm {
         SecureChannelAlgorithm::TripleDes => Mechanism::Des2KeyGen,
-        SecureChannelAlgorithm::Aes128 | SecureChannelAlgorithm::Aes256 => {
+        SecureChannelAlgorithm::Aes128
+        | SecureChannelAlgorithm::Aes192
+        | SecureChannelAlgorithm::Aes256 => {
             t.push(Attribute::ValueLen((algorithm.key_len() as u64).into()));
             Mechanism::AesKeyGen
         }

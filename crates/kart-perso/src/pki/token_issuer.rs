@@ -15,7 +15,7 @@
 //! # document_signer_scheme = "pss"   # an RSA document signer signing with RSASSA-PSS
 //!
 //! [[master_keys]]
-//! algorithm = "3des"              # or "aes128", "aes256"
+//! algorithm = "3des"              # or "aes128", "aes192", "aes256"
 //! enc = "pkcs11:token=kart-issuer;object=gp-3des-enc"
 //! mac = "pkcs11:token=kart-issuer;object=gp-3des-mac"
 //! dek = "pkcs11:token=kart-issuer;object=gp-3des-dek"
@@ -82,7 +82,7 @@ pub struct KeysSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MasterKeysSection {
-    /// `3des`, `aes128`, `aes256`.
+    /// `3des`, `aes128`, `aes192`, `aes256`.
     pub algorithm: SecureChannelAlgorithm,
     /// URI of the ENC key.
     pub enc: String,
@@ -156,6 +156,7 @@ pub fn master_label(a: SecureChannelAlgorithm) -> &'static str {
     match a {
         SecureChannelAlgorithm::TripleDes => "gp-3des",
         SecureChannelAlgorithm::Aes128 => "gp-aes128",
+        SecureChannelAlgorithm::Aes192 => "gp-aes192",
         SecureChannelAlgorithm::Aes256 => "gp-aes256",
     }
 }
@@ -329,6 +330,7 @@ pub fn create(
     let algorithms = [
         SecureChannelAlgorithm::TripleDes,
         SecureChannelAlgorithm::Aes128,
+        SecureChannelAlgorithm::Aes192,
         SecureChannelAlgorithm::Aes256,
     ];
     let mut labels = vec!["root", "card-ca", "document-signer"]
@@ -537,6 +539,7 @@ fn alg_name(a: SecureChannelAlgorithm) -> &'static str {
     match a {
         SecureChannelAlgorithm::TripleDes => "3DES",
         SecureChannelAlgorithm::Aes128 => "AES-128",
+        SecureChannelAlgorithm::Aes192 => "AES-192",
         SecureChannelAlgorithm::Aes256 => "AES-256",
     }
 }
