@@ -73,6 +73,7 @@ mod judge;
 mod pins;
 mod spoil;
 mod stored;
+pub mod runner;
 mod uncertain;
 
 use judge::{judge, Expected};
