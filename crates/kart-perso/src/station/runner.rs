@@ -113,7 +113,10 @@ pub trait CardSource: Send {
     ///
     /// # Errors
     /// When the reader cannot give a card: it stops, the others go on.
-    fn next_card(&mut self, ctx: &ReaderContext<'_>) -> Result<Option<Inserted<Self::Card>>, Self::Error>;
+    fn next_card(
+        &mut self,
+        ctx: &ReaderContext<'_>,
+    ) -> Result<Option<Inserted<Self::Card>>, Self::Error>;
 
     /// Whether a card the station cannot use (unreadable, or LOCKED and
     /// awaited by no application) is set aside and the reader goes on
