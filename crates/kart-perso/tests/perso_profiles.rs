@@ -6,7 +6,7 @@ mod perso_support;
 
 use kart_apdu::Card;
 use kart_perso::card_data::Crn;
-use kart_perso::personalize::{personalize, probe, Job, PersoError};
+use kart_perso::personalize::{personalize, personalize_one, probe, Job, PersoError};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::plan::Lifecycle;
 use kart_perso::read::{read_card, Lifecycle as ReadLifecycle};
@@ -98,20 +98,11 @@ fn fingerprint_template_is_written_to_ef_finger_and_covered_by_the_sod() {
     let spec = spec();
     let profile = spec.profile("vendor-c").unwrap();
     let mut sim = sim_for(&issuer, profile, 5);
-    let mut card = Card::with_caps(&mut sim, profile.caps());
-    let info = probe(&mut card, profile).unwrap();
     let crn = Crn::parse("0000000018").unwrap();
     let pins = Pins::generate(None).unwrap();
     let now = time::OffsetDateTime::now_utc();
-    let outcome = personalize(
-        &mut card,
-        profile,
-        &issuer,
-        &info,
-        &Job::new(&record, &crn, &pins, now.date()),
-        now,
-    )
-    .unwrap();
+    let outcome = personalize_one(&mut sim, profile, &issuer, &record, &crn, &pins, now).unwrap();
+    let mut card = Card::with_caps(&mut sim, profile.caps());
     assert!(outcome.steps.iter().any(|s| s.name == "write EF.FINGER"));
 
     let pin = Pin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();

@@ -18,7 +18,7 @@ use kart_apdu::gp::{CardKeySource, Diversification, KeySet, SoftwareKeys};
 use kart_apdu::Card;
 use kart_perso::card_data::Crn;
 use kart_perso::issuer::Issuer;
-use kart_perso::personalize::{personalize, probe, Job};
+use kart_perso::personalize::personalize_one;
 use kart_perso::pin_mailer::Pins;
 use kart_perso::pki::pkcs11::{
     import_master_key, Pin, Pkcs11Error, Token, TokenMasterKeys, TokenSigner,
@@ -96,14 +96,12 @@ fn every_profile_is_personalized_and_verified_with_all_keys_in_the_token() {
                 assert!(issuer.channel_keys(profile).is_err());
                 let cfg = SimConfig::with_keys([0, 0, 1, 2], vendor_keys(&known, profile));
                 let mut sim = SimCard::with_config(profile, &cfg).unwrap();
-                let mut card = Card::with_caps(&mut sim, profile.caps());
-                let info = probe(&mut card, profile).unwrap();
                 let crn = Crn::parse("0000000018").unwrap();
                 let pins = Pins::generate(None).unwrap();
                 let now = time::OffsetDateTime::now_utc();
-                let job = Job::new(&record, &crn, &pins, now.date());
-                personalize(&mut card, profile, &issuer, &info, &job, now)
+                personalize_one(&mut sim, profile, &issuer, &record, &crn, &pins, now)
                     .unwrap_or_else(|e| panic!("{}: {e}", profile.id));
+                let mut card = Card::with_caps(&mut sim, profile.caps());
                 let pin =
                     CardPin::parse(std::str::from_utf8(pins.id_pin.expose()).unwrap()).unwrap();
                 let trust = TrustAnchors::new(issuer.pki.root.clone())
