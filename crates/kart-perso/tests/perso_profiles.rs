@@ -6,7 +6,7 @@ mod perso_support;
 
 use kart_apdu::Card;
 use kart_perso::card_data::Crn;
-use kart_perso::personalize::{personalize, personalize_one, probe, Job, PersoError};
+use kart_perso::personalize::{personalize, probe, Job, PersoError};
 use kart_perso::pin_mailer::Pins;
 use kart_perso::plan::Lifecycle;
 use kart_perso::read::{read_card, Lifecycle as ReadLifecycle};
@@ -101,7 +101,10 @@ fn fingerprint_template_is_written_to_ef_finger_and_covered_by_the_sod() {
     let crn = Crn::parse("0000000018").unwrap();
     let pins = Pins::generate(None).unwrap();
     let now = time::OffsetDateTime::now_utc();
-    let outcome = personalize_one(&mut sim, profile, &issuer, &record, &crn, &pins, now).unwrap();
+    let outcome = kart_perso::personalize::personalize_one(
+        &mut sim, profile, &issuer, &record, &crn, &pins, now,
+    )
+    .unwrap();
     let mut card = Card::with_caps(&mut sim, profile.caps());
     assert!(outcome.steps.iter().any(|s| s.name == "write EF.FINGER"));
 
