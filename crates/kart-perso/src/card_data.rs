@@ -26,19 +26,6 @@ use time::Date;
 
 use crate::record::IdentityRecord;
 
-/// FID of EF.ID.
-pub const EF_ID: u16 = 0x0101;
-/// FID of EF.FACE.
-pub const EF_FACE: u16 = 0x0102;
-/// FID of EF.FINGER.
-pub const EF_FINGER: u16 = 0x0103;
-/// FID of EF.SOD.
-pub const EF_SOD: u16 = 0x011D;
-/// FID of `EF.CERT_AUTH`.
-pub const EF_CERT_AUTH: u16 = 0x0201;
-/// FID of `EF.CERT_SIGN`.
-pub const EF_CERT_SIGN: u16 = 0x0202;
-
 /// Largest value of the `E1` template (spec §6.1).
 const ID_TEMPLATE_MAX: usize = 1020;
 /// Largest fingerprint template (spec §6.1, tag 5F2E of EF.FINGER).
@@ -91,7 +78,8 @@ impl Cplc {
     pub fn parse(answer: &[u8]) -> Result<Self, CardDataError> {
         let bad = |why: String| CardDataError::BadCplc(why);
         let object = tlv::parse(answer).map_err(|e| bad(e.to_string()))?;
-        let value = tlv::value_at(&object, &[0x9F7F]).map_err(|e| bad(e.to_string()))?;
+        let value = tlv::value_at(&object, &[u32::from(crate::applet::TAG_CPLC)])
+            .map_err(|e| bad(e.to_string()))?;
         if value.len() != CPLC_LEN {
             return Err(bad(format!("{} bytes, expected {CPLC_LEN}", value.len())));
         }

@@ -15,7 +15,7 @@
 use std::fmt;
 
 use kart_apdu::gp::{Diversification, ScpParams, ScpVersion};
-use kart_apdu::{tlv, Card, Command, Transport};
+use kart_apdu::{tlv, Card, Transport};
 use thiserror::Error;
 
 /// A key type of the template (GP 2.3.1 Table 11-16).
@@ -118,11 +118,11 @@ pub fn read_key_information<T: Transport>(
     card: &mut Card<T>,
     isd_aid: &[u8],
 ) -> Result<Option<Vec<KeyInfo>>, kart_apdu::CardError> {
-    let select = Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(isd_aid)?;
+    let select = crate::applet::select_applet(isd_aid)?;
     if !card.send(&select)?.is_success() {
         return Ok(None);
     }
-    let get = Command::new(0x80, 0xCA, 0x00, 0xE0).with_le(256)?;
+    let get = crate::applet::gp_get_data(0x00E0);
     let r = card.send(&get)?;
     if !r.is_success() {
         return Ok(None);

@@ -5,6 +5,7 @@
 //! verification. Runs on any [`kart_apdu::Transport`].
 #![forbid(unsafe_code)]
 
+pub mod applet;
 pub mod card_data;
 pub mod crn;
 pub mod host;
@@ -15,6 +16,7 @@ pub mod personalize;
 pub mod pin_mailer;
 pub mod pki;
 pub mod plan;
+pub mod probe;
 pub mod qa;
 pub mod read;
 pub mod record;

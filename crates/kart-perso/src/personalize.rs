@@ -29,7 +29,7 @@
 use std::time::{Duration, Instant};
 
 use kart_apdu::gp::{GpError, SecureChannel, SecurityLevel};
-use kart_apdu::{tlv, Card, CardError, Command, Counters, StatusWord, Transport, TransportError};
+use kart_apdu::{Card, CardError, Command, Counters, Transport, TransportError};
 use kart_spec::{Profile, Scp};
 use time::{Date, OffsetDateTime};
 
@@ -39,31 +39,17 @@ mod one;
 pub use error::PersoError;
 pub use one::personalize_one;
 
-use crate::card_data::{CardFacts, Cplc, Crn};
+use crate::applet::{self, Lifecycle};
+use crate::card_data::{CardFacts, Crn};
 use crate::issuer::Issuer;
 use crate::pin_mailer::Pins;
 use crate::pki::{issue_holder_certificate, Holder, HolderKey, HOLDER_VALIDITY_YEARS};
-use crate::plan::{self, Action, Derived, KeyRef, Lifecycle, Plan, PlanInput};
+use crate::plan::{self, Action, Derived, KeyRef, Plan, PlanInput};
+/// The probe lives in [`crate::probe`]; it is re-exported here, where
+/// callers of [`personalize`] look for it.
+pub use crate::probe::{probe_card as probe, CardInfo};
 use crate::record::IdentityRecord;
 use crate::security_object::build_security_object;
-
-/// What the card says about itself before anything is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CardInfo {
-    /// CSN and key diversification data.
-    pub cplc: Cplc,
-    /// Life cycle of the applet.
-    pub lifecycle: Lifecycle,
-    /// The CRN, if one was set by an earlier attempt.
-    pub crn: Option<Crn>,
-}
-
-impl CardInfo {
-    /// Whether the card may hold data from an earlier attempt.
-    pub fn touched(&self) -> bool {
-        self.lifecycle != Lifecycle::PrePersonalized || self.crn.is_some()
-    }
-}
 
 /// One application to write on one card.
 #[derive(Debug, Clone, Copy)]
@@ -128,46 +114,6 @@ pub struct Outcome {
     pub security_object: Vec<u8>,
     /// Every file written (FID, contents), the security object included.
     pub files: Vec<(u16, Vec<u8>)>,
-}
-
-/// Reads what personalization needs to know first: SELECT the applet (its
-/// FCI gives the life cycle), GET DATA CPLC and CRN. Touches nothing.
-pub fn probe<T: Transport>(card: &mut Card<T>, profile: &Profile) -> Result<CardInfo, PersoError> {
-    let select = Command::new(0x00, 0xA4, 0x04, 0x00)
-        .with_data(profile.applet_aid.bytes())
-        .and_then(|c| c.with_le(256))
-        .map_err(|e| card_error("select applet", e.into()))?;
-    let fci = send_ok(card, "select applet", &select)?;
-    let lifecycle = lifecycle_of(&fci).ok_or_else(|| PersoError::Malformed {
-        step: "select applet".into(),
-        what: format!("FCI {} has no life-cycle byte 8A", hex::encode_upper(&fci)),
-    })?;
-    let cplc = send_ok(card, "read CPLC", &get_data(0x9F, 0x7F))?;
-    let cplc = Cplc::parse(&cplc).map_err(|e| PersoError::Malformed {
-        step: "read CPLC".into(),
-        what: e.to_string(),
-    })?;
-    let step = "read CRN";
-    let crn = match send(card, step, &get_data(0xDF, 0x72))? {
-        r if r.is_success() => {
-            let object = tlv::parse(r.data()).map_err(|e| malformed(step, &e))?;
-            let digits = tlv::value_at(&object, &[0xDF72]).map_err(|e| malformed(step, &e))?;
-            let text = std::str::from_utf8(digits).map_err(|e| malformed(step, &e))?;
-            Some(Crn::parse(text).map_err(|e| malformed(step, &e))?)
-        }
-        r if r.sw() == StatusWord::new(0x6A, 0x88) => None,
-        r => {
-            return Err(PersoError::CardRefused {
-                step: step.into(),
-                sw: r.sw(),
-            })
-        }
-    };
-    Ok(CardInfo {
-        cplc,
-        lifecycle,
-        crn,
-    })
 }
 
 /// A step of the plan about to send its first APDU.
@@ -410,20 +356,10 @@ impl Run<'_> {
     }
 }
 
-/// The life cycle from a SELECT FCI `6F { 84 AID, 8A state }`.
+/// The life cycle from a SELECT FCI `6F { 84 AID, 8A state }`, when it is
+/// one the spec defines.
 pub fn lifecycle_of(fci: &[u8]) -> Option<Lifecycle> {
-    let object = tlv::parse(fci).ok()?;
-    match tlv::value_at(&object, &[0x6F, 0x8A]).ok()? {
-        [code] => Lifecycle::from_code(*code),
-        _ => None,
-    }
-}
-
-fn get_data(p1: u8, p2: u8) -> Command {
-    // Le 256 is always in range; the fallback is never taken.
-    Command::new(0x00, 0xCA, p1, p2)
-        .with_le(256)
-        .unwrap_or_else(|_| Command::new(0x00, 0xCA, p1, p2))
+    applet::lifecycle_of_fci(fci).filter(|l| l.is_known())
 }
 
 /// Why the secure channel did not open. A card cryptogram that does not
@@ -500,7 +436,7 @@ fn card_error(step: &str, e: CardError) -> PersoError {
     }
 }
 
-fn malformed(step: &str, e: &dyn std::fmt::Display) -> PersoError {
+pub(crate) fn malformed(step: &str, e: &dyn std::fmt::Display) -> PersoError {
     PersoError::Malformed {
         step: step.to_owned(),
         what: e.to_string(),

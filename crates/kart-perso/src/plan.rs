@@ -25,8 +25,11 @@ use std::fmt;
 use kart_apdu::{Command, CommandError, MAX_EXTENDED_DATA, MAX_SHORT_DATA};
 use kart_spec::{Profile, Scp};
 
-use crate::card_data::{self, CardDataError, CardFacts, EF_CERT_AUTH, EF_CERT_SIGN, EF_SOD};
-use crate::pin_mailer::{Pins, Secret};
+use crate::applet::{
+    self, PinRef, EF_CERT_AUTH, EF_CERT_SIGN, EF_FACE, EF_FINGER, EF_ID, EF_SOD, TAG_CRN,
+};
+use crate::card_data::{self, CardDataError, CardFacts};
+use crate::pin_mailer::Pins;
 use crate::record::IdentityRecord;
 
 /// Length of a C-MAC on the wire (GP SCP02 and SCP03).
@@ -34,56 +37,9 @@ const MAC_LEN: usize = 8;
 /// Largest offset UPDATE BINARY can address (P1 bit 8 clear: 15 bits).
 const MAX_OFFSET: usize = 0x7FFF;
 
-/// Applet life-cycle states (spec §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// `07`: personalization allowed, keys can be generated.
-    PrePersonalized,
-    /// `0F`: personalization writes allowed, no key generation.
-    Personalized,
-    /// `83`: holder functions only.
-    Locked,
-}
-
-impl Lifecycle {
-    /// The state for its code, if it is one of the three.
-    pub fn from_code(code: u8) -> Option<Self> {
-        match code {
-            0x07 => Some(Self::PrePersonalized),
-            0x0F => Some(Self::Personalized),
-            0x83 => Some(Self::Locked),
-            _ => None,
-        }
-    }
-
-    /// The state's code.
-    pub fn code(self) -> u8 {
-        match self {
-            Self::PrePersonalized => 0x07,
-            Self::Personalized => 0x0F,
-            Self::Locked => 0x83,
-        }
-    }
-}
-
-/// The holder key pairs (spec §10).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyRef {
-    /// `01`: INTERNAL AUTHENTICATE.
-    Auth,
-    /// `02`: PSO COMPUTE DIGITAL SIGNATURE.
-    Sign,
-}
-
-impl KeyRef {
-    /// The key reference byte.
-    pub fn byte(self) -> u8 {
-        match self {
-            Self::Auth => 0x01,
-            Self::Sign => 0x02,
-        }
-    }
-}
+/// The life cycle and key references are the applet's ([`crate::applet`]);
+/// re-exported here, where plans name them.
+pub use crate::applet::{KeyRef, Lifecycle};
 
 /// Data that exists only during execution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,9 +56,9 @@ impl Derived {
     /// The file the data goes to.
     pub fn fid(self) -> u16 {
         match self {
-            Self::AuthCertificate => EF_CERT_AUTH,
-            Self::SignCertificate => EF_CERT_SIGN,
-            Self::SecurityObject => EF_SOD,
+            Self::AuthCertificate => EF_CERT_AUTH.fid,
+            Self::SignCertificate => EF_CERT_SIGN.fid,
+            Self::SecurityObject => EF_SOD.fid,
         }
     }
 }
@@ -211,49 +167,39 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     };
     let aid = input.profile.applet_aid.bytes();
     let mut files = vec![
-        (
-            card_data::EF_ID,
-            card_data::ef_id(input.record, input.card)?,
-        ),
-        (card_data::EF_FACE, card_data::ef_face(input.record)?),
+        (EF_ID, card_data::ef_id(input.record, input.card)?),
+        (EF_FACE, card_data::ef_face(input.record)?),
     ];
     if let Some(finger) = card_data::ef_finger(input.record)? {
-        files.push((card_data::EF_FINGER, finger));
+        files.push((EF_FINGER, finger));
     }
     let mut steps = vec![
+        // The probe already read the life cycle from the FCI: P2 0C asks
+        // for none, which saves T=0 cards a GET RESPONSE.
         step(
             "select applet",
-            Action::SelectApplet(
-                Command::new(0x00, 0xA4, 0x04, 0x00)
-                    .with_data(aid)?
-                    .with_le(256)?,
-            ),
+            Action::SelectApplet(applet::select_applet(aid)?),
         ),
         step("open secure channel", Action::OpenChannel),
         step(
             "set CRN",
-            Action::Send(vec![Command::new(0x00, 0xDA, 0xDF, 0x72)
-                .with_data(input.card.crn.as_str().as_bytes())?]),
+            Action::Send(vec![applet::put_data(
+                TAG_CRN,
+                input.card.crn.as_str().as_bytes(),
+            )?]),
         ),
     ];
-    for (fid, data) in &files {
-        let name = match *fid {
-            card_data::EF_ID => "write EF.ID",
-            card_data::EF_FACE => "write EF.FACE",
-            _ => "write EF.FINGER",
-        };
-        steps.push(step(name, Action::Send(write(*fid, data)?)));
+    for (ef, data) in &files {
+        let name = format!("write {}", ef.name);
+        steps.push(step(&name, Action::Send(write(ef.fid, data)?)));
     }
+    let files = files.into_iter().map(|(ef, data)| (ef.fid, data)).collect();
     let generate = input.lifecycle == Lifecycle::PrePersonalized;
     for (key, name) in [
         (KeyRef::Auth, "authentication key"),
         (KeyRef::Sign, "signing key"),
     ] {
-        let (p1, verb) = if generate {
-            (0x80, "generate")
-        } else {
-            (0x81, "read")
-        };
+        let verb = if generate { "generate" } else { "read" };
         // An RSA-2048 public key (265 bytes) needs more than a short Le:
         // a card with extended length takes one, others answer 61xx.
         let le = if input.profile.limits.extended_length {
@@ -261,8 +207,7 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         } else {
             256
         };
-        let cmd =
-            Command::new(0x00, 0x47, p1, key.byte()).with_le(u32::try_from(le).unwrap_or(256))?;
+        let cmd = applet::public_key(key, generate, u32::try_from(le).unwrap_or(256))?;
         steps.push(step(&format!("{verb} {name}"), Action::PublicKey(key, cmd)));
     }
     steps.push(step(
@@ -274,26 +219,26 @@ pub fn build(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         Action::Write(Derived::SignCertificate),
     ));
     steps.push(step("write EF.SOD", Action::Write(Derived::SecurityObject)));
-    for (reference, name, secret) in [
-        (0x81, "set ID PIN", &input.pins.id_pin),
-        (0x82, "set SIGN PIN", &input.pins.sign_pin),
-        (0x83, "set PUK", &input.pins.puk),
+    for (pin, name, secret) in [
+        (PinRef::IdPin, "set ID PIN", &input.pins.id_pin),
+        (PinRef::SignPin, "set SIGN PIN", &input.pins.sign_pin),
+        (PinRef::Puk, "set PUK", &input.pins.puk),
     ] {
-        let block = pin_block(reference, secret);
-        let cmd = Command::new(0x00, 0x24, 0x01, reference)
-            .with_data(&block)?
-            .sensitive();
-        steps.push(step(name, Action::Send(vec![cmd])));
+        let block = applet::pin_block(pin, secret.expose());
+        steps.push(step(
+            name,
+            Action::Send(vec![applet::set_pin(pin, &block)?]),
+        ));
     }
     if generate {
         steps.push(step(
             "set status PERSONALIZED",
-            Action::Send(vec![set_status(Lifecycle::Personalized)]),
+            Action::Send(vec![applet::set_status(Lifecycle::Personalized)]),
         ));
     }
     steps.push(step(
         "set status LOCKED",
-        Action::Send(vec![set_status(Lifecycle::Locked)]),
+        Action::Send(vec![applet::set_status(Lifecycle::Locked)]),
     ));
     Ok(Plan {
         steps,
@@ -419,34 +364,17 @@ fn write_file(
             len: data.len(),
         });
     }
-    let mut cmds = vec![Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(&fid.to_be_bytes())?];
+    let mut cmds = vec![applet::select_file(fid)?];
     for (i, part) in data.chunks(chunk.max(1)).enumerate() {
-        let [p1, p2] = offset(i * chunk.max(1));
-        cmds.push(Command::new(0x00, 0xD6, p1, p2).with_data(part)?);
+        cmds.push(applet::update_binary(offset(i * chunk.max(1)), part)?);
     }
     if rewrite {
-        let [p1, p2] = offset(data.len());
-        cmds.push(Command::new(0x00, 0x0E, p1, p2));
+        cmds.push(applet::erase_binary(offset(data.len())));
     }
     Ok(cmds)
 }
 
-fn offset(at: usize) -> [u8; 2] {
+fn offset(at: usize) -> u16 {
     // Callers keep `at` within MAX_OFFSET, so it fits 15 bits.
-    (at.min(MAX_OFFSET) as u16).to_be_bytes()
-}
-
-/// PIN block (spec §3): ASCII digits right-padded with `FF` to 8 bytes; the
-/// PUK (reference 83) is its 8 digits unpadded.
-fn pin_block(reference: u8, secret: &Secret) -> zeroize::Zeroizing<Vec<u8>> {
-    let mut block = zeroize::Zeroizing::new(secret.expose().to_vec());
-    if reference != 0x83 {
-        block.resize(8, 0xFF);
-    }
-    block
-}
-
-fn set_status(to: Lifecycle) -> Command {
-    // CLA 80: the secure channel sets bit 04, giving the 84 of spec §8.13.
-    Command::new(0x80, 0xF0, 0x40, to.code())
+    u16::try_from(at.min(MAX_OFFSET)).unwrap_or(0x7FFF)
 }

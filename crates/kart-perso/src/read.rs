@@ -31,82 +31,26 @@ mod identity;
 
 use std::fmt;
 
-use kart_apdu::{tlv, Card, CardCaps, Command, Status, StatusWord, Transport};
+use kart_apdu::{tlv, Card, CardCaps, Status, StatusWord, Transport};
 use kart_spec::{Access, Profile, Spec};
-use zeroize::Zeroizing;
 
 pub use error::ReadError;
 pub use identity::{CardIdentity, GregorianDate, IdentityError, IDENTITY_TEMPLATE};
 
+use crate::applet::{self, PinRef, TAG_CPLC, TAG_CRN, TAG_LIFECYCLE};
 use crate::pki::{Certificate, PkiError};
 use crate::record::Pin;
 
-/// `EF.ID`: the file's name in the spec.
-pub const EF_ID: &str = "EF.ID";
-/// `EF.FACE`: the file's name in the spec.
-pub const EF_FACE: &str = "EF.FACE";
-/// `EF.SOD`: the file's name in the spec.
-pub const EF_SOD: &str = "EF.SOD";
-/// `EF.PIN_STATUS`: the file's name in the spec.
-pub const EF_PIN_STATUS: &str = "EF.PIN_STATUS";
-/// `EF.CERT_AUTH`: the file's name in the spec.
-pub const EF_CERT_AUTH: &str = "EF.CERT_AUTH";
-/// `EF.CERT_SIGN`: the file's name in the spec.
-pub const EF_CERT_SIGN: &str = "EF.CERT_SIGN";
+/// The applet's files, re-exported for readers of [`CardContent`]: look a
+/// file up by its name, e.g. `content.data(EF_SOD.name)`.
+pub use crate::applet::{
+    Lifecycle, EF_CERT_AUTH, EF_CERT_SIGN, EF_FACE, EF_ID, EF_PIN_STATUS, EF_SOD,
+};
 
-/// Reference of the ID PIN (spec §9).
-const ID_PIN_REF: u8 = 0x81;
-/// Length of a PIN block on the wire (spec §3).
-const PIN_BLOCK_LEN: usize = 8;
 /// Tag of the image in EF.FACE (spec §6.1).
 const FACE_TAG: u32 = 0x5F2E;
 /// Length of the CPLC (GP, spec §6.2).
 const CPLC_LEN: usize = 42;
-
-/// The applet's life-cycle state (spec §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// `07`: not yet personalized.
-    PrePersonalized,
-    /// `0F`: personalized, still writable under a secure channel.
-    Personalized,
-    /// `83`: issued; personalization writes refused.
-    Locked,
-    /// A code the spec does not define.
-    Unknown(u8),
-}
-
-impl Lifecycle {
-    fn from_code(spec: &Spec, code: u8) -> Self {
-        let is = |name| spec.applet.lifecycle_code(name) == Some(code);
-        if is("PRE_PERSONALIZED") {
-            Lifecycle::PrePersonalized
-        } else if is("PERSONALIZED") {
-            Lifecycle::Personalized
-        } else if is("LOCKED") {
-            Lifecycle::Locked
-        } else {
-            Lifecycle::Unknown(code)
-        }
-    }
-}
-
-impl serde::Serialize for Lifecycle {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl fmt::Display for Lifecycle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Lifecycle::PrePersonalized => f.write_str("PRE_PERSONALIZED"),
-            Lifecycle::Personalized => f.write_str("PERSONALIZED"),
-            Lifecycle::Locked => f.write_str("LOCKED"),
-            Lifecycle::Unknown(code) => write!(f, "unknown state {code:02X}"),
-        }
-    }
-}
 
 /// What happened to the ID PIN given to [`read_card`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,11 +165,11 @@ impl CardContent {
 
     /// EF.ID decoded, when it was read.
     pub fn identity(&self) -> Option<Result<CardIdentity, IdentityError>> {
-        self.data(EF_ID).map(CardIdentity::decode)
+        self.data(EF_ID.name).map(CardIdentity::decode)
     }
 
-    /// The X.509 certificate in file `name` ([`EF_CERT_AUTH`] or
-    /// [`EF_CERT_SIGN`]), when the file was read; not yet validated.
+    /// The X.509 certificate in file `name` ([`EF_CERT_AUTH`]`.name` or
+    /// [`EF_CERT_SIGN`]`.name`), when the file was read; not yet validated.
     pub fn certificate(&self, name: &str) -> Option<Result<Certificate, PkiError>> {
         self.data(name)
             .map(|der| Certificate::from_der(der.to_vec()))
@@ -234,7 +178,7 @@ impl CardContent {
     /// The JPEG inside EF.FACE (tag `5F2E`), when it was read and is one
     /// `5F2E` object holding a stream that starts `FFD8` and ends `FFD9`.
     pub fn photo(&self) -> Option<&[u8]> {
-        let face = self.data(EF_FACE)?;
+        let face = self.data(EF_FACE.name)?;
         let object = tlv::parse(face).ok()?;
         let len = tlv::value_at(&object, &[FACE_TAG]).ok()?.len();
         // `parse` took the whole file as one object, so its value is the tail.
@@ -257,12 +201,12 @@ pub fn read_card<T: Transport>(
     atr: Option<&[u8]>,
     pin: Option<&Pin>,
 ) -> Result<CardContent, ReadError> {
-    let profile = select_applet(card, spec, atr)?;
-    let cplc = get_data(card, 0x9F7F, "GET DATA CPLC (9F7F)")?
+    let profile = crate::probe::find_applet(card, spec, atr)?;
+    let cplc = get_data(card, TAG_CPLC, "GET DATA CPLC (9F7F)")?
         .ok_or_else(|| ReadError::malformed("GET DATA CPLC (9F7F)", "the card has no CPLC"))?;
     let csn = csn_of(&cplc)?;
-    let lifecycle = match get_data(card, 0xDF71, "GET DATA lifecycle (DF71)")?.as_deref() {
-        Some([code]) => Lifecycle::from_code(spec, *code),
+    let lifecycle = match get_data(card, TAG_LIFECYCLE, "GET DATA lifecycle (DF71)")?.as_deref() {
+        Some([code]) => Lifecycle::from_code(*code),
         other => {
             return Err(ReadError::malformed(
                 "GET DATA lifecycle (DF71)",
@@ -270,7 +214,7 @@ pub fn read_card<T: Transport>(
             ))
         }
     };
-    let crn = get_data(card, 0xDF72, "GET DATA CRN (DF72)")?
+    let crn = get_data(card, TAG_CRN, "GET DATA CRN (DF72)")?
         .map(|v| crn_of(&v))
         .transpose()?;
     let pin = match pin {
@@ -305,72 +249,15 @@ pub fn read_card<T: Transport>(
     })
 }
 
-/// SELECT the applet of the profile matching `atr`, or of the first profile
-/// whose AID answers; narrows the session to that profile's limits.
-fn select_applet<'s, T: Transport>(
-    card: &mut Card<T>,
-    spec: &'s Spec,
-    atr: Option<&[u8]>,
-) -> Result<&'s Profile, ReadError> {
-    let transport_caps = card.caps();
-    let candidates: Vec<&Profile> = match atr.and_then(|a| spec.profile_for_atr(a)) {
-        Some(p) => vec![p],
-        None => spec.profiles.iter().collect(),
-    };
-    let mut tried: Vec<String> = Vec::new();
-    for profile in candidates {
-        let aid = profile.applet_aid.bytes();
-        let aid_hex = hex::encode_upper(aid);
-        if tried.contains(&aid_hex) {
-            continue;
-        }
-        tried.push(aid_hex);
-        let select = Command::new(0x00, 0xA4, 0x04, 0x0C)
-            .with_data(aid)
-            .map_err(|e| ReadError::card("SELECT applet", e.into()))?;
-        let r = card
-            .send(&select)
-            .map_err(|e| ReadError::card("SELECT applet", e))?;
-        match r.sw().status() {
-            Status::Success => {
-                card.set_caps(narrow(transport_caps, profile.caps()));
-                return Ok(profile);
-            }
-            Status::FileNotFound | Status::IncorrectP1P2 | Status::FunctionNotSupported => {}
-            _ => {
-                return Err(ReadError::Unexpected {
-                    step: format!("SELECT applet {}", hex::encode_upper(aid)),
-                    sw: r.sw(),
-                })
-            }
-        }
-    }
-    Err(ReadError::NoApplet {
-        tried: tried.join(", "),
-    })
-}
-
-/// What both the reader and the card can take.
-fn narrow(a: CardCaps, b: CardCaps) -> CardCaps {
-    CardCaps {
-        extended_length: a.extended_length && b.extended_length,
-        chaining: a.chaining && b.chaining,
-        max_command_data: a.max_command_data.min(b.max_command_data),
-        max_response_data: a.max_response_data.min(b.max_response_data),
-    }
-}
-
 /// GET DATA `tag`: the value inside the `tag L value` answer, `None` on `6A88`.
 fn get_data<T: Transport>(
     card: &mut Card<T>,
     tag: u16,
     step: &str,
 ) -> Result<Option<Vec<u8>>, ReadError> {
-    let [p1, p2] = tag.to_be_bytes();
-    let cmd = Command::new(0x80, 0xCA, p1, p2)
-        .with_le(256)
-        .map_err(|e| ReadError::card(step, e.into()))?;
-    let r = card.send(&cmd).map_err(|e| ReadError::card(step, e))?;
+    let r = card
+        .send(&applet::gp_get_data(tag))
+        .map_err(|e| ReadError::card(step, e))?;
     match r.sw().status() {
         Status::Success => {}
         Status::ReferencedDataNotFound => return Ok(None),
@@ -423,18 +310,11 @@ fn crn_of(value: &[u8]) -> Result<String, ReadError> {
 fn verify_pin<T: Transport>(card: &mut Card<T>, pin: &Pin) -> Result<PinStatus, ReadError> {
     const STEP: &str = "VERIFY ID PIN";
     let digits = pin.expose_digits();
-    if digits.len() > PIN_BLOCK_LEN {
-        return Ok(PinStatus::Refused(StatusWord::new(0x6A, 0x80)));
+    if digits.len() > applet::PIN_BLOCK_LEN {
+        return Ok(PinStatus::Refused(StatusWord::WRONG_DATA));
     }
-    let mut block = Zeroizing::new([0xFFu8; PIN_BLOCK_LEN]);
-    block
-        .get_mut(..digits.len())
-        .unwrap_or_default()
-        .copy_from_slice(digits);
-    let cmd = Command::new(0x00, 0x20, 0x00, ID_PIN_REF)
-        .with_data(block.as_slice())
-        .map_err(|e| ReadError::card(STEP, e.into()))?
-        .sensitive();
+    let block = applet::pin_block(PinRef::IdPin, digits);
+    let cmd = applet::verify(PinRef::IdPin, &block).map_err(|e| ReadError::card(STEP, e.into()))?;
     let r = card.send(&cmd).map_err(|e| ReadError::card(STEP, e))?;
     Ok(match r.sw().status() {
         Status::Success => PinStatus::Verified,
@@ -467,9 +347,7 @@ fn read_file<T: Transport>(
     chunk: usize,
 ) -> Result<FileContent, ReadError> {
     let step = format!("SELECT {name}");
-    let select = Command::new(0x00, 0xA4, 0x02, 0x0C)
-        .with_data(&fid.to_be_bytes())
-        .map_err(|e| ReadError::card(&step, e.into()))?;
+    let select = applet::select_file(fid).map_err(|e| ReadError::card(&step, e.into()))?;
     match card.send(&select).map_err(|e| ReadError::card(&step, e))? {
         r if r.is_success() => {}
         r if r.sw() == StatusWord::FILE_NOT_FOUND => return Ok(FileContent::Empty),
@@ -485,10 +363,8 @@ fn read_file<T: Transport>(
                 file: name.to_owned(),
                 max,
             })?;
-        let [p1, p2] = offset.to_be_bytes();
         let want = chunk.min(max - data.len() + 1);
-        let cmd = Command::new(0x00, 0xB0, p1, p2)
-            .with_le(u32::try_from(want).unwrap_or(256))
+        let cmd = applet::read_binary(offset, u32::try_from(want).unwrap_or(256))
             .map_err(|e| ReadError::card(&step, e.into()))?;
         let r = card.send(&cmd).map_err(|e| ReadError::card(&step, e))?;
         match r.sw().status() {

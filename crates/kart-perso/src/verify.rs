@@ -35,7 +35,7 @@
 mod trust;
 mod verdict;
 
-use kart_apdu::{Card, CardError, Command, Transport};
+use kart_apdu::{Card, CardError, Transport};
 use kart_spec::{Spec, SpecError};
 use ring::rand::{SecureRandom, SystemRandom};
 use thiserror::Error;
@@ -198,8 +198,20 @@ impl<'a> Verifier<'a> {
     fn assess_content(&self, content: CardContent) -> (Verdict, Option<Certificate>) {
         let mut checks = vec![pin_check(content.pin)];
         let passive = self.passive(&content, &mut checks);
-        let auth = holder_check(&content, EF_CERT_AUTH, self.trust, self.now, &mut checks);
-        let sign = holder_check(&content, EF_CERT_SIGN, self.trust, self.now, &mut checks);
+        let auth = holder_check(
+            &content,
+            EF_CERT_AUTH.name,
+            self.trust,
+            self.now,
+            &mut checks,
+        );
+        let sign = holder_check(
+            &content,
+            EF_CERT_SIGN.name,
+            self.trust,
+            self.now,
+            &mut checks,
+        );
         let certs: Vec<&Certificate> = auth.iter().chain(sign.iter()).collect();
         checks.push(certificate_crn_check(content.crn.as_deref(), &certs));
         identity_checks(&content, &certs, &mut checks);
@@ -228,7 +240,7 @@ impl<'a> Verifier<'a> {
 
     /// Passive authentication; true when it passed.
     fn passive(&self, content: &CardContent, checks: &mut Vec<Check>) -> bool {
-        let parsed = match content.data(EF_SOD) {
+        let parsed = match content.data(EF_SOD.name) {
             Some(der) => SecurityObject::parse(der).map_err(|e| e.to_string()),
             None => Err("EF.SOD is empty or unreadable".to_owned()),
         };
@@ -248,7 +260,7 @@ impl<'a> Verifier<'a> {
         let files: Vec<(u16, &[u8])> = content
             .files
             .iter()
-            .filter(|f| f.name != EF_SOD && f.name != EF_PIN_STATUS)
+            .filter(|f| f.name != EF_SOD.name && f.name != EF_PIN_STATUS.name)
             .filter_map(|f| match &f.content {
                 FileContent::Data(d) => Some((f.fid, d.as_slice())),
                 _ => None,
@@ -363,7 +375,7 @@ fn holder_check(
     now: OffsetDateTime,
     checks: &mut Vec<Check>,
 ) -> Option<Certificate> {
-    let (id, name) = if file == EF_CERT_AUTH {
+    let (id, name) = if file == EF_CERT_AUTH.name {
         (
             "cert.auth",
             "Authentication certificate chains to the issuer and is valid",
@@ -448,7 +460,7 @@ fn certificate_crn_check(crn: Option<&str>, certs: &[&Certificate]) -> Check {
 fn identity_checks(content: &CardContent, certs: &[&Certificate], checks: &mut Vec<Check>) {
     const NEEDS_PIN: &str = "not checked: EF.ID needs the ID PIN";
     let needs_pin = matches!(
-        content.file(EF_ID).map(|f| &f.content),
+        content.file(EF_ID.name).map(|f| &f.content),
         Some(FileContent::NeedsPin)
     );
     let decoded = match content.identity() {
@@ -533,10 +545,7 @@ fn active_authentication<T: Transport>(
     SystemRandom::new()
         .fill(&mut challenge)
         .map_err(|_| VerifyError::Random)?;
-    let cmd = Command::new(0x00, 0x88, 0x00, 0x01)
-        .with_data(&challenge)
-        .and_then(|c| c.with_le(256))
-        .map_err(CardError::from)?;
+    let cmd = crate::applet::internal_authenticate(&challenge).map_err(CardError::from)?;
     let response = card.send(&cmd)?;
     if !response.is_success() {
         return Ok(Outcome::Fail(format!(

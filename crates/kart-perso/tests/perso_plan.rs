@@ -196,7 +196,7 @@ fn dry_run_print_shows_steps_but_no_pin_digits() {
     .unwrap();
     let printed = plan.to_string();
     assert!(printed.contains("set ID PIN"));
-    assert!(printed.contains("00A404000F4E49442C56454E444F522D4120202000")); // SELECT applet, vendor A AID
+    assert!(printed.contains("00A4040C0F4E49442C56454E444F522D41202020\n")); // SELECT applet (P2 0C, no Le), vendor A AID
     assert_eq!(printed.matches("redacted").count(), 3);
     assert!(!printed.contains("73914628"), "ID PIN digits printed");
     // The PIN blocks as they would appear in hex (random SIGN PIN and PUK included).
@@ -279,5 +279,70 @@ proptest::proptest! {
             rebuilt.extend_from_slice(cmd.data());
         }
         proptest::prop_assert_eq!(rebuilt, data);
+    }
+}
+
+/// The fewest APDUs a personalization can take under the profile's limits
+/// and the applet spec's command set alone (BENCHMARKS.md table 1), for
+/// files of these lengths; computed here without the plan.
+fn minimum_apdus(profile: &kart_spec::Profile, file_lengths: &[usize]) -> u64 {
+    let form = if profile.limits.extended_length {
+        65_535
+    } else {
+        255
+    };
+    let max = profile.limits.max_command_data.min(form);
+    let block = match profile.secure_channel.scp {
+        kart_spec::Scp::Scp02 => 8,
+        kart_spec::Scp::Scp03 => 16,
+    };
+    // C-MAC (8 bytes) and C-DEC padding (ISO 9797-1 method 2: at least one byte).
+    let chunk = (max - 8) / block * block - 1;
+    // SELECT applet, INITIALIZE UPDATE, EXTERNAL AUTHENTICATE, PUT DATA CRN,
+    // GENERATE ×2, CHANGE REFERENCE DATA ×3, SET STATUS ×2 (07→0F→83).
+    let mut n = 11;
+    // A card that answers data only through GET RESPONSE forces one for each
+    // command that has data and answers data: INITIALIZE UPDATE and both
+    // GENERATE commands (their data field is the C-MAC).
+    if profile.quirks.get_response {
+        n += 3;
+    }
+    for len in file_lengths {
+        // SELECT (no short EF identifiers) + UPDATE BINARY parts.
+        n += 1 + len.div_ceil(chunk);
+    }
+    n as u64
+}
+
+#[test]
+fn every_profile_personalizes_in_exactly_the_minimum_apdus() {
+    let (_dir, record) = fixture();
+    let issuer_dir = tempfile::tempdir().unwrap();
+    let issuer = demo_issuer(issuer_dir.path());
+    let spec = spec();
+    assert!(!spec.profiles.is_empty());
+    for profile in &spec.profiles {
+        let mut sim = sim_for(&issuer, profile, 9);
+        let mut card = Card::with_caps(&mut sim, profile.caps());
+        let info = probe(&mut card, profile).unwrap();
+        let crn = Crn::parse("0000000034").unwrap();
+        let pins = Pins::generate(None).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let outcome = personalize(
+            &mut card,
+            profile,
+            &issuer,
+            &info,
+            &Job::new(&record, &crn, &pins, now.date()),
+            now,
+        )
+        .unwrap();
+        let lengths: Vec<usize> = outcome.files.iter().map(|(_, d)| d.len()).collect();
+        assert_eq!(
+            outcome.counters.apdus,
+            minimum_apdus(profile, &lengths),
+            "{}: APDUs on the wire against the minimum its limits allow",
+            profile.id
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! the station's reader workers, QA) sees the same cards.
 
 use crate::error::{CliError, Kind};
+use kart_perso::applet::Lifecycle;
 use kart_sim::store::{CardStore, StoreError};
 use kart_sim::{default_test_key, SimCard, SimConfig};
 use kart_spec::Profile;
@@ -88,10 +89,7 @@ pub fn station_card(
     };
     if first && s.has_card(reader) {
         let card = s.card(reader, profile, config).map_err(store_error)?;
-        let locked = kart_spec::Spec::embedded()
-            .ok()
-            .and_then(|spec| spec.applet.lifecycle_code("LOCKED"));
-        if Some(card.lifecycle_code()) != locked {
+        if Lifecycle::from_code(card.lifecycle_code()) != Lifecycle::Locked {
             return Ok(card);
         }
     }

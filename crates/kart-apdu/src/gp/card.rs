@@ -28,12 +28,12 @@ use super::{GpError, KeySet, ScpVersion, SecurityLevel, CLA_SECURE_MESSAGING};
 use crate::{Command, Response, StatusWord};
 use subtle::ConstantTimeEq;
 
-const SW_WRONG_LENGTH: StatusWord = StatusWord(0x6700);
-const SW_CLA_NOT_SUPPORTED: StatusWord = StatusWord(0x6E00);
-const SW_INCORRECT_P1P2: StatusWord = StatusWord(0x6A86);
-const SW_REFERENCED_DATA_NOT_FOUND: StatusWord = StatusWord(0x6A88);
-const SW_AUTH_FAILED: StatusWord = StatusWord(0x6300);
-const SW_NO_PRECISE_DIAGNOSIS: StatusWord = StatusWord(0x6F00);
+const SW_WRONG_LENGTH: StatusWord = StatusWord::WRONG_LENGTH;
+const SW_CLA_NOT_SUPPORTED: StatusWord = StatusWord::CLA_NOT_SUPPORTED;
+const SW_INCORRECT_P1P2: StatusWord = StatusWord::INCORRECT_P1P2;
+const SW_REFERENCED_DATA_NOT_FOUND: StatusWord = StatusWord::REFERENCED_DATA_NOT_FOUND;
+const SW_AUTH_FAILED: StatusWord = StatusWord::AUTHENTICATION_FAILED;
+const SW_NO_PRECISE_DIAGNOSIS: StatusWord = StatusWord::NO_PRECISE_DIAGNOSIS;
 
 /// Default number of failed EXTERNAL AUTHENTICATEs before the keys are blocked.
 pub const DEFAULT_MAX_AUTH_FAILURES: u8 = 10;
@@ -295,7 +295,7 @@ impl CardSecureChannel {
     /// `6982` without an open channel, `6A80` when the data is not whole blocks.
     pub fn decrypt_key_data(&self, data: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, StatusWord> {
         match &self.state {
-            State::Open(s) => s.decrypt_key_data(data).map_err(|_| StatusWord(0x6A80)),
+            State::Open(s) => s.decrypt_key_data(data).map_err(|_| StatusWord::WRONG_DATA),
             _ => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
         }
     }

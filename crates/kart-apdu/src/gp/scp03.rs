@@ -184,7 +184,7 @@ impl Scp03 {
         match wrapped {
             Ok(data) => Response::new(data, sw),
             // Keys were validated when the session was made; report, never panic.
-            Err(_) => Response::new(Vec::new(), StatusWord(0x6F00)),
+            Err(_) => Response::new(Vec::new(), StatusWord::NO_PRECISE_DIAGNOSIS),
         }
     }
 

@@ -9,7 +9,7 @@ use crate::{Command, Response, StatusWord};
 use zeroize::Zeroizing;
 
 /// `6988`: the card's answer to a command whose secure messaging does not verify.
-pub(crate) const SW_BAD_SM: StatusWord = StatusWord(0x6988);
+pub(crate) const SW_BAD_SM: StatusWord = StatusWord::SM_DATA_OBJECTS_INCORRECT;
 
 /// An authenticated session of either protocol.
 pub(crate) enum Session {

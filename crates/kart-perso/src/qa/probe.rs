@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use kart_apdu::{Response, Transport, TransportError};
+use kart_apdu::{Response, StatusWord, Transport, TransportError};
 
 use super::QaTarget;
 
@@ -18,7 +18,7 @@ pub(crate) struct Exchange {
     pub command_bytes: usize,
     pub response_bytes: usize,
     /// `None` when the transport failed.
-    pub sw: Option<u16>,
+    pub sw: Option<StatusWord>,
     pub micros: u64,
 }
 
@@ -80,7 +80,7 @@ impl Transport for Probe<'_> {
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let byte = |i: usize| sent.get(i).copied().unwrap_or_default();
         let sw = match (&result, rx.len()) {
-            (Ok(()), n) if n >= 2 => Some(u16::from_be_bytes([rx[n - 2], rx[n - 1]])),
+            (Ok(()), n) if n >= 2 => Some(StatusWord::new(rx[n - 2], rx[n - 1])),
             _ => None,
         };
         self.log.push(Exchange {

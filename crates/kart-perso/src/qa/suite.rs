@@ -10,7 +10,7 @@ use std::fmt::Display;
 use std::time::Instant;
 
 use kart_apdu::gp::{CardKeySource, ScpParams, SecureChannel, SecurityLevel};
-use kart_apdu::{Card, Command, Response};
+use kart_apdu::{Card, Command, Response, Status, StatusWord};
 use kart_spec::Protocol;
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
@@ -28,6 +28,7 @@ mod pins;
 use super::probe::{Probe, Tamper};
 use super::timing::{command_name, model_us, per_command};
 use super::{CardReport, CheckResult, CommandSamples, Outcome, QaTarget, Setup};
+use crate::applet::{self, PinRef};
 use crate::card_data::Cplc;
 use crate::pin_mailer::Pins;
 
@@ -55,7 +56,7 @@ struct Obs {
 }
 
 impl Obs {
-    fn sw(&mut self, what: &str, got: u16, want: u16) {
+    fn sw(&mut self, what: &str, got: StatusWord, want: StatusWord) {
         self.is(
             what,
             got == want,
@@ -82,22 +83,21 @@ impl Obs {
     }
 }
 
-const EF_ID: u16 = 0x0101;
-const EF_FACE: u16 = 0x0102;
-const EF_FINGER: u16 = 0x0103;
-const EF_PIN_STATUS: u16 = 0x0104;
-const EF_SOD: u16 = 0x011D;
-const EF_CERT_AUTH: u16 = 0x0201;
-const EF_CERT_SIGN: u16 = 0x0202;
-const ID_PIN: u8 = 0x81;
-const SIGN_PIN: u8 = 0x82;
-const OK: u16 = 0x9000;
-const SECURITY: u16 = 0x6982;
-const BLOCKED: u16 = 0x6983;
-const CONDITIONS: u16 = 0x6985;
-const WRONG_LENGTH: u16 = 0x6700;
-const WRONG_OFFSET: u16 = 0x6B00;
-const END_OF_FILE: u16 = 0x6282;
+// FIDs and PIN references as the suite's raw APDUs take them; the
+// vocabulary itself is the applet module's.
+const EF_ID: u16 = applet::EF_ID.fid;
+const EF_SOD: u16 = applet::EF_SOD.fid;
+const EF_CERT_AUTH: u16 = applet::EF_CERT_AUTH.fid;
+const EF_CERT_SIGN: u16 = applet::EF_CERT_SIGN.fid;
+const ID_PIN: u8 = PinRef::IdPin.reference();
+const SIGN_PIN: u8 = PinRef::SignPin.reference();
+const OK: StatusWord = StatusWord::SUCCESS;
+const SECURITY: StatusWord = StatusWord::SECURITY_STATUS_NOT_SATISFIED;
+const BLOCKED: StatusWord = StatusWord::AUTH_METHOD_BLOCKED;
+const CONDITIONS: StatusWord = StatusWord::CONDITIONS_NOT_SATISFIED;
+const WRONG_LENGTH: StatusWord = StatusWord::WRONG_LENGTH;
+const WRONG_OFFSET: StatusWord = StatusWord::WRONG_PARAMETERS;
+const END_OF_FILE: StatusWord = StatusWord::END_OF_FILE;
 /// Challenges asked for RND-024 and their length.
 const CHALLENGES: usize = 1000;
 const CHALLENGE_LEN: usize = 8;
@@ -346,8 +346,8 @@ impl<'t> Suite<'_, 't> {
             .map_err(|e| format!("the card stopped answering: {e}"))
     }
 
-    fn sw(&mut self, apdu: &[u8]) -> Step<u16> {
-        Ok(self.raw(apdu)?.sw().0)
+    fn sw(&mut self, apdu: &[u8]) -> Step<StatusWord> {
+        Ok(self.raw(apdu)?.sw())
     }
 
     /// Sends through a session that does GET RESPONSE and `6Cxx` re-sends.
@@ -369,7 +369,7 @@ impl<'t> Suite<'_, 't> {
         }
     }
 
-    fn select_ef(&mut self, fid: u16) -> Step<u16> {
+    fn select_ef(&mut self, fid: u16) -> Step<StatusWord> {
         self.sw(&apdu(0x00, 0xA4, 0x02, 0x0C, &fid.to_be_bytes(), None))
     }
 
@@ -422,12 +422,12 @@ impl<'t> Suite<'_, 't> {
     /// EXTERNAL AUTHENTICATE with a wrong host cryptogram under a valid
     /// C-MAC (see [`SecureChannel::open_with_wrong_host_cryptogram`]): the
     /// card's status word. Costs the card one authentication try.
-    fn wrong_host_cryptogram(&mut self, level: SecurityLevel) -> Step<u16> {
+    fn wrong_host_cryptogram(&mut self, level: SecurityLevel) -> Step<StatusWord> {
         let (keys, params) = self.applet_channel_keys()?;
         let mut inner = Card::with_caps(&mut self.probe, self.setup.profile.caps());
         let sw = SecureChannel::wrong_host_cryptogram_from(&mut inner, &*keys, &params, level)
             .map_err(|e| format!("EXTERNAL AUTHENTICATE was not reached: {e}"))?;
-        Ok(sw.0)
+        Ok(sw)
     }
 
     fn card_state(&mut self) -> Step<(Option<String>, u8)> {
@@ -436,18 +436,18 @@ impl<'t> Suite<'_, 't> {
         let csn = Cplc::parse(cplc.data()).ok().map(|c| c.csn_hex());
         let state = self.raw(&[0x00, 0xCA, 0xDF, 0x71, 0x00])?;
         match state.data() {
-            [0xDF, 0x71, 0x01, code] if state.sw().0 == OK => Ok((csn, *code)),
+            [0xDF, 0x71, 0x01, code] if state.sw() == OK => Ok((csn, *code)),
             other => Err(format!(
                 "GET DATA DF71 answered {} {:04X}, not DF71 01 <state>",
                 hex::encode_upper(other),
-                state.sw().0
+                state.sw()
             )),
         }
     }
 
     /// Reads EF `fid` to its end, as a terminal does (`6Cxx` re-sent, `6282`
     /// ends it); `Ok(Err(sw))` when the card refuses.
-    fn read_ef(&mut self, fid: u16) -> Step<Result<Vec<u8>, u16>> {
+    fn read_ef(&mut self, fid: u16) -> Step<Result<Vec<u8>, StatusWord>> {
         match self.select_ef(fid)? {
             OK => {}
             sw => return Ok(Err(sw)),
@@ -462,10 +462,10 @@ impl<'t> Suite<'_, 't> {
         while data.len() < 0x8000 {
             let [hi, lo] = u16::try_from(data.len()).unwrap_or(u16::MAX).to_be_bytes();
             let mut r = self.raw(&read_binary(hi, lo, chunk))?;
-            if r.sw().0 >> 8 == 0x6C {
-                r = self.raw(&read_binary(hi, lo, usize::from(r.sw().0 as u8).max(1)))?;
+            if let Status::WrongLe(exact) = r.sw().status() {
+                r = self.raw(&read_binary(hi, lo, usize::from(exact).max(1)))?;
             }
-            match r.sw().0 {
+            match r.sw() {
                 OK if !r.data().is_empty() => data.extend_from_slice(r.data()),
                 END_OF_FILE => {
                     data.extend_from_slice(r.data());
@@ -479,8 +479,15 @@ impl<'t> Suite<'_, 't> {
         Ok(Ok(data))
     }
 
-    fn verify_pin(&mut self, reference: u8, digits: &[u8]) -> Step<u16> {
-        self.sw(&apdu(0x00, 0x20, 0x00, reference, &pin_block(digits), None))
+    fn verify_pin(&mut self, reference: u8, digits: &[u8]) -> Step<StatusWord> {
+        self.sw(&apdu(
+            0x00,
+            0x20,
+            0x00,
+            reference,
+            &applet::pin_block(PinRef::IdPin, digits),
+            None,
+        ))
     }
 
     fn random<const N: usize>(&self) -> Step<[u8; N]> {
@@ -495,8 +502,8 @@ impl<'t> Suite<'_, 't> {
 type Chan<'p, 't> = SecureChannel<Card<&'p mut Probe<'t>>>;
 
 /// `63CX`: X tries left.
-fn tries(left: u8) -> u16 {
-    0x63C0 | u16::from(left & 0x0F)
+fn tries(left: u8) -> StatusWord {
+    StatusWord::verification_failed(left)
 }
 
 fn csend(ch: &mut Chan<'_, '_>, c: &Command) -> Step<Response> {
@@ -505,18 +512,18 @@ fn csend(ch: &mut Chan<'_, '_>, c: &Command) -> Step<Response> {
 }
 
 /// Status word of GET DATA DF71 (the life-cycle state) sent in the channel.
-fn csend_get_state(ch: &mut Chan<'_, '_>) -> Step<u16> {
+fn csend_get_state(ch: &mut Chan<'_, '_>) -> Step<StatusWord> {
     let get = Command::new(0x00, 0xCA, 0xDF, 0x71)
         .with_le(256)
         .map_err(|e| e.to_string())?;
-    Ok(csend(ch, &get)?.sw().0)
+    Ok(csend(ch, &get)?.sw())
 }
 
 fn expect_ok(r: &Response, what: &str) -> Step<()> {
-    if r.sw().0 == OK {
+    if r.sw() == OK {
         Ok(())
     } else {
-        Err(format!("{what} answered {:04X}", r.sw().0))
+        Err(format!("{what} answered {:04X}", r.sw()))
     }
 }
 
@@ -562,11 +569,4 @@ fn update_binary(data: &[u8], extended: bool) -> Vec<u8> {
     }
     v.extend_from_slice(data);
     v
-}
-
-/// README §3: ASCII digits right-padded with `FF` to 8 bytes.
-fn pin_block(digits: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut b = Zeroizing::new(digits.to_vec());
-    b.resize(8, 0xFF);
-    b
 }

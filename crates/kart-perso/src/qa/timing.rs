@@ -126,7 +126,7 @@ mod tests {
             p1,
             command_bytes,
             response_bytes: 2,
-            sw: Some(0x9000),
+            sw: Some(kart_apdu::StatusWord::SUCCESS),
             micros,
         }
     }

@@ -34,7 +34,7 @@ pub(super) fn judge(verdict: &Verdict, expected: &Expected<'_>) -> Result<(), St
         ));
     }
     if let Some(written) = expected.written_sod {
-        if verdict.content.data(read::EF_SOD) != Some(written) {
+        if verdict.content.data(read::EF_SOD.name) != Some(written) {
             return Err("EF.SOD read back differs from what was written".into());
         }
     }

@@ -127,7 +127,7 @@ fn exchange_json(cmd: &Command, r: &Response) -> serde_json::Value {
     json!({
         "command": shown_command(cmd),
         "data": hex(r.data()),
-        "sw": format!("{:04X}", r.sw().0),
+        "sw": format!("{:04X}", r.sw()),
         "status": r.sw().status().to_string(),
     })
 }

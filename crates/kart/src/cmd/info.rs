@@ -7,9 +7,9 @@ use crate::error::CliError;
 use crate::families;
 use crate::output::{hex, table};
 use crate::reader;
-use kart_apdu::{tlv, Card, CardError, Command, Transport};
+use kart_apdu::Card;
 use kart_pcsc::Share;
-use kart_spec::Spec;
+use kart_perso::probe::survey_card;
 use serde_json::json;
 
 /// `kart info`.
@@ -19,18 +19,6 @@ pub struct Args {
     reader: ReaderArgs,
 }
 
-/// What `kart info` learned; `None` where the card did not say.
-#[derive(Debug, Default)]
-struct Facts {
-    csn: Option<Vec<u8>>,
-    applet_aid: Option<Vec<u8>>,
-    lifecycle: Option<(u8, String)>,
-    crn: Option<String>,
-    /// The card manager's key information template (GET DATA `00E0`).
-    keys: Option<Vec<kart_perso::keyinfo::KeyInfo>>,
-    notes: Vec<String>,
-}
-
 /// Runs `kart info`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let source = reader::resolve_one(ctx.readers(&args.reader.readers), &ctx.spec)?;
@@ -38,8 +26,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let profile = ctx.spec.profile_for_atr(&open.atr);
     let family = families::recognize(&open.atr);
     let mut card = Card::new(open.transport);
-    let facts = probe(&mut card, &ctx.spec, profile.map(|p| p.applet_aid.bytes()))?;
-    let lifecycle = facts.lifecycle.as_ref();
+    let facts = survey_card(&mut card, &ctx.spec, profile.map(|p| p.applet_aid.bytes()))?;
+    let lifecycle = facts
+        .lifecycle
+        .map(|l| (l.code(), l.name().unwrap_or("unknown")));
     if ctx.out.json {
         ctx.out.json(
             "info",
@@ -125,135 +115,6 @@ fn aid_label(aid: &[u8]) -> Option<String> {
         .max_by_key(|run| run.len())?;
     let text = String::from_utf8_lossy(best).trim_end().to_owned();
     (text.trim_start().len() >= 4).then_some(text)
-}
-
-/// Asks the card manager for the CPLC, then the applet (the profile's AID
-/// first, then every known AID) for its life-cycle state and CRN. A card
-/// that refuses is described, not an error; a card that stops answering is.
-fn probe<T: Transport>(
-    card: &mut Card<T>,
-    spec: &Spec,
-    preferred: Option<&[u8]>,
-) -> Result<Facts, CliError> {
-    let mut facts = Facts::default();
-    let select = |aid: &[u8], p2: u8| -> Result<Command, CliError> {
-        let c = Command::new(0x00, 0xA4, 0x04, p2)
-            .with_data(aid)
-            .map_err(CardError::from)?;
-        Ok(if p2 == 0 {
-            c.with_le(256).map_err(CardError::from)?
-        } else {
-            c
-        })
-    };
-    let isd = spec.applet.card_manager.aid.bytes();
-    let r = card.send(&select(isd, 0x0C)?)?;
-    if r.is_success() {
-        match get_data(card, 0x9F7F)? {
-            Ok(cplc) if cplc.len() >= 16 => {
-                facts.csn = Some(
-                    [cplc.get(..4), cplc.get(12..16)]
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .copied()
-                        .collect(),
-                );
-            }
-            Ok(cplc) => facts.notes.push(format!(
-                "CPLC of {} bytes is too short for a serial number",
-                cplc.len()
-            )),
-            Err(sw) => facts.notes.push(format!("GET DATA CPLC answered {sw}")),
-        }
-        // What a GP host tool reads before opening a channel (GP 2.3.1 §11.3.3.1).
-        if let Ok(kit) = get_data(card, 0x00E0)? {
-            facts.keys = kart_perso::keyinfo::parse_key_information(&kit).ok();
-        }
-    } else {
-        facts
-            .notes
-            .push(format!("SELECT card manager answered {}", r.sw()));
-    }
-    let mut aids: Vec<&[u8]> = Vec::new();
-    let candidates = preferred
-        .into_iter()
-        .chain(spec.profiles.iter().map(|p| p.applet_aid.bytes()))
-        .chain([spec.applet.applet.default_aid.bytes()]);
-    for aid in candidates {
-        if !aids.contains(&aid) {
-            aids.push(aid);
-        }
-    }
-    for aid in aids {
-        let r = card.send(&select(aid, 0x00)?)?;
-        if !r.is_success() {
-            continue;
-        }
-        facts.applet_aid = Some(aid.to_vec());
-        let code = tlv::parse(r.data()).ok().and_then(|fci| {
-            tlv::value_at(&fci, &[0x6F, 0x8A])
-                .ok()
-                .and_then(|v| v.first().copied())
-        });
-        let code = match code {
-            Some(c) => Some(c),
-            None => match get_data(card, 0xDF71)? {
-                Ok(v) => v.first().copied(),
-                Err(sw) => {
-                    facts
-                        .notes
-                        .push(format!("GET DATA life cycle answered {sw}"));
-                    None
-                }
-            },
-        };
-        facts.lifecycle = code.map(|c| (c, lifecycle_name(spec, c)));
-        match get_data(card, 0xDF72)? {
-            Ok(crn) => facts.crn = Some(String::from_utf8_lossy(&crn).into_owned()),
-            Err(sw) if sw.0 == 0x6A88 => {}
-            Err(sw) => facts.notes.push(format!("GET DATA CRN answered {sw}")),
-        }
-        break;
-    }
-    if facts.applet_aid.is_none() {
-        facts
-            .notes
-            .push("no national-ID applet answered SELECT under any known AID".to_owned());
-    }
-    Ok(facts)
-}
-
-/// GET DATA `tag`: the value inside the answered `tag L value`, or the status.
-fn get_data<T: Transport>(
-    card: &mut Card<T>,
-    tag: u16,
-) -> Result<Result<Vec<u8>, kart_apdu::StatusWord>, CliError> {
-    let [p1, p2] = tag.to_be_bytes();
-    let cmd = Command::new(0x80, 0xCA, p1, p2)
-        .with_le(256)
-        .map_err(CardError::from)?;
-    let r = card.send(&cmd)?;
-    if !r.is_success() {
-        return Ok(Err(r.sw()));
-    }
-    let value = tlv::parse(r.data())
-        .ok()
-        .filter(|t| tlv::tag_number(t) == u32::from(tag))
-        .and_then(|t| {
-            tlv::value_at(&t, &[u32::from(tag)])
-                .ok()
-                .map(<[u8]>::to_vec)
-        });
-    Ok(Ok(value.unwrap_or_else(|| r.data().to_vec())))
-}
-
-fn lifecycle_name(spec: &Spec, code: u8) -> String {
-    spec.applet
-        .lifecycle
-        .iter()
-        .find(|s| s.code.bytes() == [code])
-        .map_or_else(|| "unknown".to_owned(), |s| s.name.clone())
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ impl SwPattern {
     }
 
     fn matches(self, sw: StatusWord) -> bool {
-        sw.0 & self.mask == self.value
+        u16::from(sw) & self.mask == self.value
     }
 }
 
@@ -208,7 +208,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
                     "line": s.line,
                     "command": shown_command(&s.command),
                     "data": hex(r.data()),
-                    "sw": format!("{:04X}", r.sw().0),
+                    "sw": format!("{:04X}", r.sw()),
                     "expected": expected(s),
                     "ok": ok,
                 })
@@ -254,8 +254,8 @@ mod tests {
     #[test]
     fn patterns_match_with_wildcards() {
         let p = SwPattern::parse("63CX").unwrap();
-        assert!(p.matches(StatusWord(0x63C2)));
-        assert!(!p.matches(StatusWord(0x6382)));
+        assert!(p.matches(StatusWord::verification_failed(2)));
+        assert!(!p.matches(StatusWord::new(0x63, 0x82)));
         assert_eq!(p.to_string(), "63CX");
         assert!(SwPattern::parse("900").is_none());
         assert!(SwPattern::parse("90G0").is_none());

@@ -21,6 +21,7 @@ use super::{Ctx, Outcome};
 use crate::error::{CliError, Kind};
 use crate::simkeys::sim_config;
 use crate::simstore;
+use kart_perso::applet::Lifecycle;
 use kart_perso::issuer::Issuer;
 use kart_sim::vpcd::{serve_with, ServeOptions, VirtualCard, VpcdHandle};
 use kart_sim::{SimCard, SimConfig};
@@ -271,7 +272,7 @@ fn put_in(ctx: &Ctx, slot: &mut Slot, card: SimCard, event: &str) -> Result<(), 
     slot.connected = false;
     slot.connections = 0;
     slot.waiting = false;
-    let name = lifecycle_name(ctx, lifecycle);
+    let name = lifecycle_name(lifecycle);
     event_line(
         ctx,
         json!({ "event": event, "reader": slot.reader, "vpcd": slot.vpcd, "csn": csn,
@@ -287,13 +288,11 @@ fn put_in(ctx: &Ctx, slot: &mut Slot, card: SimCard, event: &str) -> Result<(), 
     Ok(())
 }
 
-fn lifecycle_name(ctx: &Ctx, code: u8) -> String {
-    ctx.spec
-        .applet
-        .lifecycle
-        .iter()
-        .find(|l| l.code.bytes().first() == Some(&code))
-        .map_or_else(|| format!("{code:02X}"), |l| l.name.clone())
+/// The spec's name of a life-cycle code, the code in hex when it has none.
+fn lifecycle_name(code: u8) -> String {
+    Lifecycle::from_code(code)
+        .name()
+        .map_or_else(|| format!("{code:02X}"), str::to_owned)
 }
 
 /// Looks at one reader: connection changes, reconnects, swaps.
@@ -344,7 +343,7 @@ fn watch(ctx: &Ctx, slot: &mut Slot, maker: &Maker<'_>) -> Result<(), CliError> 
     }
     let (locked_idle, store_error) = {
         let seen = slot.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let locked = ctx.spec.applet.lifecycle_code("LOCKED") == Some(seen.lifecycle);
+        let locked = Lifecycle::from_code(seen.lifecycle) == Lifecycle::Locked;
         let idle = seen.last_apdu.is_some_and(|t| t.elapsed() >= SWAP_IDLE);
         (locked && idle, seen.store_error.clone())
     };

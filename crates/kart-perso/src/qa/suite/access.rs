@@ -1,24 +1,31 @@
 //! AC-012, AC-013, DATA-026 and DATA-027: who may read what, and what the
 //! files hold.
 
+use kart_spec::Access;
+
 use crate::read::CardIdentity;
 use crate::security_object::SecurityObject;
 
 use super::{
-    read_binary, Obs, Step, Suite, Verdict, EF_CERT_AUTH, EF_CERT_SIGN, EF_FACE, EF_FINGER, EF_ID,
-    EF_PIN_STATUS, EF_SOD, ID_PIN, OK, SECURITY, WRONG_OFFSET,
+    read_binary, Obs, Step, Suite, Verdict, EF_ID, EF_SOD, ID_PIN, OK, SECURITY, WRONG_OFFSET,
 };
 
 impl Suite<'_, '_> {
     pub(super) fn public_files(&mut self) -> Step<Verdict> {
         self.select_applet()?;
         let mut obs = Obs::default();
-        for (name, fid) in [
-            ("EF.SOD", EF_SOD),
-            ("EF.CERT_AUTH", EF_CERT_AUTH),
-            ("EF.CERT_SIGN", EF_CERT_SIGN),
-            ("EF.PIN_STATUS", EF_PIN_STATUS),
-        ] {
+        // The files the spec lets anyone read.
+        let files: Vec<(String, u16)> = self
+            .setup
+            .spec
+            .applet
+            .files
+            .iter()
+            .filter(|f| f.read == Access::Always)
+            .map(|f| (f.name.clone(), f.fid_u16()))
+            .collect();
+        for (name, fid) in &files {
+            let (name, fid) = (name.as_str(), *fid);
             match self.read_ef(fid)? {
                 Ok(d) => obs.is(
                     name,
@@ -35,14 +42,19 @@ impl Suite<'_, '_> {
     pub(super) fn protected_files(&mut self) -> Step<Verdict> {
         let pin = self.id_pin.clone().ok_or("no ID PIN known")?;
         self.select_applet()?;
-        let files = [
-            ("EF.ID", EF_ID),
-            ("EF.FACE", EF_FACE),
-            ("EF.FINGER", EF_FINGER),
-        ];
+        // The files the spec guards with the ID PIN; an optional one may be empty.
+        let files: Vec<(String, u16, bool)> = self
+            .setup
+            .spec
+            .applet
+            .files
+            .iter()
+            .filter(|f| f.read == Access::IdPin)
+            .map(|f| (f.name.clone(), f.fid_u16(), !f.mandatory))
+            .collect();
         let mut obs = Obs::default();
-        for (name, fid) in files {
-            self.select_ef(fid)?;
+        for (name, fid, _) in &files {
+            self.select_ef(*fid)?;
             obs.sw(
                 &format!("{name} without PIN"),
                 self.sw(&read_binary(0, 0, 1))?,
@@ -50,10 +62,10 @@ impl Suite<'_, '_> {
             );
         }
         obs.sw("VERIFY ID_PIN", self.verify_pin(ID_PIN, &pin)?, OK);
-        for (name, fid) in files {
-            self.select_ef(fid)?;
+        for (name, fid, optional) in &files {
+            self.select_ef(*fid)?;
             let sw = self.sw(&read_binary(0, 0, 1))?;
-            let empty_optional = fid == EF_FINGER && sw == WRONG_OFFSET;
+            let empty_optional = *optional && sw == WRONG_OFFSET;
             obs.is(
                 &format!("{name} after VERIFY"),
                 sw == OK || empty_optional,
@@ -104,8 +116,19 @@ impl Suite<'_, '_> {
     }
 
     pub(super) fn security_object(&mut self) -> Step<Verdict> {
+        // The security object covers every file personalization writes
+        // (the spec's SC-written files) except itself.
+        let covered: Vec<u16> = self
+            .setup
+            .spec
+            .applet
+            .files
+            .iter()
+            .filter(|f| f.write == Access::Sc && f.fid_u16() != EF_SOD)
+            .map(kart_spec::FileSpec::fid_u16)
+            .collect();
         let mut files = Vec::new();
-        for fid in [EF_ID, EF_FACE, EF_FINGER, EF_CERT_AUTH, EF_CERT_SIGN] {
+        for fid in covered {
             let data = self.read_with_pin(fid)?;
             if !data.is_empty() {
                 files.push((fid, data));

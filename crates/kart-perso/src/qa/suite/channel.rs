@@ -2,6 +2,7 @@
 //! cryptogram and wrong MAC.
 
 use kart_apdu::gp::{ScpVersion, SecurityLevel};
+use kart_apdu::StatusWord;
 use kart_spec::Scp;
 
 use super::{
@@ -43,12 +44,12 @@ impl Suite<'_, '_> {
         obs.sw(
             "CRN still unset (GET DATA DF72)",
             self.sw(&[0x00, 0xCA, 0xDF, 0x72, 0x00])?,
-            0x6A88,
+            StatusWord::REFERENCED_DATA_NOT_FOUND,
         );
         obs.sw(
             "no key (public key of AUTH_KEY)",
             self.sw(&[0x00, 0x47, 0x81, 0x01, 0x00])?,
-            0x6A88,
+            StatusWord::REFERENCED_DATA_NOT_FOUND,
         );
         Ok(obs.verdict())
     }
@@ -95,7 +96,7 @@ impl Suite<'_, '_> {
         obs.sw(
             "EXTERNAL AUTHENTICATE with a flipped cryptogram bit (valid C-MAC)",
             self.wrong_host_cryptogram(SecurityLevel::C_MAC)?,
-            0x6300,
+            StatusWord::AUTHENTICATION_FAILED,
         );
         let (bad, after) = self.with_channel(SecurityLevel::C_MAC, |ch| {
             ch.inner_mut().transport_mut().tamper = Some(Tamper::LastByte);
@@ -103,17 +104,19 @@ impl Suite<'_, '_> {
                 ch,
                 &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
             )?
-            .sw()
-            .0;
+            .sw();
             let after = csend(
                 ch,
                 &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
             )?
-            .sw()
-            .0;
+            .sw();
             Ok((bad, after))
         })?;
-        obs.sw("SELECT with a flipped C-MAC bit", bad, 0x6988);
+        obs.sw(
+            "SELECT with a flipped C-MAC bit",
+            bad,
+            StatusWord::SM_DATA_OBJECTS_INCORRECT,
+        );
         obs.sw("next secured command (channel closed)", after, SECURITY);
         Ok(obs.verdict())
     }

@@ -2,6 +2,7 @@
 //! READ BINARY at the end of a file, chaining.
 
 use kart_apdu::gp::SecurityLevel;
+use kart_apdu::StatusWord;
 use kart_spec::WrongLe;
 
 use super::{
@@ -14,7 +15,7 @@ impl Suite<'_, '_> {
         self.select_applet()?;
         let r = self.raw(&[0x00, 0x7E, 0x00, 0x00])?;
         let mut obs = Obs::default();
-        obs.sw("INS 7E", r.sw().0, 0x6D00);
+        obs.sw("INS 7E", r.sw(), StatusWord::INS_NOT_SUPPORTED);
         obs.is("data", r.data().is_empty(), r.data().len(), 0);
         Ok(obs.verdict())
     }
@@ -25,7 +26,7 @@ impl Suite<'_, '_> {
         obs.sw(
             "SELECT with CLA 40",
             self.sw(&apdu(0x40, 0xA4, 0x04, 0x0C, &aid, None))?,
-            0x6E00,
+            StatusWord::CLA_NOT_SUPPORTED,
         );
         Ok(obs.verdict())
     }
@@ -40,8 +41,8 @@ impl Suite<'_, '_> {
             // 61xx: xx bytes available, 00 for 256 or more (ISO 7816-4 §5.3.4).
             obs.sw(
                 "INTERNAL AUTHENTICATE",
-                first.sw().0,
-                0x6100 | (len & 0xFF) as u16,
+                first.sw(),
+                StatusWord::bytes_available(u8::try_from(len % 256).unwrap_or(0)),
             );
             obs.is(
                 "its data",
@@ -50,7 +51,7 @@ impl Suite<'_, '_> {
                 "none",
             );
             let rest = self.raw(&[0x00, 0xC0, 0x00, 0x00, (len & 0xFF) as u8])?;
-            obs.sw("GET RESPONSE", rest.sw().0, OK);
+            obs.sw("GET RESPONSE", rest.sw(), OK);
             obs.is(
                 "signature bytes",
                 rest.data().len() == len,
@@ -58,7 +59,7 @@ impl Suite<'_, '_> {
                 len,
             );
         } else {
-            obs.sw("INTERNAL AUTHENTICATE", first.sw().0, OK);
+            obs.sw("INTERNAL AUTHENTICATE", first.sw(), OK);
             obs.is(
                 "signature bytes",
                 first.data().len() == len,
@@ -124,7 +125,7 @@ impl Suite<'_, '_> {
         let r = self.raw(&read_binary(0, 30, 20))?;
         match self.setup.profile.quirks.wrong_le {
             WrongLe::EndOfFile => {
-                obs.sw("READ BINARY offset 30 Le 20", r.sw().0, END_OF_FILE);
+                obs.sw("READ BINARY offset 30 Le 20", r.sw(), END_OF_FILE);
                 obs.is(
                     "its data",
                     r.data() == &content[30..],
@@ -132,7 +133,11 @@ impl Suite<'_, '_> {
                     hex::encode_upper(&content[30..]),
                 );
             }
-            WrongLe::ExactLe => obs.sw("READ BINARY offset 30 Le 20", r.sw().0, 0x6C0A),
+            WrongLe::ExactLe => obs.sw(
+                "READ BINARY offset 30 Le 20",
+                r.sw(),
+                StatusWord::wrong_le(0x0A),
+            ),
         }
         Ok(obs.verdict())
     }
@@ -145,7 +150,7 @@ impl Suite<'_, '_> {
             obs.sw(
                 "UPDATE BINARY with CLA 10",
                 self.sw(&apdu(0x10, 0xD6, 0, 0, &[1, 2, 3, 4], None))?,
-                0x6884,
+                StatusWord::CHAINING_NOT_SUPPORTED,
             );
             return Ok(obs.verdict());
         }
@@ -155,16 +160,20 @@ impl Suite<'_, '_> {
                 ch,
                 &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
             )?;
-            let first = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw().0;
-            let last = csend(ch, &cmd(0x00, 0xD6, 0, 0, &b))?.sw().0;
-            let open = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw().0;
+            let first = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw();
+            let last = csend(ch, &cmd(0x00, 0xD6, 0, 0, &b))?.sw();
+            let open = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw();
             let other = csend_get_state(ch)?;
             Ok([first, last, open, other])
         })?;
         obs.sw("first part (CLA 10)", sws[0], OK);
         obs.sw("last part (CLA 00)", sws[1], OK);
         obs.sw("another chain's first part", sws[2], OK);
-        obs.sw("GET DATA inside that chain", sws[3], 0x6883);
+        obs.sw(
+            "GET DATA inside that chain",
+            sws[3],
+            StatusWord::LAST_COMMAND_OF_CHAIN_EXPECTED,
+        );
         self.select_applet()?;
         self.select_ef(EF_CERT_AUTH)?;
         let r = self.raw(&read_binary(0, 0, 32))?;

@@ -13,11 +13,11 @@ impl Suite<'_, '_> {
                 .with_le(256)
                 .map_err(|e| e.to_string())?,
         )?;
-        Ok(if r.sw().0 == OK {
+        Ok(if r.sw() == OK {
             HolderKey::from_card(r.data())
                 .map_err(|e| format!("{}: {e}", hex::encode_upper(r.data())))
         } else {
-            Err(format!("{:04X}", r.sw().0))
+            Err(format!("{:04X}", r.sw()))
         })
     }
 
@@ -71,7 +71,7 @@ impl Suite<'_, '_> {
         obs.is(
             "AUTH_KEY signature verifies with its public key",
             verifies(self.keys[0].as_ref(), &message[..16], auth.data()),
-            format!("{:04X}", auth.sw().0),
+            format!("{:04X}", auth.sw()),
             "a verifying signature",
         );
         obs.sw(
@@ -83,7 +83,7 @@ impl Suite<'_, '_> {
         obs.is(
             "SIGN_KEY signature verifies with its public key",
             verifies(self.keys[1].as_ref(), &message, sig.data()),
-            format!("{:04X}", sig.sw().0),
+            format!("{:04X}", sig.sw()),
             "a verifying signature",
         );
         Ok(obs.verdict())
@@ -107,8 +107,8 @@ impl Suite<'_, '_> {
         let expected_len = public.as_ref().map_or(64, HolderKey::signature_len);
         obs.is(
             "INTERNAL AUTHENTICATE",
-            r.sw().0 == OK && r.data().len() == expected_len,
-            format!("{} bytes {:04X}", r.data().len(), r.sw().0),
+            r.sw() == OK && r.data().len() == expected_len,
+            format!("{} bytes {:04X}", r.data().len(), r.sw()),
             format!("{expected_len} bytes 9000"),
         );
         match public {

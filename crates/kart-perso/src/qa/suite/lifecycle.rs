@@ -2,6 +2,7 @@
 //! between the two halves of AC-015.
 
 use kart_apdu::gp::SecurityLevel;
+use kart_apdu::StatusWord;
 use kart_apdu::{Card, Command};
 use zeroize::Zeroizing;
 
@@ -37,7 +38,7 @@ impl Suite<'_, '_> {
                 ch,
                 &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_SIGN.to_be_bytes()),
             )?;
-            csend(ch, &cmd(0x00, 0xD6, 0, 0, &new)).map(|r| r.sw().0)
+            csend(ch, &cmd(0x00, 0xD6, 0, 0, &new)).map(|r| r.sw())
         });
         self.probe
             .target
@@ -78,8 +79,8 @@ impl Suite<'_, '_> {
         let sws = self.with_channel(SecurityLevel::C_MAC, |ch| {
             codes
                 .iter()
-                .map(|(_, c)| Ok(csend(ch, &Command::new(0x80, 0xF0, 0x40, *c))?.sw().0))
-                .collect::<Step<Vec<u16>>>()
+                .map(|(_, c)| Ok(csend(ch, &Command::new(0x80, 0xF0, 0x40, *c))?.sw()))
+                .collect::<Step<Vec<StatusWord>>>()
         })?;
         for ((name, _), sw) in codes.iter().zip(sws) {
             obs.sw(&format!("SET STATUS {name}"), sw, CONDITIONS);
@@ -88,7 +89,7 @@ impl Suite<'_, '_> {
     }
 
     pub(super) fn one_way(&mut self, mut obs: Obs) -> Step<Verdict> {
-        let done: Vec<u16> = self
+        let done: Vec<StatusWord> = self
             .probe
             .log
             .iter()
@@ -109,7 +110,7 @@ impl Suite<'_, '_> {
         self.with_channel(SecurityLevel::C_MAC, |ch| {
             for fid in [EF_CERT_AUTH, EF_CERT_SIGN, EF_SOD] {
                 csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &fid.to_be_bytes()))?;
-                let sw = csend(ch, &Command::new(0x00, 0x0E, 0, 0))?.sw().0;
+                let sw = csend(ch, &Command::new(0x00, 0x0E, 0, 0))?.sw();
                 if sw != OK && sw != WRONG_OFFSET {
                     return Err(format!("ERASE BINARY of {fid:04X} answered {sw:04X}"));
                 }
@@ -155,19 +156,16 @@ impl Suite<'_, '_> {
             // Writes back the byte that is there: a card that wrongly accepts loses nothing.
             let same = first.data().first().copied().unwrap_or(0x30);
             Ok([
-                csend(ch, &cmd(0x00, 0xD6, 0, 0, &[same]))?.sw().0,
-                csend(ch, &cmd(0x00, 0xDA, 0xDF, 0x72, crn.as_str().as_bytes()))?
-                    .sw()
-                    .0,
+                csend(ch, &cmd(0x00, 0xD6, 0, 0, &[same]))?.sw(),
+                csend(ch, &cmd(0x00, 0xDA, 0xDF, 0x72, crn.as_str().as_bytes()))?.sw(),
                 csend(
                     ch,
                     &Command::new(0x00, 0x47, 0x80, 0x01)
                         .with_le(256)
                         .map_err(|e| e.to_string())?,
                 )?
-                .sw()
-                .0,
-                csend(ch, &Command::new(0x80, 0xF0, 0x40, 0x83))?.sw().0,
+                .sw(),
+                csend(ch, &Command::new(0x80, 0xF0, 0x40, 0x83))?.sw(),
             ])
         })?;
         let mut obs = Obs::default();

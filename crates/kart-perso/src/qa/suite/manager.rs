@@ -3,14 +3,14 @@
 //! Specification 2.3.1 §11.3, §11.4, §H.2).
 
 use kart_apdu::tlv::{self, Tlv, Value};
-use kart_apdu::Command;
+use kart_apdu::{Command, StatusWord};
 use kart_spec::Scp;
 
 use super::{apdu, Obs, Step, Suite, Verdict, OK};
 
-const CLA_NOT_SUPPORTED: u16 = 0x6E00;
-const WRONG_LENGTH: u16 = 0x6700;
-const REF_NOT_FOUND: u16 = 0x6A88;
+const CLA_NOT_SUPPORTED: StatusWord = StatusWord::CLA_NOT_SUPPORTED;
+const WRONG_LENGTH: StatusWord = StatusWord::WRONG_LENGTH;
+const REF_NOT_FOUND: StatusWord = StatusWord::REFERENCED_DATA_NOT_FOUND;
 /// The GP card-recognition-data OID `1.2.840.114283.1`, DER with its tag.
 const GP_CRD_OID: [u8; 9] = [0x06, 0x07, 0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x01];
 
@@ -54,7 +54,7 @@ impl Suite<'_, '_> {
                 self.select_applet()?;
             }
             let r = self.raw(&raw)?;
-            obs.sw(what, r.sw().0, WRONG_LENGTH);
+            obs.sw(what, r.sw(), WRONG_LENGTH);
             obs.is(
                 &format!("{what}: data"),
                 r.data().is_empty(),
@@ -92,22 +92,22 @@ impl Suite<'_, '_> {
     }
 
     /// GET DATA `tag` with the ISD selected, through the session (T=0 `61xx`).
-    fn isd_get_data(&mut self, tag: u16) -> Step<(Option<Tlv>, u16)> {
+    fn isd_get_data(&mut self, tag: u16) -> Step<(Option<Tlv>, StatusWord)> {
         let [p1, p2] = tag.to_be_bytes();
         let c = Command::new(0x80, 0xCA, p1, p2)
             .with_le(256)
             .map_err(|e| e.to_string())?;
         let r = self.send(&c)?;
-        Ok((tlv::parse(r.data()).ok(), r.sw().0))
+        Ok((tlv::parse(r.data()).ok(), r.sw()))
     }
 
-    fn isd_get_status(&mut self, p1: u8) -> Step<(Vec<Tlv>, u16)> {
+    fn isd_get_status(&mut self, p1: u8) -> Step<(Vec<Tlv>, StatusWord)> {
         let c = Command::new(0x80, 0xF2, p1, 0x02)
             .with_data(&[0x4F, 0x00])
             .and_then(|c| c.with_le(256))
             .map_err(|e| e.to_string())?;
         let r = self.send(&c)?;
-        Ok((tlv::parse_all(r.data()).unwrap_or_default(), r.sw().0))
+        Ok((tlv::parse_all(r.data()).unwrap_or_default(), r.sw()))
     }
 
     pub(super) fn card_manager_discovery(&mut self) -> Step<Verdict> {

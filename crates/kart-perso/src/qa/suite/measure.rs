@@ -40,9 +40,9 @@ impl Suite<'_, '_> {
         let mut all = Vec::with_capacity(CHALLENGES * CHALLENGE_LEN);
         for n in 0..CHALLENGES {
             let r = self.raw(&[0x00, 0x84, 0x00, 0x00, CHALLENGE_LEN as u8])?;
-            if r.sw().0 != OK || r.data().len() != CHALLENGE_LEN {
+            if r.sw() != OK || r.data().len() != CHALLENGE_LEN {
                 return Ok(Err(Verdict::Fail {
-                    observed: format!("challenge {n}: {} bytes {:04X}", r.data().len(), r.sw().0),
+                    observed: format!("challenge {n}: {} bytes {:04X}", r.data().len(), r.sw()),
                     expected: format!("{CHALLENGE_LEN} bytes 9000"),
                 }));
             }

@@ -2,11 +2,12 @@
 
 use zeroize::Zeroizing;
 
+use crate::applet::PinRef;
 use crate::pin_mailer::Secret;
 
 use super::{
-    apdu, pin_block, tries, Obs, Step, Suite, Verdict, BLOCKED, ID_PIN, MAX_BLOCKING_TRIES, OK,
-    SECURITY, SIGN_PIN,
+    apdu, tries, Obs, Step, Suite, Verdict, BLOCKED, ID_PIN, MAX_BLOCKING_TRIES, OK, SECURITY,
+    SIGN_PIN,
 };
 
 impl Suite<'_, '_> {
@@ -128,7 +129,7 @@ impl Suite<'_, '_> {
         }
         let new = Secret::random_digits(6).map_err(|e| e.to_string())?;
         let mut data = Zeroizing::new(puk.expose().to_vec());
-        data.extend_from_slice(&pin_block(new.expose()));
+        data.extend_from_slice(&crate::applet::pin_block(PinRef::IdPin, new.expose()));
         obs.sw(
             "RESET RETRY COUNTER with the PUK and a new PIN",
             self.sw(&apdu(0x00, 0x2C, 0x00, ID_PIN, &data, None))?,
@@ -154,7 +155,7 @@ impl Suite<'_, '_> {
         let mut obs = Obs::default();
         obs.sw(
             "PSO without VERIFY",
-            self.sign(0x2A, &digest)?.sw().0,
+            self.sign(0x2A, &digest)?.sw(),
             SECURITY,
         );
         obs.sw(
@@ -163,8 +164,8 @@ impl Suite<'_, '_> {
             OK,
         );
         let sig = self.sign(0x2A, &digest)?;
-        obs.sw("PSO after VERIFY", sig.sw().0, OK);
-        obs.sw("second PSO", self.sign(0x2A, &digest)?.sw().0, SECURITY);
+        obs.sw("PSO after VERIFY", sig.sw(), OK);
+        obs.sw("second PSO", self.sign(0x2A, &digest)?.sw(), SECURITY);
         Ok(obs.verdict())
     }
 }
