@@ -66,7 +66,7 @@ pub fn run_all(run: &Run<'_>, sources: &[Source]) -> Tally {
         .map(|source| match source {
             Source::Sim { profile, .. } => Reader::Sim(SimReader {
                 name: source.name(),
-                profile: profile.as_ref().clone(),
+                profile: profile.clone(),
                 issuer: run.issuer,
                 after_issue: run.after_issue,
                 first: true,
@@ -104,7 +104,7 @@ enum Reader<'a> {
 /// A card of either kind.
 enum StationCard {
     Sim(Box<SimCard>),
-    Pcsc(Connection),
+    Pcsc(Box<Connection>),
 }
 
 impl Transport for StationCard {
@@ -208,7 +208,7 @@ impl CardSource for Reader<'_> {
 /// A simulated reader: a fresh blank card for each application.
 struct SimReader<'a> {
     name: String,
-    profile: Profile,
+    profile: Box<Profile>,
     issuer: &'a Issuer,
     after_issue: Option<AfterIssue<'a>>,
     /// The first card may be one the simulator's store kept from an earlier run.
@@ -226,7 +226,7 @@ impl SimReader<'_> {
         ctx.status("personalizing");
         Ok(Inserted {
             card: StationCard::Sim(Box::new(sim)),
-            profile: Ok(self.profile.clone()),
+            profile: Ok(self.profile.as_ref().clone()),
         })
     }
 }
@@ -284,7 +284,7 @@ impl PcscReader<'_> {
             }
         };
         Ok(Some(Inserted {
-            card: StationCard::Pcsc(conn),
+            card: StationCard::Pcsc(Box::new(conn)),
             profile,
         }))
     }

@@ -4,10 +4,11 @@ use kart_apdu::{Card, Transport};
 use kart_spec::Profile;
 use time::OffsetDateTime;
 
-use super::{personalize, probe, Job, Outcome, PersoError};
+use super::{personalize, Job, Outcome, PersoError};
 use crate::card_data::Crn;
 use crate::issuer::Issuer;
 use crate::pin_mailer::Pins;
+use crate::probe::probe_card;
 use crate::record::IdentityRecord;
 
 /// Personalizes the card behind `transport` (a card of `profile`) for
@@ -45,7 +46,7 @@ pub fn personalize_one<T: Transport>(
     now: OffsetDateTime,
 ) -> Result<Outcome, PersoError> {
     let mut card = Card::with_caps(transport, profile.caps());
-    let info = probe(&mut card, profile)?;
+    let info = probe_card(&mut card, profile)?;
     let job = Job::new(record, crn, pins, now.date());
     personalize(&mut card, profile, issuer, &info, &job, now)
 }
