@@ -283,7 +283,13 @@ mod tests {
         let mut journal = journal_with(dir.path(), &tracking, State::Verified);
         let refused = spoil(&mut journal, &tracking, "lost", true).unwrap_err();
         assert!(matches!(refused, SpoilError::Verified { .. }), "{refused}");
-        assert!(refused.to_string().contains("new application"), "{refused}");
+        assert!(
+            refused
+                .hint()
+                .is_some_and(|h| h.contains("new application")),
+            "{refused}: {:?}",
+            refused.hint()
+        );
         assert_eq!(journal.status(&tracking).unwrap().state, State::Verified);
 
         for state in [State::Queued, State::Claimed] {
