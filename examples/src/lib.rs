@@ -3,8 +3,9 @@
 //! Two programs show how to use the kart libraries from an application:
 //!
 //! - `personalize_one` — personalize one application on a simulated card:
-//!   probe the card, generate the PINs, run the plan inside the secure
-//!   channel, lock the card;
+//!   generate the PINs, then one call to
+//!   [`kart_perso::personalize::personalize_one`] probes the card, runs the
+//!   plan inside the secure channel and locks the card;
 //! - `read_and_verify` — open a PC/SC reader (or a freshly personalized
 //!   simulated card), read the identity data and verify the card as a bank
 //!   does, then print the verdict.

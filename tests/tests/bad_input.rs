@@ -842,7 +842,8 @@ fn wrong_issuers_are_refused_at_load_naming_the_file() {
         let dir = issuer_copy(&world);
         edit(dir.path(), other.path());
         let err = kart_perso::issuer::Issuer::load(dir.path()).expect_err(what);
-        let message = err.to_string();
+        // What the operator reads: the message, then what to do.
+        let message = format!("{err} — {}", err.hint().unwrap_or_default());
         assert!(
             message.contains(file),
             "{what}: {message} does not name {file}"

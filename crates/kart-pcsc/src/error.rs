@@ -1,42 +1,44 @@
-//! Every PC/SC failure as a typed error that tells the operator what to do.
+//! Every PC/SC failure as a typed error; [`PcscError::hint`] tells the
+//! operator what to do.
 
 use kart_apdu::TransportError;
 use std::time::Duration;
 use thiserror::Error;
 
-/// A PC/SC failure, with the reader it concerns and what to do about it.
+/// A PC/SC failure, with the reader it concerns; what to do about it is
+/// [`PcscError::hint`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum PcscError {
     /// `pcscd` is not running.
-    #[error("the PC/SC service (pcscd) is not running — start it (e.g. `systemctl start pcscd`) and try again")]
+    #[error("the PC/SC service (pcscd) is not running")]
     NoService,
     /// The connection to `pcscd` broke (it stopped or restarted).
-    #[error("the PC/SC service stopped or restarted — connect again (if it keeps happening, check pcscd's log)")]
+    #[error("the PC/SC service stopped or restarted")]
     ServiceLost,
     /// No reader is connected.
-    #[error("no smart-card reader is connected — plug one in")]
+    #[error("no smart-card reader is connected")]
     NoReaders,
     /// The reader name is not known to `pcscd`.
-    #[error("reader '{0}' is not known to PC/SC — list the readers and check the name")]
+    #[error("reader '{0}' is not known to PC/SC")]
     UnknownReader(String),
     /// The reader went away.
-    #[error("reader '{0}' was removed — plug it back in")]
+    #[error("reader '{0}' was removed")]
     ReaderRemoved(String),
     /// There is no card in the reader.
-    #[error("no card in reader '{0}' — insert a card")]
+    #[error("no card in reader '{0}'")]
     NoCard(String),
     /// The card left the reader while in use.
-    #[error("the card was removed from reader '{0}' — put it back and start this card again")]
+    #[error("the card was removed from reader '{0}'")]
     CardRemoved(String),
     /// Another program reset the card; its session state is lost.
-    #[error("the card in reader '{0}' was reset by another program — its session is lost: reconnect and start this card's step again")]
+    #[error("the card in reader '{0}' was reset by another program")]
     CardReset(String),
     /// Another program holds the reader or card.
-    #[error("reader '{0}' is in use by another program — close that program (or wait for it) and try again")]
+    #[error("reader '{0}' is in use by another program")]
     SharingViolation(String),
     /// The card (or the reader) did not answer in time.
-    #[error("the card in reader '{reader}' did not answer within {timeout:?} — take it out, check it, and try again")]
+    #[error("the card in reader '{reader}' did not answer within {timeout:?}")]
     Timeout {
         /// The reader.
         reader: String,
@@ -44,15 +46,13 @@ pub enum PcscError {
         timeout: Duration,
     },
     /// The card's answer had no status word.
-    #[error("the card in reader '{0}' answered without a status word — re-insert it and start this card again")]
+    #[error("the card in reader '{0}' answered without a status word")]
     EmptyAnswer(String),
     /// The card does not answer the reader at all.
-    #[error("the card in reader '{0}' does not respond — re-insert it, or try another card")]
+    #[error("the card in reader '{0}' does not respond")]
     UnresponsiveCard(String),
     /// The card speaks none of the requested protocols.
-    #[error(
-        "the card in reader '{reader}' does not support {wanted} — connect with another protocol"
-    )]
+    #[error("the card in reader '{reader}' does not support {wanted}")]
     ProtocolMismatch {
         /// The reader.
         reader: String,
@@ -63,7 +63,7 @@ pub enum PcscError {
     #[error("the wait for reader events was cancelled")]
     Cancelled,
     /// The connection was abandoned after a timeout and cannot be used.
-    #[error("the connection to reader '{0}' was abandoned after a timeout — connect again")]
+    #[error("the connection to reader '{0}' was abandoned after a timeout")]
     Abandoned(String),
     /// Any other PC/SC failure.
     #[error("PC/SC error on reader '{reader}' while trying to {during}: {source}")]
@@ -110,6 +110,28 @@ impl PcscError {
         }
     }
 
+    /// What the operator should do about it, when there is something to do.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::NoService => "start it (e.g. `systemctl start pcscd`) and try again",
+            Self::ServiceLost => "connect again (if it keeps happening, check pcscd's log)",
+            Self::NoReaders => "plug one in",
+            Self::UnknownReader(_) => "list the readers and check the name",
+            Self::ReaderRemoved(_) => "plug it back in",
+            Self::NoCard(_) => "insert a card",
+            Self::CardRemoved(_) => "put it back and start this card again",
+            Self::CardReset(_) => "its session is lost: reconnect and start this card's step again",
+            Self::SharingViolation(_) => "close that program (or wait for it) and try again",
+            Self::Timeout { .. } => "take it out, check it, and try again",
+            Self::EmptyAnswer(_) => "re-insert it and start this card again",
+            Self::UnresponsiveCard(_) => "re-insert it, or try another card",
+            Self::ProtocolMismatch { .. } => "connect with another protocol",
+            Self::Abandoned(_) => "connect again",
+            Self::Cancelled | Self::Other { .. } => return None,
+        })
+    }
+
     /// Whether the PC/SC context must be established again (pcscd restarted).
     pub fn is_service_lost(&self) -> bool {
         matches!(self, Self::NoService | Self::ServiceLost)
@@ -146,10 +168,8 @@ mod tests {
             "transmit",
         );
         assert_eq!(e, PcscError::ReaderRemoved("ACS ACR39U 00 00".into()));
-        assert_eq!(
-            e.to_string(),
-            "reader 'ACS ACR39U 00 00' was removed — plug it back in"
-        );
+        assert_eq!(e.to_string(), "reader 'ACS ACR39U 00 00' was removed");
+        assert_eq!(e.hint(), Some("plug it back in"));
     }
 
     #[test]

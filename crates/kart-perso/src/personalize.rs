@@ -34,8 +34,10 @@ use kart_spec::{Profile, Scp};
 use time::{Date, OffsetDateTime};
 
 mod error;
+mod one;
 
 pub use error::PersoError;
+pub use one::personalize_one;
 
 use crate::applet::{self, Lifecycle};
 use crate::card_data::{CardFacts, Crn};

@@ -71,6 +71,7 @@ use sha2::{Digest, Sha256};
 
 mod judge;
 mod pins;
+pub mod runner;
 mod spoil;
 mod stored;
 mod uncertain;
@@ -165,6 +166,21 @@ pub enum StationError {
     /// in progress stay bound to theirs and resume.
     #[error("the issuer's keys are unavailable ({0}); the station is paused and takes no new application until they are back")]
     IssuerUnavailable(String),
+}
+
+impl StationError {
+    /// What the operator should do about it, when there is something to
+    /// do; the card's or issuer's error underneath gives its own.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            StationError::Probe(e) => e.hint(),
+            StationError::IssuerUnavailable(_) => Some(
+                "reconnect the issuer's token (pkcs11-tool -L lists tokens), then run again: cards in progress resume",
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// What happened to the card in the reader.

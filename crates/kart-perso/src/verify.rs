@@ -75,6 +75,17 @@ pub enum VerifyError {
     Random,
 }
 
+impl VerifyError {
+    /// What the operator should do about it, when there is something to do.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            VerifyError::Spec(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
 /// Verifies the card behind `transport` against `trust` at time `now`,
 /// verifying `pin` as the ID PIN when given (without it, EF.ID, EF.FACE
 /// and EF.FINGER are not read and their checks are skipped).

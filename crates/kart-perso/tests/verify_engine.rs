@@ -5,9 +5,8 @@
 
 use kart_testkit::{cards, engine};
 
-use kart_apdu::Card;
 use kart_perso::card_data::Crn;
-use kart_perso::personalize::{personalize, probe, Job};
+use kart_perso::personalize::personalize_one;
 use kart_perso::pin_mailer::Pins;
 use kart_perso::record::Pin;
 use kart_perso::verify::{verify_card, Outcome};
@@ -26,12 +25,7 @@ fn engine_personalized_card_is_genuine_and_its_clone_is_not() {
     let now = OffsetDateTime::now_utc();
     let crn = Crn::parse("0000000026").unwrap();
     let pins = Pins::generate(None).unwrap();
-    let outcome = {
-        let mut card = Card::with_caps(&mut sim, profile.caps());
-        let info = probe(&mut card, profile).unwrap();
-        let job = Job::new(&record, &crn, &pins, now.date());
-        personalize(&mut card, profile, &issuer, &info, &job, now).unwrap()
-    };
+    let outcome = personalize_one(&mut sim, profile, &issuer, &record, &crn, &pins, now).unwrap();
     let trust = engine::trust_of(&issuer);
     let pin = engine::id_pin(&pins);
 

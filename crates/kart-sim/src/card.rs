@@ -32,9 +32,7 @@ pub enum SimError {
     #[error("applet specification: {0}")]
     Spec(#[from] SpecError),
     /// The master key does not fit the profile's secure channel.
-    #[error(
-        "secure channel keys for profile {profile}: {source} — give a {expected}-byte master key"
-    )]
+    #[error("secure channel keys for profile {profile}: {source}")]
     Keys {
         /// The profile id.
         profile: String,
@@ -43,6 +41,17 @@ pub enum SimError {
         /// What the GP layer said.
         source: GpError,
     },
+}
+
+impl SimError {
+    /// What the operator should do about it, when there is something to do.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SimError::Keys { expected, .. } => Some(format!("give a {expected}-byte master key")),
+            SimError::Spec(e) => e.hint().map(str::to_owned),
+        }
+    }
 }
 
 /// Who the card is: IC serial number and the issuer's secure-channel master keys.

@@ -61,7 +61,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The file is not a whole stored card (truncated, edited, not JSON).
-    #[error("the stored card {path} is damaged ({why}) and was left untouched — move the file away to put a blank card in the reader")]
+    #[error("the stored card {path} is damaged ({why}) and was left untouched")]
     Damaged {
         /// The file.
         path: PathBuf,
@@ -69,7 +69,7 @@ pub enum StoreError {
         why: String,
     },
     /// The file was written by another format version.
-    #[error("the stored card {path} has format '{found}', this kart reads '{FORMAT}'; it was left untouched — use the kart that wrote it, or move the file away")]
+    #[error("the stored card {path} has format '{found}', this kart reads '{FORMAT}'; it was left untouched")]
     Version {
         /// The file.
         path: PathBuf,
@@ -77,7 +77,7 @@ pub enum StoreError {
         found: String,
     },
     /// The file holds a card of another profile.
-    #[error("the stored card {path} is a {stored} card, not {wanted}; it was left untouched — move the file away, or use the reader sim:{stored}")]
+    #[error("the stored card {path} is a {stored} card, not {wanted}; it was left untouched")]
     Profile {
         /// The file.
         path: PathBuf,
@@ -89,6 +89,26 @@ pub enum StoreError {
     /// The card could not be made.
     #[error(transparent)]
     Sim(#[from] SimError),
+}
+
+impl StoreError {
+    /// What the operator should do about it, when there is something to do.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StoreError::Io { .. } => None,
+            StoreError::Damaged { .. } => {
+                Some("move the file away to put a blank card in the reader".to_owned())
+            }
+            StoreError::Version { .. } => {
+                Some("use the kart that wrote it, or move the file away".to_owned())
+            }
+            StoreError::Profile { stored, .. } => Some(format!(
+                "move the file away, or use the reader sim:{stored}"
+            )),
+            StoreError::Sim(e) => e.hint(),
+        }
+    }
 }
 
 /// A directory of stored simulated cards, one file per reader.

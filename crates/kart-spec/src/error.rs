@@ -10,7 +10,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum SpecError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source} — check the path points at an applets-spec/ directory")]
+    #[error("cannot read {path}: {source}")]
     Io {
         /// The file that was being read.
         path: PathBuf,
@@ -28,7 +28,7 @@ pub enum SpecError {
     },
     /// A file of the spec directory is not a regular file, is too large or
     /// cannot be read.
-    #[error("{0} — check the path points at an applets-spec/ directory")]
+    #[error("{0}")]
     Read(crate::input::ReadError),
     /// The file parses but contradicts itself or the rest of the spec.
     #[error("{file}: field `{field}`: {problem}")]
@@ -43,6 +43,23 @@ pub enum SpecError {
 }
 
 impl SpecError {
+    /// What the operator should do about it, when the message alone does
+    /// not say.
+    ///
+    /// ```
+    /// let e = kart_spec::Spec::load(std::path::Path::new("/nonexistent")).unwrap_err();
+    /// assert!(e.hint().is_some_and(|h| h.contains("applets-spec/")));
+    /// ```
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            SpecError::Io { .. } | SpecError::Read(_) => {
+                Some("check the path points at an applets-spec/ directory")
+            }
+            SpecError::Parse { .. } | SpecError::Invalid { .. } => None,
+        }
+    }
+
     /// A TOML error as one line: the parser's message (input it quotes is
     /// cut, see [`quote`](crate::input::quote)) and the line and column —
     /// never the offending source line, which may be megabytes long.

@@ -1,5 +1,7 @@
 //! The CLI's one error type, its exit codes, and the one-line message
-//! `error: <what happened> — hint: <what to do>`.
+//! `error: <what happened> — hint: <what to do>`. What happened is the
+//! library error's message; what to do is its `hint()`, or the kind's
+//! default when it has none.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -101,14 +103,19 @@ pub struct CliError {
 }
 
 impl CliError {
-    /// An error of `kind` from a library message. A message of the form
-    /// "what — what to do" (the kart libraries' habit) is split there;
-    /// otherwise the kind's default hint is used.
+    /// An error of `kind` with the kind's default hint; a message of
+    /// several lines becomes one.
     pub fn new(kind: Kind, message: impl fmt::Display) -> Self {
+        Self::hinted(kind, message, None::<&str>)
+    }
+
+    /// An error of `kind` from a library error's message and its `hint()`
+    /// (the kind's default hint when it has none).
+    pub fn hinted(kind: Kind, message: impl fmt::Display, hint: Option<impl Into<String>>) -> Self {
         let message = message.to_string();
         let message = message.lines().collect::<Vec<_>>().join(" ");
-        match message.split_once(" — ") {
-            Some((what, hint)) => Self::with_hint(kind, what, hint),
+        match hint {
+            Some(hint) => Self::with_hint(kind, message, hint),
             None => Self::with_hint(kind, message, kind.default_hint()),
         }
     }
@@ -163,7 +170,10 @@ impl From<kart_pcsc::PcscError> for CliError {
                 "the PC/SC service (pcscd) is not running",
                 "start it (e.g. `systemctl start pcscd` or `pcscd`), or use --reader sim:all for simulated cards",
             ),
-            e => CliError::new(kind, e),
+            e => {
+                let hint = e.hint();
+                CliError::hinted(kind, e, hint)
+            }
         }
     }
 }
@@ -182,28 +192,30 @@ impl From<kart_apdu::CardError> for CliError {
 
 impl From<kart_spec::SpecError> for CliError {
     fn from(e: kart_spec::SpecError) -> Self {
-        CliError::new(Kind::Input, e)
+        let hint = e.hint();
+        CliError::hinted(Kind::Input, e, hint)
     }
 }
 
 impl From<kart_perso::pki::PkiError> for CliError {
     fn from(e: kart_perso::pki::PkiError) -> Self {
-        use kart_perso::pki::pkcs11::Pkcs11Error as P;
-        let hint = match &e {
-            kart_perso::pki::PkiError::Pkcs11(p) => Some(match p {
-                P::PinIncorrect { .. } => "check KART_HSM_PIN or the PIN file; kart tried once and will not retry (the token locks after a few wrong PINs)",
-                P::PinLocked { .. } => "the token's security officer must unlock the user PIN",
-                P::NoPin { .. } => "set KART_HSM_PIN, name a pin_file in issuer.toml, or run on a terminal",
-                P::TokenAbsent { .. } | P::TokenRemoved { .. } => "insert or reconnect the token (softhsm2-util --show-slots / pkcs11-tool -L lists tokens)",
-                P::ObjectMissing { .. } | P::WrongKeyType { .. } => "check the object names in issuer.toml against `pkcs11-tool -O` (see `kart issuer show`)",
-                _ => "check the PKCS#11 module path and the token",
-            }),
-            _ => None,
+        let hint = e.hint();
+        CliError::hinted(Kind::Issuer, e, hint)
+    }
+}
+
+impl From<kart_perso::station::StationError> for CliError {
+    fn from(e: kart_perso::station::StationError) -> Self {
+        use kart_perso::station::StationError as S;
+        let kind = match &e {
+            S::IssuerUnavailable(_) => Kind::Issuer,
+            S::Journal(_) => Kind::Journal,
+            S::Probe(_) | S::CardLocked { .. } => Kind::Card,
+            S::Batch(_) | S::RecordMissing(_) => Kind::Input,
+            _ => Kind::Io,
         };
-        match hint {
-            Some(h) => CliError::with_hint(Kind::Issuer, e.to_string(), h),
-            None => CliError::new(Kind::Issuer, e),
-        }
+        let hint = e.hint();
+        CliError::hinted(kind, e, hint)
     }
 }
 
@@ -221,7 +233,12 @@ impl From<kart_perso::record::BatchError> for CliError {
 
 impl From<kart_sim::SimError> for CliError {
     fn from(e: kart_sim::SimError) -> Self {
-        CliError::new(Kind::Reader, format!("cannot make the simulated card: {e}"))
+        let hint = e.hint();
+        CliError::hinted(
+            Kind::Reader,
+            format!("cannot make the simulated card: {e}"),
+            hint,
+        )
     }
 }
 
@@ -263,12 +280,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn library_messages_split_into_what_and_hint() {
-        let e = CliError::new(Kind::Reader, "reader 'X' was removed — plug it back in");
+    fn library_hints_follow_the_message() {
+        let e = CliError::from(kart_pcsc::PcscError::ReaderRemoved("X".into()));
         assert_eq!(
             e.to_string(),
             "error: reader 'X' was removed — hint: plug it back in"
         );
+        let spoil_like = CliError::new(Kind::Usage, "a — b");
+        assert_eq!(spoil_like.what, "a — b", "messages are not split");
         let plain = CliError::new(Kind::Journal, "locked\nby another");
         assert_eq!(plain.what, "locked by another");
         assert_eq!(plain.hint, Kind::Journal.default_hint());

@@ -39,7 +39,8 @@ pub fn store_error(e: StoreError) -> CliError {
         StoreError::Io { .. } => Kind::Io,
         _ => Kind::Card,
     };
-    CliError::new(kind, e)
+    let hint = e.hint();
+    CliError::hinted(kind, e, hint)
 }
 
 /// A blank card's identity when nothing says otherwise: a random IC serial

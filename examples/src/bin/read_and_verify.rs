@@ -10,7 +10,7 @@
 
 use kart_apdu::{Card, Transport};
 use kart_perso::card_data::Crn;
-use kart_perso::personalize::{personalize, probe, Job};
+use kart_perso::personalize::personalize_one;
 use kart_perso::pin_mailer::Pins;
 use kart_perso::read::read_card;
 use kart_perso::record::Pin;
@@ -40,20 +40,12 @@ fn main() -> Result<ExitCode, kart_examples::Error> {
             let issuer = kart_examples::test_issuer(dir.path())?;
             let record = kart_examples::sample_record()?;
             let profile = spec.profile("vendor-c").ok_or("no vendor-c profile")?;
-            let mut card =
-                Card::with_caps(kart_examples::blank_card(&issuer, profile)?, profile.caps());
-            let info = probe(&mut card, profile)?;
+            let mut sim = kart_examples::blank_card(&issuer, profile)?;
             let pins = Pins::generate(None)?;
             let now = time::OffsetDateTime::now_utc();
             let crn = Crn::parse("0000000017")?;
-            personalize(
-                &mut card,
-                profile,
-                &issuer,
-                &info,
-                &Job::new(&record, &crn, &pins, now.date()),
-                now,
-            )?;
+            personalize_one(&mut sim, profile, &issuer, &record, &crn, &pins, now)?;
+            let mut card = Card::with_caps(sim, profile.caps());
             // The holder types the ID PIN from the PIN mailer.
             let pin = Pin::parse(std::str::from_utf8(pins.id_pin.expose())?)?;
             let trust = TrustAnchors::new(issuer.pki.root.clone())

@@ -186,7 +186,7 @@ pub enum GpError {
     MalformedInitializeUpdate(String),
     /// The card's cryptogram does not match: the keys, key version or
     /// diversification are not this card's.
-    #[error("card cryptogram does not match: wrong keys, key version or diversification for this card — check the key set (no EXTERNAL AUTHENTICATE was sent, the card's retry counter is untouched)")]
+    #[error("card cryptogram does not match: wrong keys, key version or diversification for this card (no EXTERNAL AUTHENTICATE was sent, the card's retry counter is untouched)")]
     CardCryptogramMismatch,
     /// The card uses another protocol than the one requested.
     #[error("card answered with {found} but {expected} was requested")]
@@ -197,10 +197,12 @@ pub enum GpError {
         found: ScpVersion,
     },
     /// A response MAC does not verify; the channel is closed.
-    #[error("response MAC (R-MAC) does not verify: the response was altered or the channel lost sync — open a new secure channel")]
+    #[error(
+        "response MAC (R-MAC) does not verify: the response was altered or the channel lost sync"
+    )]
     ResponseMacMismatch,
     /// A protected response could not be taken apart; the channel is closed.
-    #[error("secured response is malformed: {0} — open a new secure channel")]
+    #[error("secured response is malformed: {0}")]
     MalformedResponse(&'static str),
     /// The requested option is not implemented for this protocol.
     #[error("unsupported: {0}")]
@@ -212,7 +214,7 @@ pub enum GpError {
     #[error("cryptographic operation failed: {0}")]
     Crypto(&'static str),
     /// The channel was closed by an earlier failure.
-    #[error("secure channel is closed after an earlier failure — open a new one")]
+    #[error("secure channel is closed after an earlier failure")]
     Closed,
     /// The system random generator failed.
     #[error("the system random generator failed")]
@@ -226,4 +228,19 @@ pub enum GpError {
     /// The [`CardKeySource`] could not give the card's keys.
     #[error("card keys: {0}")]
     KeySource(#[from] KeySourceError),
+}
+
+impl GpError {
+    /// What the operator should do about it, when there is something to do.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            GpError::CardCryptogramMismatch => Some("check the key set"),
+            GpError::ResponseMacMismatch | GpError::MalformedResponse(_) => {
+                Some("open a new secure channel")
+            }
+            GpError::Closed => Some("open a new one"),
+            _ => None,
+        }
+    }
 }

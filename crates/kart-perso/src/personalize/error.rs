@@ -85,3 +85,16 @@ pub enum PersoError {
     #[error(transparent)]
     Plan(#[from] PlanError),
 }
+
+impl PersoError {
+    /// What the operator should do about it, when there is something to do:
+    /// the hint of the secure channel's or the issuer's error underneath.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            PersoError::SecureChannel(e) => e.hint(),
+            PersoError::Issuer(e) => e.hint(),
+            _ => None,
+        }
+    }
+}

@@ -36,7 +36,7 @@ pub enum PkiError {
         reason: String,
     },
     /// `ring` refused the private key.
-    #[error("private key rejected ({0}); expected an unencrypted PKCS#8 ECDSA P-256/P-384 or RSA (2048-8192 bit) key — convert with `openssl pkcs8 -topk8 -nocrypt`")]
+    #[error("private key rejected ({0}); expected an unencrypted PKCS#8 ECDSA P-256/P-384 or RSA (2048-8192 bit) key")]
     KeyRejected(String),
     /// The certificate's notAfter is before the validation time.
     #[error("certificate '{}' expired at {not_after}; renew it", quote(.subject))]
@@ -134,7 +134,7 @@ pub enum PkiError {
     #[error("master keys file: {0}")]
     MasterKeys(String),
     /// A file of the issuer is wrong: `source` says what.
-    #[error("{}: {source}{}", path.display(), in_file_hint(source))]
+    #[error("{}: {source}", path.display())]
     InFile {
         /// The file.
         path: PathBuf,
@@ -145,7 +145,7 @@ pub enum PkiError {
     #[error(transparent)]
     Read(#[from] kart_spec::input::ReadError),
     /// A private key belongs to another certificate than its own.
-    #[error("{} does not belong to the certificate {} (they are of different key pairs) — put each issuer key with its own certificate", key.display(), certificate.display())]
+    #[error("{} does not belong to the certificate {} (they are of different key pairs)", key.display(), certificate.display())]
     KeyMismatch {
         /// The key file.
         key: PathBuf,
@@ -153,7 +153,7 @@ pub enum PkiError {
         certificate: PathBuf,
     },
     /// A private key file may be read by other users.
-    #[error("{} has mode {mode:o}, so other users may read it, and it holds a private key — `chmod 600` it", path.display())]
+    #[error("{} has mode {mode:o}, so other users may read it, and it holds a private key", path.display())]
     KeyFileMode {
         /// The key file.
         path: PathBuf,
@@ -165,23 +165,45 @@ pub enum PkiError {
     Random,
 }
 
-/// What to do about a wrong issuer file, for the errors whose own message
-/// does not say.
-fn in_file_hint(e: &PkiError) -> &'static str {
-    match e {
-        PkiError::BadSignature { .. } | PkiError::WrongIssuer { .. } => {
-            " — it was not issued by this issuer's root: keep one issuer's root, card CA and document signer together"
-        }
-        PkiError::NotCa { .. }
-        | PkiError::MissingKeyUsage { .. }
-        | PkiError::PathLengthExceeded { .. } => {
-            " — reissue the certificate with the extensions of its role (see examples/issuer/README.md)"
-        }
-        _ => "",
-    }
-}
-
 impl PkiError {
+    /// What the operator should do about it, when there is something to do.
+    ///
+    /// ```
+    /// use kart_perso::pki::PkiError;
+    /// let e = PkiError::KeyRejected("not PKCS#8".into());
+    /// assert!(!e.to_string().contains("openssl"));
+    /// assert_eq!(e.hint(), Some("convert with `openssl pkcs8 -topk8 -nocrypt`"));
+    /// ```
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        use super::pkcs11::Pkcs11Error as P;
+        match self {
+            Self::Pkcs11(p) => Some(match p {
+                P::PinIncorrect { .. } => "check KART_HSM_PIN or the PIN file; kart tried once and will not retry (the token locks after a few wrong PINs)",
+                P::PinLocked { .. } => "the token's security officer must unlock the user PIN",
+                P::NoPin { .. } => "set KART_HSM_PIN, name a pin_file in issuer.toml, or run on a terminal",
+                P::TokenAbsent { .. } | P::TokenRemoved { .. } => "insert or reconnect the token (softhsm2-util --show-slots / pkcs11-tool -L lists tokens)",
+                P::ObjectMissing { .. } | P::WrongKeyType { .. } => "check the object names in issuer.toml against `pkcs11-tool -O` (see `kart issuer show`)",
+                _ => "check the PKCS#11 module path and the token",
+            }),
+            Self::KeyRejected(_) => Some("convert with `openssl pkcs8 -topk8 -nocrypt`"),
+            Self::KeyMismatch { .. } => Some("put each issuer key with its own certificate"),
+            Self::KeyFileMode { .. } => Some("`chmod 600` it"),
+            Self::InFile { source, .. } => match **source {
+                Self::BadSignature { .. } | Self::WrongIssuer { .. } => Some(
+                    "it was not issued by this issuer's root: keep one issuer's root, card CA and document signer together",
+                ),
+                Self::NotCa { .. }
+                | Self::MissingKeyUsage { .. }
+                | Self::PathLengthExceeded { .. } => Some(
+                    "reissue the certificate with the extensions of its role (see examples/issuer/README.md)",
+                ),
+                ref e => e.hint(),
+            },
+            _ => None,
+        }
+    }
+
     /// `e` about the file `path` (unless `e` already names it or another file).
     pub(crate) fn in_file(path: &std::path::Path, e: Self) -> Self {
         match e {

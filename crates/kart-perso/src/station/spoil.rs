@@ -13,7 +13,7 @@ use crate::record::TrackingCode;
 #[non_exhaustive]
 pub enum SpoilError {
     /// The application is issued: its card is good and in the holder's hands.
-    #[error("application {tracking} is verified on card {serial}: an issued card is never spoiled or requeued — if the issued card is lost or broken, enrol a replacement as a new application")]
+    #[error("application {tracking} is verified on card {serial}: an issued card is never spoiled or requeued")]
     Verified {
         /// The application.
         tracking: TrackingCode,
@@ -21,7 +21,7 @@ pub enum SpoilError {
         serial: String,
     },
     /// No card was ever written for it: nothing to spoil.
-    #[error("application {tracking} is {state} and has no card to spoil — a queued application waits for a reader; a claimed one goes back to the queue when its station stops")]
+    #[error("application {tracking} is {state} and has no card to spoil")]
     NoCard {
         /// The application.
         tracking: TrackingCode,
@@ -29,7 +29,7 @@ pub enum SpoilError {
         state: State,
     },
     /// Already spoiled, and no requeue asked.
-    #[error("application {tracking} is already spoiled ({reason}) — add --requeue to issue it on a new card")]
+    #[error("application {tracking} is already spoiled ({reason})")]
     AlreadySpoiled {
         /// The application.
         tracking: TrackingCode,
@@ -40,6 +40,23 @@ pub enum SpoilError {
     /// it meanwhile, disk full…).
     #[error(transparent)]
     Journal(#[from] JournalError),
+}
+
+impl SpoilError {
+    /// What the operator should do about it, when there is something to do.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Verified { .. } => {
+                Some("if the issued card is lost or broken, enrol a replacement as a new application")
+            }
+            Self::NoCard { .. } => Some(
+                "a queued application waits for a reader; a claimed one goes back to the queue when its station stops",
+            ),
+            Self::AlreadySpoiled { .. } => Some("add --requeue to issue it on a new card"),
+            Self::Journal(_) => None,
+        }
+    }
 }
 
 /// What [`spoil`] did.
@@ -266,7 +283,13 @@ mod tests {
         let mut journal = journal_with(dir.path(), &tracking, State::Verified);
         let refused = spoil(&mut journal, &tracking, "lost", true).unwrap_err();
         assert!(matches!(refused, SpoilError::Verified { .. }), "{refused}");
-        assert!(refused.to_string().contains("new application"), "{refused}");
+        assert!(
+            refused
+                .hint()
+                .is_some_and(|h| h.contains("new application")),
+            "{refused}: {:?}",
+            refused.hint()
+        );
         assert_eq!(journal.status(&tracking).unwrap().state, State::Verified);
 
         for state in [State::Queued, State::Claimed] {

@@ -213,7 +213,10 @@ pub fn load_batch(
             match e {
                 S::Batch(b) => CliError::from(b),
                 S::Journal(j) => CliError::from(j),
-                e => CliError::new(Kind::Input, e),
+                e => {
+                    let hint = e.hint();
+                    CliError::hinted(Kind::Input, e, hint)
+                }
             }
         })
 }
@@ -232,7 +235,6 @@ pub fn personalize_loaded(
     let progress = Progress::new(ctx.out, &names, before.pending + before.in_progress);
     let run = Run {
         station,
-        journal,
         issuer: station.issuer(),
         spec: &ctx.spec,
         progress: &progress,
@@ -287,7 +289,9 @@ pub fn show(
             "stranded": report::stranded_json(stranded),
             "report": report::to_json(report),
         });
-        if let (Some(b), serde_json::Value::Object(t)) = (body.as_object_mut(), tally.to_json()) {
+        if let (Some(b), serde_json::Value::Object(t)) =
+            (body.as_object_mut(), batch::tally_json(tally))
+        {
             b.extend(t);
         }
         ctx.out.json(command, body);

@@ -137,7 +137,10 @@ fn refused(e: SpoilError) -> CliError {
             | JournalError::InvalidTransition { .. }),
         ) => CliError::new(Kind::Usage, j),
         SpoilError::Journal(j) => CliError::from(j),
-        e => CliError::new(Kind::Usage, e),
+        e => {
+            let hint = e.hint();
+            CliError::hinted(Kind::Usage, e, hint)
+        }
     }
 }
 

@@ -120,7 +120,10 @@ fn verify_error(e: VerifyError) -> CliError {
     match e {
         VerifyError::Card(c) => CliError::from(c),
         VerifyError::Read(r) => CliError::new(Kind::Card, r),
-        e => CliError::new(Kind::Io, e),
+        e => {
+            let hint = e.hint();
+            CliError::hinted(Kind::Io, e, hint)
+        }
     }
 }
 
