@@ -31,15 +31,15 @@ use std::path::Path;
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// A test issuer in `dir`: a demo PKI (root, card CA, document signer) and
-/// random secure-channel master keys, three distinct keys (ENC, MAC, DEK)
-/// per set, as [`kart_perso::pki::create_demo_issuer`] writes them.
+/// random secure-channel master keys (one set per secure channel the
+/// profiles use, three distinct keys — ENC, MAC, DEK — per set), as [`kart_perso::pki::create_demo_issuer`] writes them.
 ///
 /// A real issuer's directory is loaded the same way, with [`Issuer::load`].
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
 /// let issuer = kart_examples::test_issuer(dir.path())?;
-/// assert_eq!(issuer.master_keys.sets().len(), 3);
+/// assert!(!issuer.master_keys.sets().is_empty());
 /// # Ok::<(), kart_examples::Error>(())
 /// ```
 pub fn test_issuer(dir: &Path) -> Result<Issuer, Error> {

@@ -455,9 +455,10 @@ fn card_pulled_mid_transaction_is_card_removed(env: &mut Env) {
     );
     drop(session);
     drop(tx);
-    // The typed PC/SC error says what to do.
-    let msg = PcscError::CardRemoved(env.reader(3).to_owned()).to_string();
-    assert!(msg.contains("put it back"));
+    // The typed PC/SC error says what happened, and its hint what to do.
+    let removed = PcscError::CardRemoved(env.reader(3).to_owned());
+    assert!(removed.to_string().contains(env.reader(3)));
+    assert!(removed.hint().is_some_and(|h| h.contains("put it back")));
     drop(conn);
     drop(card.stop());
     wait_card(env.reader(3), false);
@@ -951,10 +952,10 @@ fn pcscd_restart_is_service_lost_then_reestablish_works(env: &mut Env) {
     assert_eq!(arrival, format!("{} true", env.reader(6)));
     assert!(watcher.stop(Duration::from_secs(5)).is_empty());
     drop(card.stop());
-    // Stopped for good: no service, and the message says to start it.
+    // Stopped for good: no service, and the hint says to start it.
     env.pcscd.stop();
     let err = Pcsc::establish().unwrap_err();
     assert_eq!(err, PcscError::NoService);
-    assert!(err.to_string().contains("start it"));
+    assert!(err.hint().is_some_and(|h| h.contains("start it")));
     env.pcscd.restart().unwrap();
 }
