@@ -34,7 +34,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
-use super::{bounded, load, log_event, now_ms, parse_tracking, Journal, JournalError, State};
+use super::sqlite::{load, log_event, SqliteStore};
+use super::{bounded, now_ms, parse_tracking, JournalError, State};
 use crate::record::{Field, FieldError, IdentityRecord, Problem, RecordError, TrackingCode};
 
 /// A validated record as the journal keeps it: the fields in their
@@ -159,11 +160,11 @@ pub struct RowsLoaded {
 /// Longest reason stored for a rejected row.
 const MAX_REASON: usize = 900;
 
-impl Journal {
+impl SqliteStore {
     /// The journal's id of batch `name` (created if new). A batch is
     /// identified by its name: the station names it by file name and
     /// content hash.
-    pub fn open_batch(&mut self, name: &str) -> Result<i64, JournalError> {
+    pub(super) fn open_batch(&mut self, name: &str) -> Result<i64, JournalError> {
         let name = bounded("batch name", name)?;
         let tx = self
             .conn
@@ -184,7 +185,7 @@ impl Journal {
     /// exists, holds no stored record and `name` is not taken: a journal
     /// from before the upgrade then resumes its batch under its new name.
     /// `true` when renamed.
-    pub fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
+    pub(super) fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
         let (legacy, name) = (bounded("batch name", legacy)?, bounded("batch name", name)?);
         if legacy == name {
             return Ok(false);
@@ -208,7 +209,7 @@ impl Journal {
     /// rejected ones recorded as failed with their reasons, and the batch
     /// rules applied (see the module). Idempotent: the same rows again (a
     /// re-run) queue nothing twice. All or nothing.
-    pub fn load_rows(
+    pub(super) fn load_rows(
         &mut self,
         batch: i64,
         rows: Vec<BatchRow>,
@@ -225,7 +226,10 @@ impl Journal {
     }
 
     /// The validated record of an application, if its batch row was valid.
-    pub fn record(&self, tracking: &TrackingCode) -> Result<Option<StoredRecord>, JournalError> {
+    pub(super) fn record(
+        &self,
+        tracking: &TrackingCode,
+    ) -> Result<Option<StoredRecord>, JournalError> {
         self.conn
             .query_row(
                 "SELECT line, national_code, given_name_fa, family_name_fa, father_name_fa,
@@ -259,7 +263,7 @@ impl Journal {
 
     /// The application that superseded `tracking`, with the earlier card
     /// (if it was issued), when a replacement row replaced it.
-    pub fn superseded_by(
+    pub(super) fn superseded_by(
         &self,
         tracking: &TrackingCode,
     ) -> Result<Option<(TrackingCode, Option<String>)>, JournalError> {
@@ -290,9 +294,9 @@ pub struct Superseded {
     pub at: std::time::SystemTime,
 }
 
-impl Journal {
+impl SqliteStore {
     /// Every superseded application, oldest first.
-    pub fn superseded(&self) -> Result<Vec<Superseded>, JournalError> {
+    pub(super) fn superseded(&self) -> Result<Vec<Superseded>, JournalError> {
         let mut stmt = self.conn.prepare(
             "SELECT tracking, card_serial, by_tracking, at_ms FROM superseded ORDER BY at_ms, tracking",
         )?;
