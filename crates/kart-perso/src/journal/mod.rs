@@ -28,7 +28,7 @@
 mod archived;
 mod error;
 mod location;
-mod postgres;
+pub(crate) mod postgres;
 mod records;
 mod report;
 mod schema;

@@ -899,6 +899,14 @@ fn report(client: &mut Client) -> Result<Report, JournalError> {
     Ok(report)
 }
 
+/// A connection to the shared journal with its schema migrated (for the
+/// CRN register, which lives in the same database).
+pub(crate) fn connect_migrated(url: &PgUrl) -> Result<Client, JournalError> {
+    let mut client = url.connect()?;
+    schema::migrate(&mut client)?;
+    Ok(client)
+}
+
 impl PgUrl {
     /// Opens one connection (no TLS: `sslmode=require` is refused by the
     /// server handshake rather than silently downgraded).

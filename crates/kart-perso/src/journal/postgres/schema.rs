@@ -81,6 +81,15 @@ CREATE TABLE step_starts (
     at_ms BIGINT NOT NULL
 );
 CREATE INDEX step_starts_by_tracking ON step_starts (tracking, id);
+-- The issuer's CRN register: one sequence for every station; a (card
+-- serial, tracking) pair keeps its number.
+CREATE SEQUENCE crn_seq MINVALUE 1 MAXVALUE 999999999 NO CYCLE;
+CREATE TABLE crns (
+    seq BIGINT PRIMARY KEY,
+    card_serial TEXT NOT NULL,
+    tracking TEXT NOT NULL,
+    UNIQUE (card_serial, tracking)
+);
 "];
 
 /// The schema version this program writes.
