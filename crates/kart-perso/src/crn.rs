@@ -191,19 +191,25 @@ fn allocate_shared(
         let Some(conn) = client.as_mut() else {
             continue;
         };
+        // Looked up first: a pair asked again draws no number.
+        let find = "SELECT seq FROM crns WHERE card_serial = $1 AND tracking = $2";
         let drawn = conn
-            .query_opt(
-                "INSERT INTO crns (seq, card_serial, tracking) VALUES (nextval('crn_seq'), $1, $2)
-                 ON CONFLICT (card_serial, tracking) DO NOTHING RETURNING seq",
-                &[&card_serial, &tracking],
-            )
-            .and_then(|row| match row {
-                Some(row) => Ok(row.get::<_, i64>(0)),
+            .query_opt(find, &[&card_serial, &tracking])
+            .and_then(|found| match found {
+                Some(row) => Ok(Some(row.get::<_, i64>(0))),
                 None => conn
-                    .query_one(
-                        "SELECT seq FROM crns WHERE card_serial = $1 AND tracking = $2",
+                    .query_opt(
+                        "INSERT INTO crns (seq, card_serial, tracking) VALUES (nextval('crn_seq'), $1, $2)
+                         ON CONFLICT (card_serial, tracking) DO NOTHING RETURNING seq",
                         &[&card_serial, &tracking],
                     )
+                    .map(|row| row.map(|row| row.get::<_, i64>(0))),
+            })
+            .and_then(|seq| match seq {
+                Some(seq) => Ok(seq),
+                // Another station drew for the same pair at the same time.
+                None => conn
+                    .query_one(find, &[&card_serial, &tracking])
                     .map(|row| row.get(0)),
             });
         match drawn {

@@ -28,6 +28,7 @@
 mod archived;
 mod error;
 mod location;
+mod migrate;
 pub(crate) mod postgres;
 mod records;
 mod report;
@@ -46,6 +47,7 @@ use sqlite::SqliteStore;
 
 pub use error::JournalError;
 pub use location::{JournalLocation, PgUrl};
+pub use migrate::{migrate, Migrated};
 pub use records::{BatchRow, RowsLoaded, StoredRecord, Superseded};
 pub use report::{DayCounts, Report, StepTiming, VendorCounts};
 pub use state::State;

@@ -13,6 +13,7 @@
 //! was lost; every call therefore checks whether its change is already
 //! there (same state, same card) and then succeeds without a second change.
 
+mod records;
 mod schema;
 
 use std::cell::RefCell;
@@ -30,7 +31,7 @@ use super::{
 use crate::record::TrackingCode;
 
 /// The server's clock in milliseconds since the epoch.
-const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+pub(super) const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 /// First pause before a retry; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -194,12 +195,6 @@ impl PgStore {
             log_event(tx, from, &status)?;
             Ok(())
         })
-    }
-
-    fn unsupported(what: &str) -> JournalError {
-        JournalError::BadArgument(format!(
-            "{what} is not kept in a PostgreSQL journal yet; load batches with records into an SQLite journal"
-        ))
     }
 }
 
@@ -583,29 +578,49 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn adopt_batch(&mut self, _legacy: &str, _name: &str) -> Result<bool, JournalError> {
-        // A shared journal never held batches from before records were
-        // kept: there is nothing to adopt.
-        Ok(false)
+    fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
+        let (legacy, name) = (bounded("batch name", legacy)?, bounded("batch name", name)?);
+        if legacy == name {
+            return Ok(false);
+        }
+        self.in_tx(|tx, _| {
+            let renamed = tx.execute(
+                "UPDATE batches SET name = $2 WHERE name = $1
+                   AND NOT EXISTS (SELECT 1 FROM batches WHERE name = $2)
+                   AND NOT EXISTS (SELECT 1 FROM applications a JOIN records r ON r.tracking = a.tracking
+                                   WHERE a.batch_id = batches.id)",
+                &[&legacy, &name],
+            )?;
+            Ok(renamed == 1)
+        })
     }
 
-    fn load_rows(&mut self, _batch: i64, _rows: Vec<BatchRow>) -> Result<RowsLoaded, JournalError> {
-        Err(Self::unsupported("a batch's records"))
+    fn load_rows(&mut self, batch: i64, rows: Vec<BatchRow>) -> Result<RowsLoaded, JournalError> {
+        // Retried as a whole: a chunk whose commit answer was lost is found
+        // again as a re-run (the rules are idempotent).
+        self.in_tx(|tx, _| {
+            let mut loaded = RowsLoaded::default();
+            let mut ops = records::PgRows(tx);
+            for row in rows.iter().cloned() {
+                super::records::load_row(&mut ops, batch, row, &mut loaded)?;
+            }
+            Ok(loaded)
+        })
     }
 
-    fn record(&self, _tracking: &TrackingCode) -> Result<Option<StoredRecord>, JournalError> {
-        Ok(None)
+    fn record(&self, tracking: &TrackingCode) -> Result<Option<StoredRecord>, JournalError> {
+        self.with_client(|client, _| records::record(client, tracking))
     }
 
     fn superseded_by(
         &self,
-        _tracking: &TrackingCode,
+        tracking: &TrackingCode,
     ) -> Result<Option<(TrackingCode, Option<String>)>, JournalError> {
-        Ok(None)
+        self.with_client(|client, _| records::superseded_by(client, tracking))
     }
 
     fn superseded(&self) -> Result<Vec<Superseded>, JournalError> {
-        Ok(Vec::new())
+        self.with_client(|client, _| records::superseded(client))
     }
 
     fn stranded(&self, older_than: Option<Duration>) -> Result<Vec<Stranded>, JournalError> {
@@ -683,7 +698,7 @@ fn enqueue(
 
 /// Loads one application's status; `lock` takes its row for the
 /// transaction (another station's transition on it waits).
-fn load(
+pub(super) fn load(
     client: &mut impl GenericClient,
     tracking: &TrackingCode,
     lock: bool,
@@ -712,7 +727,7 @@ fn load(
     })
 }
 
-fn known_state(name: &str) -> Result<State, JournalError> {
+pub(super) fn known_state(name: &str) -> Result<State, JournalError> {
     State::from_name(name).ok_or_else(|| JournalError::Corrupt(format!("unknown state {name:?}")))
 }
 
@@ -720,7 +735,11 @@ fn attempts(stored: i64) -> Result<u32, JournalError> {
     u32::try_from(stored).map_err(|_| JournalError::Corrupt(format!("attempts {stored}")))
 }
 
-fn log_event(tx: &mut Transaction<'_>, from: State, after: &Status) -> Result<(), JournalError> {
+pub(super) fn log_event(
+    tx: &mut Transaction<'_>,
+    from: State,
+    after: &Status,
+) -> Result<(), JournalError> {
     tx.execute(
         &format!(
             "INSERT INTO events (tracking, attempt, from_state, to_state, card_serial, station, reader,

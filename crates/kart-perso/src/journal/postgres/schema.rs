@@ -81,6 +81,33 @@ CREATE TABLE step_starts (
     at_ms BIGINT NOT NULL
 );
 CREATE INDEX step_starts_by_tracking ON step_starts (tracking, id);
+-- Each row of a loaded batch with a valid tracking code: its line and, for
+-- a valid row, the validated fields (the photo as its path, never its
+-- bytes; a PIN never, has_pin only).
+CREATE TABLE records (
+    tracking TEXT PRIMARY KEY REFERENCES applications(tracking),
+    line BIGINT NOT NULL,
+    national_code TEXT,
+    given_name_fa TEXT,
+    family_name_fa TEXT,
+    father_name_fa TEXT,
+    given_name_en TEXT,
+    family_name_en TEXT,
+    father_name_en TEXT,
+    birth_date TEXT,
+    gender TEXT,
+    photo BYTEA,
+    fingerprint BYTEA,
+    has_pin BOOLEAN NOT NULL DEFAULT FALSE,
+    replacement BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX records_by_national_code ON records (national_code) WHERE national_code IS NOT NULL;
+CREATE TABLE superseded (
+    tracking TEXT PRIMARY KEY REFERENCES applications(tracking),
+    by_tracking TEXT NOT NULL REFERENCES applications(tracking),
+    card_serial TEXT,
+    at_ms BIGINT NOT NULL
+);
 -- The issuer's CRN register: one sequence for every station; a (card
 -- serial, tracking) pair keeps its number.
 CREATE SEQUENCE crn_seq MINVALUE 1 MAXVALUE 999999999 NO CYCLE;
