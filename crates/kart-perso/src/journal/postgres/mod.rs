@@ -33,6 +33,9 @@ use crate::record::TrackingCode;
 /// The server's clock in milliseconds since the epoch.
 pub(super) const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
+/// Key of the advisory lock held while a chunk of batch rows is loaded.
+const BATCH_LOAD_LOCK: i64 = 0x6b61_7275;
+
 /// First pause before a retry; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -599,6 +602,10 @@ impl JournalStore for PgStore {
         // Retried as a whole: a chunk whose commit answer was lost is found
         // again as a re-run (the rules are idempotent).
         self.in_tx(|tx, _| {
+            // Stations loading batches at once take turns: the batch rules
+            // read what other rows (of any batch) hold, so two loads of one
+            // batch must not both find a row new.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BATCH_LOAD_LOCK])?;
             let mut loaded = RowsLoaded::default();
             let mut ops = records::PgRows(tx);
             for row in rows.iter().cloned() {
@@ -899,7 +906,7 @@ fn report(client: &mut Client) -> Result<Report, JournalError> {
         .collect();
     report.steps = client
         .query(
-            "SELECT step, count(*), avg(duration_us)::bigint, max(duration_us), sum(apdus)::bigint,
+            "SELECT step, count(*), div(sum(duration_us), count(*))::bigint, max(duration_us), sum(apdus)::bigint,
                     sum(bytes_sent)::bigint, sum(bytes_received)::bigint
              FROM steps GROUP BY step ORDER BY step",
             &[],
