@@ -14,7 +14,7 @@
 //! Allocation is one `BEGIN IMMEDIATE` transaction, so desks sharing the
 //! file never draw the same number.
 //!
-//! Stations sharing a PostgreSQL journal ([`CrnAllocator::open_shared`])
+//! Stations sharing a `PostgreSQL` journal ([`CrnAllocator::open_shared`])
 //! draw from one issuer-wide sequence in that database instead; the table's
 //! constraints keep CRNs and (card serial, tracking) pairs unique, and a
 //! retried allocation (the answer was lost) finds the number it drew.
@@ -60,7 +60,7 @@ pub enum CrnError {
     /// All 10⁹ numbers are used.
     #[error("all 999999999 CRN sequence numbers are used; start a new issuer range")]
     Exhausted,
-    /// The shared register (the PostgreSQL journal) failed.
+    /// The shared register (the `PostgreSQL` journal) failed.
     #[error("the shared CRN register: {0}; no CRN was assigned")]
     Shared(crate::journal::JournalError),
 }
@@ -72,6 +72,8 @@ pub struct CrnAllocator {
 }
 
 /// Where the numbers come from.
+// One per station process: boxing the connection would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Register {
     File(Connection),
     Shared {

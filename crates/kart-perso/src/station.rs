@@ -94,7 +94,7 @@ pub struct StationFiles {
     /// The issuer's CRN register, shared by every station of the issuer
     /// (see [`crate::crn`]).
     pub crns: PathBuf,
-    /// The floor's shared PostgreSQL journal: when set, the journal and the
+    /// The floor's shared `PostgreSQL` journal: when set, the journal and the
     /// CRN register are there, and `journal` and `crns` are not used.
     pub shared_journal: Option<PgUrl>,
 }
@@ -116,7 +116,7 @@ impl StationFiles {
         }
     }
 
-    /// These files with the journal at `location`: a PostgreSQL URL makes
+    /// These files with the journal at `location`: a `PostgreSQL` URL makes
     /// the station use the floor's shared journal and CRN register; a path
     /// replaces [`StationFiles::journal`].
     ///

@@ -1,5 +1,5 @@
 //! `kart journal migrate` in the library: a station's `SQLite` journal and
-//! CRN register moved into a shared PostgreSQL journal (a private server
+//! CRN register moved into a shared `PostgreSQL` journal (a private server
 //! the test starts) keep every state; a second run moves nothing; a
 //! conflict moves nothing at all.
 

@@ -1,5 +1,5 @@
 //! Crash recovery and concurrent claims on a real database (the claim and
-//! card tests on every store: an `SQLite` file and a PostgreSQL server). A crash is a
+//! card tests on every store: an `SQLite` file and a `PostgreSQL` server). A crash is a
 //! real one: a child process drives an application into a state and aborts.
 
 use std::collections::HashSet;

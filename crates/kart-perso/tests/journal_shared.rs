@@ -1,6 +1,6 @@
 //! One journal shared by many stations: leases and claims across stations
 //! on every store, and the faults of a database server (a restart in the
-//! middle of a batch, a server that stays down) on a real PostgreSQL 15
+//! middle of a batch, a server that stays down) on a real `PostgreSQL` 15
 //! the test starts and stops by PID.
 
 use std::collections::HashSet;
@@ -79,7 +79,7 @@ on_every_store! {
         crashed.enqueue_batch("floor.csv", [&code]).unwrap();
         let claim = crashed.claim_next("st-a", "r0").unwrap().unwrap();
         let mut other = journal_support::open(&place);
-        assert_eq!(other.reclaim_expired().unwrap(), [code.clone()]);
+        assert_eq!(other.reclaim_expired().unwrap(), std::slice::from_ref(&code));
         assert_eq!(other.status(&code).unwrap().state, State::Queued);
         let again = other.claim_next("st-b", "r1").unwrap().unwrap();
         assert_eq!((again.tracking.clone(), again.attempt), (code.clone(), claim.attempt + 1));

@@ -1,5 +1,5 @@
 //! Every transition of the journal's state machine, valid and invalid, on a
-//! real database of every store (an `SQLite` file, a PostgreSQL server the
+//! real database of every store (an `SQLite` file, a `PostgreSQL` server the
 //! test starts), and the card-serial rules.
 
 use kart_perso::journal::{Journal, JournalError, State, Step};

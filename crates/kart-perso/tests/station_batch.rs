@@ -698,7 +698,7 @@ fn a_batch_queued_before_the_upgrade_resumes_under_its_new_name() {
 }
 
 /// The batch rules hold on the floor's shared journal too: the same tests,
-/// each on its own database of a private PostgreSQL server, with the
+/// each on its own database of a private `PostgreSQL` server, with the
 /// station's journal and CRN register there.
 #[test]
 fn the_batch_rules_hold_on_a_shared_postgresql_journal() {

@@ -1,5 +1,5 @@
 //! The floor's shared journal from the command line, on a private
-//! PostgreSQL 15 the test starts: two stations personalize one batch on one
+//! `PostgreSQL` 15 the test starts: two stations personalize one batch on one
 //! journal at once (each application issued once, CRNs unique), `kart
 //! report --journal URL` sees the whole floor, `kart journal migrate` moves
 //! a station's file without changing it, and passwords never go in URLs.

@@ -1,4 +1,4 @@
-//! Where a journal lives: an `SQLite` file, or a PostgreSQL database named
+//! Where a journal lives: an `SQLite` file, or a `PostgreSQL` database named
 //! by a `postgres://USER@HOST:PORT/DB` URL. The password never comes from
 //! the URL (it would show in `ps`, shell history and logs): it is read from
 //! `PGPASSWORD` or a password file (`PGPASSFILE`, else `~/.pgpass`), as
@@ -24,10 +24,12 @@ use super::JournalError;
 /// # Ok::<(), kart_perso::journal::JournalError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+// A handful per process: boxing the parsed URL would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum JournalLocation {
     /// One station's `SQLite` file.
     Sqlite(PathBuf),
-    /// A PostgreSQL database shared by the stations of a floor.
+    /// A `PostgreSQL` database shared by the stations of a floor.
     Postgres(PgUrl),
 }
 
@@ -37,7 +39,7 @@ impl JournalLocation {
         Self::Sqlite(path.as_ref().to_owned())
     }
 
-    /// Whether this is a shared (PostgreSQL) journal.
+    /// Whether this is a shared (`PostgreSQL`) journal.
     pub fn is_shared(&self) -> bool {
         matches!(self, Self::Postgres(_))
     }
@@ -46,7 +48,7 @@ impl JournalLocation {
 impl FromStr for JournalLocation {
     type Err = JournalError;
 
-    /// `postgres://…` or `postgresql://…` is PostgreSQL; anything else is a path.
+    /// `postgres://…` or `postgresql://…` is `PostgreSQL`; anything else is a path.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             Ok(Self::Postgres(text.parse()?))
@@ -69,7 +71,7 @@ impl fmt::Display for JournalLocation {
     }
 }
 
-/// A PostgreSQL URL without a password (one in it is refused), with the
+/// A `PostgreSQL` URL without a password (one in it is refused), with the
 /// connection options it names (`sslmode`, `connect_timeout`, …) kept.
 #[derive(Clone)]
 pub struct PgUrl {

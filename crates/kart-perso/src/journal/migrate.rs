@@ -1,5 +1,5 @@
 //! Moving a station's `SQLite` journal (and its CRN register) into the
-//! floor's shared PostgreSQL journal, without changing any state: every
+//! floor's shared `PostgreSQL` journal, without changing any state: every
 //! application keeps its state, attempts, card, claim owner and lease, its
 //! events, steps and record; cards and CRNs keep their numbers.
 //!
@@ -29,7 +29,7 @@ pub struct Migrated {
     pub crns: u64,
 }
 
-fn conflict(what: String) -> JournalError {
+fn conflict(what: &str) -> JournalError {
     JournalError::BadArgument(format!("{what}; nothing was migrated"))
 }
 
@@ -144,7 +144,7 @@ fn copy_applications(
                 && there.get::<_, i64>(3) == attempts
                 && there.get::<_, i64>(4) == row.11;
             if !same {
-                return Err(conflict(format!(
+                return Err(conflict(&format!(
                     "application {tracking} is already in the shared journal ({} in batch {}) and differs from the station's ({state} in batch {batch})",
                     there.get::<_, &str>(1),
                     there.get::<_, &str>(0)
@@ -174,6 +174,7 @@ fn copy_applications(
 
 /// Events, steps, step starts, records and supersessions of the
 /// applications copied now, in their original order.
+#[allow(clippy::too_many_lines)] // one plain copy per table
 fn copy_children(
     source: &Connection,
     tx: &mut Transaction<'_>,
@@ -327,7 +328,7 @@ fn copy_cards(
         match there {
             Some(row) if row.get::<_, &str>(0) == tracking && row.get::<_, &str>(1) == status => {}
             Some(row) => {
-                return Err(conflict(format!(
+                return Err(conflict(&format!(
                     "card {serial} is already in the shared journal for application {} ({}), not {tracking} ({status})",
                     row.get::<_, &str>(0),
                     row.get::<_, &str>(1)
@@ -365,7 +366,7 @@ fn copy_crns(
                     && row.get::<_, &str>(1) == serial
                     && row.get::<_, &str>(2) == tracking => {}
             Some(row) => {
-                return Err(conflict(format!(
+                return Err(conflict(&format!(
                     "CRN {} (card {serial}, application {tracking}) clashes with the shared register's CRN {} for card {}",
                     crate::crn::crn_of(seq).as_str(),
                     crate::crn::crn_of(row.get(0)).as_str(),

@@ -4,7 +4,7 @@
 //!
 //! [`Journal`] is what stations use; under it a [`JournalStore`] keeps the
 //! data: an `SQLite` file per station (the embedded default, [`Journal::open`])
-//! or, for a floor of stations, one shared PostgreSQL database
+//! or, for a floor of stations, one shared `PostgreSQL` database
 //! ([`Journal::open_location`] with a `postgres://` URL). Both take their
 //! rules from [`State::can_go`].
 //!
@@ -226,8 +226,8 @@ impl Journal {
     }
 
     /// Opens the journal at `location`: an `SQLite` file as
-    /// [`Journal::open_with`], or a shared PostgreSQL database (connected,
-    /// its schema migrated on first use). With PostgreSQL,
+    /// [`Journal::open_with`], or a shared `PostgreSQL` database (connected,
+    /// its schema migrated on first use). With `PostgreSQL`,
     /// [`JournalOptions::busy_timeout`] also bounds how long a call retries
     /// while the server is unreachable before [`JournalError::Unavailable`].
     ///

@@ -1,5 +1,5 @@
 //! The seam under [`Journal`](super::Journal): what a journal store does.
-//! `SQLite` (one station, one file) and PostgreSQL (one journal for a floor)
+//! `SQLite` (one station, one file) and `PostgreSQL` (one journal for a floor)
 //! implement it; both take their transition rules from [`State::can_go`](super::State::can_go).
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Runs a journal test on every store: an `SQLite` file, and a PostgreSQL
+//! Runs a journal test on every store: an `SQLite` file, and a `PostgreSQL`
 //! database on a private server the test starts (and stops by PID).
 //!
 //! `on_every_store! { #[test] fn name() { … } }` makes `name::sqlite` and
@@ -38,7 +38,7 @@ pub struct Place {
 }
 
 impl Place {
-    /// The server, on PostgreSQL.
+    /// The server, on `PostgreSQL`.
     pub fn server(&self) -> Option<&PgServer> {
         self.server.as_deref()
     }
@@ -49,7 +49,7 @@ pub fn store() -> Store {
     STORE.with(Cell::get)
 }
 
-/// Runs `test` on `store`; the PostgreSQL server (if one was started)
+/// Runs `test` on `store`; the `PostgreSQL` server (if one was started)
 /// stops when it returns.
 pub fn run(store: Store, test: impl FnOnce()) {
     STORE.with(|s| s.set(store));

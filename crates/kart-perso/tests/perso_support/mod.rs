@@ -134,7 +134,7 @@ pub fn station_sim(dir: &Path, profile: &Profile, serial: u32) -> SimCard {
 
 thread_local! {
     /// The journal stations of this test thread use instead of their own
-    /// file (a shared PostgreSQL one), when set.
+    /// file (a shared `PostgreSQL` one), when set.
     static JOURNAL: std::cell::RefCell<Option<kart_perso::journal::JournalLocation>> =
         const { std::cell::RefCell::new(None) };
 }

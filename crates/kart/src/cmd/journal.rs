@@ -1,5 +1,5 @@
 //! `kart journal migrate`: moves a station's `SQLite` journal (and the CRNs
-//! of its register) into the floor's shared PostgreSQL journal without
+//! of its register) into the floor's shared `PostgreSQL` journal without
 //! changing any state. Idempotent; a conflict refuses the whole move with
 //! one line (exit 7).
 
@@ -18,7 +18,7 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Sub {
-    /// Copy a station's SQLite journal into the shared PostgreSQL journal
+    /// Copy a station's journal file into the floor's shared journal, postgres://…
     /// (applications, events, records, cards, claims; CRNs with
     /// `--crn-register`), changing no state. Running it again moves nothing.
     Migrate(MigrateArgs),

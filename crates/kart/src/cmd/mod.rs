@@ -107,8 +107,8 @@ pub enum Command {
     Issuer(issuer::Args),
     /// Batch status from the journal: issued, failed with reasons, pending.
     Report(report::Args),
-    /// The journal itself: `kart journal migrate` moves a station's SQLite
-    /// journal into the floor's shared PostgreSQL one.
+    /// The journal itself: `kart journal migrate` moves a station's journal
+    /// file into the floor's shared one (postgres://…).
     Journal(journal::Args),
     /// Close an application whose card never came back: spoil the card
     /// (never reused), optionally `--requeue` it for a new card.

@@ -1,4 +1,4 @@
-//! The PostgreSQL store: one journal shared by every station of a floor.
+//! The `PostgreSQL` store: one journal shared by every station of a floor.
 //!
 //! Claims take the oldest queued application with `FOR UPDATE SKIP LOCKED`,
 //! so stations never wait on each other's claims nor take the same one, and
@@ -40,7 +40,7 @@ const BATCH_LOAD_LOCK: i64 = 0x6b61_7275;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// A journal in a PostgreSQL database.
+/// A journal in a `PostgreSQL` database.
 pub(crate) struct PgStore {
     url: PgUrl,
     client: RefCell<Option<Client>>,

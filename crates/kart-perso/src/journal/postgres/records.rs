@@ -9,7 +9,7 @@ use super::super::{parse_tracking, JournalError, State, StoredRecord, Superseded
 use super::{known_state, load, log_event, NOW_MS};
 use crate::record::TrackingCode;
 
-/// The PostgreSQL store's primitives, inside one transaction.
+/// The `PostgreSQL` store's primitives, inside one transaction.
 pub(super) struct PgRows<'a, 'c>(pub(super) &'a mut Transaction<'c>);
 
 fn line_of(stored: i64) -> Result<u64, JournalError> {
