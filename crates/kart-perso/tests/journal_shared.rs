@@ -246,3 +246,108 @@ fn crns_from_the_shared_register_are_unique_across_stations() {
         .unwrap_err();
     assert!(error.to_string().contains("duplicate key"), "{error}");
 }
+
+/// A loopback proxy to the server that, once armed, forwards the next
+/// `COMMIT` and then cuts the connection before the server's answer comes
+/// back: the lost-answer case, on a real server and a real socket.
+struct LosingProxy {
+    port: u16,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LosingProxy {
+    fn start(server_port: u16) -> Self {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = armed.clone();
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { return };
+                let mut server = TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+                let (mut client_rx, mut server_tx) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let flag = flag.clone();
+                thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n @ 1..) = client_rx.read(&mut buf) {
+                        let commit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
+                        let lose = commit && flag.swap(false, Ordering::SeqCst);
+                        if lose {
+                            // The client's side goes first, so no answer
+                            // can reach it; then the server commits.
+                            let _ = client_rx.shutdown(Shutdown::Both);
+                        }
+                        if server_tx.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        if lose {
+                            thread::sleep(Duration::from_millis(300));
+                            let _ = server_tx.shutdown(Shutdown::Both);
+                            break;
+                        }
+                    }
+                });
+                thread::spawn(move || {
+                    let _ = std::io::copy(&mut server, &mut client);
+                });
+            }
+        });
+        Self { port, armed }
+    }
+
+    fn lose_next_commit_answer(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The connection drops after a transition committed but before its answer
+/// arrived: the call reconnects, finds its change made, and succeeds
+/// without making it twice; the card stays bound to its application.
+#[test]
+fn a_lost_answer_is_resolved_on_reconnect_without_a_second_change() {
+    let pg = PgServer::start().unwrap();
+    let proxy = LosingProxy::start(pg.port());
+    let url = pg
+        .url()
+        .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port));
+    let location: JournalLocation = url.parse().unwrap();
+    let mut journal = Journal::open_location(&location, &JournalOptions::default()).unwrap();
+    let all = codes(2);
+    journal.enqueue_batch("floor.csv", &all).unwrap();
+
+    proxy.lose_next_commit_answer();
+    let claim = journal.claim_next("st-a", "r0").unwrap().unwrap();
+    assert_eq!(
+        claim.tracking, all[0],
+        "the claim whose answer was lost, not the next one"
+    );
+    proxy.lose_next_commit_answer();
+    journal
+        .mark_writing(&claim.tracking, "CARD-1", "vendor-a")
+        .unwrap();
+    proxy.lose_next_commit_answer();
+    journal.mark_written(&claim.tracking).unwrap();
+    proxy.lose_next_commit_answer();
+    journal.mark_verified(&claim.tracking).unwrap();
+
+    let status = journal.status(&claim.tracking).unwrap();
+    assert_eq!(
+        (status.state, status.card_serial.as_deref(), status.attempts),
+        (State::Verified, Some("CARD-1"), 1)
+    );
+    let events = pg
+        .psql(&format!(
+            "SELECT string_agg(to_state, ',' ORDER BY id) FROM events WHERE tracking = '{}'",
+            claim.tracking
+        ))
+        .unwrap();
+    assert_eq!(
+        events, "claimed,writing,written,verified",
+        "each change made once"
+    );
+    assert_eq!(journal.status(&all[1]).unwrap().state, State::Queued);
+}
