@@ -221,7 +221,15 @@ impl From<kart_perso::station::StationError> for CliError {
 
 impl From<kart_perso::journal::JournalError> for CliError {
     fn from(e: kart_perso::journal::JournalError) -> Self {
-        CliError::new(Kind::Journal, e)
+        use kart_perso::journal::JournalError;
+        match e {
+            e @ JournalError::Unavailable { .. } => CliError::with_hint(
+                Kind::Journal,
+                e.to_string(),
+                "check that the shared journal's database server is up and reachable, then run the command again (the journal resumes)",
+            ),
+            e => CliError::new(Kind::Journal, e),
+        }
     }
 }
 
