@@ -48,7 +48,7 @@ use crate::record::TrackingCode;
 
 pub use error::JournalError;
 pub use records::{BatchRow, RowsLoaded, StoredRecord, Superseded};
-pub use report::{DayCounts, Report, StepTiming, VendorCounts};
+pub use report::{DayCounts, Failure, Report, StationCounts, StepTiming, VendorCounts};
 pub use state::State;
 pub use stranded::Stranded;
 

@@ -1,0 +1,321 @@
+//! The floor under fire (issue 16, "Tests"): four station processes
+//! (`kart personalize`, four simulated readers each, cards kept in a
+//! per-station `--sim-dir` as cards left in real readers) on ONE shared
+//! journal, stations killed with SIGKILL at random and started again. When
+//! the last station is done, every application is verified exactly once on
+//! one card, every issued card has its own CRN, every application's event
+//! chain is a path of allowed transitions, and `kart report` shows the floor
+//! per station.
+//!
+//! Here, not in `tests/` (kart-e2e): the test drives the `kart` binary, and
+//! Cargo gives its path (`CARGO_BIN_EXE_kart`) only to the binary's own
+//! package. The seed of the kill schedule is printed; `KART_CHAOS_SEED`
+//! replays one.
+
+use kart_perso::journal::State;
+use kart_perso::record::TrackingCode;
+use rusqlite::Connection;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const STATIONS: usize = 4;
+const APPLICATIONS: u64 = 96;
+const KILLS: usize = 6;
+/// Claims a killed station held before its first card command come back
+/// when their lease (60 s) runs out: the finishing run waits at most this.
+const FINISH_BOUND: Duration = Duration::from_secs(100);
+
+/// xorshift64*: a reproducible kill schedule without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn kart() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kart"));
+    c.env_remove("KART_PIN").env_remove("KART_ISSUER");
+    c
+}
+
+fn checked(o: &Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A national code with its mod-11 check digit (design §3).
+fn national_code(seq: u64) -> String {
+    let body = format!("{:09}", seq % 1_000_000_000);
+    let s: u32 = body
+        .bytes()
+        .zip((2..=10).rev())
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let r = s % 11;
+    format!("{body}{}", if r < 2 { r } else { 11 - r })
+}
+
+fn tracking_code(seq: u64) -> TrackingCode {
+    let body = format!("{:011}", 14_040_500_000 + seq);
+    (0..10)
+        .find_map(|d| TrackingCode::parse(&format!("{body}{d}")).ok())
+        .expect("a check digit")
+}
+
+/// A batch of `n` valid applications of distinct holders sharing one photo.
+fn write_batch(dir: &Path, n: u64) -> PathBuf {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/batch");
+    std::fs::copy(examples.join("photos/photo-1.jpg"), dir.join("face.jpg")).unwrap();
+    let mut text = String::from("tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,given_name_en,family_name_en,father_name_en,birth_date,gender,photo\n");
+    for seq in 1..=n {
+        text += &format!(
+            "{},{},علی,کریمی,حسین,ALI,KARIMI,HOSSEIN,1369/06/31,M,face.jpg\n",
+            tracking_code(seq),
+            national_code(1_000 + seq)
+        );
+    }
+    let path = dir.join("floor.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Where the floor's shared state lives, and how a station joins it.
+struct Floor {
+    dir: PathBuf,
+    issuer: PathBuf,
+    batch: PathBuf,
+    /// `--station-dir` every station shares (one journal file).
+    shared: PathBuf,
+}
+
+impl Floor {
+    fn new(dir: &Path) -> Self {
+        let issuer = dir.join("issuer");
+        checked(
+            &kart()
+                .args(["issuer", "init"])
+                .arg(&issuer)
+                .output()
+                .unwrap(),
+            "issuer init",
+        );
+        Floor {
+            dir: dir.to_owned(),
+            batch: write_batch(dir, APPLICATIONS),
+            shared: dir.join("floor"),
+            issuer,
+        }
+    }
+
+    /// `kart personalize` as station `n`: four readers (two vendors), its
+    /// cards kept in its own directory so that a restarted station finds
+    /// the cards its killed process left in its readers.
+    fn station(&self, n: usize) -> Command {
+        let mut c = kart();
+        c.arg("--sim-dir")
+            .arg(self.dir.join(format!("cards-{n}")))
+            .args([
+                "personalize",
+                "--json",
+                "--station",
+                &format!("station-{n}"),
+            ])
+            .arg("--station-dir")
+            .arg(&self.shared)
+            .args(["--reader", "sim:vendor-a*2,sim:vendor-b*2", "--issuer"])
+            .arg(&self.issuer)
+            .arg(&self.batch)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn report(&self) -> Value {
+        let out = kart()
+            .args(["report", "--json", "--station-dir"])
+            .arg(&self.shared)
+            .output()
+            .unwrap();
+        serde_json::from_str(&checked(&out, "kart report")).unwrap()
+    }
+}
+
+#[test]
+fn four_stations_killed_at_random_issue_every_application_exactly_once() {
+    let seed = std::env::var("KART_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    println!("floor chaos: KART_CHAOS_SEED={seed}");
+    let mut rng = Rng(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let floor = Floor::new(tmp.path());
+    let started = Instant::now();
+
+    let mut stations: Vec<Child> = (0..STATIONS)
+        .map(|n| floor.station(n).spawn().unwrap())
+        .collect();
+    let mut kills = 0;
+    while kills < KILLS {
+        std::thread::sleep(Duration::from_millis(200 + rng.below(600)));
+        let n = usize::try_from(rng.below(STATIONS as u64)).unwrap();
+        if stations.iter_mut().all(|s| s.try_wait().unwrap().is_some()) {
+            break; // the floor finished before the schedule did
+        }
+        if stations[n].try_wait().unwrap().is_some() {
+            continue; // this one is done; pick another
+        }
+        stations[n].kill().unwrap(); // SIGKILL
+        stations[n].wait().unwrap();
+        kills += 1;
+        stations[n] = floor.station(n).spawn().unwrap();
+    }
+    println!("floor chaos: {kills} SIGKILLs in {:?}", started.elapsed());
+    let mut per_process = Vec::new();
+    for s in stations {
+        let out = s.wait_with_output().unwrap();
+        per_process.push(out);
+    }
+    // A claim a killed process held before its first card command waits for
+    // its lease; a station started later takes it then.
+    let deadline = Instant::now() + FINISH_BOUND;
+    loop {
+        let r = floor.report();
+        if r["pending"] == 0 && r["in_progress"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the floor never finished: {r}");
+        std::thread::sleep(Duration::from_millis(500));
+        let out = floor.station(0).output().unwrap();
+        per_process.push(out);
+    }
+    println!("floor chaos: done in {:?}", started.elapsed());
+
+    let db = Connection::open(floor.shared.join("journal.db")).unwrap();
+    let crns = Connection::open(floor.issuer.join("crn.db")).unwrap();
+    check_floor(&db, &crns);
+
+    // The report shows the floor per station and agrees with the journal.
+    let r = floor.report();
+    assert_eq!(r["issued"], APPLICATIONS, "{r}");
+    assert_eq!(
+        (r["failed"].as_u64(), r["spoiled"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+    let per_station = r["per_station"].as_array().unwrap();
+    let issued: u64 = per_station
+        .iter()
+        .map(|s| s["issued"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        issued, APPLICATIONS,
+        "each verification counted at one station: {r}"
+    );
+    let names: BTreeSet<&str> = per_station
+        .iter()
+        .map(|s| s["station"].as_str().unwrap())
+        .collect();
+    assert!(names.len() >= 2, "work spread over stations: {names:?}");
+    assert!(names.iter().all(|n| n.starts_with("station-")), "{names:?}");
+    assert!(r["failures"].as_array().unwrap().is_empty(), "{r}");
+    assert!(r["stranded"].as_array().unwrap().is_empty(), "{r}");
+}
+
+/// Every application verified exactly once on one card with its own CRN,
+/// and its events a chain of allowed transitions from `queued`.
+fn check_floor(db: &Connection, crns: &Connection) {
+    let apps: Vec<(String, String, Option<String>)> = db
+        .prepare("SELECT tracking, state, card_serial FROM applications")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        apps.len() as u64,
+        APPLICATIONS,
+        "applications lost or added"
+    );
+    let mut serials = BTreeSet::new();
+    for (tracking, state, serial) in &apps {
+        assert_eq!(state, "verified", "{tracking}");
+        let serial = serial.clone().expect("an issued card");
+        assert!(serials.insert(serial.clone()), "card {serial} issued twice");
+        let issued: i64 = db
+            .query_row(
+                "SELECT count(*) FROM cards WHERE tracking = ?1 AND status = 'issued'",
+                [tracking],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(issued, 1, "{tracking}: issued cards");
+        let events: Vec<(Option<String>, String)> = db
+            .prepare("SELECT from_state, to_state FROM events WHERE tracking = ?1 ORDER BY id")
+            .unwrap()
+            .query_map([tracking], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut at = State::Queued;
+        let mut verified = 0;
+        for (from, to) in &events {
+            let to = State::from_name(to).expect("a state");
+            if let Some(from) = from {
+                let from = State::from_name(from).expect("a state");
+                assert_eq!(from, at, "{tracking}: event chain broken: {events:?}");
+                assert!(from.can_go(to), "{tracking}: {from} -> {to} is not allowed");
+            }
+            verified += usize::from(to == State::Verified);
+            at = to;
+        }
+        assert_eq!(at, State::Verified, "{tracking}: events end in {at}");
+        assert_eq!(verified, 1, "{tracking}: verified {verified} times");
+        let crn: Vec<i64> = crns
+            .prepare("SELECT seq FROM crns WHERE tracking = ?1 AND card_serial = ?2")
+            .unwrap()
+            .query_map([tracking, &serial], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(crn.len(), 1, "{tracking}: CRNs of its card {crn:?}");
+    }
+    // One CRN per issued card, none shared (seq is the register's key; the
+    // pairs are unique): as many distinct CRNs of issued cards as cards.
+    let mut by_crn: BTreeMap<i64, usize> = BTreeMap::new();
+    for (tracking, _, serial) in &apps {
+        let seq: i64 = crns
+            .query_row(
+                "SELECT seq FROM crns WHERE tracking = ?1 AND card_serial = ?2",
+                [tracking, serial.as_ref().unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        *by_crn.entry(seq).or_default() += 1;
+    }
+    assert_eq!(by_crn.len(), apps.len(), "CRNs shared between cards");
+}
