@@ -17,19 +17,18 @@ fn codes(n: usize, base: u64) -> Vec<TrackingCode> {
         .collect()
 }
 
-#[test]
-fn two_stations_on_one_journal_are_reported_apart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal.db");
+/// Two stations on one journal file: north issues two, fails one (South
+/// retries and issues it) and leaves one writing; south fails one, spoils
+/// one and holds one claimed.
+fn two_station_floor(path: &std::path::Path) -> (Journal, Vec<TrackingCode>) {
     let c = codes(7, 14_040_904_000);
-    let mut north = Journal::open(&path).unwrap();
-    let mut south = Journal::open(&path).unwrap();
+    let mut north = Journal::open(path).unwrap();
+    let mut south = Journal::open(path).unwrap();
     north.enqueue_batch("floor.csv", &c).unwrap();
 
-    // North: two issued, one failed (after a retry), one left writing.
-    for i in 0..4 {
+    for t in &c[..4] {
         let claim = north.claim_next("north", "r0").unwrap().unwrap();
-        assert_eq!(claim.tracking, c[i]);
+        assert_eq!(&claim.tracking, t);
     }
     for (i, t) in c[..2].iter().enumerate() {
         north
@@ -42,8 +41,6 @@ fn two_stations_on_one_journal_are_reported_apart() {
     north.requeue(&c[2]).unwrap();
     north.mark_writing(&c[3], "N-3", "vendor-a").unwrap();
 
-    // South takes the requeued one and the rest: one issued, one failed,
-    // one spoiled, one still claimed.
     let order: Vec<TrackingCode> = (0..4)
         .map(|_| south.claim_next("south", "r1").unwrap().unwrap().tracking)
         .collect();
@@ -57,6 +54,14 @@ fn two_stations_on_one_journal_are_reported_apart() {
     south.mark_failed(&c[4], "PIN set refused").unwrap();
     south.mark_writing(&c[5], "S-5", "vendor-b").unwrap();
     south.mark_spoiled(&c[5], "tearing").unwrap();
+    (north, c)
+}
+
+#[test]
+fn two_stations_on_one_journal_are_reported_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let (north, c) = two_station_floor(&path);
 
     // Either handle, or a read-only one, sees the whole floor.
     let report = Journal::open_for_report(&path).unwrap().report().unwrap();
@@ -123,7 +128,7 @@ fn two_stations_on_one_journal_are_reported_apart() {
     assert!(report.failures[0].at <= report.failures[1].at);
 
     // The stranded application carries its card serial and station.
-    let stranded = south.stranded(None).unwrap();
+    let stranded = north.stranded(None).unwrap();
     assert_eq!(stranded.len(), 1);
     assert_eq!(
         (

@@ -17,6 +17,7 @@ use kart_perso::record::TrackingCode;
 use rusqlite::Connection;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -84,11 +85,13 @@ fn write_batch(dir: &Path, n: u64) -> PathBuf {
     std::fs::copy(examples.join("photos/photo-1.jpg"), dir.join("face.jpg")).unwrap();
     let mut text = String::from("tracking_code,national_code,given_name_fa,family_name_fa,father_name_fa,given_name_en,family_name_en,father_name_en,birth_date,gender,photo\n");
     for seq in 1..=n {
-        text += &format!(
-            "{},{},علی,کریمی,حسین,ALI,KARIMI,HOSSEIN,1369/06/31,M,face.jpg\n",
+        writeln!(
+            text,
+            "{},{},علی,کریمی,حسین,ALI,KARIMI,HOSSEIN,1369/06/31,M,face.jpg",
             tracking_code(seq),
             national_code(1_000 + seq)
-        );
+        )
+        .unwrap();
     }
     let path = dir.join("floor.csv");
     std::fs::write(&path, text).unwrap();

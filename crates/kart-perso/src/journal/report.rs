@@ -228,6 +228,12 @@ pub(super) fn build(conn: &Connection) -> Result<Report, JournalError> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    floor(conn, &mut report)?;
+    Ok(report)
+}
+
+/// The floor sections: per station, and the failed applications.
+fn floor(conn: &Connection, report: &mut Report) -> Result<(), JournalError> {
     let mut stmt = conn.prepare(
         "SELECT coalesce(station, '(no station)'), sum(to_state = 'verified'), sum(to_state = 'failed'),
                 sum(to_state = 'spoiled')
@@ -265,7 +271,7 @@ pub(super) fn build(conn: &Connection) -> Result<Report, JournalError> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]
