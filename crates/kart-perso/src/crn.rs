@@ -14,6 +14,11 @@
 //! Allocation is one `BEGIN IMMEDIATE` transaction, so desks sharing the
 //! file never draw the same number.
 //!
+//! Stations sharing a PostgreSQL journal ([`CrnAllocator::open_shared`])
+//! draw from one issuer-wide sequence in that database instead; the table's
+//! constraints keep CRNs and (card serial, tracking) pairs unique, and a
+//! retried allocation (the answer was lost) finds the number it drew.
+//!
 //! ```
 //! use kart_perso::crn::CrnAllocator;
 //! let dir = tempfile::tempdir()?;
@@ -55,12 +60,33 @@ pub enum CrnError {
     /// All 10⁹ numbers are used.
     #[error("all 999999999 CRN sequence numbers are used; start a new issuer range")]
     Exhausted,
+    /// The shared register (the PostgreSQL journal) failed.
+    #[error("the shared CRN register: {0}; no CRN was assigned")]
+    Shared(crate::journal::JournalError),
 }
 
-/// Allocates CRNs from an `SQLite` file.
+/// Allocates CRNs from an `SQLite` file or the shared journal's register.
 #[derive(Debug)]
 pub struct CrnAllocator {
-    conn: Connection,
+    register: Register,
+}
+
+/// Where the numbers come from.
+enum Register {
+    File(Connection),
+    Shared {
+        url: crate::journal::PgUrl,
+        client: Option<postgres::Client>,
+    },
+}
+
+impl std::fmt::Debug for Register {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(_) => f.write_str("File"),
+            Self::Shared { url, .. } => write!(f, "Shared({url})"),
+        }
+    }
 }
 
 impl CrnAllocator {
@@ -84,14 +110,32 @@ impl CrnAllocator {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-        Ok(Self { conn })
+        Ok(Self {
+            register: Register::File(conn),
+        })
+    }
+
+    /// The issuer-wide register in the shared journal at `url` (its schema
+    /// migrated if this is the first station).
+    pub fn open_shared(url: &crate::journal::PgUrl) -> Result<Self, CrnError> {
+        let client = crate::journal::postgres::connect_migrated(url).map_err(CrnError::Shared)?;
+        Ok(Self {
+            register: Register::Shared {
+                url: url.clone(),
+                client: Some(client),
+            },
+        })
     }
 
     /// The CRN of (`card_serial`, `tracking`), allocated on first use.
     pub fn allocate(&mut self, card_serial: &str, tracking: &str) -> Result<Crn, CrnError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = match &mut self.register {
+            Register::File(conn) => conn,
+            Register::Shared { url, client } => {
+                return allocate_shared(url, client, card_serial, tracking)
+            }
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing: Option<i64> = tx
             .query_row(
                 "SELECT seq FROM crns WHERE card_serial = ?1 AND tracking = ?2",
@@ -118,6 +162,75 @@ impl CrnAllocator {
         tx.commit()?;
         Ok(crn_of(seq))
     }
+}
+
+/// Draws from the shared sequence; one reconnect and retry when the
+/// connection was lost (the pair's number, if the first try committed, is
+/// found by the retry), with a short doubling backoff.
+fn allocate_shared(
+    url: &crate::journal::PgUrl,
+    client: &mut Option<postgres::Client>,
+    card_serial: &str,
+    tracking: &str,
+) -> Result<Crn, CrnError> {
+    use crate::journal::JournalError;
+    let mut last = None;
+    for attempt in 0..5u32 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(100) * 2u32.pow(attempt));
+        }
+        if client.as_ref().is_none_or(postgres::Client::is_closed) {
+            match url.connect() {
+                Ok(fresh) => *client = Some(fresh),
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            }
+        }
+        let Some(conn) = client.as_mut() else {
+            continue;
+        };
+        // Looked up first: a pair asked again draws no number.
+        let find = "SELECT seq FROM crns WHERE card_serial = $1 AND tracking = $2";
+        let drawn = conn
+            .query_opt(find, &[&card_serial, &tracking])
+            .and_then(|found| match found {
+                Some(row) => Ok(Some(row.get::<_, i64>(0))),
+                None => conn
+                    .query_opt(
+                        "INSERT INTO crns (seq, card_serial, tracking) VALUES (nextval('crn_seq'), $1, $2)
+                         ON CONFLICT (card_serial, tracking) DO NOTHING RETURNING seq",
+                        &[&card_serial, &tracking],
+                    )
+                    .map(|row| row.map(|row| row.get::<_, i64>(0))),
+            })
+            .and_then(|seq| match seq {
+                Some(seq) => Ok(seq),
+                // Another station drew for the same pair at the same time.
+                None => conn
+                    .query_one(find, &[&card_serial, &tracking])
+                    .map(|row| row.get(0)),
+            });
+        match drawn {
+            Ok(seq) => return Ok(crn_of(seq)),
+            Err(e)
+                if e.code()
+                    == Some(&postgres::error::SqlState::SEQUENCE_GENERATOR_LIMIT_EXCEEDED) =>
+            {
+                return Err(CrnError::Exhausted)
+            }
+            Err(e) => match JournalError::from(e) {
+                e @ JournalError::Unavailable { .. } => last = Some(e),
+                other => return Err(CrnError::Shared(other)),
+            },
+        }
+    }
+    Err(CrnError::Shared(last.unwrap_or(
+        JournalError::Unavailable {
+            reason: "no connection".into(),
+        },
+    )))
 }
 
 /// The CRN of a sequence number: 9 digits and the Luhn check digit.

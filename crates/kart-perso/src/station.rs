@@ -57,8 +57,8 @@ use crate::card_data::Crn;
 use crate::crn::{CrnAllocator, CrnError};
 use crate::issuer::Issuer;
 use crate::journal::{
-    BatchRow, Journal, JournalError, JournalOptions, Recovery, Report, State, Status, Step,
-    StoredRecord,
+    BatchRow, Journal, JournalError, JournalLocation, JournalOptions, PgUrl, Recovery, Report,
+    State, Status, Step, StoredRecord,
 };
 use crate::personalize::{
     personalize_observed, probe, CardInfo, Job, Outcome, PersoError, StepStart,
@@ -94,6 +94,9 @@ pub struct StationFiles {
     /// The issuer's CRN register, shared by every station of the issuer
     /// (see [`crate::crn`]).
     pub crns: PathBuf,
+    /// The floor's shared PostgreSQL journal: when set, the journal and the
+    /// CRN register are there, and `journal` and `crns` are not used.
+    pub shared_journal: Option<PgUrl>,
 }
 
 /// The CRN register's file name in an issuer directory.
@@ -109,6 +112,41 @@ impl StationFiles {
             journal: dir.join("journal.db"),
             mailer: dir.join("pin-mailer.txt"),
             crns: dir.join(CRN_REGISTER_FILE),
+            shared_journal: None,
+        }
+    }
+
+    /// These files with the journal at `location`: a PostgreSQL URL makes
+    /// the station use the floor's shared journal and CRN register; a path
+    /// replaces [`StationFiles::journal`].
+    ///
+    /// ```
+    /// use kart_perso::station::StationFiles;
+    /// let url = "postgres://kart@db.bureau:5432/kart".parse()?;
+    /// let files = StationFiles::in_dir("desk-3").with_journal(url);
+    /// assert_eq!(files.journal_location().to_string(), "postgres://kart@db.bureau:5432/kart");
+    /// # Ok::<(), kart_perso::journal::JournalError>(())
+    /// ```
+    #[must_use]
+    pub fn with_journal(self, location: JournalLocation) -> Self {
+        match location {
+            JournalLocation::Sqlite(journal) => Self {
+                journal,
+                shared_journal: None,
+                ..self
+            },
+            JournalLocation::Postgres(url) => Self {
+                shared_journal: Some(url),
+                ..self
+            },
+        }
+    }
+
+    /// Where the station's journal is.
+    pub fn journal_location(&self) -> JournalLocation {
+        match &self.shared_journal {
+            Some(url) => JournalLocation::Postgres(url.clone()),
+            None => JournalLocation::Sqlite(self.journal.clone()),
         }
     }
 
@@ -281,8 +319,11 @@ impl Station {
     ) -> Result<Self, StationError> {
         // The issuer's register first: a station that cannot draw CRNs
         // must not start, nor leave files behind.
-        let crns = CrnAllocator::open(&files.crns)?;
-        let mut journal = Journal::open_with(&files.journal, journal_options)?;
+        let crns = match &files.shared_journal {
+            Some(url) => CrnAllocator::open_shared(url)?,
+            None => CrnAllocator::open(&files.crns)?,
+        };
+        let mut journal = Journal::open_location(&files.journal_location(), journal_options)?;
         journal.reclaim_expired()?;
         Ok(Self {
             name: name.to_owned(),

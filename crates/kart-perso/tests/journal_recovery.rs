@@ -1,4 +1,5 @@
-//! Crash recovery and concurrent claims on a real database file. A crash is a
+//! Crash recovery and concurrent claims on a real database (the claim and
+//! card tests on every store: an `SQLite` file and a PostgreSQL server). A crash is a
 //! real one: a child process drives an application into a state and aborts.
 
 use std::collections::HashSet;
@@ -6,8 +7,11 @@ use std::path::Path;
 use std::process::Command;
 use std::thread;
 
-use kart_perso::journal::{Journal, Recovery, State};
+use kart_perso::journal::{Journal, JournalOptions, Recovery, State};
 use kart_perso::record::TrackingCode;
+
+#[macro_use]
+mod journal_support;
 
 const CHILD_ENV: &str = "KART_JOURNAL_CRASH_CHILD";
 
@@ -152,157 +156,166 @@ fn crash_in_every_state_then_recover_lists_exactly_the_unfinished() {
     }
 }
 
-#[test]
-fn two_threads_with_their_own_connections_never_claim_the_same_application() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal.db");
-    let all = codes(300);
-    Journal::open(&path)
-        .unwrap()
-        .enqueue_batch("big.csv", &all)
-        .unwrap();
-    let workers: Vec<_> = (0..2)
-        .map(|reader| {
-            let path = path.clone();
-            thread::spawn(move || {
-                let mut journal = Journal::open(&path).unwrap();
-                let mut mine = Vec::new();
-                while let Some(claim) = journal.claim_next("st-1", &format!("r{reader}")).unwrap() {
-                    mine.push(claim.tracking);
-                }
-                mine
+on_every_store! {
+    #[test]
+    fn two_threads_with_their_own_connections_never_claim_the_same_application() {
+        let place = journal_support::fresh();
+        let all = codes(300);
+        journal_support::open(&place)
+            .enqueue_batch("big.csv", &all)
+            .unwrap();
+        let workers: Vec<_> = (0..2)
+            .map(|reader| {
+                let location = place.location.clone();
+                thread::spawn(move || {
+                    let mut journal =
+                        Journal::open_location(&location, &JournalOptions::default()).unwrap();
+                    let mut mine = Vec::new();
+                    while let Some(claim) = journal.claim_next("st-1", &format!("r{reader}")).unwrap() {
+                        mine.push(claim.tracking);
+                    }
+                    mine
+                })
             })
-        })
-        .collect();
-    let claimed: Vec<Vec<TrackingCode>> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-    let (a, b): (HashSet<_>, HashSet<_>) =
-        (claimed[0].iter().collect(), claimed[1].iter().collect());
-    assert_eq!(a.len(), claimed[0].len(), "no duplicate within a reader");
-    assert!(a.is_disjoint(&b), "no application claimed by both readers");
-    assert_eq!(
-        a.len() + b.len(),
-        all.len(),
-        "every application claimed once"
-    );
-    let journal = Journal::open(&path).unwrap();
-    assert_eq!(journal.report().unwrap().in_progress, 300);
+            .collect();
+        let claimed: Vec<Vec<TrackingCode>> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        let (a, b): (HashSet<_>, HashSet<_>) =
+            (claimed[0].iter().collect(), claimed[1].iter().collect());
+        assert_eq!(a.len(), claimed[0].len(), "no duplicate within a reader");
+        assert!(a.is_disjoint(&b), "no application claimed by both readers");
+        assert_eq!(
+            a.len() + b.len(),
+            all.len(),
+            "every application claimed once"
+        );
+        let journal = journal_support::open(&place);
+        assert_eq!(journal.report().unwrap().in_progress, 300);
+    }
 }
 
-#[test]
-fn the_application_awaiting_a_card_is_found_by_its_serial_in_every_state() {
-    for state in State::ALL {
-        let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::open(dir.path().join("journal.db")).unwrap();
-        drive(&mut journal, state);
-        let t = &codes(1)[0];
-        let found = journal.unfinished_for_card("CARD-0").unwrap();
-        let expected = match state {
-            State::Writing => Some(Recovery::RepersonalizeOrSpoil),
-            State::Written => Some(Recovery::Verify),
-            // Claimed has no card yet; the rest are finished or queued.
-            _ => None,
-        };
-        assert_eq!(found.as_ref().map(|u| u.recovery), expected, "{state}");
-        if let Some(u) = found {
-            assert_eq!(&u.status.tracking, t);
-            assert_eq!(u.status.card_serial.as_deref(), Some("CARD-0"));
-            // The same answer recover() gives for that card.
-            let listed = journal.recover().unwrap();
-            assert!(listed.contains(&u), "{state}: {listed:?}");
+on_every_store! {
+    #[test]
+    fn the_application_awaiting_a_card_is_found_by_its_serial_in_every_state() {
+        for state in State::ALL {
+            let place = journal_support::fresh();
+            let mut journal = journal_support::open(&place);
+            drive(&mut journal, state);
+            let t = &codes(1)[0];
+            let found = journal.unfinished_for_card("CARD-0").unwrap();
+            let expected = match state {
+                State::Writing => Some(Recovery::RepersonalizeOrSpoil),
+                State::Written => Some(Recovery::Verify),
+                // Claimed has no card yet; the rest are finished or queued.
+                _ => None,
+            };
+            assert_eq!(found.as_ref().map(|u| u.recovery), expected, "{state}");
+            if let Some(u) = found {
+                assert_eq!(&u.status.tracking, t);
+                assert_eq!(u.status.card_serial.as_deref(), Some("CARD-0"));
+                // The same answer recover() gives for that card.
+                let listed = journal.recover().unwrap();
+                assert!(listed.contains(&u), "{state}: {listed:?}");
+            }
+            // The verified application's card is awaited by nobody.
+            assert!(journal.unfinished_for_card("CARD-1").unwrap().is_none());
+            assert!(journal.unfinished_for_card("CARD-9").unwrap().is_none());
         }
-        // The verified application's card is awaited by nobody.
-        assert!(journal.unfinished_for_card("CARD-1").unwrap().is_none());
-        assert!(journal.unfinished_for_card("CARD-9").unwrap().is_none());
     }
 }
 
-#[test]
-fn a_card_released_by_a_failure_is_awaited_by_its_next_application_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(dir.path().join("journal.db")).unwrap();
-    let [a, b] = <[TrackingCode; 2]>::try_from(codes(2)).unwrap();
-    journal.enqueue_batch("batch.csv", [&a, &b]).unwrap();
-    journal.claim_next("st-1", "r0").unwrap();
-    journal.mark_writing(&a, "CARD-0", "vendor-a").unwrap();
-    journal.mark_failed(&a, "channel refused").unwrap();
-    assert!(journal.unfinished_for_card("CARD-0").unwrap().is_none());
-    journal.claim_next("st-1", "r0").unwrap();
-    journal.mark_writing(&b, "CARD-0", "vendor-a").unwrap();
-    let waiting = journal.unfinished_for_card("CARD-0").unwrap().unwrap();
-    assert_eq!(waiting.status.tracking, b);
-    assert!(matches!(
-        journal.unfinished_for_card(" "),
-        Err(kart_perso::journal::JournalError::BadArgument(_))
-    ));
+on_every_store! {
+    #[test]
+    fn a_card_released_by_a_failure_is_awaited_by_its_next_application_only() {
+        let place = journal_support::fresh();
+        let mut journal = journal_support::open(&place);
+        let [a, b] = <[TrackingCode; 2]>::try_from(codes(2)).unwrap();
+        journal.enqueue_batch("batch.csv", [&a, &b]).unwrap();
+        journal.claim_next("st-1", "r0").unwrap();
+        journal.mark_writing(&a, "CARD-0", "vendor-a").unwrap();
+        journal.mark_failed(&a, "channel refused").unwrap();
+        assert!(journal.unfinished_for_card("CARD-0").unwrap().is_none());
+        journal.claim_next("st-1", "r0").unwrap();
+        journal.mark_writing(&b, "CARD-0", "vendor-a").unwrap();
+        let waiting = journal.unfinished_for_card("CARD-0").unwrap().unwrap();
+        assert_eq!(waiting.status.tracking, b);
+        assert!(matches!(
+            journal.unfinished_for_card(" "),
+            Err(kart_perso::journal::JournalError::BadArgument(_))
+        ));
+    }
 }
 
-#[test]
-fn rejected_applications_are_failed_at_enqueue_and_never_claimed() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(dir.path().join("journal.db")).unwrap();
-    let [good, bad, late, other] = <[TrackingCode; 4]>::try_from(codes(4)).unwrap();
-    journal.enqueue_batch("other.csv", [&other]).unwrap();
-    journal.enqueue_batch("batch.csv", [&good, &late]).unwrap();
-    let report = journal
-        .reject(
-            "batch.csv",
-            [
-                (&bad, "line 3, gender: must be M or F"),
-                // Queued from an earlier load, invalid in this one.
-                (&late, "line 4, photo: cannot read face.jpg"),
-                // Another batch's application: left alone.
-                (&other, "line 5, gender: must be M or F"),
-            ],
-        )
-        .unwrap();
-    assert_eq!(report.added, 1);
-    assert_eq!(report.already_present, 1);
-    assert_eq!(report.in_other_batch, vec![other.clone()]);
-    for (t, reason) in [(&bad, "gender"), (&late, "photo")] {
-        let status = journal.status(t).unwrap();
-        assert_eq!(status.state, State::Failed);
-        assert_eq!(status.attempts, 0, "never claimed");
-        assert!(status.reason.unwrap().contains(reason));
-    }
-    assert_eq!(journal.status(&other).unwrap().state, State::Queued);
-    let counts = journal.report().unwrap();
-    assert_eq!((counts.failed, counts.pending), (2, 2));
-    assert!(counts
-        .reasons
-        .iter()
-        .any(|(r, n)| r.contains("gender") && *n == 1));
+on_every_store! {
+    #[test]
+    fn rejected_applications_are_failed_at_enqueue_and_never_claimed() {
+        let place = journal_support::fresh();
+        let mut journal = journal_support::open(&place);
+        let [good, bad, late, other] = <[TrackingCode; 4]>::try_from(codes(4)).unwrap();
+        journal.enqueue_batch("other.csv", [&other]).unwrap();
+        journal.enqueue_batch("batch.csv", [&good, &late]).unwrap();
+        let report = journal
+            .reject(
+                "batch.csv",
+                [
+                    (&bad, "line 3, gender: must be M or F"),
+                    // Queued from an earlier load, invalid in this one.
+                    (&late, "line 4, photo: cannot read face.jpg"),
+                    // Another batch's application: left alone.
+                    (&other, "line 5, gender: must be M or F"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(report.added, 1);
+        assert_eq!(report.already_present, 1);
+        assert_eq!(report.in_other_batch, vec![other.clone()]);
+        for (t, reason) in [(&bad, "gender"), (&late, "photo")] {
+            let status = journal.status(t).unwrap();
+            assert_eq!(status.state, State::Failed);
+            assert_eq!(status.attempts, 0, "never claimed");
+            assert!(status.reason.unwrap().contains(reason));
+        }
+        assert_eq!(journal.status(&other).unwrap().state, State::Queued);
+        let counts = journal.report().unwrap();
+        assert_eq!((counts.failed, counts.pending), (2, 2));
+        assert!(counts
+            .reasons
+            .iter()
+            .any(|(r, n)| r.contains("gender") && *n == 1));
 
-    // Loading again changes nothing; only valid applications are claimed.
-    let again = journal
-        .reject("batch.csv", [(&bad, "line 3, gender: must be M or F")])
-        .unwrap();
-    assert_eq!((again.added, again.already_present), (0, 1));
-    assert_eq!(journal.report().unwrap().failed, 2);
-    let mut claimed = HashSet::new();
-    while let Some(claim) = journal.claim_next("st-1", "r0").unwrap() {
-        claimed.insert(claim.tracking);
+        // Loading again changes nothing; only valid applications are claimed.
+        let again = journal
+            .reject("batch.csv", [(&bad, "line 3, gender: must be M or F")])
+            .unwrap();
+        assert_eq!((again.added, again.already_present), (0, 1));
+        assert_eq!(journal.report().unwrap().failed, 2);
+        let mut claimed = HashSet::new();
+        while let Some(claim) = journal.claim_next("st-1", "r0").unwrap() {
+            claimed.insert(claim.tracking);
+        }
+        assert_eq!(claimed, HashSet::from([good, other]));
+        // A rejected application can be queued again once its record is fixed.
+        journal.requeue(&bad).unwrap();
+        assert_eq!(journal.status(&bad).unwrap().state, State::Queued);
     }
-    assert_eq!(claimed, HashSet::from([good, other]));
-    // A rejected application can be queued again once its record is fixed.
-    journal.requeue(&bad).unwrap();
-    assert_eq!(journal.status(&bad).unwrap().state, State::Queued);
 }
 
-#[test]
-fn a_rejection_with_an_unstorable_reason_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut journal = Journal::open(dir.path().join("journal.db")).unwrap();
-    let [a, b] = <[TrackingCode; 2]>::try_from(codes(2)).unwrap();
-    let long = "x".repeat(5000);
-    let err = journal
-        .reject(
-            "batch.csv",
-            [(&a, "line 2, gender: bad"), (&b, long.as_str())],
-        )
-        .unwrap_err();
-    assert!(err.to_string().contains("reason"), "{err}");
-    assert!(matches!(
-        journal.status(&a),
-        Err(kart_perso::journal::JournalError::UnknownApplication(_))
-    ));
+on_every_store! {
+    #[test]
+    fn a_rejection_with_an_unstorable_reason_changes_nothing() {
+        let place = journal_support::fresh();
+        let mut journal = journal_support::open(&place);
+        let [a, b] = <[TrackingCode; 2]>::try_from(codes(2)).unwrap();
+        let long = "x".repeat(5000);
+        let err = journal
+            .reject(
+                "batch.csv",
+                [(&a, "line 2, gender: bad"), (&b, long.as_str())],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("reason"), "{err}");
+        assert!(matches!(
+            journal.status(&a),
+            Err(kart_perso::journal::JournalError::UnknownApplication(_))
+        ));
+    }
 }

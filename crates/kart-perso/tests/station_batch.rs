@@ -531,7 +531,11 @@ fn a_holder_with_a_live_application_is_rejected_unless_the_row_is_a_replacement(
     assert!(load.rejected.is_empty(), "{:?}", messages(&load));
     assert_eq!(load.queued, 1);
     assert_eq!(load.superseded, [(code(1), Some(csn.clone()), code(3))]);
-    let journal = kart_perso::journal::Journal::open(dir.path().join("journal.db")).unwrap();
+    let journal = kart_perso::journal::Journal::open_location(
+        &station_files(dir.path()).journal_location(),
+        &kart_perso::journal::JournalOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
         journal.superseded_by(&code(1)).unwrap(),
         Some((code(3), Some(csn.clone())))
@@ -691,4 +695,35 @@ fn a_batch_queued_before_the_upgrade_resumes_under_its_new_name() {
         Served::Issued { tracking, .. } => assert_eq!(tracking, code(1)),
         other => panic!("{other:?}"),
     }
+}
+
+/// The batch rules hold on the floor's shared journal too: the same tests,
+/// each on its own database of a private PostgreSQL server, with the
+/// station's journal and CRN register there.
+#[test]
+fn the_batch_rules_hold_on_a_shared_postgresql_journal() {
+    let pg = kart_pg_harness::PgServer::start().unwrap();
+    let tests: [(&str, fn()); 4] = [
+        (
+            "two_rows",
+            a_tracking_code_on_two_rows_rejects_both_rows_with_both_lines,
+        ),
+        (
+            "other_batch",
+            a_tracking_code_of_another_batch_is_reported_with_its_card_or_batch,
+        ),
+        ("same_file", the_same_file_by_another_path_is_the_same_batch),
+        (
+            "replacement",
+            a_holder_with_a_live_application_is_rejected_unless_the_row_is_a_replacement,
+        ),
+    ];
+    let url = pg.url();
+    let base = url.rsplit_once('/').unwrap().0;
+    for (name, test) in tests {
+        pg.psql(&format!("CREATE DATABASE {name}")).unwrap();
+        use_journal(Some(format!("{base}/{name}").parse().unwrap()));
+        test();
+    }
+    use_journal(None);
 }

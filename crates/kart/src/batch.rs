@@ -10,13 +10,12 @@ use crate::simkeys::sim_config;
 use kart_apdu::Transport;
 use kart_pcsc::{ConnectOptions, EventWatch, Pcsc, ReaderEvent, Share};
 use kart_perso::issuer::Issuer;
-use kart_perso::journal::{Journal, JournalOptions};
+use kart_perso::journal::{Journal, JournalLocation, JournalOptions};
 use kart_perso::record::TrackingCode;
 use kart_perso::station::{Served, Station, StationError};
 use kart_sim::LatencyMode;
 use kart_spec::{Profile, Spec};
 use serde_json::json;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -30,7 +29,7 @@ pub struct Run<'a> {
     /// The station, shared by every worker.
     pub station: &'a Station,
     /// The station's journal, read to know when the queue is empty.
-    pub journal: &'a Path,
+    pub journal: &'a JournalLocation,
     /// The issuer, whose master keys key simulated cards.
     pub issuer: &'a Issuer,
     /// The spec, to match ATRs to profiles.
@@ -315,8 +314,8 @@ fn pcsc_worker(run: &Run<'_>, i: usize, name: &str, tally: &Mutex<Tally>) -> Res
 }
 
 /// Applications still queued or in progress.
-fn pending(journal: &Path) -> Result<u64, CliError> {
-    let j = Journal::open_with(
+fn pending(journal: &JournalLocation) -> Result<u64, CliError> {
+    let j = Journal::open_location(
         journal,
         &JournalOptions {
             read_only: true,

@@ -44,6 +44,10 @@ pub struct Config {
     pub station: Option<String>,
     /// The station's directory (journal, PIN mailer, CRN register).
     pub station_dir: Option<PathBuf>,
+    /// The journal: a file, or the floor's shared journal
+    /// `postgres://USER@HOST:PORT/DB` (default: `journal.db` in the station
+    /// directory). A shared journal also holds the issuer's CRN register.
+    pub journal: Option<String>,
     /// The issuer's CRN register (default: `crn.db` in the issuer
     /// directory); every desk of one issuer must name the same file.
     pub crn_register: Option<PathBuf>,

@@ -100,9 +100,20 @@ pub enum JournalError {
     /// Stored data that does not parse (the file was edited or damaged).
     #[error("the journal holds invalid data ({0}); restore it from a backup")]
     Corrupt(String),
-    /// Any other `SQLite` error.
-    #[error("journal database error: {0}")]
-    Sqlite(rusqlite::Error),
+    /// The journal's database server cannot be reached (down, restarting,
+    /// network gone) and stayed so past the retry bound; nothing was changed
+    /// that the next call will not resolve.
+    #[error("the journal database is unavailable ({reason}); the call was retried and gave up: check the database server, then retry")]
+    Unavailable {
+        /// What the last attempt met.
+        reason: String,
+    },
+    /// Any other database error (the store's own message; no password in it).
+    #[error("journal database error: {reason}")]
+    Database {
+        /// The database's message.
+        reason: String,
+    },
 }
 
 impl From<rusqlite::Error> for JournalError {
@@ -111,7 +122,43 @@ impl From<rusqlite::Error> for JournalError {
             Some(ErrorCode::DiskFull) => JournalError::DiskFull,
             Some(ErrorCode::ReadOnly) => JournalError::ReadOnly,
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => JournalError::Busy,
-            _ => JournalError::Sqlite(error),
+            _ => JournalError::Database {
+                reason: error.to_string(),
+            },
+        }
+    }
+}
+
+impl From<postgres::Error> for JournalError {
+    fn from(error: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        let Some(db) = error.as_db_error() else {
+            // No answer from the server: connection refused, closed or reset.
+            return JournalError::Unavailable {
+                reason: error.to_string(),
+            };
+        };
+        let code = db.code();
+        if *code == SqlState::DISK_FULL {
+            JournalError::DiskFull
+        } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+            JournalError::ReadOnly
+        } else if *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::LOCK_NOT_AVAILABLE
+        {
+            JournalError::Busy
+        } else if *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+        {
+            JournalError::Unavailable {
+                reason: db.message().to_owned(),
+            }
+        } else {
+            JournalError::Database {
+                reason: db.message().to_owned(),
+            }
         }
     }
 }

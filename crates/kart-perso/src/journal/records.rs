@@ -34,7 +34,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
-use super::{bounded, load, log_event, now_ms, parse_tracking, Journal, JournalError, State};
+use super::sqlite::{load, log_event, SqliteStore};
+use super::{bounded, now_ms, parse_tracking, JournalError, State};
 use crate::record::{Field, FieldError, IdentityRecord, Problem, RecordError, TrackingCode};
 
 /// A validated record as the journal keeps it: the fields in their
@@ -159,11 +160,11 @@ pub struct RowsLoaded {
 /// Longest reason stored for a rejected row.
 const MAX_REASON: usize = 900;
 
-impl Journal {
+impl SqliteStore {
     /// The journal's id of batch `name` (created if new). A batch is
     /// identified by its name: the station names it by file name and
     /// content hash.
-    pub fn open_batch(&mut self, name: &str) -> Result<i64, JournalError> {
+    pub(super) fn open_batch(&mut self, name: &str) -> Result<i64, JournalError> {
         let name = bounded("batch name", name)?;
         let tx = self
             .conn
@@ -184,7 +185,7 @@ impl Journal {
     /// exists, holds no stored record and `name` is not taken: a journal
     /// from before the upgrade then resumes its batch under its new name.
     /// `true` when renamed.
-    pub fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
+    pub(super) fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
         let (legacy, name) = (bounded("batch name", legacy)?, bounded("batch name", name)?);
         if legacy == name {
             return Ok(false);
@@ -208,7 +209,7 @@ impl Journal {
     /// rejected ones recorded as failed with their reasons, and the batch
     /// rules applied (see the module). Idempotent: the same rows again (a
     /// re-run) queue nothing twice. All or nothing.
-    pub fn load_rows(
+    pub(super) fn load_rows(
         &mut self,
         batch: i64,
         rows: Vec<BatchRow>,
@@ -217,15 +218,19 @@ impl Journal {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut loaded = RowsLoaded::default();
+        let mut ops = SqliteRows(&tx);
         for row in rows {
-            load_row(&tx, batch, row, &mut loaded)?;
+            load_row(&mut ops, batch, row, &mut loaded)?;
         }
         tx.commit()?;
         Ok(loaded)
     }
 
     /// The validated record of an application, if its batch row was valid.
-    pub fn record(&self, tracking: &TrackingCode) -> Result<Option<StoredRecord>, JournalError> {
+    pub(super) fn record(
+        &self,
+        tracking: &TrackingCode,
+    ) -> Result<Option<StoredRecord>, JournalError> {
         self.conn
             .query_row(
                 "SELECT line, national_code, given_name_fa, family_name_fa, father_name_fa,
@@ -259,7 +264,7 @@ impl Journal {
 
     /// The application that superseded `tracking`, with the earlier card
     /// (if it was issued), when a replacement row replaced it.
-    pub fn superseded_by(
+    pub(super) fn superseded_by(
         &self,
         tracking: &TrackingCode,
     ) -> Result<Option<(TrackingCode, Option<String>)>, JournalError> {
@@ -290,9 +295,9 @@ pub struct Superseded {
     pub at: std::time::SystemTime,
 }
 
-impl Journal {
+impl SqliteStore {
     /// Every superseded application, oldest first.
-    pub fn superseded(&self) -> Result<Vec<Superseded>, JournalError> {
+    pub(super) fn superseded(&self) -> Result<Vec<Superseded>, JournalError> {
         let mut stmt = self.conn.prepare(
             "SELECT tracking, card_serial, by_tracking, at_ms FROM superseded ORDER BY at_ms, tracking",
         )?;
@@ -320,16 +325,130 @@ impl Journal {
 }
 
 /// An application already in the journal, as a row meets it.
-struct Known {
-    batch_id: i64,
-    batch: String,
-    state: State,
-    card_serial: Option<String>,
-    line: Option<u64>,
+pub(super) struct Known {
+    pub(super) batch_id: i64,
+    pub(super) batch: String,
+    pub(super) state: State,
+    pub(super) card_serial: Option<String>,
+    pub(super) line: Option<u64>,
     /// Its stored row was valid (fields kept); `false` for a rejected row.
-    valid_row: bool,
+    pub(super) valid_row: bool,
     /// Why it failed, if it did.
-    reason: Option<String>,
+    pub(super) reason: Option<String>,
+}
+
+/// The holder's live application a new row meets: its tracking code,
+/// state, batch name, card and batch id.
+pub(super) type Holder = (String, String, String, Option<String>, i64);
+
+/// What the batch rules need from a store, inside the one transaction of a
+/// chunk of rows: each store implements these; the rules (below) are
+/// written once.
+pub(super) trait RowOps {
+    /// The application `tracking`, if the journal has it.
+    fn known(&mut self, tracking: &TrackingCode) -> Result<Option<Known>, JournalError>;
+    /// The holder's live application other than `tracking`, newest first.
+    fn live_holder(
+        &mut self,
+        national_code: &str,
+        tracking: &TrackingCode,
+    ) -> Result<Option<Holder>, JournalError>;
+    /// Inserts a queued application.
+    fn insert_application(
+        &mut self,
+        batch: i64,
+        seq: u64,
+        tracking: &TrackingCode,
+    ) -> Result<(), JournalError>;
+    /// Stores the row's line and, for a valid row, its fields.
+    fn put_record(
+        &mut self,
+        record: Option<&StoredRecord>,
+        tracking: &TrackingCode,
+        line: u64,
+    ) -> Result<(), JournalError>;
+    /// Fails a `queued` application with `reason` (recording the event);
+    /// `false` (nothing changed) in any other state.
+    fn fail_queued(&mut self, tracking: &TrackingCode, reason: &str) -> Result<bool, JournalError>;
+    /// Records that `earlier` (with its card, if issued) is superseded by `by`.
+    fn supersede(
+        &mut self,
+        earlier: &TrackingCode,
+        by: &TrackingCode,
+        card: Option<&str>,
+    ) -> Result<(), JournalError>;
+}
+
+/// The `SQLite` store's primitives.
+struct SqliteRows<'a, 'c>(&'a Transaction<'c>);
+
+impl RowOps for SqliteRows<'_, '_> {
+    fn known(&mut self, tracking: &TrackingCode) -> Result<Option<Known>, JournalError> {
+        known(self.0, tracking)
+    }
+
+    fn live_holder(
+        &mut self,
+        national_code: &str,
+        tracking: &TrackingCode,
+    ) -> Result<Option<Holder>, JournalError> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT r.tracking, a.state, b.name, a.card_serial, a.batch_id FROM records r
+                 JOIN applications a ON a.tracking = r.tracking JOIN batches b ON b.id = a.batch_id
+                 WHERE r.national_code = ?1 AND r.tracking <> ?2
+                   AND a.state IN ('queued', 'claimed', 'writing', 'written', 'verified')
+                   AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.tracking = r.tracking)
+                 ORDER BY a.updated_at_ms DESC, r.tracking LIMIT 1",
+            )?
+            .query_row(params![national_code, tracking.as_str()], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .optional()?)
+    }
+
+    fn insert_application(
+        &mut self,
+        batch: i64,
+        seq: u64,
+        tracking: &TrackingCode,
+    ) -> Result<(), JournalError> {
+        insert_application(self.0, batch, seq, tracking)
+    }
+
+    fn put_record(
+        &mut self,
+        record: Option<&StoredRecord>,
+        tracking: &TrackingCode,
+        line: u64,
+    ) -> Result<(), JournalError> {
+        put_record(self.0, record, tracking, line)
+    }
+
+    fn fail_queued(&mut self, tracking: &TrackingCode, reason: &str) -> Result<bool, JournalError> {
+        fail_queued(self.0, tracking, reason)
+    }
+
+    fn supersede(
+        &mut self,
+        earlier: &TrackingCode,
+        by: &TrackingCode,
+        card: Option<&str>,
+    ) -> Result<(), JournalError> {
+        self.0.execute(
+            "INSERT INTO superseded (tracking, by_tracking, card_serial, at_ms)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tracking) DO NOTHING",
+            params![earlier.as_str(), by.as_str(), card, now_ms()],
+        )?;
+        Ok(())
+    }
 }
 
 fn known(tx: &Transaction<'_>, tracking: &TrackingCode) -> Result<Option<Known>, JournalError> {
@@ -379,8 +498,9 @@ fn known(tx: &Transaction<'_>, tracking: &TrackingCode) -> Result<Option<Known>,
     .transpose()
 }
 
-fn load_row(
-    tx: &Transaction<'_>,
+/// Applies the batch rules to one row.
+pub(super) fn load_row(
+    tx: &mut impl RowOps,
     batch: i64,
     row: BatchRow,
     loaded: &mut RowsLoaded,
@@ -395,7 +515,7 @@ fn load_row(
             (*seq, error.line, tracking)
         }
     };
-    match known(tx, &tracking)? {
+    match tx.known(&tracking)? {
         Some(k) if k.batch_id != batch => {
             let problem = Problem::KnownFromOtherBatch {
                 tracking: tracking.clone(),
@@ -412,7 +532,7 @@ fn load_row(
             let reason = format!(
                 "line {first} and line {line} have the same tracking code {tracking}; both rows are rejected"
             );
-            if fail_queued(tx, &tracking, &reason)? {
+            if tx.fail_queued(&tracking, &truncated(&reason))? {
                 loaded.queued = loaded.queued.saturating_sub(1);
             }
             let problem = Problem::DuplicateTrackingCode { other_line: first };
@@ -442,13 +562,13 @@ fn load_row(
         Some(_) => match row {
             // A re-run of the same batch.
             BatchRow::Valid { record, .. } => {
-                put_record(tx, Some(&record), &tracking, line)?;
+                tx.put_record(Some(&record), &tracking, line)?;
                 loaded.already_present += 1;
                 loaded.accepted.push(tracking);
             }
             BatchRow::Rejected { error, .. } => {
-                fail_queued(tx, &tracking, &reasons(&error))?;
-                put_record(tx, None, &tracking, line)?;
+                tx.fail_queued(&tracking, &truncated(&reasons(&error)))?;
+                tx.put_record(None, &tracking, line)?;
                 loaded.rejected.push(error);
             }
         },
@@ -467,32 +587,14 @@ fn load_row(
 
 /// A valid row whose tracking code is new: the holder rule decides.
 fn new_valid(
-    tx: &Transaction<'_>,
+    tx: &mut impl RowOps,
     batch: i64,
     seq: u64,
     record: &StoredRecord,
     loaded: &mut RowsLoaded,
 ) -> Result<(), JournalError> {
     let tracking = record.tracking.clone();
-    let live: Option<(String, String, String, Option<String>, i64)> = tx
-        .prepare_cached(
-            "SELECT r.tracking, a.state, b.name, a.card_serial, a.batch_id FROM records r
-             JOIN applications a ON a.tracking = r.tracking JOIN batches b ON b.id = a.batch_id
-             WHERE r.national_code = ?1 AND r.tracking <> ?2
-               AND a.state IN ('queued', 'claimed', 'writing', 'written', 'verified')
-               AND NOT EXISTS (SELECT 1 FROM superseded s WHERE s.tracking = r.tracking)
-             ORDER BY a.updated_at_ms DESC, r.tracking LIMIT 1",
-        )?
-        .query_row(params![record.national_code, tracking.as_str()], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-            ))
-        })
-        .optional()?;
+    let live = tx.live_holder(&record.national_code, &tracking)?;
     let Some((earlier, state, earlier_batch, card, earlier_batch_id)) = live else {
         insert_queued(tx, batch, seq, record)?;
         loaded.queued += 1;
@@ -515,14 +617,10 @@ fn new_valid(
                 "superseded by application {tracking} (a replacement, line {})",
                 record.line
             );
-            if fail_queued(tx, &earlier, &reason)? && earlier_batch_id == batch {
+            if tx.fail_queued(&earlier, &truncated(&reason))? && earlier_batch_id == batch {
                 loaded.queued = loaded.queued.saturating_sub(1);
             }
-            tx.execute(
-                "INSERT INTO superseded (tracking, by_tracking, card_serial, at_ms)
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tracking) DO NOTHING",
-                params![earlier.as_str(), tracking.as_str(), card, now_ms()],
-            )?;
+            tx.supersede(&earlier, &tracking, card.as_deref())?;
             loaded.superseded.push((earlier, card, tracking));
             return Ok(());
         }
@@ -558,26 +656,26 @@ fn insert_application(
 }
 
 fn insert_queued(
-    tx: &Transaction<'_>,
+    tx: &mut impl RowOps,
     batch: i64,
     seq: u64,
     record: &StoredRecord,
 ) -> Result<(), JournalError> {
-    insert_application(tx, batch, seq, &record.tracking)?;
-    put_record(tx, Some(record), &record.tracking, record.line)
+    tx.insert_application(batch, seq, &record.tracking)?;
+    tx.put_record(Some(record), &record.tracking, record.line)
 }
 
 fn insert_failed(
-    tx: &Transaction<'_>,
+    tx: &mut impl RowOps,
     batch: i64,
     seq: u64,
     tracking: &TrackingCode,
     line: u64,
     reason: &str,
 ) -> Result<(), JournalError> {
-    insert_application(tx, batch, seq, tracking)?;
-    put_record(tx, None, tracking, line)?;
-    fail_queued(tx, tracking, reason)?;
+    tx.insert_application(batch, seq, tracking)?;
+    tx.put_record(None, tracking, line)?;
+    tx.fail_queued(tracking, &truncated(reason))?;
     Ok(())
 }
 
@@ -684,7 +782,7 @@ fn problem_error(
 }
 
 /// At most [`MAX_REASON`] bytes, cut on a character boundary.
-fn truncated(reason: &str) -> String {
+pub(super) fn truncated(reason: &str) -> String {
     let mut end = reason.len().min(MAX_REASON);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -697,23 +795,23 @@ fn reasons(error: &RecordError) -> String {
 }
 
 #[cfg(unix)]
-fn path_bytes(path: &Path) -> Vec<u8> {
+pub(super) fn path_bytes(path: &Path) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     path.as_os_str().as_bytes().to_vec()
 }
 
 #[cfg(not(unix))]
-fn path_bytes(path: &Path) -> Vec<u8> {
+pub(super) fn path_bytes(path: &Path) -> Vec<u8> {
     path.to_string_lossy().as_bytes().to_vec()
 }
 
 #[cfg(unix)]
-fn path_from(bytes: &[u8]) -> PathBuf {
+pub(super) fn path_from(bytes: &[u8]) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
 }
 
 #[cfg(not(unix))]
-fn path_from(bytes: &[u8]) -> PathBuf {
+pub(super) fn path_from(bytes: &[u8]) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
 }

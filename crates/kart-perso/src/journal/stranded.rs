@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::params;
 
-use super::{now_ms, parse_tracking, Journal, JournalError, State};
+use super::sqlite::SqliteStore;
+use super::{now_ms, parse_tracking, JournalError, State};
 use crate::record::TrackingCode;
 
 /// An application waiting for its card.
@@ -29,7 +30,7 @@ pub struct Stranded {
     pub since: SystemTime,
 }
 
-impl Journal {
+impl SqliteStore {
     /// Applications left `writing` or `written` on a card, oldest first;
     /// with `older_than`, only those waiting at least that long.
     ///
@@ -47,7 +48,10 @@ impl Journal {
     /// assert!(journal.stranded(Some(std::time::Duration::from_secs(3600)))?.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn stranded(&self, older_than: Option<Duration>) -> Result<Vec<Stranded>, JournalError> {
+    pub(super) fn stranded(
+        &self,
+        older_than: Option<Duration>,
+    ) -> Result<Vec<Stranded>, JournalError> {
         let cutoff = older_than.map_or(i64::MAX, |d| {
             now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         });

@@ -132,15 +132,32 @@ pub fn station_sim(dir: &Path, profile: &Profile, serial: u32) -> SimCard {
     sim_for(&station_issuer(dir), profile, serial)
 }
 
+thread_local! {
+    /// The journal stations of this test thread use instead of their own
+    /// file (a shared PostgreSQL one), when set.
+    static JOURNAL: std::cell::RefCell<Option<kart_perso::journal::JournalLocation>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Makes [`station`] (on this thread) use `journal`, or its own file.
+pub fn use_journal(journal: Option<kart_perso::journal::JournalLocation>) {
+    JOURNAL.with(|j| *j.borrow_mut() = journal);
+}
+
+/// The files of a station over `dir`: its own journal file, or the one set
+/// with [`use_journal`].
+pub fn station_files(dir: &Path) -> kart_perso::station::StationFiles {
+    let files = kart_perso::station::StationFiles::in_dir(dir);
+    match JOURNAL.with(|j| j.borrow().clone()) {
+        Some(journal) => files.with_journal(journal),
+        None => files,
+    }
+}
+
 /// A station over `dir` with the demo issuer in `dir/issuer` (created on first use).
 pub fn station(dir: &Path, name: &str) -> kart_perso::station::Station {
-    kart_perso::station::Station::open(
-        name,
-        &kart_perso::station::StationFiles::in_dir(dir),
-        station_issuer(dir),
-        spec(),
-    )
-    .expect("station opens")
+    kart_perso::station::Station::open(name, &station_files(dir), station_issuer(dir), spec())
+        .expect("station opens")
 }
 
 /// Parses a tracking code written by [`tracking`].

@@ -128,12 +128,12 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let tally = personalize_loaded(
         ctx,
         &station,
-        &files.journal,
+        &files.journal_location(),
         &sources,
         Duration::from_secs(120),
         Some(&check),
     )?;
-    let (report, stranded) = report::load_with_stranded(&files.journal)?;
+    let (report, stranded) = report::load_with_stranded(&files.journal_location())?;
     show(ctx, "demo", &batch, &load, &tally, &report, &stranded);
     // Rejected rows may come back from the station as failed applications
     // (with their validation reasons); every valid one must be issued.

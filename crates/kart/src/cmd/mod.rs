@@ -8,6 +8,7 @@ pub mod dump;
 pub mod info;
 pub mod issuer;
 pub mod issuer_hsm;
+pub mod journal;
 pub mod personalize;
 pub mod qa;
 pub mod read;
@@ -106,6 +107,9 @@ pub enum Command {
     Issuer(issuer::Args),
     /// Batch status from the journal: issued, failed with reasons, pending.
     Report(report::Args),
+    /// The journal itself: `kart journal migrate` moves a station's SQLite
+    /// journal into the floor's shared PostgreSQL one.
+    Journal(journal::Args),
     /// Close an application whose card never came back: spoil the card
     /// (never reused), optionally `--requeue` it for a new card.
     Spoil(spoil::Args),
@@ -138,6 +142,7 @@ impl Command {
             Command::Dump(_) => "dump",
             Command::Issuer(_) => "issuer",
             Command::Report(_) => "report",
+            Command::Journal(_) => "journal",
             Command::Spoil(_) => "spoil",
             Command::Demo(_) => "demo",
             Command::Bench(_) => "bench",
@@ -162,6 +167,7 @@ pub fn run(command: Command, ctx: &Ctx) -> Result<Outcome, CliError> {
         Command::Dump(a) => dump::run(&a, ctx),
         Command::Issuer(a) => issuer::run(&a, ctx),
         Command::Report(a) => report::run(&a, ctx),
+        Command::Journal(a) => journal::run(&a, ctx),
         Command::Spoil(a) => spoil::run(&a, ctx),
         Command::Demo(a) => demo::run(&a, ctx),
         Command::Bench(a) => bench::run(&a, ctx),

@@ -10,6 +10,7 @@ use crate::progress::Progress;
 use crate::reader::{self, Source};
 use kart_perso::card_data::{CardFacts, Crn};
 use kart_perso::issuer::Issuer;
+use kart_perso::journal::JournalLocation;
 use kart_perso::personalize::Job;
 use kart_perso::pin_mailer::Pins;
 use kart_perso::plan::{self, Lifecycle, PlanInput};
@@ -42,6 +43,12 @@ pub struct Args {
     /// every station directory. [default: kart-station]
     #[arg(long, value_name = "DIR")]
     station_dir: Option<PathBuf>,
+    /// The journal, instead of `journal.db` in the station directory: a
+    /// file, or the floor's shared journal `postgres://USER@HOST:PORT/DB`
+    /// (the password from PGPASSFILE or PGPASSWORD, never the URL), which
+    /// also holds the issuer's CRN register. [default: `journal` in kart.toml]
+    #[arg(long, value_name = "FILE|URL")]
+    journal: Option<PathBuf>,
     /// The station's name in the journal (reports group by it). Claims belong to
     /// the running process, not to the name, so desks may share one.
     /// [default: the host name]
@@ -67,10 +74,9 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let sources = reader::resolve(ctx.readers(&args.reader.readers), &ctx.spec)?;
     let issuer_dir = ctx.issuer(args.issuer.as_deref())?;
     let issuer = load_issuer(&issuer_dir)?;
-    let files = station_files(
-        &station_dir(ctx, args.station_dir.as_deref()),
-        &crn_register(ctx, &issuer_dir),
-    )?;
+    let dir = station_dir(ctx, args.station_dir.as_deref());
+    let location = journal_location(ctx, args.journal.as_deref(), &dir)?;
+    let files = station_files(&dir, &crn_register(ctx, &issuer_dir))?.with_journal(location);
     let name = args
         .station
         .clone()
@@ -83,12 +89,12 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     let tally = personalize_loaded(
         ctx,
         &station,
-        &files.journal,
+        &files.journal_location(),
         &sources,
         Duration::from_secs(card_timeout),
         None,
     )?;
-    let (report, stranded) = report::load_with_stranded(&files.journal)?;
+    let (report, stranded) = report::load_with_stranded(&files.journal_location())?;
     show(
         ctx,
         "personalize",
@@ -107,6 +113,32 @@ pub fn station_dir(ctx: &Ctx, given: Option<&Path>) -> PathBuf {
         .map(Path::to_path_buf)
         .or_else(|| ctx.config.station_dir.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATION_DIR))
+}
+
+/// The journal given (`--journal`), else the configuration's `journal`,
+/// else `journal.db` in the station directory `dir`.
+pub fn journal_location(
+    ctx: &Ctx,
+    given: Option<&Path>,
+    dir: &Path,
+) -> Result<JournalLocation, CliError> {
+    let parse = |text: &str| {
+        text.parse::<JournalLocation>().map_err(|e| {
+            CliError::with_hint(
+                Kind::Usage,
+                format!("journal {e}"),
+                "give a journal file, or postgres://USER@HOST:PORT/DB with the password in PGPASSFILE or PGPASSWORD",
+            )
+        })
+    };
+    match (given, ctx.config.journal.as_deref()) {
+        (Some(path), _) => match path.to_str() {
+            Some(text) => parse(text),
+            None => Ok(JournalLocation::sqlite(path)),
+        },
+        (None, Some(text)) => parse(text),
+        (None, None) => Ok(JournalLocation::sqlite(StationFiles::in_dir(dir).journal)),
+    }
 }
 
 /// Loads the issuer, saying clearly when the directory is not one.
@@ -222,7 +254,7 @@ pub fn load_batch(
 pub fn personalize_loaded(
     ctx: &Ctx,
     station: &Station,
-    journal: &Path,
+    journal: &JournalLocation,
     sources: &[Source],
     card_timeout: Duration,
     after_issue: Option<batch::AfterIssue<'_>>,

@@ -6,7 +6,7 @@
 use super::{Ctx, Outcome};
 use crate::error::{CliError, Kind};
 use crate::output::table;
-use kart_perso::journal::{Journal, Report, Stranded};
+use kart_perso::journal::{Journal, JournalLocation, JournalOptions, Report, Stranded};
 use kart_perso::station::StationFiles;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -17,20 +17,16 @@ pub struct Args {
     /// The station's directory (as given to `kart personalize`). [default: kart-station]
     #[arg(long, value_name = "DIR")]
     station_dir: Option<PathBuf>,
-    /// The journal file itself (instead of `--station-dir`).
-    #[arg(long, value_name = "FILE")]
+    /// The journal itself (instead of `--station-dir`): a file, or the
+    /// floor's shared journal `postgres://USER@HOST:PORT/DB` (every station
+    /// in one report; the password from PGPASSFILE or PGPASSWORD).
+    #[arg(long, value_name = "FILE|URL")]
     journal: Option<PathBuf>,
 }
 
 /// Runs `kart report`.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
-    let journal = args.journal.clone().unwrap_or_else(|| {
-        StationFiles::in_dir(super::personalize::station_dir(
-            ctx,
-            args.station_dir.as_deref(),
-        ))
-        .journal
-    });
+    let journal = given_journal(ctx, args.journal.as_deref(), args.station_dir.as_deref())?;
     let opened = open(&journal)?;
     let (report, stranded) = (opened.report()?, opened.stranded(None)?);
     let superseded = opened.superseded()?;
@@ -73,20 +69,47 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     Ok(Outcome::Ok)
 }
 
+/// `--journal`, else `--station-dir`'s `journal.db`, else the configuration's
+/// `journal`, else the default station directory's.
+pub fn given_journal(
+    ctx: &Ctx,
+    journal: Option<&Path>,
+    station_dir: Option<&Path>,
+) -> Result<JournalLocation, CliError> {
+    match (journal, station_dir) {
+        (None, Some(dir)) => Ok(JournalLocation::sqlite(StationFiles::in_dir(dir).journal)),
+        (given, _) => super::personalize::journal_location(
+            ctx,
+            given,
+            &super::personalize::station_dir(ctx, None),
+        ),
+    }
+}
+
 /// Opens the journal read-only and builds its report.
-pub fn load(path: &Path) -> Result<Report, CliError> {
-    Ok(open(path)?.report()?)
+pub fn load(journal: &JournalLocation) -> Result<Report, CliError> {
+    Ok(open(journal)?.report()?)
 }
 
 /// The report and the applications waiting for their card.
-pub fn load_with_stranded(path: &Path) -> Result<(Report, Vec<Stranded>), CliError> {
-    let journal = open(path)?;
+pub fn load_with_stranded(journal: &JournalLocation) -> Result<(Report, Vec<Stranded>), CliError> {
+    let journal = open(journal)?;
     Ok((journal.report()?, journal.stranded(None)?))
 }
 
 /// Opens the journal for reading only: a live station's, a read-only or
 /// an archived one.
-fn open(path: &Path) -> Result<Journal, CliError> {
+fn open(journal: &JournalLocation) -> Result<Journal, CliError> {
+    let path = match journal {
+        JournalLocation::Sqlite(path) => path,
+        JournalLocation::Postgres(_) => {
+            let options = JournalOptions {
+                read_only: true,
+                ..JournalOptions::default()
+            };
+            return Ok(Journal::open_location(journal, &options)?);
+        }
+    };
     if !path.is_file() {
         return Err(CliError::with_hint(
             Kind::Journal,

@@ -6,9 +6,9 @@
 
 use super::{Ctx, Outcome};
 use crate::error::{CliError, Kind};
-use kart_perso::journal::{Journal, JournalError};
+use kart_perso::journal::{Journal, JournalError, JournalLocation, JournalOptions};
 use kart_perso::record::TrackingCode;
-use kart_perso::station::{spoil_many, SpoilError, Spoiled, StationFiles};
+use kart_perso::station::{spoil_many, SpoilError, Spoiled};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,8 +40,9 @@ pub struct Args {
     /// The station's directory (as given to `kart personalize`). [default: kart-station]
     #[arg(long, value_name = "DIR")]
     station_dir: Option<PathBuf>,
-    /// The journal file itself (instead of `--station-dir`).
-    #[arg(long, value_name = "FILE")]
+    /// The journal itself (instead of `--station-dir`): a file, or the
+    /// floor's shared journal `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, value_name = "FILE|URL")]
     journal: Option<PathBuf>,
 }
 
@@ -57,22 +58,19 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             )
         })?);
     }
-    let path = args.journal.clone().unwrap_or_else(|| {
-        StationFiles::in_dir(super::personalize::station_dir(
-            ctx,
-            args.station_dir.as_deref(),
-        ))
-        .journal
-    });
-    // Never create a journal here: an empty one would only say "unknown".
-    if !path.is_file() {
-        return Err(CliError::with_hint(
-            Kind::Journal,
-            format!("no journal at {}", path.display()),
-            "give the station's directory with --station-dir DIR (kart personalize writes the journal there)",
-        ));
+    let location =
+        super::report::given_journal(ctx, args.journal.as_deref(), args.station_dir.as_deref())?;
+    // Never create a journal file here: an empty one would only say "unknown".
+    if let JournalLocation::Sqlite(path) = &location {
+        if !path.is_file() {
+            return Err(CliError::with_hint(
+                Kind::Journal,
+                format!("no journal at {}", path.display()),
+                "give the station's directory with --station-dir DIR (kart personalize writes the journal there)",
+            ));
+        }
     }
-    let mut journal = Journal::open(&path)?;
+    let mut journal = Journal::open_location(&location, &JournalOptions::default())?;
     if args.stranded {
         codes = journal
             .stranded(args.older_than)?

@@ -1,0 +1,248 @@
+//! One journal shared by many stations: leases and claims across stations
+//! on every store, and the faults of a database server (a restart in the
+//! middle of a batch, a server that stays down) on a real PostgreSQL 15
+//! the test starts and stops by PID.
+
+use std::collections::HashSet;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kart_perso::journal::{Journal, JournalError, JournalLocation, JournalOptions, State};
+use kart_perso::record::TrackingCode;
+use kart_pg_harness::PgServer;
+
+#[macro_use]
+mod journal_support;
+
+/// `n` valid tracking codes (Luhn check digit found by trying each).
+fn codes(n: usize) -> Vec<TrackingCode> {
+    (0..n)
+        .map(|i| {
+            let body = format!("{:011}", 14_040_904_000 + i);
+            (0..10)
+                .find_map(|d| TrackingCode::parse(&format!("{body}{d}")).ok())
+                .unwrap()
+        })
+        .collect()
+}
+
+fn short_lease() -> JournalOptions {
+    JournalOptions {
+        lease: Duration::ZERO,
+        ..JournalOptions::default()
+    }
+}
+
+on_every_store! {
+    /// Four stations with their own connections drain one queue: every
+    /// application is claimed exactly once.
+    #[test]
+    fn four_stations_never_claim_the_same_application() {
+        let place = journal_support::fresh();
+        let all = codes(120);
+        journal_support::open(&place).enqueue_batch("floor.csv", &all).unwrap();
+        let stations: Vec<_> = (0..4)
+            .map(|station| {
+                let location = place.location.clone();
+                thread::spawn(move || {
+                    let mut journal =
+                        Journal::open_location(&location, &JournalOptions::default()).unwrap();
+                    let mut mine = Vec::new();
+                    while let Some(claim) =
+                        journal.claim_next(&format!("st-{station}"), "r0").unwrap()
+                    {
+                        assert_eq!(claim.station, format!("st-{station}"));
+                        mine.push(claim.tracking);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let claimed: Vec<TrackingCode> = stations
+            .into_iter()
+            .flat_map(|s| s.join().unwrap())
+            .collect();
+        let unique: HashSet<_> = claimed.iter().collect();
+        assert_eq!(claimed.len(), all.len(), "every application claimed");
+        assert_eq!(unique.len(), all.len(), "none claimed twice");
+        let report = journal_support::open(&place).report().unwrap();
+        assert_eq!((report.in_progress, report.pending), (120, 0));
+    }
+
+    /// A station that stops renewing loses its claim to another once the
+    /// lease runs out, and cannot write for it afterwards.
+    #[test]
+    fn an_expired_claim_returns_to_the_queue_and_its_old_owner_loses_it() {
+        let place = journal_support::fresh();
+        let code = codes(1).remove(0);
+        let mut crashed = journal_support::open_with(&place, &short_lease());
+        crashed.enqueue_batch("floor.csv", [&code]).unwrap();
+        let claim = crashed.claim_next("st-a", "r0").unwrap().unwrap();
+        let mut other = journal_support::open(&place);
+        assert_eq!(other.reclaim_expired().unwrap(), [code.clone()]);
+        assert_eq!(other.status(&code).unwrap().state, State::Queued);
+        let again = other.claim_next("st-b", "r1").unwrap().unwrap();
+        assert_eq!((again.tracking.clone(), again.attempt), (code.clone(), claim.attempt + 1));
+        match crashed.mark_writing(&code, "CARD-1", "vendor-a") {
+            Err(JournalError::ClaimLost { owner, .. }) => assert_eq!(owner, other.owner()),
+            other => panic!("expected ClaimLost, got {other:?}"),
+        }
+        other.mark_writing(&code, "CARD-1", "vendor-a").unwrap();
+        let status = other.status(&code).unwrap();
+        assert_eq!((status.station.as_deref(), status.reader.as_deref()), (Some("st-b"), Some("r1")));
+    }
+
+    /// Live claims are not taken back, whoever asks.
+    #[test]
+    fn a_live_claim_is_not_reclaimed() {
+        let place = journal_support::fresh();
+        let code = codes(1).remove(0);
+        let mut live = journal_support::open(&place);
+        live.enqueue_batch("floor.csv", [&code]).unwrap();
+        live.claim_next("st-a", "r0").unwrap().unwrap();
+        let mut other = journal_support::open(&place);
+        assert!(other.reclaim_expired().unwrap().is_empty());
+        assert_eq!(live.renew_leases().unwrap(), 1);
+        assert!(other.claim_next("st-b", "r0").unwrap().is_none());
+        live.mark_writing(&code, "CARD-1", "vendor-a").unwrap();
+    }
+
+    /// A batch loaded again, from another station, adds nothing.
+    #[test]
+    fn loading_a_batch_again_from_another_station_is_idempotent() {
+        let place = journal_support::fresh();
+        let all = codes(10);
+        let first = journal_support::open(&place).enqueue_batch("floor.csv", &all).unwrap();
+        assert_eq!((first.added, first.already_present), (10, 0));
+        let again = journal_support::open(&place).enqueue_batch("floor.csv", &all).unwrap();
+        assert_eq!((again.added, again.already_present), (0, 10));
+        let other = journal_support::open(&place).enqueue_batch("other.csv", &all[..3]).unwrap();
+        assert_eq!(other.in_other_batch, all[..3].to_vec());
+        assert_eq!(journal_support::open(&place).report().unwrap().pending, 10);
+    }
+
+    /// One card serial cannot be taken by two applications from two stations.
+    #[test]
+    fn one_card_serial_serves_one_application_across_stations() {
+        let place = journal_support::fresh();
+        let two = codes(2);
+        let mut a = journal_support::open(&place);
+        a.enqueue_batch("floor.csv", &two).unwrap();
+        let mut b = journal_support::open(&place);
+        let ca = a.claim_next("st-a", "r0").unwrap().unwrap();
+        let cb = b.claim_next("st-b", "r0").unwrap().unwrap();
+        a.mark_writing(&ca.tracking, "CARD-9", "vendor-a").unwrap();
+        match b.mark_writing(&cb.tracking, "CARD-9", "vendor-a") {
+            Err(JournalError::CardInUse { tracking, .. }) => assert_eq!(tracking, ca.tracking.as_str()),
+            other => panic!("expected CardInUse, got {other:?}"),
+        }
+        assert_eq!(b.status(&cb.tracking).unwrap().state, State::Claimed);
+    }
+}
+
+/// The server restarts between two transitions of a card in a reader: the
+/// next call reconnects, retries and succeeds, and the card stays bound to
+/// its application.
+#[test]
+fn a_database_restart_mid_batch_is_retried_and_the_card_resumes() {
+    let mut pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_secs(30),
+        ..JournalOptions::default()
+    };
+    let all = codes(3);
+    let mut journal = Journal::open_location(&location, &options).unwrap();
+    journal.enqueue_batch("floor.csv", &all).unwrap();
+    let claim = journal.claim_next("st-a", "r0").unwrap().unwrap();
+    journal
+        .mark_writing(&claim.tracking, "CARD-1", "vendor-a")
+        .unwrap();
+    pg.restart().unwrap();
+    journal.mark_written(&claim.tracking).unwrap();
+    journal.mark_verified(&claim.tracking).unwrap();
+    let status = journal.status(&claim.tracking).unwrap();
+    assert_eq!(
+        (status.state, status.card_serial.as_deref()),
+        (State::Verified, Some("CARD-1"))
+    );
+    // Restarted while a second station is between claims: it carries on.
+    let next = journal.claim_next("st-a", "r0").unwrap().unwrap();
+    assert_ne!(next.tracking, claim.tracking);
+    assert_eq!(journal.report().unwrap().issued, 1);
+}
+
+/// A server that stays down: the call gives up after the bound with a
+/// typed error, and changes nothing.
+#[test]
+fn a_server_that_stays_down_gives_unavailable_after_the_bound() {
+    let mut pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_millis(800),
+        ..JournalOptions::default()
+    };
+    let code = codes(1).remove(0);
+    let mut journal = Journal::open_location(&location, &options).unwrap();
+    journal.enqueue_batch("floor.csv", [&code]).unwrap();
+    pg.stop();
+    let started = Instant::now();
+    match journal.claim_next("st-a", "r0") {
+        Err(JournalError::Unavailable { reason }) => assert!(!reason.is_empty()),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700),
+        "retried for the bound: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "gave up after the bound: {waited:?}"
+    );
+    pg.restart().unwrap();
+    assert_eq!(journal.status(&code).unwrap().state, State::Queued);
+}
+
+/// Two stations draw CRNs from the one register in the shared journal at
+/// once: every CRN is unique, and a pair asked again keeps its number.
+#[test]
+fn crns_from_the_shared_register_are_unique_across_stations() {
+    use kart_perso::crn::CrnAllocator;
+    let pg = PgServer::start().unwrap();
+    let JournalLocation::Postgres(url) = pg.url().parse().unwrap() else {
+        panic!("a PostgreSQL URL")
+    };
+    let stations: Vec<_> = (0..2)
+        .map(|station| {
+            let url = url.clone();
+            thread::spawn(move || {
+                let mut crns = CrnAllocator::open_shared(&url).unwrap();
+                (0..50)
+                    .map(|i| {
+                        let (serial, tracking) =
+                            (format!("CARD-{station}-{i}"), format!("T-{station}-{i}"));
+                        let crn = crns.allocate(&serial, &tracking).unwrap();
+                        assert_eq!(
+                            crns.allocate(&serial, &tracking).unwrap(),
+                            crn,
+                            "same pair, same CRN"
+                        );
+                        crn.as_str().to_owned()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let all: Vec<String> = stations
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (100, 100));
+    // The table's constraint, not only the code, keeps them unique.
+    let error = pg
+        .psql("INSERT INTO crns (seq, card_serial, tracking) SELECT seq, 'OTHER', 'OTHER' FROM crns LIMIT 1")
+        .unwrap_err();
+    assert!(error.to_string().contains("duplicate key"), "{error}");
+}
