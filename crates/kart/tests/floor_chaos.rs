@@ -1,7 +1,9 @@
 //! The floor under fire (issue 16, "Tests"): four station processes
 //! (`kart personalize`, four simulated readers each, cards kept in a
 //! per-station `--sim-dir` as cards left in real readers) on ONE shared
-//! journal, stations killed with SIGKILL at random and started again. When
+//! journal — an `SQLite` file, and a PostgreSQL 15 server the test starts
+//! (and restarts once mid-batch) — stations killed with SIGKILL at random
+//! and started again. When
 //! the last station is done, every application is verified exactly once on
 //! one card, every issued card has its own CRN, every application's event
 //! chain is a path of allowed transitions, and `kart report` shows the floor
@@ -14,6 +16,8 @@
 
 use kart_perso::journal::State;
 use kart_perso::record::TrackingCode;
+use kart_pg_harness::PgServer;
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -103,12 +107,15 @@ struct Floor {
     dir: PathBuf,
     issuer: PathBuf,
     batch: PathBuf,
-    /// `--station-dir` every station shares (one journal file).
+    /// `--station-dir` every station shares (the PIN mailer; on `SQLite`
+    /// the journal file too).
     shared: PathBuf,
+    /// `--journal URL` on PostgreSQL.
+    journal: Option<String>,
 }
 
 impl Floor {
-    fn new(dir: &Path) -> Self {
+    fn new(dir: &Path, journal: Option<String>) -> Self {
         let issuer = dir.join("issuer");
         checked(
             &kart()
@@ -123,6 +130,7 @@ impl Floor {
             batch: write_batch(dir, APPLICATIONS),
             shared: dir.join("floor"),
             issuer,
+            journal,
         }
     }
 
@@ -141,6 +149,7 @@ impl Floor {
             ])
             .arg("--station-dir")
             .arg(&self.shared)
+            .args(self.journal.iter().flat_map(|url| ["--journal", url]))
             .args(["--reader", "sim:vendor-a*2,sim:vendor-b*2", "--issuer"])
             .arg(&self.issuer)
             .arg(&self.batch)
@@ -155,6 +164,7 @@ impl Floor {
         let out = kart()
             .args(["report", "--json", "--station-dir"])
             .arg(&self.shared)
+            .args(self.journal.iter().flat_map(|url| ["--journal", url]))
             .output()
             .unwrap();
         serde_json::from_str(&checked(&out, "kart report")).unwrap()
@@ -162,7 +172,38 @@ impl Floor {
 }
 
 #[test]
-fn four_stations_killed_at_random_issue_every_application_exactly_once() {
+fn four_stations_on_one_sqlite_journal_killed_at_random_issue_every_application_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let floor = Floor::new(tmp.path(), None);
+    chaos(&floor, None);
+    let db = Db::Sqlite {
+        journal: Connection::open(floor.shared.join("journal.db")).unwrap(),
+        crns: Connection::open(floor.issuer.join("crn.db")).unwrap(),
+    };
+    check_floor(&floor, &db);
+}
+
+/// Fails today on three findings in the PostgreSQL path (see the merge
+/// report of work-e): four stations loading one batch at once die on
+/// `applications_pkey` (the load is idempotent only one at a time); a CRN
+/// allocation during the server's shutdown ("the database system is
+/// shutting down") is not retried; a simulated reader whose card failed on
+/// a journal error takes a fresh card, so that application stays stranded.
+#[test]
+#[ignore = "fails on the PostgreSQL findings listed above; run with --ignored"]
+fn four_stations_on_one_postgres_killed_at_random_and_a_database_restart_issue_every_application_once(
+) {
+    let mut pg = PgServer::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let floor = Floor::new(tmp.path(), Some(pg.url()));
+    chaos(&floor, Some(&mut pg));
+    check_floor(&floor, &Db::Postgres(pg));
+}
+
+/// Runs the floor: four stations, `KILLS` random SIGKILLs (each station
+/// started again at once), the database restarted once after the third
+/// kill when there is a server; then stations until the queue is done.
+fn chaos(floor: &Floor, mut server: Option<&mut PgServer>) {
     let seed = std::env::var("KART_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -175,8 +216,6 @@ fn four_stations_killed_at_random_issue_every_application_exactly_once() {
         });
     println!("floor chaos: KART_CHAOS_SEED={seed}");
     let mut rng = Rng(seed);
-    let tmp = tempfile::tempdir().unwrap();
-    let floor = Floor::new(tmp.path());
     let started = Instant::now();
 
     let mut stations: Vec<Child> = (0..STATIONS)
@@ -196,6 +235,12 @@ fn four_stations_killed_at_random_issue_every_application_exactly_once() {
         stations[n].wait().unwrap();
         kills += 1;
         stations[n] = floor.station(n).spawn().unwrap();
+        if kills == 3 {
+            if let Some(pg) = server.as_deref_mut() {
+                pg.restart().unwrap();
+                println!("floor chaos: database restarted at {:?}", started.elapsed());
+            }
+        }
     }
     println!("floor chaos: {kills} SIGKILLs in {:?}", started.elapsed());
     let mut per_process = Vec::new();
@@ -206,21 +251,145 @@ fn four_stations_killed_at_random_issue_every_application_exactly_once() {
     // A claim a killed process held before its first card command waits for
     // its lease; a station started later takes it then.
     let deadline = Instant::now() + FINISH_BOUND;
-    loop {
+    for round in 0.. {
         let r = floor.report();
         if r["pending"] == 0 && r["in_progress"] == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the floor never finished: {r}");
+        let errors: Vec<String> = per_process
+            .iter()
+            .filter(|o| o.status.code().is_some_and(|c| c != 0))
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "the floor never finished: {r}\nstations' errors: {errors:#?}"
+        );
         std::thread::sleep(Duration::from_millis(500));
-        let out = floor.station(0).output().unwrap();
+        // Every station in turn: each finds the cards left in its own readers.
+        let out = floor.station(round % STATIONS).output().unwrap();
         per_process.push(out);
     }
     println!("floor chaos: done in {:?}", started.elapsed());
 
-    let db = Connection::open(floor.shared.join("journal.db")).unwrap();
-    let crns = Connection::open(floor.issuer.join("crn.db")).unwrap();
-    check_floor(&db, &crns);
+    for out in &per_process {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "a station panicked: {err}");
+    }
+}
+
+/// The shared journal, read with its own client (`rusqlite`, `psql`).
+enum Db {
+    Sqlite {
+        journal: Connection,
+        crns: Connection,
+    },
+    Postgres(PgServer),
+}
+
+impl Db {
+    /// The rows of `sql` as text (NULL as empty); `crns`: on `SQLite` the
+    /// register is the issuer's own file.
+    fn rows(&self, sql: &str, crns: bool) -> Vec<Vec<String>> {
+        match self {
+            Db::Sqlite { journal, crns: c } => {
+                let conn = if crns { c } else { journal };
+                let mut stmt = conn.prepare(sql).unwrap();
+                let n = stmt.column_count();
+                stmt.query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                ValueRef::Null => String::new(),
+                                ValueRef::Integer(v) => v.to_string(),
+                                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                                other => panic!("unexpected value {other:?}"),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+            }
+            Db::Postgres(pg) => pg
+                .psql(sql)
+                .unwrap()
+                .lines()
+                .map(|l| l.split('|').map(str::to_owned).collect())
+                .collect(),
+        }
+    }
+}
+
+/// Every application verified exactly once on one card with its own CRN,
+/// its events a chain of allowed transitions from `queued`; and the report
+/// shows the floor per station.
+fn check_floor(floor: &Floor, db: &Db) {
+    let apps = db.rows(
+        "SELECT tracking, state, card_serial FROM applications",
+        false,
+    );
+    assert_eq!(
+        apps.len() as u64,
+        APPLICATIONS,
+        "applications lost or added"
+    );
+    let issued: BTreeMap<String, String> = db
+        .rows(
+            "SELECT tracking, count(*) FROM cards WHERE status = 'issued' GROUP BY tracking",
+            false,
+        )
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    let mut events: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for r in db.rows(
+        "SELECT tracking, from_state, to_state FROM events ORDER BY tracking, id",
+        false,
+    ) {
+        events
+            .entry(r[0].clone())
+            .or_default()
+            .push((r[1].clone(), r[2].clone()));
+    }
+    let crns: BTreeMap<(String, String), String> = db
+        .rows("SELECT tracking, card_serial, seq FROM crns", true)
+        .into_iter()
+        .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
+        .collect();
+    let mut serials = BTreeSet::new();
+    let mut seqs = BTreeSet::new();
+    for app in &apps {
+        let (tracking, state, serial) = (&app[0], &app[1], &app[2]);
+        assert_eq!(state, "verified", "{tracking}");
+        assert!(!serial.is_empty(), "{tracking}: no card");
+        assert!(serials.insert(serial.clone()), "card {serial} issued twice");
+        assert_eq!(
+            issued.get(tracking).map(String::as_str),
+            Some("1"),
+            "{tracking}: issued cards"
+        );
+        let chain = events.get(tracking).cloned().unwrap_or_default();
+        let mut at = State::Queued;
+        let mut verified = 0;
+        for (from, to) in &chain {
+            let to = State::from_name(to).expect("a state");
+            if !from.is_empty() {
+                let from = State::from_name(from).expect("a state");
+                assert_eq!(from, at, "{tracking}: event chain broken: {chain:?}");
+                assert!(from.can_go(to), "{tracking}: {from} -> {to} is not allowed");
+            }
+            verified += usize::from(to == State::Verified);
+            at = to;
+        }
+        assert_eq!(at, State::Verified, "{tracking}: events end in {at}");
+        assert_eq!(verified, 1, "{tracking}: verified {verified} times");
+        let seq = crns
+            .get(&(tracking.clone(), serial.clone()))
+            .unwrap_or_else(|| panic!("{tracking}: its card {serial} has no CRN"));
+        assert!(seqs.insert(seq.clone()), "CRN {seq} on two cards");
+    }
 
     // The report shows the floor per station and agrees with the journal.
     let r = floor.report();
@@ -247,78 +416,4 @@ fn four_stations_killed_at_random_issue_every_application_exactly_once() {
     assert!(names.iter().all(|n| n.starts_with("station-")), "{names:?}");
     assert!(r["failures"].as_array().unwrap().is_empty(), "{r}");
     assert!(r["stranded"].as_array().unwrap().is_empty(), "{r}");
-}
-
-/// Every application verified exactly once on one card with its own CRN,
-/// and its events a chain of allowed transitions from `queued`.
-fn check_floor(db: &Connection, crns: &Connection) {
-    let apps: Vec<(String, String, Option<String>)> = db
-        .prepare("SELECT tracking, state, card_serial FROM applications")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(
-        apps.len() as u64,
-        APPLICATIONS,
-        "applications lost or added"
-    );
-    let mut serials = BTreeSet::new();
-    for (tracking, state, serial) in &apps {
-        assert_eq!(state, "verified", "{tracking}");
-        let serial = serial.clone().expect("an issued card");
-        assert!(serials.insert(serial.clone()), "card {serial} issued twice");
-        let issued: i64 = db
-            .query_row(
-                "SELECT count(*) FROM cards WHERE tracking = ?1 AND status = 'issued'",
-                [tracking],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(issued, 1, "{tracking}: issued cards");
-        let events: Vec<(Option<String>, String)> = db
-            .prepare("SELECT from_state, to_state FROM events WHERE tracking = ?1 ORDER BY id")
-            .unwrap()
-            .query_map([tracking], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let mut at = State::Queued;
-        let mut verified = 0;
-        for (from, to) in &events {
-            let to = State::from_name(to).expect("a state");
-            if let Some(from) = from {
-                let from = State::from_name(from).expect("a state");
-                assert_eq!(from, at, "{tracking}: event chain broken: {events:?}");
-                assert!(from.can_go(to), "{tracking}: {from} -> {to} is not allowed");
-            }
-            verified += usize::from(to == State::Verified);
-            at = to;
-        }
-        assert_eq!(at, State::Verified, "{tracking}: events end in {at}");
-        assert_eq!(verified, 1, "{tracking}: verified {verified} times");
-        let crn: Vec<i64> = crns
-            .prepare("SELECT seq FROM crns WHERE tracking = ?1 AND card_serial = ?2")
-            .unwrap()
-            .query_map([tracking, &serial], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(crn.len(), 1, "{tracking}: CRNs of its card {crn:?}");
-    }
-    // One CRN per issued card, none shared (seq is the register's key; the
-    // pairs are unique): as many distinct CRNs of issued cards as cards.
-    let mut by_crn: BTreeMap<i64, usize> = BTreeMap::new();
-    for (tracking, _, serial) in &apps {
-        let seq: i64 = crns
-            .query_row(
-                "SELECT seq FROM crns WHERE tracking = ?1 AND card_serial = ?2",
-                [tracking, serial.as_ref().unwrap()],
-                |r| r.get(0),
-            )
-            .unwrap();
-        *by_crn.entry(seq).or_default() += 1;
-    }
-    assert_eq!(by_crn.len(), apps.len(), "CRNs shared between cards");
 }
