@@ -265,6 +265,34 @@ fn chaos(floor: &Floor, mut server: Option<&mut PgServer>) {
             Instant::now() < deadline,
             "the floor never finished: {r}\nstations' errors: {errors:#?}"
         );
+        // After every station had its turn, a card still awaited was lost
+        // with its killed process (a simulated card not yet kept in the
+        // card directory): the operator's way out, spoil and requeue.
+        let stranded = r["stranded"].as_array().map_or(0, Vec::len);
+        if round == STATIONS && stranded > 0 {
+            println!(
+                "floor chaos: {stranded} card(s) lost with killed stations: spoiled and requeued"
+            );
+            // At most one card per reader of each killed process.
+            assert!(
+                stranded <= KILLS * 4,
+                "more cards lost than killed readers held: {r}"
+            );
+            let out = kart()
+                .args([
+                    "spoil",
+                    "--stranded",
+                    "--requeue",
+                    "--reason",
+                    "card lost with a killed station",
+                ])
+                .arg("--station-dir")
+                .arg(&floor.shared)
+                .args(floor.journal.iter().flat_map(|url| ["--journal", url]))
+                .output()
+                .unwrap();
+            checked(&out, "kart spoil --stranded");
+        }
         std::thread::sleep(Duration::from_millis(500));
         // Every station in turn: each finds the cards left in its own readers.
         let out = floor.station(round % STATIONS).output().unwrap();
