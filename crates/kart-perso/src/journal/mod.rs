@@ -49,7 +49,7 @@ pub use error::JournalError;
 pub use location::{JournalLocation, PgUrl};
 pub use migrate::{migrate, Migrated};
 pub use records::{BatchRow, RowsLoaded, StoredRecord, Superseded};
-pub use report::{DayCounts, Report, StepTiming, VendorCounts};
+pub use report::{DayCounts, Failure, Report, StationCounts, StepTiming, VendorCounts};
 pub use state::State;
 pub use store::JournalStore;
 pub use stranded::Stranded;

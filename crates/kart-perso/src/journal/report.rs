@@ -1,5 +1,9 @@
-//! Reporting queries: counts by state, by vendor profile and by day, failure
-//! reasons, and step timings.
+//! Reporting queries: counts by state, by station, by vendor profile and by
+//! day, failure reasons, the failed applications themselves, and step timings.
+//! On a shared journal this is the whole floor in one report.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
@@ -27,6 +31,86 @@ pub struct Report {
     pub per_day: Vec<DayCounts>,
     /// Timings per step name.
     pub steps: Vec<StepTiming>,
+    /// Outcomes per station that recorded them, and what each holds now;
+    /// by station name.
+    pub per_station: Vec<StationCounts>,
+    /// The applications now failed or spoiled, each with its reason, oldest
+    /// first.
+    pub failures: Vec<Failure>,
+}
+
+/// Outcomes one station recorded, and its applications in progress now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StationCounts {
+    /// The station's name (`(no station)` for transitions recorded outside
+    /// any station, e.g. a spoil from the command line before any claim).
+    pub station: String,
+    /// Verifications it recorded.
+    pub issued: u64,
+    /// Failures it recorded.
+    pub failed: u64,
+    /// Spoiled cards it recorded.
+    pub spoiled: u64,
+    /// Applications it holds now: claimed, being written or awaiting
+    /// verification.
+    pub in_progress: u64,
+}
+
+/// One application that is now failed or spoiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Its tracking code.
+    pub tracking: String,
+    /// `failed` or `spoiled`.
+    pub state: String,
+    /// Why, as recorded (`(no reason)` if none was).
+    pub reason: String,
+    /// The station of its last attempt.
+    pub station: Option<String>,
+    /// The reader of its last attempt.
+    pub reader: Option<String>,
+    /// The card of its last attempt, if one was bound.
+    pub card_serial: Option<String>,
+    /// Attempts so far.
+    pub attempts: u64,
+    /// When it reached this state.
+    pub at: SystemTime,
+}
+
+/// Folds per-station outcome rows and in-progress rows into one sorted
+/// list: the same for every store, whatever its SQL.
+pub(crate) fn per_station(
+    outcomes: impl IntoIterator<Item = (String, u64, u64, u64)>,
+    in_progress: impl IntoIterator<Item = (String, u64)>,
+) -> Vec<StationCounts> {
+    let mut by_name: BTreeMap<String, StationCounts> = BTreeMap::new();
+    for (station, issued, failed, spoiled) in outcomes {
+        let e = by_name
+            .entry(station.clone())
+            .or_insert_with(|| StationCounts {
+                station,
+                ..StationCounts::default()
+            });
+        e.issued += issued;
+        e.failed += failed;
+        e.spoiled += spoiled;
+    }
+    for (station, n) in in_progress {
+        by_name
+            .entry(station.clone())
+            .or_insert_with(|| StationCounts {
+                station,
+                ..StationCounts::default()
+            })
+            .in_progress += n;
+    }
+    by_name.into_values().collect()
+}
+
+/// A journal timestamp (milliseconds since the epoch) as a time; a negative
+/// one (a clock set wrong) is the epoch.
+pub(crate) fn from_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 /// Counts for one vendor profile.
@@ -144,5 +228,74 @@ pub(super) fn build(conn: &Connection) -> Result<Report, JournalError> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    floor(conn, &mut report)?;
     Ok(report)
+}
+
+/// The floor sections: per station, and the failed applications.
+fn floor(conn: &Connection, report: &mut Report) -> Result<(), JournalError> {
+    let mut stmt = conn.prepare(
+        "SELECT coalesce(station, '(no station)'), sum(to_state = 'verified'), sum(to_state = 'failed'),
+                sum(to_state = 'spoiled')
+         FROM events WHERE to_state IN ('verified', 'failed', 'spoiled') GROUP BY 1",
+    )?;
+    let outcomes = stmt
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT station, count(*) FROM applications
+         WHERE state IN ('claimed', 'writing', 'written') AND station IS NOT NULL GROUP BY 1",
+    )?;
+    let holding = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    report.per_station = per_station(outcomes, holding);
+    let mut stmt = conn.prepare(
+        "SELECT tracking, state, coalesce(reason, '(no reason)'), station, reader, card_serial, attempts,
+                updated_at_ms
+         FROM applications WHERE state IN ('failed', 'spoiled') ORDER BY updated_at_ms, tracking",
+    )?;
+    report.failures = stmt
+        .query_map([], |row| {
+            Ok(Failure {
+                tracking: row.get(0)?,
+                state: row.get(1)?,
+                reason: row.get(2)?,
+                station: row.get(3)?,
+                reader: row.get(4)?,
+                card_serial: row.get(5)?,
+                attempts: row.get(6)?,
+                at: from_ms(row.get(7)?),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stations_are_merged_by_name_and_sorted() {
+        let got = per_station(
+            [("b".to_owned(), 2, 1, 0), ("a".to_owned(), 1, 0, 1)],
+            [("b".to_owned(), 3), ("c".to_owned(), 1)],
+        );
+        let names: Vec<_> = got.iter().map(|s| s.station.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(
+            (got[1].issued, got[1].failed, got[1].in_progress),
+            (2, 1, 3)
+        );
+        assert_eq!((got[2].issued, got[2].in_progress), (0, 1));
+    }
+
+    #[test]
+    fn a_negative_timestamp_is_the_epoch() {
+        assert_eq!(from_ms(-5), UNIX_EPOCH);
+        assert_eq!(from_ms(1500), UNIX_EPOCH + Duration::from_millis(1500));
+    }
 }

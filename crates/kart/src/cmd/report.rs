@@ -1,5 +1,7 @@
 //! `kart report`: where a batch stands, from the journal: issued, failed
-//! with reasons, pending — per vendor profile and per day.
+//! with reasons, pending — per station, per vendor profile and per day, the
+//! failed applications and the stranded ones with their cards. On a shared
+//! journal that is the whole floor.
 
 use super::{Ctx, Outcome};
 use crate::error::{CliError, Kind};
@@ -206,6 +208,14 @@ pub fn to_json(r: &Report) -> serde_json::Value {
             "step": s.step, "count": s.count, "mean_us": s.mean_us, "max_us": s.max_us,
             "apdus": s.apdus, "bytes_sent": s.bytes_sent, "bytes_received": s.bytes_received,
         })).collect::<Vec<_>>(),
+        "per_station": r.per_station.iter().map(|s| json!({
+            "station": s.station, "issued": s.issued, "failed": s.failed, "spoiled": s.spoiled,
+            "in_progress": s.in_progress,
+        })).collect::<Vec<_>>(),
+        "failures": r.failures.iter().map(|f| json!({
+            "tracking_code": f.tracking, "state": f.state, "reason": f.reason, "station": f.station,
+            "reader": f.reader, "card_serial": f.card_serial, "attempts": f.attempts, "at": utc(f.at),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -219,6 +229,19 @@ pub fn show(ctx: &Ctx, r: &Report) {
     totals
         .add_row([r.issued, r.failed, r.spoiled, r.pending, r.in_progress].map(|n| n.to_string()));
     ctx.out.line(totals);
+    if !r.per_station.is_empty() {
+        let mut t = table(["station", "issued", "failed", "spoiled", "in progress"]);
+        for s in &r.per_station {
+            t.add_row([
+                s.station.clone(),
+                s.issued.to_string(),
+                s.failed.to_string(),
+                s.spoiled.to_string(),
+                s.in_progress.to_string(),
+            ]);
+        }
+        ctx.out.line(t);
+    }
     if !r.per_vendor.is_empty() {
         let mut t = table(["vendor profile", "issued", "failed", "spoiled"]);
         for v in &r.per_vendor {
@@ -247,6 +270,31 @@ pub fn show(ctx: &Ctx, r: &Report) {
         let mut t = table(["failure reason", "count"]);
         for (reason, n) in &r.reasons {
             t.add_row([reason.clone(), n.to_string()]);
+        }
+        ctx.out.line(t);
+    }
+    if !r.failures.is_empty() {
+        let mut t = table([
+            "failed application",
+            "state",
+            "reason",
+            "station",
+            "reader",
+            "card serial",
+            "attempts",
+            "at",
+        ]);
+        for f in &r.failures {
+            t.add_row([
+                f.tracking.clone(),
+                f.state.clone(),
+                f.reason.clone(),
+                f.station.clone().unwrap_or_else(|| "-".into()),
+                f.reader.clone().unwrap_or_else(|| "-".into()),
+                f.card_serial.clone().unwrap_or_else(|| "-".into()),
+                f.attempts.to_string(),
+                utc(f.at),
+            ]);
         }
         ctx.out.line(t);
     }

@@ -922,7 +922,55 @@ fn report(client: &mut Client) -> Result<Report, JournalError> {
             bytes_received: count(row.get(6)),
         })
         .collect();
+    floor(client, &mut report)?;
     Ok(report)
+}
+
+/// The floor sections of the report (per station, the failed applications):
+/// the same figures as the `SQLite` store's.
+fn floor(client: &mut Client, report: &mut Report) -> Result<(), JournalError> {
+    let outcomes = client.query(
+        "SELECT coalesce(station, '(no station)'), count(*) FILTER (WHERE to_state = 'verified'),
+                count(*) FILTER (WHERE to_state = 'failed'), count(*) FILTER (WHERE to_state = 'spoiled')
+         FROM events WHERE to_state IN ('verified', 'failed', 'spoiled') GROUP BY 1",
+        &[],
+    )?;
+    let holding = client.query(
+        "SELECT station, count(*) FROM applications
+         WHERE state IN ('claimed', 'writing', 'written') AND station IS NOT NULL GROUP BY 1",
+        &[],
+    )?;
+    report.per_station = super::report::per_station(
+        outcomes.iter().map(|row| {
+            (
+                row.get(0),
+                count(row.get(1)),
+                count(row.get(2)),
+                count(row.get(3)),
+            )
+        }),
+        holding.iter().map(|row| (row.get(0), count(row.get(1)))),
+    );
+    report.failures = client
+        .query(
+            "SELECT tracking, state, coalesce(reason, '(no reason)'), station, reader, card_serial,
+                    attempts, updated_at_ms
+             FROM applications WHERE state IN ('failed', 'spoiled') ORDER BY updated_at_ms, tracking",
+            &[],
+        )?
+        .iter()
+        .map(|row| super::report::Failure {
+            tracking: row.get(0),
+            state: row.get(1),
+            reason: row.get(2),
+            station: row.get(3),
+            reader: row.get(4),
+            card_serial: row.get(5),
+            attempts: count(row.get(6)),
+            at: super::report::from_ms(row.get(7)),
+        })
+        .collect();
+    Ok(())
 }
 
 /// A connection to the shared journal with its schema migrated (for the
