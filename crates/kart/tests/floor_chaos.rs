@@ -1,7 +1,7 @@
 //! The floor under fire (issue 16, "Tests"): four station processes
 //! (`kart personalize`, four simulated readers each, cards kept in a
 //! per-station `--sim-dir` as cards left in real readers) on ONE shared
-//! journal — an `SQLite` file, and a PostgreSQL 15 server the test starts
+//! journal — an `SQLite` file, and a `PostgreSQL` 15 server the test starts
 //! (and restarts once mid-batch) — stations killed with SIGKILL at random
 //! and started again. When
 //! the last station is done, every application is verified exactly once on
@@ -110,7 +110,7 @@ struct Floor {
     /// `--station-dir` every station shares (the PIN mailer; on `SQLite`
     /// the journal file too).
     shared: PathBuf,
-    /// `--journal URL` on PostgreSQL.
+    /// `--journal URL` on `PostgreSQL`.
     journal: Option<String>,
 }
 
@@ -183,7 +183,7 @@ fn four_stations_on_one_sqlite_journal_killed_at_random_issue_every_application_
     check_floor(&floor, &db);
 }
 
-/// Fails today on three findings in the PostgreSQL path (see the merge
+/// Fails today on three findings in the `PostgreSQL` path (see the merge
 /// report of work-e): four stations loading one batch at once die on
 /// `applications_pkey` (the load is idempotent only one at a time); a CRN
 /// allocation during the server's shutdown ("the database system is
