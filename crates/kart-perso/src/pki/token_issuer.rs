@@ -553,14 +553,7 @@ fn spki_algorithm(cert: &x509_parser::certificate::X509Certificate<'_>) -> Strin
     let spki = cert.public_key();
     match spki.algorithm.algorithm.to_id_string().as_str() {
         "1.2.840.10045.2.1" => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string())
-                .unwrap_or_default();
-            match curve.as_str() {
+            match super::signature::ec_curve_oid(spki).as_str() {
                 "1.2.840.10045.3.1.7" => "EC P-256".into(),
                 "1.3.132.0.34" => "EC P-384".into(),
                 other => format!("EC {other}"),
