@@ -136,10 +136,10 @@ const HOST_CHALLENGE: [u8; 8] = [0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7]
 fn open_with_host_challenge<'a>(
     card: &'a mut Playback,
     keys: &KeySet,
-    params: &ScpParams,
+    params: ScpParams,
     level: SecurityLevel,
 ) -> SecureChannel<&'a mut Playback> {
-    SecureChannel::open_with_challenge(card, keys, params, level, HOST_CHALLENGE).unwrap()
+    SecureChannel::open_with_challenge(card, keys, &params, level, HOST_CHALLENGE).unwrap()
 }
 
 const GP_TEST_KEY: &str = "404142434445464748494a4b4c4d4e4f";
@@ -392,7 +392,7 @@ fn scp03_aes128_full_level_session_matches_openssl() {
         version: Some(ScpVersion::Scp03),
         ..ScpParams::default()
     };
-    let mut ch = open_with_host_challenge(&mut card, &keys, &params, SecurityLevel::FULL);
+    let mut ch = open_with_host_challenge(&mut card, &keys, params, SecurityLevel::FULL);
     assert_eq!(ch.info().sequence_counter, Some(1));
     assert_eq!(ch.info().i, 0x70);
     let r = ch
@@ -427,7 +427,7 @@ fn scp03_aes256_handshake_matches_openssl() {
     let ch = open_with_host_challenge(
         &mut card,
         &keys,
-        &ScpParams::default(),
+        ScpParams::default(),
         SecurityLevel::C_DEC_C_MAC,
     );
     assert_eq!(ch.info().sequence_counter, None);
@@ -450,7 +450,7 @@ fn scp03_aes192_handshake_matches_openssl() {
     let ch = open_with_host_challenge(
         &mut card,
         &keys,
-        &ScpParams::default(),
+        ScpParams::default(),
         SecurityLevel::C_DEC_C_MAC,
     );
     drop(ch);
@@ -468,7 +468,7 @@ fn scp03_tampered_response_mac_closes_the_channel() {
     let mut card = Playback::new(&[iu, "9000", &hex::encode(&bad)]);
     let keys = KeySet::from_master(&h(GP_TEST_KEY), 0x30).unwrap();
     let mut ch =
-        open_with_host_challenge(&mut card, &keys, &ScpParams::default(), SecurityLevel::FULL);
+        open_with_host_challenge(&mut card, &keys, ScpParams::default(), SecurityLevel::FULL);
     let cmd = Command::new(0x80, 0xE2, 0x90, 0x00)
         .with_data(&h("0102030405"))
         .unwrap();
