@@ -330,11 +330,6 @@ impl Command {
             return Err(CommandError::TooShort(raw.len()));
         };
         let mut cmd = Command::new(*cla, *ins, *p1, *p2);
-        let le_short = |b: u8| if b == 0 { 256 } else { u32::from(b) };
-        let le_ext = |hi: u8, lo: u8| match u32::from(u16::from_be_bytes([hi, lo])) {
-            0 => MAX_EXTENDED_LE,
-            n => n,
-        };
         match body {
             [] => {}
             [le] => cmd.le = Some(le_short(*le)),
@@ -349,35 +344,57 @@ impl Command {
                     return Err(CommandError::ZeroExtendedLc);
                 }
                 cmd.force_extended = true;
-                match rest.len().checked_sub(nc) {
-                    Some(0) => {}
-                    Some(2) => cmd.le = Some(le_ext(rest[nc], rest[nc + 1])),
-                    Some(1) => return Err(CommandError::MixedLengthForms),
-                    _ => {
-                        return Err(CommandError::LcMismatch {
-                            declared: nc,
-                            actual: rest.len(),
-                        })
-                    }
-                }
-                cmd.data = rest[..nc].to_vec();
+                let (data, le) = data_and_le(rest, nc, true)?;
+                cmd.data = data.to_vec();
+                cmd.le = le;
             }
             [lc, rest @ ..] => {
-                let nc = usize::from(*lc);
-                match rest.len().checked_sub(nc) {
-                    Some(0) => {}
-                    Some(1) => cmd.le = Some(le_short(rest[nc])),
-                    Some(2) => return Err(CommandError::MixedLengthForms),
-                    _ => {
-                        return Err(CommandError::LcMismatch {
-                            declared: nc,
-                            actual: rest.len(),
-                        })
-                    }
-                }
-                cmd.data = rest[..nc].to_vec();
+                let (data, le) = data_and_le(rest, usize::from(*lc), false)?;
+                cmd.data = data.to_vec();
+                cmd.le = le;
             }
         }
         Ok(cmd)
+    }
+}
+
+/// A short Le byte as Ne: `00` means 256.
+fn le_short(b: u8) -> u32 {
+    if b == 0 {
+        256
+    } else {
+        u32::from(b)
+    }
+}
+
+/// An extended Le as Ne: `0000` means 65 536.
+fn le_ext(hi: u8, lo: u8) -> u32 {
+    match u32::from(u16::from_be_bytes([hi, lo])) {
+        0 => MAX_EXTENDED_LE,
+        n => n,
+    }
+}
+
+/// What follows an Lc of `nc`: the data, then nothing or an Le in the same
+/// form as the Lc (one byte short, two extended). An Le of the other
+/// form's length mixes the forms; any other length disagrees with Lc.
+fn data_and_le(
+    rest: &[u8],
+    nc: usize,
+    extended: bool,
+) -> Result<(&[u8], Option<u32>), CommandError> {
+    let lc_mismatch = CommandError::LcMismatch {
+        declared: nc,
+        actual: rest.len(),
+    };
+    let Some((data, le)) = rest.split_at_checked(nc) else {
+        return Err(lc_mismatch);
+    };
+    match (le, extended) {
+        ([], _) => Ok((data, None)),
+        ([b], false) => Ok((data, Some(le_short(*b)))),
+        ([hi, lo], true) => Ok((data, Some(le_ext(*hi, *lo)))),
+        ([_], true) | ([_, _], false) => Err(CommandError::MixedLengthForms),
+        _ => Err(lc_mismatch),
     }
 }

@@ -128,6 +128,20 @@ impl Transport for Playback {
     }
 }
 
+/// The host challenge the SCP03 transcripts were recorded with.
+const HOST_CHALLENGE: [u8; 8] = [0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7];
+
+/// Opens a channel over `card` with [`HOST_CHALLENGE`]; the transcript
+/// must let it open.
+fn open_with_host_challenge<'a>(
+    card: &'a mut Playback,
+    keys: &KeySet,
+    params: ScpParams,
+    level: SecurityLevel,
+) -> SecureChannel<&'a mut Playback> {
+    SecureChannel::open_with_challenge(card, keys, &params, level, HOST_CHALLENGE).unwrap()
+}
+
 const GP_TEST_KEY: &str = "404142434445464748494a4b4c4d4e4f";
 
 // NIST SP 800-38B, Appendix D.1–D.3 (AES-128, AES-192, AES-256 CMAC examples 1–4).
@@ -378,14 +392,7 @@ fn scp03_aes128_full_level_session_matches_openssl() {
         version: Some(ScpVersion::Scp03),
         ..ScpParams::default()
     };
-    let mut ch = SecureChannel::open_with_challenge(
-        &mut card,
-        &keys,
-        &params,
-        SecurityLevel::FULL,
-        h("f0f1f2f3f4f5f6f7").try_into().unwrap(),
-    )
-    .unwrap();
+    let mut ch = open_with_host_challenge(&mut card, &keys, params, SecurityLevel::FULL);
     assert_eq!(ch.info().sequence_counter, Some(1));
     assert_eq!(ch.info().i, 0x70);
     let r = ch
@@ -417,14 +424,12 @@ fn scp03_aes256_handshake_matches_openssl() {
         0x30,
     )
     .unwrap();
-    let ch = SecureChannel::open_with_challenge(
+    let ch = open_with_host_challenge(
         &mut card,
         &keys,
-        &ScpParams::default(),
+        ScpParams::default(),
         SecurityLevel::C_DEC_C_MAC,
-        h("f0f1f2f3f4f5f6f7").try_into().unwrap(),
-    )
-    .unwrap();
+    );
     assert_eq!(ch.info().sequence_counter, None);
     drop(ch);
     assert_eq!(
@@ -442,14 +447,12 @@ fn scp03_aes192_handshake_matches_openssl() {
     let mut card = Playback::new(&[iu, "9000"]);
     let keys =
         KeySet::from_master(&h("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b"), 0x33).unwrap();
-    let ch = SecureChannel::open_with_challenge(
+    let ch = open_with_host_challenge(
         &mut card,
         &keys,
-        &ScpParams::default(),
+        ScpParams::default(),
         SecurityLevel::C_DEC_C_MAC,
-        h("f0f1f2f3f4f5f6f7").try_into().unwrap(),
-    )
-    .unwrap();
+    );
     drop(ch);
     assert_eq!(
         card.sent[1],
@@ -464,14 +467,8 @@ fn scp03_tampered_response_mac_closes_the_channel() {
     bad[20] ^= 1;
     let mut card = Playback::new(&[iu, "9000", &hex::encode(&bad)]);
     let keys = KeySet::from_master(&h(GP_TEST_KEY), 0x30).unwrap();
-    let mut ch = SecureChannel::open_with_challenge(
-        &mut card,
-        &keys,
-        &ScpParams::default(),
-        SecurityLevel::FULL,
-        h("f0f1f2f3f4f5f6f7").try_into().unwrap(),
-    )
-    .unwrap();
+    let mut ch =
+        open_with_host_challenge(&mut card, &keys, ScpParams::default(), SecurityLevel::FULL);
     let cmd = Command::new(0x80, 0xE2, 0x90, 0x00)
         .with_data(&h("0102030405"))
         .unwrap();

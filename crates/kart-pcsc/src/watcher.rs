@@ -106,6 +106,23 @@ impl Shared {
         }
         None
     }
+
+    /// After a failed wait: pauses, and when pcscd went away puts a new
+    /// context in `pcsc`; `None` when stopped before one could be had.
+    fn recover(&self, error: &PcscError, pcsc: &mut Pcsc) -> Option<Recovered> {
+        std::thread::sleep(RETRY);
+        if !error.is_service_lost() {
+            return Some(Recovered::SameContext);
+        }
+        *pcsc = self.establish()?;
+        Some(Recovered::NewContext)
+    }
+}
+
+/// What [`Shared::recover`] did: a new context needs its watch started over.
+enum Recovered {
+    SameContext,
+    NewContext,
 }
 
 impl Watcher {
@@ -236,16 +253,11 @@ fn supervise(
                 }
             }
             Err(PcscError::Cancelled) => break,
-            Err(e) => {
-                std::thread::sleep(RETRY);
-                if e.is_service_lost() {
-                    match shared.establish() {
-                        Some(p) => pcsc = p,
-                        None => break,
-                    }
-                    watch = EventWatch::reader_list();
-                }
-            }
+            Err(e) => match shared.recover(&e, &mut pcsc) {
+                Some(Recovered::NewContext) => watch = EventWatch::reader_list(),
+                Some(Recovered::SameContext) => {}
+                None => break,
+            },
         }
     }
     workers
@@ -284,16 +296,11 @@ fn serve_reader(reader: &str, shared: &Shared, connect: ConnectOptions, on_card:
             Err(
                 PcscError::Cancelled | PcscError::ReaderRemoved(_) | PcscError::UnknownReader(_),
             ) => break,
-            Err(e) => {
-                std::thread::sleep(RETRY);
-                if e.is_service_lost() {
-                    match shared.establish() {
-                        Some(p) => pcsc = p,
-                        None => break,
-                    }
-                    watch = EventWatch::reader(reader);
-                }
-            }
+            Err(e) => match shared.recover(&e, &mut pcsc) {
+                Some(Recovered::NewContext) => watch = EventWatch::reader(reader),
+                Some(Recovered::SameContext) => {}
+                None => break,
+            },
         }
     }
     shared.serving(reader, false);

@@ -9,7 +9,7 @@ use kart_perso::pki::{
     Certificate, Holder, HolderKey, IssuerKey, IssuerPki, KeyUsage, MasterKeys, PkiError,
     SecureChannelAlgorithm,
 };
-use kart_testkit::cards::issuer as demo_pki;
+use kart_testkit::cards::{issuer as demo_pki, malformed_certificate};
 use kart_testkit::openssl::{ec_key, ec_root, openssl, openssl_output};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use time::{Duration, OffsetDateTime};
@@ -411,17 +411,7 @@ fn malformed_certificate_and_key_files_are_typed_errors() {
         b"-----BEGIN CERTIFICATE-----\nAAA\n",
         b"",
     ] {
-        let err = Certificate::from_pem_or_der(bad).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                PkiError::Malformed {
-                    what: "certificate",
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        malformed_certificate(bad);
     }
     let key_pem = std::fs::read(&files.document_signer_key).unwrap();
     assert!(matches!(
@@ -444,6 +434,24 @@ fn malformed_certificate_and_key_files_are_typed_errors() {
 /// The card's key is made by openssl and its INTERNAL AUTHENTICATE answer
 /// (raw r || s) is cut from an `openssl dgst -sign` DER signature, so the
 /// accepted signature is an independent vector.
+/// Signs `challenge` with `dir/card.key` as the card would (SHA-256),
+/// writing the signature to `dir/out`.
+fn sign_as_the_card(dir: &Path, challenge: &[u8], out: &str) {
+    std::fs::write(dir.join("challenge"), challenge).unwrap();
+    openssl(
+        dir,
+        &[
+            "dgst",
+            "-sha256",
+            "-sign",
+            "card.key",
+            "-out",
+            out,
+            "challenge",
+        ],
+    );
+}
+
 #[test]
 fn active_authentication_accepts_the_card_key_and_nothing_else() {
     let now = OffsetDateTime::now_utc();
@@ -476,19 +484,7 @@ fn active_authentication_accepts_the_card_key_and_nothing_else() {
     let cert = issue_holder_certificate(&pki.card_ca, &pki.card_ca_key, &holder, now).unwrap();
 
     let challenge = b"0123456789abcdef";
-    std::fs::write(dir.join("challenge"), challenge).unwrap();
-    openssl(
-        dir,
-        &[
-            "dgst",
-            "-sha256",
-            "-sign",
-            "card.key",
-            "-out",
-            "sig.der",
-            "challenge",
-        ],
-    );
+    sign_as_the_card(dir, challenge, "sig.der");
     let parsed = openssl(dir, &["asn1parse", "-inform", "DER", "-in", "sig.der"]);
     let mut raw = Vec::new();
     for line in String::from_utf8_lossy(&parsed.stdout)
@@ -567,19 +563,7 @@ fn rsa_holder_keys_certify_and_authenticate_with_openssl_as_the_card() {
     );
 
     let challenge = b"0123456789abcdef";
-    std::fs::write(dir.join("challenge"), challenge).unwrap();
-    openssl(
-        dir,
-        &[
-            "dgst",
-            "-sha256",
-            "-sign",
-            "card.key",
-            "-out",
-            "sig.bin",
-            "challenge",
-        ],
-    );
+    sign_as_the_card(dir, challenge, "sig.bin");
     let sig = std::fs::read(dir.join("sig.bin")).unwrap();
     assert_eq!(sig.len(), 256);
     verify_card_signature(&cert, challenge, &sig).unwrap();

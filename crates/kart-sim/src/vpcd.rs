@@ -492,6 +492,21 @@ mod tests {
         p
     }
 
+    /// An [`Echo`] card served to a fresh listener: the listener, the
+    /// card, the reader's end of its first connection and the card's events.
+    fn connected_echo() -> (
+        TcpListener,
+        VpcdHandle<Echo>,
+        TcpStream,
+        mpsc::Receiver<&'static str>,
+    ) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (tx, events) = mpsc::channel();
+        let card = serve(l.local_addr().unwrap(), Echo { events: tx }).unwrap();
+        let s = accept(&l);
+        (l, card, s, events)
+    }
+
     fn accept(l: &TcpListener) -> TcpStream {
         let (s, _) = l.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -500,10 +515,7 @@ mod tests {
 
     #[test]
     fn answers_control_messages_and_apdus_in_vpcd_framing() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (tx, events) = mpsc::channel();
-        let card = serve(l.local_addr().unwrap(), Echo { events: tx }).unwrap();
-        let mut s = accept(&l);
+        let (_listener, card, mut s, events) = connected_echo();
         send(&mut s, &[4]);
         assert_eq!(recv(&mut s), [0x3B, 0x02, 0x14, 0x50], "ATR on request 4");
         send(&mut s, &[1]);
@@ -525,10 +537,7 @@ mod tests {
 
     #[test]
     fn pull_closes_the_connection_and_insert_reconnects() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (tx, _events) = mpsc::channel();
-        let card = serve(l.local_addr().unwrap(), Echo { events: tx }).unwrap();
-        let mut s = accept(&l);
+        let (l, card, mut s, _events) = connected_echo();
         assert!(card.wait_connected(Duration::from_secs(5)));
         card.pull();
         let mut buf = [0u8; 1];
@@ -548,10 +557,7 @@ mod tests {
 
     #[test]
     fn a_card_that_leaves_closes_the_connection_and_stays_out() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (tx, _events) = mpsc::channel();
-        let card = serve(l.local_addr().unwrap(), Echo { events: tx }).unwrap();
-        let mut s = accept(&l);
+        let (l, card, mut s, _events) = connected_echo();
         send(&mut s, &[0x00, 0xEE, 0x00, 0x00]);
         let mut buf = [0u8; 1];
         assert_eq!(s.read(&mut buf).unwrap(), 0);

@@ -287,23 +287,18 @@ impl Profile {
                 "T=0 cannot carry extended length APDUs (it would need ENVELOPE)".into(),
             );
         }
-        if !l.extended_length && l.max_command_data > 255 {
-            return err(
-                "limits.max_command_data",
-                format!(
-                    "{} needs extended length, which this profile does not have (max 255)",
-                    l.max_command_data
-                ),
-            );
-        }
-        if !l.extended_length && l.max_response_data > 256 {
-            return err(
-                "limits.max_response_data",
-                format!(
-                    "{} needs extended length, which this profile does not have (max 256)",
-                    l.max_response_data
-                ),
-            );
+        for (field, value, short_max) in [
+            ("limits.max_command_data", l.max_command_data, 255),
+            ("limits.max_response_data", l.max_response_data, 256),
+        ] {
+            if !l.extended_length && value > short_max {
+                return err(
+                    field,
+                    format!(
+                        "{value} needs extended length, which this profile does not have (max {short_max})"
+                    ),
+                );
+            }
         }
         if l.max_command_data > 65_535 || l.max_response_data > 65_536 {
             return err(

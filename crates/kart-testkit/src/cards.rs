@@ -6,7 +6,7 @@
 use kart_apdu::{tlv, Card, Command};
 use kart_perso::pki::{
     create_demo_issuer, issue_holder_certificate, Certificate, Holder, HolderKey, IssuerPki,
-    IssuerSigner,
+    IssuerSigner, PkiError,
 };
 use kart_perso::security_object::build_security_object;
 use kart_perso::verify::TrustAnchors;
@@ -333,4 +333,22 @@ impl kart_apdu::Transport for Recorder<'_> {
     fn capabilities(&self) -> kart_apdu::CardCaps {
         self.sim.capabilities()
     }
+}
+
+/// The error from parsing `bytes` as a certificate, which must be
+/// `Malformed` (panics otherwise).
+#[track_caller]
+pub fn malformed_certificate(bytes: &[u8]) -> PkiError {
+    let err = Certificate::from_pem_or_der(bytes).expect_err("a malformed certificate");
+    assert!(
+        matches!(
+            err,
+            PkiError::Malformed {
+                what: "certificate",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    err
 }

@@ -172,6 +172,27 @@ fn unknown_reader_name_is_exit_code_3(env: &mut Env) {
     );
 }
 
+/// `kart personalize` of `batch` on `reader` keeping its journal in
+/// `station`, waiting at most `card_timeout` seconds for each card.
+fn personalize_with_station(
+    env: &Env,
+    reader: &str,
+    card_timeout: &str,
+    station: &Path,
+    batch: &Path,
+) -> Output {
+    env.personalize(
+        reader,
+        &[
+            "--card-timeout",
+            card_timeout,
+            "--station-dir",
+            station.to_str().unwrap(),
+        ],
+        batch.to_str().unwrap(),
+    )
+}
+
 fn personalize_then_verify_and_read_in_separate_processes(env: &mut Env) {
     let card = env.insert(0, "vendor-b", 0x0301);
     let batch = one_record_batch(env.dir.path());
@@ -224,16 +245,7 @@ fn personalize_then_verify_and_read_in_separate_processes(env: &mut Env) {
 
     // Another station meets this locked card: it is set aside, not written.
     let other = env.dir.path().join("other-station");
-    let o = env.personalize(
-        env.reader(0),
-        &[
-            "--card-timeout",
-            "1",
-            "--station-dir",
-            other.to_str().unwrap(),
-        ],
-        batch.to_str().unwrap(),
-    );
+    let o = personalize_with_station(env, env.reader(0), "1", &other, &batch);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["results"][0]["result"], "card refused", "{v}");
@@ -334,16 +346,7 @@ fn personalize_serves_two_readers_in_parallel(env: &mut Env) {
     let batch = dir.join("two.csv");
     std::fs::write(&batch, rows.join("\n") + "\n").unwrap();
     let station = dir.join("station");
-    let o = env.personalize(
-        "all",
-        &[
-            "--card-timeout",
-            "20",
-            "--station-dir",
-            station.to_str().unwrap(),
-        ],
-        batch.to_str().unwrap(),
-    );
+    let o = personalize_with_station(env, "all", "20", &station, &batch);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
     let results = v["results"].as_array().unwrap();
@@ -383,18 +386,7 @@ fn a_card_pulled_mid_way_is_resumed_by_the_next_run(env: &mut Env) {
     std::fs::create_dir_all(&dir).unwrap();
     let batch = one_record_batch(&dir);
     let station = dir.join("station");
-    let run = || {
-        env.personalize(
-            env.reader(0),
-            &[
-                "--card-timeout",
-                "2",
-                "--station-dir",
-                station.to_str().unwrap(),
-            ],
-            batch.to_str().unwrap(),
-        )
-    };
+    let run = || personalize_with_station(env, env.reader(0), "2", &station, &batch);
     let o = run();
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let v = json(&o);
@@ -480,16 +472,7 @@ fn key_generation_at_the_models_tail_does_not_trip_its_deadline(env: &mut Env) {
     let dir = env.dir.path().join("slow-keygen");
     std::fs::create_dir_all(&dir).unwrap();
     let batch = one_record_batch(&dir);
-    let o = env.personalize(
-        env.reader(0),
-        &[
-            "--card-timeout",
-            "5",
-            "--station-dir",
-            dir.join("station").to_str().unwrap(),
-        ],
-        batch.to_str().unwrap(),
-    );
+    let o = personalize_with_station(env, env.reader(0), "5", &dir.join("station"), &batch);
     let v = json(&o);
     assert_eq!(code(&o), 0, "{v} {}", stderr(&o));
     assert_eq!(v["results"][0]["result"], "issued", "{v}");

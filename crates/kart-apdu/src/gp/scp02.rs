@@ -91,20 +91,18 @@ impl Scp02 {
 
     /// 3DES CBC-MAC with S-ENC over host challenge ‖ sequence counter ‖ card challenge.
     pub(crate) fn card_cryptogram(&self) -> Result<[u8; 8], GpError> {
-        let mut m = [0u8; 16];
-        m[..8].copy_from_slice(&self.host_challenge);
-        m[8..10].copy_from_slice(&self.seq);
-        m[10..].copy_from_slice(&self.card_challenge);
-        des3_cbc_mac(self.s_enc.bytes(), &m)
+        des3_cbc_mac(
+            self.s_enc.bytes(),
+            &[&self.host_challenge[..], &self.seq, &self.card_challenge].concat(),
+        )
     }
 
     /// 3DES CBC-MAC with S-ENC over sequence counter ‖ card challenge ‖ host challenge.
     pub(crate) fn host_cryptogram(&self) -> Result<[u8; 8], GpError> {
-        let mut m = [0u8; 16];
-        m[..2].copy_from_slice(&self.seq);
-        m[2..8].copy_from_slice(&self.card_challenge);
-        m[8..].copy_from_slice(&self.host_challenge);
-        des3_cbc_mac(self.s_enc.bytes(), &m)
+        des3_cbc_mac(
+            self.s_enc.bytes(),
+            &[&self.seq[..], &self.card_challenge, &self.host_challenge].concat(),
+        )
     }
 
     /// 3DES-ECB with the session DEK (GP v2.3.1 §E.4.7), whole 8-byte blocks.

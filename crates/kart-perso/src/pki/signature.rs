@@ -17,6 +17,17 @@ pub(crate) enum SignatureError {
     Invalid,
 }
 
+/// The named curve of an EC key in `spki`, as a dotted OID; empty when the
+/// parameters name none (explicit curves are not supported).
+pub(crate) fn ec_curve_oid(spki: &SubjectPublicKeyInfo<'_>) -> String {
+    spki.algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string())
+        .unwrap_or_default()
+}
+
 /// Verify `sig` over `message` with the key in `spki`.
 ///
 /// `sig_alg` is the signature algorithm OID; `digest_alg` is used when
@@ -31,13 +42,7 @@ pub(crate) fn verify_signature(
     let key_alg = spki.algorithm.algorithm.to_id_string();
     let alg: &'static dyn VerificationAlgorithm = match key_alg.as_str() {
         EC_PUBLIC_KEY => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string())
-                .unwrap_or_default();
+            let curve = ec_curve_oid(spki);
             match (curve.as_str(), sig_alg) {
                 (P256, "1.2.840.10045.4.3.2") => &signature::ECDSA_P256_SHA256_ASN1,
                 (P256, "1.2.840.10045.4.3.3") => &signature::ECDSA_P256_SHA384_ASN1,

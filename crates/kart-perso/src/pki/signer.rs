@@ -51,35 +51,27 @@ impl IssuerSigner for IssuerKey {
     }
 }
 
-impl<S: IssuerSigner + ?Sized> IssuerSigner for Box<S> {
-    fn algorithm(&self) -> KeyAlgorithm {
-        (**self).algorithm()
-    }
-    fn public_key(&self) -> &[u8] {
-        (**self).public_key()
-    }
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
-        (**self).sign(message)
-    }
-    fn location(&self) -> String {
-        (**self).location()
-    }
+/// A signer behind a smart pointer signs as the signer itself.
+macro_rules! delegate_issuer_signer {
+    ($($pointer:ident),+) => {$(
+        impl<S: IssuerSigner + ?Sized> IssuerSigner for $pointer<S> {
+            fn algorithm(&self) -> KeyAlgorithm {
+                (**self).algorithm()
+            }
+            fn public_key(&self) -> &[u8] {
+                (**self).public_key()
+            }
+            fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+                (**self).sign(message)
+            }
+            fn location(&self) -> String {
+                (**self).location()
+            }
+        }
+    )+};
 }
 
-impl<S: IssuerSigner + ?Sized> IssuerSigner for Arc<S> {
-    fn algorithm(&self) -> KeyAlgorithm {
-        (**self).algorithm()
-    }
-    fn public_key(&self) -> &[u8] {
-        (**self).public_key()
-    }
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
-        (**self).sign(message)
-    }
-    fn location(&self) -> String {
-        (**self).location()
-    }
-}
+delegate_issuer_signer!(Box, Arc);
 
 /// Any [`IssuerSigner`] as rcgen's signing key.
 pub(crate) struct RcgenSigner<'a>(pub(crate) &'a dyn IssuerSigner);

@@ -552,20 +552,11 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 fn spki_algorithm(cert: &x509_parser::certificate::X509Certificate<'_>) -> String {
     let spki = cert.public_key();
     match spki.algorithm.algorithm.to_id_string().as_str() {
-        "1.2.840.10045.2.1" => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string())
-                .unwrap_or_default();
-            match curve.as_str() {
-                "1.2.840.10045.3.1.7" => "EC P-256".into(),
-                "1.3.132.0.34" => "EC P-384".into(),
-                other => format!("EC {other}"),
-            }
-        }
+        "1.2.840.10045.2.1" => match super::signature::ec_curve_oid(spki).as_str() {
+            "1.2.840.10045.3.1.7" => "EC P-256".into(),
+            "1.3.132.0.34" => "EC P-384".into(),
+            other => format!("EC {other}"),
+        },
         "1.2.840.113549.1.1.1" => match spki.parsed() {
             Ok(x509_parser::public_key::PublicKey::RSA(k)) => format!("RSA {}", k.key_size()),
             _ => "RSA".into(),

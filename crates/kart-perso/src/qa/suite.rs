@@ -369,6 +369,15 @@ impl<'t> Suite<'_, 't> {
         }
     }
 
+    /// Writes `content` at the start of EF `fid` in a C-MAC channel;
+    /// anything but 9000 is an error naming `what`.
+    fn write_in_channel(&mut self, fid: u16, content: &[u8], what: &str) -> Step<()> {
+        self.with_channel(SecurityLevel::C_MAC, |ch| {
+            cselect_ef(ch, fid)?;
+            expect_ok(&csend(ch, &cmd(0x00, 0xD6, 0, 0, content))?, what)
+        })
+    }
+
     fn select_ef(&mut self, fid: u16) -> Step<StatusWord> {
         self.sw(&apdu(0x00, 0xA4, 0x02, 0x0C, &fid.to_be_bytes(), None))
     }
@@ -509,6 +518,11 @@ fn tries(left: u8) -> StatusWord {
 fn csend(ch: &mut Chan<'_, '_>, c: &Command) -> Step<Response> {
     ch.send(c)
         .map_err(|e| format!("in the secure channel: {e}"))
+}
+
+/// SELECT of EF `fid` by its identifier, sent in the channel.
+fn cselect_ef(ch: &mut Chan<'_, '_>, fid: u16) -> Step<Response> {
+    csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &fid.to_be_bytes()))
 }
 
 /// Status word of GET DATA DF71 (the life-cycle state) sent in the channel.

@@ -6,7 +6,7 @@ use kart_apdu::StatusWord;
 use kart_spec::Scp;
 
 use super::{
-    apdu, cmd, csend, csend_get_state, read_binary, Obs, Step, Suite, Tamper, Verdict,
+    apdu, cselect_ef, csend_get_state, read_binary, Obs, Step, Suite, Tamper, Verdict,
     EF_CERT_AUTH, OK, SECURITY, WRONG_OFFSET,
 };
 
@@ -100,16 +100,8 @@ impl Suite<'_, '_> {
         );
         let (bad, after) = self.with_channel(SecurityLevel::C_MAC, |ch| {
             ch.inner_mut().transport_mut().tamper = Some(Tamper::LastByte);
-            let bad = csend(
-                ch,
-                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
-            )?
-            .sw();
-            let after = csend(
-                ch,
-                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
-            )?
-            .sw();
+            let bad = cselect_ef(ch, EF_CERT_AUTH)?.sw();
+            let after = cselect_ef(ch, EF_CERT_AUTH)?.sw();
             Ok((bad, after))
         })?;
         obs.sw(

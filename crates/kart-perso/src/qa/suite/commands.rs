@@ -6,7 +6,7 @@ use kart_apdu::StatusWord;
 use kart_spec::WrongLe;
 
 use super::{
-    apdu, cmd, csend, csend_get_state, expect_ok, read_binary, update_binary, Obs, Step, Suite,
+    apdu, cmd, cselect_ef, csend, csend_get_state, read_binary, update_binary, Obs, Step, Suite,
     Verdict, EF_CERT_AUTH, END_OF_FILE, OK, WRONG_LENGTH, WRONG_OFFSET,
 };
 
@@ -37,7 +37,7 @@ impl Suite<'_, '_> {
         let first = self.raw(&apdu(0x00, 0x88, 0x00, 0x01, &challenge, Some(256)))?;
         let mut obs = Obs::default();
         let len = self.setup.profile.holder_key.signature_len();
-        if self.setup.profile.quirks.get_response {
+        let signature = if self.setup.profile.quirks.get_response {
             // 61xx: xx bytes available, 00 for 256 or more (ISO 7816-4 §5.3.4).
             obs.sw(
                 "INTERNAL AUTHENTICATE",
@@ -52,21 +52,17 @@ impl Suite<'_, '_> {
             );
             let rest = self.raw(&[0x00, 0xC0, 0x00, 0x00, (len & 0xFF) as u8])?;
             obs.sw("GET RESPONSE", rest.sw(), OK);
-            obs.is(
-                "signature bytes",
-                rest.data().len() == len,
-                rest.data().len(),
-                len,
-            );
+            rest
         } else {
             obs.sw("INTERNAL AUTHENTICATE", first.sw(), OK);
-            obs.is(
-                "signature bytes",
-                first.data().len() == len,
-                first.data().len(),
-                len,
-            );
-        }
+            first
+        };
+        obs.is(
+            "signature bytes",
+            signature.data().len() == len,
+            signature.data().len(),
+            len,
+        );
         Ok(obs.verdict())
     }
 
@@ -104,16 +100,7 @@ impl Suite<'_, '_> {
 
     pub(super) fn read_past_end(&mut self) -> Step<Verdict> {
         let content: Vec<u8> = (0..40).collect();
-        self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(
-                ch,
-                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
-            )?;
-            expect_ok(
-                &csend(ch, &cmd(0x00, 0xD6, 0, 0, &content))?,
-                "UPDATE BINARY in the channel",
-            )
-        })?;
+        self.write_in_channel(EF_CERT_AUTH, &content, "UPDATE BINARY in the channel")?;
         self.select_applet()?;
         self.select_ef(EF_CERT_AUTH)?;
         let mut obs = Obs::default();
@@ -156,10 +143,7 @@ impl Suite<'_, '_> {
         }
         let (a, b) = ([0xA1u8; 16], [0xB2u8; 16]);
         let sws = self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(
-                ch,
-                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
-            )?;
+            cselect_ef(ch, EF_CERT_AUTH)?;
             let first = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw();
             let last = csend(ch, &cmd(0x00, 0xD6, 0, 0, &b))?.sw();
             let open = csend(ch, &cmd(0x10, 0xD6, 0, 0, &a))?.sw();

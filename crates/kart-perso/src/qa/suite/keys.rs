@@ -35,11 +35,7 @@ impl Suite<'_, '_> {
     }
 
     pub(super) fn public_keys(&mut self) -> Step<Verdict> {
-        let sign_pin = self
-            .pins
-            .as_ref()
-            .map(|p| p.sign_pin.clone())
-            .ok_or("no SIGN PIN known")?;
+        let sign_pin = self.known_sign_pin()?;
         self.select_applet()?;
         let mut obs = Obs::default();
         for (i, (name, key)) in [("AUTH_KEY", 0x01u8), ("SIGN_KEY", 0x02)]

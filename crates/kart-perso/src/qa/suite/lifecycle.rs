@@ -11,33 +11,21 @@ use crate::personalize::{personalize, probe as probe_card, Job};
 use crate::pin_mailer::Pins;
 
 use super::{
-    cmd, csend, expect_ok, read_binary, Obs, Step, Suite, Verdict, CONDITIONS, EF_CERT_AUTH,
+    cmd, cselect_ef, csend, read_binary, Obs, Step, Suite, Verdict, CONDITIONS, EF_CERT_AUTH,
     EF_CERT_SIGN, EF_SOD, NO_CHECK, OK, WRONG_OFFSET,
 };
 
 impl Suite<'_, '_> {
     pub(super) fn torn_write(&mut self) -> Step<Verdict> {
         let (old, new) = ([0x11u8; 64], [0x22u8; 64]);
-        self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(
-                ch,
-                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_SIGN.to_be_bytes()),
-            )?;
-            expect_ok(
-                &csend(ch, &cmd(0x00, 0xD6, 0, 0, &old))?,
-                "UPDATE BINARY of the old content",
-            )
-        })?;
+        self.write_in_channel(EF_CERT_SIGN, &old, "UPDATE BINARY of the old content")?;
         if !self.probe.target.tear_next_update() {
             return Ok(Verdict::Skip(
                 "tearing a write needs the simulator's hook; a real card is not torn by QA".into(),
             ));
         }
         let torn = self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(
-                ch,
-                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_SIGN.to_be_bytes()),
-            )?;
+            cselect_ef(ch, EF_CERT_SIGN)?;
             csend(ch, &cmd(0x00, 0xD6, 0, 0, &new)).map(|r| r.sw())
         });
         self.probe
@@ -109,7 +97,7 @@ impl Suite<'_, '_> {
     pub(super) fn erase_test_files(&mut self) -> Step<()> {
         self.with_channel(SecurityLevel::C_MAC, |ch| {
             for fid in [EF_CERT_AUTH, EF_CERT_SIGN, EF_SOD] {
-                csend(ch, &cmd(0x00, 0xA4, 0x02, 0x0C, &fid.to_be_bytes()))?;
+                cselect_ef(ch, fid)?;
                 let sw = csend(ch, &Command::new(0x00, 0x0E, 0, 0))?.sw();
                 if sw != OK && sw != WRONG_OFFSET {
                     return Err(format!("ERASE BINARY of {fid:04X} answered {sw:04X}"));
@@ -143,10 +131,7 @@ impl Suite<'_, '_> {
     pub(super) fn locked_refuses_writes(&mut self) -> Step<Verdict> {
         let crn = crn_of(999_999_999);
         let sws = self.with_channel(SecurityLevel::C_MAC, |ch| {
-            csend(
-                ch,
-                &cmd(0x00, 0xA4, 0x02, 0x0C, &EF_CERT_AUTH.to_be_bytes()),
-            )?;
+            cselect_ef(ch, EF_CERT_AUTH)?;
             let first = csend(
                 ch,
                 &Command::new(0x00, 0xB0, 0, 0)

@@ -1,5 +1,6 @@
 //! PIN-016 to PIN-020: try counters, blocking, the PUK, the SIGN PIN.
 
+use kart_apdu::StatusWord;
 use zeroize::Zeroizing;
 
 use crate::applet::PinRef;
@@ -20,6 +21,18 @@ impl Suite<'_, '_> {
         ))
     }
 
+    /// The SIGN PIN set at personalization, when QA set it.
+    pub(super) fn known_sign_pin(&self) -> Step<Secret> {
+        let pins = self.pins.as_ref().ok_or("no SIGN PIN known")?;
+        Ok(pins.sign_pin.clone())
+    }
+
+    /// The PUK set at personalization, when QA set it.
+    fn known_puk(&self) -> Step<Secret> {
+        let pins = self.pins.as_ref().ok_or("no PUK known")?;
+        Ok(pins.puk.clone())
+    }
+
     pub(super) fn max_tries(&self) -> u8 {
         self.setup
             .spec
@@ -33,26 +46,23 @@ impl Suite<'_, '_> {
         self.verify_pin(ID_PIN, &pin).map(|_| ())
     }
 
+    /// VERIFY without data: the ID PIN's retry status, changing nothing.
+    fn id_pin_tries(&mut self) -> Step<StatusWord> {
+        self.sw(&[0x00, 0x20, 0x00, ID_PIN])
+    }
+
     pub(super) fn counter_query(&mut self) -> Step<Verdict> {
         let (wrong, max) = (self.wrong_pin()?, self.max_tries());
         self.select_applet()?;
         let mut obs = Obs::default();
-        obs.sw("query", self.sw(&[0x00, 0x20, 0x00, ID_PIN])?, tries(max));
+        obs.sw("query", self.id_pin_tries()?, tries(max));
         obs.sw(
             "wrong PIN",
             self.verify_pin(ID_PIN, &wrong)?,
             tries(max - 1),
         );
-        obs.sw(
-            "query",
-            self.sw(&[0x00, 0x20, 0x00, ID_PIN])?,
-            tries(max - 1),
-        );
-        obs.sw(
-            "query again",
-            self.sw(&[0x00, 0x20, 0x00, ID_PIN])?,
-            tries(max - 1),
-        );
+        obs.sw("query", self.id_pin_tries()?, tries(max - 1));
+        obs.sw("query again", self.id_pin_tries()?, tries(max - 1));
         self.restore_id_pin()?;
         Ok(obs.verdict())
     }
@@ -76,11 +86,7 @@ impl Suite<'_, '_> {
             return Ok(Verdict::Skip("the reader cannot reset the card".into()));
         }
         self.select_applet()?;
-        obs.sw(
-            "query after reset",
-            self.sw(&[0x00, 0x20, 0x00, ID_PIN])?,
-            tries(max - 1),
-        );
+        obs.sw("query after reset", self.id_pin_tries()?, tries(max - 1));
         self.restore_id_pin()?;
         Ok(obs.verdict())
     }
@@ -103,15 +109,11 @@ impl Suite<'_, '_> {
 
     pub(super) fn puk_unblocks(&mut self) -> Step<Verdict> {
         let wrong = self.wrong_pin()?;
-        let puk = self
-            .pins
-            .as_ref()
-            .map(|p| p.puk.clone())
-            .ok_or("no PUK known")?;
+        let puk = self.known_puk()?;
         self.select_applet()?;
         let mut obs = Obs::default();
         let mut answers = Vec::new();
-        while self.sw(&[0x00, 0x20, 0x00, ID_PIN])? != BLOCKED {
+        while self.id_pin_tries()? != BLOCKED {
             if answers.len() == MAX_BLOCKING_TRIES {
                 obs.is(
                     "blocking ID_PIN",
@@ -145,11 +147,7 @@ impl Suite<'_, '_> {
     }
 
     pub(super) fn sign_pin_each_time(&mut self) -> Step<Verdict> {
-        let sign_pin = self
-            .pins
-            .as_ref()
-            .map(|p| p.sign_pin.clone())
-            .ok_or("no SIGN PIN known")?;
+        let sign_pin = self.known_sign_pin()?;
         let digest: [u8; 32] = self.random()?;
         self.select_applet()?;
         let mut obs = Obs::default();
