@@ -183,14 +183,11 @@ fn four_stations_on_one_sqlite_journal_killed_at_random_issue_every_application_
     check_floor(&floor, &db);
 }
 
-/// Fails today on three findings in the `PostgreSQL` path (see the merge
-/// report of work-e): four stations loading one batch at once die on
-/// `applications_pkey` (the load is idempotent only one at a time); a CRN
-/// allocation during the server's shutdown ("the database system is
-/// shutting down") is not retried; a simulated reader whose card failed on
-/// a journal error takes a fresh card, so that application stays stranded.
+/// The same floor on one `PostgreSQL` journal, restarted once mid-batch:
+/// stations load the one batch at once (the load takes turns under an
+/// advisory lock), CRNs come from the issuer-wide sequence, and stations
+/// ride out the restart with their retries.
 #[test]
-#[ignore = "fails on the PostgreSQL findings listed above; run with --ignored"]
 fn four_stations_on_one_postgres_killed_at_random_and_a_database_restart_issue_every_application_once(
 ) {
     let mut pg = PgServer::start().unwrap();
