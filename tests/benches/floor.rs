@@ -40,7 +40,7 @@ fn main() {
         kart.display()
     );
     println!(
-        "{:>8} {:>6} {:>8} {:>9} {:>11} {:>8} {:>6} {:>8} {:>10} {:>10} {:>12} {:>13}",
+        "{:>8} {:>6} {:>8} {:>9} {:>11} {:>8} {:>6} {:>11} {:>8} {:>10} {:>10} {:>12} {:>13}",
         "stations",
         "cards",
         "wall s",
@@ -48,6 +48,7 @@ fn main() {
         "cards/hour",
         "scaling",
         "effic.",
+        "CPU ms/card",
         "xact/card",
         "db ms/card",
         "claim p50",
@@ -60,13 +61,14 @@ fn main() {
         let rate = run.cards_per_hour();
         let scale = rate / *base.get_or_insert(rate / float(n));
         println!(
-            "{n:>8} {:>6} {:>8.2} {:>9.2} {:>11.0} {:>7.2}× {:>5.0} % {:>8.1} {:>10.2} {:>10} {:>12} {:>13.0}",
+            "{n:>8} {:>6} {:>8.2} {:>9.2} {:>11.0} {:>7.2}× {:>5.0} % {:>11.0} {:>8.1} {:>10.2} {:>10} {:>12} {:>13.0}",
             run.cards,
             run.wall_s,
             run.window_s,
             rate,
             scale,
             100.0 * scale / float(n),
+            1000.0 * run.station_cpu_s / float(run.cards),
             float(run.xacts) / float(run.cards),
             run.db_ms / float(run.cards),
             run.claim_p50_ms,
@@ -83,6 +85,8 @@ struct Run {
     wall_s: f64,
     /// From the first claim to the last `verified` event in the journal.
     window_s: f64,
+    /// User + system time of the station processes (and the bench's `psql`).
+    station_cpu_s: f64,
     xacts: u64,
     db_ms: f64,
     claim_p50_ms: i64,
@@ -115,6 +119,7 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str) -> Run {
     // once every application is in the journal (a head start of the load's
     // time, a few hundred milliseconds).
     let before = db_stats(&pg);
+    let cpu_before = children_cpu_seconds();
     let start = Instant::now();
     let mut children = vec![station(kart, dir, 0, &url, &issuer, &batch, profile)];
     let mut polls = 0;
@@ -132,6 +137,7 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str) -> Run {
         );
     }
     let wall_s = start.elapsed().as_secs_f64();
+    let station_cpu_s = children_cpu_seconds() - cpu_before;
     let after = db_stats(&pg);
     let verified: u64 = psql(
         &pg,
@@ -151,6 +157,7 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str) -> Run {
         cards,
         wall_s,
         window_s: window_ms / 1000.0,
+        station_cpu_s,
         // Less the bench's own polls of the load (one transaction each).
         xacts: (after.0 - before.0).saturating_sub(polls),
         db_ms: after.1 - before.1,
@@ -303,4 +310,22 @@ fn list(var: &str, default: &str) -> Vec<usize> {
 /// A count as a float for the figures (counts here are far below 2^32).
 fn float(count: impl TryInto<u32>) -> f64 {
     f64::from(count.try_into().unwrap_or(u32::MAX))
+}
+
+/// CPU time (user + system) of this process's waited-for children so far,
+/// from `/proc/self/stat` (`cutime`, `cstime`: fields 16 and 17, clock ticks
+/// of 1/100 s on Linux); 0 elsewhere.
+fn children_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    // Fields 16 and 17 are at 0-based 13 and 14 after ")".
+    (f64::from(ticks(13)) + f64::from(ticks(14))) / 100.0
 }
