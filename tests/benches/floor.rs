@@ -4,7 +4,11 @@
 //! starts, the cards per hour, the scaling against one station, the
 //! database's transactions and active milliseconds per card
 //! (`pg_stat_database` deltas), the p99 claim latency and the cards per hour
-//! at which one `PostgreSQL` core would be the limit.
+//! at which one `PostgreSQL` core would be the limit: 3 600 000 ms per hour
+//! divided by the database's milliseconds per card, once from its active
+//! time (a session running a statement, lock and CPU waits included: an
+//! upper bound on an oversubscribed machine) and once from the server's CPU
+//! time (postmaster and reaped backends, `/proc/PID/stat`).
 //!
 //! The CLI's simulated readers answer at once (`LatencyMode::Accounted`):
 //! the latency model is scaled to zero, so stations run as fast as their
@@ -40,7 +44,7 @@ fn main() {
         kart.display()
     );
     println!(
-        "{:>8} {:>6} {:>8} {:>9} {:>11} {:>8} {:>6} {:>11} {:>8} {:>10} {:>10} {:>12} {:>13}",
+        "{:>8} {:>6} {:>8} {:>9} {:>11} {:>8} {:>6} {:>11} {:>14} {:>8} {:>10} {:>10} {:>12} {:>16} {:>13}",
         "stations",
         "cards",
         "wall s",
@@ -49,11 +53,13 @@ fn main() {
         "scaling",
         "effic.",
         "CPU ms/card",
+        "PG CPU ms/card",
         "xact/card",
         "db ms/card",
         "claim p50",
         "claim p99 ms",
-        "PG limit c/h"
+        "limit active c/h",
+        "limit CPU c/h"
     );
     let mut base = None;
     for n in stations {
@@ -61,7 +67,7 @@ fn main() {
         let rate = run.cards_per_hour();
         let scale = rate / *base.get_or_insert(rate / float(n));
         println!(
-            "{n:>8} {:>6} {:>8.2} {:>9.2} {:>11.0} {:>7.2}× {:>5.0} % {:>11.0} {:>8.1} {:>10.2} {:>10} {:>12} {:>13.0}",
+            "{n:>8} {:>6} {:>8.2} {:>9.2} {:>11.0} {:>7.2}× {:>5.0} % {:>11.0} {:>14.1} {:>8.1} {:>10.2} {:>10} {:>12} {:>16.0} {:>13.0}",
             run.cards,
             run.wall_s,
             run.window_s,
@@ -69,11 +75,13 @@ fn main() {
             scale,
             100.0 * scale / float(n),
             1000.0 * run.station_cpu_s / float(run.cards),
+            1000.0 * run.pg_cpu_s / float(run.cards),
             float(run.xacts) / float(run.cards),
             run.db_ms / float(run.cards),
             run.claim_p50_ms,
             run.claim_p99_ms,
             3.6e6 / (run.db_ms / float(run.cards)),
+            3.6e6 / (1000.0 * run.pg_cpu_s / float(run.cards)),
         );
     }
 }
@@ -87,6 +95,8 @@ struct Run {
     window_s: f64,
     /// User + system time of the station processes (and the bench's `psql`).
     station_cpu_s: f64,
+    /// CPU of the `PostgreSQL` server and its backends.
+    pg_cpu_s: f64,
     xacts: u64,
     db_ms: f64,
     claim_p50_ms: i64,
@@ -120,6 +130,7 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str) -> Run {
     // time, a few hundred milliseconds).
     let before = db_stats(&pg);
     let cpu_before = children_cpu_seconds();
+    let pg_cpu_before = server_cpu_seconds(&pg);
     let start = Instant::now();
     let mut children = vec![station(kart, dir, 0, &url, &issuer, &batch, profile)];
     let mut polls = 0;
@@ -138,6 +149,10 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str) -> Run {
     }
     let wall_s = start.elapsed().as_secs_f64();
     let station_cpu_s = children_cpu_seconds() - cpu_before;
+    // The stations' backends are reaped by the postmaster soon after they
+    // exit; a short wait lets their CPU time reach its `cutime`.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pg_cpu_s = server_cpu_seconds(&pg) - pg_cpu_before;
     let after = db_stats(&pg);
     let verified: u64 = psql(
         &pg,
@@ -158,6 +173,7 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str) -> Run {
         wall_s,
         window_s: window_ms / 1000.0,
         station_cpu_s,
+        pg_cpu_s,
         // Less the bench's own polls of the load (one transaction each).
         xacts: (after.0 - before.0).saturating_sub(polls),
         db_ms: after.1 - before.1,
@@ -312,11 +328,34 @@ fn float(count: impl TryInto<u32>) -> f64 {
     f64::from(count.try_into().unwrap_or(u32::MAX))
 }
 
-/// CPU time (user + system) of this process's waited-for children so far,
-/// from `/proc/self/stat` (`cutime`, `cstime`: fields 16 and 17, clock ticks
-/// of 1/100 s on Linux); 0 elsewhere.
+/// CPU time (user + system) of this process's waited-for children so far
+/// (the station processes).
 fn children_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let t = stat_ticks("/proc/self/stat");
+    t.children
+}
+
+/// CPU time of the `PostgreSQL` server: the postmaster's own and that of its
+/// backends that have exited and been reaped (the stations' sessions end
+/// with the stations); 0 if it cannot be read.
+fn server_cpu_seconds(pg: &PgServer) -> f64 {
+    pg.pid().map_or(0.0, |pid| {
+        let t = stat_ticks(&format!("/proc/{pid}/stat"));
+        t.own + t.children
+    })
+}
+
+/// Seconds of CPU from a `/proc/PID/stat`.
+struct Ticks {
+    /// `utime` + `stime` (fields 14, 15).
+    own: f64,
+    /// `cutime` + `cstime` (fields 16, 17).
+    children: f64,
+}
+
+/// Reads a `/proc/PID/stat` (clock ticks of 1/100 s on Linux); zeros elsewhere.
+fn stat_ticks(path: &str) -> Ticks {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -324,8 +363,11 @@ fn children_cpu_seconds() -> f64 {
         fields
             .get(i)
             .and_then(|f| f.parse::<u32>().ok())
-            .unwrap_or(0)
+            .map_or(0.0, f64::from)
     };
-    // Fields 16 and 17 are at 0-based 13 and 14 after ")".
-    (f64::from(ticks(13)) + f64::from(ticks(14))) / 100.0
+    // Field k (1-based) is at 0-based k - 3 after ")".
+    Ticks {
+        own: (ticks(11) + ticks(12)) / 100.0,
+        children: (ticks(13) + ticks(14)) / 100.0,
+    }
 }
