@@ -44,7 +44,7 @@ fn main() {
         kart.display()
     );
     println!(
-        "{:>8} {:>6} {:>8} {:>9} {:>11} {:>8} {:>6} {:>11} {:>14} {:>8} {:>10} {:>10} {:>12} {:>16} {:>13}",
+        "{:>8} {:>6} {:>8} {:>9} {:>11} {:>8} {:>6} {:>11} {:>14} {:>8} {:>10} {:>10} {:>12} {:>16} {:>13} {:>16}",
         "stations",
         "cards",
         "wall s",
@@ -59,7 +59,8 @@ fn main() {
         "claim p50",
         "claim p99 ms",
         "limit active c/h",
-        "limit CPU c/h"
+        "limit CPU c/h",
+        "sessions/station"
     );
     let mut base = None;
     for n in stations {
@@ -67,7 +68,7 @@ fn main() {
         let rate = run.cards_per_hour();
         let scale = rate / *base.get_or_insert(rate / float(n));
         println!(
-            "{n:>8} {:>6} {:>8.2} {:>9.2} {:>11.0} {:>7.2}× {:>5.0} % {:>11.0} {:>14.1} {:>8.1} {:>10.2} {:>10} {:>12} {:>16.0} {:>13.0}",
+            "{n:>8} {:>6} {:>8.2} {:>9.2} {:>11.0} {:>7.2}× {:>5.0} % {:>11.0} {:>14.1} {:>8.1} {:>10.2} {:>10} {:>12} {:>16.0} {:>13.0} {:>16.1}",
             run.cards,
             run.wall_s,
             run.window_s,
@@ -82,6 +83,7 @@ fn main() {
             run.claim_p99_ms,
             3.6e6 / (run.db_ms / float(run.cards)),
             3.6e6 / (1000.0 * run.pg_cpu_s / float(run.cards)),
+            float(run.sessions) / float(n),
         );
     }
 }
@@ -99,6 +101,8 @@ struct Run {
     pg_cpu_s: f64,
     xacts: u64,
     db_ms: f64,
+    /// Database sessions the stations opened.
+    sessions: u64,
     claim_p50_ms: i64,
     claim_p99_ms: i64,
 }
@@ -175,8 +179,10 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str) -> Run {
         station_cpu_s,
         pg_cpu_s,
         // Less the bench's own polls of the load (one transaction each).
-        xacts: (after.0 - before.0).saturating_sub(polls),
-        db_ms: after.1 - before.1,
+        xacts: (after.xacts - before.xacts).saturating_sub(polls),
+        db_ms: after.active_ms - before.active_ms,
+        // Less the bench's own: the polls and the `after` snapshot.
+        sessions: (after.sessions - before.sessions).saturating_sub(polls + 1),
         claim_p50_ms,
         claim_p99_ms,
     }
@@ -248,17 +254,27 @@ fn claim_latency(pg: &PgServer) -> (i64, i64) {
     (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
-/// The `kart` database's transactions (commit + rollback) and active
-/// milliseconds (`active_time`, `PostgreSQL` 14+) so far.
-fn db_stats(pg: &PgServer) -> (u64, f64) {
+/// The `kart` database's counters so far (`pg_stat_database`).
+struct DbStats {
+    /// `xact_commit + xact_rollback`.
+    xacts: u64,
+    /// `active_time`, milliseconds (`PostgreSQL` 14+).
+    active_ms: f64,
+    /// `sessions` established (`PostgreSQL` 14+).
+    sessions: u64,
+}
+
+fn db_stats(pg: &PgServer) -> DbStats {
     let out = psql(
         pg,
-        "SELECT (xact_commit + xact_rollback) || ' ' || active_time FROM pg_stat_database WHERE datname = 'kart'",
+        "SELECT (xact_commit + xact_rollback) || ' ' || active_time || ' ' || sessions FROM pg_stat_database WHERE datname = 'kart'",
     );
     let mut it = out.split_whitespace();
-    let xacts = it.next().and_then(|v| v.parse().ok()).expect("xacts");
-    let active = it.next().and_then(|v| v.parse().ok()).expect("active_time");
-    (xacts, active)
+    DbStats {
+        xacts: it.next().and_then(|v| v.parse().ok()).expect("xacts"),
+        active_ms: it.next().and_then(|v| v.parse().ok()).expect("active_time"),
+        sessions: it.next().and_then(|v| v.parse().ok()).expect("sessions"),
+    }
 }
 
 fn psql(pg: &PgServer, sql: &str) -> String {
