@@ -498,7 +498,7 @@ impl SimCard {
     pub fn set_latency(&mut self, mode: LatencyMode) {
         self.latency = mode;
     }
-    /// Time the real card would have taken so far ([`LatencyMode::Accounted`] and [`LatencyMode::Real`]).
+    /// Time the real card would have taken so far (every mode but [`LatencyMode::Off`]).
     pub fn modelled_time(&self) -> Duration {
         self.clock
     }
@@ -595,8 +595,8 @@ impl SimCard {
                 work,
             );
             self.clock += t;
-            if self.latency == LatencyMode::Real {
-                std::thread::sleep(t);
+            if let Some(pause) = self.latency.sleep_for(t) {
+                std::thread::sleep(pause);
             }
         }
         Some(out)

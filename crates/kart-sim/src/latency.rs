@@ -22,6 +22,21 @@ pub enum LatencyMode {
     Accounted,
     /// Sleep for the modelled time before answering.
     Real,
+    /// Sleep for the modelled time divided by this number (at least 1)
+    /// before answering: a floor of cards at a fraction of real time, so
+    /// that what the cards share (a journal, a database) is stressed more.
+    Scaled(u32),
+}
+
+impl LatencyMode {
+    /// How long to sleep for an APDU whose model says `t`.
+    pub(crate) fn sleep_for(self, t: Duration) -> Option<Duration> {
+        match self {
+            Self::Off | Self::Accounted => None,
+            Self::Real => Some(t),
+            Self::Scaled(n) => Some(t / n.max(1)),
+        }
+    }
 }
 
 /// Card work done by one APDU, beyond transfer.
@@ -86,6 +101,20 @@ pub(crate) fn apdu_time(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_mode_sleeps_its_share_of_the_modelled_time() {
+        let t = Duration::from_millis(400);
+        assert_eq!(LatencyMode::Off.sleep_for(t), None);
+        assert_eq!(LatencyMode::Accounted.sleep_for(t), None);
+        assert_eq!(LatencyMode::Real.sleep_for(t), Some(t));
+        assert_eq!(
+            LatencyMode::Scaled(20).sleep_for(t),
+            Some(Duration::from_millis(20))
+        );
+        // A zero divisor is taken as 1, never a division by zero.
+        assert_eq!(LatencyMode::Scaled(0).sleep_for(t), Some(t));
+    }
 
     fn rsa_like() -> KeyGeneration {
         // card-timings.md, current chips: median ≈ 4 s, σ ≈ 0.8, tail ≈ 21 s.

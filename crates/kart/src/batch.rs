@@ -38,6 +38,8 @@ pub struct Run<'a> {
     pub spec: &'a Spec,
     /// The progress bars.
     pub progress: &'a Progress,
+    /// How simulated cards spend their modelled time.
+    pub sim_latency: LatencyMode,
     /// How long a PC/SC reader waits for the next card.
     pub card_timeout: Duration,
     /// Run on each issued simulated card.
@@ -69,6 +71,7 @@ pub fn run_all(run: &Run<'_>, sources: &[Source]) -> Tally {
                 profile: profile.clone(),
                 issuer: run.issuer,
                 after_issue: run.after_issue,
+                latency: run.sim_latency,
                 first: true,
             }),
             Source::Pcsc(name) => Reader::Pcsc(PcscReader {
@@ -211,6 +214,7 @@ struct SimReader<'a> {
     profile: Box<Profile>,
     issuer: &'a Issuer,
     after_issue: Option<AfterIssue<'a>>,
+    latency: LatencyMode,
     /// The first card may be one the simulator's store kept from an earlier run.
     first: bool,
 }
@@ -221,8 +225,9 @@ impl SimReader<'_> {
         let first_card = std::mem::take(&mut self.first);
         let mut sim =
             crate::simstore::station_card(&self.name, &self.profile, &config, first_card)?;
-        // The model's clock costs nothing and tells what a real card would take.
-        sim.set_latency(LatencyMode::Accounted);
+        // The model's clock tells what a real card would take; by default
+        // it costs nothing (`--sim-latency` may make the card take it).
+        sim.set_latency(self.latency);
         ctx.status("personalizing");
         Ok(Inserted {
             card: StationCard::Sim(Box::new(sim)),

@@ -32,6 +32,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "KART_SIM_DIR")]
     pub sim_dir: Option<PathBuf>,
 
+    /// How simulated cards spend their vendor's modelled time: `accounted`
+    /// (answer at once, report the time: the default), `real` (take it), or
+    /// `real/N` (take 1/N of it, to load a floor's shared journal harder).
+    #[arg(long, global = true, value_name = "MODE", env = "KART_SIM_LATENCY",
+          default_value = "accounted", value_parser = parse_sim_latency)]
+    pub sim_latency: kart_sim::LatencyMode,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -50,4 +57,38 @@ pub struct ReaderArgs {
         value_delimiter = ','
     )]
     pub readers: Vec<String>,
+}
+
+/// `accounted`, `real` or `real/N` (N from 1 to 1000).
+fn parse_sim_latency(text: &str) -> Result<kart_sim::LatencyMode, String> {
+    use kart_sim::LatencyMode;
+    match text {
+        "accounted" => Ok(LatencyMode::Accounted),
+        "real" => Ok(LatencyMode::Real),
+        _ => text
+            .strip_prefix("real/")
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| (1..=1000).contains(n))
+            .map(LatencyMode::Scaled)
+            .ok_or_else(|| {
+                format!("{text:?}: expected accounted, real or real/N with N from 1 to 1000")
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_sim_latency;
+    use kart_sim::LatencyMode;
+
+    #[test]
+    fn sim_latency_takes_accounted_real_and_a_fraction_of_real() {
+        assert_eq!(parse_sim_latency("accounted"), Ok(LatencyMode::Accounted));
+        assert_eq!(parse_sim_latency("real"), Ok(LatencyMode::Real));
+        assert_eq!(parse_sim_latency("real/20"), Ok(LatencyMode::Scaled(20)));
+        for bad in ["real/0", "real/1001", "real/x", "fast", ""] {
+            let e = parse_sim_latency(bad).unwrap_err();
+            assert!(e.contains("real/N"), "{bad}: {e}");
+        }
+    }
 }

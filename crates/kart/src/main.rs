@@ -53,7 +53,12 @@ fn main() -> ExitCode {
     if let Err(e) = simstore::init(sim_dir) {
         return fail(out, cli.command.name(), &e);
     }
-    let ctx = Ctx { out, spec, config };
+    let ctx = Ctx {
+        out,
+        spec,
+        config,
+        sim_latency: cli.sim_latency,
+    };
     let name = cli.command.name();
     match cmd::run(cli.command, &ctx) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -54,6 +54,8 @@ pub struct Ctx {
     pub spec: Spec,
     /// Defaults from the configuration file.
     pub config: Config,
+    /// How simulated cards spend their modelled time (`--sim-latency`).
+    pub sim_latency: kart_sim::LatencyMode,
 }
 
 impl Ctx {

@@ -270,6 +270,7 @@ pub fn personalize_loaded(
         issuer: station.issuer(),
         spec: &ctx.spec,
         progress: &progress,
+        sim_latency: ctx.sim_latency,
         card_timeout,
         after_issue,
     };
