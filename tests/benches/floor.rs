@@ -39,8 +39,10 @@ fn main() {
         .unwrap_or(256);
     let profile = std::env::var("KART_FLOOR_PROFILE").unwrap_or_else(|_| "vendor-a".into());
     let kart = kart_bin();
+    // The stations inherit it: `kart personalize --sim-latency`.
+    let latency = std::env::var("KART_SIM_LATENCY").unwrap_or_else(|_| "accounted".into());
     println!(
-        "8. Many stations, one PostgreSQL journal — {READERS} × sim:{profile} per station, latency model off (answers at once), {cards} cards per run, kart = {}",
+        "8. Many stations, one PostgreSQL journal — {READERS} × sim:{profile} per station, KART_SIM_LATENCY={latency}, {cards} cards per run, kart = {}",
         kart.display()
     );
     println!(
