@@ -197,6 +197,51 @@ pub struct Unfinished {
     pub recovery: Recovery,
 }
 
+impl Unfinished {
+    /// An unfinished application with the next step for its state (the
+    /// one rule every store applies).
+    pub(crate) fn of(status: Status) -> Result<Self, JournalError> {
+        let recovery = match status.state {
+            State::Claimed => Recovery::Requeue,
+            State::Writing => Recovery::RepersonalizeOrSpoil,
+            State::Written => Recovery::Verify,
+            other => {
+                return Err(JournalError::Corrupt(format!(
+                    "application {} is {other}, not unfinished",
+                    status.tracking
+                )))
+            }
+        };
+        Ok(Self { status, recovery })
+    }
+}
+
+/// Whether `tracking` may take card `serial`, whose row in the cards table
+/// says `holder` (its application and card status) when it has one: the
+/// card rules every store applies before assigning the card.
+pub(crate) fn check_card_holder(
+    serial: &str,
+    tracking: &TrackingCode,
+    holder: Option<&(String, String)>,
+) -> Result<(), JournalError> {
+    match holder {
+        Some((owner, status)) if status == "issued" => Err(JournalError::CardIssued {
+            serial: serial.into(),
+            tracking: owner.clone(),
+        }),
+        Some((_, status)) if status == "spoiled" => Err(JournalError::CardSpoiled {
+            serial: serial.into(),
+        }),
+        Some((owner, status)) if status == "in_use" && owner != tracking.as_str() => {
+            Err(JournalError::CardInUse {
+                serial: serial.into(),
+                tracking: owner.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The journal: the one door stations, reports and tools go through,
 /// whichever store holds the data.
 ///

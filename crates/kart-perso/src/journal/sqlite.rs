@@ -18,8 +18,8 @@ use rusqlite::{
 
 use super::store::JournalStore;
 use super::{
-    bounded, millis, now_ms, owner_id, parse_tracking, report, schema, Claim, EnqueueReport,
-    JournalError, JournalOptions, Recovery, Report, State, Status, Step, Unfinished,
+    bounded, check_card_holder, millis, now_ms, owner_id, parse_tracking, report, schema, Claim,
+    EnqueueReport, JournalError, JournalOptions, Report, State, Status, Step, Unfinished,
 };
 use super::{BatchRow, RowsLoaded, StoredRecord, Stranded, Superseded};
 use crate::record::TrackingCode;
@@ -452,7 +452,7 @@ impl JournalStore for SqliteStore {
             .collect::<Result<_, _>>()?;
         codes
             .iter()
-            .map(|code| unfinished(load(&self.conn, &parse_tracking(code)?)?))
+            .map(|code| Unfinished::of(load(&self.conn, &parse_tracking(code)?)?))
             .collect()
     }
 
@@ -468,7 +468,7 @@ impl JournalStore for SqliteStore {
                 |row| row.get(0),
             )
             .optional()?;
-        code.map(|code| unfinished(load(&self.conn, &parse_tracking(&code)?)?))
+        code.map(|code| Unfinished::of(load(&self.conn, &parse_tracking(&code)?)?))
             .transpose()
     }
 
@@ -550,22 +550,6 @@ fn enqueue<'a>(
     Ok(report)
 }
 
-/// An unfinished application with the next step for its state.
-fn unfinished(status: Status) -> Result<Unfinished, JournalError> {
-    let recovery = match status.state {
-        State::Claimed => Recovery::Requeue,
-        State::Writing => Recovery::RepersonalizeOrSpoil,
-        State::Written => Recovery::Verify,
-        other => {
-            return Err(JournalError::Corrupt(format!(
-                "application {} is {other}, not unfinished",
-                status.tracking
-            )))
-        }
-    };
-    Ok(Unfinished { status, recovery })
-}
-
 /// Assigns a card to an application, refusing cards that are taken.
 fn take_card(
     tx: &Transaction<'_>,
@@ -579,35 +563,14 @@ fn take_card(
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;
-    match holder {
-        Some((owner, status)) if status == "issued" => Err(JournalError::CardIssued {
-            serial: serial.into(),
-            tracking: owner,
-        }),
-        Some((_, status)) if status == "spoiled" => Err(JournalError::CardSpoiled {
-            serial: serial.into(),
-        }),
-        Some((owner, status)) if status == "in_use" && owner != tracking.as_str() => {
-            Err(JournalError::CardInUse {
-                serial: serial.into(),
-                tracking: owner,
-            })
-        }
-        Some(_) => {
-            tx.execute(
-                "UPDATE cards SET tracking = ?2, status = 'in_use' WHERE serial = ?1",
-                [serial, tracking.as_str()],
-            )?;
-            Ok(())
-        }
-        None => {
-            tx.execute(
-                "INSERT INTO cards (serial, tracking, status) VALUES (?1, ?2, 'in_use')",
-                [serial, tracking.as_str()],
-            )?;
-            Ok(())
-        }
-    }
+    check_card_holder(serial, tracking, holder.as_ref())?;
+    let sql = if holder.is_some() {
+        "UPDATE cards SET tracking = ?2, status = 'in_use' WHERE serial = ?1"
+    } else {
+        "INSERT INTO cards (serial, tracking, status) VALUES (?1, ?2, 'in_use')"
+    };
+    tx.execute(sql, [serial, tracking.as_str()])?;
+    Ok(())
 }
 
 /// Sets the status of the application's card, if it has one.

@@ -24,9 +24,9 @@ use postgres::{Client, GenericClient, NoTls, Transaction};
 use super::location::PgUrl;
 use super::store::JournalStore;
 use super::{
-    bounded, millis, owner_id, parse_tracking, BatchRow, Claim, DayCounts, EnqueueReport,
-    JournalError, JournalOptions, Recovery, Report, RowsLoaded, State, Status, Step, StepTiming,
-    StoredRecord, Stranded, Superseded, Unfinished, VendorCounts,
+    bounded, check_card_holder, millis, owner_id, parse_tracking, BatchRow, Claim, DayCounts,
+    EnqueueReport, JournalError, JournalOptions, Report, RowsLoaded, State, Status, Step,
+    StepTiming, StoredRecord, Stranded, Superseded, Unfinished, VendorCounts,
 };
 use crate::record::TrackingCode;
 
@@ -544,7 +544,7 @@ impl JournalStore for PgStore {
                 &[],
             )?;
             rows.iter()
-                .map(|row| unfinished(load(client, &parse_tracking(row.get(0))?, false)?))
+                .map(|row| Unfinished::of(load(client, &parse_tracking(row.get(0))?, false)?))
                 .collect()
         })
     }
@@ -558,7 +558,7 @@ impl JournalStore for PgStore {
                  ORDER BY updated_at_ms, tracking LIMIT 1",
                 &[&serial],
             )?;
-            row.map(|row| unfinished(load(client, &parse_tracking(row.get(0))?, false)?))
+            row.map(|row| Unfinished::of(load(client, &parse_tracking(row.get(0))?, false)?))
                 .transpose()
         })
     }
@@ -767,22 +767,6 @@ pub(super) fn log_event(
     Ok(())
 }
 
-/// An unfinished application with the next step for its state.
-fn unfinished(status: Status) -> Result<Unfinished, JournalError> {
-    let recovery = match status.state {
-        State::Claimed => Recovery::Requeue,
-        State::Writing => Recovery::RepersonalizeOrSpoil,
-        State::Written => Recovery::Verify,
-        other => {
-            return Err(JournalError::Corrupt(format!(
-                "application {} is {other}, not unfinished",
-                status.tracking
-            )))
-        }
-    };
-    Ok(Unfinished { status, recovery })
-}
-
 /// Assigns a card to an application, refusing cards that are taken; the
 /// card's row is locked so two stations cannot take one card at once.
 fn take_card(
@@ -795,37 +779,16 @@ fn take_card(
         &[&serial],
     )?;
     let holder: Option<(String, String)> = holder.map(|row| (row.get(0), row.get(1)));
-    match holder {
-        Some((owner, status)) if status == "issued" => Err(JournalError::CardIssued {
-            serial: serial.into(),
-            tracking: owner,
-        }),
-        Some((_, status)) if status == "spoiled" => Err(JournalError::CardSpoiled {
-            serial: serial.into(),
-        }),
-        Some((owner, status)) if status == "in_use" && owner != tracking.as_str() => {
-            Err(JournalError::CardInUse {
-                serial: serial.into(),
-                tracking: owner,
-            })
-        }
-        Some(_) => {
-            tx.execute(
-                "UPDATE cards SET tracking = $2, status = 'in_use' WHERE serial = $1",
-                &[&serial, &tracking.as_str()],
-            )?;
-            Ok(())
-        }
-        None => {
-            // Two stations inserting one new serial at once: the primary
-            // key makes the second fail and its transaction roll back.
-            tx.execute(
-                "INSERT INTO cards (serial, tracking, status) VALUES ($1, $2, 'in_use')",
-                &[&serial, &tracking.as_str()],
-            )?;
-            Ok(())
-        }
-    }
+    check_card_holder(serial, tracking, holder.as_ref())?;
+    // Two stations inserting one new serial at once: the primary key makes
+    // the second fail and its transaction roll back.
+    let sql = if holder.is_some() {
+        "UPDATE cards SET tracking = $2, status = 'in_use' WHERE serial = $1"
+    } else {
+        "INSERT INTO cards (serial, tracking, status) VALUES ($1, $2, 'in_use')"
+    };
+    tx.execute(sql, &[&serial, &tracking.as_str()])?;
+    Ok(())
 }
 
 fn set_card(
