@@ -39,7 +39,10 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// ```
 /// let dir = tempfile::tempdir()?;
 /// let issuer = kart_examples::test_issuer(dir.path())?;
-/// assert!(!issuer.master_keys.sets().is_empty());
+/// // A key set for every profile's secure channel.
+/// for profile in &kart_spec::Spec::embedded()?.profiles {
+///     assert!(issuer.card_key_source(profile).is_ok(), "{}", profile.id);
+/// }
 /// # Ok::<(), kart_examples::Error>(())
 /// ```
 pub fn test_issuer(dir: &Path) -> Result<Issuer, Error> {
