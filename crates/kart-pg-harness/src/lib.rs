@@ -101,7 +101,7 @@ impl PgServer {
     /// Creates a cluster, starts it on a free loopback port, waits until it
     /// accepts connections (bounded) and creates database [`DATABASE`].
     pub fn start() -> Result<Self, PgError> {
-        if !is_root()? {
+        if !rustix::process::geteuid().is_root() {
             return Err(PgError::NotRoot);
         }
         let runuser = require_tool("runuser")?;
@@ -336,16 +336,6 @@ fn alive(pid: &str) -> bool {
             .is_some_and(|(_, rest)| !rest.starts_with('Z')),
         Err(_) => false,
     }
-}
-
-fn is_root() -> Result<bool, PgError> {
-    let status =
-        fs::read_to_string("/proc/self/status").map_err(io_err("read /proc/self/status"))?;
-    Ok(status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|uids| uids.split_whitespace().nth(1))
-        == Some("0"))
 }
 
 fn require_tool(name: &str) -> Result<PathBuf, PgError> {
