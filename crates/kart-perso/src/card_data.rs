@@ -66,12 +66,10 @@ pub enum CardDataError {
     Tlv(#[from] tlv::TlvError),
 }
 
-/// The Card Production Life Cycle data of a card, as far as personalization needs it.
+/// The Card Production Life Cycle data of a card (GP Card Specification,
+/// GET DATA `9F7F`): what personalization and reading take from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cplc {
-    csn: [u8; 8],
-    batch: [u8; 2],
-}
+pub struct Cplc([u8; CPLC_LEN]);
 
 impl Cplc {
     /// Parses the GET DATA `9F7F` answer: `9F7F 2A` and the 42 CPLC bytes.
@@ -80,36 +78,45 @@ impl Cplc {
         let object = tlv::parse(answer).map_err(|e| bad(e.to_string()))?;
         let value = tlv::value_at(&object, &[u32::from(crate::applet::TAG_CPLC)])
             .map_err(|e| bad(e.to_string()))?;
-        if value.len() != CPLC_LEN {
-            return Err(bad(format!("{} bytes, expected {CPLC_LEN}", value.len())));
-        }
-        let field = |range: std::ops::Range<usize>| value.get(range).unwrap_or_default();
-        let mut csn = [0u8; 8];
-        // CSN = IC fabricator ‖ IC type ‖ IC serial number (spec §6.1, tag CB).
-        csn[..4].copy_from_slice(field(0..4));
-        csn[4..].copy_from_slice(field(12..16));
-        let mut batch = [0u8; 2];
-        batch.copy_from_slice(field(16..18));
-        Ok(Self { csn, batch })
+        value
+            .try_into()
+            .map(Self)
+            .map_err(|_| bad(format!("{} bytes, expected {CPLC_LEN}", value.len())))
     }
 
-    /// The card serial number (8 bytes).
+    /// The 42 CPLC bytes.
+    pub fn bytes(&self) -> &[u8; CPLC_LEN] {
+        &self.0
+    }
+
+    /// The card serial number (8 bytes): IC fabricator ‖ IC type ‖ IC
+    /// serial number (spec §6.1, tag CB).
     pub fn csn(&self) -> [u8; 8] {
-        self.csn
+        csn_of(&self.0).unwrap_or_default()
     }
 
     /// The CSN in upper-case hex, as the journal records it.
     pub fn csn_hex(&self) -> String {
-        hex::encode_upper(self.csn)
+        hex::encode_upper(self.csn())
     }
 
     /// IC batch identifier ‖ CSN: what INITIALIZE UPDATE returns (spec §7).
     pub fn key_diversification_data(&self) -> [u8; 10] {
         let mut kdd = [0u8; 10];
-        kdd[..2].copy_from_slice(&self.batch);
-        kdd[2..].copy_from_slice(&self.csn);
+        kdd[..2].copy_from_slice(&self.0[16..18]);
+        kdd[2..].copy_from_slice(&self.csn());
         kdd
     }
+}
+
+/// The CSN inside CPLC bytes (bytes 0–3 and 12–15), when there are enough
+/// of them: `kart info` shows it even for a CPLC of the wrong length.
+pub fn csn_of(cplc: &[u8]) -> Option<[u8; 8]> {
+    let (head, serial) = (cplc.get(0..4)?, cplc.get(12..16)?);
+    let mut csn = [0u8; 8];
+    csn[..4].copy_from_slice(head);
+    csn[4..].copy_from_slice(serial);
+    Some(csn)
 }
 
 /// A card registration number: 10 ASCII digits, unique per issued card.

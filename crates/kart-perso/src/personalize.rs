@@ -423,7 +423,7 @@ pub(crate) fn send_ok<T: Transport>(
     }
 }
 
-fn card_error(step: &str, e: CardError) -> PersoError {
+pub(crate) fn card_error(step: &str, e: CardError) -> PersoError {
     let step = step.to_owned();
     match e {
         CardError::Transport(TransportError::CardRemoved) => PersoError::CardRemoved { step },

@@ -1,9 +1,12 @@
 //! The one card probe: which applet answers, and what the card says about
 //! itself before anything is written (CPLC → CSN, life cycle, CRN).
-//! [`probe_card`] is personalization's (strict: a card that does not say is
-//! an error), [`find_applet`] is how [`read_card`](crate::read::read_card)
-//! and verification find the applet, and [`survey_card`] is `kart info`'s
-//! (tolerant: what the card does not say becomes a note).
+//! The card's answers are read and checked once, here: [`probe_card`]
+//! (personalization) and [`read_card`](crate::read::read_card) (reading and
+//! verification, after [`find_applet`]) take the CPLC and CRN from the same
+//! readers and differ only in how they learn the life cycle (the FCI of
+//! their SELECT, or GET DATA `DF71`). [`survey_card`] is `kart info`'s
+//! tolerant variant: what the card does not say becomes a note, so a
+//! damaged card can still be described.
 //!
 //! ```
 //! use kart_perso::applet::Lifecycle;
@@ -24,9 +27,9 @@ use kart_apdu::{tlv, Card, CardCaps, CardError, Status, StatusWord, Transport};
 use kart_spec::{Profile, Spec};
 
 use crate::applet::{self, Lifecycle, TAG_CPLC, TAG_CRN, TAG_LIFECYCLE};
-use crate::card_data::{Cplc, Crn};
+use crate::card_data::{csn_of, Cplc, Crn};
 use crate::keyinfo::{parse_key_information, KeyInfo};
-use crate::personalize::{malformed, send, send_ok, PersoError};
+use crate::personalize::{card_error, malformed, send_ok, PersoError};
 use crate::read::ReadError;
 
 /// What the card says about itself before anything is written.
@@ -64,31 +67,136 @@ pub fn probe_card<T: Transport>(
             step: step.into(),
             what: format!("FCI {} has no life-cycle byte 8A", hex::encode_upper(&fci)),
         })?;
-    let step = "read CPLC";
-    let cplc = send_ok(card, step, &applet::get_data(TAG_CPLC))?;
-    let cplc = Cplc::parse(&cplc).map_err(|e| malformed(step, &e))?;
-    let step = "read CRN";
-    let crn = match send(card, step, &applet::get_data(TAG_CRN))? {
-        r if r.is_success() => {
-            let object = tlv::parse(r.data()).map_err(|e| malformed(step, &e))?;
-            let digits =
-                tlv::value_at(&object, &[u32::from(TAG_CRN)]).map_err(|e| malformed(step, &e))?;
-            let text = std::str::from_utf8(digits).map_err(|e| malformed(step, &e))?;
-            Some(Crn::parse(text).map_err(|e| malformed(step, &e))?)
-        }
-        r if r.sw() == StatusWord::REFERENCED_DATA_NOT_FOUND => None,
-        r => {
-            return Err(PersoError::CardRefused {
-                step: step.into(),
-                sw: r.sw(),
-            })
-        }
-    };
+    let cplc = read_cplc(card)?;
+    let crn = read_crn(card)?;
     Ok(CardInfo {
         cplc,
         lifecycle,
         crn,
     })
+}
+
+/// Why reading what the selected applet says about its card stopped;
+/// personalization and reading each tell it as their own error.
+#[derive(Debug)]
+pub(crate) enum Fault {
+    /// The command did not get an answer.
+    Card {
+        step: &'static str,
+        source: CardError,
+    },
+    /// The card answered a status word the spec does not allow here.
+    Refused { step: &'static str, sw: StatusWord },
+    /// The answer is not the structure the spec describes.
+    Malformed { step: &'static str, what: String },
+}
+
+impl From<Fault> for PersoError {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Card { step, source } => card_error(step, source),
+            Fault::Refused { step, sw } => PersoError::CardRefused {
+                step: step.into(),
+                sw,
+            },
+            Fault::Malformed { step, what } => PersoError::Malformed {
+                step: step.into(),
+                what,
+            },
+        }
+    }
+}
+
+impl From<Fault> for ReadError {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Card { step, source } => ReadError::card(step, source),
+            Fault::Refused { step, sw } => ReadError::Unexpected {
+                step: step.into(),
+                sw,
+            },
+            Fault::Malformed { step, what } => ReadError::malformed(step, what),
+        }
+    }
+}
+
+const STEP_CPLC: &str = "GET DATA CPLC (9F7F)";
+const STEP_CRN: &str = "GET DATA CRN (DF72)";
+const STEP_LIFECYCLE: &str = "GET DATA life cycle (DF71)";
+
+/// The selected applet's CPLC (spec §6.2): every card has one.
+pub(crate) fn read_cplc<T: Transport>(card: &mut Card<T>) -> Result<Cplc, Fault> {
+    let answer = get_answer(card, TAG_CPLC, STEP_CPLC)?.ok_or(Fault::Refused {
+        step: STEP_CPLC,
+        sw: StatusWord::REFERENCED_DATA_NOT_FOUND,
+    })?;
+    Cplc::parse(&answer).map_err(|e| Fault::Malformed {
+        step: STEP_CPLC,
+        what: e.to_string(),
+    })
+}
+
+/// The selected applet's CRN, once an earlier attempt set it.
+pub(crate) fn read_crn<T: Transport>(card: &mut Card<T>) -> Result<Option<Crn>, Fault> {
+    let Some(value) = get_value(card, TAG_CRN, STEP_CRN)? else {
+        return Ok(None);
+    };
+    std::str::from_utf8(&value)
+        .ok()
+        .and_then(|text| Crn::parse(text).ok())
+        .map(Some)
+        .ok_or(Fault::Malformed {
+            step: STEP_CRN,
+            what: "the CRN is not 10 ASCII digits".into(),
+        })
+}
+
+/// The selected applet's life cycle by GET DATA (when no FCI told it),
+/// any code the card holds.
+pub(crate) fn read_lifecycle<T: Transport>(card: &mut Card<T>) -> Result<Lifecycle, Fault> {
+    match get_value(card, TAG_LIFECYCLE, STEP_LIFECYCLE)?.as_deref() {
+        Some([code]) => Ok(Lifecycle::from_code(*code)),
+        other => Err(Fault::Malformed {
+            step: STEP_LIFECYCLE,
+            what: format!("{} bytes, expected 1", other.map_or(0, <[u8]>::len)),
+        }),
+    }
+}
+
+/// GET DATA `tag`: the value inside its `tag L value` answer, `None` on
+/// `6A88` (no such data yet).
+fn get_value<T: Transport>(
+    card: &mut Card<T>,
+    tag: u16,
+    step: &'static str,
+) -> Result<Option<Vec<u8>>, Fault> {
+    let Some(answer) = get_answer(card, tag, step)? else {
+        return Ok(None);
+    };
+    let malformed = |e: kart_apdu::tlv::TlvError| Fault::Malformed {
+        step,
+        what: e.to_string(),
+    };
+    let object = tlv::parse(&answer).map_err(malformed)?;
+    tlv::value_at(&object, &[u32::from(tag)])
+        .map(|v| Some(v.to_vec()))
+        .map_err(malformed)
+}
+
+/// GET DATA `tag`: the whole answer, `None` on `6A88`.
+fn get_answer<T: Transport>(
+    card: &mut Card<T>,
+    tag: u16,
+    step: &'static str,
+) -> Result<Option<Vec<u8>>, Fault> {
+    let r = card
+        .send(&applet::get_data(tag))
+        .map_err(|source| Fault::Card { step, source })?;
+    match r.sw() {
+        _ if r.is_success() => Ok(Some(r.data().to_vec())),
+        sw if sw == StatusWord::REFERENCED_DATA_NOT_FOUND => Ok(None),
+        sw => Err(Fault::Refused { step, sw }),
+    }
 }
 
 /// SELECTs (P2 `0C`) the applet of the profile matching `atr`, or of the
@@ -178,20 +286,13 @@ pub fn survey_card<T: Transport>(
     let r = card.send(&applet::select_applet(isd)?)?;
     if r.is_success() {
         match tolerant_get_data(card, TAG_CPLC)? {
-            Ok(cplc) if cplc.len() >= 16 => {
-                facts.csn = Some(
-                    [cplc.get(..4), cplc.get(12..16)]
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .copied()
-                        .collect(),
-                );
-            }
-            Ok(cplc) => facts.notes.push(format!(
-                "CPLC of {} bytes is too short for a serial number",
-                cplc.len()
-            )),
+            Ok(cplc) => match csn_of(&cplc) {
+                Some(csn) => facts.csn = Some(csn.to_vec()),
+                None => facts.notes.push(format!(
+                    "CPLC of {} bytes is too short for a serial number",
+                    cplc.len()
+                )),
+            },
             Err(sw) => facts.notes.push(format!("GET DATA CPLC answered {sw}")),
         }
         // What a GP host tool reads before opening a channel (GP 2.3.1 §11.3.3.1).

@@ -37,8 +37,9 @@ use kart_spec::{Access, Profile, Spec};
 pub use error::ReadError;
 pub use identity::{CardIdentity, GregorianDate, IdentityError, IDENTITY_TEMPLATE};
 
-use crate::applet::{self, PinRef, TAG_CPLC, TAG_CRN, TAG_LIFECYCLE};
+use crate::applet::{self, PinRef};
 use crate::pki::{Certificate, PkiError};
+use crate::probe;
 use crate::record::Pin;
 
 /// The applet's files, re-exported for readers of [`CardContent`]: look a
@@ -49,8 +50,6 @@ pub use crate::applet::{
 
 /// Tag of the image in EF.FACE (spec §6.1).
 const FACE_TAG: u32 = 0x5F2E;
-/// Length of the CPLC (GP, spec §6.2).
-const CPLC_LEN: usize = 42;
 
 /// What happened to the ID PIN given to [`read_card`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,22 +200,10 @@ pub fn read_card<T: Transport>(
     atr: Option<&[u8]>,
     pin: Option<&Pin>,
 ) -> Result<CardContent, ReadError> {
-    let profile = crate::probe::find_applet(card, spec, atr)?;
-    let cplc = get_data(card, TAG_CPLC, "GET DATA CPLC (9F7F)")?
-        .ok_or_else(|| ReadError::malformed("GET DATA CPLC (9F7F)", "the card has no CPLC"))?;
-    let csn = csn_of(&cplc)?;
-    let lifecycle = match get_data(card, TAG_LIFECYCLE, "GET DATA lifecycle (DF71)")?.as_deref() {
-        Some([code]) => Lifecycle::from_code(*code),
-        other => {
-            return Err(ReadError::malformed(
-                "GET DATA lifecycle (DF71)",
-                format!("{} bytes, expected 1", other.map_or(0, <[u8]>::len)),
-            ))
-        }
-    };
-    let crn = get_data(card, TAG_CRN, "GET DATA CRN (DF72)")?
-        .map(|v| crn_of(&v))
-        .transpose()?;
+    let profile = probe::find_applet(card, spec, atr)?;
+    let cplc = probe::read_cplc(card)?;
+    let lifecycle = probe::read_lifecycle(card)?;
+    let crn = probe::read_crn(card)?.map(|crn| crn.as_str().to_owned());
     let pin = match pin {
         Some(pin) => verify_pin(card, pin)?,
         None => PinStatus::NotGiven,
@@ -241,69 +228,12 @@ pub fn read_card<T: Transport>(
         profile: profile.id.clone(),
         aid: profile.applet_aid.bytes().to_vec(),
         lifecycle,
-        cplc,
-        csn,
+        cplc: cplc.bytes().to_vec(),
+        csn: cplc.csn(),
         crn,
         pin,
         files,
     })
-}
-
-/// GET DATA `tag`: the value inside the `tag L value` answer, `None` on `6A88`.
-fn get_data<T: Transport>(
-    card: &mut Card<T>,
-    tag: u16,
-    step: &str,
-) -> Result<Option<Vec<u8>>, ReadError> {
-    let r = card
-        .send(&applet::gp_get_data(tag))
-        .map_err(|e| ReadError::card(step, e))?;
-    match r.sw().status() {
-        Status::Success => {}
-        Status::ReferencedDataNotFound => return Ok(None),
-        _ => {
-            return Err(ReadError::Unexpected {
-                step: step.to_owned(),
-                sw: r.sw(),
-            })
-        }
-    }
-    let object = tlv::parse(r.data()).map_err(|e| ReadError::malformed(step, e.to_string()))?;
-    tlv::value_at(&object, &[u32::from(tag)])
-        .map(|v| Some(v.to_vec()))
-        .map_err(|e| ReadError::malformed(step, e.to_string()))
-}
-
-/// CSN = CPLC IC fabricator (bytes 0-1) ‖ IC type (2-3) ‖ IC serial number
-/// (12-15), GP Card Specification CPLC layout; spec §6.1.
-fn csn_of(cplc: &[u8]) -> Result<[u8; 8], ReadError> {
-    let bad = || {
-        ReadError::malformed(
-            "GET DATA CPLC (9F7F)",
-            format!("{} bytes, expected {CPLC_LEN}", cplc.len()),
-        )
-    };
-    if cplc.len() != CPLC_LEN {
-        return Err(bad());
-    }
-    let (Some(head), Some(serial)) = (cplc.get(0..4), cplc.get(12..16)) else {
-        return Err(bad());
-    };
-    let mut csn = [0u8; 8];
-    csn[..4].copy_from_slice(head);
-    csn[4..].copy_from_slice(serial);
-    Ok(csn)
-}
-
-fn crn_of(value: &[u8]) -> Result<String, ReadError> {
-    if value.len() == 10 && value.iter().all(u8::is_ascii_digit) {
-        Ok(String::from_utf8_lossy(value).into_owned())
-    } else {
-        Err(ReadError::malformed(
-            "GET DATA CRN (DF72)",
-            "the CRN is not 10 ASCII digits",
-        ))
-    }
 }
 
 /// VERIFY the ID PIN with its 8-byte block (digits, `FF` padding, spec §3).
