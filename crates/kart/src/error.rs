@@ -221,15 +221,8 @@ impl From<kart_perso::station::StationError> for CliError {
 
 impl From<kart_perso::journal::JournalError> for CliError {
     fn from(e: kart_perso::journal::JournalError) -> Self {
-        use kart_perso::journal::JournalError;
-        match e {
-            e @ JournalError::Unavailable { .. } => CliError::with_hint(
-                Kind::Journal,
-                e.to_string(),
-                "check that the shared journal's database server is up and reachable, then run the command again (the journal resumes)",
-            ),
-            e => CliError::new(Kind::Journal, e),
-        }
+        let hint = e.hint();
+        CliError::hinted(Kind::Journal, e, hint)
     }
 }
 
@@ -299,6 +292,16 @@ mod tests {
         let plain = CliError::new(Kind::Journal, "locked\nby another");
         assert_eq!(plain.what, "locked by another");
         assert_eq!(plain.hint, Kind::Journal.default_hint());
+    }
+
+    #[test]
+    fn journal_errors_state_the_fact_and_hint_the_remedy() {
+        let e = CliError::from(kart_perso::journal::JournalError::DiskFull);
+        assert_eq!(e.kind, Kind::Journal);
+        assert!(!e.what.contains("free disk space"), "{}", e.what);
+        assert!(e.hint.contains("free disk space"), "{}", e.hint);
+        let e = CliError::from(kart_perso::journal::JournalError::BadArgument("x".into()));
+        assert_eq!(e.hint, Kind::Journal.default_hint());
     }
 
     #[test]

@@ -14,13 +14,13 @@ use crate::record::TrackingCode;
 #[non_exhaustive]
 pub enum JournalError {
     /// `SQLITE_FULL`: the disk (or the configured size cap) is full.
-    #[error("the journal is full (disk full or size cap reached): the change was rolled back and nothing was lost; free disk space or raise the cap, then retry")]
+    #[error("the journal is full (disk full or size cap reached): the change was rolled back and nothing was lost")]
     DiskFull,
     /// `SQLITE_READONLY`: the journal cannot be written.
-    #[error("the journal is read-only: the change was rolled back; open it writable (check file permissions and mount) to record transitions")]
+    #[error("the journal is read-only: the change was rolled back")]
     ReadOnly,
     /// Another connection held the lock longer than the busy timeout.
-    #[error("the journal stayed locked by another station longer than the busy timeout; the change was not made, retry")]
+    #[error("the journal stayed locked by another station longer than the busy timeout; the change was not made")]
     Busy,
     /// The file cannot be opened as a journal.
     #[error("cannot open the journal {path}: {reason}")]
@@ -31,7 +31,7 @@ pub enum JournalError {
         reason: String,
     },
     /// The schema is newer than this program.
-    #[error("the journal has schema version {found}, this program knows up to {supported}; use a newer kart")]
+    #[error("the journal has schema version {found}, this program knows up to {supported}")]
     SchemaTooNew {
         /// Version in the file.
         found: i64,
@@ -39,7 +39,7 @@ pub enum JournalError {
         supported: i64,
     },
     /// No application with that tracking code.
-    #[error("no application {0} in the journal; enqueue its batch first")]
+    #[error("no application {0} in the journal")]
     UnknownApplication(TrackingCode),
     /// The move is not allowed from the current state.
     #[error("application {tracking} is {from}; it cannot become {to}")]
@@ -52,7 +52,7 @@ pub enum JournalError {
         to: State,
     },
     /// The card is being written for another application.
-    #[error("card {serial} is in use for application {tracking}; take another card")]
+    #[error("card {serial} is in use for application {tracking}")]
     CardInUse {
         /// The card serial.
         serial: String,
@@ -60,9 +60,7 @@ pub enum JournalError {
         tracking: String,
     },
     /// The card already holds a verified application.
-    #[error(
-        "card {serial} was already issued to application {tracking}; it can never be used again"
-    )]
+    #[error("card {serial} was already issued to application {tracking}")]
     CardIssued {
         /// The card serial.
         serial: String,
@@ -70,13 +68,13 @@ pub enum JournalError {
         tracking: String,
     },
     /// The card was marked spoiled.
-    #[error("card {serial} is spoiled; discard it")]
+    #[error("card {serial} is spoiled")]
     CardSpoiled {
         /// The card serial.
         serial: String,
     },
     /// The application is being written to a different card.
-    #[error("application {tracking} is being written to card {expected}, not {found}; finish or spoil that card first")]
+    #[error("application {tracking} is being written to card {expected}, not {found}")]
     CardMismatch {
         /// The application.
         tracking: TrackingCode,
@@ -98,12 +96,12 @@ pub enum JournalError {
     #[error("{0}")]
     BadArgument(String),
     /// Stored data that does not parse (the file was edited or damaged).
-    #[error("the journal holds invalid data ({0}); restore it from a backup")]
+    #[error("the journal holds invalid data ({0})")]
     Corrupt(String),
     /// The journal's database server cannot be reached (down, restarting,
     /// network gone) and stayed so past the retry bound; nothing was changed
     /// that the next call will not resolve.
-    #[error("the journal database is unavailable ({reason}); the call was retried and gave up: check the database server, then retry")]
+    #[error("the journal database is unavailable ({reason}); the call was retried until the busy timeout")]
     Unavailable {
         /// What the last attempt met.
         reason: String,
@@ -114,6 +112,29 @@ pub enum JournalError {
         /// The database's message.
         reason: String,
     },
+}
+
+impl JournalError {
+    /// What the operator should do about it, when there is something to do
+    /// (the message itself only states what happened).
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::DiskFull => "free disk space or raise the journal's size cap, then run again",
+            Self::ReadOnly => "open the journal writable (check file permissions and the mount) to record transitions",
+            Self::Busy => "another station holds the journal; run again (the change can be repeated safely)",
+            Self::SchemaTooNew { .. } => "use a kart at least as new as the one that last wrote this journal",
+            Self::UnknownApplication(_) => "enqueue its batch first",
+            Self::CardInUse { .. } => "take another card",
+            Self::CardIssued { .. } => "the card can never be used again: set it aside and take another",
+            Self::CardSpoiled { .. } => "discard the card",
+            Self::CardMismatch { .. } => "finish or spoil that card first (kart spoil)",
+            Self::ClaimLost { .. } => "present the card again: the application is claimed anew or resumes where it is",
+            Self::Corrupt(_) => "restore the journal from a backup",
+            Self::Unavailable { .. } => "check that the shared journal's database server is up and reachable, then run the command again (the journal resumes)",
+            Self::Open { .. } | Self::InvalidTransition { .. } | Self::BadArgument(_) | Self::Database { .. } => return None,
+        })
+    }
 }
 
 impl From<rusqlite::Error> for JournalError {
