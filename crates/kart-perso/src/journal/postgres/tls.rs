@@ -405,10 +405,16 @@ pub(crate) fn classify(error: &postgres::Error, url: &PgUrl) -> Option<JournalEr
     let mut source = Some(cause);
     while let Some(e) = source {
         if e.is::<openssl::ssl::Error>() || e.is::<openssl::error::ErrorStack>() {
-            return Some(JournalError::TlsHandshake {
-                host,
-                reason: cause.to_string(),
-            });
+            // OpenSSL's "error:0A000086:SSL routines:…:certificate verify
+            // failed:FILE:LINE:: WHY": keep the words that say why.
+            let text = cause.to_string();
+            let reason = match text.rsplit_once(": ") {
+                Some((head, why)) if head.contains("certificate verify failed") => {
+                    format!("certificate verify failed: {why}")
+                }
+                _ => text,
+            };
+            return Some(JournalError::TlsHandshake { host, reason });
         }
         source = e.source();
     }
