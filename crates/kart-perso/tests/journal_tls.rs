@@ -50,7 +50,9 @@ fn verify_full_with_the_servers_ca_connects_and_a_batch_runs_over_tls() {
     let code = code();
     journal.enqueue_batch("floor.csv", [&code]).unwrap();
     let claim = journal.claim_next("st-a", "r0").unwrap().unwrap();
-    journal.mark_writing(&claim.tracking, "CARD-1", "vendor-a").unwrap();
+    journal
+        .mark_writing(&claim.tracking, "CARD-1", "vendor-a")
+        .unwrap();
     journal.mark_written(&claim.tracking).unwrap();
     journal.mark_verified(&claim.tracking).unwrap();
     assert_eq!(journal.status(&code).unwrap().state, State::Verified);
@@ -160,7 +162,10 @@ fn a_client_certificate_authenticates_and_an_open_key_file_is_refused() {
     let client = ca.issue("kart", &[]).unwrap();
     let pg = PgServer::start_with(&PgOptions::tls_only(cert).with_client_ca(ca.cert())).unwrap();
     let base = format!("sslmode=verify-full&sslrootcert={}", ca.cert().display());
-    assert!(open(&url(&pg, "localhost", &base)).is_err(), "no client certificate");
+    assert!(
+        open(&url(&pg, "localhost", &base)).is_err(),
+        "no client certificate"
+    );
     let with_cert = format!(
         "{base}&sslcert={}&sslkey={}",
         client.cert.display(),

@@ -303,8 +303,7 @@ impl PgServer {
             return if options.tls_only || options.client_ca.is_some() {
                 Err(PgError::Tool {
                     what: "set up PostgreSQL".into(),
-                    detail: "tls_only and client_ca need a server certificate (server_tls)"
-                        .into(),
+                    detail: "tls_only and client_ca need a server certificate (server_tls)".into(),
                     log: String::new(),
                 })
             } else {

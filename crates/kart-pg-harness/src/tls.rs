@@ -18,6 +18,14 @@ use crate::{io_err, PgError};
 
 /// How long the test certificates are valid.
 const DAYS: &str = "30";
+/// `openssl req` arguments for a new unencrypted P-256 key.
+const NEW_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
 
 /// A certificate authority in a temporary directory: `ca.crt` and its key.
 #[derive(Debug)]
@@ -45,26 +53,24 @@ impl TestCa {
         let me = Self { dir };
         me.openssl(
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                DAYS,
-                "-subj",
-                &format!("/CN={name}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
+                &["req", "-x509"][..],
+                &NEW_KEY,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    DAYS,
+                    "-subj",
+                    &format!("/CN={name}"),
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
             "make a test CA",
         )?;
         Ok(me)
@@ -90,31 +96,38 @@ impl TestCa {
         let mut extensions =
             String::from("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n");
         if !sans.is_empty() {
-            extensions.push_str(&format!("subjectAltName={}\n", sans.join(",")));
+            extensions.push_str("subjectAltName=");
+            extensions.push_str(&sans.join(","));
+            extensions.push('\n');
         }
         fs::write(self.dir.path().join(&ext), extensions)
             .map_err(io_err("write a certificate's extensions"))?;
         self.openssl(
             &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={cn}"),
-            ],
+                &["req"][..],
+                &NEW_KEY,
+                &["-keyout", &key, "-out", &csr, "-subj", &format!("/CN={cn}")],
+            ]
+            .concat(),
             "make a certificate request",
         )?;
         self.openssl(
             &[
-                "x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", DAYS, "-extfile", &ext, "-out", &crt,
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                DAYS,
+                "-extfile",
+                &ext,
+                "-out",
+                &crt,
             ],
             "sign a certificate",
         )?;

@@ -53,7 +53,9 @@ fn a_tls_only_server_is_trusted_by_libpq_and_refuses_plain_connections() {
 #[test]
 fn client_certificates_are_asked_for_when_a_client_ca_is_given() {
     let ca = TestCa::new("kart test CA").unwrap();
-    let server = ca.issue("localhost", &["DNS:localhost", "IP:127.0.0.1"]).unwrap();
+    let server = ca
+        .issue("localhost", &["DNS:localhost", "IP:127.0.0.1"])
+        .unwrap();
     let client = ca.issue("kart", &[]).unwrap();
     let options = PgOptions::tls_only(server).with_client_ca(ca.cert());
     let pg = PgServer::start_with(&options).unwrap();

@@ -265,7 +265,11 @@ fn personalize_reaches_a_tls_only_journal_with_verify_full_and_refuses_a_wrong_c
     // The CRN register, opened first, reports it (its exit code is its own).
     assert_ne!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("TLS handshake"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("certificate verify failed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("certificate verify failed"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = personalize(&url(&ca.cert()), "desk-1");
     assert_eq!(code(&o), 0, "{}", stderr(&o));

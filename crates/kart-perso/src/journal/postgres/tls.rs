@@ -24,6 +24,7 @@
 
 use std::cell::Cell;
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -201,7 +202,6 @@ impl TlsOptions {
 /// or bad file is reported before any connection is tried.
 pub(crate) fn connector(url: &PgUrl) -> Result<MakeTlsConnector, JournalError> {
     let tls = url.tls();
-    let setup = |reason: String| JournalError::TlsSetup { reason };
     let openssl = |what: String| move |e: openssl::error::ErrorStack| setup(format!("{what}: {e}"));
     let mut builder = SslConnector::builder(SslMethod::tls_client())
         .map_err(openssl("cannot make an OpenSSL context".into()))?;
@@ -241,9 +241,13 @@ pub(crate) fn connector(url: &PgUrl) -> Result<MakeTlsConnector, JournalError> {
     Ok(connector)
 }
 
+/// A TLS setup error (`reason` names files, never a key's content).
+fn setup(reason: String) -> JournalError {
+    JournalError::TlsSetup { reason }
+}
+
 /// Makes the CAs in `path` (PEM) the only ones trusted.
 fn trust_only(builder: &mut SslConnectorBuilder, path: &Path) -> Result<(), JournalError> {
-    let setup = |reason: String| JournalError::TlsSetup { reason };
     let pem = fs::read(path).map_err(|e| {
         setup(format!(
             "cannot read the root certificate file {} (sslrootcert): {e}",
@@ -284,7 +288,6 @@ fn client_certificate(
     default_cert: Option<PathBuf>,
     home: Option<PathBuf>,
 ) -> Result<(), JournalError> {
-    let setup = |reason: String| JournalError::TlsSetup { reason };
     let Some(cert) = tls.cert.clone().or(default_cert) else {
         if let Some(key) = &tls.key {
             return Err(setup(format!(
@@ -347,13 +350,14 @@ fn client_certificate(
 /// Reads a client key file, refusing one that others can read (libpq's rule:
 /// at most 0600, or 0640 when owned by root).
 fn read_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, JournalError> {
-    let setup = |reason: String| JournalError::TlsSetup { reason };
-    let meta = fs::metadata(path).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         setup(format!(
             "cannot read the client key {} (sslkey): {e}",
             path.display()
         ))
-    })?;
+    };
+    let mut file = fs::File::open(path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
     let allowed = if meta.uid() == 0 { 0o640 } else { 0o600 };
     if meta.mode() & 0o777 & !allowed != 0 {
         return Err(setup(format!(
@@ -362,12 +366,9 @@ fn read_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, JournalError> {
             meta.mode() & 0o777
         )));
     }
-    fs::read(path).map(Zeroizing::new).map_err(|e| {
-        setup(format!(
-            "cannot read the client key {} (sslkey): {e}",
-            path.display()
-        ))
-    })
+    let mut key = Zeroizing::new(Vec::new());
+    file.read_to_end(&mut key).map_err(unreadable)?;
+    Ok(key)
 }
 
 impl PgUrl {
@@ -459,12 +460,18 @@ mod tests {
             "postgres://kart@db:5432/kart?connect_timeout=5&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x",
         )
         .unwrap();
-        assert_eq!(rest, "postgres://kart@db:5432/kart?connect_timeout=5&application_name=x");
+        assert_eq!(
+            rest,
+            "postgres://kart@db:5432/kart?connect_timeout=5&application_name=x"
+        );
         assert_eq!(tls.mode, SslMode::VerifyFull);
         assert_eq!(tls.root_cert, Some(RootCert::File("/etc/ca.pem".into())));
         assert_eq!(tls.wire_mode(), WireMode::Require);
         let (tls, rest) = split("postgres://kart@db/kart").unwrap();
-        assert_eq!((tls, rest.as_str()), (TlsOptions::default(), "postgres://kart@db/kart"));
+        assert_eq!(
+            (tls, rest.as_str()),
+            (TlsOptions::default(), "postgres://kart@db/kart")
+        );
     }
 
     #[test]
@@ -480,7 +487,10 @@ mod tests {
         }
         for bad in ["verify_full", "allow", "REQUIRE", ""] {
             let error = split(&format!("postgres://kart@db/kart?sslmode={bad}")).unwrap_err();
-            assert!(matches!(error, JournalError::BadArgument(_)), "{bad}: {error}");
+            assert!(
+                matches!(error, JournalError::BadArgument(_)),
+                "{bad}: {error}"
+            );
             assert!(error.to_string().contains("sslmode"), "{error}");
         }
     }
@@ -495,9 +505,11 @@ mod tests {
         let (tls, _) = TlsOptions::split("postgres://kart@db/kart", env).unwrap();
         assert_eq!(tls.mode, SslMode::VerifyCa);
         assert_eq!(tls.root_cert, Some(RootCert::File("/env/ca.pem".into())));
-        let (tls, _) =
-            TlsOptions::split("postgres://kart@db/kart?sslmode=require&sslrootcert=/u.pem", env)
-                .unwrap();
+        let (tls, _) = TlsOptions::split(
+            "postgres://kart@db/kart?sslmode=require&sslrootcert=/u.pem",
+            env,
+        )
+        .unwrap();
         assert_eq!(tls.mode, SslMode::Require);
         assert_eq!(tls.root_cert, Some(RootCert::File("/u.pem".into())));
         let bad = |name: &str| (name == "PGSSLMODE").then(|| "sometimes".to_owned());
