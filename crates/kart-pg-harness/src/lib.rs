@@ -18,6 +18,11 @@
 //! pg.restart()?; // same port, same data: a database restart mid-batch
 //! # Ok::<(), kart_pg_harness::PgError>(())
 //! ```
+//!
+//! With [`PgServer::start_with`] the server speaks TLS (`ssl = on`) with a
+//! certificate from a [`TestCa`] made by the `openssl` tool, and may refuse
+//! TCP connections without TLS (`hostssl` only) or ask for client
+//! certificates (`cert` authentication).
 #![forbid(unsafe_code)]
 #![allow(clippy::doc_markdown)] // PostgreSQL is a proper name, not code
 
@@ -29,6 +34,9 @@ use std::process::{Command, Output};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 use thiserror::Error;
+
+mod tls;
+pub use tls::{Issued, TestCa};
 
 /// Where Debian's `postgresql-15` package puts the server binaries.
 pub const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
@@ -84,6 +92,52 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PgError {
     move |source| PgError::Io { what, source }
 }
 
+/// How [`PgServer::start_with`] sets the server up; the default is
+/// [`PgServer::start`]'s (no TLS, every local connection trusted).
+///
+/// ```
+/// use kart_pg_harness::PgOptions;
+/// assert!(PgOptions::default().server_tls.is_none());
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct PgOptions {
+    /// The server's certificate and key: the server runs with `ssl = on`.
+    pub server_tls: Option<Issued>,
+    /// Refuse TCP connections without TLS (`pg_hba.conf` has `hostssl`
+    /// lines only).
+    pub tls_only: bool,
+    /// A CA certificate: TCP connections must then show a client
+    /// certificate it signed whose common name is the user (`hostssl …
+    /// cert`, `ssl_ca_file`). The harness's own tools use the Unix socket.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl PgOptions {
+    /// TLS with this server certificate; connections without TLS still work.
+    pub fn tls(server: Issued) -> Self {
+        Self {
+            server_tls: Some(server),
+            ..Self::default()
+        }
+    }
+
+    /// TLS with this server certificate, and TCP connections without TLS refused.
+    pub fn tls_only(server: Issued) -> Self {
+        Self {
+            tls_only: true,
+            ..Self::tls(server)
+        }
+    }
+
+    /// Also asks for a client certificate signed by the CA in `ca`.
+    #[must_use]
+    pub fn with_client_ca(mut self, ca: impl Into<PathBuf>) -> Self {
+        self.client_ca = Some(ca.into());
+        self
+    }
+}
+
 /// A private PostgreSQL server; stopped by PID and its directory removed
 /// when dropped.
 #[derive(Debug)]
@@ -95,12 +149,24 @@ pub struct PgServer {
     runuser: PathBuf,
     /// The postmaster's PID while it runs.
     pid: Option<u32>,
+    /// More `-c` settings for the postmaster (TLS).
+    settings: Vec<String>,
+    /// Whether the harness's client tools go through the Unix socket (TCP
+    /// asks for a client certificate).
+    socket_clients: bool,
 }
 
 impl PgServer {
     /// Creates a cluster, starts it on a free loopback port, waits until it
     /// accepts connections (bounded) and creates database [`DATABASE`].
     pub fn start() -> Result<Self, PgError> {
+        Self::start_with(&PgOptions::default())
+    }
+
+    /// As [`PgServer::start`], set up as `options` say (TLS, `hostssl`
+    /// only, client certificates). The certificate and keys are copied into
+    /// the server's directory, owned by `postgres`, keys mode 0600.
+    pub fn start_with(options: &PgOptions) -> Result<Self, PgError> {
         if !rustix::process::geteuid().is_root() {
             return Err(PgError::NotRoot);
         }
@@ -123,6 +189,8 @@ impl PgServer {
             port: 0,
             runuser,
             pid: None,
+            settings: Vec::new(),
+            socket_clients: options.client_ca.is_some(),
         };
         let data = me.data_dir();
         me.as_postgres(
@@ -132,6 +200,7 @@ impl PgServer {
                 .args(["-A", "trust", "-U", USER, "--no-sync"]),
             "initdb",
         )?;
+        me.set_up_tls(options, (uid, gid))?;
         // A free port can be taken by someone else before the server binds
         // it: try a few.
         let mut last = None;
@@ -227,6 +296,52 @@ impl PgServer {
         }
     }
 
+    /// Copies the TLS files in, names them in the settings and writes
+    /// `pg_hba.conf` when TCP connections are restricted.
+    fn set_up_tls(&mut self, options: &PgOptions, owner: (u32, u32)) -> Result<(), PgError> {
+        let Some(server) = &options.server_tls else {
+            return if options.tls_only || options.client_ca.is_some() {
+                Err(PgError::Tool {
+                    what: "set up PostgreSQL".into(),
+                    detail: "tls_only and client_ca need a server certificate (server_tls)".into(),
+                    log: String::new(),
+                })
+            } else {
+                Ok(())
+            };
+        };
+        let copy = |from: &Path, name: &str, mode: u32| -> Result<PathBuf, PgError> {
+            let to = self.dir.path().join(name);
+            fs::copy(from, &to).map_err(io_err(format!("copy {}", from.display())))?;
+            std::os::unix::fs::chown(&to, Some(owner.0), Some(owner.1))
+                .map_err(io_err(format!("give {name} to user postgres")))?;
+            tls::set_mode(&to, mode)?;
+            Ok(to)
+        };
+        let cert = copy(&server.cert, "server.crt", 0o644)?;
+        let key = copy(&server.key, "server.key", 0o600)?;
+        self.settings = vec![
+            "ssl=on".into(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ];
+        let mut hba = String::from("local all all trust\n");
+        if let Some(ca) = &options.client_ca {
+            let ca = copy(ca, "client_ca.crt", 0o644)?;
+            self.settings.push(format!("ssl_ca_file={}", ca.display()));
+            hba.push_str("hostssl all all 127.0.0.1/32 cert\nhostssl all all ::1/128 cert\n");
+        } else {
+            hba.push_str("hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n");
+        }
+        if !options.tls_only {
+            hba.push_str("hostnossl all all 127.0.0.1/32 trust\nhostnossl all all ::1/128 trust\n");
+        }
+        let path = self.data_dir().join("pg_hba.conf");
+        fs::write(&path, hba).map_err(io_err("write pg_hba.conf"))?;
+        std::os::unix::fs::chown(&path, Some(owner.0), Some(owner.1))
+            .map_err(io_err("give pg_hba.conf to user postgres"))
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -237,11 +352,15 @@ impl PgServer {
 
     /// Starts the postmaster on `self.port` and waits until it is ready.
     fn spawn(&mut self) -> Result<(), PgError> {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1",
             self.port,
             self.dir.path().display()
         );
+        for setting in &self.settings {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
         let timeout = TIMEOUT.as_secs().to_string();
         let data = self.data_dir();
         let log = self.log_path();
@@ -301,9 +420,22 @@ impl PgServer {
 
     /// Runs a client tool (as the current user) against the server over TCP.
     fn client(&self, cmd: &mut Command, what: &str) -> Result<Output, PgError> {
-        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
-            .env_remove("PGPASSWORD")
-            .env_remove("PGSERVICE");
+        let host = if self.socket_clients {
+            self.dir.path().display().to_string()
+        } else {
+            "127.0.0.1".to_owned()
+        };
+        cmd.args(["-h", &host, "-p", &self.port.to_string(), "-U", USER]);
+        for var in [
+            "PGPASSWORD",
+            "PGSERVICE",
+            "PGSSLMODE",
+            "PGSSLROOTCERT",
+            "PGSSLCERT",
+            "PGSSLKEY",
+        ] {
+            cmd.env_remove(var);
+        }
         self.checked(cmd, what)
     }
 

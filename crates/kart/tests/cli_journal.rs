@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kart_pg_harness::PgServer;
+use kart_pg_harness::{PgOptions, PgServer, TestCa};
 
 fn kart_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kart"))
@@ -216,4 +216,66 @@ fn a_station_journal_migrates_once_without_changing_its_state() {
         ],
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+/// A floor whose database takes only TLS: `kart personalize` with libpq's
+/// `sslmode=verify-full&sslrootcert=CA` issues the batch (journal and CRN
+/// register over TLS), and a CA that did not sign the server's certificate
+/// is refused with an error that says so, not a hang.
+#[test]
+fn personalize_reaches_a_tls_only_journal_with_verify_full_and_refuses_a_wrong_ca() {
+    let ca = TestCa::new("kart floor CA").unwrap();
+    let stranger = TestCa::new("someone else's CA").unwrap();
+    let cert = ca.issue("localhost", &["DNS:localhost"]).unwrap();
+    let pg = PgServer::start_with(&PgOptions::tls_only(cert)).unwrap();
+    let url = |root: &Path| {
+        format!(
+            "postgres://kart@localhost:{}/kart?sslmode=verify-full&sslrootcert={}",
+            pg.port(),
+            root.display()
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = dir.path().join("issuer");
+    let o = kart_in(dir.path(), &["issuer", "init", issuer.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let batch = valid_batch(dir.path());
+    let personalize = |journal: &str, station: &str| {
+        let station_dir = dir.path().join(station);
+        kart_in(
+            dir.path(),
+            &[
+                "personalize",
+                "--json",
+                "--reader",
+                "sim:vendor-b*2",
+                "--issuer",
+                issuer.to_str().unwrap(),
+                "--station",
+                station,
+                "--journal",
+                journal,
+                "--station-dir",
+                station_dir.to_str().unwrap(),
+                batch.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = personalize(&url(&stranger.cert()), "desk-0");
+    // The CRN register, opened first, reports it (its exit code is its own).
+    assert_ne!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("TLS handshake"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("certificate verify failed"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = personalize(&url(&ca.cert()), "desk-1");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6, "{v}");
+    assert!(results.iter().all(|r| r["result"] == "issued"), "{v}");
+    assert_eq!(pg.psql("SELECT count(*) FROM crns").unwrap(), "6");
 }

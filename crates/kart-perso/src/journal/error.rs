@@ -106,6 +106,36 @@ pub enum JournalError {
         /// What the last attempt met.
         reason: String,
     },
+    /// The TLS settings of the journal URL cannot be put in place: a
+    /// certificate or key file is missing, unreadable, not PEM, too open, or
+    /// an option kart does not support.
+    #[error("cannot set up TLS to the journal database: {reason}")]
+    TlsSetup {
+        /// What is wrong (file names, never a key's content).
+        reason: String,
+    },
+    /// The TLS handshake with the journal's server failed: its certificate
+    /// is not signed by the trusted CA, does not name the host, or the
+    /// handshake broke off.
+    #[error("the TLS handshake with the journal database at {host} failed ({reason}); check that sslrootcert names the CA that signed the server's certificate and, under sslmode=verify-full, that the URL's host is a name the certificate holds")]
+    TlsHandshake {
+        /// The host as the URL names it.
+        host: String,
+        /// What the TLS library reported.
+        reason: String,
+    },
+    /// `sslmode` requires TLS but the server answered that it has none.
+    #[error("the journal database at {host} does not offer TLS, but the journal URL's sslmode requires it; turn TLS on in the server (ssl = on) or check that the URL names the right server")]
+    TlsNotOffered {
+        /// The host as the URL names it.
+        host: String,
+    },
+    /// The server refused a connection made without TLS (`hostssl` only).
+    #[error("the journal database refused a connection without TLS ({reason}); set sslmode=verify-full and sslrootcert=CA-FILE (or sslmode=require) in the journal URL")]
+    TlsRequired {
+        /// The server's message.
+        reason: String,
+    },
     /// Any other database error (the store's own message; no password in it).
     #[error("journal database error: {reason}")]
     Database {

@@ -2,7 +2,8 @@
 //! by a `postgres://USER@HOST:PORT/DB` URL. The password never comes from
 //! the URL (it would show in `ps`, shell history and logs): it is read from
 //! `PGPASSWORD` or a password file (`PGPASSFILE`, else `~/.pgpass`), as
-//! libpq does.
+//! libpq does. The TLS options (`sslmode`, `sslrootcert`, `sslcert`,
+//! `sslkey`) keep libpq's meaning; see `postgres/tls.rs`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::str::FromStr;
 
 use postgres::config::Host;
 
+use super::postgres::tls::TlsOptions;
 use super::JournalError;
 
 /// Where a journal lives.
@@ -73,10 +75,19 @@ impl fmt::Display for JournalLocation {
 
 /// A `PostgreSQL` URL without a password (one in it is refused), with the
 /// connection options it names (`sslmode`, `connect_timeout`, …) kept.
+///
+/// ```
+/// use kart_perso::journal::JournalLocation;
+/// let url = "postgres://kart@db.bureau/kart?sslmode=verify-full&sslrootcert=/etc/kart/ca.pem";
+/// assert!(url.parse::<JournalLocation>().is_ok());
+/// assert!("postgres://kart@db/kart?sslmode=sometimes".parse::<JournalLocation>().is_err());
+/// # Ok::<(), kart_perso::journal::JournalError>(())
+/// ```
 #[derive(Clone)]
 pub struct PgUrl {
     text: String,
     config: postgres::Config,
+    tls: TlsOptions,
 }
 
 impl FromStr for PgUrl {
@@ -84,7 +95,10 @@ impl FromStr for PgUrl {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = |reason: String| JournalError::BadArgument(reason);
-        let config = postgres::Config::from_str(text).map_err(|e| {
+        // The postgres crate knows only three sslmodes and no certificate
+        // file: the TLS options are parsed apart.
+        let (tls, rest) = TlsOptions::split(text, |name| std::env::var(name).ok())?;
+        let mut config = postgres::Config::from_str(&rest).map_err(|e| {
             // The parser's message may quote the URL; say only what is wrong.
             bad(format!(
                 "the journal URL does not parse as a PostgreSQL URL ({})",
@@ -102,9 +116,11 @@ impl FromStr for PgUrl {
                 "the journal URL names no user: postgres://USER@HOST:PORT/DB".into(),
             ));
         }
+        config.ssl_mode(tls.wire_mode());
         Ok(Self {
             text: text.to_owned(),
             config,
+            tls,
         })
     }
 }
@@ -138,6 +154,11 @@ impl PgUrl {
             config.password(password);
         }
         config
+    }
+
+    /// The TLS options, from the URL and the environment.
+    pub(crate) fn tls(&self) -> &TlsOptions {
+        &self.tls
     }
 
     fn password(&self) -> Option<String> {

@@ -46,7 +46,10 @@ pub struct Args {
     /// The journal, instead of `journal.db` in the station directory: a
     /// file, or the floor's shared journal `postgres://USER@HOST:PORT/DB`
     /// (the password from PGPASSFILE or PGPASSWORD, never the URL), which
-    /// also holds the issuer's CRN register. [default: `journal` in kart.toml]
+    /// also holds the issuer's CRN register. TLS as libpq: `?sslmode=` disable,
+    /// prefer, require, verify-ca or verify-full, `&sslrootcert=CA-FILE`,
+    /// `&sslcert=FILE&sslkey=FILE` (or PGSSLMODE, PGSSLROOTCERT). [default:
+    /// `journal` in kart.toml]
     #[arg(long, value_name = "FILE|URL")]
     journal: Option<PathBuf>,
     /// The station's name in the journal (reports group by it). Claims belong to

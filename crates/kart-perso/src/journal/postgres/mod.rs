@@ -15,11 +15,12 @@
 
 mod records;
 mod schema;
+pub(crate) mod tls;
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use postgres::{Client, GenericClient, NoTls, Transaction};
+use postgres::{Client, GenericClient, Transaction};
 
 use super::location::PgUrl;
 use super::store::JournalStore;
@@ -942,12 +943,4 @@ pub(crate) fn connect_migrated(url: &PgUrl) -> Result<Client, JournalError> {
     let mut client = url.connect()?;
     schema::migrate(&mut client)?;
     Ok(client)
-}
-
-impl PgUrl {
-    /// Opens one connection (no TLS: `sslmode=require` is refused by the
-    /// server handshake rather than silently downgraded).
-    pub(crate) fn connect(&self) -> Result<Client, JournalError> {
-        self.config().connect(NoTls).map_err(JournalError::from)
-    }
 }
