@@ -262,8 +262,14 @@ fn personalize_reaches_a_tls_only_journal_with_verify_full_and_refuses_a_wrong_c
         )
     };
     let o = personalize(&url(&stranger.cert()), "desk-0");
-    // The CRN register, opened first, reports it (its exit code is its own).
-    assert_ne!(code(&o), 0, "{}", stderr(&o));
+    // The CRN register, opened first, reports it as the journal's error (7)
+    // with the TLS remedy.
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("hint: check that sslrootcert"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("TLS handshake"), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("certificate verify failed"),

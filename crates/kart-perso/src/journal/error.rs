@@ -117,7 +117,7 @@ pub enum JournalError {
     /// The TLS handshake with the journal's server failed: its certificate
     /// is not signed by the trusted CA, does not name the host, or the
     /// handshake broke off.
-    #[error("the TLS handshake with the journal database at {host} failed ({reason}); check that sslrootcert names the CA that signed the server's certificate and, under sslmode=verify-full, that the URL's host is a name the certificate holds")]
+    #[error("the TLS handshake with the journal database at {host} failed ({reason})")]
     TlsHandshake {
         /// The host as the URL names it.
         host: String,
@@ -125,13 +125,13 @@ pub enum JournalError {
         reason: String,
     },
     /// `sslmode` requires TLS but the server answered that it has none.
-    #[error("the journal database at {host} does not offer TLS, but the journal URL's sslmode requires it; turn TLS on in the server (ssl = on) or check that the URL names the right server")]
+    #[error("the journal database at {host} does not offer TLS, but the journal URL's sslmode requires it")]
     TlsNotOffered {
         /// The host as the URL names it.
         host: String,
     },
     /// The server refused a connection made without TLS (`hostssl` only).
-    #[error("the journal database refused a connection without TLS ({reason}); set sslmode=verify-full and sslrootcert=CA-FILE (or sslmode=require) in the journal URL")]
+    #[error("the journal database refused a connection without TLS ({reason})")]
     TlsRequired {
         /// The server's message.
         reason: String,
@@ -162,6 +162,10 @@ impl JournalError {
             Self::ClaimLost { .. } => "present the card again: the application is claimed anew or resumes where it is",
             Self::Corrupt(_) => "restore the journal from a backup",
             Self::Unavailable { .. } => "check that the shared journal's database server is up and reachable, then run the command again (the journal resumes)",
+            Self::TlsSetup { .. } => "check the journal URL's sslrootcert, sslcert and sslkey files (PEM, the key readable by this user only)",
+            Self::TlsHandshake { .. } => "check that sslrootcert names the CA that signed the server's certificate and, under sslmode=verify-full, that the URL's host is a name the certificate holds",
+            Self::TlsNotOffered { .. } => "turn TLS on in the server (ssl = on) or check that the URL names the right server",
+            Self::TlsRequired { .. } => "set sslmode=verify-full and sslrootcert=CA-FILE (or sslmode=require) in the journal URL",
             Self::Open { .. } | Self::InvalidTransition { .. } | Self::BadArgument(_) | Self::Database { .. } => return None,
         })
     }

@@ -218,6 +218,12 @@ pub fn station_open_error(e: kart_perso::station::StationError) -> CliError {
     use kart_perso::station::StationError as S;
     match e {
         S::Journal(j) => CliError::from(j),
+        // The shared register is the journal's database: its errors (TLS,
+        // unreachable server) are the journal's, with their hints.
+        S::Crn(CrnError::Shared(j)) => {
+            let hint = j.hint();
+            CliError::hinted(Kind::Journal, format!("the shared CRN register: {j}"), hint)
+        }
         e @ S::Crn(CrnError::Open { .. }) => CliError::with_hint(
             Kind::Journal,
             e.to_string(),
