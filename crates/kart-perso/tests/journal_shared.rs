@@ -45,7 +45,7 @@ on_every_store! {
             .map(|station| {
                 let location = place.location.clone();
                 thread::spawn(move || {
-                    let mut journal =
+                    let journal =
                         Journal::open_location(&location, &JournalOptions::default()).unwrap();
                     let mut mine = Vec::new();
                     while let Some(claim) =
@@ -75,10 +75,10 @@ on_every_store! {
     fn an_expired_claim_returns_to_the_queue_and_its_old_owner_loses_it() {
         let place = journal_support::fresh();
         let code = codes(1).remove(0);
-        let mut crashed = journal_support::open_with(&place, &short_lease());
+        let crashed = journal_support::open_with(&place, &short_lease());
         crashed.enqueue_batch("floor.csv", [&code]).unwrap();
         let claim = crashed.claim_next("st-a", "r0").unwrap().unwrap();
-        let mut other = journal_support::open(&place);
+        let other = journal_support::open(&place);
         assert_eq!(other.reclaim_expired().unwrap(), std::slice::from_ref(&code));
         assert_eq!(other.status(&code).unwrap().state, State::Queued);
         let again = other.claim_next("st-b", "r1").unwrap().unwrap();
@@ -97,10 +97,10 @@ on_every_store! {
     fn a_live_claim_is_not_reclaimed() {
         let place = journal_support::fresh();
         let code = codes(1).remove(0);
-        let mut live = journal_support::open(&place);
+        let live = journal_support::open(&place);
         live.enqueue_batch("floor.csv", [&code]).unwrap();
         live.claim_next("st-a", "r0").unwrap().unwrap();
-        let mut other = journal_support::open(&place);
+        let other = journal_support::open(&place);
         assert!(other.reclaim_expired().unwrap().is_empty());
         assert_eq!(live.renew_leases().unwrap(), 1);
         assert!(other.claim_next("st-b", "r0").unwrap().is_none());
@@ -126,9 +126,9 @@ on_every_store! {
     fn one_card_serial_serves_one_application_across_stations() {
         let place = journal_support::fresh();
         let two = codes(2);
-        let mut a = journal_support::open(&place);
+        let a = journal_support::open(&place);
         a.enqueue_batch("floor.csv", &two).unwrap();
-        let mut b = journal_support::open(&place);
+        let b = journal_support::open(&place);
         let ca = a.claim_next("st-a", "r0").unwrap().unwrap();
         let cb = b.claim_next("st-b", "r0").unwrap().unwrap();
         a.mark_writing(&ca.tracking, "CARD-9", "vendor-a").unwrap();
@@ -152,7 +152,7 @@ fn a_database_restart_mid_batch_is_retried_and_the_card_resumes() {
         ..JournalOptions::default()
     };
     let all = codes(3);
-    let mut journal = Journal::open_location(&location, &options).unwrap();
+    let journal = Journal::open_location(&location, &options).unwrap();
     journal.enqueue_batch("floor.csv", &all).unwrap();
     let claim = journal.claim_next("st-a", "r0").unwrap().unwrap();
     journal
@@ -183,7 +183,7 @@ fn a_server_that_stays_down_gives_unavailable_after_the_bound() {
         ..JournalOptions::default()
     };
     let code = codes(1).remove(0);
-    let mut journal = Journal::open_location(&location, &options).unwrap();
+    let journal = Journal::open_location(&location, &options).unwrap();
     journal.enqueue_batch("floor.csv", [&code]).unwrap();
     pg.stop();
     let started = Instant::now();
@@ -217,7 +217,7 @@ fn crns_from_the_shared_register_are_unique_across_stations() {
         .map(|station| {
             let url = url.clone();
             thread::spawn(move || {
-                let mut crns = CrnAllocator::open_shared(&url).unwrap();
+                let crns = CrnAllocator::open_shared(&url).unwrap();
                 (0..50)
                     .map(|i| {
                         let (serial, tracking) =
@@ -315,7 +315,7 @@ fn a_lost_answer_is_resolved_on_reconnect_without_a_second_change() {
         .url()
         .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port));
     let location: JournalLocation = url.parse().unwrap();
-    let mut journal = Journal::open_location(&location, &JournalOptions::default()).unwrap();
+    let journal = Journal::open_location(&location, &JournalOptions::default()).unwrap();
     let all = codes(2);
     journal.enqueue_batch("floor.csv", &all).unwrap();
 

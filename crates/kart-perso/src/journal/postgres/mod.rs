@@ -6,6 +6,11 @@
 //! transaction that records station and reader in `events`. Times are the
 //! server's clock, so the leases of stations with skewed clocks still agree.
 //!
+//! Connections: a pool of [`JournalOptions::pool_size`] connections; each
+//! call checks one out for its transaction, so the readers of a station
+//! call the journal at once, and one call waiting on a locked row or a slow
+//! server holds up only its own reader.
+//!
 //! Faults: when the server restarts or the connection drops, a call
 //! reconnects and retries with a doubling backoff until
 //! [`JournalOptions::busy_timeout`] has passed, then fails with
@@ -16,10 +21,11 @@
 mod records;
 mod schema;
 
-use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, GenericClient, NoTls, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
 
 use super::location::PgUrl;
 use super::store::JournalStore;
@@ -40,14 +46,63 @@ const BATCH_LOAD_LOCK: i64 = 0x6b61_7275;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// What opens the pool's connections.
+pub(crate) type Manager = PostgresConnectionManager<NoTls>;
+
+/// Connections to the journal, checked out one per call.
+pub(crate) type Pool = r2d2::Pool<Manager>;
+
+/// The connection maker of a pool to `url`: its configuration, and the
+/// transport (no TLS, as [`PgUrl::connect`]).
+fn manager(url: &PgUrl) -> Manager {
+    PostgresConnectionManager::new(url.config(), NoTls)
+}
+
+/// A pool of at most `size` connections to `url`. Nothing connects here:
+/// connections open on first checkout, and one found closed (the server
+/// restarted, the socket dropped) is tested on checkout or dropped when
+/// handed back (`has_broken`), then replaced by a new one. A checkout waits
+/// at most the time its caller has left ([`checkout`]).
+pub(crate) fn pool(url: &PgUrl, size: u32) -> Result<Pool, JournalError> {
+    if size == 0 {
+        return Err(JournalError::BadArgument(
+            "a PostgreSQL journal needs a pool of at least 1 connection".into(),
+        ));
+    }
+    Ok(r2d2::Pool::builder()
+        .max_size(size)
+        // Opened on demand, not held open for an idle station.
+        .min_idle(Some(0))
+        // Each checkout passes its own bound (`get_timeout`).
+        .connection_timeout(MAX_BACKOFF)
+        // Failures reach the caller as `JournalError`s; nothing is logged.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        .build_unchecked(manager(url)))
+}
+
+/// A connection of `pool`, waiting at most until `deadline` for a free one
+/// (or for the server to take a new one).
+pub(crate) fn checkout(
+    pool: &Pool,
+    deadline: Instant,
+) -> Result<r2d2::PooledConnection<Manager>, JournalError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    pool.get_timeout(left.max(Duration::from_millis(1)))
+        .map_err(|e| JournalError::Unavailable {
+            reason: format!("no journal connection free or opened in time ({e})"),
+        })
+}
+
 /// A journal in a `PostgreSQL` database.
 pub(crate) struct PgStore {
     url: PgUrl,
-    client: RefCell<Option<Client>>,
+    pool: Pool,
     owner: String,
     lease: Duration,
     retry_for: Duration,
     read_only: bool,
+    /// Numbers this store's step rows, so a retried insert is known again.
+    calls: AtomicU64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -56,6 +111,7 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("url", &self.url.to_string())
             .field("owner", &self.owner)
+            .field("pool_size", &self.pool.max_size())
             .finish_non_exhaustive()
     }
 }
@@ -65,11 +121,12 @@ impl PgStore {
     pub(crate) fn open(url: &PgUrl, options: &JournalOptions) -> Result<Self, JournalError> {
         let store = Self {
             url: url.clone(),
-            client: RefCell::new(None),
+            pool: pool(url, options.pool_size)?,
             owner: owner_id()?,
             lease: options.lease,
             retry_for: options.busy_timeout,
             read_only: options.read_only,
+            calls: AtomicU64::new(0),
         };
         store.with_client(|client, _| {
             if !store.read_only {
@@ -80,10 +137,20 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Runs `work` on a live connection, reconnecting and retrying with
-    /// backoff while the server is unreachable or the transaction met a
-    /// deadlock; `work` learns whether this is a retry (a lost answer may
-    /// have committed the change already).
+    /// A name for one call's row, the same on every retry of the call:
+    /// this store's owner and a number.
+    fn call_id(&self) -> String {
+        format!(
+            "{}:{}",
+            self.owner,
+            self.calls.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Runs `work` on a connection of the pool, retrying with backoff while
+    /// the server is unreachable (no connection checked out in time) or the
+    /// transaction met a deadlock; `work` learns whether this is a retry (a
+    /// lost answer may have committed the change already).
     fn with_client<T>(
         &self,
         mut work: impl FnMut(&mut Client, bool) -> Result<T, JournalError>,
@@ -92,38 +159,15 @@ impl PgStore {
         let mut backoff = FIRST_BACKOFF;
         let mut retried = false;
         loop {
-            let outcome = {
-                let mut slot = self
-                    .client
-                    .try_borrow_mut()
-                    .map_err(|_| JournalError::BadArgument("journal used re-entrantly".into()))?;
-                let ready = match slot.as_mut() {
-                    Some(client) if !client.is_closed() => Ok(()),
-                    _ => self.url.connect().map(|client| {
-                        *slot = Some(client);
-                    }),
-                };
-                match (ready, slot.as_mut()) {
-                    (Ok(()), Some(client)) => work(client, retried),
-                    (Err(e), _) => Err(e),
-                    (Ok(()), None) => Err(JournalError::Unavailable {
-                        reason: "no connection".into(),
-                    }),
-                }
-            };
+            // The connection goes back to the pool at the end of the call;
+            // one the failure closed is dropped there.
+            let outcome =
+                checkout(&self.pool, deadline).and_then(|mut client| work(&mut client, retried));
             match outcome {
                 Err(e @ (JournalError::Unavailable { .. } | JournalError::Busy)) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        return Err(match e {
-                            JournalError::Busy => JournalError::Busy,
-                            other => other,
-                        });
-                    }
-                    if let Ok(mut slot) = self.client.try_borrow_mut() {
-                        if slot.as_ref().is_some_and(Client::is_closed) {
-                            *slot = None;
-                        }
+                        return Err(e);
                     }
                     std::thread::sleep(backoff.min(deadline - now));
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -206,7 +250,7 @@ impl JournalStore for PgStore {
         &self.owner
     }
 
-    fn renew_leases(&mut self) -> Result<usize, JournalError> {
+    fn renew_leases(&self) -> Result<usize, JournalError> {
         let lease = millis(self.lease);
         let owner = self.owner.clone();
         self.in_tx(|tx, _| {
@@ -221,7 +265,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn reclaim_expired(&mut self) -> Result<Vec<TrackingCode>, JournalError> {
+    fn reclaim_expired(&self) -> Result<Vec<TrackingCode>, JournalError> {
         self.in_tx(|tx, _| {
             // SKIP LOCKED: a claim another station is moving on right now is
             // not expired for long; it is left to that station.
@@ -263,7 +307,7 @@ impl JournalStore for PgStore {
     }
 
     fn enqueue_batch(
-        &mut self,
+        &self,
         batch: &str,
         codes: &[&TrackingCode],
     ) -> Result<EnqueueReport, JournalError> {
@@ -272,7 +316,7 @@ impl JournalStore for PgStore {
     }
 
     fn reject(
-        &mut self,
+        &self,
         batch: &str,
         rejected: &[(&TrackingCode, &str)],
     ) -> Result<EnqueueReport, JournalError> {
@@ -311,7 +355,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn claim_next(&mut self, station: &str, reader: &str) -> Result<Option<Claim>, JournalError> {
+    fn claim_next(&self, station: &str, reader: &str) -> Result<Option<Claim>, JournalError> {
         let (station, reader) = (bounded("station", station)?, bounded("reader", reader)?);
         let owner = self.owner.clone();
         let lease = millis(self.lease);
@@ -390,7 +434,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn release(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    fn release(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.transition(tracking, State::Queued, None, |_, status| {
             status.station = None;
             status.reader = None;
@@ -398,7 +442,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn requeue(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    fn requeue(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.transition(tracking, State::Queued, None, |_, status| {
             status.card_serial = None;
             status.vendor_profile = None;
@@ -407,7 +451,7 @@ impl JournalStore for PgStore {
     }
 
     fn mark_writing(
-        &mut self,
+        &self,
         tracking: &TrackingCode,
         card_serial: &str,
         vendor_profile: &str,
@@ -446,12 +490,9 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn mark_step_started(
-        &mut self,
-        tracking: &TrackingCode,
-        step: &str,
-    ) -> Result<(), JournalError> {
+    fn mark_step_started(&self, tracking: &TrackingCode, step: &str) -> Result<(), JournalError> {
         let name = bounded("step name", step)?;
+        let call = self.call_id();
         self.in_tx(|tx, _| {
             let status = load(tx, tracking, true)?;
             if status.state != State::Writing {
@@ -462,22 +503,24 @@ impl JournalStore for PgStore {
             }
             tx.execute(
                 &format!(
-                    "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms)
-                     VALUES ($1, $2, $3, $4, {NOW_MS})"
+                    "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms, call_id)
+                     VALUES ($1, $2, $3, $4, {NOW_MS}, $5) ON CONFLICT (call_id) DO NOTHING"
                 ),
                 &[
                     &tracking.as_str(),
                     &i64::from(status.attempts),
                     &status.card_serial,
                     &name,
+                    &call,
                 ],
             )?;
             Ok(())
         })
     }
 
-    fn mark_step(&mut self, tracking: &TrackingCode, step: &Step) -> Result<(), JournalError> {
+    fn mark_step(&self, tracking: &TrackingCode, step: &Step) -> Result<(), JournalError> {
         let name = bounded("step name", &step.name)?;
+        let call = self.call_id();
         self.in_tx(|tx, _| {
             let status = load(tx, tracking, true)?;
             if !matches!(status.state, State::Writing | State::Written) {
@@ -489,7 +532,8 @@ impl JournalStore for PgStore {
             tx.execute(
                 &format!(
                     "INSERT INTO steps (tracking, attempt, card_serial, step, duration_us, apdus,
-                     bytes_sent, bytes_received, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {NOW_MS})"
+                     bytes_sent, bytes_received, at_ms, call_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {NOW_MS}, $9) ON CONFLICT (call_id) DO NOTHING"
                 ),
                 &[
                     &tracking.as_str(),
@@ -500,23 +544,24 @@ impl JournalStore for PgStore {
                     &i64::from(step.apdus),
                     &i64::try_from(step.bytes_sent).unwrap_or(i64::MAX),
                     &i64::try_from(step.bytes_received).unwrap_or(i64::MAX),
+                    &call,
                 ],
             )?;
             Ok(())
         })
     }
 
-    fn mark_written(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    fn mark_written(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.transition(tracking, State::Written, None, |_, _| Ok(()))
     }
 
-    fn mark_verified(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    fn mark_verified(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.transition(tracking, State::Verified, None, |tx, status| {
             set_card(tx, status, "issued")
         })
     }
 
-    fn mark_failed(&mut self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
+    fn mark_failed(&self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
         let reason = bounded("reason", reason)?;
         self.transition(tracking, State::Failed, None, |tx, status| {
             status.reason = Some(reason.to_owned());
@@ -524,7 +569,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn mark_spoiled(&mut self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
+    fn mark_spoiled(&self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
         let reason = bounded("reason", reason)?;
         self.transition(tracking, State::Spoiled, None, |tx, status| {
             status.reason = Some(reason.to_owned());
@@ -567,7 +612,7 @@ impl JournalStore for PgStore {
         self.with_client(|client, _| report(client))
     }
 
-    fn open_batch(&mut self, name: &str) -> Result<i64, JournalError> {
+    fn open_batch(&self, name: &str) -> Result<i64, JournalError> {
         let name = bounded("batch name", name)?;
         self.in_tx(|tx, _| {
             tx.execute(
@@ -581,7 +626,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
+    fn adopt_batch(&self, legacy: &str, name: &str) -> Result<bool, JournalError> {
         let (legacy, name) = (bounded("batch name", legacy)?, bounded("batch name", name)?);
         if legacy == name {
             return Ok(false);
@@ -598,7 +643,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn load_rows(&mut self, batch: i64, rows: Vec<BatchRow>) -> Result<RowsLoaded, JournalError> {
+    fn load_rows(&self, batch: i64, rows: Vec<BatchRow>) -> Result<RowsLoaded, JournalError> {
         // Retried as a whole: a chunk whose commit answer was lost is found
         // again as a re-run (the rules are idempotent).
         self.in_tx(|tx, _| {
@@ -936,8 +981,21 @@ fn floor(client: &mut Client, report: &mut Report) -> Result<(), JournalError> {
     Ok(())
 }
 
+/// A pool of `size` connections to the shared journal, its schema migrated
+/// (for the CRN register, which lives in the same database); the first
+/// connection is waited for at most until `deadline`.
+pub(crate) fn pool_migrated(
+    url: &PgUrl,
+    size: u32,
+    deadline: Instant,
+) -> Result<Pool, JournalError> {
+    let pool = pool(url, size)?;
+    schema::migrate(&mut *checkout(&pool, deadline)?)?;
+    Ok(pool)
+}
+
 /// A connection to the shared journal with its schema migrated (for the
-/// CRN register, which lives in the same database).
+/// migration of an `SQLite` journal into it).
 pub(crate) fn connect_migrated(url: &PgUrl) -> Result<Client, JournalError> {
     let mut client = url.connect()?;
     schema::migrate(&mut client)?;
