@@ -169,6 +169,7 @@ impl CrnAllocator {
             next
         };
         tx.commit()?;
+        drop(conn);
         Ok(crn_of(seq))
     }
 }
