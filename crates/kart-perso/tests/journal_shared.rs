@@ -301,6 +301,17 @@ impl LosingProxy {
         Self { port, armed }
     }
 
+    /// A journal on `pg` whose connections all go through a new proxy.
+    fn journal(pg: &PgServer) -> (Journal, Self) {
+        let proxy = Self::start(pg.port());
+        let url = pg
+            .url()
+            .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port));
+        let location: JournalLocation = url.parse().unwrap();
+        let journal = Journal::open_location(&location, &JournalOptions::default()).unwrap();
+        (journal, proxy)
+    }
+
     fn lose_next_commit_answer(&self) {
         self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
@@ -312,12 +323,7 @@ impl LosingProxy {
 #[test]
 fn a_lost_answer_is_resolved_on_reconnect_without_a_second_change() {
     let pg = PgServer::start().unwrap();
-    let proxy = LosingProxy::start(pg.port());
-    let url = pg
-        .url()
-        .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port));
-    let location: JournalLocation = url.parse().unwrap();
-    let journal = Journal::open_location(&location, &JournalOptions::default()).unwrap();
+    let (journal, proxy) = LosingProxy::journal(&pg);
     let all = codes(2);
     journal.enqueue_batch("floor.csv", &all).unwrap();
 
@@ -361,12 +367,7 @@ fn a_lost_answer_is_resolved_on_reconnect_without_a_second_change() {
 #[test]
 fn a_step_row_whose_answer_was_lost_is_written_once() {
     let pg = PgServer::start().unwrap();
-    let proxy = LosingProxy::start(pg.port());
-    let url = pg
-        .url()
-        .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port));
-    let location: JournalLocation = url.parse().unwrap();
-    let journal = Journal::open_location(&location, &JournalOptions::default()).unwrap();
+    let (journal, proxy) = LosingProxy::journal(&pg);
     let code = codes(1).remove(0);
     journal.enqueue_batch("floor.csv", [&code]).unwrap();
     journal.claim_next("st-a", "r0").unwrap().unwrap();

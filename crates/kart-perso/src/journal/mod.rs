@@ -257,6 +257,60 @@ pub(crate) fn check_card_holder(
     }
 }
 
+/// Whether writing `status`'s application to card `serial` may start for
+/// claim owner `me`: a claim is written for only by its owner (another may
+/// have taken it back after the lease ran out; `owner` reads the claim's
+/// owner, asked only for a claim), and a restart after a crash goes to
+/// the same card. The rules every store applies before taking the card.
+pub(crate) fn check_writer(
+    status: &Status,
+    me: &str,
+    serial: &str,
+    owner: impl FnOnce() -> Result<Option<String>, JournalError>,
+) -> Result<(), JournalError> {
+    if status.state == State::Claimed {
+        let owner = owner()?;
+        if owner.as_deref() != Some(me) {
+            return Err(JournalError::ClaimLost {
+                tracking: status.tracking.clone(),
+                owner: owner.unwrap_or_else(|| "none".into()),
+            });
+        }
+    }
+    match status.card_serial.as_deref().filter(|c| *c != serial) {
+        Some(current) => Err(JournalError::CardMismatch {
+            tracking: status.tracking.clone(),
+            expected: current.into(),
+            found: serial.into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether a step row may be written for `status`'s application: a step
+/// starts (`started`) only while writing, its measurements are recorded
+/// while writing or written (verification steps).
+pub(crate) fn check_step(status: &Status, started: bool) -> Result<(), JournalError> {
+    let (allowed, when) = if started {
+        (
+            status.state == State::Writing,
+            "steps start only while writing",
+        )
+    } else {
+        (
+            matches!(status.state, State::Writing | State::Written),
+            "steps are recorded only while writing or written",
+        )
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(JournalError::BadArgument(format!(
+        "application {} is {}; {when}",
+        status.tracking, status.state
+    )))
+}
+
 /// The journal: the one door stations, reports and tools go through,
 /// whichever store holds the data.
 ///

@@ -19,8 +19,9 @@ use rusqlite::{
 
 use super::store::JournalStore;
 use super::{
-    bounded, check_card_holder, millis, now_ms, owner_id, parse_tracking, report, schema, Claim,
-    EnqueueReport, JournalError, JournalOptions, Report, State, Status, Step, Unfinished,
+    bounded, check_card_holder, check_step, check_writer, millis, now_ms, owner_id, parse_tracking,
+    report, schema, Claim, EnqueueReport, JournalError, JournalOptions, Report, State, Status,
+    Step, Unfinished,
 };
 use super::{BatchRow, RowsLoaded, StoredRecord, Stranded, Superseded};
 use crate::record::TrackingCode;
@@ -318,28 +319,13 @@ impl SqliteStore {
         let vendor = bounded("vendor profile", vendor_profile)?.to_owned();
         let me = self.owner.clone();
         self.transition(tracking, State::Writing, move |tx, status| {
-            if status.state == State::Claimed {
-                // Only the claim's owner writes for it: another may have
-                // taken it back after the lease ran out.
-                let owner: Option<String> = tx.query_row(
+            check_writer(status, &me, &serial, || {
+                Ok(tx.query_row(
                     "SELECT owner FROM applications WHERE tracking = ?1",
                     [tracking.as_str()],
                     |row| row.get(0),
-                )?;
-                if owner.as_deref() != Some(me.as_str()) {
-                    return Err(JournalError::ClaimLost {
-                        tracking: tracking.clone(),
-                        owner: owner.unwrap_or_else(|| "none".into()),
-                    });
-                }
-            }
-            if let Some(current) = status.card_serial.as_deref().filter(|c| *c != serial) {
-                return Err(JournalError::CardMismatch {
-                    tracking: tracking.clone(),
-                    expected: current.into(),
-                    found: serial,
-                });
-            }
+                )?)
+            })?;
             take_card(tx, &serial, tracking)?;
             status.card_serial = Some(serial);
             status.vendor_profile = Some(vendor);
@@ -357,12 +343,7 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let status = load(&tx, tracking)?;
-        if status.state != State::Writing {
-            return Err(JournalError::BadArgument(format!(
-                "application {tracking} is {}; steps start only while writing",
-                status.state
-            )));
-        }
+        check_step(&status, true)?;
         tx.execute(
             "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -384,12 +365,7 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let status = load(&tx, tracking)?;
-        if !matches!(status.state, State::Writing | State::Written) {
-            return Err(JournalError::BadArgument(format!(
-                "application {tracking} is {}; steps are recorded only while writing or written",
-                status.state
-            )));
-        }
+        check_step(&status, false)?;
         tx.execute(
             "INSERT INTO steps (tracking, attempt, card_serial, step, duration_us, apdus, bytes_sent, bytes_received, at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

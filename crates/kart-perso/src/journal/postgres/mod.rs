@@ -30,9 +30,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use super::location::PgUrl;
 use super::store::JournalStore;
 use super::{
-    bounded, check_card_holder, millis, owner_id, parse_tracking, BatchRow, Claim, DayCounts,
-    EnqueueReport, JournalError, JournalOptions, Report, RowsLoaded, State, Status, Step,
-    StepTiming, StoredRecord, Stranded, Superseded, Unfinished, VendorCounts,
+    bounded, check_card_holder, check_step, check_writer, millis, owner_id, parse_tracking,
+    BatchRow, Claim, DayCounts, EnqueueReport, JournalError, JournalOptions, Report, RowsLoaded,
+    State, Status, Step, StepTiming, StoredRecord, Stranded, Superseded, Unfinished, VendorCounts,
 };
 use crate::record::TrackingCode;
 
@@ -460,29 +460,14 @@ impl JournalStore for PgStore {
         let vendor = bounded("vendor profile", vendor_profile)?;
         let me = self.owner.clone();
         self.transition(tracking, State::Writing, Some(serial), |tx, status| {
-            if status.state == State::Claimed {
-                // Only the claim's owner writes for it: another may have
-                // taken it back after the lease ran out.
-                let owner: Option<String> = tx
+            check_writer(status, &me, serial, || {
+                Ok(tx
                     .query_one(
                         "SELECT owner FROM applications WHERE tracking = $1",
                         &[&tracking.as_str()],
                     )?
-                    .get(0);
-                if owner.as_deref() != Some(me.as_str()) {
-                    return Err(JournalError::ClaimLost {
-                        tracking: tracking.clone(),
-                        owner: owner.unwrap_or_else(|| "none".into()),
-                    });
-                }
-            }
-            if let Some(current) = status.card_serial.as_deref().filter(|c| *c != serial) {
-                return Err(JournalError::CardMismatch {
-                    tracking: tracking.clone(),
-                    expected: current.into(),
-                    found: serial.into(),
-                });
-            }
+                    .get(0))
+            })?;
             take_card(tx, serial, tracking)?;
             status.card_serial = Some(serial.into());
             status.vendor_profile = Some(vendor.into());
@@ -495,12 +480,7 @@ impl JournalStore for PgStore {
         let call = self.call_id();
         self.in_tx(|tx, _| {
             let status = load(tx, tracking, true)?;
-            if status.state != State::Writing {
-                return Err(JournalError::BadArgument(format!(
-                    "application {tracking} is {}; steps start only while writing",
-                    status.state
-                )));
-            }
+            check_step(&status, true)?;
             tx.execute(
                 &format!(
                     "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms, call_id)
@@ -523,12 +503,7 @@ impl JournalStore for PgStore {
         let call = self.call_id();
         self.in_tx(|tx, _| {
             let status = load(tx, tracking, true)?;
-            if !matches!(status.state, State::Writing | State::Written) {
-                return Err(JournalError::BadArgument(format!(
-                    "application {tracking} is {}; steps are recorded only while writing or written",
-                    status.state
-                )));
-            }
+            check_step(&status, false)?;
             tx.execute(
                 &format!(
                     "INSERT INTO steps (tracking, attempt, card_serial, step, duration_us, apdus,
