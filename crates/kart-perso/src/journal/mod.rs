@@ -70,7 +70,7 @@ pub struct JournalOptions {
     pub max_size_bytes: Option<u64>,
     /// Open for reports only; every change fails with [`JournalError::ReadOnly`].
     pub read_only: bool,
-    /// How long a claim made through this connection stays its own without
+    /// How long a claim made through this journal stays its own without
     /// being renewed ([`Journal::renew_leases`]); after that another station
     /// may take it back ([`Journal::reclaim_expired`]). A claim lives from
     /// the claim to the first card command, milliseconds, so the default
@@ -314,9 +314,27 @@ pub(crate) fn check_step(status: &Status, started: bool) -> Result<(), JournalEr
 /// The journal: the one door stations, reports and tools go through,
 /// whichever store holds the data.
 ///
-/// Each connection is one owner of claims: [`Journal::owner`] names the
-/// process and the connection (host, process id, a random part), so two
-/// processes of one station name never take each other's claims.
+/// Each opened journal is one owner of claims: [`Journal::owner`] names
+/// the process and the journal (host, process id, a random part), so two
+/// processes of one station name never take each other's claims. One
+/// journal is shared by the threads of a station (it is `Sync`, its calls
+/// take `&self`): with `PostgreSQL` each call runs on a connection of its
+/// own from a pool of [`JournalOptions::pool_size`].
+///
+/// ```
+/// use kart_perso::journal::Journal;
+/// use kart_perso::record::TrackingCode;
+/// # let dir = tempfile::tempdir()?;
+/// let journal = Journal::open(dir.path().join("journal.db"))?;
+/// let codes = ["140409040007", "140409040015"].map(|c| TrackingCode::parse(c).unwrap());
+/// journal.enqueue_batch("batch.csv", &codes)?;
+/// let claimed = std::thread::scope(|s| {
+///     let readers = ["reader-0", "reader-1"].map(|r| s.spawn(|| journal.claim_next("desk-1", r)));
+///     readers.map(|h| h.join().unwrap().unwrap().is_some())
+/// });
+/// assert_eq!(claimed, [true, true]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Journal {
     store: Box<dyn JournalStore>,
@@ -371,13 +389,13 @@ impl Journal {
 }
 
 impl Journal {
-    /// Who owns the claims made through this connection:
-    /// `HOST:PID:RANDOM`, unique per connection.
+    /// Who owns the claims made through this journal:
+    /// `HOST:PID:RANDOM`, unique per opened journal.
     pub fn owner(&self) -> &str {
         self.store.owner()
     }
 
-    /// Extends the lease of every claim this connection holds; returns how
+    /// Extends the lease of every claim this journal holds; returns how
     /// many there were.
     pub fn renew_leases(&self) -> Result<usize, JournalError> {
         self.store.renew_leases()
@@ -643,7 +661,7 @@ pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `HOST:PID:RANDOM`: this process on this machine, and one connection of it.
+/// `HOST:PID:RANDOM`: this process on this machine, and one journal it opened.
 pub(crate) fn owner_id() -> Result<String, JournalError> {
     use ring::rand::{SecureRandom, SystemRandom};
     let mut nonce = [0u8; 6];

@@ -19,10 +19,11 @@ use crate::record::TrackingCode;
 /// store has several (the `PostgreSQL` pool), so one slow call does not
 /// hold up the others.
 pub trait JournalStore: std::fmt::Debug + Send + Sync {
-    /// Who owns the claims made through this connection: `HOST:PID:RANDOM`.
+    /// Who owns the claims made through this store (all its connections):
+    /// `HOST:PID:RANDOM`.
     fn owner(&self) -> &str;
 
-    /// Extends the lease of every claim this connection holds; returns how
+    /// Extends the lease of every claim this store holds; returns how
     /// many there were.
     fn renew_leases(&self) -> Result<usize, JournalError>;
 
