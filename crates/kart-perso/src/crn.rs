@@ -22,7 +22,7 @@
 //! ```
 //! use kart_perso::crn::CrnAllocator;
 //! let dir = tempfile::tempdir()?;
-//! let mut crns = CrnAllocator::open(&dir.path().join("crn.db"))?;
+//! let crns = CrnAllocator::open(&dir.path().join("crn.db"))?;
 //! let first = crns.allocate("4790503300001234", "140409040007")?;
 //! assert_eq!(first.as_str(), "0000000018"); // sequence 1, Luhn check digit 8
 //! assert_eq!(crns.allocate("4790503300001234", "140409040007")?, first);
@@ -32,7 +32,8 @@
 
 use crate::record::luhn_check_digit;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use thiserror::Error;
@@ -66,27 +67,34 @@ pub enum CrnError {
 }
 
 /// Allocates CRNs from an `SQLite` file or the shared journal's register.
+///
+/// The readers of a station draw at once: the file's one connection is
+/// taken in turns, the shared register has a small pool of its own.
 #[derive(Debug)]
 pub struct CrnAllocator {
     register: Register,
 }
 
+/// Connections of the shared register: a CRN is drawn once per card, a
+/// short statement against seconds of card I/O, so two are seldom both
+/// busy, and one stuck call still leaves one for the station's other readers.
+const SHARED_POOL_SIZE: u32 = 2;
+
+/// How long a shared draw waits for the server (connection, retries)
+/// before it gives up: the sum of its backoffs.
+const SHARED_RETRY_FOR: Duration = Duration::from_millis(6_200);
+
 /// Where the numbers come from.
-// One per station process: boxing the connection would buy nothing.
-#[allow(clippy::large_enum_variant)]
 enum Register {
-    File(Connection),
-    Shared {
-        url: crate::journal::PgUrl,
-        client: Option<postgres::Client>,
-    },
+    File(Mutex<Connection>),
+    Shared(crate::journal::postgres::Pool),
 }
 
 impl std::fmt::Debug for Register {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::File(_) => f.write_str("File"),
-            Self::Shared { url, .. } => write!(f, "Shared({url})"),
+            Self::Shared(_) => f.write_str("Shared"),
         }
     }
 }
@@ -113,30 +121,29 @@ impl CrnAllocator {
             reason: e.to_string(),
         })?;
         Ok(Self {
-            register: Register::File(conn),
+            register: Register::File(Mutex::new(conn)),
         })
     }
 
     /// The issuer-wide register in the shared journal at `url` (its schema
     /// migrated if this is the first station).
     pub fn open_shared(url: &crate::journal::PgUrl) -> Result<Self, CrnError> {
-        let client = crate::journal::postgres::connect_migrated(url).map_err(CrnError::Shared)?;
+        let deadline = Instant::now() + SHARED_RETRY_FOR;
+        let pool = crate::journal::postgres::pool_migrated(url, SHARED_POOL_SIZE, deadline)
+            .map_err(CrnError::Shared)?;
         Ok(Self {
-            register: Register::Shared {
-                url: url.clone(),
-                client: Some(client),
-            },
+            register: Register::Shared(pool),
         })
     }
 
     /// The CRN of (`card_serial`, `tracking`), allocated on first use.
-    pub fn allocate(&mut self, card_serial: &str, tracking: &str) -> Result<Crn, CrnError> {
-        let conn = match &mut self.register {
+    pub fn allocate(&self, card_serial: &str, tracking: &str) -> Result<Crn, CrnError> {
+        let conn = match &self.register {
             Register::File(conn) => conn,
-            Register::Shared { url, client } => {
-                return allocate_shared(url, client, card_serial, tracking)
-            }
+            Register::Shared(pool) => return allocate_shared(pool, card_serial, tracking),
         };
+        // A draw that panicked left no transaction open (dropped, it rolled back).
+        let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing: Option<i64> = tx
             .query_row(
@@ -162,37 +169,37 @@ impl CrnAllocator {
             next
         };
         tx.commit()?;
+        drop(conn);
         Ok(crn_of(seq))
     }
 }
 
-/// Draws from the shared sequence; one reconnect and retry when the
-/// connection was lost (the pair's number, if the first try committed, is
-/// found by the retry), with a short doubling backoff.
+/// Draws from the shared sequence on a connection of the pool, retried
+/// with a short doubling backoff while the server is unreachable (the
+/// pair's number, if a lost answer hid the first try's commit, is found by
+/// the retry); a checkout waits at most until the draw's deadline.
 fn allocate_shared(
-    url: &crate::journal::PgUrl,
-    client: &mut Option<postgres::Client>,
+    pool: &crate::journal::postgres::Pool,
     card_serial: &str,
     tracking: &str,
 ) -> Result<Crn, CrnError> {
+    use crate::journal::postgres::checkout;
     use crate::journal::JournalError;
+    let deadline = Instant::now() + SHARED_RETRY_FOR;
     let mut last = None;
     for attempt in 0..5u32 {
         if attempt > 0 {
-            std::thread::sleep(Duration::from_millis(100) * 2u32.pow(attempt));
+            let pause = Duration::from_millis(100) * 2u32.pow(attempt);
+            std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
         }
-        if client.as_ref().is_none_or(postgres::Client::is_closed) {
-            match url.connect() {
-                Ok(fresh) => *client = Some(fresh),
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
+        let mut conn = match checkout(pool, deadline) {
+            Ok(conn) => conn,
+            Err(e) => {
+                last = Some(e);
+                continue;
             }
-        }
-        let Some(conn) = client.as_mut() else {
-            continue;
         };
+        let conn = &mut *conn;
         // Looked up first: a pair asked again draws no number.
         let find = "SELECT seq FROM crns WHERE card_serial = $1 AND tracking = $2";
         let drawn = conn

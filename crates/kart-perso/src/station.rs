@@ -28,8 +28,9 @@
 //! bound to that card, and is resumed or verified when the card comes back.
 //!
 //! A station is shared by reference between threads, one per reader, each
-//! with its own transport; the journal, mailer and CRN allocator are locked
-//! per call.
+//! with its own transport; their journal calls run at once (a `PostgreSQL`
+//! journal checks out a connection of its pool per call), the mailer is
+//! locked per call.
 //!
 //! ```no_run
 //! # fn run(transport: impl kart_apdu::Transport) -> Result<(), Box<dyn std::error::Error>> {
@@ -291,9 +292,11 @@ pub struct Station {
     name: String,
     spec: Spec,
     issuer: Issuer,
-    journal: Mutex<Journal>,
+    /// Shared by the readers without a lock: its calls run at once (see
+    /// [`crate::journal::JournalStore`]).
+    journal: Journal,
     mailer: Mutex<PinMailer>,
-    crns: Mutex<CrnAllocator>,
+    crns: CrnAllocator,
     /// PINs set by the loaded batches, by tracking code: the only part of a
     /// record not kept in the journal (records are read from it on claim).
     batch_pins: Mutex<pins::PinBook>,
@@ -339,14 +342,14 @@ impl Station {
             Some(url) => CrnAllocator::open_shared(url)?,
             None => CrnAllocator::open(&files.crns)?,
         };
-        let mut journal = Journal::open_location(&files.journal_location(), journal_options)?;
+        let journal = Journal::open_location(&files.journal_location(), journal_options)?;
         journal.reclaim_expired()?;
         Ok(Self {
             name: name.to_owned(),
             spec,
-            journal: Mutex::new(journal),
+            journal,
             mailer: Mutex::new(PinMailer::open(&files.mailer)?),
-            crns: Mutex::new(crns),
+            crns,
             batch_pins: Mutex::new(pins::PinBook::default()),
             issuer_down: std::sync::atomic::AtomicBool::new(false),
             trust: TrustAnchors::new(issuer.pki.root.clone())
@@ -373,12 +376,12 @@ impl Station {
 
     /// Counts and step timings for the end-of-run report.
     pub fn report(&self) -> Result<Report, StationError> {
-        Ok(self.journal(|j| j.report())?)
+        Ok(self.journal.report()?)
     }
 
     /// Where an application stands in the journal.
     pub fn status(&self, tracking: &TrackingCode) -> Result<Status, StationError> {
-        Ok(self.journal(|j| j.status(tracking))?)
+        Ok(self.journal.status(tracking)?)
     }
 
     /// Streams a batch file into the journal: each row validated (its
@@ -406,10 +409,8 @@ impl Station {
         // A journal from before batches were named by content knows this
         // one by the path as typed: it keeps its applications, renamed.
         let legacy = path.display().to_string();
-        let batch = self.journal(|journal| {
-            journal.adopt_batch(&legacy, &name)?;
-            journal.open_batch(&name)
-        })?;
+        self.journal.adopt_batch(&legacy, &name)?;
+        let batch = self.journal.open_batch(&name)?;
         let mut load = BatchLoad {
             batch: name,
             ..BatchLoad::default()
@@ -454,7 +455,7 @@ impl Station {
             return Ok(());
         }
         let rows = std::mem::replace(chunk, Vec::with_capacity(LOAD_CHUNK));
-        let loaded = self.journal(|journal| journal.load_rows(batch, rows))?;
+        let loaded = self.journal.load_rows(batch, rows)?;
         if !pins.is_empty() {
             let accepted: Vec<(&TrackingCode, Pin)> = loaded
                 .accepted
@@ -486,7 +487,8 @@ impl Station {
         let info = probe(&mut card, profile).map_err(StationError::Probe)?;
         let csn = info.cplc.csn_hex();
         let waiting = self
-            .journal(|j| j.unfinished_for_card(&csn))?
+            .journal
+            .unfinished_for_card(&csn)?
             .filter(|u| u.recovery != Recovery::Requeue);
         if let Some(unfinished) = waiting {
             return self.resume(&mut card, profile, &info, &unfinished.status);
@@ -498,13 +500,13 @@ impl Station {
             return Ok(Served::QueueEmpty);
         };
         let Some(record) = self.record(&tracking) else {
-            self.journal(|j| j.release(&tracking))?;
+            self.journal.release(&tracking)?;
             return Err(StationError::RecordMissing(tracking));
         };
-        let writing = self.journal(|j| j.mark_writing(&tracking, &csn, &profile.id));
+        let writing = self.journal.mark_writing(&tracking, &csn, &profile.id);
         if let Err(e) = writing {
             // The card is taken, issued or spoiled: the application waits for another.
-            self.journal(|j| j.release(&tracking))?;
+            self.journal.release(&tracking)?;
             return Err(e.into());
         }
         self.write_and_verify(&mut card, profile, &info, &record)
@@ -523,9 +525,9 @@ impl Station {
         if info.lifecycle == Lifecycle::Locked {
             if status.state == State::Writing {
                 // Pulled after the last write landed: the content decides.
-                self.journal(|j| j.mark_written(tracking))?;
+                self.journal.mark_written(tracking)?;
             }
-            let crn = lock(&self.crns).allocate(&csn, tracking.as_str())?;
+            let crn = self.crns.allocate(&csn, tracking.as_str())?;
             let expected = Expected {
                 crn: &crn,
                 id_pin: None,
@@ -537,7 +539,7 @@ impl Station {
         let Some(record) = self.record(tracking) else {
             return Err(StationError::RecordMissing(tracking.clone()));
         };
-        self.journal(|j| j.mark_writing(tracking, &csn, &profile.id))?;
+        self.journal.mark_writing(tracking, &csn, &profile.id)?;
         self.write_and_verify(card, profile, info, &record)
     }
 
@@ -550,7 +552,7 @@ impl Station {
     ) -> Result<Served, StationError> {
         let tracking = &record.tracking_code;
         let csn = info.cplc.csn_hex();
-        let crn = lock(&self.crns).allocate(&csn, tracking.as_str())?;
+        let crn = self.crns.allocate(&csn, tracking.as_str())?;
         let pins = Pins::generate(record.pin.as_ref())?;
         // The mailer entry is durable before any PIN reaches the card.
         lock(&self.mailer).append(&MailerEntry {
@@ -567,7 +569,8 @@ impl Station {
         let mut journal_failed = None;
         let mut on_start = |step: StepStart<'_>| {
             wrote |= step.writes;
-            self.journal(|j| j.mark_step_started(tracking, step.name))
+            self.journal
+                .mark_step_started(tracking, step.name)
                 .map_err(|e| {
                     journal_failed = Some(e);
                     PersoError::Stopped {
@@ -585,7 +588,7 @@ impl Station {
         match result {
             Ok(outcome) => {
                 self.record_steps(tracking, &outcome)?;
-                self.journal(|j| j.mark_written(tracking))?;
+                self.journal.mark_written(tracking)?;
                 let pin = std::str::from_utf8(pins.id_pin.expose())
                     .ok()
                     .and_then(|digits| Pin::parse(digits).ok());
@@ -615,7 +618,7 @@ impl Station {
                 let reason = bounded(&format!(
                     "{e}; data of this application had reached the card, so the card is spoiled and never reused"
                 ));
-                self.journal(|j| j.mark_spoiled(tracking, &reason))?;
+                self.journal.mark_spoiled(tracking, &reason)?;
                 Ok(Served::Spoiled {
                     tracking: tracking.clone(),
                     reason,
@@ -623,7 +626,7 @@ impl Station {
             }
             Err(e) => {
                 let reason = bounded(&e.to_string());
-                self.journal(|j| j.mark_failed(tracking, &reason))?;
+                self.journal.mark_failed(tracking, &reason)?;
                 Ok(Served::Failed {
                     tracking: tracking.clone(),
                     reason,
@@ -633,21 +636,19 @@ impl Station {
     }
 
     fn record_steps(&self, tracking: &TrackingCode, outcome: &Outcome) -> Result<(), StationError> {
-        self.journal(|journal| {
-            for s in &outcome.steps {
-                journal.mark_step(
-                    tracking,
-                    &Step::new(
-                        s.name.clone(),
-                        s.duration,
-                        u32::try_from(s.apdus).unwrap_or(u32::MAX),
-                        s.bytes_sent,
-                        s.bytes_received,
-                    ),
-                )?;
-            }
-            Ok(())
-        })
+        for s in &outcome.steps {
+            self.journal.mark_step(
+                tracking,
+                &Step::new(
+                    s.name.clone(),
+                    s.duration,
+                    u32::try_from(s.apdus).unwrap_or(u32::MAX),
+                    s.bytes_sent,
+                    s.bytes_received,
+                ),
+            )?;
+        }
+        Ok(())
     }
 
     /// Verifies the card with [`crate::verify`]; marks the application
@@ -678,7 +679,7 @@ impl Station {
         };
         match judged {
             Ok(()) => {
-                self.journal(|j| j.mark_verified(tracking))?;
+                self.journal.mark_verified(tracking)?;
                 let csn = self.status(tracking)?.card_serial.unwrap_or_default();
                 Ok(Served::Issued {
                     tracking: tracking.clone(),
@@ -689,7 +690,7 @@ impl Station {
             }
             Err(reason) => {
                 let reason = bounded(&format!("verification failed: {reason}"));
-                self.journal(|j| j.mark_spoiled(tracking, &reason))?;
+                self.journal.mark_spoiled(tracking, &reason)?;
                 Ok(Served::Spoiled {
                     tracking: tracking.clone(),
                     reason,
@@ -702,10 +703,8 @@ impl Station {
     /// leases of the claims this station's other readers hold: a station
     /// at work keeps what it claimed.
     fn claim(&self, reader: &str) -> Result<Option<TrackingCode>, StationError> {
-        let claim = self.journal(|j| {
-            j.renew_leases()?;
-            j.claim_next(&self.name, reader)
-        })?;
+        self.journal.renew_leases()?;
+        let claim = self.journal.claim_next(&self.name, reader)?;
         Ok(claim.map(|c| c.tracking))
     }
 
@@ -714,7 +713,7 @@ impl Station {
     /// in memory (its batch was not loaded by this process), or its photo
     /// no longer reads as a valid JPEG.
     fn record(&self, tracking: &TrackingCode) -> Option<IdentityRecord> {
-        let stored = self.journal(|journal| journal.record(tracking)).ok()??;
+        let stored = self.journal.record(tracking).ok()??;
         let pin = if stored.has_pin {
             Some(lock(&self.batch_pins).get(tracking)?)
         } else {
@@ -739,13 +738,6 @@ impl Station {
             .map_err(|e| StationError::IssuerUnavailable(e.to_string()))?;
         self.issuer_down.store(false, Ordering::SeqCst);
         Ok(())
-    }
-
-    /// Runs `f` on the journal. The guard lives only inside this call, so
-    /// no caller can hold the lock across another journal call (a guard kept
-    /// alive in an `if let` scrutinee deadlocked the station that way).
-    fn journal<R>(&self, f: impl FnOnce(&mut Journal) -> R) -> R {
-        f(&mut lock(&self.journal))
     }
 }
 

@@ -26,8 +26,8 @@ fn codes(n: usize, base: u64) -> Vec<TrackingCode> {
 /// one and holds one claimed.
 fn two_station_floor(place: &Place) -> (Journal, Vec<TrackingCode>) {
     let c = codes(7, 14_040_904_000);
-    let mut north = journal_support::open(place);
-    let mut south = journal_support::open(place);
+    let north = journal_support::open(place);
+    let south = journal_support::open(place);
     north.enqueue_batch("floor.csv", &c).unwrap();
 
     for t in &c[..4] {

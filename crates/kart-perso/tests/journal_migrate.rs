@@ -23,9 +23,9 @@ fn codes(n: usize) -> Vec<TrackingCode> {
 
 /// A station journal with an application in every state.
 fn station_journal(path: &std::path::Path, all: &[TrackingCode]) {
-    let mut j = Journal::open(path).unwrap();
+    let j = Journal::open(path).unwrap();
     j.enqueue_batch("desk.csv", all).unwrap();
-    let mut claim = || j.claim_next("desk-1", "r0").unwrap().unwrap().tracking;
+    let claim = || j.claim_next("desk-1", "r0").unwrap().unwrap().tracking;
     let (verified, failed, spoiled, writing, written, claimed) =
         (claim(), claim(), claim(), claim(), claim(), claim());
     for (t, serial) in [
@@ -61,7 +61,7 @@ fn a_station_journal_moves_with_every_state_once_and_conflicts_move_nothing() {
     let all = codes(8);
     station_journal(&path, &all);
     let crn_path = dir.path().join("crn.db");
-    let mut crns = CrnAllocator::open(&crn_path).unwrap();
+    let crns = CrnAllocator::open(&crn_path).unwrap();
     let first_crn = crns.allocate("C-1", all[0].as_str()).unwrap();
     crns.allocate("C-4", all[3].as_str()).unwrap();
     drop(crns);
@@ -99,7 +99,7 @@ fn a_station_journal_moves_with_every_state_once_and_conflicts_move_nothing() {
     // Claims keep their owner: the station's connection is not this one,
     // so another station cannot write for the claimed application.
     let claimed = &all[5];
-    let mut other = Journal::open_location(
+    let other = Journal::open_location(
         &JournalLocation::Postgres(url.clone()),
         &JournalOptions::default(),
     )
@@ -110,7 +110,7 @@ fn a_station_journal_moves_with_every_state_once_and_conflicts_move_nothing() {
     ));
 
     // CRNs: the same pair keeps its number; the next one follows the register.
-    let mut shared_crns = CrnAllocator::open_shared(&url).unwrap();
+    let shared_crns = CrnAllocator::open_shared(&url).unwrap();
     assert_eq!(
         shared_crns.allocate("C-1", all[0].as_str()).unwrap(),
         first_crn
@@ -133,7 +133,7 @@ fn a_station_journal_moves_with_every_state_once_and_conflicts_move_nothing() {
     // Another desk's journal holding one of these applications in another
     // state: refused, and nothing of it moves.
     let other_path = dir.path().join("other.db");
-    let mut desk = Journal::open(&other_path).unwrap();
+    let desk = Journal::open(&other_path).unwrap();
     let extra = codes(10).remove(9);
     desk.enqueue_batch("desk.csv", [&all[7], &extra]).unwrap();
     desk.claim_next("desk-2", "r0").unwrap();

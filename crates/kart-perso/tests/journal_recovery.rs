@@ -103,7 +103,7 @@ fn crash_in_every_state_then_recover_lists_exactly_the_unfinished() {
     let [t, done] = <[TrackingCode; 2]>::try_from(codes(2)).unwrap();
     for state in State::ALL {
         let path = crash_in(dir.path(), state);
-        let mut journal = Journal::open(&path).unwrap();
+        let journal = Journal::open(&path).unwrap();
         assert_eq!(
             journal.status(&t).unwrap().state,
             state,
@@ -168,7 +168,7 @@ on_every_store! {
             .map(|reader| {
                 let location = place.location.clone();
                 thread::spawn(move || {
-                    let mut journal =
+                    let journal =
                         Journal::open_location(&location, &JournalOptions::default()).unwrap();
                     let mut mine = Vec::new();
                     while let Some(claim) = journal.claim_next("st-1", &format!("r{reader}")).unwrap() {
@@ -227,7 +227,7 @@ on_every_store! {
     #[test]
     fn a_card_released_by_a_failure_is_awaited_by_its_next_application_only() {
         let place = journal_support::fresh();
-        let mut journal = journal_support::open(&place);
+        let journal = journal_support::open(&place);
         let [a, b] = <[TrackingCode; 2]>::try_from(codes(2)).unwrap();
         journal.enqueue_batch("batch.csv", [&a, &b]).unwrap();
         journal.claim_next("st-1", "r0").unwrap();
@@ -249,7 +249,7 @@ on_every_store! {
     #[test]
     fn rejected_applications_are_failed_at_enqueue_and_never_claimed() {
         let place = journal_support::fresh();
-        let mut journal = journal_support::open(&place);
+        let journal = journal_support::open(&place);
         let [good, bad, late, other] = <[TrackingCode; 4]>::try_from(codes(4)).unwrap();
         journal.enqueue_batch("other.csv", [&other]).unwrap();
         journal.enqueue_batch("batch.csv", [&good, &late]).unwrap();
@@ -303,7 +303,7 @@ on_every_store! {
     #[test]
     fn a_rejection_with_an_unstorable_reason_changes_nothing() {
         let place = journal_support::fresh();
-        let mut journal = journal_support::open(&place);
+        let journal = journal_support::open(&place);
         let [a, b] = <[TrackingCode; 2]>::try_from(codes(2)).unwrap();
         let long = "x".repeat(5000);
         let err = journal

@@ -1,13 +1,15 @@
 //! One journal shared by many stations: leases and claims across stations
 //! on every store, and the faults of a database server (a restart in the
 //! middle of a batch, a server that stays down) on a real `PostgreSQL` 15
-//! the test starts and stops by PID.
+//! the test starts and stops by PID; and one station's journal called by
+//! its readers at once, on a pool of connections.
 
 use std::collections::HashSet;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kart_perso::journal::{Journal, JournalError, JournalLocation, JournalOptions, State};
+use kart_perso::journal::{Journal, JournalError, JournalLocation, JournalOptions, State, Step};
 use kart_perso::record::TrackingCode;
 use kart_pg_harness::PgServer;
 
@@ -45,7 +47,7 @@ on_every_store! {
             .map(|station| {
                 let location = place.location.clone();
                 thread::spawn(move || {
-                    let mut journal =
+                    let journal =
                         Journal::open_location(&location, &JournalOptions::default()).unwrap();
                     let mut mine = Vec::new();
                     while let Some(claim) =
@@ -75,10 +77,10 @@ on_every_store! {
     fn an_expired_claim_returns_to_the_queue_and_its_old_owner_loses_it() {
         let place = journal_support::fresh();
         let code = codes(1).remove(0);
-        let mut crashed = journal_support::open_with(&place, &short_lease());
+        let crashed = journal_support::open_with(&place, &short_lease());
         crashed.enqueue_batch("floor.csv", [&code]).unwrap();
         let claim = crashed.claim_next("st-a", "r0").unwrap().unwrap();
-        let mut other = journal_support::open(&place);
+        let other = journal_support::open(&place);
         assert_eq!(other.reclaim_expired().unwrap(), std::slice::from_ref(&code));
         assert_eq!(other.status(&code).unwrap().state, State::Queued);
         let again = other.claim_next("st-b", "r1").unwrap().unwrap();
@@ -97,10 +99,10 @@ on_every_store! {
     fn a_live_claim_is_not_reclaimed() {
         let place = journal_support::fresh();
         let code = codes(1).remove(0);
-        let mut live = journal_support::open(&place);
+        let live = journal_support::open(&place);
         live.enqueue_batch("floor.csv", [&code]).unwrap();
         live.claim_next("st-a", "r0").unwrap().unwrap();
-        let mut other = journal_support::open(&place);
+        let other = journal_support::open(&place);
         assert!(other.reclaim_expired().unwrap().is_empty());
         assert_eq!(live.renew_leases().unwrap(), 1);
         assert!(other.claim_next("st-b", "r0").unwrap().is_none());
@@ -126,9 +128,9 @@ on_every_store! {
     fn one_card_serial_serves_one_application_across_stations() {
         let place = journal_support::fresh();
         let two = codes(2);
-        let mut a = journal_support::open(&place);
+        let a = journal_support::open(&place);
         a.enqueue_batch("floor.csv", &two).unwrap();
-        let mut b = journal_support::open(&place);
+        let b = journal_support::open(&place);
         let ca = a.claim_next("st-a", "r0").unwrap().unwrap();
         let cb = b.claim_next("st-b", "r0").unwrap().unwrap();
         a.mark_writing(&ca.tracking, "CARD-9", "vendor-a").unwrap();
@@ -152,7 +154,7 @@ fn a_database_restart_mid_batch_is_retried_and_the_card_resumes() {
         ..JournalOptions::default()
     };
     let all = codes(3);
-    let mut journal = Journal::open_location(&location, &options).unwrap();
+    let journal = Journal::open_location(&location, &options).unwrap();
     journal.enqueue_batch("floor.csv", &all).unwrap();
     let claim = journal.claim_next("st-a", "r0").unwrap().unwrap();
     journal
@@ -183,7 +185,7 @@ fn a_server_that_stays_down_gives_unavailable_after_the_bound() {
         ..JournalOptions::default()
     };
     let code = codes(1).remove(0);
-    let mut journal = Journal::open_location(&location, &options).unwrap();
+    let journal = Journal::open_location(&location, &options).unwrap();
     journal.enqueue_batch("floor.csv", [&code]).unwrap();
     pg.stop();
     let started = Instant::now();
@@ -217,7 +219,7 @@ fn crns_from_the_shared_register_are_unique_across_stations() {
         .map(|station| {
             let url = url.clone();
             thread::spawn(move || {
-                let mut crns = CrnAllocator::open_shared(&url).unwrap();
+                let crns = CrnAllocator::open_shared(&url).unwrap();
                 (0..50)
                     .map(|i| {
                         let (serial, tracking) =
@@ -299,6 +301,17 @@ impl LosingProxy {
         Self { port, armed }
     }
 
+    /// A journal on `pg` whose connections all go through a new proxy.
+    fn journal(pg: &PgServer) -> (Journal, Self) {
+        let proxy = Self::start(pg.port());
+        let url = pg
+            .url()
+            .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port));
+        let location: JournalLocation = url.parse().unwrap();
+        let journal = Journal::open_location(&location, &JournalOptions::default()).unwrap();
+        (journal, proxy)
+    }
+
     fn lose_next_commit_answer(&self) {
         self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
@@ -310,12 +323,7 @@ impl LosingProxy {
 #[test]
 fn a_lost_answer_is_resolved_on_reconnect_without_a_second_change() {
     let pg = PgServer::start().unwrap();
-    let proxy = LosingProxy::start(pg.port());
-    let url = pg
-        .url()
-        .replace(&format!(":{}/", pg.port()), &format!(":{}/", proxy.port));
-    let location: JournalLocation = url.parse().unwrap();
-    let mut journal = Journal::open_location(&location, &JournalOptions::default()).unwrap();
+    let (journal, proxy) = LosingProxy::journal(&pg);
     let all = codes(2);
     journal.enqueue_batch("floor.csv", &all).unwrap();
 
@@ -350,4 +358,226 @@ fn a_lost_answer_is_resolved_on_reconnect_without_a_second_change() {
         "each change made once"
     );
     assert_eq!(journal.status(&all[1]).unwrap().state, State::Queued);
+}
+
+/// The connection drops after a step row committed but before the answer
+/// arrived: the retry finds its row and writes no second one, for a step's
+/// start and for its measurements. A step started again (the card
+/// re-personalized in the same attempt) is still a row of its own.
+#[test]
+fn a_step_row_whose_answer_was_lost_is_written_once() {
+    let pg = PgServer::start().unwrap();
+    let (journal, proxy) = LosingProxy::journal(&pg);
+    let code = codes(1).remove(0);
+    journal.enqueue_batch("floor.csv", [&code]).unwrap();
+    journal.claim_next("st-a", "r0").unwrap().unwrap();
+    journal.mark_writing(&code, "CARD-1", "vendor-a").unwrap();
+
+    proxy.lose_next_commit_answer();
+    journal.mark_step_started(&code, "write EF.ID").unwrap();
+    proxy.lose_next_commit_answer();
+    let step = Step::new("write EF.ID", Duration::from_millis(120), 4, 900, 8);
+    journal.mark_step(&code, &step).unwrap();
+
+    let rows = |table: &str| {
+        pg.psql(&format!(
+            "SELECT count(*) FROM {table} WHERE tracking = '{code}'"
+        ))
+        .unwrap()
+    };
+    assert_eq!(rows("step_starts"), "1", "one start row for one call");
+    assert_eq!(rows("steps"), "1", "one measurement row for one call");
+    assert_eq!(journal.report().unwrap().steps[0].count, 1);
+
+    journal.mark_step_started(&code, "write EF.ID").unwrap();
+    assert_eq!(rows("step_starts"), "2", "a second start is a second call");
+    assert_eq!(
+        journal.status(&code).unwrap().last_step.as_deref(),
+        Some("write EF.ID")
+    );
+}
+
+/// Counts the client connections to the test database (the counting one
+/// left out).
+fn connections(pg: &PgServer) -> usize {
+    pg.psql(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND backend_type = 'client backend'
+           AND pid <> pg_backend_pid()",
+    )
+    .unwrap()
+    .parse()
+    .unwrap()
+}
+
+/// One reader's work on a claimed application, card `card`.
+fn issue(journal: &Journal, tracking: &TrackingCode, card: &str) -> Result<(), JournalError> {
+    journal.mark_writing(tracking, card, "vendor-a")?;
+    journal.mark_step_started(tracking, "write EF.ID")?;
+    journal.mark_written(tracking)?;
+    journal.mark_verified(tracking)
+}
+
+/// Asserts that while an outside client holds the row of one claimed
+/// application locked, a call of one station's journal on it waits and the
+/// station's other readers (threads sharing that journal) still claim and
+/// issue other applications; once the lock goes, the waiting call ends.
+fn a_locked_row_holds_up_only_its_own_call(pool_size: u32) {
+    let pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_secs(20),
+        pool_size,
+        ..JournalOptions::default()
+    };
+    let journal = Arc::new(Journal::open_location(&location, &options).unwrap());
+    journal.enqueue_batch("floor.csv", &codes(4)).unwrap();
+    let held = journal.claim_next("st-a", "r0").unwrap().unwrap().tracking;
+
+    let mut outside = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let mut lock = outside.transaction().unwrap();
+    lock.execute(
+        "SELECT 1 FROM applications WHERE tracking = $1 FOR UPDATE",
+        &[&held.as_str()],
+    )
+    .unwrap();
+    let (ended, waiting_ended) = mpsc::channel();
+    let waiting = {
+        let (journal, held) = (journal.clone(), held.clone());
+        thread::spawn(move || {
+            let result = journal.mark_writing(&held, "CARD-HELD", "vendor-a");
+            let _ = ended.send(());
+            result
+        })
+    };
+    // The call is in the server, waiting for the row lock.
+    let blocked = (0..500).any(|_| {
+        thread::sleep(Duration::from_millis(20));
+        lock.query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+            == 1
+    });
+    assert!(blocked, "the call on the locked row waits for the lock");
+
+    let (done, issued) = mpsc::channel();
+    let readers: Vec<_> = (1..=3)
+        .map(|reader| {
+            let (journal, done) = (journal.clone(), done.clone());
+            thread::spawn(move || {
+                let result = journal
+                    .claim_next("st-a", &format!("r{reader}"))
+                    .and_then(|claim| {
+                        let claim = claim.expect("a queued application");
+                        issue(&journal, &claim.tracking, &format!("CARD-{reader}"))
+                            .map(|()| claim.tracking)
+                    });
+                let _ = done.send(result);
+            })
+        })
+        .collect();
+    let mut others = HashSet::new();
+    for _ in &readers {
+        let tracking = issued
+            .recv_timeout(Duration::from_secs(15))
+            .expect("the other readers go on while one call waits on a locked row")
+            .unwrap();
+        others.insert(tracking);
+    }
+    assert_eq!(others.len(), 3);
+    assert!(!others.contains(&held));
+    assert!(
+        waiting_ended.try_recv().is_err(),
+        "the call on the locked row still waits"
+    );
+
+    lock.commit().unwrap();
+    waiting.join().unwrap().unwrap();
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    let status = journal.status(&held).unwrap();
+    assert_eq!(
+        (status.state, status.card_serial.as_deref()),
+        (State::Writing, Some("CARD-HELD"))
+    );
+    assert_eq!(journal.report().unwrap().issued, 3);
+}
+
+/// On the default pool.
+#[test]
+fn a_call_waiting_on_a_locked_row_holds_up_no_other_reader() {
+    a_locked_row_holds_up_only_its_own_call(JournalOptions::default().pool_size);
+}
+
+/// Eight readers of one station drain a queue on a pool of 3: the journal
+/// never has more than 3 connections open, and after a server restart the
+/// pool replaces its dead connections and the readers finish the queue.
+#[test]
+fn a_pool_opens_at_most_its_size_and_recovers_after_a_restart() {
+    const SIZE: usize = 3;
+    let mut pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_secs(30),
+        pool_size: u32::try_from(SIZE).unwrap(),
+        ..JournalOptions::default()
+    };
+    let journal = Journal::open_location(&location, &options).unwrap();
+    let all = codes(48);
+    let drain = |journal: &Journal, pg: &PgServer, take: usize| {
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        let left = std::sync::atomic::AtomicUsize::new(take);
+        let taken = |left: &std::sync::atomic::AtomicUsize| {
+            left.fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
+        };
+        thread::scope(|scope| {
+            let readers: Vec<_> = (0..8)
+                .map(|reader| {
+                    let (left, taken) = (&left, &taken);
+                    scope.spawn(move || {
+                        while taken(left) {
+                            let claim = journal
+                                .claim_next("st-a", &format!("r{reader}"))
+                                .unwrap()
+                                .expect("a queued application");
+                            let card = format!("CARD-{}", claim.tracking);
+                            issue(journal, &claim.tracking, &card).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            while readers.iter().any(|r| !r.is_finished()) {
+                most.fetch_max(connections(pg), std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        most.into_inner()
+    };
+
+    journal.enqueue_batch("floor.csv", &all).unwrap();
+    let before = drain(&journal, &pg, 24);
+    assert!(
+        before <= SIZE,
+        "{before} connections open on a pool of {SIZE}"
+    );
+    assert_eq!(journal.report().unwrap().issued, 24);
+
+    pg.restart().unwrap();
+    let after = drain(&journal, &pg, 24);
+    assert!(
+        after <= SIZE,
+        "{after} connections open on a pool of {SIZE}"
+    );
+    assert!(connections(&pg) <= SIZE);
+    let report = journal.report().unwrap();
+    assert_eq!((report.issued, report.pending), (48, 0));
 }

@@ -24,7 +24,7 @@ fn enqueue_is_idempotent_and_flags_codes_from_other_batches() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
     let batch = codes(20, 14_040_904_000);
-    let mut journal = Journal::open(&path).unwrap();
+    let journal = Journal::open(&path).unwrap();
     let first = journal.enqueue_batch("a.csv", &batch).unwrap();
     assert_eq!((first.added, first.already_present), (20, 0));
     let again = journal.enqueue_batch("a.csv", &batch).unwrap();
@@ -37,7 +37,7 @@ fn enqueue_is_idempotent_and_flags_codes_from_other_batches() {
         (0, 20, 0)
     );
     drop(journal);
-    let mut journal = Journal::open(&path).unwrap();
+    let journal = Journal::open(&path).unwrap();
     let overlap = &batch[15..];
     let mut other = codes(5, 14_040_905_000);
     other.extend_from_slice(overlap);
@@ -84,7 +84,7 @@ fn schema_is_versioned_and_a_newer_schema_is_refused() {
 #[test]
 fn report_counts_issued_failed_spoiled_pending_per_vendor_day_and_step() {
     let dir = tempfile::tempdir().unwrap();
-    let mut j = Journal::open(dir.path().join("journal.db")).unwrap();
+    let j = Journal::open(dir.path().join("journal.db")).unwrap();
     let c = codes(6, 14_040_904_000);
     j.enqueue_batch("a.csv", &c).unwrap();
     for (i, vendor) in ["vendor-a", "vendor-b", "vendor-a", "vendor-b", "vendor-a"]
@@ -180,7 +180,7 @@ fn full_disk_gives_a_typed_error_and_loses_nothing() {
         max_size_bytes: Some(size + 5 * 4096),
         ..JournalOptions::default()
     };
-    let mut j = Journal::open_with(&path, &options).unwrap();
+    let j = Journal::open_with(&path, &options).unwrap();
     let small = codes(10, 14_040_904_000);
     j.enqueue_batch("small.csv", &small).unwrap();
     let big = codes(5000, 14_040_910_000);
@@ -219,7 +219,7 @@ fn full_disk_gives_a_typed_error_and_loses_nothing() {
     assert!(before.state == State::Writing);
     drop(j);
     // Without the cap everything recorded so far is there and work goes on.
-    let mut j = Journal::open(&path).unwrap();
+    let j = Journal::open(&path).unwrap();
     assert_eq!(j.report().unwrap().steps[0].count, steps);
     assert_eq!(j.status(&t).unwrap(), after);
     if after.state == State::Writing {
@@ -245,7 +245,7 @@ fn read_only_journal_reports_but_refuses_changes() {
         read_only: true,
         ..JournalOptions::default()
     };
-    let mut j = Journal::open_with(&path, &options).unwrap();
+    let j = Journal::open_with(&path, &options).unwrap();
     assert_eq!(j.report().unwrap().pending, 3);
     let err = j.claim_next("st", "r0").unwrap_err();
     assert!(matches!(err, JournalError::ReadOnly), "{err}");
@@ -278,7 +278,7 @@ fn a_version_1_journal_is_migrated_and_keeps_its_applications() {
     let path = dir.path().join("journal.db");
     let code = TrackingCode::parse("140409040007").unwrap();
     {
-        let mut journal = Journal::open(&path).unwrap();
+        let journal = Journal::open(&path).unwrap();
         journal.enqueue_batch("a.csv", [&code]).unwrap();
         journal.claim_next("st", "r0").unwrap();
         journal.mark_writing(&code, "CARD-7", "vendor-a").unwrap();

@@ -46,7 +46,7 @@ fn verify_full_with_the_servers_ca_connects_and_a_batch_runs_over_tls() {
     let ca = TestCa::new("kart floor CA").unwrap();
     let pg = server(&ca, PgOptions::tls);
     let query = format!("sslmode=verify-full&sslrootcert={}", ca.cert().display());
-    let mut journal = open(&url(&pg, "localhost", &query)).unwrap();
+    let journal = open(&url(&pg, "localhost", &query)).unwrap();
     let code = code();
     journal.enqueue_batch("floor.csv", [&code]).unwrap();
     let claim = journal.claim_next("st-a", "r0").unwrap().unwrap();
@@ -72,7 +72,7 @@ fn require_reaches_a_hostssl_only_server_and_disable_is_refused_by_it() {
     let ca = TestCa::new("kart floor CA").unwrap();
     let pg = server(&ca, PgOptions::tls_only);
     // No root certificate: encrypted, the server not checked (libpq's require).
-    let mut journal = open(&url(&pg, "127.0.0.1", "sslmode=require")).unwrap();
+    let journal = open(&url(&pg, "127.0.0.1", "sslmode=require")).unwrap();
     journal.enqueue_batch("floor.csv", [&code()]).unwrap();
     match open(&url(&pg, "127.0.0.1", "sslmode=disable")) {
         Err(error @ JournalError::TlsRequired { .. }) => {
@@ -177,7 +177,7 @@ fn a_client_certificate_authenticates_and_an_open_key_file_is_refused() {
         client.cert.display(),
         client.key.display()
     );
-    let mut journal = open(&url(&pg, "localhost", &with_cert)).unwrap();
+    let journal = open(&url(&pg, "localhost", &with_cert)).unwrap();
     journal.enqueue_batch("floor.csv", [&code()]).unwrap();
 
     let key_text = std::fs::read_to_string(&client.key).unwrap();

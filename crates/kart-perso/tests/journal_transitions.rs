@@ -27,7 +27,7 @@ fn journal() -> (journal_support::Place, Journal) {
 
 fn journal_of(n: usize) -> (journal_support::Place, Journal) {
     let place = journal_support::fresh();
-    let mut journal = journal_support::open(&place);
+    let journal = journal_support::open(&place);
     let codes: Vec<TrackingCode> = (0..n).map(code).collect();
     journal.enqueue_batch("batch-a.csv", &codes).unwrap();
     (place, journal)
@@ -143,7 +143,7 @@ on_every_store! {
 on_every_store! {
     #[test]
     fn unknown_application_is_a_typed_error() {
-        let (_dir, mut journal) = journal();
+        let (_dir, journal) = journal();
         let stranger = TrackingCode::parse("999999999991").unwrap();
         assert!(matches!(
             journal.mark_written(&stranger),

@@ -656,7 +656,7 @@ fn a_batch_queued_before_the_upgrade_resumes_under_its_new_name() {
     let dir = tempfile::tempdir().unwrap();
     let batch = batch_file(dir.path(), &[row(1, "face.jpg"), row(2, "face.jpg")], 2000);
     // As the station queued batches before: by the path as typed, no records.
-    let mut journal = kart_perso::journal::Journal::open(dir.path().join("journal.db")).unwrap();
+    let journal = kart_perso::journal::Journal::open(dir.path().join("journal.db")).unwrap();
     journal
         .enqueue_batch(&batch.display().to_string(), [&code(1), &code(2)])
         .unwrap();

@@ -187,7 +187,7 @@ fn application_claimed_by_a_crashed_station_goes_back_to_the_queue() {
             lease: Duration::ZERO,
             ..JournalOptions::default()
         };
-        let mut journal = Journal::open_with(dir.path().join("journal.db"), &expired).unwrap();
+        let journal = Journal::open_with(dir.path().join("journal.db"), &expired).unwrap();
         journal
             .claim_next("station-1", "reader-0")
             .unwrap()
@@ -207,7 +207,7 @@ fn another_stations_claim_is_left_alone_at_start_up() {
     station(dir.path(), "station-1")
         .load_batch(&batch, validator())
         .unwrap();
-    let mut journal = Journal::open(dir.path().join("journal.db")).unwrap();
+    let journal = Journal::open(dir.path().join("journal.db")).unwrap();
     journal
         .claim_next("station-2", "reader-0")
         .unwrap()
@@ -225,7 +225,7 @@ fn a_live_process_of_the_same_station_name_keeps_its_claim() {
         .unwrap();
     // Another `kart personalize` of the same name and directory, alive and
     // between its claim and its first card command.
-    let mut running = Journal::open(dir.path().join("journal.db")).unwrap();
+    let running = Journal::open(dir.path().join("journal.db")).unwrap();
     running.claim_next("kart", "reader-0").unwrap().unwrap();
     let second = station(dir.path(), "kart");
     assert_eq!(station_state(&running), State::Claimed);
@@ -250,10 +250,10 @@ fn only_the_owner_of_a_claim_writes_for_it_and_only_expired_leases_are_reclaimed
         lease: Duration::from_secs(2),
         ..JournalOptions::default()
     };
-    let mut owner = Journal::open_with(&path, &short).unwrap();
+    let owner = Journal::open_with(&path, &short).unwrap();
     owner.enqueue_batch("batch.csv", [&code(1)]).unwrap();
     owner.claim_next("desk-1", "reader-0").unwrap().unwrap();
-    let mut other = Journal::open(&path).unwrap();
+    let other = Journal::open(&path).unwrap();
     assert_ne!(owner.owner(), other.owner());
     assert!(other.reclaim_expired().unwrap().is_empty());
     match other.mark_writing(&code(1), "4790503300000001", "vendor-b") {

@@ -916,7 +916,7 @@ fn station_with_a_lost_card(dir: &Path) -> (PathBuf, PathBuf) {
     drop(station);
     // Claims go in file order: the first application is claimed and given
     // back so that the second is the one written to the lost card.
-    let mut journal = Journal::open(dir.join("kart-station/journal.db")).unwrap();
+    let journal = Journal::open(dir.join("kart-station/journal.db")).unwrap();
     let first = journal.claim_next("kart", "sim-0").unwrap().unwrap();
     let second = journal.claim_next("kart", "sim-0").unwrap().unwrap();
     assert_eq!(second.tracking, lost);
@@ -1165,7 +1165,7 @@ fn report_reads_a_journal_it_cannot_write_beside_and_names_a_path_it_cannot_open
     let archive = dir.path().join("archive");
     std::fs::create_dir(&archive).unwrap();
     let path = archive.join("journal.db");
-    let mut journal = kart_perso::journal::Journal::open(&path).unwrap();
+    let journal = kart_perso::journal::Journal::open(&path).unwrap();
     let code_1 = kart_perso::record::TrackingCode::parse("140409040015").unwrap();
     journal.enqueue_batch("batch.csv", [&code_1]).unwrap();
     drop(journal);

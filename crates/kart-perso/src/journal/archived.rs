@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::sqlite::SqliteStore;
+use super::sqlite::{LockedSqlite, SqliteStore};
 use super::{schema, Journal, JournalError, JournalOptions};
 
 impl Journal {
@@ -99,11 +99,13 @@ fn open_immutable(path: &Path) -> Result<Journal, JournalError> {
             ),
         });
     }
-    Ok(Journal::with_store(Box::new(SqliteStore {
-        conn,
-        owner: super::owner_id()?,
-        lease: JournalOptions::default().lease,
-    })))
+    Ok(Journal::with_store(Box::new(LockedSqlite::from(
+        SqliteStore {
+            conn,
+            owner: super::owner_id()?,
+            lease: JournalOptions::default().lease,
+        },
+    ))))
 }
 
 /// Percent-escapes what a file URI cannot carry as is.

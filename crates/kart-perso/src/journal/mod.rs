@@ -12,7 +12,7 @@
 //! use kart_perso::journal::{Journal, State, Step};
 //! use kart_perso::record::TrackingCode;
 //! # let dir = tempfile::tempdir()?;
-//! let mut journal = Journal::open(dir.path().join("journal.db"))?;
+//! let journal = Journal::open(dir.path().join("journal.db"))?;
 //! let code = TrackingCode::parse("140409040007").unwrap();
 //! journal.enqueue_batch("batch-1404-09-04.csv", [&code])?;
 //! let claim = journal.claim_next("station-1", "reader-0")?.expect("one queued");
@@ -43,7 +43,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::record::TrackingCode;
 
-use sqlite::SqliteStore;
+use sqlite::{LockedSqlite, SqliteStore};
 
 pub use error::JournalError;
 pub use location::{JournalLocation, PgUrl};
@@ -70,13 +70,27 @@ pub struct JournalOptions {
     pub max_size_bytes: Option<u64>,
     /// Open for reports only; every change fails with [`JournalError::ReadOnly`].
     pub read_only: bool,
-    /// How long a claim made through this connection stays its own without
+    /// How long a claim made through this journal stays its own without
     /// being renewed ([`Journal::renew_leases`]); after that another station
     /// may take it back ([`Journal::reclaim_expired`]). A claim lives from
     /// the claim to the first card command, milliseconds, so the default
     /// leaves a wide margin for a slow disk or a busy journal.
     pub lease: Duration,
+    /// Most connections a `PostgreSQL` journal keeps open at once (the
+    /// `SQLite` store has one). Each call checks one out for its
+    /// transaction, so this many calls of one station run at once; a call
+    /// that finds all of them busy waits for one, at most
+    /// [`JournalOptions::busy_timeout`]. See [`DEFAULT_POOL_SIZE`].
+    pub pool_size: u32,
 }
+
+/// The default [`JournalOptions::pool_size`]: a journal call lasts
+/// milliseconds against the seconds a card takes, so even the 16 readers of
+/// a busy station seldom have more than one or two calls in flight; 4 lets
+/// those run side by side, and a call stuck on a locked row (or a slow
+/// server) leaves 3 for the other readers, while a floor of stations stays
+/// far below the server's `max_connections` (100 by default: 25 stations).
+pub const DEFAULT_POOL_SIZE: u32 = 4;
 
 impl Default for JournalOptions {
     fn default() -> Self {
@@ -85,6 +99,7 @@ impl Default for JournalOptions {
             max_size_bytes: None,
             read_only: false,
             lease: Duration::from_secs(60),
+            pool_size: DEFAULT_POOL_SIZE,
         }
     }
 }
@@ -242,12 +257,84 @@ pub(crate) fn check_card_holder(
     }
 }
 
+/// Whether writing `status`'s application to card `serial` may start for
+/// claim owner `me`: a claim is written for only by its owner (another may
+/// have taken it back after the lease ran out; `owner` reads the claim's
+/// owner, asked only for a claim), and a restart after a crash goes to
+/// the same card. The rules every store applies before taking the card.
+pub(crate) fn check_writer(
+    status: &Status,
+    me: &str,
+    serial: &str,
+    owner: impl FnOnce() -> Result<Option<String>, JournalError>,
+) -> Result<(), JournalError> {
+    if status.state == State::Claimed {
+        let owner = owner()?;
+        if owner.as_deref() != Some(me) {
+            return Err(JournalError::ClaimLost {
+                tracking: status.tracking.clone(),
+                owner: owner.unwrap_or_else(|| "none".into()),
+            });
+        }
+    }
+    match status.card_serial.as_deref().filter(|c| *c != serial) {
+        Some(current) => Err(JournalError::CardMismatch {
+            tracking: status.tracking.clone(),
+            expected: current.into(),
+            found: serial.into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether a step row may be written for `status`'s application: a step
+/// starts (`started`) only while writing, its measurements are recorded
+/// while writing or written (verification steps).
+pub(crate) fn check_step(status: &Status, started: bool) -> Result<(), JournalError> {
+    let (allowed, when) = if started {
+        (
+            status.state == State::Writing,
+            "steps start only while writing",
+        )
+    } else {
+        (
+            matches!(status.state, State::Writing | State::Written),
+            "steps are recorded only while writing or written",
+        )
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(JournalError::BadArgument(format!(
+        "application {} is {}; {when}",
+        status.tracking, status.state
+    )))
+}
+
 /// The journal: the one door stations, reports and tools go through,
 /// whichever store holds the data.
 ///
-/// Each connection is one owner of claims: [`Journal::owner`] names the
-/// process and the connection (host, process id, a random part), so two
-/// processes of one station name never take each other's claims.
+/// Each opened journal is one owner of claims: [`Journal::owner`] names
+/// the process and the journal (host, process id, a random part), so two
+/// processes of one station name never take each other's claims. One
+/// journal is shared by the threads of a station (it is `Sync`, its calls
+/// take `&self`): with `PostgreSQL` each call runs on a connection of its
+/// own from a pool of [`JournalOptions::pool_size`].
+///
+/// ```
+/// use kart_perso::journal::Journal;
+/// use kart_perso::record::TrackingCode;
+/// # let dir = tempfile::tempdir()?;
+/// let journal = Journal::open(dir.path().join("journal.db"))?;
+/// let codes = ["140409040007", "140409040015"].map(|c| TrackingCode::parse(c).unwrap());
+/// journal.enqueue_batch("batch.csv", &codes)?;
+/// let claimed = std::thread::scope(|s| {
+///     let readers = ["reader-0", "reader-1"].map(|r| s.spawn(|| journal.claim_next("desk-1", r)));
+///     readers.map(|h| h.join().unwrap().unwrap().is_some())
+/// });
+/// assert_eq!(claimed, [true, true]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Journal {
     store: Box<dyn JournalStore>,
@@ -264,10 +351,9 @@ impl Journal {
         path: impl AsRef<Path>,
         options: &JournalOptions,
     ) -> Result<Self, JournalError> {
-        Ok(Self::with_store(Box::new(SqliteStore::open_with(
-            path.as_ref(),
-            options,
-        )?)))
+        Ok(Self::with_store(Box::new(LockedSqlite::from(
+            SqliteStore::open_with(path.as_ref(), options)?,
+        ))))
     }
 
     /// Opens the journal at `location`: an `SQLite` file as
@@ -303,15 +389,15 @@ impl Journal {
 }
 
 impl Journal {
-    /// Who owns the claims made through this connection:
-    /// `HOST:PID:RANDOM`, unique per connection.
+    /// Who owns the claims made through this journal:
+    /// `HOST:PID:RANDOM`, unique per opened journal.
     pub fn owner(&self) -> &str {
         self.store.owner()
     }
 
-    /// Extends the lease of every claim this connection holds; returns how
+    /// Extends the lease of every claim this journal holds; returns how
     /// many there were.
-    pub fn renew_leases(&mut self) -> Result<usize, JournalError> {
+    pub fn renew_leases(&self) -> Result<usize, JournalError> {
         self.store.renew_leases()
     }
 
@@ -325,43 +411,39 @@ impl Journal {
     /// # let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("journal.db");
     /// let short = JournalOptions { lease: std::time::Duration::ZERO, ..JournalOptions::default() };
-    /// let mut crashed = Journal::open_with(&path, &short)?;
+    /// let crashed = Journal::open_with(&path, &short)?;
     /// let code = TrackingCode::parse("140409040007").unwrap();
     /// crashed.enqueue_batch("batch.csv", [&code])?;
     /// crashed.claim_next("desk-1", "reader-0")?;
-    /// let mut other = Journal::open(&path)?;
+    /// let other = Journal::open(&path)?;
     /// assert_eq!(other.reclaim_expired()?, [code.clone()]);
     /// assert_eq!(other.status(&code)?.state, State::Queued);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn reclaim_expired(&mut self) -> Result<Vec<TrackingCode>, JournalError> {
+    pub fn reclaim_expired(&self) -> Result<Vec<TrackingCode>, JournalError> {
         self.store.reclaim_expired()
     }
 
     /// Atomically takes the oldest queued application for `reader` of
     /// `station`; `None` when the queue is empty.
-    pub fn claim_next(
-        &mut self,
-        station: &str,
-        reader: &str,
-    ) -> Result<Option<Claim>, JournalError> {
+    pub fn claim_next(&self, station: &str, reader: &str) -> Result<Option<Claim>, JournalError> {
         self.store.claim_next(station, reader)
     }
 
     /// Gives a claimed application back to the queue (card not touched).
-    pub fn release(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    pub fn release(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.store.release(tracking)
     }
 
     /// Puts a failed or spoiled application back in the queue for a new card.
-    pub fn requeue(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    pub fn requeue(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.store.requeue(tracking)
     }
 
     /// Records that writing to card `card_serial` starts now. From `writing`
     /// or `written` (after a crash) it restarts on the same card only.
     pub fn mark_writing(
-        &mut self,
+        &self,
         tracking: &TrackingCode,
         card_serial: &str,
         vendor_profile: &str,
@@ -374,7 +456,7 @@ impl Journal {
     /// sent: after a crash, a pulled card or a failure, [`Status::last_step`]
     /// tells how far the card got.
     pub fn mark_step_started(
-        &mut self,
+        &self,
         tracking: &TrackingCode,
         step: &str,
     ) -> Result<(), JournalError> {
@@ -382,36 +464,28 @@ impl Journal {
     }
 
     /// Records the measurements of one step while writing or verifying.
-    pub fn mark_step(&mut self, tracking: &TrackingCode, step: &Step) -> Result<(), JournalError> {
+    pub fn mark_step(&self, tracking: &TrackingCode, step: &Step) -> Result<(), JournalError> {
         self.store.mark_step(tracking, step)
     }
 
     /// Records that every write to the card completed.
-    pub fn mark_written(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    pub fn mark_written(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.store.mark_written(tracking)
     }
 
     /// Records that the card read back and verified: the card is issued.
-    pub fn mark_verified(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    pub fn mark_verified(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.store.mark_verified(tracking)
     }
 
     /// Records a failure; the card (if any) is released for reuse.
-    pub fn mark_failed(
-        &mut self,
-        tracking: &TrackingCode,
-        reason: &str,
-    ) -> Result<(), JournalError> {
+    pub fn mark_failed(&self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
         self.store.mark_failed(tracking, reason)
     }
 
     /// Records that the card is damaged or half-written beyond repair; it is
     /// never used again.
-    pub fn mark_spoiled(
-        &mut self,
-        tracking: &TrackingCode,
-        reason: &str,
-    ) -> Result<(), JournalError> {
+    pub fn mark_spoiled(&self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
         self.store.mark_spoiled(tracking, reason)
     }
 
@@ -436,7 +510,7 @@ impl Journal {
     /// use kart_perso::journal::{Journal, Recovery};
     /// use kart_perso::record::TrackingCode;
     /// # let dir = tempfile::tempdir()?;
-    /// let mut journal = Journal::open(dir.path().join("journal.db"))?;
+    /// let journal = Journal::open(dir.path().join("journal.db"))?;
     /// let code = TrackingCode::parse("140409040007").unwrap();
     /// journal.enqueue_batch("batch.csv", [&code])?;
     /// journal.claim_next("station-1", "reader-0")?;
@@ -462,7 +536,7 @@ impl Journal {
     /// The journal's id of batch `name` (created if new). A batch is
     /// identified by its name: the station names it by file name and
     /// content hash.
-    pub fn open_batch(&mut self, name: &str) -> Result<i64, JournalError> {
+    pub fn open_batch(&self, name: &str) -> Result<i64, JournalError> {
         self.store.open_batch(name)
     }
 
@@ -471,7 +545,7 @@ impl Journal {
     /// exists, holds no stored record and `name` is not taken: a journal
     /// from before the upgrade then resumes its batch under its new name.
     /// `true` when renamed.
-    pub fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
+    pub fn adopt_batch(&self, legacy: &str, name: &str) -> Result<bool, JournalError> {
         self.store.adopt_batch(legacy, name)
     }
 
@@ -480,11 +554,7 @@ impl Journal {
     /// rejected ones recorded as failed with their reasons, and the batch
     /// rules applied (see the module). Idempotent: the same rows again (a
     /// re-run) queue nothing twice. All or nothing.
-    pub fn load_rows(
-        &mut self,
-        batch: i64,
-        rows: Vec<BatchRow>,
-    ) -> Result<RowsLoaded, JournalError> {
+    pub fn load_rows(&self, batch: i64, rows: Vec<BatchRow>) -> Result<RowsLoaded, JournalError> {
         self.store.load_rows(batch, rows)
     }
 
@@ -514,7 +584,7 @@ impl Journal {
     /// use kart_perso::journal::{Journal, State};
     /// use kart_perso::record::TrackingCode;
     /// # let dir = tempfile::tempdir()?;
-    /// let mut journal = Journal::open(dir.path().join("journal.db"))?;
+    /// let journal = Journal::open(dir.path().join("journal.db"))?;
     /// let code = TrackingCode::parse("140409040007").unwrap();
     /// journal.enqueue_batch("batch.csv", [&code])?;
     /// journal.claim_next("station-1", "reader-0")?;
@@ -530,7 +600,7 @@ impl Journal {
 
     /// All or nothing: on error no application of the call is queued.
     pub fn enqueue_batch<'a>(
-        &mut self,
+        &self,
         batch: &str,
         codes: impl IntoIterator<Item = &'a TrackingCode>,
     ) -> Result<EnqueueReport, JournalError> {
@@ -549,7 +619,7 @@ impl Journal {
     /// use kart_perso::journal::{Journal, State};
     /// use kart_perso::record::TrackingCode;
     /// # let dir = tempfile::tempdir()?;
-    /// let mut journal = Journal::open(dir.path().join("journal.db"))?;
+    /// let journal = Journal::open(dir.path().join("journal.db"))?;
     /// let code = TrackingCode::parse("140409040015").unwrap();
     /// journal.reject("batch.csv", [(&code, "line 4, national_code: check digit is 8, expected 9")])?;
     /// let status = journal.status(&code)?;
@@ -560,7 +630,7 @@ impl Journal {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reject<'a>(
-        &mut self,
+        &self,
         batch: &str,
         rejected: impl IntoIterator<Item = (&'a TrackingCode, &'a str)>,
     ) -> Result<EnqueueReport, JournalError> {
@@ -591,7 +661,7 @@ pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `HOST:PID:RANDOM`: this process on this machine, and one connection of it.
+/// `HOST:PID:RANDOM`: this process on this machine, and one journal it opened.
 pub(crate) fn owner_id() -> Result<String, JournalError> {
     use ring::rand::{SecureRandom, SystemRandom};
     let mut nonce = [0u8; 6];

@@ -16,7 +16,7 @@
 //! use kart_perso::journal::{BatchRow, Journal, StoredRecord};
 //! use kart_perso::record::{RecordError, TrackingCode};
 //! # let dir = tempfile::tempdir()?;
-//! let mut journal = Journal::open(dir.path().join("journal.db"))?;
+//! let journal = Journal::open(dir.path().join("journal.db"))?;
 //! let batch = journal.open_batch("batch.csv@0123456789abcdef")?;
 //! let record = StoredRecord::example(TrackingCode::parse("140409040007").unwrap(), 2, "0012345679");
 //! let loaded = journal.load_rows(batch, vec![BatchRow::Valid { seq: 0, record: Box::new(record.clone()) }])?;

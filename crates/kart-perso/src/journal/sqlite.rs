@@ -10,6 +10,7 @@
 //! at most the busy timeout) and two readers never claim the same application.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{
@@ -18,8 +19,9 @@ use rusqlite::{
 
 use super::store::JournalStore;
 use super::{
-    bounded, check_card_holder, millis, now_ms, owner_id, parse_tracking, report, schema, Claim,
-    EnqueueReport, JournalError, JournalOptions, Report, State, Status, Step, Unfinished,
+    bounded, check_card_holder, check_step, check_writer, millis, now_ms, owner_id, parse_tracking,
+    report, schema, Claim, EnqueueReport, JournalError, JournalOptions, Report, State, Status,
+    Step, Unfinished,
 };
 use super::{BatchRow, RowsLoaded, StoredRecord, Stranded, Superseded};
 use crate::record::TrackingCode;
@@ -154,11 +156,7 @@ impl SqliteStore {
     }
 }
 
-impl JournalStore for SqliteStore {
-    fn owner(&self) -> &str {
-        &self.owner
-    }
-
+impl SqliteStore {
     fn renew_leases(&mut self) -> Result<usize, JournalError> {
         let until = now_ms().saturating_add(millis(self.lease));
         Ok(self.conn.execute(
@@ -321,28 +319,13 @@ impl JournalStore for SqliteStore {
         let vendor = bounded("vendor profile", vendor_profile)?.to_owned();
         let me = self.owner.clone();
         self.transition(tracking, State::Writing, move |tx, status| {
-            if status.state == State::Claimed {
-                // Only the claim's owner writes for it: another may have
-                // taken it back after the lease ran out.
-                let owner: Option<String> = tx.query_row(
+            check_writer(status, &me, &serial, || {
+                Ok(tx.query_row(
                     "SELECT owner FROM applications WHERE tracking = ?1",
                     [tracking.as_str()],
                     |row| row.get(0),
-                )?;
-                if owner.as_deref() != Some(me.as_str()) {
-                    return Err(JournalError::ClaimLost {
-                        tracking: tracking.clone(),
-                        owner: owner.unwrap_or_else(|| "none".into()),
-                    });
-                }
-            }
-            if let Some(current) = status.card_serial.as_deref().filter(|c| *c != serial) {
-                return Err(JournalError::CardMismatch {
-                    tracking: tracking.clone(),
-                    expected: current.into(),
-                    found: serial,
-                });
-            }
+                )?)
+            })?;
             take_card(tx, &serial, tracking)?;
             status.card_serial = Some(serial);
             status.vendor_profile = Some(vendor);
@@ -360,12 +343,7 @@ impl JournalStore for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let status = load(&tx, tracking)?;
-        if status.state != State::Writing {
-            return Err(JournalError::BadArgument(format!(
-                "application {tracking} is {}; steps start only while writing",
-                status.state
-            )));
-        }
+        check_step(&status, true)?;
         tx.execute(
             "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -387,12 +365,7 @@ impl JournalStore for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let status = load(&tx, tracking)?;
-        if !matches!(status.state, State::Writing | State::Written) {
-            return Err(JournalError::BadArgument(format!(
-                "application {tracking} is {}; steps are recorded only while writing or written",
-                status.state
-            )));
-        }
+        check_step(&status, false)?;
         tx.execute(
             "INSERT INTO steps (tracking, attempt, card_serial, step, duration_us, apdus, bytes_sent, bytes_received, at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -475,39 +448,155 @@ impl JournalStore for SqliteStore {
     fn report(&self) -> Result<Report, JournalError> {
         report::build(&self.conn)
     }
+}
 
-    fn open_batch(&mut self, name: &str) -> Result<i64, JournalError> {
-        SqliteStore::open_batch(self, name)
+/// The `SQLite` store as a [`JournalStore`]: its one connection behind a
+/// mutex, so the readers of a station share it and take turns (`SQLite`
+/// has one writer at a time anyway; each call is one short transaction).
+#[derive(Debug)]
+pub(crate) struct LockedSqlite {
+    store: Mutex<SqliteStore>,
+    owner: String,
+}
+
+impl From<SqliteStore> for LockedSqlite {
+    fn from(store: SqliteStore) -> Self {
+        Self {
+            owner: store.owner.clone(),
+            store: Mutex::new(store),
+        }
+    }
+}
+
+impl LockedSqlite {
+    /// The connection, for one call. A call that panicked left no
+    /// transaction open (a dropped transaction rolls back), so a poisoned
+    /// lock still guards a sound connection.
+    fn store(&self) -> MutexGuard<'_, SqliteStore> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl JournalStore for LockedSqlite {
+    fn owner(&self) -> &str {
+        &self.owner
     }
 
-    fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
-        SqliteStore::adopt_batch(self, legacy, name)
+    fn renew_leases(&self) -> Result<usize, JournalError> {
+        self.store().renew_leases()
     }
 
-    fn load_rows(&mut self, batch: i64, rows: Vec<BatchRow>) -> Result<RowsLoaded, JournalError> {
-        SqliteStore::load_rows(self, batch, rows)
+    fn reclaim_expired(&self) -> Result<Vec<TrackingCode>, JournalError> {
+        self.store().reclaim_expired()
+    }
+
+    fn enqueue_batch(
+        &self,
+        batch: &str,
+        codes: &[&TrackingCode],
+    ) -> Result<EnqueueReport, JournalError> {
+        self.store().enqueue_batch(batch, codes)
+    }
+
+    fn reject(
+        &self,
+        batch: &str,
+        rejected: &[(&TrackingCode, &str)],
+    ) -> Result<EnqueueReport, JournalError> {
+        self.store().reject(batch, rejected)
+    }
+
+    fn claim_next(&self, station: &str, reader: &str) -> Result<Option<Claim>, JournalError> {
+        self.store().claim_next(station, reader)
+    }
+
+    fn release(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
+        self.store().release(tracking)
+    }
+
+    fn requeue(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
+        self.store().requeue(tracking)
+    }
+
+    fn mark_writing(
+        &self,
+        tracking: &TrackingCode,
+        card_serial: &str,
+        vendor_profile: &str,
+    ) -> Result<(), JournalError> {
+        self.store()
+            .mark_writing(tracking, card_serial, vendor_profile)
+    }
+
+    fn mark_step_started(&self, tracking: &TrackingCode, step: &str) -> Result<(), JournalError> {
+        self.store().mark_step_started(tracking, step)
+    }
+
+    fn mark_step(&self, tracking: &TrackingCode, step: &Step) -> Result<(), JournalError> {
+        self.store().mark_step(tracking, step)
+    }
+
+    fn mark_written(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
+        self.store().mark_written(tracking)
+    }
+
+    fn mark_verified(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
+        self.store().mark_verified(tracking)
+    }
+
+    fn mark_failed(&self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
+        self.store().mark_failed(tracking, reason)
+    }
+
+    fn mark_spoiled(&self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
+        self.store().mark_spoiled(tracking, reason)
+    }
+
+    fn status(&self, tracking: &TrackingCode) -> Result<Status, JournalError> {
+        self.store().status(tracking)
+    }
+
+    fn recover(&self) -> Result<Vec<Unfinished>, JournalError> {
+        self.store().recover()
+    }
+
+    fn unfinished_for_card(&self, card_serial: &str) -> Result<Option<Unfinished>, JournalError> {
+        self.store().unfinished_for_card(card_serial)
+    }
+
+    fn report(&self) -> Result<Report, JournalError> {
+        self.store().report()
+    }
+
+    fn open_batch(&self, name: &str) -> Result<i64, JournalError> {
+        self.store().open_batch(name)
+    }
+
+    fn adopt_batch(&self, legacy: &str, name: &str) -> Result<bool, JournalError> {
+        self.store().adopt_batch(legacy, name)
+    }
+
+    fn load_rows(&self, batch: i64, rows: Vec<BatchRow>) -> Result<RowsLoaded, JournalError> {
+        self.store().load_rows(batch, rows)
     }
 
     fn record(&self, tracking: &TrackingCode) -> Result<Option<StoredRecord>, JournalError> {
-        SqliteStore::record(self, tracking)
+        self.store().record(tracking)
     }
 
     fn superseded_by(
         &self,
         tracking: &TrackingCode,
     ) -> Result<Option<(TrackingCode, Option<String>)>, JournalError> {
-        SqliteStore::superseded_by(self, tracking)
+        self.store().superseded_by(tracking)
     }
 
     fn superseded(&self) -> Result<Vec<Superseded>, JournalError> {
-        SqliteStore::superseded(self)
+        self.store().superseded()
     }
 
-    fn stranded(
-        &self,
-        older_than: Option<std::time::Duration>,
-    ) -> Result<Vec<Stranded>, JournalError> {
-        SqliteStore::stranded(self, older_than)
+    fn stranded(&self, older_than: Option<Duration>) -> Result<Vec<Stranded>, JournalError> {
+        self.store().stranded(older_than)
     }
 }
 

@@ -200,7 +200,7 @@ mod tests {
 
     /// A journal with one application written to `serial` up to `state`.
     fn journal_with(dir: &std::path::Path, tracking: &TrackingCode, state: State) -> Journal {
-        let mut journal = Journal::open(dir.join("journal.db")).unwrap();
+        let journal = Journal::open(dir.join("journal.db")).unwrap();
         journal.enqueue_batch("batch.csv", [tracking]).unwrap();
         if state == State::Queued {
             return journal;

@@ -6,6 +6,11 @@
 //! transaction that records station and reader in `events`. Times are the
 //! server's clock, so the leases of stations with skewed clocks still agree.
 //!
+//! Connections: a pool of [`JournalOptions::pool_size`] connections; each
+//! call checks one out for its transaction, so the readers of a station
+//! call the journal at once, and one call waiting on a locked row or a slow
+//! server holds up only its own reader.
+//!
 //! Faults: when the server restarts or the connection drops, a call
 //! reconnects and retries with a doubling backoff until
 //! [`JournalOptions::busy_timeout`] has passed, then fails with
@@ -17,17 +22,19 @@ mod records;
 mod schema;
 pub(crate) mod tls;
 
-use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, GenericClient, Transaction};
+use postgres_openssl::MakeTlsConnector;
+use r2d2_postgres::PostgresConnectionManager;
 
 use super::location::PgUrl;
 use super::store::JournalStore;
 use super::{
-    bounded, check_card_holder, millis, owner_id, parse_tracking, BatchRow, Claim, DayCounts,
-    EnqueueReport, JournalError, JournalOptions, Report, RowsLoaded, State, Status, Step,
-    StepTiming, StoredRecord, Stranded, Superseded, Unfinished, VendorCounts,
+    bounded, check_card_holder, check_step, check_writer, millis, owner_id, parse_tracking,
+    BatchRow, Claim, DayCounts, EnqueueReport, JournalError, JournalOptions, Report, RowsLoaded,
+    State, Status, Step, StepTiming, StoredRecord, Stranded, Superseded, Unfinished, VendorCounts,
 };
 use crate::record::TrackingCode;
 
@@ -41,14 +48,100 @@ const BATCH_LOAD_LOCK: i64 = 0x6b61_7275;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// What opens the pool's connections.
+pub(crate) type Manager = PostgresConnectionManager<MakeTlsConnector>;
+
+/// Connections to the journal, checked out one per call.
+pub(crate) type Pool = r2d2::Pool<Manager>;
+
+/// The connection maker of a pool to `url`: its configuration and its TLS
+/// settings, as [`PgUrl::connect`] uses them.
+fn manager(url: &PgUrl) -> Result<Manager, JournalError> {
+    Ok(PostgresConnectionManager::new(
+        url.config(),
+        tls::connector(url)?,
+    ))
+}
+
+/// A pool of at most `size` connections to `url`. Nothing connects here:
+/// connections open on first checkout, and one found closed (the server
+/// restarted, the socket dropped) is tested on checkout or dropped when
+/// handed back (`has_broken`), then replaced by a new one. A checkout waits
+/// at most the time its caller has left ([`checkout`]).
+pub(crate) fn pool(url: &PgUrl, size: u32) -> Result<Pool, JournalError> {
+    if size == 0 {
+        return Err(JournalError::BadArgument(
+            "a PostgreSQL journal needs a pool of at least 1 connection".into(),
+        ));
+    }
+    Ok(r2d2::Pool::builder()
+        .max_size(size)
+        // Opened on demand, not held open for an idle station.
+        .min_idle(Some(0))
+        // Each checkout passes its own bound (`get_timeout`).
+        .connection_timeout(MAX_BACKOFF)
+        // Failures reach the caller as `JournalError`s; nothing is logged.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        .build_unchecked(manager(url)?))
+}
+
+/// The first connection to `url`, made directly rather than through a pool
+/// so that a TLS or login failure comes back typed and at once (a pool
+/// keeps only the text of its last failure and retries it); a server that
+/// cannot be reached is waited for until `deadline`.
+fn first_connection(url: &PgUrl, deadline: Instant) -> Result<Client, JournalError> {
+    with_backoff(deadline, |_| url.connect())
+}
+
+/// Runs `attempt` until it succeeds, fails otherwise than with an
+/// unreachable server or a deadlock, or `deadline` passes; the pause
+/// between attempts doubles up to [`MAX_BACKOFF`]. `attempt` learns whether
+/// it is a retry.
+fn with_backoff<T>(
+    deadline: Instant,
+    mut attempt: impl FnMut(bool) -> Result<T, JournalError>,
+) -> Result<T, JournalError> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut retried = false;
+    loop {
+        match attempt(retried) {
+            Err(e @ (JournalError::Unavailable { .. } | JournalError::Busy)) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(e);
+                }
+                std::thread::sleep(backoff.min(deadline - now));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                retried = true;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A connection of `pool`, waiting at most until `deadline` for a free one
+/// (or for the server to take a new one).
+pub(crate) fn checkout(
+    pool: &Pool,
+    deadline: Instant,
+) -> Result<r2d2::PooledConnection<Manager>, JournalError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    pool.get_timeout(left.max(Duration::from_millis(1)))
+        .map_err(|e| JournalError::Unavailable {
+            reason: format!("no journal connection free or opened in time ({e})"),
+        })
+}
+
 /// A journal in a `PostgreSQL` database.
 pub(crate) struct PgStore {
     url: PgUrl,
-    client: RefCell<Option<Client>>,
+    pool: Pool,
     owner: String,
     lease: Duration,
     retry_for: Duration,
     read_only: bool,
+    /// Numbers this store's step rows, so a retried insert is known again.
+    calls: AtomicU64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -57,6 +150,7 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("url", &self.url.to_string())
             .field("owner", &self.owner)
+            .field("pool_size", &self.pool.max_size())
             .finish_non_exhaustive()
     }
 }
@@ -66,73 +160,44 @@ impl PgStore {
     pub(crate) fn open(url: &PgUrl, options: &JournalOptions) -> Result<Self, JournalError> {
         let store = Self {
             url: url.clone(),
-            client: RefCell::new(None),
+            pool: pool(url, options.pool_size)?,
             owner: owner_id()?,
             lease: options.lease,
             retry_for: options.busy_timeout,
             read_only: options.read_only,
+            calls: AtomicU64::new(0),
         };
-        store.with_client(|client, _| {
-            if !store.read_only {
-                schema::migrate(client)?;
-            }
-            Ok(())
-        })?;
+        let mut first = first_connection(url, Instant::now() + store.retry_for)?;
+        if !store.read_only {
+            schema::migrate(&mut first)?;
+        }
         Ok(store)
     }
 
-    /// Runs `work` on a live connection, reconnecting and retrying with
-    /// backoff while the server is unreachable or the transaction met a
-    /// deadlock; `work` learns whether this is a retry (a lost answer may
-    /// have committed the change already).
+    /// A name for one call's row, the same on every retry of the call:
+    /// this store's owner and a number.
+    fn call_id(&self) -> String {
+        format!(
+            "{}:{}",
+            self.owner,
+            self.calls.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Runs `work` on a connection of the pool, retrying with backoff while
+    /// the server is unreachable (no connection checked out in time) or the
+    /// transaction met a deadlock; `work` learns whether this is a retry (a
+    /// lost answer may have committed the change already).
     fn with_client<T>(
         &self,
         mut work: impl FnMut(&mut Client, bool) -> Result<T, JournalError>,
     ) -> Result<T, JournalError> {
         let deadline = Instant::now() + self.retry_for;
-        let mut backoff = FIRST_BACKOFF;
-        let mut retried = false;
-        loop {
-            let outcome = {
-                let mut slot = self
-                    .client
-                    .try_borrow_mut()
-                    .map_err(|_| JournalError::BadArgument("journal used re-entrantly".into()))?;
-                let ready = match slot.as_mut() {
-                    Some(client) if !client.is_closed() => Ok(()),
-                    _ => self.url.connect().map(|client| {
-                        *slot = Some(client);
-                    }),
-                };
-                match (ready, slot.as_mut()) {
-                    (Ok(()), Some(client)) => work(client, retried),
-                    (Err(e), _) => Err(e),
-                    (Ok(()), None) => Err(JournalError::Unavailable {
-                        reason: "no connection".into(),
-                    }),
-                }
-            };
-            match outcome {
-                Err(e @ (JournalError::Unavailable { .. } | JournalError::Busy)) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(match e {
-                            JournalError::Busy => JournalError::Busy,
-                            other => other,
-                        });
-                    }
-                    if let Ok(mut slot) = self.client.try_borrow_mut() {
-                        if slot.as_ref().is_some_and(Client::is_closed) {
-                            *slot = None;
-                        }
-                    }
-                    std::thread::sleep(backoff.min(deadline - now));
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    retried = true;
-                }
-                other => return other,
-            }
-        }
+        // The connection goes back to the pool at the end of the call; one
+        // the failure closed is dropped there.
+        with_backoff(deadline, |retried| {
+            checkout(&self.pool, deadline).and_then(|mut client| work(&mut client, retried))
+        })
     }
 
     /// Runs `work` in one transaction (retried as [`Self::with_client`]).
@@ -207,7 +272,7 @@ impl JournalStore for PgStore {
         &self.owner
     }
 
-    fn renew_leases(&mut self) -> Result<usize, JournalError> {
+    fn renew_leases(&self) -> Result<usize, JournalError> {
         let lease = millis(self.lease);
         let owner = self.owner.clone();
         self.in_tx(|tx, _| {
@@ -222,7 +287,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn reclaim_expired(&mut self) -> Result<Vec<TrackingCode>, JournalError> {
+    fn reclaim_expired(&self) -> Result<Vec<TrackingCode>, JournalError> {
         self.in_tx(|tx, _| {
             // SKIP LOCKED: a claim another station is moving on right now is
             // not expired for long; it is left to that station.
@@ -264,7 +329,7 @@ impl JournalStore for PgStore {
     }
 
     fn enqueue_batch(
-        &mut self,
+        &self,
         batch: &str,
         codes: &[&TrackingCode],
     ) -> Result<EnqueueReport, JournalError> {
@@ -273,7 +338,7 @@ impl JournalStore for PgStore {
     }
 
     fn reject(
-        &mut self,
+        &self,
         batch: &str,
         rejected: &[(&TrackingCode, &str)],
     ) -> Result<EnqueueReport, JournalError> {
@@ -312,7 +377,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn claim_next(&mut self, station: &str, reader: &str) -> Result<Option<Claim>, JournalError> {
+    fn claim_next(&self, station: &str, reader: &str) -> Result<Option<Claim>, JournalError> {
         let (station, reader) = (bounded("station", station)?, bounded("reader", reader)?);
         let owner = self.owner.clone();
         let lease = millis(self.lease);
@@ -391,7 +456,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn release(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    fn release(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.transition(tracking, State::Queued, None, |_, status| {
             status.station = None;
             status.reader = None;
@@ -399,7 +464,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn requeue(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    fn requeue(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.transition(tracking, State::Queued, None, |_, status| {
             status.card_serial = None;
             status.vendor_profile = None;
@@ -408,7 +473,7 @@ impl JournalStore for PgStore {
     }
 
     fn mark_writing(
-        &mut self,
+        &self,
         tracking: &TrackingCode,
         card_serial: &str,
         vendor_profile: &str,
@@ -417,29 +482,14 @@ impl JournalStore for PgStore {
         let vendor = bounded("vendor profile", vendor_profile)?;
         let me = self.owner.clone();
         self.transition(tracking, State::Writing, Some(serial), |tx, status| {
-            if status.state == State::Claimed {
-                // Only the claim's owner writes for it: another may have
-                // taken it back after the lease ran out.
-                let owner: Option<String> = tx
+            check_writer(status, &me, serial, || {
+                Ok(tx
                     .query_one(
                         "SELECT owner FROM applications WHERE tracking = $1",
                         &[&tracking.as_str()],
                     )?
-                    .get(0);
-                if owner.as_deref() != Some(me.as_str()) {
-                    return Err(JournalError::ClaimLost {
-                        tracking: tracking.clone(),
-                        owner: owner.unwrap_or_else(|| "none".into()),
-                    });
-                }
-            }
-            if let Some(current) = status.card_serial.as_deref().filter(|c| *c != serial) {
-                return Err(JournalError::CardMismatch {
-                    tracking: tracking.clone(),
-                    expected: current.into(),
-                    found: serial.into(),
-                });
-            }
+                    .get(0))
+            })?;
             take_card(tx, serial, tracking)?;
             status.card_serial = Some(serial.into());
             status.vendor_profile = Some(vendor.into());
@@ -447,50 +497,40 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn mark_step_started(
-        &mut self,
-        tracking: &TrackingCode,
-        step: &str,
-    ) -> Result<(), JournalError> {
+    fn mark_step_started(&self, tracking: &TrackingCode, step: &str) -> Result<(), JournalError> {
         let name = bounded("step name", step)?;
+        let call = self.call_id();
         self.in_tx(|tx, _| {
             let status = load(tx, tracking, true)?;
-            if status.state != State::Writing {
-                return Err(JournalError::BadArgument(format!(
-                    "application {tracking} is {}; steps start only while writing",
-                    status.state
-                )));
-            }
+            check_step(&status, true)?;
             tx.execute(
                 &format!(
-                    "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms)
-                     VALUES ($1, $2, $3, $4, {NOW_MS})"
+                    "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms, call_id)
+                     VALUES ($1, $2, $3, $4, {NOW_MS}, $5) ON CONFLICT (call_id) DO NOTHING"
                 ),
                 &[
                     &tracking.as_str(),
                     &i64::from(status.attempts),
                     &status.card_serial,
                     &name,
+                    &call,
                 ],
             )?;
             Ok(())
         })
     }
 
-    fn mark_step(&mut self, tracking: &TrackingCode, step: &Step) -> Result<(), JournalError> {
+    fn mark_step(&self, tracking: &TrackingCode, step: &Step) -> Result<(), JournalError> {
         let name = bounded("step name", &step.name)?;
+        let call = self.call_id();
         self.in_tx(|tx, _| {
             let status = load(tx, tracking, true)?;
-            if !matches!(status.state, State::Writing | State::Written) {
-                return Err(JournalError::BadArgument(format!(
-                    "application {tracking} is {}; steps are recorded only while writing or written",
-                    status.state
-                )));
-            }
+            check_step(&status, false)?;
             tx.execute(
                 &format!(
                     "INSERT INTO steps (tracking, attempt, card_serial, step, duration_us, apdus,
-                     bytes_sent, bytes_received, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {NOW_MS})"
+                     bytes_sent, bytes_received, at_ms, call_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {NOW_MS}, $9) ON CONFLICT (call_id) DO NOTHING"
                 ),
                 &[
                     &tracking.as_str(),
@@ -501,23 +541,24 @@ impl JournalStore for PgStore {
                     &i64::from(step.apdus),
                     &i64::try_from(step.bytes_sent).unwrap_or(i64::MAX),
                     &i64::try_from(step.bytes_received).unwrap_or(i64::MAX),
+                    &call,
                 ],
             )?;
             Ok(())
         })
     }
 
-    fn mark_written(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    fn mark_written(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.transition(tracking, State::Written, None, |_, _| Ok(()))
     }
 
-    fn mark_verified(&mut self, tracking: &TrackingCode) -> Result<(), JournalError> {
+    fn mark_verified(&self, tracking: &TrackingCode) -> Result<(), JournalError> {
         self.transition(tracking, State::Verified, None, |tx, status| {
             set_card(tx, status, "issued")
         })
     }
 
-    fn mark_failed(&mut self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
+    fn mark_failed(&self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
         let reason = bounded("reason", reason)?;
         self.transition(tracking, State::Failed, None, |tx, status| {
             status.reason = Some(reason.to_owned());
@@ -525,7 +566,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn mark_spoiled(&mut self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
+    fn mark_spoiled(&self, tracking: &TrackingCode, reason: &str) -> Result<(), JournalError> {
         let reason = bounded("reason", reason)?;
         self.transition(tracking, State::Spoiled, None, |tx, status| {
             status.reason = Some(reason.to_owned());
@@ -568,7 +609,7 @@ impl JournalStore for PgStore {
         self.with_client(|client, _| report(client))
     }
 
-    fn open_batch(&mut self, name: &str) -> Result<i64, JournalError> {
+    fn open_batch(&self, name: &str) -> Result<i64, JournalError> {
         let name = bounded("batch name", name)?;
         self.in_tx(|tx, _| {
             tx.execute(
@@ -582,7 +623,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn adopt_batch(&mut self, legacy: &str, name: &str) -> Result<bool, JournalError> {
+    fn adopt_batch(&self, legacy: &str, name: &str) -> Result<bool, JournalError> {
         let (legacy, name) = (bounded("batch name", legacy)?, bounded("batch name", name)?);
         if legacy == name {
             return Ok(false);
@@ -599,7 +640,7 @@ impl JournalStore for PgStore {
         })
     }
 
-    fn load_rows(&mut self, batch: i64, rows: Vec<BatchRow>) -> Result<RowsLoaded, JournalError> {
+    fn load_rows(&self, batch: i64, rows: Vec<BatchRow>) -> Result<RowsLoaded, JournalError> {
         // Retried as a whole: a chunk whose commit answer was lost is found
         // again as a re-run (the rules are idempotent).
         self.in_tx(|tx, _| {
@@ -937,8 +978,20 @@ fn floor(client: &mut Client, report: &mut Report) -> Result<(), JournalError> {
     Ok(())
 }
 
+/// A pool of `size` connections to the shared journal, its schema migrated
+/// (for the CRN register, which lives in the same database); the first
+/// connection is waited for at most until `deadline`.
+pub(crate) fn pool_migrated(
+    url: &PgUrl,
+    size: u32,
+    deadline: Instant,
+) -> Result<Pool, JournalError> {
+    schema::migrate(&mut first_connection(url, deadline)?)?;
+    pool(url, size)
+}
+
 /// A connection to the shared journal with its schema migrated (for the
-/// CRN register, which lives in the same database).
+/// migration of an `SQLite` journal into it).
 pub(crate) fn connect_migrated(url: &PgUrl) -> Result<Client, JournalError> {
     let mut client = url.connect()?;
     schema::migrate(&mut client)?;

@@ -11,7 +11,8 @@ use super::super::JournalError;
 const MIGRATION_LOCK: i64 = 0x6b61_7274;
 
 /// Migrations in order; migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE batches (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -117,7 +118,18 @@ CREATE TABLE crns (
     tracking TEXT NOT NULL,
     UNIQUE (card_serial, tracking)
 );
-"];
+",
+    r"
+-- Each step row names the call that wrote it: a call retried after its
+-- commit's answer was lost writes its row once. (A step may legitimately
+-- start again in one attempt, when a pulled card is re-personalized, so
+-- the step itself is no key.) Rows from before have none.
+ALTER TABLE steps ADD COLUMN call_id TEXT;
+ALTER TABLE step_starts ADD COLUMN call_id TEXT;
+CREATE UNIQUE INDEX steps_once_per_call ON steps (call_id);
+CREATE UNIQUE INDEX step_starts_once_per_call ON step_starts (call_id);
+",
+];
 
 /// The schema version this program writes.
 #[allow(clippy::cast_possible_wrap)] // a handful of migrations
