@@ -7,43 +7,10 @@ use std::collections::BTreeSet;
 
 use kart_apdu::{CardCaps, Transport, TransportError};
 use kart_perso::issuer::Issuer;
-use kart_perso::qa::{run_card, CardReport, Outcome, QaTarget, Setup};
-use kart_sim::{vpcd::VirtualCard, Faults, SimCard};
+use kart_perso::qa::{run_card, CardReport, Outcome, QaTarget, Setup, Simulated};
+use kart_sim::{Faults, SimCard};
 use kart_spec::{Profile, Protocol};
 use kart_testkit::engine::*;
-
-/// A simulated card in a reader that reports the ATR, resets and tears.
-struct Simulated(SimCard);
-
-impl Transport for Simulated {
-    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        self.0.transmit(apdu, rx)
-    }
-    fn capabilities(&self) -> CardCaps {
-        self.0.capabilities()
-    }
-}
-
-impl QaTarget for Simulated {
-    fn atr(&self) -> Option<Vec<u8>> {
-        Some(VirtualCard::atr(&self.0))
-    }
-    fn protocol(&self) -> Option<Protocol> {
-        Some(self.0.profile().protocol)
-    }
-    fn reset(&mut self) -> Result<bool, TransportError> {
-        VirtualCard::reset(&mut self.0);
-        Ok(true)
-    }
-    fn tear_next_update(&mut self) -> bool {
-        self.0.tear_next_update();
-        true
-    }
-    fn reinsert(&mut self) -> Result<(), TransportError> {
-        self.0.reinsert();
-        Ok(())
-    }
-}
 
 /// A card in a reader that can do nothing but transmit.
 struct Plain(SimCard);
