@@ -1393,7 +1393,7 @@ fn personalize_with_a_wrong_issuer_is_exit_code_6_and_touches_no_card() {
     // Each way an issuer directory can be wrong: its name, how it is
     // broken from a copy of the good one, the batch line it runs, and the
     // file and the words the refusal names.
-    let cases: [(&str, &dyn Fn(&Path), usize, &str, &str); 3] = [
+    let cases: [(&str, Breakage, usize, &str, &str); 3] = [
         // The card CA key of another issuer.
         (
             "wrong-key",
@@ -1440,6 +1440,9 @@ fn personalize_with_a_wrong_issuer_is_exit_code_6_and_touches_no_card() {
         assert_eq!(report(), before, "{name}");
     }
 }
+
+/// How a test breaks a copy of a good issuer directory (given its path).
+type Breakage<'a> = &'a dyn Fn(&Path);
 
 /// Copies the files of `from` (not its subfolders) to a new `to`, keeping modes.
 fn copy_dir(from: &Path, to: &Path) {
