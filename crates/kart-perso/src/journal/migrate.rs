@@ -187,14 +187,23 @@ enum Column {
     Bool,
 }
 
-/// The tables [`copy_children`] copies, each with its columns after
-/// `tracking`, and the order in which its rows were written.
-const CHILDREN: [(&str, &[(&str, Column)], &str); 5] = {
+/// A table [`copy_children`] copies.
+struct ChildTable {
+    /// Its name (the same in both stores).
+    name: &'static str,
+    /// Its columns after `tracking`, with their types.
+    columns: &'static [(&'static str, Column)],
+    /// The order in which its rows were written (an `ORDER BY` clause, or none).
+    order: &'static str,
+}
+
+/// The tables [`copy_children`] copies.
+const CHILDREN: [ChildTable; 5] = {
     use Column::{Bool, Int, OptBytes, OptText, Text};
     [
-        (
-            "events",
-            &[
+        ChildTable {
+            name: "events",
+            columns: &[
                 ("attempt", Int),
                 ("from_state", OptText),
                 ("to_state", Text),
@@ -205,11 +214,11 @@ const CHILDREN: [(&str, &[(&str, Column)], &str); 5] = {
                 ("reason", OptText),
                 ("at_ms", Int),
             ],
-            " ORDER BY id",
-        ),
-        (
-            "steps",
-            &[
+            order: " ORDER BY id",
+        },
+        ChildTable {
+            name: "steps",
+            columns: &[
                 ("attempt", Int),
                 ("card_serial", OptText),
                 ("step", Text),
@@ -219,21 +228,21 @@ const CHILDREN: [(&str, &[(&str, Column)], &str); 5] = {
                 ("bytes_received", Int),
                 ("at_ms", Int),
             ],
-            " ORDER BY id",
-        ),
-        (
-            "step_starts",
-            &[
+            order: " ORDER BY id",
+        },
+        ChildTable {
+            name: "step_starts",
+            columns: &[
                 ("attempt", Int),
                 ("card_serial", OptText),
                 ("step", Text),
                 ("at_ms", Int),
             ],
-            " ORDER BY id",
-        ),
-        (
-            "records",
-            &[
+            order: " ORDER BY id",
+        },
+        ChildTable {
+            name: "records",
+            columns: &[
                 ("line", Int),
                 ("national_code", OptText),
                 ("given_name_fa", OptText),
@@ -249,17 +258,17 @@ const CHILDREN: [(&str, &[(&str, Column)], &str); 5] = {
                 ("has_pin", Bool),
                 ("replacement", Bool),
             ],
-            "",
-        ),
-        (
-            "superseded",
-            &[
+            order: "",
+        },
+        ChildTable {
+            name: "superseded",
+            columns: &[
                 ("by_tracking", Text),
                 ("card_serial", OptText),
                 ("at_ms", Int),
             ],
-            "",
-        ),
+            order: "",
+        },
     ]
 };
 
@@ -270,23 +279,26 @@ fn copy_children(
     tx: &mut Transaction<'_>,
     fresh: &HashSet<String>,
 ) -> Result<(), JournalError> {
-    for (table, columns, order) in CHILDREN {
-        copy_rows(source, tx, fresh, table, columns, order)?;
+    for table in &CHILDREN {
+        copy_rows(source, tx, fresh, table)?;
     }
     Ok(())
 }
 
 /// Copies the rows of `table` whose `tracking` is in `fresh`, column by
-/// column, in `order` (an `ORDER BY` clause, or none).
+/// column, in the order they were written.
 fn copy_rows(
     source: &Connection,
     tx: &mut Transaction<'_>,
     fresh: &HashSet<String>,
-    table: &str,
-    columns: &[(&str, Column)],
-    order: &str,
+    table: &ChildTable,
 ) -> Result<(), JournalError> {
     type Value = Box<dyn postgres::types::ToSql + Sync>;
+    let ChildTable {
+        name: table,
+        columns,
+        order,
+    } = table;
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let names = names.join(", ");
     let placeholders: Vec<String> = (1..=columns.len() + 1).map(|i| format!("${i}")).collect();
