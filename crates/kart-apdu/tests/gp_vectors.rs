@@ -142,7 +142,21 @@ fn open_with_host_challenge<'a>(
     SecureChannel::open_with_challenge(card, keys, &params, level, HOST_CHALLENGE).unwrap()
 }
 
+/// STORE DATA `80 E2 90 00` with five bytes `01..05`: the command the
+/// session vectors protect.
+fn store_data() -> Command {
+    Command::new(0x80, 0xE2, 0x90, 0x00)
+        .with_data(&h("0102030405"))
+        .unwrap()
+}
+
 const GP_TEST_KEY: &str = "404142434445464748494a4b4c4d4e4f";
+
+/// The INITIALIZE UPDATE answer of the real SCP02 card in the GPJ
+/// transcript (see [`scp02_handshake_reproduces_a_real_card_transcript`]).
+const GPJ_CARD: &str = "0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000";
+/// The host challenge GPJ sent that card.
+const GPJ_CHALLENGE: [u8; 8] = [0x7F, 0x41, 0xA9, 0xE7, 0x19, 0x37, 0x83, 0xFA];
 
 // NIST SP 800-38B, Appendix D.1–D.3 (AES-128, AES-192, AES-256 CMAC examples 1–4).
 const NIST_MSG: &str = "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710";
@@ -293,10 +307,7 @@ fn scp02_cryptogram_is_a_full_3des_cbc_mac() {
 /// at <https://manongdao.com/article-602238.html>).
 #[test]
 fn scp02_handshake_reproduces_a_real_card_transcript() {
-    let mut card = Playback::new(&[
-        "0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000",
-        "9000",
-    ]);
+    let mut card = Playback::new(&[GPJ_CARD, "9000"]);
     let keys = KeySet::from_master(&h(GP_TEST_KEY), 0xFF).unwrap();
     let params = ScpParams {
         scp02_i: 0x15,
@@ -307,7 +318,7 @@ fn scp02_handshake_reproduces_a_real_card_transcript() {
         &keys,
         &params,
         SecurityLevel::NONE,
-        h("7F41A9E7193783FA").try_into().unwrap(),
+        GPJ_CHALLENGE,
     )
     .expect("the card cryptogram of the real card verifies");
     assert_eq!(ch.info().version, ScpVersion::Scp02);
@@ -322,14 +333,14 @@ fn scp02_handshake_reproduces_a_real_card_transcript() {
 
 #[test]
 fn scp02_wrong_keys_fail_on_the_real_card_cryptogram_without_external_authenticate() {
-    let mut card = Playback::new(&["0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000"]);
+    let mut card = Playback::new(&[GPJ_CARD]);
     let keys = KeySet::from_master(&h("404142434445464748494a4b4c4d4e40"), 0xFF).unwrap();
     let err = SecureChannel::open_with_challenge(
         &mut card,
         &keys,
         &ScpParams::default(),
         SecurityLevel::C_MAC,
-        h("7F41A9E7193783FA").try_into().unwrap(),
+        GPJ_CHALLENGE,
     )
     .expect_err("wrong key must fail");
     assert_eq!(err.error, GpError::CardCryptogramMismatch);
@@ -343,11 +354,7 @@ fn scp02_wrong_keys_fail_on_the_real_card_cryptogram_without_external_authentica
 #[test]
 fn scp02_i55_c_dec_c_mac_matches_openssl() {
     // Same card answer as the GPJ transcript, level 03, i=55 (ICV encryption).
-    let mut card = Playback::new(&[
-        "0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000",
-        "9000",
-        "9000",
-    ]);
+    let mut card = Playback::new(&[GPJ_CARD, "9000", "9000"]);
     let keys = KeySet::from_master(&h(GP_TEST_KEY), 0xFF).unwrap();
     let params = ScpParams {
         scp02_i: 0x55,
@@ -358,16 +365,10 @@ fn scp02_i55_c_dec_c_mac_matches_openssl() {
         &keys,
         &params,
         SecurityLevel::C_DEC_C_MAC,
-        h("7F41A9E7193783FA").try_into().unwrap(),
+        GPJ_CHALLENGE,
     )
     .unwrap();
-    let r = ch
-        .send(
-            &Command::new(0x80, 0xE2, 0x90, 0x00)
-                .with_data(&h("0102030405"))
-                .unwrap(),
-        )
-        .unwrap();
+    let r = ch.send(&store_data()).unwrap();
     assert!(r.is_success());
     drop(ch);
     assert_eq!(
@@ -395,13 +396,7 @@ fn scp03_aes128_full_level_session_matches_openssl() {
     let mut ch = open_with_host_challenge(&mut card, &keys, params, SecurityLevel::FULL);
     assert_eq!(ch.info().sequence_counter, Some(1));
     assert_eq!(ch.info().i, 0x70);
-    let r = ch
-        .send(
-            &Command::new(0x80, 0xE2, 0x90, 0x00)
-                .with_data(&h("0102030405"))
-                .unwrap(),
-        )
-        .unwrap();
+    let r = ch.send(&store_data()).unwrap();
     assert_eq!(r.data(), h("aabb"), "R-ENC decrypted and R-MAC verified");
     drop(ch);
     assert_eq!(card.sent[0], h("8050300008f0f1f2f3f4f5f6f700"));
@@ -415,49 +410,43 @@ fn scp03_aes128_full_level_session_matches_openssl() {
     );
 }
 
+/// SCP03 handshakes at C-DEC C-MAC with AES-256 and AES-192 master keys;
+/// for AES-192 (vendor-d's keys) the KDF's L is 192, two CMAC blocks cut
+/// to 24 bytes (master key from NIST SP 800-38B D.2). Each case: the
+/// card's INITIALIZE UPDATE answer, the master key and its version, the
+/// EXTERNAL AUTHENTICATE the script computes.
 #[test]
-fn scp03_aes256_handshake_matches_openssl() {
-    let iu = "0102030405060708090a 30 03 00 1011121314151617 d353ae074d25e212 9000";
-    let mut card = Playback::new(&[iu, "9000"]);
-    let keys = KeySet::from_master(
-        &h("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4"),
-        0x30,
-    )
-    .unwrap();
-    let ch = open_with_host_challenge(
-        &mut card,
-        &keys,
-        ScpParams::default(),
-        SecurityLevel::C_DEC_C_MAC,
-    );
-    assert_eq!(ch.info().sequence_counter, None);
-    drop(ch);
-    assert_eq!(
-        card.sent[1],
-        h("84820300106175d12ee961459e93974510bc8668c1")
-    );
-}
-
-/// AES-192 (vendor-d's keys): the KDF's L is 192, two CMAC blocks cut to
-/// 24 bytes; master key from NIST SP 800-38B D.2.
-#[test]
-fn scp03_aes192_handshake_matches_openssl() {
-    // S-MAC = c021d7bbd0e8dc0723f5946b4dfbd90b7e68d68d5336bc67 by the script.
-    let iu = "0102030405060708090a 33 03 00 1011121314151617 db68c08932725fb4 9000";
-    let mut card = Playback::new(&[iu, "9000"]);
-    let keys =
-        KeySet::from_master(&h("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b"), 0x33).unwrap();
-    let ch = open_with_host_challenge(
-        &mut card,
-        &keys,
-        ScpParams::default(),
-        SecurityLevel::C_DEC_C_MAC,
-    );
-    drop(ch);
-    assert_eq!(
-        card.sent[1],
-        h("848203001050c9fa691b0801ddced8edad4fef9813")
-    );
+fn scp03_aes256_and_aes192_handshakes_match_openssl() {
+    for (name, iu, master, kvn, external_authenticate) in [
+        (
+            "AES-256",
+            "0102030405060708090a 30 03 00 1011121314151617 d353ae074d25e212 9000",
+            "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+            0x30,
+            "84820300106175d12ee961459e93974510bc8668c1",
+        ),
+        (
+            // S-MAC = c021d7bbd0e8dc0723f5946b4dfbd90b7e68d68d5336bc67 by the script.
+            "AES-192",
+            "0102030405060708090a 33 03 00 1011121314151617 db68c08932725fb4 9000",
+            "8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b",
+            0x33,
+            "848203001050c9fa691b0801ddced8edad4fef9813",
+        ),
+    ] {
+        let mut card = Playback::new(&[iu, "9000"]);
+        let keys = KeySet::from_master(&h(master), kvn).unwrap();
+        let ch = open_with_host_challenge(
+            &mut card,
+            &keys,
+            ScpParams::default(),
+            SecurityLevel::C_DEC_C_MAC,
+        );
+        // i = 00: no pseudo-random card challenge, so no sequence counter.
+        assert_eq!(ch.info().sequence_counter, None, "{name}");
+        drop(ch);
+        assert_eq!(card.sent[1], h(external_authenticate), "{name}");
+    }
 }
 
 #[test]
@@ -538,17 +527,14 @@ fn malformed_initialize_update_responses_are_typed_errors() {
 #[test]
 fn key_data_encryption_and_check_values_match_openssl() {
     let key = h("000102030405060708090a0b0c0d0e0f");
-    let mut card = Playback::new(&[
-        "0000116001008A790AF9FF02001B9B95B95E5EBCBA513484D9C1B96E9000",
-        "9000",
-    ]);
+    let mut card = Playback::new(&[GPJ_CARD, "9000"]);
     let keys = KeySet::from_master(&h(GP_TEST_KEY), 0xFF).unwrap();
     let ch = SecureChannel::open_with_challenge(
         &mut card,
         &keys,
         &ScpParams::default(),
         SecurityLevel::C_MAC,
-        h("7F41A9E7193783FA").try_into().unwrap(),
+        GPJ_CHALLENGE,
     )
     .unwrap();
     assert_eq!(

@@ -27,41 +27,32 @@ pub struct Ef {
     pub fid: u16,
 }
 
+impl Ef {
+    /// The file `name` with identifier `fid`.
+    ///
+    /// ```
+    /// let ef = kart_perso::applet::Ef::new("EF.ID", 0x0101);
+    /// assert_eq!(ef, kart_perso::applet::EF_ID);
+    /// ```
+    pub const fn new(name: &'static str, fid: u16) -> Self {
+        Ef { name, fid }
+    }
+}
+
 /// `EF.ID` (`0101`): identity data, template `E1`.
-pub const EF_ID: Ef = Ef {
-    name: "EF.ID",
-    fid: 0x0101,
-};
+pub const EF_ID: Ef = Ef::new("EF.ID", 0x0101);
 /// `EF.FACE` (`0102`): the facial image.
-pub const EF_FACE: Ef = Ef {
-    name: "EF.FACE",
-    fid: 0x0102,
-};
+pub const EF_FACE: Ef = Ef::new("EF.FACE", 0x0102);
 /// `EF.FINGER` (`0103`): the optional fingerprint template.
-pub const EF_FINGER: Ef = Ef {
-    name: "EF.FINGER",
-    fid: 0x0103,
-};
+pub const EF_FINGER: Ef = Ef::new("EF.FINGER", 0x0103);
 /// `EF.PIN_STATUS` (`0104`): retry counters, kept by the card.
-pub const EF_PIN_STATUS: Ef = Ef {
-    name: "EF.PIN_STATUS",
-    fid: 0x0104,
-};
+pub const EF_PIN_STATUS: Ef = Ef::new("EF.PIN_STATUS", 0x0104);
 /// `EF.SOD` (`011D`): the security object.
-pub const EF_SOD: Ef = Ef {
-    name: "EF.SOD",
-    fid: 0x011D,
-};
+pub const EF_SOD: Ef = Ef::new("EF.SOD", 0x011D);
 /// `EF.CERT_AUTH` (`0201`): the authentication key's certificate.
-pub const EF_CERT_AUTH: Ef = Ef {
-    name: "EF.CERT_AUTH",
-    fid: 0x0201,
-};
+pub const EF_CERT_AUTH: Ef = Ef::new("EF.CERT_AUTH", 0x0201);
 /// `EF.CERT_SIGN` (`0202`): the signing key's certificate.
-pub const EF_CERT_SIGN: Ef = Ef {
-    name: "EF.CERT_SIGN",
-    fid: 0x0202,
-};
+pub const EF_CERT_SIGN: Ef = Ef::new("EF.CERT_SIGN", 0x0202);
 
 /// GET DATA `9F7F`: the CPLC.
 pub const TAG_CPLC: u16 = 0x9F7F;

@@ -2,7 +2,7 @@
 //! implementation) load and validate in kart's chain code, and bad chains
 //! fail with the right typed error.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kart_perso::pki::{validate_chain, Certificate, IssuerKey, KeyAlgorithm, KeyUsage, PkiError};
 use kart_testkit::openssl::{
@@ -31,6 +31,27 @@ fn validate_ds(
     )
 }
 
+/// A P-256 root (self-signed, ten years) in files `name.pem` and `name.key`.
+fn p256_root(dir: &Path, name: &str, subj: &str) -> (PathBuf, PathBuf) {
+    ec_root(dir, name, "prime256v1", subj, 3650)
+}
+
+/// A P-256 end-entity certificate (`leaf_ext`) issued by `ca`, valid for `days`.
+fn p256_leaf(
+    dir: &Path,
+    name: &str,
+    subj: &str,
+    ca: (&Path, &Path),
+    days: u32,
+) -> (PathBuf, PathBuf) {
+    ec_leaf(dir, name, "prime256v1", subj, ca, "leaf_ext", days)
+}
+
+/// A P-256 CA certificate (`ca_ext`, path length 1) issued by `ca`.
+fn p256_ca(dir: &Path, name: &str, subj: &str, ca: (&Path, &Path)) -> (PathBuf, PathBuf) {
+    ec_leaf(dir, name, "prime256v1", subj, ca, "ca_ext", 1000)
+}
+
 #[test]
 fn openssl_ec_chain_validates() {
     let d = tempfile::tempdir().unwrap();
@@ -42,15 +63,7 @@ fn openssl_ec_chain_validates() {
         "/C=IR/O=OpenSSL Test/CN=OpenSSL Root",
         3650,
     );
-    let (ds, ds_key) = ec_leaf(
-        dir,
-        "ds",
-        "prime256v1",
-        "/C=IR/CN=OpenSSL DS",
-        (&root, &root_key),
-        "leaf_ext",
-        365,
-    );
+    let (ds, ds_key) = p256_leaf(dir, "ds", "/C=IR/CN=OpenSSL DS", (&root, &root_key), 365);
 
     let now = OffsetDateTime::now_utc();
     validate_ds(&ds, &[], &root, now).unwrap();
@@ -82,15 +95,7 @@ fn openssl_rsa_chain_with_intermediate_validates() {
         "ca_ext",
         1000,
     );
-    let (leaf, _) = ec_leaf(
-        dir,
-        "leaf",
-        "prime256v1",
-        "/C=IR/CN=Leaf",
-        (&ca, &ca_key),
-        "leaf_ext",
-        365,
-    );
+    let (leaf, _) = p256_leaf(dir, "leaf", "/C=IR/CN=Leaf", (&ca, &ca_key), 365);
 
     let now = OffsetDateTime::now_utc();
     validate_ds(&leaf, &[cert(&ca)], &root, now).unwrap();
@@ -136,16 +141,8 @@ fn der_certificate_and_der_key_load_too() {
 fn expired_and_not_yet_valid_certificates_are_rejected() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/CN=Root", 3650);
-    let (ds, _) = ec_leaf(
-        dir,
-        "ds",
-        "prime256v1",
-        "/CN=Short DS",
-        (&root, &root_key),
-        "leaf_ext",
-        30,
-    );
+    let (root, root_key) = p256_root(dir, "root", "/CN=Root");
+    let (ds, _) = p256_leaf(dir, "ds", "/CN=Short DS", (&root, &root_key), 30);
 
     let later = OffsetDateTime::now_utc() + Duration::days(60);
     let err = validate_ds(&ds, &[], &root, later);
@@ -162,17 +159,9 @@ fn expired_and_not_yet_valid_certificates_are_rejected() {
 fn certificate_signed_by_another_key_with_the_same_name_is_a_bad_signature() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let (real, _) = ec_root(dir, "real", "prime256v1", "/CN=Issuer Root", 3650);
-    let (fake, fake_key) = ec_root(dir, "fake", "prime256v1", "/CN=Issuer Root", 3650);
-    let (ds, _) = ec_leaf(
-        dir,
-        "ds",
-        "prime256v1",
-        "/CN=DS",
-        (&fake, &fake_key),
-        "leaf_ext",
-        365,
-    );
+    let (real, _) = p256_root(dir, "real", "/CN=Issuer Root");
+    let (fake, fake_key) = p256_root(dir, "fake", "/CN=Issuer Root");
+    let (ds, _) = p256_leaf(dir, "ds", "/CN=DS", (&fake, &fake_key), 365);
 
     let now = OffsetDateTime::now_utc();
     let err = validate_ds(&ds, &[], &real, now);
@@ -184,17 +173,9 @@ fn certificate_signed_by_another_key_with_the_same_name_is_a_bad_signature() {
 fn certificate_from_a_differently_named_root_is_wrong_issuer() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let (a, _) = ec_root(dir, "a", "prime256v1", "/CN=Root A", 3650);
-    let (b, b_key) = ec_root(dir, "b", "prime256v1", "/CN=Root B", 3650);
-    let (ds, _) = ec_leaf(
-        dir,
-        "ds",
-        "prime256v1",
-        "/CN=DS",
-        (&b, &b_key),
-        "leaf_ext",
-        365,
-    );
+    let (a, _) = p256_root(dir, "a", "/CN=Root A");
+    let (b, b_key) = p256_root(dir, "b", "/CN=Root B");
+    let (ds, _) = p256_leaf(dir, "ds", "/CN=DS", (&b, &b_key), 365);
     let err = validate_ds(&ds, &[], &a, OffsetDateTime::now_utc());
     match err {
         Err(PkiError::WrongIssuer {
@@ -213,25 +194,9 @@ fn certificate_from_a_differently_named_root_is_wrong_issuer() {
 fn leaf_used_as_issuer_is_not_a_ca() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/CN=Root", 3650);
-    let (ds, ds_key) = ec_leaf(
-        dir,
-        "ds",
-        "prime256v1",
-        "/CN=DS",
-        (&root, &root_key),
-        "leaf_ext",
-        365,
-    );
-    let (leaf, _) = ec_leaf(
-        dir,
-        "leaf",
-        "prime256v1",
-        "/CN=Leaf",
-        (&ds, &ds_key),
-        "leaf_ext",
-        100,
-    );
+    let (root, root_key) = p256_root(dir, "root", "/CN=Root");
+    let (ds, ds_key) = p256_leaf(dir, "ds", "/CN=DS", (&root, &root_key), 365);
+    let (leaf, _) = p256_leaf(dir, "leaf", "/CN=Leaf", (&ds, &ds_key), 100);
     let err = validate_ds(&leaf, &[cert(&ds)], &root, OffsetDateTime::now_utc());
     match err {
         Err(PkiError::NotCa { subject }) => assert_eq!(subject, "CN=DS"),
@@ -244,34 +209,10 @@ fn path_length_constraint_is_enforced() {
     // root (pathlen 1) -> ca1 (pathlen 1) -> ca2 (pathlen 1) -> leaf: two CAs below root.
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/CN=Root", 3650);
-    let (ca1, k1) = ec_leaf(
-        dir,
-        "ca1",
-        "prime256v1",
-        "/CN=CA1",
-        (&root, &root_key),
-        "ca_ext",
-        1000,
-    );
-    let (ca2, k2) = ec_leaf(
-        dir,
-        "ca2",
-        "prime256v1",
-        "/CN=CA2",
-        (&ca1, &k1),
-        "ca_ext",
-        1000,
-    );
-    let (leaf, _) = ec_leaf(
-        dir,
-        "leaf",
-        "prime256v1",
-        "/CN=Leaf",
-        (&ca2, &k2),
-        "leaf_ext",
-        100,
-    );
+    let (root, root_key) = p256_root(dir, "root", "/CN=Root");
+    let (ca1, k1) = p256_ca(dir, "ca1", "/CN=CA1", (&root, &root_key));
+    let (ca2, k2) = p256_ca(dir, "ca2", "/CN=CA2", (&ca1, &k1));
+    let (leaf, _) = p256_leaf(dir, "leaf", "/CN=Leaf", (&ca2, &k2), 100);
     let err = validate_ds(
         &leaf,
         &[cert(&ca2), cert(&ca1)],
@@ -307,7 +248,7 @@ fn path_length_constraint_is_enforced() {
 fn leaf_without_key_usage_fails_when_digital_signature_is_required() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let (root, root_key) = ec_root(dir, "root", "prime256v1", "/CN=Root", 3650);
+    let (root, root_key) = p256_root(dir, "root", "/CN=Root");
     let (leaf, _) = ec_leaf(
         dir,
         "leaf",
@@ -369,31 +310,10 @@ fn issuer_key_signatures_verify_with_openssl() {
             ],
         );
         let sig = format!("{name}.sig");
-        openssl(
-            dir,
-            &[
-                "dgst",
-                digest,
-                "-verify",
-                &pubkey,
-                "-signature",
-                &sig,
-                "msg",
-            ],
-        );
+        let verify = |msg| ["dgst", digest, "-verify", &pubkey, "-signature", &sig, msg];
+        openssl(dir, &verify("msg"));
         std::fs::write(dir.join("msg2"), b"another message").unwrap();
-        let bad = openssl_output(
-            dir,
-            &[
-                "dgst",
-                digest,
-                "-verify",
-                &pubkey,
-                "-signature",
-                &sig,
-                "msg2",
-            ],
-        );
+        let bad = openssl_output(dir, &verify("msg2"));
         assert!(
             !bad.status.success(),
             "{name}: signature must not verify another message"

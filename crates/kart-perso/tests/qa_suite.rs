@@ -7,43 +7,10 @@ use std::collections::BTreeSet;
 
 use kart_apdu::{CardCaps, Transport, TransportError};
 use kart_perso::issuer::Issuer;
-use kart_perso::qa::{run_card, CardReport, Outcome, QaTarget, Setup};
-use kart_sim::{vpcd::VirtualCard, Faults, SimCard};
+use kart_perso::qa::{run_card, CardReport, Outcome, QaTarget, Setup, Simulated};
+use kart_sim::{Faults, SimCard};
 use kart_spec::{Profile, Protocol};
 use kart_testkit::engine::*;
-
-/// A simulated card in a reader that reports the ATR, resets and tears.
-struct Simulated(SimCard);
-
-impl Transport for Simulated {
-    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        self.0.transmit(apdu, rx)
-    }
-    fn capabilities(&self) -> CardCaps {
-        self.0.capabilities()
-    }
-}
-
-impl QaTarget for Simulated {
-    fn atr(&self) -> Option<Vec<u8>> {
-        Some(VirtualCard::atr(&self.0))
-    }
-    fn protocol(&self) -> Option<Protocol> {
-        Some(self.0.profile().protocol)
-    }
-    fn reset(&mut self) -> Result<bool, TransportError> {
-        VirtualCard::reset(&mut self.0);
-        Ok(true)
-    }
-    fn tear_next_update(&mut self) -> bool {
-        self.0.tear_next_update();
-        true
-    }
-    fn reinsert(&mut self) -> Result<(), TransportError> {
-        self.0.reinsert();
-        Ok(())
-    }
-}
 
 /// A card in a reader that can do nothing but transmit.
 struct Plain(SimCard);
@@ -76,6 +43,12 @@ fn qa(target: &mut dyn QaTarget, profile: &Profile, issuer: &Issuer) -> CardRepo
         now: time::OffsetDateTime::now_utc(),
     };
     run_card("test reader", target, &setup)
+}
+
+/// Asserts that what check `id` observed on the card mentions `says`.
+fn assert_observed(r: &CardReport, id: &str, says: &str) {
+    let observed = &r.check(id).unwrap().observed;
+    assert!(observed.contains(says), "{id}: {observed}");
 }
 
 fn summary(r: &CardReport) -> String {
@@ -156,32 +129,11 @@ fn faulty_profile_fails_exactly_the_checks_its_defects_break() {
     .collect();
     assert_eq!(failed, want, "\n{}", summary(&r));
     assert!(r.skipped_ids().is_empty(), "{}", summary(&r));
-    let observed = |id: &str| r.check(id).unwrap().observed.clone();
-    assert!(
-        observed("APDU-003").contains("6F00"),
-        "{}",
-        observed("APDU-003")
-    );
-    assert!(
-        observed("AC-014").contains("UPDATE BINARY: 9000"),
-        "{}",
-        observed("AC-014")
-    );
-    assert!(
-        observed("PIN-016").contains("63C3"),
-        "{}",
-        observed("PIN-016")
-    );
-    assert!(
-        observed("RND-024").contains("ones"),
-        "{}",
-        observed("RND-024")
-    );
-    assert!(
-        observed("TIME-028").contains("GET DATA"),
-        "{}",
-        observed("TIME-028")
-    );
+    assert_observed(&r, "APDU-003", "6F00");
+    assert_observed(&r, "AC-014", "UPDATE BINARY: 9000");
+    assert_observed(&r, "PIN-016", "63C3");
+    assert_observed(&r, "RND-024", "ones");
+    assert_observed(&r, "TIME-028", "GET DATA");
     assert!(r.check("AC-014").unwrap().detail.contains("6985"));
 }
 
@@ -348,22 +300,9 @@ fn a_lenient_card_fails_the_strict_form_and_card_manager_checks_only() {
     let failed: BTreeSet<&str> = r.failed_ids().into_iter().collect();
     let want: BTreeSet<&str> = ["APDU-029", "APDU-030", "GP-031"].into_iter().collect();
     assert_eq!(failed, want, "\n{}", summary(&r));
-    let observed = |id: &str| r.check(id).unwrap().observed.clone();
-    assert!(
-        observed("APDU-029").contains("9000"),
-        "{}",
-        observed("APDU-029")
-    );
-    assert!(
-        observed("APDU-030").contains("GET RESPONSE with CLA 80"),
-        "{}",
-        observed("APDU-030")
-    );
-    assert!(
-        observed("GP-031").contains("GET STATUS ISD: 6D00"),
-        "{}",
-        observed("GP-031")
-    );
+    assert_observed(&r, "APDU-029", "9000");
+    assert_observed(&r, "APDU-030", "GET RESPONSE with CLA 80");
+    assert_observed(&r, "GP-031", "GET STATUS ISD: 6D00");
 }
 
 #[test]

@@ -23,6 +23,18 @@ fn load(name: &str) -> Vec<Result<IdentityRecord, RecordError>> {
         .collect()
 }
 
+/// Every item of a batch read from `reader` in `format`, its photos
+/// relative to `base`.
+fn read(
+    reader: impl std::io::Read,
+    format: BatchFormat,
+    base: PathBuf,
+) -> Vec<Result<IdentityRecord, RecordError>> {
+    Batch::from_reader(reader, format, base, validator())
+        .unwrap()
+        .collect()
+}
+
 /// `items` has `total` entries, `valid` of them records, and those are the
 /// expected ones ([`assert_good_records`]).
 fn assert_items(items: &[Result<IdentityRecord, RecordError>], total: usize, valid: usize) {
@@ -61,6 +73,11 @@ fn assert_good_records(good: &[&IdentityRecord]) {
     );
     assert_eq!(maryam.birth_date.to_string(), "1380/01/01");
     assert!(maryam.pin.is_none() && maryam.fingerprint.is_none());
+}
+
+/// The error of a rejected item, as the operator reads it.
+fn error_text(item: &Result<IdentityRecord, RecordError>) -> String {
+    item.as_ref().unwrap_err().to_string()
 }
 
 fn messages(result: &Result<IdentityRecord, RecordError>) -> Vec<String> {
@@ -192,16 +209,9 @@ fn invalid_utf8_in_a_csv_field_names_the_field_and_continues() {
     let mut bytes = header.as_bytes().to_vec();
     bytes.extend_from_slice(b"140409040007,0012345679,\xFF\xFE,a,b,c,d,e,f,g,h\n");
     bytes.extend_from_slice(b"140409040015,0012345678,,,,,,,,,\n");
-    let items: Vec<_> =
-        Batch::from_reader(&bytes[..], BatchFormat::Csv, PathBuf::new(), validator())
-            .unwrap()
-            .collect();
+    let items: Vec<_> = read(&bytes[..], BatchFormat::Csv, PathBuf::new());
     assert_eq!(items.len(), 2);
-    assert!(items[0]
-        .as_ref()
-        .unwrap_err()
-        .to_string()
-        .contains("line 2, given_name_fa: is not valid UTF-8"));
+    assert!(error_text(&items[0]).contains("line 2, given_name_fa: is not valid UTF-8"));
     assert!(items[1].as_ref().unwrap_err().has(Field::NationalCode));
 }
 
@@ -209,20 +219,9 @@ fn invalid_utf8_in_a_csv_field_names_the_field_and_continues() {
 fn overlong_json_line_is_skipped_and_the_next_line_still_loads() {
     let mut text = format!("{{\"pad\": \"{}\"}}\n", "x".repeat(2 << 20));
     text.push_str("{\"tracking_code\": \"140409040008\"}\n");
-    let items: Vec<_> = Batch::from_reader(
-        text.as_bytes(),
-        BatchFormat::JsonLines,
-        PathBuf::new(),
-        validator(),
-    )
-    .unwrap()
-    .collect();
+    let items: Vec<_> = read(text.as_bytes(), BatchFormat::JsonLines, PathBuf::new());
     assert_eq!(items.len(), 2);
-    assert!(items[0]
-        .as_ref()
-        .unwrap_err()
-        .to_string()
-        .contains("line 1: is longer than"));
+    assert!(error_text(&items[0]).contains("line 1: is longer than"));
     let second = items[1].as_ref().unwrap_err();
     assert_eq!(second.line, 2);
     assert!(second
@@ -277,9 +276,7 @@ fn read_error_mid_batch_is_reported_once_and_ends_the_stream() {
             data: &data,
             ok: first_line + 300,
         };
-        let items: Vec<_> = Batch::from_reader(reader, format, fixtures(), validator())
-            .unwrap()
-            .collect();
+        let items: Vec<_> = read(reader, format, fixtures());
         let last = items.last().unwrap().as_ref().unwrap_err();
         assert!(
             last.to_string().contains("reading the batch failed here: ")
@@ -302,9 +299,7 @@ fn read_error_mid_batch_is_reported_once_and_ends_the_stream() {
 fn csv_with_a_utf8_byte_order_mark_still_has_a_good_header() {
     let mut bytes = vec![0xEF, 0xBB, 0xBF];
     bytes.extend(std::fs::read(fixtures().join("batch.csv")).unwrap());
-    let items: Vec<_> = Batch::from_reader(&bytes[..], BatchFormat::Csv, fixtures(), validator())
-        .unwrap()
-        .collect();
+    let items: Vec<_> = read(&bytes[..], BatchFormat::Csv, fixtures());
     assert_eq!(items.iter().filter(|r| r.is_ok()).count(), 3);
 }
 
@@ -344,10 +339,7 @@ fn a_rejected_record_carries_its_tracking_code_only_when_that_field_is_valid() {
     let text = format!(
         "{header}\n140409040008,0012345679,علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,photos/holder1.jpg\n"
     );
-    let items: Vec<_> =
-        Batch::from_reader(text.as_bytes(), BatchFormat::Csv, fixtures(), validator())
-            .unwrap()
-            .collect();
+    let items: Vec<_> = read(text.as_bytes(), BatchFormat::Csv, fixtures());
     let error = items[0].as_ref().unwrap_err();
     assert!(error.has(Field::TrackingCode), "{error}");
     assert_eq!(error.tracking_code, None);
@@ -360,10 +352,7 @@ fn the_replacement_column_takes_yes_or_no_and_json_booleans() {
     let row =
         "140409040007,0012345679,علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,photos/holder1.jpg";
     let text = format!("{header}\n{row},yes\n{row},\n{row},No\n{row},perhaps\n");
-    let items: Vec<_> =
-        Batch::from_reader(text.as_bytes(), BatchFormat::Csv, fixtures(), validator())
-            .unwrap()
-            .collect();
+    let items: Vec<_> = read(text.as_bytes(), BatchFormat::Csv, fixtures());
     let flags: Vec<Option<bool>> = items
         .iter()
         .map(|r| r.as_ref().ok().map(|r| r.replacement))
@@ -375,14 +364,7 @@ fn the_replacement_column_takes_yes_or_no_and_json_booleans() {
         ["line 5, replacement: \"perhaps\" is not yes or no"]
     );
     let json = r#"{"tracking_code":"140409040007","national_code":"0012345679","given_name_fa":"علی","family_name_fa":"کریمی","father_name_fa":"حسین","given_name_en":"Ali","family_name_en":"Karimi","father_name_en":"Hossein","birth_date":"1369/06/31","gender":"M","photo":"photos/holder1.jpg","replacement":true}"#;
-    let items: Vec<_> = Batch::from_reader(
-        json.as_bytes(),
-        BatchFormat::JsonLines,
-        fixtures(),
-        validator(),
-    )
-    .unwrap()
-    .collect();
+    let items: Vec<_> = read(json.as_bytes(), BatchFormat::JsonLines, fixtures());
     assert!(items[0].as_ref().unwrap().replacement);
 }
 
@@ -397,10 +379,7 @@ fn photo_paths_may_not_leave_the_batch_folder() {
         "{header}\n140409040007,0012345679,علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,../photos/holder1.jpg\n\
          140409040015,0012345679,علی,کریمی,حسین,Ali,Karimi,Hossein,1369/06/31,M,../batch.csv\n"
     );
-    let items: Vec<_> =
-        Batch::from_reader(text.as_bytes(), BatchFormat::Csv, base.clone(), validator())
-            .unwrap()
-            .collect();
+    let items: Vec<_> = read(text.as_bytes(), BatchFormat::Csv, base.clone());
     assert!(items[0].is_ok(), "{:?}", items[0]);
     let outside = items[1].as_ref().unwrap_err();
     assert!(outside.has(Field::Photo), "{outside}");
@@ -454,14 +433,7 @@ fn a_fingerprint_swapped_for_a_fifo_after_validation_is_refused_without_blocking
 fn a_huge_unknown_json_key_is_quoted_short() {
     let huge = "k".repeat(500_000);
     let jsonl = format!("{{\"{huge}\": \"x\", \"tracking_code\": \"140409040007\"}}\n");
-    let items: Vec<_> = Batch::from_reader(
-        jsonl.as_bytes(),
-        BatchFormat::JsonLines,
-        PathBuf::new(),
-        validator(),
-    )
-    .unwrap()
-    .collect();
+    let items: Vec<_> = read(jsonl.as_bytes(), BatchFormat::JsonLines, PathBuf::new());
     let e = items[0].as_ref().unwrap_err();
     let msg = e.to_string();
     assert!(

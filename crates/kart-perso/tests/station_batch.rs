@@ -172,8 +172,7 @@ fn card_answering_garbage_mid_write_keeps_its_application_and_the_batch_goes_on(
     );
 
     // The batch goes on with the next application on another card.
-    let (_good, served) = serve_new_card(&station, "reader-0", dir.path(), &profile.id, 2);
-    assert!(matches!(served, Served::Issued { ref tracking, .. } if *tracking == code(2)));
+    issue_next(&station, dir.path(), &profile.id, 2, 2);
 
     // Working again, the card resumes its own application.
     bad.reinsert();
@@ -223,8 +222,7 @@ fn card_refusing_a_write_after_data_reached_it_is_spoiled_never_reused_and_the_b
     ));
     assert_eq!(station.status(&code(2)).unwrap().state, State::Queued);
 
-    let (_good, served) = serve_new_card(&station, "reader-0", dir.path(), &profile.id, 2);
-    assert!(matches!(served, Served::Issued { ref tracking, .. } if *tracking == code(2)));
+    issue_next(&station, dir.path(), &profile.id, 2, 2);
     assert_eq!(station.status(&code(2)).unwrap().state, State::Verified);
 }
 
@@ -265,13 +263,7 @@ fn rejected_json_lines_record_is_failed_in_the_journal() {
     assert_eq!(station.status(&code(1)).unwrap().state, State::Failed);
     let report = station.report().unwrap();
     assert_eq!((report.failed, report.pending), (1, 1));
-    let spec = spec();
-    let profile = spec.profile("vendor-b").unwrap();
-    let mut card = station_sim(dir.path(), profile, 1);
-    match station.serve("reader-0", &mut card, profile).unwrap() {
-        Served::Issued { tracking, .. } => assert_eq!(tracking, code(2)),
-        other => panic!("{other:?}"),
-    }
+    issue_next(&station, dir.path(), "vendor-b", 1, 2);
     let failed = station.status(&code(1)).unwrap();
     assert_eq!(failed.state, State::Failed);
     assert!(failed.reason.unwrap().contains("gender"));
@@ -311,12 +303,7 @@ fn station_cards_are_keyed_with_the_issuers_three_distinct_master_keys() {
             other => panic!("{id}: {other:?}"),
         }
     }
-    let profile = spec.profile("vendor-c").unwrap();
-    let mut card = station_sim(dir.path(), profile, 1);
-    match station.serve("reader-0", &mut card, profile).unwrap() {
-        Served::Issued { tracking, .. } => assert_eq!(tracking, code(4)),
-        other => panic!("{other:?}"),
-    }
+    issue_next(&station, dir.path(), "vendor-c", 1, 4);
 }
 
 /// Writes `name` in `dir` with `header` and `rows` (the photo `face.jpg`
@@ -336,6 +323,25 @@ fn write_batch(
     text.push('\n');
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Serves a fresh card of `profile_id` (serial `serial`) at `reader-0` and
+/// asserts that `station` issued application `n` on it; returns its CSN.
+fn issue_next(
+    station: &kart_perso::station::Station,
+    dir: &std::path::Path,
+    profile_id: &str,
+    serial: u32,
+    n: u32,
+) -> String {
+    let (_card, served) = serve_new_card(station, "reader-0", dir, profile_id, serial);
+    match served {
+        Served::Issued { tracking, csn, .. } => {
+            assert_eq!(tracking, code(n));
+            csn
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 fn messages(load: &kart_perso::station::BatchLoad) -> Vec<String> {
@@ -373,18 +379,9 @@ fn a_tracking_code_on_two_rows_rejects_both_rows_with_both_lines() {
     let status = station.status(&code(1)).unwrap();
     assert_eq!(status.state, State::Failed);
     assert!(status.reason.unwrap().contains("line 2 and line 4"));
-    let spec = spec();
-    let profile = spec.profile("vendor-b").unwrap();
-    let mut card = station_sim(dir.path(), profile, 1);
-    match station.serve("reader-0", &mut card, profile).unwrap() {
-        Served::Issued { tracking, .. } => assert_eq!(tracking, code(2)),
-        other => panic!("{other:?}"),
-    }
-    let mut spare = station_sim(dir.path(), profile, 2);
-    assert_eq!(
-        station.serve("reader-0", &mut spare, profile).unwrap(),
-        Served::QueueEmpty
-    );
+    issue_next(&station, dir.path(), "vendor-b", 1, 2);
+    let (_spare, served) = serve_new_card(&station, "reader-0", dir.path(), "vendor-b", 2);
+    assert_eq!(served, Served::QueueEmpty);
     // A re-run says the same and queues nothing.
     let again = station.load_batch(&batch, validator()).unwrap();
     assert_eq!(again.queued, 0);
@@ -401,16 +398,7 @@ fn a_tracking_code_of_another_batch_is_reported_with_its_card_or_batch() {
     let station = station(dir.path(), "station-1");
     let loaded = station.load_batch(&first, validator()).unwrap();
     assert!(loaded.batch.starts_with("batch.csv@"), "{}", loaded.batch);
-    let spec = spec();
-    let profile = spec.profile("vendor-b").unwrap();
-    let mut card = station_sim(dir.path(), profile, 1);
-    let csn = match station.serve("reader-0", &mut card, profile).unwrap() {
-        Served::Issued { tracking, csn, .. } => {
-            assert_eq!(tracking, code(1));
-            csn
-        }
-        other => panic!("{other:?}"),
-    };
+    let csn = issue_next(&station, dir.path(), "vendor-b", 1, 1);
     // A later batch repeats applications 1 (issued) and 2 (queued).
     let rows = [row(1, "face.jpg"), row(2, "face.jpg"), row(3, "face.jpg")];
     let later = write_batch(dir.path(), "later.csv", HEADER, &rows);
@@ -615,13 +603,7 @@ fn records_are_read_from_the_journal_so_a_restarted_station_serves_without_reloa
         .unwrap();
     // A new process: the batch is not loaded again.
     let restarted = station(dir.path(), "station-1");
-    let spec = spec();
-    let profile = spec.profile("vendor-c").unwrap();
-    let mut card = station_sim(dir.path(), profile, 1);
-    match restarted.serve("reader-0", &mut card, profile).unwrap() {
-        Served::Issued { tracking, .. } => assert_eq!(tracking, code(1)),
-        other => panic!("{other:?}"),
-    }
+    issue_next(&restarted, dir.path(), "vendor-c", 1, 1);
 }
 
 #[test]
@@ -639,13 +621,7 @@ fn a_batch_pin_is_taken_only_from_the_row_that_stands_for_its_application() {
     let later = write_batch(dir.path(), "later.csv", &header, &[with_pin("9999")]);
     let load = station.load_batch(&later, validator()).unwrap();
     assert_eq!(load.rejected.len(), 1, "{:?}", messages(&load));
-    let spec = spec();
-    let profile = spec.profile("vendor-b").unwrap();
-    let mut card = station_sim(dir.path(), profile, 1);
-    match station.serve("reader-0", &mut card, profile).unwrap() {
-        Served::Issued { tracking, .. } => assert_eq!(tracking, code(1)),
-        other => panic!("{other:?}"),
-    }
+    issue_next(&station, dir.path(), "vendor-b", 1, 1);
     let mailer = std::fs::read_to_string(dir.path().join("pin-mailer.txt")).unwrap();
     assert!(mailer.contains(" id_pin=1234"), "the first batch's PIN");
     assert!(!mailer.contains("9999"));
@@ -666,13 +642,7 @@ fn a_batch_queued_before_the_upgrade_resumes_under_its_new_name() {
     assert!(load.rejected.is_empty(), "{:?}", messages(&load));
     assert_eq!((load.queued, load.already_present), (0, 2));
     assert_eq!(station.status(&code(1)).unwrap().batch, load.batch);
-    let spec = spec();
-    let profile = spec.profile("vendor-b").unwrap();
-    let mut card = station_sim(dir.path(), profile, 1);
-    match station.serve("reader-0", &mut card, profile).unwrap() {
-        Served::Issued { tracking, .. } => assert_eq!(tracking, code(1)),
-        other => panic!("{other:?}"),
-    }
+    issue_next(&station, dir.path(), "vendor-b", 1, 1);
 }
 
 /// The batch rules hold on the floor's shared journal too: the same tests,

@@ -162,18 +162,9 @@ fn pin_counters_survive_power_off() {
         raw(&mut sim, &case3(0, 0x24, 0x01, 0x81, &pin_block("1234"))).1,
         0x9000
     );
-    assert_eq!(
-        raw(&mut sim, &case3(0, 0x20, 0, 0x81, &pin_block("0000"))).1,
-        0x63C2
-    );
-    assert_eq!(
-        raw(&mut sim, &case3(0, 0x20, 0, 0x81, &pin_block("1234"))).1,
-        0x9000
-    );
-    assert_eq!(
-        raw(&mut sim, &case3(0, 0x20, 0, 0x81, &pin_block("0000"))).1,
-        0x63C2
-    );
+    assert_eq!(raw(&mut sim, &verify_id_pin("0000")).1, 0x63C2);
+    assert_eq!(raw(&mut sim, &verify_id_pin("1234")).1, 0x9000);
+    assert_eq!(raw(&mut sim, &verify_id_pin("0000")).1, 0x63C2);
     sim.power_off();
     sim.power_on();
     let aid = profile("vendor-b").applet_aid.bytes().to_vec();

@@ -13,26 +13,14 @@ fn test_mode(id: &str) -> SimCard {
 /// A test-mode card with its PINs set (ID 1234, SIGN 123456, PUK 12345678).
 fn with_pins(id: &str) -> SimCard {
     let mut sim = test_mode(id);
-    expect_all(
-        &mut sim,
-        &[
-            (
-                "CHANGE REFERENCE DATA",
-                case3(0, 0x24, 0x01, 0x81, &pin_block("1234")),
-                0x9000,
-            ),
-            (
-                "CHANGE REFERENCE DATA",
-                case3(0, 0x24, 0x01, 0x82, &pin_block("123456")),
-                0x9000,
-            ),
-            (
-                "CHANGE REFERENCE DATA",
-                case3(0, 0x24, 0x01, 0x83, b"12345678"),
-                0x9000,
-            ),
-        ],
-    );
+    for (reference, block) in [
+        (0x81, pin_block("1234")),
+        (0x82, pin_block("123456")),
+        (0x83, b"12345678".to_vec()),
+    ] {
+        let apdu = case3(0, 0x24, 0x01, reference, &block);
+        expect_sw(&mut sim, "CHANGE REFERENCE DATA", &apdu, 0x9000);
+    }
     sim
 }
 
@@ -345,7 +333,7 @@ fn key_generation_only_before_finalization_and_card_manager_face() {
 fn pin_tries_block_and_puk_unblocks() {
     for id in &profile_ids() {
         let mut sim = with_pins(id);
-        let wrong = case3(0, 0x20, 0, 0x81, &pin_block("9999"));
+        let wrong = verify_id_pin("9999");
         expect_all(
             &mut sim,
             &[
@@ -362,11 +350,7 @@ fn pin_tries_block_and_puk_unblocks() {
                 ("SELECT", select_aid(profile(id).applet_aid.bytes()), 0x9000),
                 ("VERIFY", wrong.clone(), 0x63C1),
                 ("VERIFY", wrong.clone(), 0x63C0),
-                (
-                    "VERIFY",
-                    case3(0, 0x20, 0, 0x81, &pin_block("1234")),
-                    0x6983,
-                ),
+                ("VERIFY", verify_id_pin("1234"), 0x6983),
                 ("VERIFY", vec![0, 0x20, 0, 0x81], 0x6983),
             ],
         );
@@ -387,11 +371,7 @@ fn pin_tries_block_and_puk_unblocks() {
                     case3(0, 0x2C, 0x00, 0x81, &unblock),
                     0x9000,
                 ),
-                (
-                    "VERIFY",
-                    case3(0, 0x20, 0, 0x81, &pin_block("4321")),
-                    0x9000,
-                ),
+                ("VERIFY", verify_id_pin("4321"), 0x9000),
                 ("VERIFY", vec![0, 0x20, 0, 0x81], 0x9000),
             ],
         );
@@ -417,7 +397,7 @@ fn pin_format_errors_cost_no_try() {
         &mut sim,
         &[
             ("VERIFY", case3(0, 0x20, 0, 0x81, b"1234"), 0x6700),
-            ("VERIFY", case3(0, 0x20, 0, 0x81, &pin_block("12")), 0x6A80),
+            ("VERIFY", verify_id_pin("12"), 0x6A80),
             (
                 "VERIFY",
                 case3(0, 0x20, 0, 0x81, b"12a4\xFF\xFF\xFF\xFF"),
@@ -455,11 +435,7 @@ fn pin_format_errors_cost_no_try() {
                 case3(0, 0x24, 0, 0x81, &change),
                 0x9000,
             ),
-            (
-                "VERIFY",
-                case3(0, 0x20, 0, 0x81, &pin_block("5678")),
-                0x9000,
-            ),
+            ("VERIFY", verify_id_pin("5678"), 0x9000),
         ],
     );
 }
@@ -470,11 +446,7 @@ fn pins_not_set_and_keys_not_generated() {
     expect_all(
         &mut sim,
         &[
-            (
-                "VERIFY",
-                case3(0, 0x20, 0, 0x81, &pin_block("1234")),
-                0x6984,
-            ),
+            ("VERIFY", verify_id_pin("1234"), 0x6984),
             (
                 "INTERNAL AUTHENTICATE",
                 vec![0, 0x88, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0],

@@ -20,6 +20,17 @@ fn stored(store: &CardStore, serial: u8) -> SimCard {
         .unwrap()
 }
 
+/// A store in a new directory (removed with the returned guard) whose
+/// reader holds the card of serial `serial`, personalized ([`personalize`])
+/// and saved.
+fn store_with_a_personalized_card(serial: u8) -> (tempfile::TempDir, CardStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = CardStore::open(dir.path()).unwrap();
+    let (_, card) = personalize(stored(&store, serial));
+    drop(card);
+    (dir, store)
+}
+
 /// Writes a card's data, PINs, keys and CRN in a real secure channel.
 fn personalize(card: SimCard) -> (Vec<u8>, SimCard) {
     let mut ch = open_channel(card);
@@ -109,10 +120,7 @@ fn a_stored_card_keeps_its_memory_between_processes() {
 
 #[test]
 fn the_file_has_a_format_version_no_channel_keys_and_mode_0600() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = CardStore::open(dir.path()).unwrap();
-    let (_, card) = personalize(stored(&store, 6));
-    drop(card);
+    let (dir, store) = store_with_a_personalized_card(6);
     let path = store.path(READER);
     assert_eq!(path.file_name().unwrap(), "vendor-c-1.card.json");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -147,10 +155,7 @@ fn refused(store: &CardStore) -> StoreError {
 
 #[test]
 fn a_truncated_or_foreign_file_is_an_error_and_is_not_overwritten() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = CardStore::open(dir.path()).unwrap();
-    let (_, card) = personalize(stored(&store, 7));
-    drop(card);
+    let (_dir, store) = store_with_a_personalized_card(7);
     let path = store.path(READER);
     let whole = std::fs::read(&path).unwrap();
 
@@ -196,10 +201,7 @@ fn a_truncated_or_foreign_file_is_an_error_and_is_not_overwritten() {
 
 #[test]
 fn a_fresh_card_replaces_the_stored_one_when_it_first_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = CardStore::open(dir.path()).unwrap();
-    let (_, card) = personalize(stored(&store, 8));
-    drop(card);
+    let (_dir, store) = store_with_a_personalized_card(8);
     let before = std::fs::read(store.path(READER)).unwrap();
     let fresh = store
         .fresh_card(READER, &profile("vendor-c"), &config(9))
@@ -217,10 +219,7 @@ fn a_fresh_card_replaces_the_stored_one_when_it_first_changes() {
 #[test]
 fn every_truncation_of_a_stored_card_is_refused_and_no_input_panics() {
     use proptest::prelude::*;
-    let dir = tempfile::tempdir().unwrap();
-    let store = CardStore::open(dir.path()).unwrap();
-    let (_, card) = personalize(stored(&store, 10));
-    drop(card);
+    let (_dir, store) = store_with_a_personalized_card(10);
     let whole = std::fs::read(store.path(READER)).unwrap();
     assert_eq!(kart_sim::store::validate(&whole).unwrap(), "vendor-c");
     // The JSON's closing brace and newline are the last 2 bytes: any cut

@@ -87,6 +87,11 @@ pub fn pin_block(digits: &str) -> Vec<u8> {
     b
 }
 
+/// VERIFY of the ID PIN (reference `81`) with the PIN block of `digits`.
+pub fn verify_id_pin(digits: &str) -> Vec<u8> {
+    case3(0, 0x20, 0, 0x81, &pin_block(digits))
+}
+
 /// One BER-TLV with a definite length.
 pub fn tlv(tag: &[u8], value: &[u8]) -> Vec<u8> {
     let mut out = tag.to_vec();

@@ -24,6 +24,12 @@ fn json(o: &Output) -> Value {
     v
 }
 
+/// The JSON document of a run that succeeded (exit code 0).
+fn json_ok(o: &Output) -> Value {
+    assert_eq!(code(o), 0, "{}", stderr(o));
+    json(o)
+}
+
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
@@ -72,10 +78,78 @@ fn personalize(dir: &Path, options: &[&str], issuer: &Path, batch: &Path) -> Out
 }
 
 fn issuer(dir: &Path) -> PathBuf {
-    let path = dir.join("issuer");
+    issuer_at(&dir.join("issuer"))
+}
+
+/// `kart issuer init <path>`, checked to succeed.
+fn issuer_at(path: &Path) -> PathBuf {
     let o = kart(&["issuer", "init", path.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    path
+    path.to_path_buf()
+}
+
+/// `kart personalize --reader <reader> --station-dir <station> --issuer <issuer> <batch>` in `dir`.
+fn personalize_at(dir: &Path, reader: &str, station: &Path, issuer: &Path, batch: &Path) -> Output {
+    personalize(
+        dir,
+        &[
+            "--reader",
+            reader,
+            "--station-dir",
+            station.to_str().unwrap(),
+        ],
+        issuer,
+        batch,
+    )
+}
+
+/// `kart report --json` in `dir`, checked to carry the format version.
+fn report_json(dir: &Path) -> Value {
+    json(&kart_in(dir, &["report", "--json"]))
+}
+
+/// `kart args` with `$KART_PIN` set to `pin`.
+fn kart_with_pin(args: &[&str], pin: &str) -> Output {
+    cli::command(env!("CARGO_BIN_EXE_kart"), Path::new("."))
+        .args(args)
+        .env("KART_PIN", pin)
+        .output()
+        .unwrap()
+}
+
+/// The check `id` of a `kart verify --json` document (`null` if it has none).
+fn check(v: &Value, id: &str) -> Value {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `kart verify --reader <reader> --issuer <issuer> [options…]`.
+fn verify(reader: &str, issuer: &Path, options: &[&str]) -> Output {
+    let mut args = vec![
+        "verify",
+        "--reader",
+        reader,
+        "--issuer",
+        issuer.to_str().unwrap(),
+    ];
+    args.extend_from_slice(options);
+    kart(&args)
+}
+
+/// `kart script [options…] --reader sim:vendor-b <file>`, the file written
+/// with `text` in `dir` first.
+fn script(dir: &Path, name: &str, text: &str, options: &[&str]) -> Output {
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    let mut args = vec!["script"];
+    args.extend_from_slice(options);
+    args.extend(["--reader", "sim:vendor-b", file.to_str().unwrap()]);
+    kart(&args)
 }
 
 #[test]
@@ -149,8 +223,7 @@ fn readers_lists_simulated_readers_with_their_profiles() {
         "sim:vendor-b*2",
         "--json",
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     let readers = v["readers"].as_array().unwrap();
     let names: Vec<&str> = readers
         .iter()
@@ -217,8 +290,7 @@ fn apdu_goes_through_the_card_session_and_traces() {
         "80CA9F7F00",
         "00 A4 04 00 09 F04B4152544E494401",
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     let ex = v["exchanges"].as_array().unwrap();
     assert_eq!(ex[0]["sw"], "9000");
     assert!(ex[0]["data"].as_str().unwrap().starts_with("9F7F2A"));
@@ -236,38 +308,24 @@ fn apdu_goes_through_the_card_session_and_traces() {
 #[test]
 fn script_checks_expected_status_words() {
     let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("good.apdu");
-    std::fs::write(
-        &good,
+    let o = script(
+        dir.path(),
+        "good.apdu",
         "# the default AID is vendor-b's\n00A4040009F04B4152544E494401 ; expect 9000\n00CADF7100 ; expect 9000\n0020008108FFFFFFFFFFFFFFFF ; expect 63CX 6984\n",
-    )
-    .unwrap();
-    let o = kart(&[
-        "script",
-        "--json",
-        "--reader",
-        "sim:vendor-b",
-        good.to_str().unwrap(),
-    ]);
+        &["--json"],
+    );
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let v = json(&o);
     assert_eq!(v["failed"], 0);
     assert_eq!(v["run"], 3);
     assert_eq!(v["results"][2]["command"], "00200081 <8 bytes redacted>");
 
-    let bad = dir.path().join("bad.apdu");
-    std::fs::write(
-        &bad,
+    let o = script(
+        dir.path(),
+        "bad.apdu",
         "00A4040009F04B4152544E494401 ; expect 6A82\n00CADF7100 ; expect 9000\n",
-    )
-    .unwrap();
-    let o = kart(&[
-        "script",
-        "--json",
-        "--reader",
-        "sim:vendor-b",
-        bad.to_str().unwrap(),
-    ]);
+        &["--json"],
+    );
     assert_eq!(code(&o), 1);
     let v = json(&o);
     assert_eq!(
@@ -276,14 +334,12 @@ fn script_checks_expected_status_words() {
         "stops at the mismatch"
     );
 
-    let broken = dir.path().join("broken.apdu");
-    std::fs::write(&broken, "00CADF7100\n00A4 ; expect 9000\n").unwrap();
-    let o = kart(&[
-        "script",
-        "--reader",
-        "sim:vendor-b",
-        broken.to_str().unwrap(),
-    ]);
+    let o = script(
+        dir.path(),
+        "broken.apdu",
+        "00CADF7100\n00A4 ; expect 9000\n",
+        &[],
+    );
     assert_eq!(code(&o), 5);
     assert!(one_line_error(&o).contains("line 2"));
 }
@@ -293,8 +349,7 @@ fn issuer_init_writes_the_hierarchy_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iss");
     let o = kart(&["issuer", "init", "--json", path.to_str().unwrap()]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     assert_eq!(v["files"].as_array().unwrap().len(), 7);
     for f in [
         "root.pem",
@@ -342,19 +397,8 @@ fn simulated_cards_need_the_issuers_key_set_for_their_profile() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let batch = sample_batch(dir.path(), |line| line == 2);
     let run = |reader: &str| {
-        kart_in(
-            dir.path(),
-            &[
-                "personalize",
-                "--reader",
-                reader,
-                "--issuer",
-                path.to_str().unwrap(),
-                "--station-dir",
-                dir.path().join(reader.replace(':', "-")).to_str().unwrap(),
-                batch.to_str().unwrap(),
-            ],
-        )
+        let station = dir.path().join(reader.replace(':', "-"));
+        personalize_at(dir.path(), reader, &station, &path, &batch)
     };
     let o = run("sim:vendor-b");
     assert_eq!(code(&o), 6, "{}", stderr(&o));
@@ -374,17 +418,7 @@ fn simulated_cards_need_the_issuers_key_set_for_their_profile() {
 fn personalize_without_an_issuer_directory_is_exit_code_6() {
     let dir = tempfile::tempdir().unwrap();
     let batch = sample_batch(dir.path(), |_| true);
-    let o = kart_in(
-        dir.path(),
-        &[
-            "personalize",
-            "--reader",
-            "sim:vendor-a",
-            "--issuer",
-            "no-such-dir",
-            batch.to_str().unwrap(),
-        ],
-    );
+    let o = personalize_text(dir.path(), "sim:vendor-a", Path::new("no-such-dir"), &batch);
     assert_eq!(code(&o), 6);
     let line = one_line_error(&o);
     assert!(
@@ -398,16 +432,8 @@ fn personalize_a_batch_on_parallel_simulated_readers_reports_bad_rows_and_resume
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
     let batch = sample_batch(dir.path(), |_| true);
-    let args = [
-        "personalize",
-        "--json",
-        "--reader",
-        "sim:vendor-b*2,sim:vendor-c",
-        "--issuer",
-        issuer.to_str().unwrap(),
-        batch.to_str().unwrap(),
-    ];
-    let o = kart_in(dir.path(), &args);
+    let run = || personalize_json(dir.path(), "sim:vendor-b*2,sim:vendor-c", &issuer, &batch);
+    let o = run();
     assert_eq!(code(&o), 1, "bad rows make the run exit 1: {}", stderr(&o));
     let v = json(&o);
     let rejected: Vec<u64> = v["rejected"]
@@ -447,7 +473,7 @@ fn personalize_a_batch_on_parallel_simulated_readers_reports_bad_rows_and_resume
     }
 
     // A re-run resumes from the journal: nothing is issued twice.
-    let o = kart_in(dir.path(), &args);
+    let o = run();
     let v = json(&o);
     assert_eq!(v["queued"], 0);
     assert!(v["already_in_journal"].as_u64().unwrap() >= 6, "{v}");
@@ -456,8 +482,7 @@ fn personalize_a_batch_on_parallel_simulated_readers_reports_bad_rows_and_resume
 
     // And `kart report` reads the same journal.
     let o = kart_in(dir.path(), &["report", "--json"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     assert_eq!(v["issued"], 6);
     let failed = v["failed"].as_u64().unwrap();
     let counted: u64 = v["reasons"]
@@ -544,27 +569,12 @@ fn dry_run_prints_plans_without_pins_and_touches_nothing() {
 fn verify_a_blank_card_is_not_genuine() {
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
-    let o = kart(&[
-        "verify",
-        "--json",
-        "--reader",
-        "sim:vendor-c",
-        "--issuer",
-        issuer.to_str().unwrap(),
-    ]);
+    let o = verify("sim:vendor-c", &issuer, &["--json"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["genuine"], false);
     assert_eq!(v["lifecycle"], "PRE_PERSONALIZED");
-    let result = |id: &str| {
-        v["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .map(|c| c["result"].clone())
-            .unwrap_or_default()
-    };
+    let result = |id: &str| check(&v, id)["result"].clone();
     assert_eq!(result("lifecycle"), "fail", "{v}");
     assert_eq!(result("sod.parse"), "fail", "{v}");
     assert_eq!(
@@ -572,48 +582,28 @@ fn verify_a_blank_card_is_not_genuine() {
         "skipped",
         "active authentication only after passive: {v}"
     );
-    let o = kart(&[
-        "verify",
-        "--reader",
-        "sim:vendor-c",
-        "--issuer",
-        issuer.to_str().unwrap(),
-    ]);
+    let o = verify("sim:vendor-c", &issuer, &[]);
     assert!(stdout(&o).contains("verdict: NOT GENUINE"));
 
     // $KART_PIN is used when set; the blank card has no PIN to check it against.
-    let o = Command::new(env!("CARGO_BIN_EXE_kart"))
-        .args([
+    let o = kart_with_pin(
+        &[
             "verify",
             "--json",
             "--reader",
             "sim:vendor-c",
             "--issuer",
             issuer.to_str().unwrap(),
-        ])
-        .env("KART_PIN", "735102")
-        .output()
-        .unwrap();
+        ],
+        "735102",
+    );
     assert_eq!(code(&o), 1);
-    let v = json(&o);
-    let pin = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "pin")
-        .cloned()
-        .unwrap();
+    let pin = check(&json(&o), "pin");
+    assert!(pin.is_object(), "a PIN check");
     assert_ne!(pin["result"], "skipped", "{pin}");
     assert!(!stdout(&o).contains("735102") && !stderr(&o).contains("735102"));
     // --pin asks for a PIN; without a terminal and without $KART_PIN that is an input error.
-    let o = kart(&[
-        "verify",
-        "--pin",
-        "--reader",
-        "sim:vendor-c",
-        "--issuer",
-        issuer.to_str().unwrap(),
-    ]);
+    let o = verify("sim:vendor-c", &issuer, &["--pin"]);
     assert_eq!(code(&o), 5);
     one_line_error(&o);
 }
@@ -624,15 +614,11 @@ fn verify_and_read_refuse_bad_pin_files_and_missing_issuers() {
     let pin = dir.path().join("pin");
     std::fs::write(&pin, "12ab\n").unwrap();
     let issuer = issuer(dir.path());
-    let o = kart(&[
-        "verify",
-        "--reader",
+    let o = verify(
         "sim:vendor-a",
-        "--issuer",
-        issuer.to_str().unwrap(),
-        "--pin-file",
-        pin.to_str().unwrap(),
-    ]);
+        &issuer,
+        &["--pin-file", pin.to_str().unwrap()],
+    );
     assert_eq!(code(&o), 5);
     let line = one_line_error(&o);
     assert!(line.contains("ID PIN") && !line.contains("12ab"), "{line}");
@@ -650,24 +636,14 @@ fn verify_and_read_refuse_bad_pin_files_and_missing_issuers() {
     assert_eq!(code(&o), 5, "no PIN at all");
     assert!(one_line_error(&o).contains("KART_PIN"));
 
-    let o = kart(&[
-        "verify",
-        "--reader",
-        "sim:vendor-a",
-        "--issuer",
-        dir.path().join("missing").to_str().unwrap(),
-    ]);
+    let o = verify("sim:vendor-a", &dir.path().join("missing"), &[]);
     assert_eq!(code(&o), 6);
     one_line_error(&o);
 }
 
 #[test]
 fn read_on_a_blank_card_is_a_card_error() {
-    let o = Command::new(env!("CARGO_BIN_EXE_kart"))
-        .args(["read", "--reader", "sim:vendor-b"])
-        .env("KART_PIN", "123456")
-        .output()
-        .unwrap();
+    let o = kart_with_pin(&["read", "--reader", "sim:vendor-b"], "123456");
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     let line = one_line_error(&o);
     assert!(!line.contains("123456"));
@@ -730,11 +706,13 @@ fn the_configuration_file_gives_defaults_and_rejects_typos() {
         dir.path(),
         &["personalize", "--json", batch.to_str().unwrap()],
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     assert_eq!(v["results"][0]["reader"], "sim:vendor-c#1");
-    let o = kart_in(dir.path(), &["report", "--json"]);
-    assert_eq!(json(&o)["issued"], 1, "station_dir from the configuration");
+    assert_eq!(
+        report_json(dir.path())["issued"],
+        1,
+        "station_dir from the configuration"
+    );
 
     std::fs::write(dir.path().join("typo.toml"), "isuer = \"issuer\"\n").unwrap();
     let o = kart_in(dir.path(), &["--config", "typo.toml", "report"]);
@@ -750,19 +728,7 @@ fn the_configuration_file_gives_defaults_and_rejects_typos() {
 fn unreadable_batches_are_input_errors() {
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
-    let run = |batch: &str| {
-        kart_in(
-            dir.path(),
-            &[
-                "personalize",
-                "--reader",
-                "sim:vendor-a",
-                "--issuer",
-                issuer.to_str().unwrap(),
-                batch,
-            ],
-        )
-    };
+    let run = |batch: &str| personalize_text(dir.path(), "sim:vendor-a", &issuer, Path::new(batch));
     let o = run("missing.csv");
     assert_eq!(code(&o), 5);
     assert!(one_line_error(&o).contains("missing.csv"));
@@ -806,8 +772,7 @@ fn bench_measures_per_card_costs_and_parallel_throughput() {
         "--reader-cards",
         "1",
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     let profiles = v["profiles"].as_array().unwrap();
     assert_eq!(profiles.len(), 1, "{v}");
     let p = &profiles[0];
@@ -946,13 +911,11 @@ fn spoil_closes_an_application_whose_card_never_came_back_and_requeue_reissues_i
         dir.path(),
         &["spoil", "140409040023", "--reason", "chip dead", "--json"],
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     assert_eq!(v["command"], "spoil");
     assert_eq!(v["state"], "spoiled");
     assert_eq!(v["card_serial"], "DEAD0000CHIP0001");
-    let o = kart_in(dir.path(), &["report", "--json"]);
-    let v = json(&o);
+    let v = report_json(dir.path());
     assert_eq!(
         (v["spoiled"].as_u64(), v["in_progress"].as_u64()),
         (Some(1), Some(0)),
@@ -983,8 +946,7 @@ fn spoil_closes_an_application_whose_card_never_came_back_and_requeue_reissues_i
         stdout(&o)
     );
     let o = personalize_json(dir.path(), "sim:vendor-a", &issuer, &batch);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     let issued = issued_only(&v);
     assert_eq!(issued.len(), 1, "{v}");
     assert_eq!(issued[0]["tracking_code"], "140409040023", "{v}");
@@ -1025,7 +987,7 @@ fn spoil_refuses_verified_and_unknown_applications_with_a_hint() {
         line.contains("verified") && line.contains("new application"),
         "{line}"
     );
-    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    let v = report_json(dir.path());
     assert_eq!(
         (v["issued"].as_u64(), v["spoiled"].as_u64()),
         (Some(1), Some(0)),
@@ -1073,7 +1035,7 @@ fn stranded_applications_are_named_after_the_run_and_listed_by_the_report() {
         text.contains("140409040023") && text.contains("DEAD0000CHIP0001") && text.contains(" UTC"),
         "{text}"
     );
-    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    let v = report_json(dir.path());
     let stranded = v["stranded"].as_array().unwrap();
     assert_eq!(stranded.len(), 1, "{v}");
     assert_eq!(stranded[0]["tracking_code"], "140409040023");
@@ -1097,7 +1059,7 @@ fn spoil_takes_many_codes_or_the_stranded_ones_older_than_a_duration() {
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(one_line_error(&o).contains("140409040015"));
-    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    let v = report_json(dir.path());
     assert_eq!(v["stranded"].as_array().unwrap().len(), 1, "{v}");
     // Usage errors.
     for args in [
@@ -1146,14 +1108,13 @@ fn spoil_takes_many_codes_or_the_stranded_ones_older_than_a_duration() {
             "--json",
         ],
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     let spoiled = v["spoiled"].as_array().unwrap();
     assert_eq!(spoiled.len(), 1, "{v}");
     assert_eq!(spoiled[0]["tracking"], "140409040023");
     assert_eq!(spoiled[0]["card_serial"], "DEAD0000CHIP0001");
     assert_eq!(v["state"], "queued", "{v}");
-    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    let v = report_json(dir.path());
     assert!(v["stranded"].as_array().unwrap().is_empty(), "{v}");
     assert_eq!(v["pending"], 1, "{v}");
 }
@@ -1287,19 +1248,11 @@ fn two_station_directories_of_one_issuer_never_repeat_a_crn() {
     for (desk, lines) in [("desk-1", 2..=4), ("desk-2", 5..=7)] {
         let rows = dir.path().join(desk);
         let batch = sample_batch(&rows, |l| lines.contains(&l));
-        let o = kart_in(
+        let o = personalize(
             dir.path(),
-            &[
-                "personalize",
-                "--json",
-                "--reader",
-                "sim:vendor-b",
-                "--issuer",
-                issuer.to_str().unwrap(),
-                "--station-dir",
-                desk,
-                batch.to_str().unwrap(),
-            ],
+            &["--json", "--reader", "sim:vendor-b", "--station-dir", desk],
+            &issuer,
+            &batch,
         );
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         let v = json(&o);
@@ -1374,13 +1327,12 @@ fn a_replacement_row_supersedes_the_holders_issued_card_and_the_report_lists_it(
     let row = row.replace("140409040106", "140409040114");
     std::fs::write(&replacement, format!("{header},replacement\n{row},yes\n")).unwrap();
     let o = personalize(&replacement);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = json(&o);
+    let v = json_ok(&o);
     assert_eq!(v["superseded"][0]["tracking_code"], "140409040015", "{v}");
     assert_eq!(v["superseded"][0]["card_serial"], csn.as_str(), "{v}");
     assert_eq!(v["superseded"][0]["by"], "140409040114", "{v}");
     assert_eq!(issued_only(&v)[0]["tracking_code"], "140409040114");
-    let v = json(&kart_in(dir.path(), &["report", "--json"]));
+    let v = report_json(dir.path());
     assert_eq!(v["superseded"][0]["tracking_code"], "140409040015", "{v}");
     let o = kart_in(dir.path(), &["report"]);
     assert!(stdout(&o).contains("replaced by"), "{}", stdout(&o));
@@ -1409,26 +1361,12 @@ fn personalize_with_a_wrong_issuer_is_exit_code_6_and_touches_no_card() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let good = issuer(dir.path());
-    let other = dir.path().join("other");
-    let o = kart(&["issuer", "init", other.to_str().unwrap()]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let other = issuer_at(&dir.path().join("other"));
     let station = dir.path().join("station");
     let run = |issuer: &Path, keep: usize| {
         let batch_dir = dir.path().join(format!("batch-{keep}"));
         let batch = sample_batch(&batch_dir, |line| line == keep);
-        kart_in(
-            dir.path(),
-            &[
-                "personalize",
-                "--reader",
-                "sim:vendor-b",
-                "--issuer",
-                issuer.to_str().unwrap(),
-                "--station-dir",
-                station.to_str().unwrap(),
-                batch.to_str().unwrap(),
-            ],
-        )
+        personalize_at(dir.path(), "sim:vendor-b", &station, issuer, &batch)
     };
     let o = run(&good, 2);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -1452,48 +1390,59 @@ fn personalize_with_a_wrong_issuer_is_exit_code_6_and_touches_no_card() {
     let before = report();
     assert_eq!(before.0, 1);
 
-    // The card CA key of another issuer.
-    let wrong = dir.path().join("wrong-key");
-    copy_dir(&good, &wrong);
-    std::fs::copy(other.join("card-ca.key.pem"), wrong.join("card-ca.key.pem")).unwrap();
-    let o = run(&wrong, 3);
-    assert_eq!(code(&o), 6, "{}", stderr(&o));
-    let line = one_line_error(&o);
-    assert!(
-        line.contains("card-ca.key.pem") && line.contains("does not belong"),
-        "{line}"
-    );
-    assert_eq!(report(), before);
-
-    // The document signer of another issuer: the chain is broken.
-    let wrong = dir.path().join("wrong-chain");
-    copy_dir(&good, &wrong);
-    for f in ["document-signer.pem", "document-signer.key.pem"] {
-        std::fs::copy(other.join(f), wrong.join(f)).unwrap();
+    // Each way an issuer directory can be wrong: its name, how it is
+    // broken from a copy of the good one, the batch line it runs, and the
+    // file and the words the refusal names.
+    let cases: [(&str, Breakage, usize, &str, &str); 3] = [
+        // The card CA key of another issuer.
+        (
+            "wrong-key",
+            &|wrong| {
+                std::fs::copy(other.join("card-ca.key.pem"), wrong.join("card-ca.key.pem"))
+                    .unwrap();
+            },
+            3,
+            "card-ca.key.pem",
+            "does not belong",
+        ),
+        // The document signer of another issuer: the chain is broken.
+        (
+            "wrong-chain",
+            &|wrong| {
+                for f in ["document-signer.pem", "document-signer.key.pem"] {
+                    std::fs::copy(other.join(f), wrong.join(f)).unwrap();
+                }
+            },
+            4,
+            "document-signer.pem",
+            "does not verify",
+        ),
+        // A key file other users may read.
+        (
+            "wrong-mode",
+            &|wrong| {
+                let key = wrong.join("document-signer.key.pem");
+                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            },
+            5,
+            "document-signer.key.pem",
+            "chmod 600",
+        ),
+    ];
+    for (name, spoil, keep, file, says) in cases {
+        let wrong = dir.path().join(name);
+        copy_dir(&good, &wrong);
+        spoil(&wrong);
+        let o = run(&wrong, keep);
+        assert_eq!(code(&o), 6, "{name}: {}", stderr(&o));
+        let line = one_line_error(&o);
+        assert!(line.contains(file) && line.contains(says), "{name}: {line}");
+        assert_eq!(report(), before, "{name}");
     }
-    let o = run(&wrong, 4);
-    assert_eq!(code(&o), 6, "{}", stderr(&o));
-    let line = one_line_error(&o);
-    assert!(
-        line.contains("document-signer.pem") && line.contains("does not verify"),
-        "{line}"
-    );
-    assert_eq!(report(), before);
-
-    // A key file other users may read.
-    let wrong = dir.path().join("wrong-mode");
-    copy_dir(&good, &wrong);
-    let key = wrong.join("document-signer.key.pem");
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let o = run(&wrong, 5);
-    assert_eq!(code(&o), 6, "{}", stderr(&o));
-    let line = one_line_error(&o);
-    assert!(
-        line.contains("document-signer.key.pem") && line.contains("chmod 600"),
-        "{line}"
-    );
-    assert_eq!(report(), before);
 }
+
+/// How a test breaks a copy of a good issuer directory (given its path).
+type Breakage<'a> = &'a dyn Fn(&Path);
 
 /// Copies the files of `from` (not its subfolders) to a new `to`, keeping modes.
 fn copy_dir(from: &Path, to: &Path) {
@@ -1509,11 +1458,8 @@ fn copy_dir(from: &Path, to: &Path) {
 /// `kart args` in `dir`, killed (and the test failed) if it runs longer
 /// than 20 seconds: a read that blocks must not hang the suite.
 fn kart_bounded(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kart"))
+    let mut child = cli::command(env!("CARGO_BIN_EXE_kart"), dir)
         .args(args)
-        .current_dir(dir)
-        .env_remove("KART_PIN")
-        .env_remove("KART_ISSUER")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -1680,19 +1626,7 @@ fn station_files_are_0600_in_a_0700_directory() {
     let station = dir.path().join("station");
     let run = |keep: usize| {
         let batch = sample_batch(&dir.path().join(format!("b{keep}")), |l| l == keep);
-        let o = kart_in(
-            dir.path(),
-            &[
-                "personalize",
-                "--reader",
-                "sim:vendor-c",
-                "--issuer",
-                issuer.to_str().unwrap(),
-                "--station-dir",
-                station.to_str().unwrap(),
-                batch.to_str().unwrap(),
-            ],
-        );
+        let o = personalize_at(dir.path(), "sim:vendor-c", &station, &issuer, &batch);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
     };
     let check = || {

@@ -266,6 +266,16 @@ fn personalize_then_verify_and_read_in_separate_processes(env: &mut Env) {
 
 /// The holder reads the personalized card in reader 0; a wrong PIN is refused.
 fn reads_with_the_right_pin_only(env: &Env, pin: &Path) {
+    // `kart read` in reader 0 with the PIN in file `pin_file`.
+    let read = |pin_file: &Path| {
+        env.kart(&[
+            "read",
+            "--reader",
+            env.reader(0),
+            "--pin-file",
+            pin_file.to_str().unwrap(),
+        ])
+    };
     let photo = env.dir.path().join("face.jpg");
     let o = env.kart(&[
         "read",
@@ -284,13 +294,7 @@ fn reads_with_the_right_pin_only(env: &Env, pin: &Path) {
     assert_eq!(v["identity"]["tracking_code"], "140409040015");
     let original = std::fs::read(env.dir.path().join("photos/photo-1.jpg")).unwrap();
     assert_eq!(std::fs::read(&photo).unwrap(), original);
-    let o = env.kart(&[
-        "read",
-        "--reader",
-        env.reader(0),
-        "--pin-file",
-        pin.to_str().unwrap(),
-    ]);
+    let o = read(pin);
     assert!(String::from_utf8_lossy(&o.stdout).contains("علی / ALI"));
 
     // A wrong PIN is refused with the tries left, and never printed.
@@ -302,13 +306,7 @@ fn reads_with_the_right_pin_only(env: &Env, pin: &Path) {
         "000000"
     };
     std::fs::write(&wrong, other).unwrap();
-    let o = env.kart(&[
-        "read",
-        "--reader",
-        env.reader(0),
-        "--pin-file",
-        wrong.to_str().unwrap(),
-    ]);
+    let o = read(&wrong);
     assert_eq!(code(&o), 4);
     let err = stderr(&o);
     assert!(
@@ -316,13 +314,7 @@ fn reads_with_the_right_pin_only(env: &Env, pin: &Path) {
         "{err}"
     );
     // The right PIN resets the counter.
-    let o = env.kart(&[
-        "read",
-        "--reader",
-        env.reader(0),
-        "--pin-file",
-        pin.to_str().unwrap(),
-    ]);
+    let o = read(pin);
     assert_eq!(code(&o), 0);
 }
 

@@ -19,6 +19,13 @@ fn issuer(dir: &Path) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// `kart qa --reader <reader> --issuer <issuer> [options…]`.
+fn qa(reader: &str, issuer: &str, options: &[&str]) -> Output {
+    let mut args = vec!["qa", "--reader", reader, "--issuer", issuer];
+    args.extend_from_slice(options);
+    kart(&args)
+}
+
 /// The failed check ids of each card in a `kart-qa/1` report.
 fn failed(report: &Value) -> Vec<BTreeSet<String>> {
     report["cards"]
@@ -92,15 +99,7 @@ fn every_vendor_profile_conforms_and_three_reports_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
     let out = dir.path().join("reports");
-    let o = kart(&[
-        "qa",
-        "--reader",
-        "sim:all",
-        "--issuer",
-        &issuer,
-        "--report-dir",
-        out.to_str().unwrap(),
-    ]);
+    let o = qa("sim:all", &issuer, &["--report-dir", out.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),
@@ -171,14 +170,7 @@ fn every_vendor_profile_conforms_and_three_reports_are_written() {
 fn faulty_profile_fails_on_exactly_its_planted_defects() {
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
-    let o = kart(&[
-        "qa",
-        "--reader",
-        "sim:vendor-x-faulty*2",
-        "--issuer",
-        &issuer,
-        "--json",
-    ]);
+    let o = qa("sim:vendor-x-faulty*2", &issuer, &["--json"]);
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -207,13 +199,7 @@ fn faulty_profile_fails_on_exactly_its_planted_defects() {
 fn mixed_batch_fails_only_the_faulty_card() {
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
-    let o = kart(&[
-        "qa",
-        "--reader",
-        "sim:vendor-b,sim:vendor-x-faulty",
-        "--issuer",
-        &issuer,
-    ]);
+    let o = qa("sim:vendor-b,sim:vendor-x-faulty", &issuer, &[]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(text.contains("1 of 2 cards conform"), "{text}");
@@ -232,20 +218,14 @@ fn usage_errors_are_one_line_with_a_hint() {
 
     let dir = tempfile::tempdir().unwrap();
     let issuer = issuer(dir.path());
-    let o = kart(&["qa", "--reader", "sim:vendor-z", "--issuer", &issuer]);
+    let o = qa("sim:vendor-z", &issuer, &[]);
     assert_eq!(
         o.status.code(),
         Some(3),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let o = kart(&[
-        "qa",
-        "--reader",
-        "sim:vendor-x-faulty*0",
-        "--issuer",
-        &issuer,
-    ]);
+    let o = qa("sim:vendor-x-faulty*0", &issuer, &[]);
     assert_eq!(
         o.status.code(),
         Some(2),

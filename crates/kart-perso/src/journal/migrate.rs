@@ -172,141 +172,161 @@ fn copy_applications(
     Ok(fresh)
 }
 
+/// The type of a column copied by [`copy_rows`], as both stores hold it.
+#[derive(Clone, Copy)]
+enum Column {
+    /// `INTEGER` / `BIGINT`, never null.
+    Int,
+    /// Text, never null.
+    Text,
+    /// Text or null.
+    OptText,
+    /// A blob or null (`BYTEA`).
+    OptBytes,
+    /// A boolean.
+    Bool,
+}
+
+/// A table [`copy_children`] copies.
+struct ChildTable {
+    /// Its name (the same in both stores).
+    name: &'static str,
+    /// Its columns after `tracking`, with their types.
+    columns: &'static [(&'static str, Column)],
+    /// The order in which its rows were written (an `ORDER BY` clause, or none).
+    order: &'static str,
+}
+
+/// The tables [`copy_children`] copies.
+const CHILDREN: [ChildTable; 5] = {
+    use Column::{Bool, Int, OptBytes, OptText, Text};
+    [
+        ChildTable {
+            name: "events",
+            columns: &[
+                ("attempt", Int),
+                ("from_state", OptText),
+                ("to_state", Text),
+                ("card_serial", OptText),
+                ("station", OptText),
+                ("reader", OptText),
+                ("vendor_profile", OptText),
+                ("reason", OptText),
+                ("at_ms", Int),
+            ],
+            order: " ORDER BY id",
+        },
+        ChildTable {
+            name: "steps",
+            columns: &[
+                ("attempt", Int),
+                ("card_serial", OptText),
+                ("step", Text),
+                ("duration_us", Int),
+                ("apdus", Int),
+                ("bytes_sent", Int),
+                ("bytes_received", Int),
+                ("at_ms", Int),
+            ],
+            order: " ORDER BY id",
+        },
+        ChildTable {
+            name: "step_starts",
+            columns: &[
+                ("attempt", Int),
+                ("card_serial", OptText),
+                ("step", Text),
+                ("at_ms", Int),
+            ],
+            order: " ORDER BY id",
+        },
+        ChildTable {
+            name: "records",
+            columns: &[
+                ("line", Int),
+                ("national_code", OptText),
+                ("given_name_fa", OptText),
+                ("family_name_fa", OptText),
+                ("father_name_fa", OptText),
+                ("given_name_en", OptText),
+                ("family_name_en", OptText),
+                ("father_name_en", OptText),
+                ("birth_date", OptText),
+                ("gender", OptText),
+                ("photo", OptBytes),
+                ("fingerprint", OptBytes),
+                ("has_pin", Bool),
+                ("replacement", Bool),
+            ],
+            order: "",
+        },
+        ChildTable {
+            name: "superseded",
+            columns: &[
+                ("by_tracking", Text),
+                ("card_serial", OptText),
+                ("at_ms", Int),
+            ],
+            order: "",
+        },
+    ]
+};
+
 /// Events, steps, step starts, records and supersessions of the
 /// applications copied now, in their original order.
-#[allow(clippy::too_many_lines)] // one plain copy per table
 fn copy_children(
     source: &Connection,
     tx: &mut Transaction<'_>,
     fresh: &HashSet<String>,
 ) -> Result<(), JournalError> {
-    let mut stmt = source.prepare(
-        "SELECT tracking, attempt, from_state, to_state, card_serial, station, reader,
-                vendor_profile, reason, at_ms FROM events ORDER BY id",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let tracking: String = r.get(0)?;
-        if !fresh.contains(&tracking) {
-            continue;
-        }
-        tx.execute(
-            "INSERT INTO events (tracking, attempt, from_state, to_state, card_serial, station,
-                 reader, vendor_profile, reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &tracking,
-                &r.get::<_, i64>(1)?,
-                &r.get::<_, Option<String>>(2)?,
-                &r.get::<_, String>(3)?,
-                &r.get::<_, Option<String>>(4)?,
-                &r.get::<_, Option<String>>(5)?,
-                &r.get::<_, Option<String>>(6)?,
-                &r.get::<_, Option<String>>(7)?,
-                &r.get::<_, Option<String>>(8)?,
-                &r.get::<_, i64>(9)?,
-            ],
-        )?;
+    for table in &CHILDREN {
+        copy_rows(source, tx, fresh, table)?;
     }
-    let mut stmt = source.prepare(
-        "SELECT tracking, attempt, card_serial, step, duration_us, apdus, bytes_sent,
-                bytes_received, at_ms FROM steps ORDER BY id",
-    )?;
+    Ok(())
+}
+
+/// Copies the rows of `table` whose `tracking` is in `fresh`, column by
+/// column, in the order they were written.
+fn copy_rows(
+    source: &Connection,
+    tx: &mut Transaction<'_>,
+    fresh: &HashSet<String>,
+    table: &ChildTable,
+) -> Result<(), JournalError> {
+    type Value = Box<dyn postgres::types::ToSql + Sync>;
+    let ChildTable {
+        name: table,
+        columns,
+        order,
+    } = table;
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let names = names.join(", ");
+    let placeholders: Vec<String> = (1..=columns.len() + 1).map(|i| format!("${i}")).collect();
+    let insert = format!(
+        "INSERT INTO {table} (tracking, {names}) VALUES ({})",
+        placeholders.join(", ")
+    );
+    let mut stmt = source.prepare(&format!("SELECT tracking, {names} FROM {table}{order}"))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let tracking: String = r.get(0)?;
         if !fresh.contains(&tracking) {
             continue;
         }
-        tx.execute(
-            "INSERT INTO steps (tracking, attempt, card_serial, step, duration_us, apdus, bytes_sent,
-                 bytes_received, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &tracking,
-                &r.get::<_, i64>(1)?,
-                &r.get::<_, Option<String>>(2)?,
-                &r.get::<_, String>(3)?,
-                &r.get::<_, i64>(4)?,
-                &r.get::<_, i64>(5)?,
-                &r.get::<_, i64>(6)?,
-                &r.get::<_, i64>(7)?,
-                &r.get::<_, i64>(8)?,
-            ],
-        )?;
-    }
-    let mut stmt = source.prepare(
-        "SELECT tracking, attempt, card_serial, step, at_ms FROM step_starts ORDER BY id",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let tracking: String = r.get(0)?;
-        if !fresh.contains(&tracking) {
-            continue;
+        let mut values: Vec<Value> = vec![Box::new(tracking)];
+        for (i, (_, column)) in columns.iter().enumerate() {
+            let i = i + 1;
+            values.push(match column {
+                Column::Int => Box::new(r.get::<_, i64>(i)?),
+                Column::Text => Box::new(r.get::<_, String>(i)?),
+                Column::OptText => Box::new(r.get::<_, Option<String>>(i)?),
+                Column::OptBytes => Box::new(r.get::<_, Option<Vec<u8>>>(i)?),
+                Column::Bool => Box::new(r.get::<_, bool>(i)?),
+            });
         }
-        tx.execute(
-            "INSERT INTO step_starts (tracking, attempt, card_serial, step, at_ms)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &tracking,
-                &r.get::<_, i64>(1)?,
-                &r.get::<_, Option<String>>(2)?,
-                &r.get::<_, String>(3)?,
-                &r.get::<_, i64>(4)?,
-            ],
-        )?;
-    }
-    let mut stmt = source.prepare(
-        "SELECT tracking, line, national_code, given_name_fa, family_name_fa, father_name_fa,
-                given_name_en, family_name_en, father_name_en, birth_date, gender, photo,
-                fingerprint, has_pin, replacement FROM records",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let tracking: String = r.get(0)?;
-        if !fresh.contains(&tracking) {
-            continue;
-        }
-        let text = |i: usize| r.get::<_, Option<String>>(i);
-        tx.execute(
-            "INSERT INTO records (tracking, line, national_code, given_name_fa, family_name_fa,
-                 father_name_fa, given_name_en, family_name_en, father_name_en, birth_date, gender,
-                 photo, fingerprint, has_pin, replacement)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            &[
-                &tracking,
-                &r.get::<_, i64>(1)?,
-                &text(2)?,
-                &text(3)?,
-                &text(4)?,
-                &text(5)?,
-                &text(6)?,
-                &text(7)?,
-                &text(8)?,
-                &text(9)?,
-                &text(10)?,
-                &r.get::<_, Option<Vec<u8>>>(11)?,
-                &r.get::<_, Option<Vec<u8>>>(12)?,
-                &r.get::<_, bool>(13)?,
-                &r.get::<_, bool>(14)?,
-            ],
-        )?;
-    }
-    let mut stmt =
-        source.prepare("SELECT tracking, by_tracking, card_serial, at_ms FROM superseded")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let tracking: String = r.get(0)?;
-        if !fresh.contains(&tracking) {
-            continue;
-        }
-        tx.execute(
-            "INSERT INTO superseded (tracking, by_tracking, card_serial, at_ms) VALUES ($1, $2, $3, $4)",
-            &[
-                &tracking,
-                &r.get::<_, String>(1)?,
-                &r.get::<_, Option<String>>(2)?,
-                &r.get::<_, i64>(3)?,
-            ],
-        )?;
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            values.iter().map(AsRef::as_ref).collect();
+        tx.execute(&insert, &params)?;
     }
     Ok(())
 }

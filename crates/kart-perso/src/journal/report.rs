@@ -160,12 +160,12 @@ pub struct StepTiming {
 
 pub(super) fn build(conn: &Connection) -> Result<Report, JournalError> {
     let mut report = Report::default();
-    let mut stmt = conn.prepare("SELECT state, count(*) FROM applications GROUP BY state")?;
-    let rows = stmt.query_map([], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
-    })?;
-    for row in rows {
-        let (state, n) = row?;
+    let states = query(
+        conn,
+        "SELECT state, count(*) FROM applications GROUP BY state",
+        |row| Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?)),
+    )?;
+    for (state, n) in states {
         match state.as_str() {
             "verified" => report.issued += n,
             "failed" => report.failed += n,
@@ -174,49 +174,45 @@ pub(super) fn build(conn: &Connection) -> Result<Report, JournalError> {
             _ => report.in_progress += n,
         }
     }
-    let mut stmt = conn.prepare(
+    report.reasons = query(
+        conn,
         "SELECT coalesce(reason, '(no reason)'), count(*) FROM events
          WHERE to_state IN ('failed', 'spoiled') GROUP BY 1 ORDER BY 2 DESC, 1",
+        |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
-    report.reasons = stmt
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare(
+    report.per_vendor = outcomes(
+        conn,
         "SELECT vendor_profile, sum(state = 'verified'), sum(state = 'failed'), sum(state = 'spoiled')
          FROM applications WHERE vendor_profile IS NOT NULL GROUP BY vendor_profile ORDER BY vendor_profile",
-    )?;
-    report.per_vendor = stmt
-        .query_map([], |row| {
-            Ok(VendorCounts {
-                vendor_profile: row.get(0)?,
-                issued: row.get(1)?,
-                failed: row.get(2)?,
-                spoiled: row.get(3)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare(
+    )?
+    .into_iter()
+    .map(|(vendor_profile, issued, failed, spoiled)| VendorCounts {
+        vendor_profile,
+        issued,
+        failed,
+        spoiled,
+    })
+    .collect();
+    report.per_day = outcomes(
+        conn,
         "SELECT date(at_ms / 1000, 'unixepoch'), sum(to_state = 'verified'), sum(to_state = 'failed'),
                 sum(to_state = 'spoiled')
          FROM events WHERE to_state IN ('verified', 'failed', 'spoiled') GROUP BY 1 ORDER BY 1",
-    )?;
-    report.per_day = stmt
-        .query_map([], |row| {
-            Ok(DayCounts {
-                day: row.get(0)?,
-                issued: row.get(1)?,
-                failed: row.get(2)?,
-                spoiled: row.get(3)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare(
+    )?
+    .into_iter()
+    .map(|(day, issued, failed, spoiled)| DayCounts {
+        day,
+        issued,
+        failed,
+        spoiled,
+    })
+    .collect();
+    report.steps = query(
+        conn,
         "SELECT step, count(*), CAST(avg(duration_us) AS INTEGER), max(duration_us), sum(apdus),
                 sum(bytes_sent), sum(bytes_received)
          FROM steps GROUP BY step ORDER BY step",
-    )?;
-    report.steps = stmt
-        .query_map([], |row| {
+        |row| {
             Ok(StepTiming {
                 step: row.get(0)?,
                 count: row.get(1)?,
@@ -226,39 +222,52 @@ pub(super) fn build(conn: &Connection) -> Result<Report, JournalError> {
                 bytes_sent: row.get(5)?,
                 bytes_received: row.get(6)?,
             })
-        })?
-        .collect::<Result<_, _>>()?;
+        },
+    )?;
     floor(conn, &mut report)?;
     Ok(report)
 }
 
+/// Every row of `sql` (a query without parameters), each made by `row`.
+fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, JournalError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The rows of `sql` that count outcomes: a name, then issued, failed and
+/// spoiled.
+fn outcomes(conn: &Connection, sql: &str) -> Result<Vec<(String, u64, u64, u64)>, JournalError> {
+    query(conn, sql, |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })
+}
+
 /// The floor sections: per station, and the failed applications.
 fn floor(conn: &Connection, report: &mut Report) -> Result<(), JournalError> {
-    let mut stmt = conn.prepare(
+    let outcomes = outcomes(
+        conn,
         "SELECT coalesce(station, '(no station)'), sum(to_state = 'verified'), sum(to_state = 'failed'),
                 sum(to_state = 'spoiled')
          FROM events WHERE to_state IN ('verified', 'failed', 'spoiled') GROUP BY 1",
     )?;
-    let outcomes = stmt
-        .query_map([], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut stmt = conn.prepare(
+    let holding = query(
+        conn,
         "SELECT station, count(*) FROM applications
          WHERE state IN ('claimed', 'writing', 'written') AND station IS NOT NULL GROUP BY 1",
+        |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
-    let holding = stmt
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
     report.per_station = per_station(outcomes, holding);
-    let mut stmt = conn.prepare(
+    report.failures = query(
+        conn,
         "SELECT tracking, state, coalesce(reason, '(no reason)'), station, reader, card_serial, attempts,
                 updated_at_ms
          FROM applications WHERE state IN ('failed', 'spoiled') ORDER BY updated_at_ms, tracking",
-    )?;
-    report.failures = stmt
-        .query_map([], |row| {
+        |row| {
             Ok(Failure {
                 tracking: row.get(0)?,
                 state: row.get(1)?,
@@ -269,8 +278,8 @@ fn floor(conn: &Connection, report: &mut Report) -> Result<(), JournalError> {
                 attempts: row.get(6)?,
                 at: from_ms(row.get(7)?),
             })
-        })?
-        .collect::<Result<_, _>>()?;
+        },
+    )?;
     Ok(())
 }
 

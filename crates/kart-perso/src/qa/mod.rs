@@ -40,6 +40,8 @@
 mod probe;
 mod randomness;
 pub mod report;
+#[cfg(feature = "sim")]
+mod sim;
 mod suite;
 pub mod timing;
 
@@ -55,6 +57,8 @@ use crate::pki::{create_demo_issuer, IssuerPki, MasterKeys, PkiError};
 use crate::record::IdentityRecord;
 
 pub use report::BatchReport;
+#[cfg(feature = "sim")]
+pub use sim::Simulated;
 pub use timing::CommandLatency;
 
 /// Checks that need a blank (`PRE_PERSONALIZED`) card: they write to it.

@@ -85,25 +85,20 @@ impl PersianText {
     /// assert!(PersianText::parse("Maryam").is_err());
     /// ```
     pub fn parse(raw: &str) -> Result<Self, Problem> {
-        let text = normalize_persian(raw);
-        if text.is_empty() {
-            return Err(Problem::Empty);
-        }
-        for (position, c) in text.chars().enumerate() {
-            if c.is_ascii_alphabetic() || is_latin_script(c) {
-                return Err(Problem::LatinInPersian {
-                    found: c,
-                    position: position + 1,
-                });
-            }
-            if !(is_persian_letter(c) || c == ' ' || c == ZWNJ) {
-                return Err(Problem::NotPersianLetter {
-                    found: c,
-                    position: position + 1,
-                });
-            }
-        }
-        check_len(text, PERSIAN_NAME_MAX_BYTES).map(Self)
+        checked(
+            normalize_persian(raw),
+            PERSIAN_NAME_MAX_BYTES,
+            |found, position| {
+                if found.is_ascii_alphabetic() || is_latin_script(found) {
+                    Err(Problem::LatinInPersian { found, position })
+                } else if !(is_persian_letter(found) || found == ' ' || found == ZWNJ) {
+                    Err(Problem::NotPersianLetter { found, position })
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .map(Self)
     }
 
     /// The normalized text.
@@ -126,25 +121,20 @@ impl LatinText {
     /// assert!(LatinText::parse("مریم").is_err());
     /// ```
     pub fn parse(raw: &str) -> Result<Self, Problem> {
-        let text = normalize_latin(raw);
-        if text.is_empty() {
-            return Err(Problem::Empty);
-        }
-        for (position, c) in text.chars().enumerate() {
-            if is_persian_letter(c) || ('\u{0600}'..='\u{06FF}').contains(&c) {
-                return Err(Problem::PersianInLatin {
-                    found: c,
-                    position: position + 1,
-                });
-            }
-            if !(c.is_ascii_alphabetic() || matches!(c, ' ' | '-' | '\'')) {
-                return Err(Problem::NotLatinLetter {
-                    found: c,
-                    position: position + 1,
-                });
-            }
-        }
-        check_len(text, LATIN_NAME_MAX_BYTES).map(Self)
+        checked(
+            normalize_latin(raw),
+            LATIN_NAME_MAX_BYTES,
+            |found, position| {
+                if is_persian_letter(found) || ('\u{0600}'..='\u{06FF}').contains(&found) {
+                    Err(Problem::PersianInLatin { found, position })
+                } else if !(found.is_ascii_alphabetic() || matches!(found, ' ' | '-' | '\'')) {
+                    Err(Problem::NotLatinLetter { found, position })
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .map(Self)
     }
 
     /// The normalized text.
@@ -155,6 +145,22 @@ impl LatinText {
 
 fn is_latin_script(c: char) -> bool {
     matches!(c, '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}')
+}
+
+/// Checks normalized `text`: not empty, every character accepted by
+/// `check` (given it and its position from 1), at most `max` bytes.
+fn checked(
+    text: String,
+    max: usize,
+    check: impl Fn(char, usize) -> Result<(), Problem>,
+) -> Result<String, Problem> {
+    if text.is_empty() {
+        return Err(Problem::Empty);
+    }
+    for (i, c) in text.chars().enumerate() {
+        check(c, i + 1)?;
+    }
+    check_len(text, max)
 }
 
 fn check_len(text: String, max: usize) -> Result<String, Problem> {

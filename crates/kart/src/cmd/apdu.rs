@@ -7,18 +7,43 @@ use crate::cli::ReaderArgs;
 use crate::error::{CliError, Kind};
 use crate::output::hex;
 use crate::reader;
-use kart_apdu::{Card, Command, Response, TraceEvent};
+use kart_apdu::{Card, Command, Response, TraceEvent, Transport};
 use kart_pcsc::Share;
 use serde_json::json;
 
-/// `kart apdu`.
+/// `--reader` and `--trace`: the one card `kart apdu` and `kart script`
+/// talk to, and whether they show the APDUs.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct RawSession {
     #[command(flatten)]
     reader: ReaderArgs,
     /// Print every APDU that crosses the reader on stderr (PINs redacted).
     #[arg(long)]
     trace: bool,
+}
+
+impl RawSession {
+    /// The one selected reader's name and a `Card` session (shared access)
+    /// on its card, tracing on stderr when `--trace` is given.
+    pub(crate) fn open(
+        &self,
+        ctx: &Ctx,
+    ) -> Result<(String, Card<Box<dyn Transport + Send>>), CliError> {
+        let source = reader::resolve_one(ctx.readers(&self.reader.readers), &ctx.spec)?;
+        let open = reader::open(&source, Share::Shared, None)?;
+        let mut card = Card::new(open.transport);
+        if self.trace {
+            card.set_trace(Some(stderr_trace()));
+        }
+        Ok((open.reader, card))
+    }
+}
+
+/// `kart apdu`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    session: RawSession,
     /// Command APDUs in hex, e.g. `00A4040009F04B4152544E494401` (spaces
     /// and colons inside one APDU are ignored). Do not put real PINs here:
     /// use `kart script` with a file.
@@ -46,12 +71,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let source = reader::resolve_one(ctx.readers(&args.reader.readers), &ctx.spec)?;
-    let open = reader::open(&source, Share::Shared, None)?;
-    let mut card = Card::new(open.transport);
-    if args.trace {
-        card.set_trace(Some(stderr_trace()));
-    }
+    let (reader, mut card) = args.session.open(ctx)?;
     let mut exchanges = Vec::new();
     for cmd in &commands {
         let r = card.send(cmd)?;
@@ -61,10 +81,8 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         exchanges.push(exchange_json(cmd, &r));
     }
     if ctx.out.json {
-        ctx.out.json(
-            "apdu",
-            json!({ "reader": open.reader, "exchanges": exchanges }),
-        );
+        ctx.out
+            .json("apdu", json!({ "reader": reader, "exchanges": exchanges }));
     }
     Ok(Outcome::Ok)
 }

@@ -18,10 +18,8 @@ use kart_apdu::{CardCaps, Transport, TransportError};
 use kart_pcsc::{ConnectOptions, Connection, Disposition, Pcsc, Share};
 use kart_perso::issuer::{Issuer, MASTER_KEYS_FILE};
 use kart_perso::pki::MasterKeys;
-use kart_perso::qa::{qa_issuer, run_card, BatchReport, CardReport, QaTarget, Setup};
+use kart_perso::qa::{qa_issuer, run_card, BatchReport, CardReport, QaTarget, Setup, Simulated};
 use kart_perso::record::{Batch, IdentityRecord};
-use kart_sim::vpcd::VirtualCard;
-use kart_sim::SimCard;
 use kart_spec::{Profile, Protocol};
 use std::path::{Path, PathBuf};
 
@@ -211,39 +209,6 @@ fn qa_one(
         now,
     };
     Ok(run_card(&source.name(), target.as_mut(), &setup))
-}
-
-/// A simulated card: ATR, reset and the tear hook.
-struct Simulated(SimCard);
-
-impl Transport for Simulated {
-    fn transmit(&mut self, apdu: &[u8], rx: &mut Vec<u8>) -> Result<(), TransportError> {
-        self.0.transmit(apdu, rx)
-    }
-    fn capabilities(&self) -> CardCaps {
-        self.0.capabilities()
-    }
-}
-
-impl QaTarget for Simulated {
-    fn atr(&self) -> Option<Vec<u8>> {
-        Some(VirtualCard::atr(&self.0))
-    }
-    fn protocol(&self) -> Option<Protocol> {
-        Some(self.0.profile().protocol)
-    }
-    fn reset(&mut self) -> Result<bool, TransportError> {
-        VirtualCard::reset(&mut self.0);
-        Ok(true)
-    }
-    fn tear_next_update(&mut self) -> bool {
-        self.0.tear_next_update();
-        true
-    }
-    fn reinsert(&mut self) -> Result<(), TransportError> {
-        self.0.reinsert();
-        Ok(())
-    }
 }
 
 /// A card in a PC/SC reader: ATR, protocol and warm reset; QA does not tear it.

@@ -14,14 +14,11 @@
 //! A line without `expect` accepts any status word. The run stops at the
 //! first mismatch unless `--keep-going`; any mismatch gives exit code 1.
 
-use super::apdu::{parse_command, shown_command, stderr_trace};
+use super::apdu::{parse_command, shown_command, RawSession};
 use super::{Ctx, Outcome};
-use crate::cli::ReaderArgs;
 use crate::error::{CliError, Kind};
 use crate::output::{hex, table};
-use crate::reader;
-use kart_apdu::{Card, Command, StatusWord};
-use kart_pcsc::Share;
+use kart_apdu::{Command, StatusWord};
 use kart_spec::input::quote;
 use serde_json::json;
 use std::path::PathBuf;
@@ -33,10 +30,7 @@ const MAX_SCRIPT_BYTES: u64 = 1 << 20;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    reader: ReaderArgs,
-    /// Print every APDU that crosses the reader on stderr (PINs redacted).
-    #[arg(long)]
-    trace: bool,
+    session: RawSession,
     /// Run every line even after a mismatch.
     #[arg(long)]
     keep_going: bool,
@@ -170,12 +164,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
             "write `HEX ; expect SW [SW...]`, e.g. `00A4040009F04B4152544E494401 ; expect 9000`",
         )
     })?;
-    let source = reader::resolve_one(ctx.readers(&args.reader.readers), &ctx.spec)?;
-    let open = reader::open(&source, Share::Shared, None)?;
-    let mut card = Card::new(open.transport);
-    if args.trace {
-        card.set_trace(Some(stderr_trace()));
-    }
+    let (reader, mut card) = args.session.open(ctx)?;
     let mut rows = Vec::new();
     let mut failures = 0usize;
     for step in &steps {
@@ -217,7 +206,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         ctx.out.json(
             "script",
             json!({
-                "reader": open.reader,
+                "reader": reader,
                 "file": args.file.display().to_string(),
                 "steps": steps.len(),
                 "run": rows.len(),
