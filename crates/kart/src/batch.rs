@@ -208,7 +208,10 @@ impl CardSource for Reader<'_> {
     }
 }
 
-/// A simulated reader: a fresh blank card for each application.
+/// A simulated reader: a fresh blank card for each application. With kept
+/// cards (`--sim-dir`) each card is on disk before the station sends it a
+/// command, so before the journal can bind its serial: a station killed at
+/// any point finds the card again in its reader ([`crate::simstore::station_card`]).
 struct SimReader<'a> {
     name: String,
     profile: Box<Profile>,

@@ -75,9 +75,13 @@ pub fn open_card(
 }
 
 /// The card a station worker personalizes next in `reader`. With kept
-/// cards, the first one is the card left in the reader unless it is locked
-/// (an issued card is taken out); every later one, or a locked one, is a
-/// new blank card that replaces the stored one once written.
+/// cards, the first one is the card in the reader: one inserted and not yet
+/// changed when there is one (a killed run's journal may have bound its
+/// serial already), else the card in the reader's file unless it is locked
+/// (an issued card is taken out). Every later one, or after a locked one,
+/// is the next card put in ([`CardStore::fresh_card`]): on disk before its
+/// first command, while the card issued before it stays in the reader's
+/// file, for `verify` and `read`, until the new one first changes.
 pub fn station_card(
     reader: &str,
     profile: &Profile,
@@ -87,7 +91,7 @@ pub fn station_card(
     let Some(s) = store() else {
         return Ok(SimCard::with_config(profile, config)?);
     };
-    if first && s.has_card(reader) {
+    if first && !s.has_inserted_card(reader) && s.has_card(reader) {
         let card = s.card(reader, profile, config).map_err(store_error)?;
         if Lifecycle::from_code(card.lifecycle_code()) != Lifecycle::Locked {
             return Ok(card);
