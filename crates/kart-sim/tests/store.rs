@@ -212,6 +212,49 @@ fn a_fresh_card_replaces_the_stored_one_when_it_first_changes() {
     let (_, fresh) = personalize(fresh);
     drop(fresh);
     assert_eq!(stored(&store, 1).ic_serial(), [0, 0, 0, 9]);
+    assert!(
+        !store.has_inserted_card(READER),
+        "moved into the reader's file"
+    );
+}
+
+#[test]
+fn a_fresh_card_is_on_disk_before_its_first_command_and_comes_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = CardStore::open(dir.path()).unwrap();
+    let (_, card) = personalize(stored(&store, 3));
+    drop(card);
+    let issued = std::fs::read(store.path(READER)).unwrap();
+    // Inserted, then the process dies before any command: the card is kept.
+    let fresh = store
+        .fresh_card(READER, &profile("vendor-c"), &config(4))
+        .unwrap();
+    assert!(store.has_inserted_card(READER));
+    drop(fresh);
+    // The next process gets the same card (its serial, not the config's),
+    // and the issued card is still the reader's.
+    let again = store
+        .fresh_card(READER, &profile("vendor-c"), &config(5))
+        .unwrap();
+    assert_eq!(again.ic_serial(), [0, 0, 0, 4]);
+    assert_eq!(std::fs::read(store.path(READER)).unwrap(), issued);
+    assert_eq!(stored(&store, 1).ic_serial(), [0, 0, 0, 3]);
+    drop(again);
+
+    // A damaged inserted card is refused and left as it was.
+    let inserted = store.inserted_path(READER);
+    std::fs::write(&inserted, b"{\"format\":").unwrap();
+    let e = store
+        .fresh_card(READER, &profile("vendor-c"), &config(6))
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Damaged { .. }), "{e}");
+    assert_eq!(std::fs::read(&inserted).unwrap(), b"{\"format\":");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(inserted.parent().unwrap()), 0o700);
+    }
 }
 
 #[test]
