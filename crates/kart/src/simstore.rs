@@ -74,26 +74,32 @@ pub fn open_card(
     }
 }
 
+/// A station reader's first card of a run: `awaited` tells whether the
+/// journal still waits for a LOCKED card (to verify it).
+pub type Awaited<'a> = &'a dyn Fn(&SimCard) -> Result<bool, CliError>;
+
 /// The card a station worker personalizes next in `reader`. With kept
-/// cards, the first one is the card in the reader: one inserted and not yet
-/// changed when there is one (a killed run's journal may have bound its
-/// serial already), else the card in the reader's file unless it is locked
-/// (an issued card is taken out). Every later one, or after a locked one,
-/// is the next card put in ([`CardStore::fresh_card`]): on disk before its
-/// first command, while the card issued before it stays in the reader's
-/// file, for `verify` and `read`, until the new one first changes.
+/// cards, the first one of a run (`first` given) is the card in the
+/// reader: one inserted and not yet changed when there is one (a killed
+/// run's journal may have bound its serial already), else the card in the
+/// reader's file unless it is LOCKED and not `first`-awaited (an issued card
+/// is taken out; one killed before its verification was journaled is not).
+/// Every later one, or after an issued one, is the next card put in
+/// ([`CardStore::fresh_card`]): on disk before its first command, while
+/// the card issued before it stays in the reader's file, for `verify` and
+/// `read`, until the new one first changes.
 pub fn station_card(
     reader: &str,
     profile: &Profile,
     config: &SimConfig,
-    first: bool,
+    first: Option<Awaited<'_>>,
 ) -> Result<SimCard, CliError> {
     let Some(s) = store() else {
         return Ok(SimCard::with_config(profile, config)?);
     };
-    if first && !s.has_inserted_card(reader) && s.has_card(reader) {
+    if let Some(awaited) = first.filter(|_| !s.has_inserted_card(reader) && s.has_card(reader)) {
         let card = s.card(reader, profile, config).map_err(store_error)?;
-        if Lifecycle::from_code(card.lifecycle_code()) != Lifecycle::Locked {
+        if Lifecycle::from_code(card.lifecycle_code()) != Lifecycle::Locked || awaited(&card)? {
             return Ok(card);
         }
     }

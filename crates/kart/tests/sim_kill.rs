@@ -97,9 +97,9 @@ fn application(conn: &Connection, tracking: &str) -> Option<(String, Option<Stri
 }
 
 /// Runs `kart personalize` on `batch` and SIGKILLs it once the journal
-/// holds `KILLED` in `writing`, holding the journal's write lock from that
+/// holds `KILLED` in `state`, holding the journal's write lock from that
 /// moment to the kill; returns the card serial the journal bound.
-fn kill_once_writing(dir: &Path, batch: &str) -> String {
+fn kill_once(dir: &Path, batch: &str, state: &str) -> String {
     let mut station = cli::command(BIN, dir)
         .args(personalize_args(batch))
         .stdin(Stdio::null())
@@ -115,48 +115,56 @@ fn kill_once_writing(dir: &Path, batch: &str) -> String {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .unwrap();
-        if let Some((state, Some(serial))) = application(&tx, KILLED) {
-            if state == "writing" {
-                // The station cannot journal its first step while the lock
-                // is held: it has sent no personalization APDU yet.
+        if let Some((now, Some(serial))) = application(&tx, KILLED) {
+            if now == state {
+                // The station cannot journal its next step while the lock
+                // is held: from `writing`, its first personalization step
+                // (before any APDU of it); from `written`, the verification.
                 station.kill().unwrap(); // SIGKILL
                 station.wait().unwrap();
                 drop(tx);
                 return serial;
             }
-            panic!("{KILLED} went to {state} before the kill");
+            assert!(
+                ["claimed", "writing"].contains(&now.as_str()),
+                "{KILLED} went to {now} before the kill"
+            );
         }
         drop(tx); // rolled back: the station goes on
         assert!(
             station.try_wait().unwrap().is_none(),
-            "the station ended before {KILLED} was writing"
+            "the station ended before {KILLED} was {state}"
         );
         assert!(
             started.elapsed() < REACH_BOUND,
-            "{KILLED} never reached writing"
+            "{KILLED} never reached {state}"
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// An issuer, `one.csv` (one application) issued on `sim:vendor-a` with
+/// its card kept in `cards/`, and `two.csv` (`KILLED`) still to do.
+fn first_card_issued(dir: &Path) {
+    cli::sample_batch(dir, "one.csv", |line| line == 2);
+    cli::sample_batch(dir, "two.csv", |line| line == 3);
+    ok(&kart(dir, &["issuer", "init", "--json", "issuer"]));
+    let first = ok(&kart(dir, &personalize_args("one.csv")));
+    assert_eq!(first["report"]["issued"], 1, "{first}");
 }
 
 #[test]
 fn a_station_killed_after_binding_a_card_finds_it_again_and_the_issued_card_stays() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
-    cli::sample_batch(dir, "one.csv", |line| line == 2);
-    cli::sample_batch(dir, "two.csv", |line| line == 3);
-    ok(&kart(dir, &["issuer", "init", "--json", "issuer"]));
-
-    // A first card issued and kept in the reader.
-    let first = ok(&kart(dir, &personalize_args("one.csv")));
-    assert_eq!(first["report"]["issued"], 1, "{first}");
+    first_card_issued(dir);
     let reader_file = dir.join("cards/vendor-a-1.card.json");
     let issued = std::fs::read(&reader_file).unwrap();
     let before = info(dir);
     assert_eq!(before["lifecycle"]["name"], "LOCKED", "{before}");
 
     // Killed with the next application bound to the reader's new card.
-    let serial = kill_once_writing(dir, "two.csv");
+    let serial = kill_once(dir, "two.csv", "writing");
     assert_ne!(
         Some(serial.to_ascii_uppercase()),
         before["csn"].as_str().map(str::to_ascii_uppercase),
@@ -171,6 +179,13 @@ fn a_station_killed_after_binding_a_card_finds_it_again_and_the_issued_card_stay
     assert_eq!(info(dir)["csn"], before["csn"]);
 
     // The rerun finds the bound card in its reader and resumes on it.
+    resumed_on(dir, &serial);
+    // That card is now the one in the reader, issued and genuine.
+    issued_in_the_reader(dir, &serial);
+}
+
+/// A rerun of `two.csv` issues `KILLED` on the card `serial`, no spoil.
+fn resumed_on(dir: &Path, serial: &str) {
     let again = ok(&kart(dir, &personalize_args("two.csv")));
     let results: Vec<(&str, &str)> = again["results"]
         .as_array()
@@ -192,11 +207,13 @@ fn a_station_killed_after_binding_a_card_finds_it_again_and_the_issued_card_stay
     let conn = Connection::open(dir.join("kart-station/journal.db")).unwrap();
     assert_eq!(
         application(&conn, KILLED),
-        Some(("verified".to_owned(), Some(serial.clone()))),
+        Some(("verified".to_owned(), Some(serial.to_owned()))),
         "verified on the card it was bound to"
     );
+}
 
-    // That card is now the one in the reader, issued and genuine.
+/// `serial` is the LOCKED card in the reader and verifies with the last PIN.
+fn issued_in_the_reader(dir: &Path, serial: &str) {
     let now = info(dir);
     assert_eq!(now["lifecycle"]["name"], "LOCKED", "{now}");
     assert_eq!(
@@ -220,4 +237,24 @@ fn a_station_killed_after_binding_a_card_finds_it_again_and_the_issued_card_stay
         ],
     ));
     assert_eq!(verify["genuine"], true, "{verify}");
+}
+
+#[test]
+fn a_station_killed_before_journaling_a_verification_presents_the_locked_card_again() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    first_card_issued(dir);
+
+    // Killed with the second card written and LOCKED, its verification
+    // not journaled: the LOCKED card in the reader is not an issued one.
+    let serial = kill_once(dir, "two.csv", "written");
+    let left = info(dir);
+    assert_eq!(left["lifecycle"]["name"], "LOCKED", "{left}");
+    assert_eq!(
+        left["csn"].as_str().map(str::to_ascii_uppercase),
+        Some(serial.to_ascii_uppercase())
+    );
+
+    resumed_on(dir, &serial);
+    issued_in_the_reader(dir, &serial);
 }
