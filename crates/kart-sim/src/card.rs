@@ -253,7 +253,7 @@ struct Attached {
     /// Why the last write failed; the card has left the reader since.
     failed: Option<String>,
     /// Where the card waits, on disk since it was inserted, until its first
-    /// change moves it to `path` (see [`crate::store::CardStore::fresh_card`]).
+    /// change moves it to `path` (see [`crate::store::CardStore::card_in`]).
     inserted: Option<std::path::PathBuf>,
 }
 

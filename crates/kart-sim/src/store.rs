@@ -132,6 +132,16 @@ impl StoreError {
     }
 }
 
+/// Which card of a reader [`CardStore::card_in`] opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The card in the reader's file, or a blank one written once it changes.
+    Kept,
+    /// The next card put in the reader, the kept one taken out: on disk
+    /// from the moment it goes in.
+    Next,
+}
+
 /// A directory of stored simulated cards, one file per reader.
 #[derive(Debug, Clone)]
 pub struct CardStore {
@@ -184,28 +194,11 @@ impl CardStore {
         profile: &Profile,
         config: &SimConfig,
     ) -> Result<SimCard, StoreError> {
-        let spec = Spec::embedded().map_err(SimError::from)?;
-        self.card_with_spec(&spec.applet, reader, profile, config)
+        self.card_in(Slot::Kept, reader, profile, config)
     }
 
-    /// [`card`](Self::card) for an applet spec of your own.
-    pub fn card_with_spec(
-        &self,
-        applet: &AppletSpec,
-        reader: &str,
-        profile: &Profile,
-        config: &SimConfig,
-    ) -> Result<SimCard, StoreError> {
-        let path = self.path(reader);
-        let mut card = match Self::load(applet, &path, profile, config)? {
-            Some(card) => card,
-            None => SimCard::with_spec(applet, profile, config)?,
-        };
-        card.attach_store(path);
-        Ok(card)
-    }
-
-    /// The next card put in `reader`, the one in [`path`](Self::path)
+    /// The card in `reader` ([`Slot::Kept`], as [`card`](Self::card)), or
+    /// ([`Slot::Next`]) the next card put in it, the one in [`path`](Self::path)
     /// having been taken out: the card already inserted there
     /// ([`inserted_path`](Self::inserted_path)) if there is one, else a
     /// blank card with `config`, written to the inserted file before this
@@ -225,34 +218,44 @@ impl CardStore {
     /// one is an error and is never replaced.
     ///
     /// ```
-    /// use kart_sim::{store::CardStore, SimConfig};
+    /// use kart_sim::{store::{CardStore, Slot}, SimConfig};
     /// let spec = kart_spec::Spec::embedded()?;
     /// let profile = spec.profile("vendor-b").unwrap();
     /// let dir = tempfile::tempdir()?;
     /// let store = CardStore::open(dir.path())?;
     /// let config = SimConfig::new([0, 0, 0, 7], &kart_sim::default_test_key(16));
-    /// let card = store.fresh_card("sim:vendor-b#1", profile, &config)?;
+    /// let card = store.card_in(Slot::Next, "sim:vendor-b#1", profile, &config)?;
     /// assert!(store.inserted_path("sim:vendor-b#1").is_file());
     /// drop(card);
     /// // Killed before its first change, the same card is in the reader again.
     /// let other = SimConfig::new([0, 0, 0, 8], &kart_sim::default_test_key(16));
-    /// let again = store.fresh_card("sim:vendor-b#1", profile, &other)?;
+    /// let again = store.card_in(Slot::Next, "sim:vendor-b#1", profile, &other)?;
     /// assert_eq!(again.ic_serial(), [0, 0, 0, 7]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn fresh_card(
+    pub fn card_in(
         &self,
+        slot: Slot,
         reader: &str,
         profile: &Profile,
         config: &SimConfig,
     ) -> Result<SimCard, StoreError> {
-        let spec = Spec::embedded().map_err(SimError::from)?;
-        let (path, inserted) = (self.path(reader), self.inserted_path(reader));
-        Self::load(&spec.applet, &path, profile, config)?;
-        let mut card = match Self::load(&spec.applet, &inserted, profile, config)? {
+        let applet = Spec::embedded().map_err(SimError::from)?.applet;
+        let path = self.path(reader);
+        let kept = Self::load(&applet, &path, profile, config)?;
+        if slot == Slot::Kept {
+            let mut card = match kept {
+                Some(card) => card,
+                None => SimCard::with_spec(&applet, profile, config)?,
+            };
+            card.attach_store(path);
+            return Ok(card);
+        }
+        let inserted = self.inserted_path(reader);
+        let mut card = match Self::load(&applet, &inserted, profile, config)? {
             Some(card) => card,
             None => {
-                let card = SimCard::with_spec(&spec.applet, profile, config)?;
+                let card = SimCard::with_spec(&applet, profile, config)?;
                 CardStore::open(&self.dir.join(INSERTED))?;
                 write_atomic(&inserted, &card.stored_image()).map_err(|source| StoreError::Io {
                     path: inserted.clone(),

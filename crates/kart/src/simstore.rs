@@ -10,7 +10,7 @@
 
 use crate::error::{CliError, Kind};
 use kart_perso::applet::Lifecycle;
-use kart_sim::store::{CardStore, StoreError};
+use kart_sim::store::{CardStore, Slot, StoreError};
 use kart_sim::{default_test_key, SimCard, SimConfig};
 use kart_spec::Profile;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -85,7 +85,7 @@ pub type Awaited<'a> = &'a dyn Fn(&SimCard) -> Result<bool, CliError>;
 /// reader's file unless it is LOCKED and not `first`-awaited (an issued card
 /// is taken out; one killed before its verification was journaled is not).
 /// Every later one, or after an issued one, is the next card put in
-/// ([`CardStore::fresh_card`]): on disk before its first command, while
+/// ([`Slot::Next`]): on disk before its first command, while
 /// the card issued before it stays in the reader's file, for `verify` and
 /// `read`, until the new one first changes.
 pub fn station_card(
@@ -103,5 +103,6 @@ pub fn station_card(
             return Ok(card);
         }
     }
-    s.fresh_card(reader, profile, config).map_err(store_error)
+    s.card_in(Slot::Next, reader, profile, config)
+        .map_err(store_error)
 }

@@ -6,17 +6,21 @@
 //! spoil — while the card issued before it stays readable in the reader's
 //! file the whole time.
 //!
-//! The kill lands there every time, with no timing: the test holds the
-//! journal's write lock (`BEGIN IMMEDIATE`, the real `SQLite` journal) from
-//! the moment it sees the application `writing`. The station's next step
-//! is to journal the start of its first personalization step, before any
-//! APDU of it (station.rs: "Each step's start is journaled before its first
-//! APDU"), so it waits on the lock, and is killed there.
+//! Where the kill lands is checked, not timed: the test reads the real
+//! `SQLite` journal (WAL: a read takes no lock) until the application is at
+//! the kill point — `writing` with no step start journaled yet — then takes
+//! the journal's write lock (`BEGIN IMMEDIATE`), checks again under it, and
+//! kills. The station's next move from there is a journal write (the start
+//! of its first step, before any APDU of it: "Each step's start is
+//! journaled before its first APDU", station.rs), so it cannot go on while
+//! the lock is held. A run whose station went past the point between two
+//! looks is started again in a new directory. The same for a kill after
+//! the card was LOCKED (`written`) and before its verification was journaled.
 
-use kart_testkit::cli::{self, code, json, stderr};
+use kart_testkit::cli::{self, ok_json as ok};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,20 +30,13 @@ const KILLED: &str = "140409040023";
 /// How long the test waits for the station to reach `writing` before it
 /// calls the run broken (a bound for a hung process, not a timing).
 const REACH_BOUND: Duration = Duration::from_secs(120);
+/// Runs tried when the station passes the kill point between two looks at
+/// the journal (its window is the CRN allocation and the PIN mailer's
+/// fsync; a look takes well under a millisecond).
+const ATTEMPTS: usize = 10;
 
 fn kart(dir: &Path, args: &[&str]) -> Output {
     cli::run(BIN, dir, args)
-}
-
-fn ok(o: &Output) -> Value {
-    assert_eq!(
-        code(o),
-        0,
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        stderr(o)
-    );
-    json(o)
 }
 
 fn personalize_args(batch: &str) -> Vec<&str> {
@@ -71,20 +68,6 @@ fn info(dir: &Path) -> Value {
     ))
 }
 
-/// The ID PIN of the last card issued, from the PIN mailer, in a file.
-fn pin_file(dir: &Path) -> PathBuf {
-    let mailer = std::fs::read_to_string(dir.join("kart-station/pin-mailer.txt")).unwrap();
-    let pin = mailer
-        .lines()
-        .rev()
-        .find_map(|l| l.split(' ').find_map(|w| w.strip_prefix("id_pin=")))
-        .unwrap()
-        .to_owned();
-    let path = dir.join("id-pin");
-    std::fs::write(&path, pin).unwrap();
-    path
-}
-
 /// The journal's state and card serial of `tracking`, if it is loaded.
 fn application(conn: &Connection, tracking: &str) -> Option<(String, Option<String>)> {
     conn.query_row(
@@ -96,10 +79,54 @@ fn application(conn: &Connection, tracking: &str) -> Option<(String, Option<Stri
     .unwrap()
 }
 
-/// Runs `kart personalize` on `batch` and SIGKILLs it once the journal
-/// holds `KILLED` in `state`, holding the journal's write lock from that
-/// moment to the kill; returns the card serial the journal bound.
-fn kill_once(dir: &Path, batch: &str, state: &str) -> String {
+/// Where `KILLED` stands: its state, card serial and how many step starts
+/// the journal holds for it.
+fn progress(conn: &Connection) -> Option<(String, Option<String>, i64)> {
+    let (state, serial) = application(conn, KILLED)?;
+    let steps = conn
+        .query_row(
+            "SELECT count(*) FROM step_starts WHERE tracking = ?1",
+            [KILLED],
+            |r| r.get(0),
+        )
+        .unwrap();
+    Some((state, serial, steps))
+}
+
+/// Where the kill must land.
+#[derive(Clone, Copy, Debug)]
+enum At {
+    /// `writing`, bound to the card, before the first step's start is
+    /// journaled — so before any personalization APDU.
+    Bound,
+    /// `written` (the card is LOCKED), before the verification is journaled.
+    Written,
+}
+
+impl At {
+    /// The card serial when the journal is at this point; `Err(())` when
+    /// the station went past it.
+    fn reached(self, p: Option<(String, Option<String>, i64)>) -> Result<Option<String>, ()> {
+        let Some((state, serial, steps)) = p else {
+            return Ok(None);
+        };
+        match (self, state.as_str()) {
+            (_, "queued" | "claimed") => Ok(None),
+            (At::Bound, "writing") if steps == 0 => Ok(serial),
+            (At::Written, "writing") => Ok(None),
+            (At::Written, "written") => Ok(serial),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Runs `kart personalize` on `batch` and SIGKILLs it at `at`: once the
+/// journal is there, the test takes the journal's write lock, checks again
+/// under it and kills; the station, whose next step is a journal write,
+/// cannot move on meanwhile. Returns the card serial the journal bound, or
+/// `None` when the station went past `at` between two looks (the caller
+/// starts again).
+fn kill_at(dir: &Path, batch: &str, at: At) -> Option<String> {
     let mut station = cli::command(BIN, dir)
         .args(personalize_args(batch))
         .stdin(Stdio::null())
@@ -111,60 +138,74 @@ fn kill_once(dir: &Path, batch: &str, state: &str) -> String {
     let mut conn = Connection::open(dir.join("kart-station/journal.db")).unwrap();
     conn.busy_timeout(Duration::from_secs(30)).unwrap();
     let started = Instant::now();
-    loop {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .unwrap();
-        if let Some((now, Some(serial))) = application(&tx, KILLED) {
-            if now == state {
-                // The station cannot journal its next step while the lock
-                // is held: from `writing`, its first personalization step
-                // (before any APDU of it); from `written`, the verification.
-                station.kill().unwrap(); // SIGKILL
-                station.wait().unwrap();
-                drop(tx);
-                return serial;
+    let serial = loop {
+        // A read takes no lock (WAL): the station is not held up.
+        match at.reached(progress(&conn)) {
+            Err(()) => break None,
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .unwrap();
+                if let Ok(Some(serial)) = at.reached(progress(&tx)) {
+                    station.kill().unwrap(); // SIGKILL, the lock still held
+                    station.wait().unwrap();
+                    return Some(serial);
+                }
             }
-            assert!(
-                ["claimed", "writing"].contains(&now.as_str()),
-                "{KILLED} went to {now} before the kill"
-            );
         }
-        drop(tx); // rolled back: the station goes on
         assert!(
             station.try_wait().unwrap().is_none(),
-            "the station ended before {KILLED} was {state}"
+            "the station ended before {KILLED} was at {at:?}"
         );
         assert!(
             started.elapsed() < REACH_BOUND,
-            "{KILLED} never reached {state}"
+            "{KILLED} never reached {at:?}"
         );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+        std::thread::yield_now();
+    };
+    station.kill().unwrap();
+    station.wait().unwrap();
+    serial
 }
 
-/// An issuer, `one.csv` (one application) issued on `sim:vendor-a` with
-/// its card kept in `cards/`, and `two.csv` (`KILLED`) still to do.
-fn first_card_issued(dir: &Path) {
+/// A directory where `one.csv` is issued and `two.csv`'s station was
+/// killed at `at`, with the card serial the journal bound.
+fn killed_at(at: At) -> (tempfile::TempDir, String) {
+    for _ in 0..ATTEMPTS {
+        let t = first_card_issued();
+        if let Some(serial) = kill_at(t.path(), "two.csv", at) {
+            return (t, serial);
+        }
+        println!("sim kill: the station went past {at:?} between two looks; again");
+    }
+    panic!("the station went past {at:?} in each of {ATTEMPTS} runs");
+}
+
+/// A directory with an issuer, `one.csv` (one application) issued on
+/// `sim:vendor-a` with its card kept in `cards/`, and `two.csv` (`KILLED`)
+/// still to do.
+fn first_card_issued() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
     cli::sample_batch(dir, "one.csv", |line| line == 2);
     cli::sample_batch(dir, "two.csv", |line| line == 3);
     ok(&kart(dir, &["issuer", "init", "--json", "issuer"]));
     let first = ok(&kart(dir, &personalize_args("one.csv")));
     assert_eq!(first["report"]["issued"], 1, "{first}");
+    t
 }
 
 #[test]
 fn a_station_killed_after_binding_a_card_finds_it_again_and_the_issued_card_stays() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, serial) = killed_at(At::Bound);
     let dir = t.path();
-    first_card_issued(dir);
     let reader_file = dir.join("cards/vendor-a-1.card.json");
     let issued = std::fs::read(&reader_file).unwrap();
     let before = info(dir);
     assert_eq!(before["lifecycle"]["name"], "LOCKED", "{before}");
 
     // Killed with the next application bound to the reader's new card.
-    let serial = kill_once(dir, "two.csv", "writing");
     assert_ne!(
         Some(serial.to_ascii_uppercase()),
         before["csn"].as_str().map(str::to_ascii_uppercase),
@@ -220,34 +261,22 @@ fn issued_in_the_reader(dir: &Path, serial: &str) {
         now["csn"].as_str().map(str::to_ascii_uppercase),
         Some(serial.to_ascii_uppercase())
     );
-    let pin = pin_file(dir);
-    let verify = ok(&kart(
-        dir,
-        &[
-            "--sim-dir",
-            "cards",
-            "verify",
-            "--json",
-            "--issuer",
-            "issuer",
-            "--reader",
-            "sim:vendor-a",
-            "--pin-file",
-            pin.to_str().unwrap(),
-        ],
-    ));
+    let pin = cli::last_id_pin_file(dir);
+    let mut args: Vec<&str> =
+        "--sim-dir cards verify --json --issuer issuer --reader sim:vendor-a --pin-file"
+            .split(' ')
+            .collect();
+    args.push(pin.to_str().unwrap());
+    let verify = ok(&kart(dir, &args));
     assert_eq!(verify["genuine"], true, "{verify}");
 }
 
 #[test]
 fn a_station_killed_before_journaling_a_verification_presents_the_locked_card_again() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path();
-    first_card_issued(dir);
-
     // Killed with the second card written and LOCKED, its verification
     // not journaled: the LOCKED card in the reader is not an issued one.
-    let serial = kill_once(dir, "two.csv", "written");
+    let (t, serial) = killed_at(At::Written);
+    let dir = t.path();
     let left = info(dir);
     assert_eq!(left["lifecycle"]["name"], "LOCKED", "{left}");
     assert_eq!(
