@@ -252,17 +252,16 @@ impl CardStore {
             return Ok(card);
         }
         let inserted = self.inserted_path(reader);
-        let mut card = match Self::load(&applet, &inserted, profile, config)? {
-            Some(card) => card,
-            None => {
-                let card = SimCard::with_spec(&applet, profile, config)?;
-                CardStore::open(&self.dir.join(INSERTED))?;
-                write_atomic(&inserted, &card.stored_image()).map_err(|source| StoreError::Io {
-                    path: inserted.clone(),
-                    source,
-                })?;
-                card
-            }
+        let mut card = if let Some(card) = Self::load(&applet, &inserted, profile, config)? {
+            card
+        } else {
+            let card = SimCard::with_spec(&applet, profile, config)?;
+            CardStore::open(&self.dir.join(INSERTED))?;
+            write_atomic(&inserted, &card.stored_image()).map_err(|source| StoreError::Io {
+                path: inserted.clone(),
+                source,
+            })?;
+            card
         };
         card.attach_inserted(path, inserted);
         Ok(card)

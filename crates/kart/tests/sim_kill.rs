@@ -111,9 +111,8 @@ impl At {
             return Ok(None);
         };
         match (self, state.as_str()) {
-            (_, "queued" | "claimed") => Ok(None),
+            (_, "queued" | "claimed") | (At::Written, "writing") => Ok(None),
             (At::Bound, "writing") if steps == 0 => Ok(serial),
-            (At::Written, "writing") => Ok(None),
             (At::Written, "written") => Ok(serial),
             _ => Err(()),
         }
