@@ -10,6 +10,12 @@
 //! with mode 0600, after every command that changed the card: a process
 //! killed mid-way leaves the card as it was after its last whole command.
 //!
+//! The next card put in a reader ([`Slot::Next`], a station's new blank
+//! card) is written at once to `DIR/inserted/vendor-b-1.card.json`, before
+//! its first command, and moves over the reader's file (rename) at its
+//! first change: a process killed at any point finds it again, while the
+//! card issued before it stays readable in the reader's file until then.
+//!
 //! The secure-channel keys are not stored: whoever opens the card keys it
 //! ([`SimConfig`]), with an issuer's master keys or the GP test key, and the
 //! IC serial (so the diversified keys) comes from the file.
