@@ -82,8 +82,9 @@ pub type Awaited<'a> = &'a dyn Fn(&SimCard) -> Result<bool, CliError>;
 /// cards, the first one of a run (`first` given) is the card in the
 /// reader: one inserted and not yet changed when there is one (a killed
 /// run's journal may have bound its serial already), else the card in the
-/// reader's file unless it is LOCKED and not `first`-awaited (an issued card
-/// is taken out; one killed before its verification was journaled is not).
+/// reader's file, unless it is LOCKED and the journal does not await it
+/// (`first` asks): an issued card is taken out, one whose run was killed
+/// before its verification was journaled is not.
 /// Every later one, or after an issued one, is the next card put in
 /// ([`Slot::Next`]): on disk before its first command, while
 /// the card issued before it stays in the reader's file, for `verify` and
