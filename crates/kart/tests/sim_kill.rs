@@ -39,18 +39,14 @@ fn kart(dir: &Path, args: &[&str]) -> Output {
     cli::run(BIN, dir, args)
 }
 
+/// `kart --sim-dir cards personalize --json --issuer issuer --reader sim:vendor-a BATCH`.
 fn personalize_args(batch: &str) -> Vec<&str> {
-    vec![
-        "--sim-dir",
-        "cards",
-        "personalize",
-        "--json",
-        "--issuer",
-        "issuer",
-        "--reader",
-        "sim:vendor-a",
-        batch,
-    ]
+    let mut args: Vec<&str> =
+        "--sim-dir cards personalize --json --issuer issuer --reader sim:vendor-a"
+            .split(' ')
+            .collect();
+    args.push(batch);
+    args
 }
 
 /// `kart --sim-dir cards info --json --reader sim:vendor-a`.
