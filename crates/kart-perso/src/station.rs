@@ -384,6 +384,17 @@ impl Station {
         Ok(self.journal.status(tracking)?)
     }
 
+    /// Whether an unfinished application waits for the card `card_serial`
+    /// (hex CSN): [`serve`](Self::serve) would resume it, even on a LOCKED
+    /// card. A card source uses it to tell a card still to finish from one
+    /// issued and done.
+    pub fn awaits_card(&self, card_serial: &str) -> Result<bool, StationError> {
+        Ok(self
+            .journal
+            .unfinished_for_card(card_serial)?
+            .is_some_and(|u| u.recovery != Recovery::Requeue))
+    }
+
     /// Streams a batch file into the journal: each row validated (its
     /// photo read and checked, then dropped) and stored with its fields in
     /// transactions of a few thousand rows, so that memory does not grow

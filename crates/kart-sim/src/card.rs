@@ -252,6 +252,9 @@ struct Attached {
     written: Vec<u8>,
     /// Why the last write failed; the card has left the reader since.
     failed: Option<String>,
+    /// Where the card waits, on disk since it was inserted, until its first
+    /// change moves it to `path` (see [`crate::store::CardStore::card_in`]).
+    inserted: Option<std::path::PathBuf>,
 }
 
 /// ISO 7816-4 `6581` memory failure: the stored card could not be written.
@@ -393,6 +396,23 @@ impl SimCard {
             path,
             written,
             failed: None,
+            inserted: None,
+        });
+    }
+
+    /// Writes this card, already stored at `inserted`, to `path` from its
+    /// first change on: that change is written to `inserted`, which is then
+    /// renamed over `path`, so the card is at one of the two at every moment.
+    pub(crate) fn attach_inserted(
+        &mut self,
+        path: std::path::PathBuf,
+        inserted: std::path::PathBuf,
+    ) {
+        self.store = Some(Attached {
+            path,
+            written: self.stored_image(),
+            failed: None,
+            inserted: Some(inserted),
         });
     }
 
@@ -431,7 +451,7 @@ impl SimCard {
         self.applet.state_code()
     }
 
-    fn stored_image(&self) -> Vec<u8> {
+    pub(crate) fn stored_image(&self) -> Vec<u8> {
         crate::store::StoredCard::new(&self.profile.id, self.ic_serial(), &self.applet.image())
             .encode()
     }
@@ -456,13 +476,17 @@ impl SimCard {
         if now == store.written {
             return true;
         }
-        let result = crate::store::write_atomic(&store.path, &now);
+        let result = match &store.inserted {
+            None => crate::store::write_atomic(&store.path, &now),
+            Some(inserted) => crate::store::move_in(inserted, &store.path, &now),
+        };
         let Some(store) = &mut self.store else {
             return true;
         };
         match result {
             Ok(()) => {
                 store.written = now;
+                store.inserted = None;
                 true
             }
             Err(e) => {

@@ -10,6 +10,12 @@
 //! with mode 0600, after every command that changed the card: a process
 //! killed mid-way leaves the card as it was after its last whole command.
 //!
+//! The next card put in a reader ([`Slot::Next`], a station's new blank
+//! card) is written at once to `DIR/inserted/vendor-b-1.card.json`, before
+//! its first command, and moves over the reader's file (rename) at its
+//! first change: a process killed at any point finds it again, while the
+//! card issued before it stays readable in the reader's file until then.
+//!
 //! The secure-channel keys are not stored: whoever opens the card keys it
 //! ([`SimConfig`]), with an issuer's master keys or the GP test key, and the
 //! IC serial (so the diversified keys) comes from the file.
@@ -47,6 +53,27 @@ pub const FORMAT: &str = "kart-sim-card/1";
 
 /// Largest stored card file read (the EFs of the spec fit in far less).
 const MAX_FILE: u64 = 1 << 20;
+
+/// The subdirectory of cards inserted but not yet changed.
+const INSERTED: &str = "inserted";
+
+/// A reader's card file name: `sim:vendor-b#1` → `vendor-b-1.card.json`.
+fn file_name(reader: &str) -> String {
+    let name: String = reader
+        .strip_prefix("sim:")
+        .unwrap_or(reader)
+        .replace('#', "-")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{name}.card.json")
+}
 
 /// Why a stored card could not be read or written.
 #[derive(Debug, Error)]
@@ -111,6 +138,16 @@ impl StoreError {
     }
 }
 
+/// Which card of a reader [`CardStore::card_in`] opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The card in the reader's file, or a blank one written once it changes.
+    Kept,
+    /// The next card put in the reader, the kept one taken out: on disk
+    /// from the moment it goes in.
+    Next,
+}
+
 /// A directory of stored simulated cards, one file per reader.
 #[derive(Debug, Clone)]
 pub struct CardStore {
@@ -142,20 +179,15 @@ impl CardStore {
     /// The file of the card in reader `reader` (`sim:vendor-b#1` →
     /// `DIR/vendor-b-1.card.json`; characters outside `[A-Za-z0-9._-]` become `_`).
     pub fn path(&self, reader: &str) -> PathBuf {
-        let name: String = reader
-            .strip_prefix("sim:")
-            .unwrap_or(reader)
-            .replace('#', "-")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.dir.join(format!("{name}.card.json"))
+        self.dir.join(file_name(reader))
+    }
+
+    /// The file of the card inserted in `reader` after the card in
+    /// [`path`](Self::path) was taken out, until that card's first change
+    /// moves it there (`DIR/inserted/vendor-b-1.card.json`; no reader's
+    /// name leads into `inserted/`, a `/` in it becomes `_`).
+    pub fn inserted_path(&self, reader: &str) -> PathBuf {
+        self.dir.join(INSERTED).join(file_name(reader))
     }
 
     /// The card in `reader`: the stored one (keyed with `config`'s keys and
@@ -168,42 +200,83 @@ impl CardStore {
         profile: &Profile,
         config: &SimConfig,
     ) -> Result<SimCard, StoreError> {
-        let spec = Spec::embedded().map_err(SimError::from)?;
-        self.card_with_spec(&spec.applet, reader, profile, config)
+        self.card_in(Slot::Kept, reader, profile, config)
     }
 
-    /// [`card`](Self::card) for an applet spec of your own.
-    pub fn card_with_spec(
+    /// The card in `reader` ([`Slot::Kept`], as [`card`](Self::card)), or
+    /// ([`Slot::Next`]) the next card put in it, the one in [`path`](Self::path)
+    /// having been taken out: the card already inserted there
+    /// ([`inserted_path`](Self::inserted_path)) if there is one, else a
+    /// blank card with `config`, written to the inserted file before this
+    /// returns, so before its first command.
+    ///
+    /// Why two files: a station binds an application to the card's serial
+    /// before it writes to the card, so the card must be on disk from the
+    /// moment it is inserted, or a process killed in between strands the
+    /// application on a card that never existed. Yet the card last issued
+    /// in the reader stays in the reader's file, for `kart verify` and
+    /// `kart read` after a batch, until the new card really is used: its
+    /// first change is written to the inserted file, which is then renamed
+    /// over the reader's file. At every moment the new card is in one of
+    /// the two files.
+    ///
+    /// Both files must be readable cards of `profile`: a damaged or foreign
+    /// one is an error and is never replaced.
+    ///
+    /// ```
+    /// use kart_sim::{store::{CardStore, Slot}, SimConfig};
+    /// let spec = kart_spec::Spec::embedded()?;
+    /// let profile = spec.profile("vendor-b").unwrap();
+    /// let dir = tempfile::tempdir()?;
+    /// let store = CardStore::open(dir.path())?;
+    /// let config = SimConfig::new([0, 0, 0, 7], &kart_sim::default_test_key(16));
+    /// let card = store.card_in(Slot::Next, "sim:vendor-b#1", profile, &config)?;
+    /// assert!(store.inserted_path("sim:vendor-b#1").is_file());
+    /// drop(card);
+    /// // Killed before its first change, the same card is in the reader again.
+    /// let other = SimConfig::new([0, 0, 0, 8], &kart_sim::default_test_key(16));
+    /// let again = store.card_in(Slot::Next, "sim:vendor-b#1", profile, &other)?;
+    /// assert_eq!(again.ic_serial(), [0, 0, 0, 7]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn card_in(
         &self,
-        applet: &AppletSpec,
+        slot: Slot,
         reader: &str,
         profile: &Profile,
         config: &SimConfig,
     ) -> Result<SimCard, StoreError> {
+        let applet = Spec::embedded().map_err(SimError::from)?.applet;
         let path = self.path(reader);
-        let mut card = match Self::load(applet, &path, profile, config)? {
-            Some(card) => card,
-            None => SimCard::with_spec(applet, profile, config)?,
+        let kept = Self::load(&applet, &path, profile, config)?;
+        if slot == Slot::Kept {
+            let mut card = match kept {
+                Some(card) => card,
+                None => SimCard::with_spec(&applet, profile, config)?,
+            };
+            card.attach_store(path);
+            return Ok(card);
+        }
+        let inserted = self.inserted_path(reader);
+        let mut card = if let Some(card) = Self::load(&applet, &inserted, profile, config)? {
+            card
+        } else {
+            let card = SimCard::with_spec(&applet, profile, config)?;
+            CardStore::open(&self.dir.join(INSERTED))?;
+            write_atomic(&inserted, &card.stored_image()).map_err(|source| StoreError::Io {
+                path: inserted.clone(),
+                source,
+            })?;
+            card
         };
-        card.attach_store(path);
+        card.attach_inserted(path, inserted);
         Ok(card)
     }
 
-    /// A blank card with `config` in `reader`, replacing the stored one
-    /// when it first changes (a new card put in the reader). The stored
-    /// file must still be a readable card: a damaged one is never replaced.
-    pub fn fresh_card(
-        &self,
-        reader: &str,
-        profile: &Profile,
-        config: &SimConfig,
-    ) -> Result<SimCard, StoreError> {
-        let spec = Spec::embedded().map_err(SimError::from)?;
-        let path = self.path(reader);
-        Self::load(&spec.applet, &path, profile, config)?;
-        let mut card = SimCard::with_spec(&spec.applet, profile, config)?;
-        card.attach_store(path);
-        Ok(card)
+    /// Whether a card inserted after the reader's stored one is waiting in
+    /// `reader` ([`inserted_path`](Self::inserted_path)).
+    pub fn has_inserted_card(&self, reader: &str) -> bool {
+        self.inserted_path(reader).is_file()
     }
 
     /// Whether a card is stored for `reader`.
@@ -487,4 +560,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Writes `bytes` to `inserted` atomically, then renames it over `path`
+/// and syncs `path`'s directory: the card moves from one file to the other
+/// and is in one of them at every moment.
+pub(crate) fn move_in(inserted: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic(inserted, bytes)?;
+    std::fs::rename(inserted, path)?;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
 }

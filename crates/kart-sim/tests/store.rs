@@ -3,7 +3,7 @@
 //! cycle, CRN) and a damaged or foreign file is refused, never overwritten.
 
 use kart_apdu::{Card, Command};
-use kart_sim::store::{CardStore, StoreError, FORMAT};
+use kart_sim::store::{CardStore, Slot, StoreError, FORMAT};
 use kart_sim::{default_test_key, SimCard, SimConfig};
 use kart_testkit::raw::*;
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
@@ -165,9 +165,7 @@ fn a_truncated_or_foreign_file_is_an_error_and_is_not_overwritten() {
     assert!(matches!(e, StoreError::Damaged { .. }), "{e}");
     assert!(e.to_string().contains("left untouched"), "{e}");
     // A fresh card for that reader is refused too: the damaged card stays.
-    assert!(store
-        .fresh_card(READER, &profile("vendor-c"), &config(2))
-        .is_err());
+    assert!(next(&store, 2).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), truncated);
 
     let other = String::from_utf8(whole.clone())
@@ -199,13 +197,23 @@ fn a_truncated_or_foreign_file_is_an_error_and_is_not_overwritten() {
     assert_eq!(stored(&store, 1).ic_serial(), [0, 0, 0, 7]);
 }
 
+/// The next card put in the reader, keyed with `config(serial)`.
+fn next(store: &CardStore, serial: u8) -> Result<SimCard, StoreError> {
+    store.card_in(Slot::Next, READER, &profile("vendor-c"), &config(serial))
+}
+
+/// A card with serial `serial` personalized in the reader: its file.
+fn issued(store: &CardStore, serial: u8) -> Vec<u8> {
+    drop(personalize(stored(store, serial)).1);
+    std::fs::read(store.path(READER)).unwrap()
+}
+
 #[test]
 fn a_fresh_card_replaces_the_stored_one_when_it_first_changes() {
-    let (_dir, store) = store_with_a_personalized_card(8);
-    let before = std::fs::read(store.path(READER)).unwrap();
-    let fresh = store
-        .fresh_card(READER, &profile("vendor-c"), &config(9))
-        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = CardStore::open(dir.path()).unwrap();
+    let before = issued(&store, 8);
+    let fresh = next(&store, 9).unwrap();
     assert_eq!(
         std::fs::read(store.path(READER)).unwrap(),
         before,
@@ -214,6 +222,39 @@ fn a_fresh_card_replaces_the_stored_one_when_it_first_changes() {
     let (_, fresh) = personalize(fresh);
     drop(fresh);
     assert_eq!(stored(&store, 1).ic_serial(), [0, 0, 0, 9]);
+    assert!(
+        !store.has_inserted_card(READER),
+        "moved into the reader's file"
+    );
+}
+
+#[test]
+fn a_fresh_card_is_on_disk_before_its_first_command_and_comes_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = CardStore::open(dir.path()).unwrap();
+    let before = issued(&store, 3);
+    // Inserted, then the process dies before any command: the card is kept.
+    drop(next(&store, 4).unwrap());
+    assert!(store.has_inserted_card(READER));
+    // The next process gets the same card (its serial, not the config's),
+    // and the issued card is still the reader's.
+    assert_eq!(next(&store, 5).unwrap().ic_serial(), [0, 0, 0, 4]);
+    assert_eq!(std::fs::read(store.path(READER)).unwrap(), before);
+    assert_eq!(stored(&store, 1).ic_serial(), [0, 0, 0, 3]);
+
+    // A damaged inserted card is refused and left as it was.
+    let inserted = store.inserted_path(READER);
+    std::fs::write(&inserted, b"{\"format\":").unwrap();
+    let e = next(&store, 6).unwrap_err();
+    assert!(matches!(e, StoreError::Damaged { .. }), "{e}");
+    assert_eq!(std::fs::read(&inserted).unwrap(), b"{\"format\":");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(inserted.parent().unwrap()), 0o700);
+        assert_eq!(mode(&inserted), 0o600);
+    }
 }
 
 #[test]

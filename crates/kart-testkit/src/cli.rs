@@ -54,6 +54,30 @@ pub fn json(o: &Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n{}", stdout(o), stderr(o)))
 }
 
+/// The JSON document of a run that must have exited 0 (its output shown
+/// if it did not).
+pub fn ok_json(o: &Output) -> Value {
+    assert_eq!(code(o), 0, "{}\n{}", stdout(o), stderr(o));
+    json(o)
+}
+
+/// The ID PIN of the last card issued from station directory
+/// `dir/kart-station`, read from its PIN mailer, in the file `dir/id-pin`
+/// (for `--pin-file`, so that no PIN is on argv).
+pub fn last_id_pin_file(dir: &Path) -> std::path::PathBuf {
+    let mailer =
+        std::fs::read_to_string(dir.join("kart-station/pin-mailer.txt")).expect("the PIN mailer");
+    let pin = mailer
+        .lines()
+        .rev()
+        .find_map(|l| l.split(' ').find_map(|w| w.strip_prefix("id_pin=")))
+        .expect("an ID PIN in the mailer")
+        .to_owned();
+    let path = dir.join("id-pin");
+    std::fs::write(&path, pin).expect("write the PIN file");
+    path
+}
+
 /// Asserts the one-line error format (`error: … — hint: …`, no panic) and
 /// returns the line.
 pub fn one_line_error(o: &Output) -> String {

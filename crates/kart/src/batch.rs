@@ -7,6 +7,7 @@ use crate::error::{CliError, Kind};
 use crate::progress::Progress;
 use crate::reader::Source;
 use crate::simkeys::sim_config;
+use crate::simstore::Awaited;
 use kart_apdu::{CardCaps, Transport, TransportError};
 use kart_pcsc::{ConnectOptions, Connection, EventWatch, Pcsc, ReaderEvent, Share};
 use kart_perso::issuer::Issuer;
@@ -208,7 +209,10 @@ impl CardSource for Reader<'_> {
     }
 }
 
-/// A simulated reader: a fresh blank card for each application.
+/// A simulated reader: a fresh blank card for each application. With kept
+/// cards (`--sim-dir`) each card is on disk before the station sends it a
+/// command, so before the journal can bind its serial: a station killed at
+/// any point finds the card again in its reader ([`crate::simstore::station_card`]).
 struct SimReader<'a> {
     name: String,
     profile: Box<Profile>,
@@ -222,9 +226,13 @@ struct SimReader<'a> {
 impl SimReader<'_> {
     fn next_card(&mut self, ctx: &ReaderContext<'_>) -> Result<Inserted<StationCard>, CliError> {
         let config = sim_config(self.issuer, &self.profile)?;
-        let first_card = std::mem::take(&mut self.first);
-        let mut sim =
-            crate::simstore::station_card(&self.name, &self.profile, &config, first_card)?;
+        // A LOCKED card left in the reader is presented again when the
+        // journal still waits for it (killed before its verification).
+        let awaited = |card: &SimCard| -> Result<bool, CliError> {
+            Ok(ctx.station().awaits_card(&hex::encode_upper(card.csn()))?)
+        };
+        let first = std::mem::take(&mut self.first).then_some(&awaited as Awaited<'_>);
+        let mut sim = crate::simstore::station_card(&self.name, &self.profile, &config, first)?;
         // The model's clock tells what a real card would take; by default
         // it costs nothing (`--sim-latency` may make the card take it).
         sim.set_latency(self.latency);

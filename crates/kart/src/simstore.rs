@@ -10,7 +10,7 @@
 
 use crate::error::{CliError, Kind};
 use kart_perso::applet::Lifecycle;
-use kart_sim::store::{CardStore, StoreError};
+use kart_sim::store::{CardStore, Slot, StoreError};
 use kart_sim::{default_test_key, SimCard, SimConfig};
 use kart_spec::Profile;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -74,24 +74,36 @@ pub fn open_card(
     }
 }
 
+/// A station reader's first card of a run: `awaited` tells whether the
+/// journal still waits for a LOCKED card (to verify it).
+pub type Awaited<'a> = &'a dyn Fn(&SimCard) -> Result<bool, CliError>;
+
 /// The card a station worker personalizes next in `reader`. With kept
-/// cards, the first one is the card left in the reader unless it is locked
-/// (an issued card is taken out); every later one, or a locked one, is a
-/// new blank card that replaces the stored one once written.
+/// cards, the first one of a run (`first` given) is the card in the
+/// reader: one inserted and not yet changed when there is one (a killed
+/// run's journal may have bound its serial already), else the card in the
+/// reader's file, unless it is LOCKED and the journal does not await it
+/// (`first` asks): an issued card is taken out, one whose run was killed
+/// before its verification was journaled is not.
+/// Every later one, or after an issued one, is the next card put in
+/// ([`Slot::Next`]): on disk before its first command, while
+/// the card issued before it stays in the reader's file, for `verify` and
+/// `read`, until the new one first changes.
 pub fn station_card(
     reader: &str,
     profile: &Profile,
     config: &SimConfig,
-    first: bool,
+    first: Option<Awaited<'_>>,
 ) -> Result<SimCard, CliError> {
     let Some(s) = store() else {
         return Ok(SimCard::with_config(profile, config)?);
     };
-    if first && s.has_card(reader) {
+    if let Some(awaited) = first.filter(|_| !s.has_inserted_card(reader) && s.has_card(reader)) {
         let card = s.card(reader, profile, config).map_err(store_error)?;
-        if Lifecycle::from_code(card.lifecycle_code()) != Lifecycle::Locked {
+        if Lifecycle::from_code(card.lifecycle_code()) != Lifecycle::Locked || awaited(&card)? {
             return Ok(card);
         }
     }
-    s.fresh_card(reader, profile, config).map_err(store_error)
+    s.card_in(Slot::Next, reader, profile, config)
+        .map_err(store_error)
 }

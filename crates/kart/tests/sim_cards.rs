@@ -5,44 +5,19 @@
 //! card is a clear card error and is left as it was.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use kart_testkit::cli::{self, code, json, stderr};
+use kart_testkit::cli::{self, code, json, ok_json as ok, stderr};
 
 fn kart(dir: &Path, args: &[&str]) -> Output {
     cli::run(env!("CARGO_BIN_EXE_kart"), dir, args)
-}
-
-fn ok(o: &Output) -> Value {
-    assert_eq!(
-        code(o),
-        0,
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        stderr(o)
-    );
-    json(o)
 }
 
 /// An issuer and a one-application batch (with its photo) in `dir`.
 fn setup(dir: &Path) {
     cli::sample_batch(dir, "one.csv", |line| line <= 2);
     ok(&kart(dir, &["issuer", "init", "--json", "issuer"]));
-}
-
-/// The ID PIN of the last card issued, from the PIN mailer, in a 0600 file.
-fn pin_file(dir: &Path) -> PathBuf {
-    let mailer = std::fs::read_to_string(dir.join("kart-station/pin-mailer.txt")).unwrap();
-    let pin = mailer
-        .lines()
-        .rev()
-        .find_map(|l| l.split(' ').find_map(|w| w.strip_prefix("id_pin=")))
-        .unwrap()
-        .to_owned();
-    let path = dir.join("id-pin");
-    std::fs::write(&path, pin).unwrap();
-    path
 }
 
 /// `kart <sim…> personalize --json --issuer issuer --reader sim:vendor-a one.csv`.
@@ -85,7 +60,7 @@ fn a_personalized_simulated_card_stays_in_its_reader_across_commands() {
     let info = ok(&with(&["info", "--json", "--reader", "sim:vendor-a"]));
     assert_eq!(info["lifecycle"]["name"], "LOCKED", "{info}");
     let crn = info["crn"].as_str().unwrap().to_owned();
-    let pin = pin_file(dir);
+    let pin = cli::last_id_pin_file(dir);
     let pin = pin.to_str().unwrap();
     let verify = ok(&with(&[
         "verify",

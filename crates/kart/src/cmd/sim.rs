@@ -174,7 +174,7 @@ impl Maker<'_> {
     fn card(&self, reader: &str, fresh: bool) -> Result<SimCard, CliError> {
         let config = self.config()?;
         if fresh {
-            return simstore::station_card(reader, self.profile, &config, false);
+            return simstore::station_card(reader, self.profile, &config, None);
         }
         simstore::open_card(reader, self.profile, Some(&config))
     }
