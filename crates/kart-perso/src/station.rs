@@ -214,6 +214,7 @@ impl StationError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             StationError::Probe(e) => e.hint(),
+            StationError::Journal(e) => e.hint(),
             StationError::IssuerUnavailable(_) => Some(
                 "reconnect the issuer's token (pkcs11-tool -L lists tokens), then run again: cards in progress resume",
             ),

@@ -54,7 +54,7 @@ impl SpoilError {
                 "a queued application waits for a reader; a claimed one goes back to the queue when its station stops",
             ),
             Self::AlreadySpoiled { .. } => Some("add --requeue to issue it on a new card"),
-            Self::Journal(_) => None,
+            Self::Journal(e) => e.hint(),
         }
     }
 }
