@@ -24,6 +24,8 @@
 //! `KART_FLOOR_PROFILE` (default `vendor-a`) choose the runs;
 //! `KART_FLOOR_CARDS_PER_READER` instead gives every run N × 16 × that
 //! many cards, the same work per reader whatever N;
+//! `KART_FLOOR_SIM_DIR=1` keeps the stations' simulated cards on disk
+//! (`--sim-dir`, as before 2026-12-02; the default keeps them in memory);
 //! `KART_FLOOR_PHOTO` (`small`, the default: 840 bytes; or `typical`:
 //! 14 455 bytes, the photo of tables 1–3) the batch's photo. The photo is
 //! most of a card's bytes: at real card speed a vendor-A station card takes
@@ -226,10 +228,11 @@ fn station(
     batch: &Path,
     profile: &str,
 ) -> Child {
-    Command::new(kart)
-        .arg("--sim-dir")
-        .arg(dir.join(format!("cards-{s}")))
-        .args([
+    let mut cmd = Command::new(kart);
+    if keep_cards() {
+        cmd.arg("--sim-dir").arg(dir.join(format!("cards-{s}")));
+    }
+    cmd.args([
             "personalize",
             "--json",
             "--station",
@@ -249,11 +252,20 @@ fn station(
         .current_dir(dir)
         .env_remove("KART_PIN")
         .env_remove("KART_ISSUER")
+        .env_remove("KART_SIM_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn a station")
+}
+
+/// `KART_FLOOR_SIM_DIR=1`: the stations keep their simulated cards on disk
+/// (`--sim-dir`), every command that changes a card rewriting its file
+/// with two fsyncs (BENCHMARKS §6). That is the simulator's own cost, not
+/// the engine's, so by default the cards live in the station's memory.
+fn keep_cards() -> bool {
+    std::env::var("KART_FLOOR_SIM_DIR").is_ok_and(|v| v == "1")
 }
 
 /// Claim latency as the journal sees it: for every card after a reader's
