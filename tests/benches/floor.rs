@@ -29,7 +29,7 @@
 //! `KART_FLOOR_PHOTO` (`small`, the default: 840 bytes; or `typical`:
 //! 14 455 bytes, the photo of tables 1–3) the batch's photo. The photo is
 //! most of a card's bytes: at real card speed a vendor-A station card takes
-//! about 3.6 s with the small photo and 12.8 s with the typical one.
+//! about 3.6 s with the small photo and 13.5 s with the typical one.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -233,31 +233,31 @@ fn station(
         cmd.arg("--sim-dir").arg(dir.join(format!("cards-{s}")));
     }
     cmd.args([
-            "personalize",
-            "--json",
-            "--station",
-            &format!("station-{s}"),
-        ])
-        .args([
-            "--journal",
-            url,
-            "--reader",
-            &format!("sim:{profile}*{READERS}"),
-        ])
-        .arg("--issuer")
-        .arg(issuer)
-        .arg("--station-dir")
-        .arg(dir.join(format!("station-{s}")))
-        .arg(batch)
-        .current_dir(dir)
-        .env_remove("KART_PIN")
-        .env_remove("KART_ISSUER")
-        .env_remove("KART_SIM_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn a station")
+        "personalize",
+        "--json",
+        "--station",
+        &format!("station-{s}"),
+    ])
+    .args([
+        "--journal",
+        url,
+        "--reader",
+        &format!("sim:{profile}*{READERS}"),
+    ])
+    .arg("--issuer")
+    .arg(issuer)
+    .arg("--station-dir")
+    .arg(dir.join(format!("station-{s}")))
+    .arg(batch)
+    .current_dir(dir)
+    .env_remove("KART_PIN")
+    .env_remove("KART_ISSUER")
+    .env_remove("KART_SIM_DIR")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn a station")
 }
 
 /// `KART_FLOOR_SIM_DIR=1`: the stations keep their simulated cards on disk
