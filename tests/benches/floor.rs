@@ -10,16 +10,26 @@
 //! upper bound on an oversubscribed machine) and once from the server's CPU
 //! time (postmaster and reaped backends, `/proc/PID/stat`).
 //!
-//! The CLI's simulated readers answer at once (`LatencyMode::Accounted`):
-//! the latency model is scaled to zero, so stations run as fast as their
-//! CPU lets them and the database sees the most load per second.
+//! By default the CLI's simulated readers answer at once
+//! (`LatencyMode::Accounted`): stations run as fast as their CPU lets them
+//! and the database sees the most load per second. The stations inherit
+//! `KART_SIM_LATENCY` (`real`, `real/N`): their cards then take the
+//! latency model's time, or a share of it.
 //!
 //! `cargo bench -p kart-e2e --bench floor --profile dev` (or release). The
 //! `kart` binary must be built first (`cargo build -p kart`, same profile):
 //! `KART_BIN` names it, else it is looked for next to the bench's own
 //! profile directory, then in `target/debug`. `KART_FLOOR_STATIONS`
 //! (default `1,2,4,8`), `KART_FLOOR_CARDS` (cards per run, default 256) and
-//! `KART_FLOOR_PROFILE` (default `vendor-a`) choose the runs.
+//! `KART_FLOOR_PROFILE` (default `vendor-a`) choose the runs;
+//! `KART_FLOOR_CARDS_PER_READER` instead gives every run N × 16 × that
+//! many cards, the same work per reader whatever N;
+//! `KART_FLOOR_SIM_DIR=1` keeps the stations' simulated cards on disk
+//! (`--sim-dir`, as before 2026-12-02; the default keeps them in memory);
+//! `KART_FLOOR_PHOTO` (`small`, the default: 840 bytes; or `typical`:
+//! 14 455 bytes, the photo of tables 1–3) the batch's photo. The photo is
+//! most of a card's bytes: at real card speed a vendor-A station card takes
+//! about 3.6 s with the small photo and 13.5 s with the typical one.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,16 +43,21 @@ const READERS: usize = 16;
 
 fn main() {
     let stations: Vec<usize> = list("KART_FLOOR_STATIONS", "1,2,4,8");
-    let cards: u64 = std::env::var("KART_FLOOR_CARDS")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(256);
+    let cards: u64 = number("KART_FLOOR_CARDS").unwrap_or(256);
+    // The same work per reader whatever N: N × 16 × this many cards a run.
+    let per_reader: Option<u64> = number("KART_FLOOR_CARDS_PER_READER");
     let profile = std::env::var("KART_FLOOR_PROFILE").unwrap_or_else(|_| "vendor-a".into());
     let kart = kart_bin();
     // The stations inherit it: `kart personalize --sim-latency`.
     let latency = std::env::var("KART_SIM_LATENCY").unwrap_or_else(|_| "accounted".into());
+    let photo = match std::env::var("KART_FLOOR_PHOTO").as_deref() {
+        Ok("typical") => Photo::Typical,
+        Ok("small") | Err(_) => Photo::Small,
+        Ok(other) => panic!("KART_FLOOR_PHOTO={other}: small or typical"),
+    };
     println!(
-        "8. Many stations, one PostgreSQL journal — {READERS} × sim:{profile} per station, KART_SIM_LATENCY={latency}, {cards} cards per run, kart = {}",
+        "8. Many stations, one PostgreSQL journal — {READERS} × sim:{profile} per station, KART_SIM_LATENCY={latency}, {cards} cards per run, photo {} bytes, kart = {}",
+        photo.bytes().len(),
         kart.display()
     );
     println!(
@@ -66,7 +81,8 @@ fn main() {
     );
     let mut base = None;
     for n in stations {
-        let run = run(&kart, n, cards, &profile);
+        let cards = per_reader.map_or(cards, |c| c * (n * READERS) as u64);
+        let run = run(&kart, n, cards, &profile, photo);
         let rate = run.cards_per_hour();
         let scale = rate / *base.get_or_insert(rate / float(n));
         println!(
@@ -88,6 +104,11 @@ fn main() {
             float(run.sessions) / float(n),
         );
     }
+}
+
+/// The number in environment variable `name`, if set.
+fn number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|s| s.trim().parse().ok())
 }
 
 /// One run's figures.
@@ -116,7 +137,7 @@ impl Run {
 }
 
 /// N stations on a fresh server and batch, until every card is verified.
-fn run(kart: &Path, n: usize, cards: u64, profile: &str) -> Run {
+fn run(kart: &Path, n: usize, cards: u64, profile: &str, photo: Photo) -> Run {
     let pg = PgServer::start().expect("PostgreSQL (needs root and the postgresql package)");
     let url = pg.url();
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -129,7 +150,7 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str) -> Run {
             .current_dir(dir),
         "kart issuer init",
     );
-    let batch = write_batch(dir, cards);
+    let batch = write_batch(dir, cards, photo);
     // Stations loading one batch at the same moment race on the load (a
     // finding of the floor chaos test): station 0 loads it, the others start
     // once every application is in the journal (a head start of the load's
@@ -207,34 +228,44 @@ fn station(
     batch: &Path,
     profile: &str,
 ) -> Child {
-    Command::new(kart)
-        .arg("--sim-dir")
-        .arg(dir.join(format!("cards-{s}")))
-        .args([
-            "personalize",
-            "--json",
-            "--station",
-            &format!("station-{s}"),
-        ])
-        .args([
-            "--journal",
-            url,
-            "--reader",
-            &format!("sim:{profile}*{READERS}"),
-        ])
-        .arg("--issuer")
-        .arg(issuer)
-        .arg("--station-dir")
-        .arg(dir.join(format!("station-{s}")))
-        .arg(batch)
-        .current_dir(dir)
-        .env_remove("KART_PIN")
-        .env_remove("KART_ISSUER")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn a station")
+    let mut cmd = Command::new(kart);
+    if keep_cards() {
+        cmd.arg("--sim-dir").arg(dir.join(format!("cards-{s}")));
+    }
+    cmd.args([
+        "personalize",
+        "--json",
+        "--station",
+        &format!("station-{s}"),
+    ])
+    .args([
+        "--journal",
+        url,
+        "--reader",
+        &format!("sim:{profile}*{READERS}"),
+    ])
+    .arg("--issuer")
+    .arg(issuer)
+    .arg("--station-dir")
+    .arg(dir.join(format!("station-{s}")))
+    .arg(batch)
+    .current_dir(dir)
+    .env_remove("KART_PIN")
+    .env_remove("KART_ISSUER")
+    .env_remove("KART_SIM_DIR")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn a station")
+}
+
+/// `KART_FLOOR_SIM_DIR=1`: the stations keep their simulated cards on disk
+/// (`--sim-dir`), every command that changes a card rewriting its file
+/// with two fsyncs (BENCHMARKS §6). That is the simulator's own cost, not
+/// the engine's, so by default the cards live in the station's memory.
+fn keep_cards() -> bool {
+    std::env::var("KART_FLOOR_SIM_DIR").is_ok_and(|v| v == "1")
 }
 
 /// Claim latency as the journal sees it: for every card after a reader's
@@ -296,9 +327,9 @@ fn ok(cmd: &mut Command, what: &str) {
     );
 }
 
-/// `cards` valid applications of distinct holders sharing one small photo.
-fn write_batch(dir: &Path, cards: u64) -> PathBuf {
-    std::fs::write(dir.join("face.jpg"), Photo::Small.bytes()).expect("photo");
+/// `cards` valid applications of distinct holders sharing one photo.
+fn write_batch(dir: &Path, cards: u64, photo: Photo) -> PathBuf {
+    std::fs::write(dir.join("face.jpg"), photo.bytes()).expect("photo");
     let mut text = String::from(kart_e2e::CSV_HEADER);
     for seq in 1..=cards {
         writeln!(

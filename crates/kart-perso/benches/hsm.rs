@@ -60,6 +60,29 @@ fn shared(ca: &dyn IssuerSigner, ds: &dyn IssuerSigner, keys: &dyn CardKeySource
     f64::from(THREADS * (CARDS / 4)) / start.elapsed().as_secs_f64()
 }
 
+/// One entry per secure channel the spec's profiles use (algorithm and
+/// diversification), with the profiles that use it; `issuer` is a file
+/// issuer's directory.
+fn channels(issuer: &Path) -> Vec<(SecureChannelAlgorithm, Diversification, Vec<String>)> {
+    let spec = kart_spec::Spec::embedded().expect("embedded spec");
+    let issuer = kart_perso::issuer::Issuer::load(issuer).expect("file issuer");
+    let mut channels: Vec<(SecureChannelAlgorithm, Diversification, Vec<String>)> = Vec::new();
+    for profile in &spec.profiles {
+        let sc = &profile.secure_channel;
+        let alg = SecureChannelAlgorithm::for_channel(sc.scp, sc.key_length).expect("algorithm");
+        let (_, params) = issuer.channel_keys(profile).expect("channel keys");
+        let method = params.diversification;
+        match channels
+            .iter_mut()
+            .find(|(a, m, _)| (*a, *m) == (alg, method))
+        {
+            Some((_, _, ids)) => ids.push(profile.id.clone()),
+            None => channels.push((alg, method, vec![profile.id.clone()])),
+        }
+    }
+    channels
+}
+
 fn main() {
     let scratch = tempfile::tempdir().expect("scratch");
     let dir = scratch.path();
@@ -109,18 +132,8 @@ fn main() {
     println!("per card: 3 ECDSA P-256 signatures + one card key set (ENC, MAC, DEK); mean over {CARDS} cards");
     println!("| keys | diversification | per card (ms) | 16 threads sharing the keys: cards/s |");
     println!("|---|---|---|---|");
-    for (name, alg, method) in [
-        (
-            "3DES EMV CPS",
-            SecureChannelAlgorithm::TripleDes,
-            Diversification::EmvCps11,
-        ),
-        (
-            "AES-128 KDF3",
-            SecureChannelAlgorithm::Aes128,
-            Diversification::Kdf3,
-        ),
-    ] {
+    for (alg, method, ids) in channels(&dir.join("files")) {
+        let name = format!("{alg:?} {method:?} ({})", ids.join(", "));
         let set = known.sets().iter().find(|s| s.algorithm == alg).unwrap();
         let software = SoftwareKeys::new(
             KeySet::new(set.enc(), set.mac(), set.dek(), 0x20).unwrap(),

@@ -723,9 +723,15 @@ impl SimCard {
             Err(Stop::Sw(sw)) => (Vec::new(), sw),
             Err(Stop::Torn) => return Err(Stop::Torn),
         };
+        let plain_len = data.len();
         let wrapped = self
             .channel
             .wrap_response(Response::new(data, StatusWord(sw)));
+        if wrapped.data().len() != plain_len {
+            // R-MAC (and R-ENC) computed over the whole response, status
+            // word included: the card's cipher works on it as on a command.
+            work.card.cipher_bytes += wrapped.data().len() + 2;
+        }
         Ok((wrapped.data().to_vec(), wrapped.sw().0))
     }
 

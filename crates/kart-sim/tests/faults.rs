@@ -120,6 +120,47 @@ fn accounted_latency_follows_the_profile_model() {
 }
 
 /// The modelled time of one GENERATE ASYMMETRIC KEY PAIR on a fresh
+/// vendor-d card (key generation drawn from seed 1) in a secure channel at
+/// `level`, and its command and response lengths.
+fn secured_generate(level: kart_apdu::gp::SecurityLevel) -> (Duration, u64, u64) {
+    let p = profile("vendor-d");
+    let mut sim = SimCard::new(&p).unwrap();
+    sim.set_latency_seed(1);
+    sim.set_latency(LatencyMode::Accounted);
+    let inner = applet_selected(sim);
+    let (keys, params) = host_keys(&p);
+    let mut ch = kart_apdu::gp::SecureChannel::open(inner, &keys, &params, level)
+        .unwrap_or_else(|e| panic!("open channel: {}", e.error));
+    ch.inner_mut().transport_mut().clear_log();
+    let generate = Command::new(0x00, 0x47, 0x80, 0x01).with_le(256).unwrap();
+    assert!(ch.send(&generate).unwrap().is_success());
+    let sim = ch.inner_mut().transport();
+    let entry = sim.log().entries()[0];
+    (
+        sim.modelled_time(),
+        entry.command_bytes as u64,
+        entry.response_bytes as u64,
+    )
+}
+
+#[test]
+fn accounted_latency_charges_the_cipher_for_an_r_mac_response() {
+    // vendor-d (applets-spec/profiles/vendor-d.toml): 30 µs per byte,
+    // secure-messaging cipher and MAC 9000 µs per 256 bytes. Under R-MAC
+    // the card MACs its answer as it checks the command's MAC: both go
+    // through its cipher. The same card seed draws the same key generation
+    // time at both levels, so the difference is transfer and cipher alone.
+    use kart_apdu::gp::SecurityLevel;
+    let (plain, c, r) = secured_generate(SecurityLevel::C_DEC_C_MAC);
+    let (macced, c_m, r_m) = secured_generate(SecurityLevel::C_DEC_C_MAC_R_MAC);
+    assert_eq!((c_m, r_m), (c, r + 8), "the answer carries an 8-byte R-MAC");
+    let cost =
+        |command: u64, response: u64, cipher: u64| (command + response) * 30 + cipher * 9000 / 256;
+    let want = cost(c_m, r_m, c_m + r_m) - cost(c, r, c);
+    assert_eq!(macced.checked_sub(plain), Some(Duration::from_micros(want)));
+}
+
+/// The modelled time of one GENERATE ASYMMETRIC KEY PAIR on a fresh
 /// vendor-c card whose key generation times are drawn from `seed`.
 fn keygen_time(seed: u64) -> Duration {
     let mut sim = test_mode("vendor-c");

@@ -22,7 +22,7 @@ use kart_perso::card_data::Crn;
 use kart_perso::issuer::Issuer;
 use kart_perso::personalize::{personalize, probe, Job};
 use kart_perso::pin_mailer::Pins;
-use kart_perso::record::IdentityRecord;
+use kart_perso::record::{IdentityRecord, Photo};
 use kart_sim::{LatencyMode, SimCard};
 use kart_spec::Profile;
 use serde_json::json;
@@ -110,7 +110,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
         kart_perso::pki::create_demo_issuer(&scratch.0.join("issuer"), now)?;
         Issuer::load(&scratch.0.join("issuer"))?
     };
-    let record = sample_record(&scratch.0)?;
+    let record = bench_record(&scratch.0)?;
     let mut results = Vec::new();
     for profile in profiles {
         note(ctx, &format!("{}: per-card costs…", profile.id));
@@ -133,6 +133,28 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<Outcome, CliError> {
     }
     show(ctx, &results);
     Ok(Outcome::Ok)
+}
+
+/// The photo every bench card carries: the 14 455-byte JPEG of the
+/// benchmark tables (`tests/fixtures/photo-typical.jpg`, BENCHMARKS.md), a
+/// typical ID-card photo. The photo is most of a card's bytes, so the
+/// modelled card time depends on it more than on anything else.
+const BENCH_PHOTO: &[u8] = include_bytes!("../../../../tests/fixtures/photo-typical.jpg");
+
+/// The QA sample holder with [`BENCH_PHOTO`] for a photo.
+fn bench_record(dir: &std::path::Path) -> Result<IdentityRecord, CliError> {
+    let mut record = sample_record(dir)?;
+    let path = dir.join("bench-photo.jpg");
+    std::fs::write(&path, BENCH_PHOTO)
+        .map_err(|e| CliError::new(Kind::Io, format!("cannot write the bench photo: {e}")))?;
+    record.photo = Photo::from_bytes(BENCH_PHOTO.to_vec()).map_err(|e| {
+        CliError::new(
+            Kind::Io,
+            format!("the built-in bench photo does not validate: {e}"),
+        )
+    })?;
+    record.photo_path = path;
+    Ok(record)
 }
 
 /// Where the run is, on stderr (a run takes seconds per card and reader).
@@ -326,7 +348,10 @@ fn show(ctx: &Ctx, results: &[(String, PerCard, Vec<Throughput>)]) {
                 json!({ "profile": id, "per_card": per_card, "throughput": runs })
             })
             .collect();
-        ctx.out.json("bench", json!({ "profiles": profiles }));
+        ctx.out.json(
+            "bench",
+            json!({ "profiles": profiles, "photo_bytes": BENCH_PHOTO.len() }),
+        );
         return;
     }
     let mut t = table([
@@ -349,8 +374,10 @@ fn show(ctx: &Ctx, results: &[(String, PerCard, Vec<Throughput>)]) {
             format!("{:.1}", c.our_ms),
         ]);
     }
-    ctx.out
-        .line("per card (latency model accounted, cards one after the other):");
+    ctx.out.line(format!(
+        "per card (latency model accounted, cards one after the other, photo {} bytes):",
+        BENCH_PHOTO.len()
+    ));
     ctx.out.line(t);
     let mut t = table([
         "profile",
@@ -386,4 +413,18 @@ fn show(ctx: &Ctx, results: &[(String, PerCard, Vec<Throughput>)]) {
     ctx.out
         .line("throughput (simulated cards take their modelled time for real):");
     ctx.out.line(t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_cards_carry_the_typical_photo_of_the_benchmark_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = bench_record(dir.path()).unwrap();
+        // tests/fixtures/photo-typical.jpg, tables 1–3 of BENCHMARKS.md.
+        assert_eq!(record.photo.as_bytes().len(), 14_455);
+        assert_eq!(std::fs::read(&record.photo_path).unwrap(), BENCH_PHOTO);
+    }
 }
