@@ -9,17 +9,7 @@ mod journal_support;
 use journal_support::Place;
 use kart_perso::journal::{Journal, JournalOptions, State, StationCounts};
 use kart_perso::record::TrackingCode;
-
-fn codes(n: usize, base: u64) -> Vec<TrackingCode> {
-    (0..n)
-        .map(|i| {
-            let body = format!("{:011}", base + i as u64);
-            (0..10)
-                .find_map(|d| TrackingCode::parse(&format!("{body}{d}")).ok())
-                .unwrap()
-        })
-        .collect()
-}
+use kart_testkit::engine::codes;
 
 /// Two stations on one journal file: north issues two, fails one (South
 /// retries and issues it) and leaves one writing; south fails one, spoils

@@ -10,15 +10,9 @@ use kart_perso::journal::{migrate, Journal, JournalLocation, JournalOptions, Sta
 use kart_perso::record::TrackingCode;
 use kart_pg_harness::PgServer;
 
+/// `n` valid tracking codes.
 fn codes(n: usize) -> Vec<TrackingCode> {
-    (0..n)
-        .map(|i| {
-            let body = format!("{:011}", 14_040_904_000 + i);
-            (0..10)
-                .find_map(|d| TrackingCode::parse(&format!("{body}{d}")).ok())
-                .unwrap()
-        })
-        .collect()
+    kart_testkit::engine::codes(n, 14_040_904_000)
 }
 
 /// A station journal with an application in every state.

@@ -15,18 +15,9 @@ mod journal_support;
 
 const CHILD_ENV: &str = "KART_JOURNAL_CRASH_CHILD";
 
-/// `n` valid tracking codes: for each 11-digit body the one check digit the
-/// parser accepts (the Luhn rule itself is tested against Python vectors in
-/// `record_fields.rs`).
+/// `n` valid tracking codes.
 fn codes(n: usize) -> Vec<TrackingCode> {
-    (0..n)
-        .map(|i| {
-            let body = format!("{:011}", 14_040_904_000u64 + i as u64);
-            (0..10)
-                .find_map(|d| TrackingCode::parse(&format!("{body}{d}")).ok())
-                .unwrap()
-        })
-        .collect()
+    kart_testkit::engine::codes(n, 14_040_904_000)
 }
 
 /// Puts `codes(2)[0]` into `state` and `codes(2)[1]` into `verified`.

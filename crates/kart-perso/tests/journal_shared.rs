@@ -16,16 +16,9 @@ use kart_pg_harness::PgServer;
 #[macro_use]
 mod journal_support;
 
-/// `n` valid tracking codes (Luhn check digit found by trying each).
+/// `n` valid tracking codes.
 fn codes(n: usize) -> Vec<TrackingCode> {
-    (0..n)
-        .map(|i| {
-            let body = format!("{:011}", 14_040_904_000 + i);
-            (0..10)
-                .find_map(|d| TrackingCode::parse(&format!("{body}{d}")).ok())
-                .unwrap()
-        })
-        .collect()
+    kart_testkit::engine::codes(n, 14_040_904_000)
 }
 
 fn short_lease() -> JournalOptions {

@@ -7,17 +7,7 @@ use kart_perso::journal::{
     DayCounts, Journal, JournalError, JournalOptions, State, Step, StepTiming, VendorCounts,
 };
 use kart_perso::record::TrackingCode;
-
-fn codes(n: usize, base: u64) -> Vec<TrackingCode> {
-    (0..n)
-        .map(|i| {
-            let body = format!("{:011}", base + i as u64);
-            (0..10)
-                .find_map(|d| TrackingCode::parse(&format!("{body}{d}")).ok())
-                .unwrap()
-        })
-        .collect()
-}
+use kart_testkit::engine::codes;
 
 #[test]
 fn enqueue_is_idempotent_and_flags_codes_from_other_batches() {

@@ -130,6 +130,24 @@ pub fn code(n: u32) -> kart_perso::record::TrackingCode {
     kart_perso::record::TrackingCode::parse(&tracking(n)).expect("tracking code")
 }
 
+/// `n` tracking codes from sequence number `base` on (11 digits and the
+/// Luhn check digit of [`crate::ids::tracking_code`]).
+///
+/// ```
+/// let codes = kart_testkit::engine::codes(2, 14_040_904_000);
+/// assert_eq!(codes[0].as_str(), "140409040007");
+/// assert_eq!(codes.len(), 2);
+/// ```
+pub fn codes(n: usize, base: u64) -> Vec<kart_perso::record::TrackingCode> {
+    (base..)
+        .take(n)
+        .map(|seq| {
+            kart_perso::record::TrackingCode::parse(&crate::ids::tracking_code(seq))
+                .expect("tracking code")
+        })
+        .collect()
+}
+
 /// `station-1` over `dir` with a batch of applications 1 to `rows` (each its
 /// own holder, a photo of `photo_len` bytes) loaded: the start of most
 /// station tests. Returns the station and what the load reported.

@@ -65,23 +65,8 @@ fn checked(o: &Output, what: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A national code with its mod-11 check digit (design §3).
-fn national_code(seq: u64) -> String {
-    let body = format!("{:09}", seq % 1_000_000_000);
-    let s: u32 = body
-        .bytes()
-        .zip((2..=10).rev())
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    let r = s % 11;
-    format!("{body}{}", if r < 2 { r } else { 11 - r })
-}
-
 fn tracking_code(seq: u64) -> TrackingCode {
-    let body = format!("{:011}", 14_040_500_000 + seq);
-    (0..10)
-        .find_map(|d| TrackingCode::parse(&format!("{body}{d}")).ok())
-        .expect("a check digit")
+    kart_testkit::engine::codes(1, 14_040_500_000 + seq).remove(0)
 }
 
 /// A batch of `n` valid applications of distinct holders sharing one photo.
@@ -94,7 +79,7 @@ fn write_batch(dir: &Path, n: u64) -> PathBuf {
             text,
             "{},{},علی,کریمی,حسین,ALI,KARIMI,HOSSEIN,1369/06/31,M,face.jpg",
             tracking_code(seq),
-            national_code(1_000 + seq)
+            kart_testkit::ids::national_code(1_000 + seq)
         )
         .unwrap();
     }
