@@ -1,0 +1,104 @@
+//! Secure messaging with R-MAC (and R-ENC) on the SCP03 profiles whose
+//! i-parameter offers it (vendor-b, vendor-d: `i = 70`): a write and the
+//! reads after it, each answer checked, and the channel still in step after.
+
+use kart_apdu::gp::{SecureChannel, SecurityLevel};
+use kart_apdu::{Card, Command, StatusWord};
+use kart_sim::SimCard;
+use kart_testkit::raw::*;
+
+const LEVELS: [SecurityLevel; 3] = [
+    SecurityLevel::C_MAC_R_MAC,
+    SecurityLevel::C_DEC_C_MAC_R_MAC,
+    SecurityLevel::FULL,
+];
+
+fn channel(id: &str, level: SecurityLevel) -> Channel {
+    let p = profile(id);
+    assert_eq!(p.secure_channel.i, 0x70, "{id} offers R-MAC and R-ENC");
+    let inner = applet_selected(SimCard::new(&p).unwrap());
+    let (keys, params) = host_keys(&p);
+    let ch = SecureChannel::open(inner, &keys, &params, level)
+        .unwrap_or_else(|e| panic!("{id} level {:02X}: {}", level.bits(), e.error));
+    Card::new(ch)
+}
+
+fn sent(card: &mut Channel, cmd: &Command, what: &str) -> (Vec<u8>, StatusWord) {
+    let r = card
+        .send(cmd)
+        .unwrap_or_else(|e| panic!("{what}: {e} (hint: {:?})", e.to_string()));
+    (r.data().to_vec(), r.sw())
+}
+
+fn update(offset: u16, data: &[u8]) -> Command {
+    let [p1, p2] = offset.to_be_bytes();
+    Command::new(0x00, 0xD6, p1, p2).with_data(data).unwrap()
+}
+
+fn read(offset: u16, le: u32) -> Command {
+    let [p1, p2] = offset.to_be_bytes();
+    Command::new(0x00, 0xB0, p1, p2).with_le(le).unwrap()
+}
+
+/// READ BINARY from `offset` with Le 256: `file[offset..]` up to what the
+/// card answers at once, with `9000` or (at the end of the file) `6282`.
+fn check_read(card: &mut Channel, offset: u16, file: &[u8], what: &str) {
+    let (data, sw) = sent(card, &read(offset, 256), what);
+    assert!(
+        sw == StatusWord::SUCCESS || sw == StatusWord(0x6282),
+        "{what}: {sw}"
+    );
+    let rest = &file[usize::from(offset)..];
+    assert!(
+        !data.is_empty() && data.len() <= rest.len(),
+        "{what}: {} bytes",
+        data.len()
+    );
+    assert_eq!(data, rest[..data.len()], "{what}");
+}
+
+#[test]
+fn read_binary_right_after_update_binary_under_r_mac() {
+    for id in ["vendor-b", "vendor-d"] {
+        for level in LEVELS {
+            let at = |what: &str| format!("{id} level {:02X}: {what}", level.bits());
+            let mut card = channel(id, level);
+            let select = Command::new(0x00, 0xA4, 0x02, 0x0C)
+                .with_data(&[0x01, 0x1D])
+                .unwrap();
+            assert_eq!(
+                sent(&mut card, &select, &at("SELECT")).1,
+                StatusWord::SUCCESS
+            );
+            let first: Vec<u8> = (0..200u8).collect();
+            let (data, sw) = sent(&mut card, &update(0, &first), &at("UPDATE BINARY"));
+            assert_eq!(
+                (data.as_slice(), sw),
+                (&[][..], StatusWord::SUCCESS),
+                "{}",
+                at("UPDATE")
+            );
+            // The READ BINARY right after the write: the file's bytes. (The
+            // channel asks for 256 bytes whatever Le the caller gave, to leave
+            // room for the R-MAC, so the card may answer 6282 at the end.)
+            let mut file = first.clone();
+            check_read(&mut card, 0, &file, &at("READ BINARY after UPDATE"));
+            // More commands in the same session: a second write, reads at
+            // offsets, a read past the end, an error answer, a third write.
+            let second = vec![0xA5; 100];
+            let (_, sw) = sent(&mut card, &update(50, &second), &at("second UPDATE"));
+            assert_eq!(sw, StatusWord::SUCCESS, "{}", at("second UPDATE"));
+            file[50..150].copy_from_slice(&second);
+            check_read(&mut card, 40, &file, &at("READ at 40"));
+            check_read(&mut card, 150, &file, &at("READ at 150"));
+            let (data, sw) = sent(&mut card, &read(0x1000, 16), &at("READ beyond"));
+            assert_eq!((data.len(), sw.sw1()), (0, 0x6B), "{}: {sw}", at("beyond"));
+            let third = vec![0x5A; 30];
+            let (_, sw) = sent(&mut card, &update(0, &third), &at("third UPDATE"));
+            assert_eq!(sw, StatusWord::SUCCESS, "{}", at("third UPDATE"));
+            file[..30].copy_from_slice(&third);
+            check_read(&mut card, 0, &file, &at("last READ"));
+            assert!(card.transport().is_open(), "{}", at("channel still open"));
+        }
+    }
+}
