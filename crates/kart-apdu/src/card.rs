@@ -2,7 +2,8 @@
 //! APDUs a particular card accepts, and their responses into one [`Response`].
 //!
 //! - GET RESPONSE on `61xx` (T=0, ISO 7816-4 §5.3.4 / §7.6.1);
-//! - one re-send with the exact Le on `6Cxx`;
+//! - one re-send with the exact Le on `6Cxx` (not of a command with secure
+//!   messaging: the secure channel above wraps that one anew);
 //! - extended length or command chaining (CLA bit `10`, §5.4.1) chosen from
 //!   the [`CardCaps`] the transport reports;
 //! - counters of APDUs and bytes, and an optional trace that redacts secrets.
@@ -311,13 +312,18 @@ impl<T: Transport> Card<T> {
     }
 
     /// One APDU, sent once more with the exact Le if the card answers `6Cxx`.
+    ///
+    /// Not a command with secure messaging: its MAC is chained to the
+    /// commands before it and the card has already taken it, so the same
+    /// bytes again are a replay (`6988`, and the card closes the channel).
+    /// Its `6Cxx` goes up to the secure channel, which wraps it anew.
     fn transmit_resending(
         &mut self,
         cmd: &Command,
         sensitive: bool,
     ) -> Result<Response, CardError> {
         let resp = self.transmit_one(cmd, sensitive)?;
-        if resp.sw().sw1() != 0x6C {
+        if resp.sw().sw1() != 0x6C || has_secure_messaging(cmd.cla()) {
             return Ok(resp);
         }
         self.counters.le_resends += 1;
@@ -381,6 +387,17 @@ fn short_ne(sw2: u8) -> u32 {
     match sw2 {
         0 => MAX_SHORT_LE,
         n => u32::from(n),
+    }
+}
+
+/// Whether `cla` marks secure messaging: bits `0C` of a first-interindustry
+/// (or GlobalPlatform `8x`) class, bit `20` of a further-interindustry one
+/// (ISO 7816-4 §5.4.1).
+fn has_secure_messaging(cla: u8) -> bool {
+    if cla & 0x40 == 0 {
+        cla & 0x0C != 0
+    } else {
+        cla & 0x20 != 0
     }
 }
 

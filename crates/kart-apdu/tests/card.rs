@@ -146,6 +146,26 @@ fn wrong_le_resends_with_the_exact_le() {
     assert_eq!((card.counters().apdus, card.counters().le_resends), (2, 1));
 }
 
+// A command with secure messaging is never sent twice: its MAC is chained
+// and the card has taken it, so the same bytes again are a replay (6988).
+// Its 6Cxx goes back to the secure channel above, which wraps it anew.
+#[test]
+fn wrong_le_on_a_secured_command_is_returned_not_resent() {
+    for cla in [0x04, 0x0C, 0x84, 0x60, 0xE0] {
+        let apdu = [cla, 0xB0, 0x00, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x00];
+        let script = Script::new(CardCaps::SHORT_ONLY, &[(&apdu, &[0x6C, 0x04])]);
+        let mut card = Card::new(script);
+        let cmd = Command::new(cla, 0xB0, 0x00, 0x00)
+            .with_data(&[1, 2, 3, 4, 5, 6, 7, 8])
+            .unwrap()
+            .with_le(256)
+            .unwrap();
+        let r = card.send(&cmd).unwrap();
+        assert_eq!(r.sw().status(), Status::WrongLe(4), "CLA {cla:02X}");
+        assert_eq!(card.counters().le_resends, 0, "CLA {cla:02X}");
+    }
+}
+
 #[test]
 fn a_second_6cxx_is_returned_not_looped() {
     let mut card = Card::new(Always(vec![0x6C, 0x04], 0));

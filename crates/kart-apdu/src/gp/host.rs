@@ -288,7 +288,26 @@ impl<T: Transport> SecureChannel<T> {
     }
 
     fn send_open(&mut self, cmd: &Command) -> Result<Response, GpError> {
-        let wrapped = self.session.wrap_command(cmd)?;
+        let resp = self.exchange_wrapped(cmd, true)?;
+        // `6Cxx`: the card took the command, C-MAC and all, and says how
+        // many bytes it has for it. The transport below does not send the
+        // same bytes again (a replayed C-MAC: `6988`, channel closed), so
+        // the command goes once more here, wrapped with the next MAC and
+        // with exactly that Le.
+        if resp.sw().sw1() == 0x6C && cmd.le().is_some() {
+            let ne = match resp.sw().sw2() {
+                0 => 256,
+                n => u32::from(n),
+            };
+            return self.exchange_wrapped(&cmd.clone().with_le(ne)?, false);
+        }
+        Ok(resp)
+    }
+
+    /// `cmd` wrapped, sent and its response unwrapped; `raise_le` as
+    /// [`Session::wrap_command`] takes it.
+    fn exchange_wrapped(&mut self, cmd: &Command, raise_le: bool) -> Result<Response, GpError> {
+        let wrapped = self.session.wrap_command(cmd, raise_le)?;
         let resp = exchange(&mut self.inner, &wrapped)?;
         self.session.unwrap_response(resp)
     }
@@ -441,7 +460,7 @@ fn external_authenticate<T: Transport>(
     host_cryptogram: [u8; 8],
 ) -> Result<Response, GpError> {
     let ea = Command::new(0x80, 0x82, level.bits(), 0x00).with_data(&host_cryptogram)?;
-    exchange(t, &session.wrap_command(&ea)?)
+    exchange(t, &session.wrap_command(&ea, true)?)
 }
 
 /// The channel delivers complete, unwrapped responses; its capabilities leave

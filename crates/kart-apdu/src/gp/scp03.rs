@@ -98,7 +98,11 @@ impl Scp03 {
         aes_encrypt_block(self.s_enc.bytes(), &block)
     }
 
-    pub(crate) fn wrap_command(&mut self, cmd: &Command) -> Result<Command, GpError> {
+    pub(crate) fn wrap_command(
+        &mut self,
+        cmd: &Command,
+        raise_le: bool,
+    ) -> Result<Command, GpError> {
         if self.level.c_dec() {
             self.counter += 1;
         }
@@ -114,7 +118,7 @@ impl Scp03 {
         data.extend_from_slice(&[0; MAC_LEN]);
         let cla = cmd.cla() | CLA_SECURE_MESSAGING;
         let probe = Command::new(cla, cmd.ins(), cmd.p1(), cmd.p2()).with_data(&data)?;
-        let probe = carry_le(cmd, probe, self.level.r_mac())?;
+        let probe = carry_le(cmd, probe, raise_le && self.level.r_mac())?;
         let header = mac_header(
             cla,
             cmd.ins(),

@@ -54,14 +54,21 @@ impl Session {
             Session::Scp03(s) => s.decrypt_key_data(data),
         }
     }
-    /// Host: protects a command at the current level.
-    pub(crate) fn wrap_command(&mut self, cmd: &Command) -> Result<Command, GpError> {
+    /// Host: protects a command at the current level. With `raise_le` a
+    /// short Le grows to 256 when responses carry an R-MAC (see
+    /// [`carry_le`]); without it Le stays as given (the card's own count
+    /// after a `6Cxx`).
+    pub(crate) fn wrap_command(
+        &mut self,
+        cmd: &Command,
+        raise_le: bool,
+    ) -> Result<Command, GpError> {
         if !self.level().c_mac() {
             return Ok(cmd.clone());
         }
         match self {
             Session::Scp02(s) => s.wrap_command(cmd),
-            Session::Scp03(s) => s.wrap_command(cmd),
+            Session::Scp03(s) => s.wrap_command(cmd, raise_le),
         }
     }
     /// Card: checks and strips a protected command (`6988` when it does not verify).
