@@ -391,7 +391,7 @@ fn short_ne(sw2: u8) -> u32 {
 }
 
 /// Whether `cla` marks secure messaging: bits `0C` of a first-interindustry
-/// (or GlobalPlatform `8x`) class, bit `20` of a further-interindustry one
+/// (or `GlobalPlatform` `8x`) class, bit `20` of a further-interindustry one
 /// (ISO 7816-4 §5.4.1).
 fn has_secure_messaging(cla: u8) -> bool {
     if cla & 0x40 == 0 {

@@ -28,14 +28,18 @@ fn sent(card: &mut Channel, cmd: &Command, what: &str) -> (Vec<u8>, StatusWord) 
     (r.data().to_vec(), r.sw())
 }
 
-fn update(offset: u16, data: &[u8]) -> Command {
+/// UPDATE BINARY (`D6`) or READ BINARY (`B0`) at `offset` of the current EF.
+fn binary(ins: u8, offset: u16) -> Command {
     let [p1, p2] = offset.to_be_bytes();
-    Command::new(0x00, 0xD6, p1, p2).with_data(data).unwrap()
+    Command::new(0x00, ins, p1, p2)
+}
+
+fn update(offset: u16, data: &[u8]) -> Command {
+    binary(0xD6, offset).with_data(data).unwrap()
 }
 
 fn read(offset: u16, le: u32) -> Command {
-    let [p1, p2] = offset.to_be_bytes();
-    Command::new(0x00, 0xB0, p1, p2).with_le(le).unwrap()
+    binary(0xB0, offset).with_le(le).unwrap()
 }
 
 /// READ BINARY from `offset` with Le 256: `file[offset..]` up to what the
