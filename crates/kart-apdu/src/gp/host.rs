@@ -274,6 +274,9 @@ impl<T: Transport> SecureChannel<T> {
 
     /// Sends one command through the channel and returns the unwrapped response.
     ///
+    /// A `6Cxx` answer (wrong Le, xx available) is followed by the command
+    /// once more, wrapped anew with xx as its Le; the second answer is returned.
+    ///
     /// Any failure (transport, R-MAC) closes the channel: its MAC chain is
     /// no longer in step with the card's.
     pub fn send(&mut self, cmd: &Command) -> Result<Response, GpError> {

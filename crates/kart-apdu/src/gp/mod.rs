@@ -11,7 +11,10 @@
 //!   [`Transport`](crate::Transport) whose [`capabilities`](crate::Transport::capabilities)
 //!   reserve the MAC and padding overhead, so the intended stack is
 //!   `Card<SecureChannel<Card<Reader>>>`: the inner [`Card`](crate::Card) resolves
-//!   `61xx` under the channel, the outer one chains before wrapping.
+//!   `61xx` under the channel, the outer one chains before wrapping. A `6Cxx`
+//!   answer to a wrapped command is never re-sent as it was (its C-MAC is
+//!   spent: the card would answer `6988`): the channel wraps the command
+//!   again, with the next MAC and the card's exact Le.
 //! - [`SecureChannel::open_with_wrong_host_cryptogram`]: for conformance testing
 //!   of cards only (never for personalization): EXTERNAL AUTHENTICATE with a
 //!   corrupted host cryptogram under a valid C-MAC, returning the card's status word.
