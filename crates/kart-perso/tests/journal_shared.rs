@@ -574,3 +574,217 @@ fn a_pool_opens_at_most_its_size_and_recovers_after_a_restart() {
     let report = journal.report().unwrap();
     assert_eq!((report.issued, report.pending), (48, 0));
 }
+
+/// The server log's lines that name a deadlock or a lock timeout, with the
+/// statements they name (for a failing assertion's message).
+fn lock_failures(pg: &PgServer) -> String {
+    let log = pg.log();
+    let lines: Vec<&str> = log.lines().collect();
+    let mut found = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        if line.contains("deadlock detected")
+            || line.contains("could not serialize")
+            || line.contains("lock timeout")
+        {
+            found.extend(lines[at..lines.len().min(at + 8)].iter().copied());
+        }
+    }
+    found.join("\n")
+}
+
+/// Four stations of six readers each work one queue at once the way
+/// `kart personalize` does (renew the station's leases, claim, write,
+/// steps, verify) while a supervisor reclaims expired claims and reads the
+/// report, on a busy timeout too short to outlast one deadlock: no call
+/// fails with `Busy`, and the server detected no deadlock.
+#[test]
+fn stations_working_one_queue_at_once_never_deadlock() {
+    const STATIONS: usize = 4;
+    const READERS: usize = 6;
+    const APPLICATIONS: usize = 240;
+    let pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    // Shorter than PostgreSQL's deadlock_timeout (1 s): one deadlock met by
+    // a call fails it.
+    let options = JournalOptions {
+        busy_timeout: Duration::from_millis(600),
+        ..JournalOptions::default()
+    };
+    let all = codes(APPLICATIONS);
+    Journal::open_location(&location, &options)
+        .unwrap()
+        .enqueue_batch("floor.csv", &all)
+        .unwrap();
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    let issued = std::sync::atomic::AtomicUsize::new(0);
+    let note = |what: &str, e: &JournalError| {
+        failures.lock().unwrap().push(format!("{what}: {e}"));
+    };
+    let drained = std::sync::atomic::AtomicBool::new(false);
+    thread::scope(|scope| {
+        for station in 0..STATIONS {
+            let journal = Arc::new(Journal::open_location(&location, &options).unwrap());
+            for reader in 0..READERS {
+                let (journal, note, issued) = (journal.clone(), &note, &issued);
+                scope.spawn(move || loop {
+                    let name = format!("st-{station}");
+                    let reader = format!("r{reader}");
+                    if let Err(e) = journal.renew_leases() {
+                        note("renew_leases", &e);
+                    }
+                    let claim = match journal.claim_next(&name, &reader) {
+                        Ok(Some(claim)) => claim,
+                        Ok(None) => break,
+                        Err(e) => {
+                            note("claim_next", &e);
+                            continue;
+                        }
+                    };
+                    let card = format!("CARD-{}", claim.tracking);
+                    let step = Step::new("write EF.ID", Duration::from_millis(3), 4, 900, 8);
+                    let done = journal
+                        .mark_writing(&claim.tracking, &card, "vendor-a")
+                        .and_then(|()| journal.mark_step_started(&claim.tracking, &step.name))
+                        .and_then(|()| journal.mark_step(&claim.tracking, &step))
+                        .and_then(|()| journal.mark_written(&claim.tracking))
+                        .and_then(|()| journal.mark_verified(&claim.tracking));
+                    match done {
+                        Ok(()) => {
+                            issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(e) => note("issuing", &e),
+                    }
+                });
+            }
+        }
+        let (note, drained, location, options) = (&note, &drained, &location, &options);
+        scope.spawn(move || {
+            let journal = Journal::open_location(location, options).unwrap();
+            while !drained.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Err(e) = journal.reclaim_expired() {
+                    note("reclaim_expired", &e);
+                }
+                if let Err(e) = journal.report() {
+                    note("report", &e);
+                }
+            }
+        });
+        while issued.load(std::sync::atomic::Ordering::SeqCst) < APPLICATIONS
+            && failures.lock().unwrap().is_empty()
+        {
+            thread::sleep(Duration::from_millis(50));
+        }
+        drained.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "calls failed: {failures:#?}\nserver log:\n{}",
+        lock_failures(&pg)
+    );
+    assert_eq!(lock_failures(&pg), "", "the server met no deadlock");
+    assert_eq!(
+        Journal::open_location(&location, &options)
+            .unwrap()
+            .report()
+            .unwrap()
+            .issued,
+        u64::try_from(APPLICATIONS).unwrap()
+    );
+}
+
+/// `n` rows of a batch file, one valid record for each code, line `i + 2`.
+fn batch_rows(codes: &[TrackingCode]) -> Vec<kart_perso::journal::BatchRow> {
+    codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| kart_perso::journal::BatchRow::Valid {
+            seq: u64::try_from(i).unwrap(),
+            record: Box::new(kart_perso::journal::StoredRecord {
+                tracking: code.clone(),
+                line: u64::try_from(i).unwrap() + 2,
+                national_code: format!("{:010}", 1_000_000 + i),
+                given_name_fa: "علی".into(),
+                family_name_fa: "رضایی".into(),
+                father_name_fa: "حسن".into(),
+                given_name_en: "Ali".into(),
+                family_name_en: "Rezaei".into(),
+                father_name_en: "Hassan".into(),
+                birth_date: "1370/01/01".into(),
+                gender: "M".into(),
+                photo: format!("photos/{code}.jpg").into(),
+                fingerprint: None,
+                has_pin: false,
+                replacement: false,
+            }),
+        })
+        .collect()
+}
+
+/// One station loads a batch again (a second `kart personalize` started
+/// on the same file) while another station's readers renew the leases of
+/// the claims they hold on it: the load takes each known row in the file's
+/// order, the renewal took the station's claimed rows in the table's
+/// order, and the two orders differ (rows are claimed, and their row
+/// versions move, in no file order). Neither call may fail with `Busy`, on
+/// a busy timeout shorter than one deadlock takes to be detected, and the
+/// server meets no deadlock.
+#[test]
+fn loading_a_batch_again_while_another_station_renews_its_claims_never_deadlocks() {
+    const ROWS: usize = 64;
+    const ROUNDS: usize = 12;
+    let pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_millis(600),
+        ..JournalOptions::default()
+    };
+    let loader = Journal::open_location(&location, &options).unwrap();
+    let rows = batch_rows(&codes(ROWS));
+    let batch = loader.open_batch("floor.csv").unwrap();
+    assert_eq!(loader.load_rows(batch, rows.clone()).unwrap().queued, ROWS);
+    let station = Journal::open_location(&location, &options).unwrap();
+    for reader in 0..ROWS {
+        station
+            .claim_next("st-b", &format!("r{reader}"))
+            .unwrap()
+            .unwrap();
+    }
+    // The file's rows in an order the table does not have them in.
+    let mut again = rows;
+    again.reverse();
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    thread::scope(|scope| {
+        let (failures, loader, again) = (&failures, &loader, &again);
+        scope.spawn(move || {
+            for _ in 0..ROUNDS {
+                if let Err(e) = loader.load_rows(batch, again.clone()) {
+                    failures.lock().unwrap().push(format!("load_rows: {e}"));
+                }
+            }
+        });
+        for _ in 0..3 {
+            let station = &station;
+            scope.spawn(move || {
+                for _ in 0..ROUNDS {
+                    match station.renew_leases() {
+                        Ok(n) => assert!(n <= ROWS),
+                        Err(e) => failures.lock().unwrap().push(format!("renew_leases: {e}")),
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "calls failed: {failures:#?}\nserver log:\n{}",
+        lock_failures(&pg)
+    );
+    assert_eq!(lock_failures(&pg), "", "the server met no deadlock");
+    assert_eq!(
+        station.renew_leases().unwrap(),
+        ROWS,
+        "every claim still held"
+    );
+}

@@ -276,10 +276,18 @@ impl JournalStore for PgStore {
         let lease = millis(self.lease);
         let owner = self.owner.clone();
         self.in_tx(|tx, _| {
+            // SKIP LOCKED: the renewal never waits on a row. Taking every
+            // claimed row of this station in the table's order while a
+            // batch load (which takes known rows in the file's order) held
+            // some of them was a deadlock; a row locked right now is being
+            // moved on (by this station's reader, a reclaim, a load) and is
+            // renewed by the next call (every claim renews).
             let n = tx.execute(
                 &format!(
                     "UPDATE applications SET lease_until_ms = {NOW_MS} + $2
-                     WHERE state = 'claimed' AND owner = $1"
+                     WHERE tracking IN (SELECT tracking FROM applications
+                                        WHERE state = 'claimed' AND owner = $1
+                                        FOR NO KEY UPDATE SKIP LOCKED)"
                 ),
                 &[&owner, &lease],
             )?;
