@@ -788,3 +788,49 @@ fn loading_a_batch_again_while_another_station_renews_its_claims_never_deadlocks
         "every claim still held"
     );
 }
+
+/// A station opening the shared journal while the server restarts in the
+/// middle of the schema migration (here: while the migration waits for the
+/// migration lock an outside client holds, as a second station starting at
+/// once does) reconnects and migrates again, as every other call retries:
+/// the open succeeds once the server is back, with the schema in place.
+#[test]
+fn a_restart_during_the_schema_migration_is_retried() {
+    let mut pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_secs(30),
+        ..JournalOptions::default()
+    };
+    let mut outside = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let mut lock = outside.transaction().unwrap();
+    // The migration lock's key ("kart").
+    lock.execute("SELECT pg_advisory_xact_lock($1)", &[&0x6b61_7274_i64])
+        .unwrap();
+    let opening = thread::spawn(move || {
+        Journal::open_location(&location, &options).map(|journal| journal.report().map(|_| ()))
+    });
+    let waiting = (0..500).any(|_| {
+        thread::sleep(Duration::from_millis(20));
+        // Its own client: a transaction sees one snapshot of the activity.
+        pg.psql(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event = 'advisory'",
+        )
+        .unwrap()
+            == "1"
+    });
+    assert!(waiting, "the migration waits for the migration lock");
+    pg.restart().unwrap();
+    drop(lock);
+    let opened = opening.join().unwrap();
+    assert!(
+        matches!(opened, Ok(Ok(()))),
+        "the open is retried past the restart: {opened:?}"
+    );
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM applications").unwrap(),
+        "0",
+        "the schema is in place"
+    );
+}

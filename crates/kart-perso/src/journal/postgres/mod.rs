@@ -93,6 +93,19 @@ fn first_connection(url: &PgUrl, deadline: Instant) -> Result<Client, JournalErr
     with_backoff(deadline, |_| url.connect())
 }
 
+/// [`first_connection`] with the schema migrated on it, both retried
+/// together until `deadline`: a server restarting in the middle of the
+/// migration (its transaction rolled back, the connection closed) is
+/// connected to again and the migration run again, as every other call
+/// retries (the migration is one transaction and checks the version first).
+fn first_connection_migrated(url: &PgUrl, deadline: Instant) -> Result<Client, JournalError> {
+    with_backoff(deadline, |_| {
+        let mut client = url.connect()?;
+        schema::migrate(&mut client)?;
+        Ok(client)
+    })
+}
+
 /// Runs `attempt` until it succeeds, fails otherwise than with an
 /// unreachable server or a deadlock, or `deadline` passes; the pause
 /// between attempts doubles up to [`MAX_BACKOFF`]. `attempt` learns whether
@@ -167,9 +180,11 @@ impl PgStore {
             read_only: options.read_only,
             calls: AtomicU64::new(0),
         };
-        let mut first = first_connection(url, Instant::now() + store.retry_for)?;
-        if !store.read_only {
-            schema::migrate(&mut first)?;
+        let deadline = Instant::now() + store.retry_for;
+        if store.read_only {
+            first_connection(url, deadline)?;
+        } else {
+            first_connection_migrated(url, deadline)?;
         }
         Ok(store)
     }
@@ -994,7 +1009,7 @@ pub(crate) fn pool_migrated(
     size: u32,
     deadline: Instant,
 ) -> Result<Pool, JournalError> {
-    schema::migrate(&mut first_connection(url, deadline)?)?;
+    first_connection_migrated(url, deadline)?;
     pool(url, size)
 }
 
