@@ -834,3 +834,34 @@ fn a_restart_during_the_schema_migration_is_retried() {
         "the schema is in place"
     );
 }
+
+/// `kart report` (a read-only open) on a database no station has opened
+/// yet says so, typed, rather than failing on a missing table; once a
+/// station has opened it, the report is the empty floor's.
+#[test]
+fn a_read_only_open_of_a_database_without_a_journal_says_so() {
+    let pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let read_only = JournalOptions {
+        read_only: true,
+        ..JournalOptions::default()
+    };
+    match Journal::open_location(&location, &read_only) {
+        Err(e @ JournalError::NoSharedJournal { .. }) => {
+            assert!(e.hint().is_some_and(|h| h.contains("--journal")), "{e}");
+        }
+        other => panic!(
+            "expected NoSharedJournal, got {:?}",
+            other.map(|j| j.report())
+        ),
+    }
+    Journal::open_location(&location, &JournalOptions::default()).unwrap();
+    let report = Journal::open_location(&location, &read_only)
+        .unwrap()
+        .report()
+        .unwrap();
+    assert_eq!(
+        (report.pending, report.in_progress, report.issued),
+        (0, 0, 0)
+    );
+}

@@ -182,7 +182,17 @@ impl PgStore {
         };
         let deadline = Instant::now() + store.retry_for;
         if store.read_only {
-            first_connection(url, deadline)?;
+            // Nothing is created by a reader: a database no station has
+            // opened yet has no tables to read.
+            let mut first = first_connection(url, deadline)?;
+            let created: Option<String> = first
+                .query_one("SELECT to_regclass('schema_version')::text", &[])?
+                .get(0);
+            if created.is_none() {
+                return Err(JournalError::NoSharedJournal {
+                    url: url.to_string(),
+                });
+            }
         } else {
             first_connection_migrated(url, deadline)?;
         }
