@@ -592,6 +592,29 @@ fn lock_failures(pg: &PgServer) -> String {
     found.join("\n")
 }
 
+/// A server, its journal location, and options whose busy timeout is
+/// shorter than PostgreSQL's `deadlock_timeout` (1 s): one deadlock met by
+/// a call fails it.
+fn short_busy_server() -> (PgServer, JournalLocation, JournalOptions) {
+    let pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_millis(600),
+        ..JournalOptions::default()
+    };
+    (pg, location, options)
+}
+
+/// Asserts that no call failed and the server log names no deadlock.
+fn assert_no_lock_failures(pg: &PgServer, failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "calls failed: {failures:#?}\nserver log:\n{}",
+        lock_failures(pg)
+    );
+    assert_eq!(lock_failures(pg), "", "the server met no deadlock");
+}
+
 /// Four stations of six readers each work one queue at once the way
 /// `kart personalize` does (renew the station's leases, claim, write,
 /// steps, verify) while a supervisor reclaims expired claims and reads the
@@ -602,14 +625,7 @@ fn stations_working_one_queue_at_once_never_deadlock() {
     const STATIONS: usize = 4;
     const READERS: usize = 6;
     const APPLICATIONS: usize = 240;
-    let pg = PgServer::start().unwrap();
-    let location: JournalLocation = pg.url().parse().unwrap();
-    // Shorter than PostgreSQL's deadlock_timeout (1 s): one deadlock met by
-    // a call fails it.
-    let options = JournalOptions {
-        busy_timeout: Duration::from_millis(600),
-        ..JournalOptions::default()
-    };
+    let (pg, location, options) = short_busy_server();
     let all = codes(APPLICATIONS);
     Journal::open_location(&location, &options)
         .unwrap()
@@ -676,13 +692,7 @@ fn stations_working_one_queue_at_once_never_deadlock() {
         }
         drained.store(true, std::sync::atomic::Ordering::SeqCst);
     });
-    let failures = failures.into_inner().unwrap();
-    assert!(
-        failures.is_empty(),
-        "calls failed: {failures:#?}\nserver log:\n{}",
-        lock_failures(&pg)
-    );
-    assert_eq!(lock_failures(&pg), "", "the server met no deadlock");
+    assert_no_lock_failures(&pg, &failures.into_inner().unwrap());
     assert_eq!(
         Journal::open_location(&location, &options)
             .unwrap()
@@ -733,12 +743,7 @@ fn batch_rows(codes: &[TrackingCode]) -> Vec<kart_perso::journal::BatchRow> {
 fn loading_a_batch_again_while_another_station_renews_its_claims_never_deadlocks() {
     const ROWS: usize = 64;
     const ROUNDS: usize = 12;
-    let pg = PgServer::start().unwrap();
-    let location: JournalLocation = pg.url().parse().unwrap();
-    let options = JournalOptions {
-        busy_timeout: Duration::from_millis(600),
-        ..JournalOptions::default()
-    };
+    let (pg, location, options) = short_busy_server();
     let loader = Journal::open_location(&location, &options).unwrap();
     let rows = batch_rows(&codes(ROWS));
     let batch = loader.open_batch("floor.csv").unwrap();
@@ -775,13 +780,7 @@ fn loading_a_batch_again_while_another_station_renews_its_claims_never_deadlocks
             });
         }
     });
-    let failures = failures.into_inner().unwrap();
-    assert!(
-        failures.is_empty(),
-        "calls failed: {failures:#?}\nserver log:\n{}",
-        lock_failures(&pg)
-    );
-    assert_eq!(lock_failures(&pg), "", "the server met no deadlock");
+    assert_no_lock_failures(&pg, &failures.into_inner().unwrap());
     assert_eq!(
         station.renew_leases().unwrap(),
         ROWS,
