@@ -593,7 +593,7 @@ fn lock_failures(pg: &PgServer) -> String {
 }
 
 /// A server, its journal location, and options whose busy timeout is
-/// shorter than PostgreSQL's `deadlock_timeout` (1 s): one deadlock met by
+/// shorter than `PostgreSQL`'s `deadlock_timeout` (1 s): one deadlock met by
 /// a call fails it.
 fn short_busy_server() -> (PgServer, JournalLocation, JournalOptions) {
     let pg = PgServer::start().unwrap();
