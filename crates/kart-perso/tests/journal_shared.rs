@@ -574,3 +574,293 @@ fn a_pool_opens_at_most_its_size_and_recovers_after_a_restart() {
     let report = journal.report().unwrap();
     assert_eq!((report.issued, report.pending), (48, 0));
 }
+
+/// The server log's lines that name a deadlock or a lock timeout, with the
+/// statements they name (for a failing assertion's message).
+fn lock_failures(pg: &PgServer) -> String {
+    let log = pg.log();
+    let lines: Vec<&str> = log.lines().collect();
+    let mut found = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        if line.contains("deadlock detected")
+            || line.contains("could not serialize")
+            || line.contains("lock timeout")
+        {
+            found.extend(lines[at..lines.len().min(at + 8)].iter().copied());
+        }
+    }
+    found.join("\n")
+}
+
+/// A server, its journal location, and options whose busy timeout is
+/// shorter than `PostgreSQL`'s `deadlock_timeout` (1 s): one deadlock met by
+/// a call fails it.
+fn short_busy_server() -> (PgServer, JournalLocation, JournalOptions) {
+    let pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_millis(600),
+        ..JournalOptions::default()
+    };
+    (pg, location, options)
+}
+
+/// Asserts that no call failed and the server log names no deadlock.
+fn assert_no_lock_failures(pg: &PgServer, failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "calls failed: {failures:#?}\nserver log:\n{}",
+        lock_failures(pg)
+    );
+    assert_eq!(lock_failures(pg), "", "the server met no deadlock");
+}
+
+/// Four stations of six readers each work one queue at once the way
+/// `kart personalize` does (renew the station's leases, claim, write,
+/// steps, verify) while a supervisor reclaims expired claims and reads the
+/// report, on a busy timeout too short to outlast one deadlock: no call
+/// fails with `Busy`, and the server detected no deadlock.
+#[test]
+fn stations_working_one_queue_at_once_never_deadlock() {
+    const STATIONS: usize = 4;
+    const READERS: usize = 6;
+    const APPLICATIONS: usize = 240;
+    let (pg, location, options) = short_busy_server();
+    let all = codes(APPLICATIONS);
+    Journal::open_location(&location, &options)
+        .unwrap()
+        .enqueue_batch("floor.csv", &all)
+        .unwrap();
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    let issued = std::sync::atomic::AtomicUsize::new(0);
+    let note = |what: &str, e: &JournalError| {
+        failures.lock().unwrap().push(format!("{what}: {e}"));
+    };
+    let drained = std::sync::atomic::AtomicBool::new(false);
+    thread::scope(|scope| {
+        for station in 0..STATIONS {
+            let journal = Arc::new(Journal::open_location(&location, &options).unwrap());
+            for reader in 0..READERS {
+                let (journal, note, issued) = (journal.clone(), &note, &issued);
+                scope.spawn(move || loop {
+                    let name = format!("st-{station}");
+                    let reader = format!("r{reader}");
+                    if let Err(e) = journal.renew_leases() {
+                        note("renew_leases", &e);
+                    }
+                    let claim = match journal.claim_next(&name, &reader) {
+                        Ok(Some(claim)) => claim,
+                        Ok(None) => break,
+                        Err(e) => {
+                            note("claim_next", &e);
+                            continue;
+                        }
+                    };
+                    let card = format!("CARD-{}", claim.tracking);
+                    let step = Step::new("write EF.ID", Duration::from_millis(3), 4, 900, 8);
+                    let done = journal
+                        .mark_writing(&claim.tracking, &card, "vendor-a")
+                        .and_then(|()| journal.mark_step_started(&claim.tracking, &step.name))
+                        .and_then(|()| journal.mark_step(&claim.tracking, &step))
+                        .and_then(|()| journal.mark_written(&claim.tracking))
+                        .and_then(|()| journal.mark_verified(&claim.tracking));
+                    match done {
+                        Ok(()) => {
+                            issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(e) => note("issuing", &e),
+                    }
+                });
+            }
+        }
+        let (note, drained, location, options) = (&note, &drained, &location, &options);
+        scope.spawn(move || {
+            let journal = Journal::open_location(location, options).unwrap();
+            while !drained.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Err(e) = journal.reclaim_expired() {
+                    note("reclaim_expired", &e);
+                }
+                if let Err(e) = journal.report() {
+                    note("report", &e);
+                }
+            }
+        });
+        while issued.load(std::sync::atomic::Ordering::SeqCst) < APPLICATIONS
+            && failures.lock().unwrap().is_empty()
+        {
+            thread::sleep(Duration::from_millis(50));
+        }
+        drained.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    assert_no_lock_failures(&pg, &failures.into_inner().unwrap());
+    assert_eq!(
+        Journal::open_location(&location, &options)
+            .unwrap()
+            .report()
+            .unwrap()
+            .issued,
+        u64::try_from(APPLICATIONS).unwrap()
+    );
+}
+
+/// `n` rows of a batch file, one valid record for each code, line `i + 2`.
+fn batch_rows(codes: &[TrackingCode]) -> Vec<kart_perso::journal::BatchRow> {
+    codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| kart_perso::journal::BatchRow::Valid {
+            seq: u64::try_from(i).unwrap(),
+            record: Box::new(kart_perso::journal::StoredRecord {
+                tracking: code.clone(),
+                line: u64::try_from(i).unwrap() + 2,
+                national_code: format!("{:010}", 1_000_000 + i),
+                given_name_fa: "علی".into(),
+                family_name_fa: "رضایی".into(),
+                father_name_fa: "حسن".into(),
+                given_name_en: "Ali".into(),
+                family_name_en: "Rezaei".into(),
+                father_name_en: "Hassan".into(),
+                birth_date: "1370/01/01".into(),
+                gender: "M".into(),
+                photo: format!("photos/{code}.jpg").into(),
+                fingerprint: None,
+                has_pin: false,
+                replacement: false,
+            }),
+        })
+        .collect()
+}
+
+/// One station loads a batch again (a second `kart personalize` started
+/// on the same file) while another station's readers renew the leases of
+/// the claims they hold on it: the load takes each known row in the file's
+/// order, the renewal took the station's claimed rows in the table's
+/// order, and the two orders differ (rows are claimed, and their row
+/// versions move, in no file order). Neither call may fail with `Busy`, on
+/// a busy timeout shorter than one deadlock takes to be detected, and the
+/// server meets no deadlock.
+#[test]
+fn loading_a_batch_again_while_another_station_renews_its_claims_never_deadlocks() {
+    const ROWS: usize = 64;
+    const ROUNDS: usize = 12;
+    let (pg, location, options) = short_busy_server();
+    let loader = Journal::open_location(&location, &options).unwrap();
+    let rows = batch_rows(&codes(ROWS));
+    let batch = loader.open_batch("floor.csv").unwrap();
+    assert_eq!(loader.load_rows(batch, rows.clone()).unwrap().queued, ROWS);
+    let station = Journal::open_location(&location, &options).unwrap();
+    for reader in 0..ROWS {
+        station
+            .claim_next("st-b", &format!("r{reader}"))
+            .unwrap()
+            .unwrap();
+    }
+    // The file's rows in an order the table does not have them in.
+    let mut again = rows;
+    again.reverse();
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    thread::scope(|scope| {
+        let (failures, loader, again) = (&failures, &loader, &again);
+        scope.spawn(move || {
+            for _ in 0..ROUNDS {
+                if let Err(e) = loader.load_rows(batch, again.clone()) {
+                    failures.lock().unwrap().push(format!("load_rows: {e}"));
+                }
+            }
+        });
+        for _ in 0..3 {
+            let station = &station;
+            scope.spawn(move || {
+                for _ in 0..ROUNDS {
+                    match station.renew_leases() {
+                        Ok(n) => assert!(n <= ROWS),
+                        Err(e) => failures.lock().unwrap().push(format!("renew_leases: {e}")),
+                    }
+                }
+            });
+        }
+    });
+    assert_no_lock_failures(&pg, &failures.into_inner().unwrap());
+    assert_eq!(
+        station.renew_leases().unwrap(),
+        ROWS,
+        "every claim still held"
+    );
+}
+
+/// A station opening the shared journal while the server restarts in the
+/// middle of the schema migration (here: while the migration waits for the
+/// migration lock an outside client holds, as a second station starting at
+/// once does) reconnects and migrates again, as every other call retries:
+/// the open succeeds once the server is back, with the schema in place.
+#[test]
+fn a_restart_during_the_schema_migration_is_retried() {
+    let mut pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_secs(30),
+        ..JournalOptions::default()
+    };
+    let mut outside = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let mut lock = outside.transaction().unwrap();
+    // The migration lock's key ("kart").
+    lock.execute("SELECT pg_advisory_xact_lock($1)", &[&0x6b61_7274_i64])
+        .unwrap();
+    let opening = thread::spawn(move || {
+        Journal::open_location(&location, &options).map(|journal| journal.report().map(|_| ()))
+    });
+    let waiting = (0..500).any(|_| {
+        thread::sleep(Duration::from_millis(20));
+        // Its own client: a transaction sees one snapshot of the activity.
+        pg.psql(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event = 'advisory'",
+        )
+        .unwrap()
+            == "1"
+    });
+    assert!(waiting, "the migration waits for the migration lock");
+    pg.restart().unwrap();
+    drop(lock);
+    let opened = opening.join().unwrap();
+    assert!(
+        matches!(opened, Ok(Ok(()))),
+        "the open is retried past the restart: {opened:?}"
+    );
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM applications").unwrap(),
+        "0",
+        "the schema is in place"
+    );
+}
+
+/// `kart report` (a read-only open) on a database no station has opened
+/// yet says so, typed, rather than failing on a missing table; once a
+/// station has opened it, the report is the empty floor's.
+#[test]
+fn a_read_only_open_of_a_database_without_a_journal_says_so() {
+    let pg = PgServer::start().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let read_only = JournalOptions {
+        read_only: true,
+        ..JournalOptions::default()
+    };
+    match Journal::open_location(&location, &read_only) {
+        Err(e @ JournalError::NoSharedJournal { .. }) => {
+            assert!(e.hint().is_some_and(|h| h.contains("--journal")), "{e}");
+        }
+        other => panic!(
+            "expected NoSharedJournal, got {:?}",
+            other.map(|j| j.report())
+        ),
+    }
+    Journal::open_location(&location, &JournalOptions::default()).unwrap();
+    let report = Journal::open_location(&location, &read_only)
+        .unwrap()
+        .report()
+        .unwrap();
+    assert_eq!(
+        (report.pending, report.in_progress, report.issued),
+        (0, 0, 0)
+    );
+}

@@ -30,6 +30,14 @@ pub enum JournalError {
         /// Why.
         reason: String,
     },
+    /// The shared journal's database holds no journal yet: no station has
+    /// opened it (the first station creates the tables), so a read-only
+    /// open (`kart report`) has nothing to read.
+    #[error("the database at {url} holds no kart journal yet")]
+    NoSharedJournal {
+        /// The journal URL, without its password.
+        url: String,
+    },
     /// The schema is newer than this program.
     #[error("the journal has schema version {found}, this program knows up to {supported}")]
     SchemaTooNew {
@@ -153,6 +161,7 @@ impl JournalError {
             Self::DiskFull => "free disk space or raise the journal's size cap, then run again",
             Self::ReadOnly => "open the journal writable (check file permissions and the mount) to record transitions",
             Self::Busy => "another station holds the journal; run again (the change can be repeated safely)",
+            Self::NoSharedJournal { .. } => "start a station on it first (kart personalize --journal URL creates the journal), or check that the URL names the floor's database",
             Self::SchemaTooNew { .. } => "use a kart at least as new as the one that last wrote this journal",
             Self::UnknownApplication(_) => "enqueue its batch first",
             Self::CardInUse { .. } => "take another card",

@@ -396,7 +396,9 @@ impl Journal {
     }
 
     /// Extends the lease of every claim this journal holds; returns how
-    /// many there were.
+    /// many it extended. On a shared journal a claim whose row another
+    /// transaction holds at that moment (a batch load, a transition) is
+    /// skipped rather than waited for, and renewed by the next call.
     pub fn renew_leases(&self) -> Result<usize, JournalError> {
         self.store.renew_leases()
     }

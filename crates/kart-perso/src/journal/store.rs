@@ -24,7 +24,9 @@ pub trait JournalStore: std::fmt::Debug + Send + Sync {
     fn owner(&self) -> &str;
 
     /// Extends the lease of every claim this store holds; returns how
-    /// many there were.
+    /// many it extended. On a shared journal a claim whose row another
+    /// transaction holds at that moment (a batch load, a transition) is
+    /// skipped rather than waited for, and renewed by the next call.
     fn renew_leases(&self) -> Result<usize, JournalError>;
 
     /// Gives back to the queue every claim whose lease ran out (its owner

@@ -93,6 +93,19 @@ fn first_connection(url: &PgUrl, deadline: Instant) -> Result<Client, JournalErr
     with_backoff(deadline, |_| url.connect())
 }
 
+/// [`first_connection`] with the schema migrated on it, both retried
+/// together until `deadline`: a server restarting in the middle of the
+/// migration (its transaction rolled back, the connection closed) is
+/// connected to again and the migration run again, as every other call
+/// retries (the migration is one transaction and checks the version first).
+fn first_connection_migrated(url: &PgUrl, deadline: Instant) -> Result<Client, JournalError> {
+    with_backoff(deadline, |_| {
+        let mut client = url.connect()?;
+        schema::migrate(&mut client)?;
+        Ok(client)
+    })
+}
+
 /// Runs `attempt` until it succeeds, fails otherwise than with an
 /// unreachable server or a deadlock, or `deadline` passes; the pause
 /// between attempts doubles up to [`MAX_BACKOFF`]. `attempt` learns whether
@@ -167,9 +180,21 @@ impl PgStore {
             read_only: options.read_only,
             calls: AtomicU64::new(0),
         };
-        let mut first = first_connection(url, Instant::now() + store.retry_for)?;
-        if !store.read_only {
-            schema::migrate(&mut first)?;
+        let deadline = Instant::now() + store.retry_for;
+        if store.read_only {
+            // Nothing is created by a reader: a database no station has
+            // opened yet has no tables to read.
+            let mut first = first_connection(url, deadline)?;
+            let created: Option<String> = first
+                .query_one("SELECT to_regclass('schema_version')::text", &[])?
+                .get(0);
+            if created.is_none() {
+                return Err(JournalError::NoSharedJournal {
+                    url: url.to_string(),
+                });
+            }
+        } else {
+            first_connection_migrated(url, deadline)?;
         }
         Ok(store)
     }
@@ -276,10 +301,18 @@ impl JournalStore for PgStore {
         let lease = millis(self.lease);
         let owner = self.owner.clone();
         self.in_tx(|tx, _| {
+            // SKIP LOCKED: the renewal never waits on a row. Taking every
+            // claimed row of this station in the table's order while a
+            // batch load (which takes known rows in the file's order) held
+            // some of them was a deadlock; a row locked right now is being
+            // moved on (by this station's reader, a reclaim, a load) and is
+            // renewed by the next call (every claim renews).
             let n = tx.execute(
                 &format!(
                     "UPDATE applications SET lease_until_ms = {NOW_MS} + $2
-                     WHERE state = 'claimed' AND owner = $1"
+                     WHERE tracking IN (SELECT tracking FROM applications
+                                        WHERE state = 'claimed' AND owner = $1
+                                        FOR NO KEY UPDATE SKIP LOCKED)"
                 ),
                 &[&owner, &lease],
             )?;
@@ -986,7 +1019,7 @@ pub(crate) fn pool_migrated(
     size: u32,
     deadline: Instant,
 ) -> Result<Pool, JournalError> {
-    schema::migrate(&mut first_connection(url, deadline)?)?;
+    first_connection_migrated(url, deadline)?;
     pool(url, size)
 }
 
