@@ -65,9 +65,10 @@ fn manager(url: &PgUrl) -> Result<Manager, JournalError> {
 
 /// A pool of at most `size` connections to `url`. Nothing connects here:
 /// connections open on first checkout, and one found closed (the server
-/// restarted, the socket dropped) is tested on checkout or dropped when
-/// handed back (`has_broken`), then replaced by a new one. A checkout waits
-/// at most the time its caller has left ([`checkout`]).
+/// restarted, the socket dropped) fails its first statement, which the
+/// caller retries ([`with_backoff`]), and is dropped when handed back
+/// (`has_broken`), then replaced by a new one. A checkout waits at most the
+/// time its caller has left ([`checkout`]).
 pub(crate) fn pool(url: &PgUrl, size: u32) -> Result<Pool, JournalError> {
     if size == 0 {
         return Err(JournalError::BadArgument(
@@ -80,6 +81,10 @@ pub(crate) fn pool(url: &PgUrl, size: u32) -> Result<Pool, JournalError> {
         .min_idle(Some(0))
         // Each checkout passes its own bound (`get_timeout`).
         .connection_timeout(MAX_BACKOFF)
+        // No test query on checkout: it cost one more round trip per
+        // transaction (86.8 instead of 46.8 per card), and a dead connection
+        // is found by the statement itself, which is retried.
+        .test_on_check_out(false)
         // Failures reach the caller as `JournalError`s; nothing is logged.
         .error_handler(Box::new(r2d2::NopErrorHandler))
         .build_unchecked(manager(url)?))
