@@ -110,3 +110,46 @@ fn read_binary_after_update_binary_in_a_secure_channel() {
         }
     }
 }
+
+#[test]
+fn a_short_le_gets_at_most_le_bytes_under_r_mac() {
+    // The channel raises a short Le to 256 to leave room for the R-MAC; the
+    // card then answers up to 256 bytes, and the caller must still get only
+    // the bytes it asked for, with 9000 (the file goes on past them).
+    for id in ["vendor-b", "vendor-d"] {
+        for level in LEVELS {
+            let at = |what: &str| format!("{id} level {:02X}: {what}", level.bits());
+            let mut card = channel(id, level);
+            let select = Command::new(0x00, 0xA4, 0x02, 0x0C)
+                .with_data(&[0x01, 0x1D])
+                .unwrap();
+            assert_eq!(
+                sent(&mut card, &select, &at("SELECT")).1,
+                StatusWord::SUCCESS
+            );
+            let file: Vec<u8> = (0..200u8).collect();
+            let (_, sw) = sent(&mut card, &update(0, &file), &at("UPDATE BINARY"));
+            assert_eq!(sw, StatusWord::SUCCESS, "{}", at("UPDATE"));
+            for (offset, le) in [(0u16, 16u32), (10, 1), (150, 50), (190, 10)] {
+                let (data, sw) = sent(&mut card, &read(offset, le), &at("READ"));
+                let o = usize::from(offset);
+                assert_eq!(
+                    (data.as_slice(), sw),
+                    (&file[o..o + le as usize], StatusWord::SUCCESS),
+                    "{}",
+                    at(&format!("READ {le} at {offset}"))
+                );
+            }
+            // Past the end with a short Le: the file's last bytes, with the
+            // card's 6282 (or 9000 from a card that answered 6Cxx first).
+            let (data, sw) = sent(&mut card, &read(195, 10), &at("READ at 195"));
+            assert_eq!(data, file[195..], "{}", at("READ at 195"));
+            assert!(
+                sw == StatusWord::END_OF_FILE || sw == StatusWord::SUCCESS,
+                "{}: {sw}",
+                at("READ at 195")
+            );
+            assert!(card.transport().is_open(), "{}", at("channel still open"));
+        }
+    }
+}
