@@ -59,6 +59,29 @@ fn check_read(card: &mut Channel, offset: u16, file: &[u8], what: &str) {
     assert_eq!(data, rest[..data.len()], "{what}");
 }
 
+/// A channel at `level` on a fresh `id` card whose EF `011D` holds the 200
+/// bytes 0, 1, 2, … written through it (SELECT and UPDATE BINARY checked).
+fn written(id: &str, level: SecurityLevel) -> (Channel, Vec<u8>) {
+    let at = |what: &str| format!("{id} level {:02X}: {what}", level.bits());
+    let mut card = channel(id, level);
+    let select = Command::new(0x00, 0xA4, 0x02, 0x0C)
+        .with_data(&[0x01, 0x1D])
+        .unwrap();
+    assert_eq!(
+        sent(&mut card, &select, &at("SELECT")).1,
+        StatusWord::SUCCESS
+    );
+    let file: Vec<u8> = (0..200u8).collect();
+    let (data, sw) = sent(&mut card, &update(0, &file), &at("UPDATE BINARY"));
+    assert_eq!(
+        (data.as_slice(), sw),
+        (&[][..], StatusWord::SUCCESS),
+        "{}",
+        at("UPDATE")
+    );
+    (card, file)
+}
+
 #[test]
 fn read_binary_after_update_binary_in_a_secure_channel() {
     // vendor-a (SCP02, C-MAC only) answers a too-large Le with 6Cxx too.
@@ -70,26 +93,11 @@ fn read_binary_after_update_binary_in_a_secure_channel() {
     ] {
         for &level in levels {
             let at = |what: &str| format!("{id} level {:02X}: {what}", level.bits());
-            let mut card = channel(id, level);
-            let select = Command::new(0x00, 0xA4, 0x02, 0x0C)
-                .with_data(&[0x01, 0x1D])
-                .unwrap();
-            assert_eq!(
-                sent(&mut card, &select, &at("SELECT")).1,
-                StatusWord::SUCCESS
-            );
-            let first: Vec<u8> = (0..200u8).collect();
-            let (data, sw) = sent(&mut card, &update(0, &first), &at("UPDATE BINARY"));
-            assert_eq!(
-                (data.as_slice(), sw),
-                (&[][..], StatusWord::SUCCESS),
-                "{}",
-                at("UPDATE")
-            );
+            let (mut card, mut file) = written(id, level);
             // The READ BINARY right after the write: the file's bytes. (The
-            // channel asks for 256 bytes whatever Le the caller gave, to leave
-            // room for the R-MAC, so the card may answer 6282 at the end.)
-            let mut file = first.clone();
+            // channel asks the card for 256 bytes whatever Le the caller gave,
+            // to leave room for the R-MAC, so the card may answer 6282 at the
+            // end.)
             check_read(&mut card, 0, &file, &at("READ BINARY after UPDATE"));
             // More commands in the same session: a second write, reads at
             // offsets, a read past the end, an error answer, a third write.
@@ -119,17 +127,7 @@ fn a_short_le_gets_at_most_le_bytes_under_r_mac() {
     for id in ["vendor-b", "vendor-d"] {
         for level in LEVELS {
             let at = |what: &str| format!("{id} level {:02X}: {what}", level.bits());
-            let mut card = channel(id, level);
-            let select = Command::new(0x00, 0xA4, 0x02, 0x0C)
-                .with_data(&[0x01, 0x1D])
-                .unwrap();
-            assert_eq!(
-                sent(&mut card, &select, &at("SELECT")).1,
-                StatusWord::SUCCESS
-            );
-            let file: Vec<u8> = (0..200u8).collect();
-            let (_, sw) = sent(&mut card, &update(0, &file), &at("UPDATE BINARY"));
-            assert_eq!(sw, StatusWord::SUCCESS, "{}", at("UPDATE"));
+            let (mut card, file) = written(id, level);
             for (offset, le) in [(0u16, 16u32), (10, 1), (150, 50), (190, 10)] {
                 let (data, sw) = sent(&mut card, &read(offset, le), &at("READ"));
                 let o = usize::from(offset);

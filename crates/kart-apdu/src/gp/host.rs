@@ -303,9 +303,32 @@ impl<T: Transport> SecureChannel<T> {
                 n => u32::from(n),
             };
             let resp = self.exchange_wrapped(&cmd.clone().with_le(ne)?, false)?;
-            return Ok(at_most_ne(resp, cmd));
+            return Ok(self.as_asked(resp, cmd));
         }
-        Ok(at_most_ne(resp, cmd))
+        Ok(self.as_asked(resp, cmd))
+    }
+
+    /// `resp` cut to the Ne `cmd` asked for when the channel raised it. Under
+    /// R-MAC a short Le below 256 went to the card as 256, to leave room for
+    /// the MAC, so the card may have answered more than the caller asked; the
+    /// caller gets what it asked for, and an end-of-file warning (`6282`:
+    /// fewer than Ne bytes) that does not hold for its Ne becomes `9000`.
+    /// (An Le of 256 or more is sent as given: a longer answer is the card's
+    /// `61xx` chain, joined below the channel, and stays whole.)
+    fn as_asked(&self, resp: Response, cmd: &Command) -> Response {
+        let Some(ne) = cmd.le().map(|n| n as usize) else {
+            return resp;
+        };
+        if !self.session.level().r_mac() || ne >= 256 || resp.data().len() < ne {
+            return resp;
+        }
+        let sw = match resp.sw() {
+            StatusWord::END_OF_FILE => StatusWord::SUCCESS,
+            sw => sw,
+        };
+        let mut data = resp.data().to_vec();
+        data.truncate(ne);
+        Response::new(data, sw)
     }
 
     /// `cmd` wrapped, sent and its response unwrapped; `raise_le` as
@@ -344,27 +367,6 @@ impl<T: Transport> SecureChannel<T> {
     pub fn into_inner(self) -> T {
         self.inner
     }
-}
-
-/// `resp` cut to the Ne `cmd` asked for. Under R-MAC the channel raised a
-/// short Le to 256 to leave room for the MAC, so the card may have answered
-/// more than the caller asked; the caller gets what it asked for, and an
-/// end-of-file warning (`6282`: fewer than Ne bytes) that does not hold for
-/// the caller's Ne becomes `9000`.
-fn at_most_ne(resp: Response, cmd: &Command) -> Response {
-    let Some(ne) = cmd.le().map(|n| n as usize) else {
-        return resp;
-    };
-    if resp.data().len() < ne {
-        return resp;
-    }
-    let sw = match resp.sw() {
-        StatusWord::END_OF_FILE => StatusWord::SUCCESS,
-        sw => sw,
-    };
-    let mut data = resp.data().to_vec();
-    data.truncate(ne);
-    Response::new(data, sw)
 }
 
 fn handshake<T: Transport>(
