@@ -8,7 +8,10 @@
 //! divided by the database's milliseconds per card, once from its active
 //! time (a session running a statement, lock and CPU waits included: an
 //! upper bound on an oversubscribed machine) and once from the server's CPU
-//! time (postmaster and reaped backends, `/proc/PID/stat`).
+//! time (postmaster and reaped backends, `/proc/PID/stat`). The last
+//! columns take each station in its own window (its first claim to its last
+//! `verified`): how far apart the stations' first claims were, and the
+//! floor's steady rate, the sum of the stations' own rates.
 //!
 //! By default the CLI's simulated readers answer at once
 //! (`LatencyMode::Accounted`): stations run as fast as their CPU lets them
@@ -61,7 +64,7 @@ fn main() {
         kart.display()
     );
     println!(
-        "{:>8} {:>6} {:>8} {:>9} {:>11} {:>8} {:>6} {:>11} {:>14} {:>8} {:>10} {:>10} {:>12} {:>16} {:>13} {:>16}",
+        "{:>8} {:>6} {:>8} {:>9} {:>11} {:>8} {:>6} {:>11} {:>14} {:>8} {:>10} {:>10} {:>12} {:>16} {:>13} {:>16} {:>14} {:>14} {:>14}",
         "stations",
         "cards",
         "wall s",
@@ -77,16 +80,21 @@ fn main() {
         "claim p99 ms",
         "limit active c/h",
         "limit CPU c/h",
-        "sessions/station"
+        "sessions/station",
+        "start spread s",
+        "steady c/h",
+        "steady scaling"
     );
-    let mut base = None;
+    let (mut base, mut steady_base) = (None, None);
     for n in stations {
         let cards = per_reader.map_or(cards, |c| c * (n * READERS) as u64);
         let run = run(&kart, n, cards, &profile, photo);
         let rate = run.cards_per_hour();
         let scale = rate / *base.get_or_insert(rate / float(n));
+        let steady_scale =
+            run.steady_per_hour / *steady_base.get_or_insert(run.steady_per_hour / float(n));
         println!(
-            "{n:>8} {:>6} {:>8.2} {:>9.2} {:>11.0} {:>7.2}× {:>5.0} % {:>11.0} {:>14.1} {:>8.1} {:>10.2} {:>10} {:>12} {:>16.0} {:>13.0} {:>16.1}",
+            "{n:>8} {:>6} {:>8.2} {:>9.2} {:>11.0} {:>7.2}× {:>5.0} % {:>11.0} {:>14.1} {:>8.1} {:>10.2} {:>10} {:>12} {:>16.0} {:>13.0} {:>16.1} {:>14.2} {:>14.0} {:>13.2}×",
             run.cards,
             run.wall_s,
             run.window_s,
@@ -102,6 +110,9 @@ fn main() {
             3.6e6 / (run.db_ms / float(run.cards)),
             3.6e6 / (1000.0 * run.pg_cpu_s / float(run.cards)),
             float(run.sessions) / float(n),
+            run.start_spread_s,
+            run.steady_per_hour,
+            steady_scale,
         );
     }
 }
@@ -128,6 +139,11 @@ struct Run {
     sessions: u64,
     claim_p50_ms: i64,
     claim_p99_ms: i64,
+    /// From the first station's first claim to the last station's.
+    start_spread_s: f64,
+    /// The sum over stations of each one's cards per hour in its own
+    /// window (its first claim to its last `verified`).
+    steady_per_hour: f64,
 }
 
 impl Run {
@@ -195,6 +211,7 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str, photo: Photo) -> Run {
     .parse()
     .expect("window");
     let (claim_p50_ms, claim_p99_ms) = claim_latency(&pg);
+    let (start_spread_s, steady_per_hour) = per_station(&pg);
     Run {
         cards,
         wall_s,
@@ -208,7 +225,40 @@ fn run(kart: &Path, n: usize, cards: u64, profile: &str, photo: Photo) -> Run {
         sessions: (after.sessions - before.sessions).saturating_sub(polls + 1),
         claim_p50_ms,
         claim_p99_ms,
+        start_spread_s,
+        steady_per_hour,
     }
+}
+
+/// Each station's own window, from its first claim to its last `verified`:
+/// how far apart the stations started (the processes start together, but
+/// on a small machine their start-up takes turns for the cores) and the
+/// floor's rate once every station runs, the sum of their own rates. A
+/// floor that works a shift pays start-up once; the window of the whole
+/// run pays it in every figure.
+fn per_station(pg: &PgServer) -> (f64, f64) {
+    let out = psql(
+        pg,
+        "SELECT string_agg(first || ' ' || last || ' ' || verified, ' ') FROM ( \
+           SELECT min(at_ms) FILTER (WHERE to_state = 'claimed') AS first, \
+                  max(at_ms) FILTER (WHERE to_state = 'verified') AS last, \
+                  count(*) FILTER (WHERE to_state = 'verified') AS verified \
+           FROM events WHERE station IS NOT NULL GROUP BY station) s",
+    );
+    let values: Vec<f64> = out
+        .split_whitespace()
+        .map(|v| v.parse().expect("ms or count"))
+        .collect();
+    if values.len() < 3 {
+        return (0.0, 0.0);
+    }
+    let (mut first, mut last_first, mut rate) = (f64::MAX, f64::MIN, 0.0);
+    for s in values.chunks_exact(3) {
+        first = first.min(s[0]);
+        last_first = last_first.max(s[0]);
+        rate += s[2] * 3.6e6 / (s[1] - s[0]);
+    }
+    ((last_first - first) / 1000.0, rate)
 }
 
 /// Whether all `cards` applications are in the journal (the table exists
