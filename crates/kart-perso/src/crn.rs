@@ -230,7 +230,9 @@ fn allocate_shared(
                 return Err(CrnError::Exhausted)
             }
             Err(e) => match JournalError::from(e) {
-                e @ JournalError::Unavailable { .. } => last = Some(e),
+                e @ (JournalError::Unavailable { .. } | JournalError::NoConnectionSlot { .. }) => {
+                    last = Some(e);
+                }
                 other => return Err(CrnError::Shared(other)),
             },
         }

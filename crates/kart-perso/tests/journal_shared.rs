@@ -864,3 +864,53 @@ fn a_read_only_open_of_a_database_without_a_journal_says_so() {
         (0, 0, 0)
     );
 }
+
+/// A server with every connection slot taken (a floor bigger than its
+/// `max_connections`): a station's open is retried until the busy timeout,
+/// then fails typed, with what to change on the server; once a slot is
+/// free the open goes through.
+#[test]
+fn a_server_with_no_connection_slot_left_says_so() {
+    const SLOTS: usize = 4;
+    let mut pg = PgServer::start().unwrap();
+    pg.psql(&format!("ALTER SYSTEM SET max_connections = {SLOTS}"))
+        .unwrap();
+    pg.psql("ALTER SYSTEM SET superuser_reserved_connections = 0")
+        .unwrap();
+    pg.restart().unwrap();
+    let location: JournalLocation = pg.url().parse().unwrap();
+    let options = JournalOptions {
+        busy_timeout: Duration::from_millis(600),
+        ..JournalOptions::default()
+    };
+    let holders: Vec<_> = (0..SLOTS)
+        .map(|_| postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap())
+        .collect();
+    let started = Instant::now();
+    match Journal::open_location(&location, &options) {
+        Err(e @ JournalError::NoConnectionSlot { .. }) => {
+            assert!(
+                e.hint().is_some_and(|h| h.contains("max_connections")),
+                "{e}"
+            );
+        }
+        other => panic!(
+            "expected NoConnectionSlot, got {:?}",
+            other.map(|j| j.report())
+        ),
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "retried for the bound: {:?}",
+        started.elapsed()
+    );
+    drop(holders);
+    let options = JournalOptions {
+        busy_timeout: Duration::from_secs(5),
+        ..options
+    };
+    Journal::open_location(&location, &options)
+        .unwrap()
+        .report()
+        .unwrap();
+}

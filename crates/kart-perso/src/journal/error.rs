@@ -114,6 +114,14 @@ pub enum JournalError {
         /// What the last attempt met.
         reason: String,
     },
+    /// The journal's database server has no connection slot left (its
+    /// `max_connections` are all taken: a floor bigger than the server was
+    /// set up for) and had none free until the retry bound.
+    #[error("the journal database has no connection slot left ({reason}); the call was retried until the busy timeout")]
+    NoConnectionSlot {
+        /// The server's message.
+        reason: String,
+    },
     /// The TLS settings of the journal URL cannot be put in place: a
     /// certificate or key file is missing, unreadable, not PEM, too open, or
     /// an option kart does not support.
@@ -171,6 +179,7 @@ impl JournalError {
             Self::ClaimLost { .. } => "present the card again: the application is claimed anew or resumes where it is",
             Self::Corrupt(_) => "restore the journal from a backup",
             Self::Unavailable { .. } => "check that the shared journal's database server is up and reachable, then run the command again (the journal resumes)",
+            Self::NoConnectionSlot { .. } => "raise max_connections on the journal's server (a station holds up to 6 connections: its journal's 4 and the CRN register's 2) or put a connection pooler in front, then run again (the journal resumes)",
             Self::TlsSetup { .. } => "check the journal URL's sslrootcert, sslcert and sslkey files (PEM, the key readable by this user only)",
             Self::TlsHandshake { .. } => "check that sslrootcert names the CA that signed the server's certificate and, under sslmode=verify-full, that the URL's host is a name the certificate holds",
             Self::TlsNotOffered { .. } => "turn TLS on in the server (ssl = on) or check that the URL names the right server",
@@ -212,6 +221,10 @@ impl From<postgres::Error> for JournalError {
             || *code == SqlState::LOCK_NOT_AVAILABLE
         {
             JournalError::Busy
+        } else if *code == SqlState::TOO_MANY_CONNECTIONS {
+            JournalError::NoConnectionSlot {
+                reason: db.message().to_owned(),
+            }
         } else if *code == SqlState::ADMIN_SHUTDOWN
             || *code == SqlState::CRASH_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW

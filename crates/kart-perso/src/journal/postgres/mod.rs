@@ -14,7 +14,11 @@
 //! Faults: when the server restarts or the connection drops, a call
 //! reconnects and retries with a doubling backoff until
 //! [`JournalOptions::busy_timeout`] has passed, then fails with
-//! [`JournalError::Unavailable`]. A retry may follow a commit whose answer
+//! [`JournalError::Unavailable`]; a server with every connection slot taken
+//! (`max_connections`) is retried alike and gives
+//! [`JournalError::NoConnectionSlot`] when a store's first connection meets
+//! it (the pool's later connections report it as `Unavailable`, in the
+//! server's words). A retry may follow a commit whose answer
 //! was lost; every call therefore checks whether its change is already
 //! there (same state, same card) and then succeeds without a second change.
 
@@ -112,7 +116,7 @@ fn first_connection_migrated(url: &PgUrl, deadline: Instant) -> Result<Client, J
 }
 
 /// Runs `attempt` until it succeeds, fails otherwise than with an
-/// unreachable server or a deadlock, or `deadline` passes; the pause
+/// unreachable or full server or a deadlock, or `deadline` passes; the pause
 /// between attempts doubles up to [`MAX_BACKOFF`]. `attempt` learns whether
 /// it is a retry.
 fn with_backoff<T>(
@@ -123,7 +127,11 @@ fn with_backoff<T>(
     let mut retried = false;
     loop {
         match attempt(retried) {
-            Err(e @ (JournalError::Unavailable { .. } | JournalError::Busy)) => {
+            Err(
+                e @ (JournalError::Unavailable { .. }
+                | JournalError::NoConnectionSlot { .. }
+                | JournalError::Busy),
+            ) => {
                 let now = Instant::now();
                 if now >= deadline {
                     return Err(e);
