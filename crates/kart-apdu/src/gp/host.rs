@@ -291,7 +291,9 @@ impl<T: Transport> SecureChannel<T> {
     }
 
     fn send_open(&mut self, cmd: &Command) -> Result<Response, GpError> {
-        let resp = self.exchange_wrapped(cmd, true)?;
+        let (resp, raised) = self.exchange_wrapped(cmd, true)?;
+        // The caller's Ne, when the card was asked for more.
+        let asked = if raised { cmd.le() } else { None };
         // `6Cxx`: the card took the command, C-MAC and all, and says how
         // many bytes it has for it. The transport below does not send the
         // same bytes again (a replayed C-MAC: `6988`, channel closed), so
@@ -302,41 +304,24 @@ impl<T: Transport> SecureChannel<T> {
                 0 => 256,
                 n => u32::from(n),
             };
-            let resp = self.exchange_wrapped(&cmd.clone().with_le(ne)?, false)?;
-            return Ok(self.as_asked(resp, cmd));
+            let (resp, _) = self.exchange_wrapped(&cmd.clone().with_le(ne)?, false)?;
+            return Ok(at_most(resp, asked));
         }
-        Ok(self.as_asked(resp, cmd))
-    }
-
-    /// `resp` cut to the Ne `cmd` asked for when the channel raised it. Under
-    /// R-MAC a short Le below 256 went to the card as 256, to leave room for
-    /// the MAC, so the card may have answered more than the caller asked; the
-    /// caller gets what it asked for, and an end-of-file warning (`6282`:
-    /// fewer than Ne bytes) that does not hold for its Ne becomes `9000`.
-    /// (An Le of 256 or more is sent as given: a longer answer is the card's
-    /// `61xx` chain, joined below the channel, and stays whole.)
-    fn as_asked(&self, resp: Response, cmd: &Command) -> Response {
-        let Some(ne) = cmd.le().map(|n| n as usize) else {
-            return resp;
-        };
-        if !self.session.level().r_mac() || ne >= 256 || resp.data().len() < ne {
-            return resp;
-        }
-        let sw = match resp.sw() {
-            StatusWord::END_OF_FILE => StatusWord::SUCCESS,
-            sw => sw,
-        };
-        let mut data = resp.data().to_vec();
-        data.truncate(ne);
-        Response::new(data, sw)
+        Ok(at_most(resp, asked))
     }
 
     /// `cmd` wrapped, sent and its response unwrapped; `raise_le` as
-    /// [`Session::wrap_command`] takes it.
-    fn exchange_wrapped(&mut self, cmd: &Command, raise_le: bool) -> Result<Response, GpError> {
+    /// [`Session::wrap_command`] takes it. Also whether the wrapped command
+    /// asked the card for more bytes than `cmd` does (its Le raised).
+    fn exchange_wrapped(
+        &mut self,
+        cmd: &Command,
+        raise_le: bool,
+    ) -> Result<(Response, bool), GpError> {
         let wrapped = self.session.wrap_command(cmd, raise_le)?;
+        let raised = matches!((wrapped.le(), cmd.le()), (Some(sent), Some(asked)) if sent > asked);
         let resp = exchange(&mut self.inner, &wrapped)?;
-        self.session.unwrap_response(resp)
+        Ok((self.session.unwrap_response(resp)?, raised))
     }
 
     /// Encrypts key values for PUT KEY: SCP02 with the session DEK (3DES-ECB),
@@ -367,6 +352,29 @@ impl<T: Transport> SecureChannel<T> {
     pub fn into_inner(self) -> T {
         self.inner
     }
+}
+
+/// `resp` cut to the `asked` Ne of a caller whose Le the channel raised.
+/// Under R-MAC a short Le goes to the card as 256, to leave room for the
+/// MAC, so the card may answer more than the caller asked; the caller gets
+/// what it asked for, and an end-of-file warning (`6282`: fewer than Ne
+/// bytes) that does not hold for its Ne becomes `9000`. `None` (an Le the
+/// card got as given) leaves `resp` whole: a longer answer to an Le of 256
+/// is the card's `61xx` chain, joined below the channel.
+fn at_most(resp: Response, asked: Option<u32>) -> Response {
+    let Some(ne) = asked.map(|n| n as usize) else {
+        return resp;
+    };
+    if resp.data().len() < ne {
+        return resp;
+    }
+    let sw = match resp.sw() {
+        StatusWord::END_OF_FILE => StatusWord::SUCCESS,
+        sw => sw,
+    };
+    let mut data = resp.data().to_vec();
+    data.truncate(ne);
+    Response::new(data, sw)
 }
 
 fn handshake<T: Transport>(
