@@ -230,9 +230,7 @@ fn allocate_shared(
                 return Err(CrnError::Exhausted)
             }
             Err(e) => match JournalError::from(e) {
-                e @ (JournalError::Unavailable { .. } | JournalError::NoConnectionSlot { .. }) => {
-                    last = Some(e);
-                }
+                e if e.server_unavailable() => last = Some(e),
                 other => return Err(CrnError::Shared(other)),
             },
         }

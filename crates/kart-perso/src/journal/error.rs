@@ -187,6 +187,16 @@ impl JournalError {
             Self::Open { .. } | Self::InvalidTransition { .. } | Self::BadArgument(_) | Self::Database { .. } => return None,
         })
     }
+
+    /// Whether the server could not take the call at all (down, restarting,
+    /// unreachable, or no connection slot left): what a retry after a pause
+    /// may cure, and the same call can then be repeated safely.
+    pub(crate) fn server_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable { .. } | Self::NoConnectionSlot { .. }
+        )
+    }
 }
 
 impl From<rusqlite::Error> for JournalError {

@@ -127,11 +127,7 @@ fn with_backoff<T>(
     let mut retried = false;
     loop {
         match attempt(retried) {
-            Err(
-                e @ (JournalError::Unavailable { .. }
-                | JournalError::NoConnectionSlot { .. }
-                | JournalError::Busy),
-            ) => {
+            Err(e) if e.server_unavailable() || matches!(e, JournalError::Busy) => {
                 let now = Instant::now();
                 if now >= deadline {
                     return Err(e);
